@@ -1,0 +1,260 @@
+// Package config holds every knob of a training run — model shape, optimizer, loop — in one
+// serialisable struct, with defaults and a validator that lists every problem at once.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Model is the Llama-style transformer's shape.
+type Model struct {
+	Dim     int `json:"dim"`      // model width
+	Layers  int `json:"layers"`   // transformer blocks
+	Heads   int `json:"heads"`    // query heads
+	KVHeads int `json:"kv_heads"` // key/value heads; 0 means Heads (MHA)
+	FFN     int `json:"ffn"`      // SwiGLU hidden width
+	Seq     int `json:"seq"`      // context length (tokens per sequence)
+	Vocab   int `json:"vocab"`    // tokenizer vocabulary size (full ids)
+
+	Pos       string  `json:"pos"`        // "rope" (default) or "nope"
+	RopeTheta float64 `json:"rope_theta"` // RoPE base, 10000 by default
+	Softcap   float64 `json:"softcap"`    // logit soft-cap z = c·tanh(l/c); 0 disables
+	Compact   bool    `json:"compact"`    // vocab compaction: logits only for ids seen in the data
+	NormEps   float64 `json:"norm_eps"`   // RMSNorm ε
+	InitStd   float64 `json:"init_std"`   // embedding init std
+}
+
+// Optim is the optimizer, its parameter groups and the learning-rate schedule.
+type Optim struct {
+	Name          string  `json:"name"`            // "lion" (default) or "adamw"
+	LR            float64 `json:"lr"`              // peak learning rate
+	MinLRFrac     float64 `json:"min_lr_frac"`     // cosine floor as a fraction of LR
+	Warmup        int     `json:"warmup"`          // linear warmup, in optimizer updates
+	Horizon       int     `json:"horizon"`         // cosine horizon, in optimizer updates
+	Beta1         float64 `json:"beta1"`           //
+	Beta2         float64 `json:"beta2"`           //
+	Eps           float64 `json:"eps"`             // AdamW only
+	WeightDecay   float64 `json:"weight_decay"`    // decoupled; matrices only
+	MatrixLRScale float64 `json:"matrix_lr_scale"` // LR multiplier of the weight matrices
+	EmbedLRScale  float64 `json:"embed_lr_scale"`  // LR multiplier of the tied embedding
+	GradClip      float64 `json:"grad_clip"`       // global L2 norm; 0 disables
+	Accum         int     `json:"accum"`           // micro-steps per optimizer update
+	LossScale     float64 `json:"loss_scale"`      // 0 or 1 disables; gradients are unscaled before clipping
+}
+
+// Train is the loop: batch, budget, limits, seed, evaluation.
+type Train struct {
+	Batch       int      `json:"batch"`        // sequences per micro-step
+	Budget      Duration `json:"budget"`       // wall-clock training budget (0: no limit)
+	Steps       int      `json:"steps"`        // optimizer-update limit (0: no limit)
+	Seed        int64    `json:"seed"`         // init and data-window seed
+	EvalWindows int      `json:"eval_windows"` // validation windows of Seq tokens
+	LogEvery    int      `json:"log_every"`    // print a step line every N updates
+	Threads     int      `json:"threads"`      // compute threads (0: all cores)
+}
+
+// Config is one run's full recipe.
+type Config struct {
+	Model   Model  `json:"model"`
+	Optim   Optim  `json:"optim"`
+	Train   Train  `json:"train"`
+	Backend string `json:"backend"` // "cpu", "ane" or "auto"
+	Device  string `json:"device"`  // for the ane backend: "emu", "ane" or "auto"
+}
+
+// Default is the default small config, about the size of llama2.c's stories15M.
+func Default() Config {
+	return Config{
+		Model: Model{Dim: 288, Layers: 6, Heads: 6, FFN: 768, Seq: 256, Vocab: 4096,
+			Pos: "rope", RopeTheta: 10000, Softcap: 30, Compact: false, NormEps: 1e-5, InitStd: 0.02},
+		Optim: Optim{Name: "lion", LR: 3e-4, MinLRFrac: 0.1, Warmup: 50, Horizon: 2000,
+			Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, MatrixLRScale: 1, EmbedLRScale: 1,
+			GradClip: 1, Accum: 1, LossScale: 0},
+		Train:   Train{Batch: 4, Budget: Duration(5 * time.Minute), Seed: 1, EvalWindows: 64, LogEvery: 10},
+		Backend: "cpu",
+		Device:  "emu",
+	}
+}
+
+// Tiny is a config small enough for tests.
+func Tiny() Config {
+	c := Default()
+	c.Model = Model{Dim: 32, Layers: 2, Heads: 4, FFN: 64, Seq: 16, Vocab: 64,
+		Pos: "rope", RopeTheta: 10000, Softcap: 30, NormEps: 1e-5, InitStd: 0.02}
+	c.Train.Batch = 2
+	c.Train.Budget = 0
+	c.Train.EvalWindows = 4
+	c.Optim.Warmup = 5
+	c.Optim.Horizon = 100
+	return c
+}
+
+// HeadDim is Dim/Heads.
+func (m Model) HeadDim() int { return m.Dim / max(m.Heads, 1) }
+
+// KV is the number of key/value heads (Heads when KVHeads is 0).
+func (m Model) KV() int {
+	if m.KVHeads == 0 {
+		return m.Heads
+	}
+	return m.KVHeads
+}
+
+// Errors is every problem found in a config; its message lists them all.
+type Errors []string
+
+func (e Errors) Error() string {
+	return fmt.Sprintf("invalid config (%d problem(s)):\n  - %s", len(e), strings.Join(e, "\n  - "))
+}
+
+// Validate returns every problem with c as Errors, or nil.
+func (c Config) Validate() error {
+	var e Errors
+	bad := func(format string, a ...any) { e = append(e, fmt.Sprintf(format, a...)) }
+	m, o, t := c.Model, c.Optim, c.Train
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"model.dim", m.Dim}, {"model.layers", m.Layers}, {"model.heads", m.Heads}, {"model.ffn", m.FFN},
+		{"model.seq", m.Seq}, {"model.vocab", m.Vocab}, {"optim.accum", o.Accum}, {"train.batch", t.Batch}} {
+		if f.v <= 0 {
+			bad("%s = %d: must be positive", f.name, f.v)
+		}
+	}
+	if m.Heads > 0 && m.Dim > 0 && m.Dim%m.Heads != 0 {
+		bad("model.dim = %d is not divisible by model.heads = %d: pick heads that divide dim", m.Dim, m.Heads)
+	}
+	if m.Heads > 0 && m.Dim%max(m.Heads, 1) == 0 && m.HeadDim()%2 != 0 && m.Pos != "nope" {
+		bad("head dim %d (model.dim/model.heads) is odd: RoPE rotates pairs, so it must be even (or set model.pos = \"nope\")", m.HeadDim())
+	}
+	if m.KVHeads < 0 || (m.KVHeads > 0 && m.Heads%m.KVHeads != 0) {
+		bad("model.kv_heads = %d must divide model.heads = %d", m.KVHeads, m.Heads)
+	}
+	if m.KVHeads > 0 && m.KVHeads != m.Heads {
+		bad("model.kv_heads = %d: grouped-query attention is not supported; use kv_heads = 0 (= heads)", m.KVHeads)
+	}
+	if m.Vocab > 65536 {
+		bad("model.vocab = %d: token shards hold uint16 ids, so vocab must be ≤ 65536", m.Vocab)
+	}
+	if m.Pos != "rope" && m.Pos != "nope" {
+		bad("model.pos = %q: must be \"rope\" or \"nope\"", m.Pos)
+	}
+	if m.Pos == "rope" && m.RopeTheta <= 0 {
+		bad("model.rope_theta = %g: must be positive", m.RopeTheta)
+	}
+	if m.Softcap < 0 {
+		bad("model.softcap = %g: must be ≥ 0 (0 disables)", m.Softcap)
+	}
+	if m.NormEps <= 0 {
+		bad("model.norm_eps = %g: must be positive", m.NormEps)
+	}
+	if m.InitStd <= 0 {
+		bad("model.init_std = %g: must be positive", m.InitStd)
+	}
+	if o.Name != "lion" && o.Name != "adamw" {
+		bad("optim.name = %q: must be \"lion\" or \"adamw\"", o.Name)
+	}
+	if o.LR <= 0 {
+		bad("optim.lr = %g: must be positive", o.LR)
+	}
+	if o.MinLRFrac < 0 || o.MinLRFrac > 1 {
+		bad("optim.min_lr_frac = %g: must be in [0, 1]", o.MinLRFrac)
+	}
+	if o.Warmup < 0 {
+		bad("optim.warmup = %d: must be ≥ 0", o.Warmup)
+	}
+	if o.Horizon <= o.Warmup {
+		bad("optim.horizon = %d must exceed optim.warmup = %d (the cosine runs between them)", o.Horizon, o.Warmup)
+	}
+	if o.Beta1 < 0 || o.Beta1 >= 1 || o.Beta2 < 0 || o.Beta2 >= 1 {
+		bad("optim.beta1 = %g, optim.beta2 = %g: each must be in [0, 1)", o.Beta1, o.Beta2)
+	}
+	if o.Name == "adamw" && o.Eps <= 0 {
+		bad("optim.eps = %g: AdamW needs a positive eps", o.Eps)
+	}
+	if o.WeightDecay < 0 {
+		bad("optim.weight_decay = %g: must be ≥ 0", o.WeightDecay)
+	}
+	if o.MatrixLRScale <= 0 || o.EmbedLRScale <= 0 {
+		bad("optim.matrix_lr_scale = %g, optim.embed_lr_scale = %g: must be positive", o.MatrixLRScale, o.EmbedLRScale)
+	}
+	if o.GradClip < 0 {
+		bad("optim.grad_clip = %g: must be ≥ 0 (0 disables)", o.GradClip)
+	}
+	if o.LossScale < 0 {
+		bad("optim.loss_scale = %g: must be ≥ 0 (0 disables)", o.LossScale)
+	}
+	if t.Budget < 0 || t.Steps < 0 {
+		bad("train.budget = %v, train.steps = %d: must be ≥ 0", t.Budget, t.Steps)
+	}
+	if t.Budget == 0 && t.Steps == 0 {
+		bad("train.budget and train.steps are both 0: set a wall-clock budget, a step limit, or both")
+	}
+	if t.EvalWindows <= 0 {
+		bad("train.eval_windows = %d: must be positive", t.EvalWindows)
+	}
+	if t.Threads < 0 {
+		bad("train.threads = %d: must be ≥ 0 (0: all cores)", t.Threads)
+	}
+	switch c.Backend {
+	case "cpu", "ane", "auto":
+	default:
+		bad("backend = %q: must be \"cpu\", \"ane\" or \"auto\"", c.Backend)
+	}
+	switch c.Device {
+	case "emu", "ane", "auto", "":
+	default:
+		bad("device = %q: must be \"emu\", \"ane\" or \"auto\"", c.Device)
+	}
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Load reads a JSON config file over Default(): fields the file omits keep their defaults.
+// Unknown fields are an error, so a typo never passes silently.
+func Load(path string) (Config, error) {
+	c := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config %s: %v (fields are listed in anert/config/config.go)", path, err)
+	}
+	return c, nil
+}
+
+// Duration is a time.Duration that reads and writes as "5m0s" in JSON (numbers are seconds).
+type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as a string such as "5m0s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON accepts "90s", "5m" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: %v (use e.g. \"90s\" or \"5m\")", s, err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("duration %s: want a string like \"5m\" or seconds", b)
+	}
+	*d = Duration(f * float64(time.Second))
+	return nil
+}

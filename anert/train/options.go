@@ -1,0 +1,17 @@
+package train
+
+import "io"
+
+// Options are what a caller (CLI, experiment harness, notebook) passes to Run beside the config.
+type Options struct {
+	DataDir    string    // folder with the token shards and manifest (data.Open)
+	Resume     string    // checkpoint to continue from; the config's LR and schedule stay in effect
+	Checkpoint string    // where to write the final checkpoint ("" to skip)
+	Out        io.Writer // summary and step lines (nil: discard)
+
+	// OnStep is called after every optimizer update. A panic in it ends the run with an error.
+	OnStep func(Event)
+	// LR, when set, overrides the schedule: the learning rate for optimizer update step (0-based),
+	// given the schedule's own value. A panic in it ends the run with an error.
+	LR func(step int, scheduled float64) float64
+}

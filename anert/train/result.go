@@ -1,0 +1,52 @@
+// Package train runs the budgeted training loop: fresh windows from the run's seed, optimizer
+// updates until the wall-clock budget or step limit, a fixed validation pass, checkpoints and the
+// summary + ###JSON### output contract.
+package train
+
+// Status values of a finished run.
+const (
+	StatusOK       = "ok"
+	StatusDiverged = "diverged" // a non-finite loss or gradient stopped the run
+)
+
+// Result is what one run reports. Non-finite values never appear: a diverged run sets Status.
+type Result struct {
+	Status       string  `json:"status"`
+	Error        string  `json:"error,omitempty"`
+	ValLoss      float64 `json:"val_loss"`   // nats/token on the fixed validation windows
+	ValBPB       float64 `json:"val_bpb"`    // bits per UTF-8 byte
+	TrainLoss    float64 `json:"train_loss"` // mean over the last updates
+	Steps        int     `json:"steps"`      // optimizer updates this run
+	MicroSteps   int     `json:"micro_steps"`
+	Tokens       int64   `json:"tokens"`
+	TokensPerS   float64 `json:"tokens_per_s"`
+	MsPerStep    float64 `json:"ms_per_step"` // per optimizer update, optimizer included
+	WallTimeS    float64 `json:"wall_time_s"` // training + validation, startup excluded
+	StartupS     float64 `json:"startup_s"`   // data loading, init, compilation
+	CompileTimeS float64 `json:"compile_time_s"`
+	UtilPct      float64 `json:"util_pct"` // model FLOP/s against the device's peak
+	PeakMemMB    float64 `json:"peak_mem_mb"`
+	Params       int     `json:"params"`
+	Backend      string  `json:"backend"`
+	Device       string  `json:"device"`
+	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
+	Checkpoint   string  `json:"checkpoint,omitempty"`
+	Curve        []Point `json:"-"` // per-update loss curve (written to the run folder, not the JSON line)
+}
+
+// Point is one optimizer update on the loss curve.
+type Point struct {
+	Step   int     `json:"step"`
+	Loss   float64 `json:"loss"`
+	LR     float64 `json:"lr"`
+	TimeS  float64 `json:"time_s"` // seconds since training started
+	Tokens int64   `json:"tokens"`
+}
+
+// Event is sent to Options.OnStep after every optimizer update.
+type Event struct {
+	Point
+	BudgetS    float64 // the run's budget in seconds (0: none)
+	MaxSteps   int     // the run's step limit (0: none)
+	TokensPerS float64
+}

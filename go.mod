@@ -1,0 +1,3 @@
+module github.com/anelab/anelab
+
+go 1.26.8
