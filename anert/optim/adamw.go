@@ -1,0 +1,65 @@
+package optim
+
+import (
+	"math"
+
+	"github.com/anelab/anelab/anert/tensor"
+)
+
+// AdamW is Adam with decoupled weight decay (Loshchilov & Hutter 2019), decay applied first. Per
+// element, with the group's lr and wd, and t the 1-based update count:
+//
+//	w ← w − lr·wd·w
+//	m ← β1·m + (1−β1)·g
+//	v ← β2·v + (1−β2)·g²
+//	m̂ = m/(1−β1ᵗ),  v̂ = v/(1−β2ᵗ)
+//	w ← w − lr·m̂/(√v̂ + ε)
+type AdamW struct {
+	base
+	m, v [][]float32
+}
+
+var adamSuffixes = []string{".m", ".v"}
+
+func (a *AdamW) Name() string { return "adamw" }
+
+// Step applies one AdamW update. See Optimizer.
+func (a *AdamW) Step(ps []*tensor.Param, lr float64) {
+	a.check(ps)
+	a.t++
+	t := float64(a.t)
+	bc1 := 1 - math.Pow(a.o.Beta1, t)
+	bc2 := 1 - math.Pow(a.o.Beta2, t)
+	b1, b2, eps := float32(a.o.Beta1), float32(a.o.Beta2), float32(a.o.Eps)
+	a1, a2 := float32(1-a.o.Beta1), float32(1-a.o.Beta2) // in float64: 1 − float32(0.999) is 5e-5 off relative
+	parallel(a.chunks, func(c chunk) {
+		plr := lr * a.scale[c.p]
+		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], a.m[c.p][c.lo:c.hi], a.v[c.p][c.lo:c.hi],
+			float32(plr/bc1), float32(1/bc2), float32(1-plr*a.wd[c.p]), b1, a1, b2, a2, eps)
+	})
+}
+
+// adamUpdate is the AdamW update of one slice, with f = 1 − lr·wd (exactly 1 without decay),
+// k = lr/(1−β1ᵗ), r = 1/(1−β2ᵗ), a1 = 1−b1 and a2 = 1−b2:
+//
+//	m ← b1·m + a1·g;  v ← b2·v + a2·g²;  w ← w·f − k·m/(√(r·v) + ε)
+func adamUpdate(w, g, m, v []float32, k, r, f, b1, a1, b2, a2, eps float32) {
+	n := len(w)
+	g, m, v = g[:n], m[:n], v[:n]
+	for i := range w {
+		gi := g[i]
+		mi := b1*m[i] + a1*gi
+		vi := b2*v[i] + a2*gi*gi
+		m[i], v[i] = mi, vi
+		w[i] = w[i]*f - k*mi/(float32(math.Sqrt(float64(r*vi)))+eps)
+	}
+}
+
+// State is "<param>.m" for every parameter, then "<param>.v" for every parameter.
+func (a *AdamW) State() []NamedTensor { return a.state(adamSuffixes, a.m, a.v) }
+
+func (a *AdamW) SetState(t int, state []NamedTensor) error {
+	return a.setState(t, state, adamSuffixes, a.m, a.v)
+}
+
+var _ Optimizer = (*AdamW)(nil)

@@ -1,0 +1,72 @@
+package optim
+
+import (
+	"math"
+
+	"github.com/anelab/anelab/anert/tensor"
+)
+
+// Lion is the sign-momentum optimizer of Chen et al. 2023 ("Symbolic Discovery of Optimization
+// Algorithms"), with decoupled weight decay applied first. Per element, with the group's lr and wd:
+//
+//	w ← w − lr·wd·w
+//	c = β1·m + (1−β1)·g
+//	w ← w − lr·sign(c)        sign(0) = 0
+//	m ← β2·m + (1−β2)·g
+//
+// Its only state is m (no v, no ε; T is counted but unused).
+type Lion struct {
+	base
+	m [][]float32
+}
+
+var lionSuffixes = []string{".m"}
+
+func (l *Lion) Name() string { return "lion" }
+
+// Step applies one Lion update. See Optimizer.
+func (l *Lion) Step(ps []*tensor.Param, lr float64) {
+	l.check(ps)
+	l.t++
+	b1, b2 := float32(l.o.Beta1), float32(l.o.Beta2)
+	a1, a2 := float32(1-l.o.Beta1), float32(1-l.o.Beta2) // 1−β in float64: 1 − float32(0.99) is off by 1e-7 absolute
+	parallel(l.chunks, func(c chunk) {
+		plr := lr * l.scale[c.p]
+		lionUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], l.m[c.p][c.lo:c.hi],
+			float32(plr), float32(1-plr*l.wd[c.p]), b1, a1, b2, a2)
+	})
+}
+
+// lionUpdate is the Lion update of one slice, with f = 1 − lr·wd (exactly 1 without decay, so
+// w·f = w), a1 = 1−b1 and a2 = 1−b2:
+//
+//	c = b1·m + a1·g;  w ← w·f − lr·sign(c);  m ← b2·m + a2·g
+//
+// sign(c)·lr is built from c's sign bit and lr's magnitude bits, and is 0 where c = ±0.
+func lionUpdate(w, g, m []float32, lr, f, b1, a1, b2, a2 float32) {
+	n := len(w)
+	g, m = g[:n], m[:n]
+	lrBits := math.Float32bits(lr) &^ signBit
+	for i := range w {
+		gi, mi := g[i], m[i]
+		c := b1*mi + a1*gi
+		u := math.Float32bits(c)
+		s := math.Float32frombits(u&signBit | lrBits)
+		if u&^signBit == 0 {
+			s = 0
+		}
+		w[i] = w[i]*f - s
+		m[i] = b2*mi + a2*gi
+	}
+}
+
+const signBit = 1 << 31
+
+// T, State and SetState: see Optimizer. Lion's state is "<param>.m" for every parameter.
+func (l *Lion) State() []NamedTensor { return l.state(lionSuffixes, l.m) }
+
+func (l *Lion) SetState(t int, state []NamedTensor) error {
+	return l.setState(t, state, lionSuffixes, l.m)
+}
+
+var _ Optimizer = (*Lion)(nil)

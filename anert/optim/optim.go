@@ -1,0 +1,265 @@
+// Package optim updates a model's parameters: the Lion and AdamW optimizers with decoupled weight
+// decay and per-group learning rates, the warmup + cosine learning-rate schedule, and the gradient
+// preparation that comes before every update (loss-scale and accumulation unscaling, global-norm
+// clipping).
+//
+// One optimizer update, as the training loop drives it:
+//
+//	// Accum micro-steps, each seeding the loss gradient with GradScale(o) = LossScale/Accum, so the
+//	// gradients G accumulate mean(∂L/∂w) × LossScale.
+//	norm := optim.PrepareGrads(ps, o, micro) // G ← G·Accum/(micro·LossScale), then clip to o.GradClip
+//	if math.IsNaN(norm) || math.IsInf(norm, 0) { /* declare divergence; do not step */ }
+//	opt.Step(ps, optim.LR(o, opt.T()))
+//	optim.ZeroGrads(ps)
+//
+// Every gradient goes through the same unscaling and clipping, the tied embedding's included
+// (the original system scattered the classifier part of the embedding gradient in after both;
+// shared/reference/seed-system.md §6 #2).
+//
+// Parameter groups (GroupHyper):
+//
+//	| group  | learning rate          | weight decay |
+//	|--------|------------------------|--------------|
+//	| Matrix | lr × MatrixLRScale     | WeightDecay  |
+//	| Embed  | lr × EmbedLRScale      | 0            |
+//	| Norm   | lr                     | 0            |
+package optim
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/tensor"
+)
+
+// NamedTensor is one optimizer state buffer, named after its parameter: "layers.0.wq.m".
+type NamedTensor struct {
+	Name string
+	Data []float32
+}
+
+// Optimizer updates parameters in place from their gradients.
+type Optimizer interface {
+	// Name is "lion" or "adamw".
+	Name() string
+	// Step applies one update with the scheduled learning rate lr (before group scales) to the
+	// parameters given to New, in the same order. It increments T first, so AdamW's bias
+	// correction sees the 1-based update count. Gradients are left as they are.
+	Step(ps []*tensor.Param, lr float64)
+	// T is the number of updates done (restored by SetState).
+	T() int
+	// State is the optimizer's state for a checkpoint. The slices alias the live buffers: copy or
+	// write them out before the next Step.
+	State() []NamedTensor
+	// SetState restores the update count t and state written by State. Every buffer the optimizer
+	// owns must be present with the right length, and no others; nothing changes on error.
+	SetState(t int, state []NamedTensor) error
+}
+
+// New makes the optimizer that o.Name names, with zeroed state, for the parameters ps.
+func New(o config.Optim, ps []*tensor.Param) (Optimizer, error) {
+	if o.Beta1 < 0 || o.Beta1 >= 1 || o.Beta2 < 0 || o.Beta2 >= 1 {
+		return nil, fmt.Errorf("optim: optim.beta1 = %g, optim.beta2 = %g: each must be in [0, 1)", o.Beta1, o.Beta2)
+	}
+	b, err := newBase(o, ps)
+	if err != nil {
+		return nil, err
+	}
+	switch o.Name {
+	case "lion":
+		return &Lion{base: b, m: zeros(ps)}, nil
+	case "adamw":
+		if o.Eps <= 0 {
+			return nil, fmt.Errorf("optim: optim.eps = %g: AdamW needs a positive eps", o.Eps)
+		}
+		return &AdamW{base: b, m: zeros(ps), v: zeros(ps)}, nil
+	}
+	return nil, fmt.Errorf("optim: optim.name = %q: must be \"lion\" or \"adamw\"", o.Name)
+}
+
+// GroupHyper is a group's learning-rate multiplier and decoupled weight decay.
+func GroupHyper(o config.Optim, g tensor.Group) (lrScale, wd float64) {
+	switch g {
+	case tensor.Matrix:
+		return o.MatrixLRScale, o.WeightDecay
+	case tensor.Embed:
+		return o.EmbedLRScale, 0
+	}
+	return 1, 0
+}
+
+// base is what both optimizers share: hyperparameters, per-parameter group settings, the update
+// count and the work split.
+type base struct {
+	o      config.Optim
+	t      int
+	scale  []float64 // per parameter: learning-rate multiplier
+	wd     []float64 // per parameter: weight decay
+	names  []string
+	sizes  []int
+	chunks []chunk
+}
+
+// chunk is a slice [lo, hi) of parameter p: the unit of parallel work.
+type chunk struct{ p, lo, hi int }
+
+// chunkLen is the number of elements one goroutine updates at a time.
+const chunkLen = 1 << 15
+
+func newBase(o config.Optim, ps []*tensor.Param) (base, error) {
+	b := base{o: o}
+	seen := make(map[string]bool, len(ps))
+	for i, p := range ps {
+		if p == nil {
+			return b, fmt.Errorf("optim: parameter %d is nil", i)
+		}
+		if p.Name == "" || seen[p.Name] {
+			return b, fmt.Errorf("optim: parameter %d name %q is empty or repeated: state is saved by name", i, p.Name)
+		}
+		seen[p.Name] = true
+		if n := p.Size(); len(p.W) != n || len(p.G) != n {
+			return b, fmt.Errorf("optim: parameter %s: shape %v has %d elements but len(W) = %d, len(G) = %d",
+				p.Name, p.Shape, n, len(p.W), len(p.G))
+		}
+		s, wd := GroupHyper(o, p.Group)
+		b.scale = append(b.scale, s)
+		b.wd = append(b.wd, wd)
+		b.names = append(b.names, p.Name)
+		b.sizes = append(b.sizes, len(p.W))
+		b.chunks = appendChunks(b.chunks, i, len(p.W))
+	}
+	return b, nil
+}
+
+func appendChunks(cs []chunk, p, n int) []chunk {
+	for lo := 0; lo < n; lo += chunkLen {
+		cs = append(cs, chunk{p, lo, min(lo+chunkLen, n)})
+	}
+	return cs
+}
+
+func (b *base) T() int { return b.t }
+
+// check panics if ps is not the parameter list the optimizer was made for: a programming error.
+func (b *base) check(ps []*tensor.Param) {
+	if len(ps) != len(b.sizes) {
+		panic(fmt.Sprintf("optim: Step got %d parameters, the optimizer was made for %d", len(ps), len(b.sizes)))
+	}
+	for i, p := range ps {
+		if len(p.W) != b.sizes[i] || len(p.G) != b.sizes[i] {
+			panic(fmt.Sprintf("optim: Step: parameter %d (%s) has %d weights and %d gradients, the optimizer was made for %d (%s)",
+				i, p.Name, len(p.W), len(p.G), b.sizes[i], b.names[i]))
+		}
+	}
+}
+
+// setState checks that state holds exactly the buffers named <param><suffix> (one per parameter
+// and suffix) with the parameter's length, then copies them into dst[suffix][parameter] and sets t.
+func (b *base) setState(t int, state []NamedTensor, suffixes []string, dst ...[][]float32) error {
+	if t < 0 {
+		return fmt.Errorf("optim: SetState: update count t = %d must be ≥ 0", t)
+	}
+	byName := make(map[string][]float32, len(state))
+	for _, s := range state {
+		if _, dup := byName[s.Name]; dup {
+			return fmt.Errorf("optim: SetState: state %s appears twice", s.Name)
+		}
+		byName[s.Name] = s.Data
+	}
+	want := make(map[string]bool, len(suffixes)*len(b.names))
+	for _, suf := range suffixes {
+		for i, name := range b.names {
+			d, ok := byName[name+suf]
+			if !ok {
+				return fmt.Errorf("optim: SetState: the saved state lacks %s%s, which %s needs "+
+					"(written by another optimizer? then start from fresh optimizer state)", name, suf, b.o.Name)
+			}
+			if len(d) != b.sizes[i] {
+				return fmt.Errorf("optim: SetState: %s%s has %d elements, parameter %s has %d",
+					name, suf, len(d), name, b.sizes[i])
+			}
+			want[name+suf] = true
+		}
+	}
+	for _, s := range state {
+		if !want[s.Name] {
+			return fmt.Errorf("optim: SetState: saved state %s is no %s buffer of this model "+
+				"(written by another optimizer or model?)", s.Name, b.o.Name)
+		}
+	}
+	for k, suf := range suffixes {
+		for i, name := range b.names {
+			copy(dst[k][i], byName[name+suf])
+		}
+	}
+	b.t = t
+	return nil
+}
+
+func (b *base) state(suffixes []string, bufs ...[][]float32) []NamedTensor {
+	var out []NamedTensor
+	for k, suf := range suffixes {
+		for i, name := range b.names {
+			out = append(out, NamedTensor{name + suf, bufs[k][i]})
+		}
+	}
+	return out
+}
+
+func zeros(ps []*tensor.Param) [][]float32 {
+	out := make([][]float32, len(ps))
+	for i, p := range ps {
+		out[i] = make([]float32, len(p.W))
+	}
+	return out
+}
+
+// parallel runs f on every chunk, spread over up to GOMAXPROCS goroutines that take chunks from a
+// shared counter. Every element is updated by exactly one call, so the result does not depend on
+// the schedule.
+func parallel(chunks []chunk, f func(c chunk)) {
+	parallelIdx(chunks, func(_ int, c chunk) { f(c) })
+}
+
+// parallelIdx is parallel, also passing each chunk's index.
+func parallelIdx(chunks []chunk, f func(k int, c chunk)) {
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	if workers <= 1 {
+		for k, c := range chunks {
+			f(k, c)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	work := func() {
+		defer wg.Done()
+		for {
+			k := int(next.Add(1)) - 1
+			if k >= len(chunks) {
+				return
+			}
+			f(k, chunks[k])
+		}
+	}
+	wg.Add(workers)
+	for range workers - 1 {
+		go work()
+	}
+	work()
+	wg.Wait()
+}
+
+// ZeroGrads sets every gradient to 0.
+func ZeroGrads(ps []*tensor.Param) {
+	for _, p := range ps {
+		clear(p.G)
+	}
+}
+
+// isFinite reports whether x is neither NaN nor ±Inf.
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
