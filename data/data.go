@@ -15,6 +15,7 @@ package data
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/anelab/anelab/data/bpe"
 	"github.com/anelab/anelab/data/llama2"
@@ -59,4 +60,15 @@ func DecodeTokens(t Tokenizer, ids []uint16) string {
 		v[i] = int(id)
 	}
 	return t.Decode(v)
+}
+
+// ReadTokenizer reads a tokenizer of the given kind from r (e.g. one embedded in a checkpoint).
+func ReadTokenizer(kind string, r io.Reader) (Tokenizer, error) {
+	switch kind {
+	case KindBPE:
+		return bpe.Read(r)
+	case KindLlama2:
+		return llama2.Read(r)
+	}
+	return nil, fmt.Errorf("unknown tokenizer kind %q (want %q or %q)", kind, KindBPE, KindLlama2)
 }

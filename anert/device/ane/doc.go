@@ -1,0 +1,20 @@
+// Package ane is the Apple Neural Engine device: it compiles anert/mil kernels through
+// github.com/tmc/apple/x/ane (purego, no cgo) and moves fp16 data through IOSurfaces. It exists
+// on darwin/arm64 only, where importing it registers "ane" with anert/device:
+//
+//	import _ "github.com/anelab/anelab/anert/device/ane"
+//
+// Each kernel is compiled once (ANECompilerService breaks after ~100-119 compiles per process,
+// ane-facts §B3, so Compile refuses past MaxCompiles). A compile failure dumps the MIL and its
+// blobs to a temporary directory named in the error. Every Program owns one output surface; its
+// first Input is the compiled model's own input surface, further Inputs (one per layer) are extra
+// IOSurfaces of the same layout evaluated through their own mapped request.
+package ane
+
+// MaxCompiles is the per-process compile budget: fiale observed ~100 compiles before
+// ANECompilerService fails silently, maderix ~119 (ane-facts §B3).
+const MaxCompiles = 100
+
+// PeakTFLOPS is the fp16 peak the original assumed for its utilisation metric (M4 Max,
+// seed-system §0); Apple publishes no fp16 figure per chip.
+const PeakTFLOPS = 15.8

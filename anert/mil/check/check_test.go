@@ -1,0 +1,177 @@
+package check
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/mil"
+)
+
+func model(dim, heads, kv, ffn, seq int) config.Model {
+	m := config.Default().Model
+	m.Dim, m.Heads, m.KVHeads, m.FFN, m.Seq = dim, heads, kv, ffn, seq
+	return m
+}
+
+func find(vs []Violation, id string) *Violation {
+	for i := range vs {
+		if vs[i].Rule.ID == id {
+			return &vs[i]
+		}
+	}
+	return nil
+}
+
+func ids(vs []Violation) string {
+	var s []string
+	for _, v := range vs {
+		s = append(s, fmt.Sprintf("%s:%s", v.Rule.Severity, v.Rule.ID))
+	}
+	return strings.Join(s, " ")
+}
+
+// Configs that break one rule each name that rule, its severity and its source.
+func TestConfigRules(t *testing.T) {
+	cases := []struct {
+		name    string
+		m       config.Model
+		rule    string
+		sev     Severity
+		source  string
+		details string
+	}{
+		{"GQA", model(256, 4, 2, 768, 256), "gqa", Error, "fiale-plus README", "kv_heads 2"},
+		{"head dim 16", model(256, 16, 0, 768, 256), "matmul-inner-32", Error, "imperatormk ANE_TRAINING.md", "contracts over 16"},
+		{"ffn 784", model(256, 4, 0, 784, 256), "matmul-inner-32", Error, "imperatormk", "contracts over 784"},
+		{"ffn 776", model(256, 4, 0, 776, 256), "hidden-16", Error, "rustane README", "ffn 776"},
+		{"dim 320", model(320, 5, 0, 768, 256), "dim-128", Error, "rustane README", "dim 320"},
+		{"seq past the SRAM cliff", model(768, 12, 0, 2048, 1024), "sram-32mb", Warning, "Orion paper Table 1", "working set"},
+		{"seq 1024 wall", model(768, 12, 0, 2048, 1024), "seq-1024-wall", Warning, "fiale-plus README", "seq 1024"},
+		{"seq 8", model(256, 4, 0, 768, 8), "spatial-16", Error, "rustane README", "spatial width 8"},
+		{"seq 48", model(256, 4, 0, 768, 48), "softmax-pow2", Warning, "hollance/neural-engine issue #44", "length 48"},
+		{"input width", model(256, 4, 0, 8192, 512), "input-width", Error, "rustane issue #13", "input spatial width 25600"},
+		{"channels", model(1024, 16, 0, 2048, 1024), "channels-32k", Error, "Orion paper #16", "channels"},
+		{"tiny surfaces", model(64, 2, 0, 128, 32), "min-surface", Error, "Orion #4", "bytes"},
+		{"dim 5120", model(5120, 40, 0, 13824, 64), "dim-5120", Warning, "rustane README", "dim 5120"},
+		{"heads do not divide dim", model(256, 3, 0, 768, 256), "kernel-config", Error, "Config.Validate", "not divisible"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vs := CheckConfig(c.m)
+			v := find(vs, c.rule)
+			if v == nil {
+				t.Fatalf("rule %s not reported; got %s", c.rule, ids(vs))
+			}
+			if v.Rule.Severity != c.sev || !strings.Contains(v.Rule.Source, c.source) || !strings.Contains(v.Detail, c.details) {
+				t.Errorf("got %v", v)
+			}
+			if s := v.String(); !strings.Contains(s, c.rule) || !strings.Contains(s, "Fix:") || !strings.Contains(s, "Source:") {
+				t.Errorf("message %q lacks the rule, fix or source", s)
+			}
+		})
+	}
+}
+
+// The project's default config, the original's config and a small realistic config.
+func TestKnownConfigs(t *testing.T) {
+	// Default (dim 288, 6 heads → head dim 48, ffn 768, seq 256): two findings, both errors by the
+	// facts: dim 288 is not a multiple of 128 (rustane) and q·kᵀ / dA·vᵀ contract over the head dim
+	// 48, not a multiple of 32 (imperatormk). See the report to the lead.
+	def := CheckConfig(config.Default().Model)
+	t.Logf("default:\n%s", Report(def))
+	for _, id := range []string{"dim-128", "matmul-inner-32"} {
+		if v := find(def, id); v == nil || v.Rule.Severity != Error {
+			t.Errorf("default config: want error %s, got %s", id, ids(def))
+		}
+	}
+
+	// The original (768/12 heads/2048/seq 512, NoPE as it ran): no errors.
+	orig := model(768, 12, 0, 2048, 512)
+	orig.Pos = "nope"
+	vs := CheckConfig(orig)
+	t.Logf("original 768/12/2048/512:\n%s", Report(vs))
+	if e := Errors(vs); len(e) != 0 {
+		t.Errorf("original config: errors %s", ids(e))
+	}
+	orig.Pos = "rope"
+	if e := Errors(CheckConfig(orig)); len(e) != 0 {
+		t.Errorf("original config with RoPE: errors %s", ids(e))
+	}
+
+	// dim 256, 4 heads (head dim 64), ffn 768, seq 256: passes every rule, warnings included.
+	if vs := CheckConfig(model(256, 4, 0, 768, 256)); len(vs) != 0 {
+		t.Errorf("dim 256 config: %s", Report(vs))
+	}
+}
+
+// prog wraps op lines into a one-kernel program.
+func kernel(body string, blobs map[string][]byte) *mil.Kernel {
+	src := mil.Header + "    func main<ios18>(tensor<fp16, [1, 64, 1, 512]> x) {\n" + body + "    } -> (z);\n}\n"
+	return &mil.Kernel{Name: "k", MIL: src, Blobs: blobs, In: mil.Shape{1, 64, 1, 512}, Out: mil.Shape{1, 64, 1, 512}}
+}
+
+func TestProgramRules(t *testing.T) {
+	blob := func(i int) string {
+		return fmt.Sprintf("        tensor<fp16, [1,1,1,1]> c%d = const()[name=string(\"c%d\"), val=tensor<fp16, [1,1,1,1]>(BLOBFILE(path=string(\"@model_path/weights/c%d.bin\"), offset=uint64(64)))];\n", i, i, i)
+	}
+	many, manyBlobs := "", map[string][]byte{}
+	for i := 0; i < 17; i++ {
+		many += blob(i)
+		manyBlobs[fmt.Sprintf("@model_path/weights/c%d.bin", i)] = mil.BuildBlob([]float32{1})
+	}
+	cases := []struct {
+		name, body string
+		blobs      map[string][]byte
+		rule       string
+	}{
+		{"gelu", `        tensor<fp16, [1,64,1,512]> z = gelu(x=x)[name=string("z")];
+`, nil, "unsupported-op"},
+		{"inline flag", `        tensor<int32, [4]> s = const()[name=string("s"), val=tensor<int32, [4]>([1,1,64,512])];
+        tensor<fp16, [1,1,64,512]> a = reshape(shape=s,x=x)[name=string("a")];
+        tensor<fp16, [1,1,64,64]> m = matmul(transpose_x=bool(false),transpose_y=bool(true),x=a,y=a)[name=string("m")];
+        tensor<fp16, [1,64,1,512]> z = identity(x=x)[name=string("z")];
+`, nil, "matmul-named-flags"},
+		{"no name", `        tensor<fp16, [1,64,1,512]> z = identity(x=x);
+`, nil, "mil-format"},
+		{"blob offset", `        tensor<fp16, [1,1,1,1]> c = const()[name=string("c"), val=tensor<fp16, [1,1,1,1]>(BLOBFILE(path=string("@model_path/weights/c.bin"), offset=uint64(0)))];
+        tensor<fp16, [1,64,1,512]> z = mul(x=x,y=c)[name=string("z")];
+`, map[string][]byte{"@model_path/weights/c.bin": mil.BuildBlob([]float32{1})}, "blob-format"},
+		{"17 blobs", many + `        tensor<fp16, [1,64,1,512]> z = mul(x=x,y=c0)[name=string("z")];
+`, manyBlobs, "blob-count"},
+		{"const output", `        tensor<fp16, [1,64,1,512]> y = identity(x=x)[name=string("y")];
+        fp16 z = const()[name=string("z"), val=fp16(1)];
+`, nil, "live-output"},
+		{"shape", `        tensor<fp16, [1,64,1,256]> z = identity(x=x)[name=string("z")];
+`, nil, "emulator"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vs := CheckProgram(kernel(c.body, c.blobs))
+			v := find(vs, c.rule)
+			if v == nil {
+				t.Fatalf("rule %s not reported; got %s", c.rule, ids(vs))
+			}
+			if v.Rule.Severity != Error || v.Rule.Source == "" || v.Rule.Fix == "" {
+				t.Errorf("rule %s: %+v", c.rule, v.Rule)
+			}
+		})
+	}
+	// A clean program has no violations.
+	clean := kernel(`        tensor<fp16, [1,64,1,512]> z = identity(x=x)[name=string("z")];
+`, nil)
+	if vs := CheckProgram(clean); len(vs) != 0 {
+		t.Errorf("clean program: %s", Report(vs))
+	}
+}
+
+func TestRulesHaveSources(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Rules {
+		if r.ID == "" || r.Source == "" || r.Fix == "" || r.Symptom == "" || r.Summary == "" || seen[r.ID] {
+			t.Errorf("incomplete or duplicate rule %+v", r)
+		}
+		seen[r.ID] = true
+	}
+}

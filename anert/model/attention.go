@@ -1,0 +1,82 @@
+package model
+
+import (
+	"math"
+
+	"github.com/anelab/anelab/anert/blas"
+)
+
+// attnHeadForward is causal softmax attention for one sequence and one head, with GEMMs:
+//
+//	S = scale·Q·Kᵀ,  P_{t,s} = exp(S_{t,s} − lse_t) for s ≤ t (0 for s > t),
+//	lse_t = log Σ_{s≤t} exp(S_{t,s}),  A = P·V.
+//
+// q, k, v and a are strided views of one head: row t is x[t·ld : t·ld+hd] (ld = model width, the
+// head's column offset already applied). lse [T] is saved for the backward pass; s is T×T scratch.
+// The rows are processed in blocks of blk: block [r0, r1) needs only keys [0, r1), so about half
+// of the masked upper triangle is never computed.
+func attnHeadForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, blk int) {
+	for r0 := 0; r0 < T; r0 += blk {
+		r1 := min(r0+blk, T)
+		blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
+		for t := r0; t < r1; t++ {
+			row := s[t*T : t*T+r1]
+			m := row[0]
+			for _, x := range row[1 : t+1] {
+				m = max(m, x)
+			}
+			var sum float32
+			for j, x := range row[:t+1] {
+				e := expf(x - m)
+				row[j] = e
+				sum += e
+			}
+			inv := 1 / sum
+			for j := range row[:t+1] {
+				row[j] *= inv
+			}
+			clear(row[t+1:])
+			lse[t] = m + float32(math.Log(float64(sum)))
+		}
+		blas.Sgemm(false, false, r1-r0, hd, r1, 1, s[r0*T:], T, v, ld, 0, a[r0*ld:], ld)
+	}
+}
+
+// attnHeadBackward is the backward of attnHeadForward for one sequence and head. Given
+// dA (same strided layout) it recomputes P from q, k and lse, then overwrites dq, dk, dv:
+//
+//	dP = dA·Vᵀ,  dV = Pᵀ·dA,
+//	dS_{t,s} = scale · P_{t,s}·(dP_{t,s} − Σ_{s'} P_{t,s'}·dP_{t,s'}),
+//	dQ = dS·K,  dK = dSᵀ·Q.
+//
+// s and dp are T×T scratch (they end holding P and dS). Blocks as in attnHeadForward: the same
+// row partition for P, dP, dS and dQ, and the same partition of key columns for dK and dV, so that
+// every entry a GEMM reads was written (or zeroed) by this call.
+func attnHeadBackward(dq, dk, dv, da, q, k, v, lse, s, dp []float32, T, hd, ld int, scale float32, blk int) {
+	for r0 := 0; r0 < T; r0 += blk {
+		r1 := min(r0+blk, T)
+		blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
+		blas.Sgemm(false, true, r1-r0, r1, hd, 1, da[r0*ld:], ld, v, ld, 0, dp[r0*T:], T)
+		for t := r0; t < r1; t++ {
+			p, g := s[t*T:t*T+r1], dp[t*T:t*T+r1]
+			l := lse[t]
+			var dot float32
+			for j, x := range p[:t+1] {
+				e := expf(x - l)
+				p[j] = e
+				dot += e * g[j]
+			}
+			for j, e := range p[:t+1] {
+				g[j] = scale * e * (g[j] - dot)
+			}
+			clear(p[t+1:])
+			clear(g[t+1:])
+		}
+		blas.Sgemm(false, false, r1-r0, hd, r1, 1, dp[r0*T:], T, k, ld, 0, dq[r0*ld:], ld)
+	}
+	for c0 := 0; c0 < T; c0 += blk {
+		c1 := min(c0+blk, T)
+		blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, s[c0*T+c0:], T, da[c0*ld:], ld, 0, dv[c0*ld:], ld)
+		blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, dp[c0*T+c0:], T, q[c0*ld:], ld, 0, dk[c0*ld:], ld)
+	}
+}

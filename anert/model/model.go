@@ -1,0 +1,215 @@
+// Package model is the Llama-style transformer the trainer trains: parameters, deterministic
+// initialisation, forward pass, exact backward pass and loss, over batches of B sequences of
+// T = Seq tokens held token-major ([N, D] with N = B·T).
+//
+// One block (pre-norm, no biases, α = 1/√(2·Layers)):
+//
+//	xn = RMSNorm(x, g_att);  q, k, v = xn·Wqᵀ, xn·Wkᵀ, xn·Wvᵀ;  q, k = RoPE(q), RoPE(k)
+//	a  = causal softmax attention per head (scale 1/√HD);  x2 = x + α·(a·Woᵀ)
+//	x2n = RMSNorm(x2, g_ffn);  gate = silu(x2n·W1ᵀ) ⊙ (x2n·W3ᵀ);  x' = x2 + α·(gate·W2ᵀ)
+//
+// then xf = RMSNorm(x, g_final), logits = xf·E_cᵀ with the classifier tied to the embedding E
+// (E_c = E, or its active rows with vocab compaction), z = c·tanh(logits/c) when Softcap c > 0,
+// and loss = mean over the N tokens of CE(softmax(z), target), the same in training and evaluation.
+//
+// Each op has its forward and backward side by side in its own file with the formula in the doc
+// comment. The matmul-heavy parts of a block go through a Backend (CPU here; an ANE backend
+// elsewhere); weight gradients, norms, residuals, classifier and loss stay here in fp32.
+// A Model is not safe for concurrent use.
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/tensor"
+)
+
+// Model is the transformer: its parameters, backend and preallocated buffers.
+type Model struct {
+	Embed     *tensor.Param // E [Vocab, D], tied to the classifier
+	Layers    []Layer
+	FinalNorm *tensor.Param // g_final [D]
+
+	cfg      config.Model
+	backend  Backend
+	params   []*tensor.Param
+	wAll     []float32 // every parameter's values, in Params order
+	gAll     []float32 // every parameter's gradient, in Params order
+	alpha    float32   // residual scale 1/√(2·Layers)
+	cos, sin []float32 // RoPE tables [Seq, HD/2]; nil for NoPE
+
+	active    []int32 // compact id → full id; nil until SetActive
+	toCompact []int32 // full id → compact id, or −1 if inactive; nil until SetActive
+
+	buf buffers
+}
+
+// New builds a model for cfg (validated: every problem is listed) with weights drawn from seed,
+// running its layers on b (NewCPU() if nil).
+//
+// Initialisation (deterministic, PCG seeded by seed, drawn in Params order):
+//   - E ~ N(0, InitStd²);
+//   - Wq, Wk, Wv, W1, W3 ~ N(0, 1/fan_in) (std 1/√D), so each projection of a normalised input is O(1);
+//   - Wo ~ N(0, α²/D) and W2 ~ N(0, α²/F): the residual-branch output projections get an extra ×α
+//     on top of the forward pass's α, so each branch adds O(α²) = O(1/(2·Layers)) to the stream and
+//     the 2·Layers branches together add O(1) even if they add coherently;
+//   - gains 1.
+func New(cfg config.Model, seed uint64, b Backend) (*Model, error) {
+	c := config.Default()
+	c.Model = cfg
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if b == nil {
+		b = NewCPU()
+	}
+	D, F, V := cfg.Dim, cfg.FFN, cfg.Vocab
+	m := &Model{cfg: cfg, backend: b, alpha: float32(1 / math.Sqrt(2*float64(cfg.Layers)))}
+
+	add := func(name string, g tensor.Group, shape ...int) *tensor.Param {
+		p := &tensor.Param{Name: name, Shape: shape, Group: g}
+		m.params = append(m.params, p)
+		return p
+	}
+	m.Embed = add("embed", tensor.Embed, V, D)
+	m.Layers = make([]Layer, cfg.Layers)
+	for l := range m.Layers {
+		pre := fmt.Sprintf("layers.%d.", l)
+		m.Layers[l] = Layer{
+			AttnNorm: add(pre+"attn_norm", tensor.Norm, D),
+			Wq:       add(pre+"wq", tensor.Matrix, D, D),
+			Wk:       add(pre+"wk", tensor.Matrix, D, D),
+			Wv:       add(pre+"wv", tensor.Matrix, D, D),
+			Wo:       add(pre+"wo", tensor.Matrix, D, D),
+			FFNNorm:  add(pre+"ffn_norm", tensor.Norm, D),
+			W1:       add(pre+"w1", tensor.Matrix, F, D),
+			W2:       add(pre+"w2", tensor.Matrix, D, F),
+			W3:       add(pre+"w3", tensor.Matrix, F, D),
+		}
+	}
+	m.FinalNorm = add("final_norm", tensor.Norm, D)
+
+	total := 0
+	for _, p := range m.params {
+		total += p.Size()
+	}
+	m.wAll, m.gAll = make([]float32, total), make([]float32, total)
+	off := 0
+	for _, p := range m.params {
+		n := p.Size()
+		p.W, p.G = m.wAll[off:off+n:off+n], m.gAll[off:off+n:off+n]
+		off += n
+	}
+	m.initWeights(seed)
+
+	if cfg.Pos == "rope" {
+		m.cos, m.sin = ropeTables(cfg.Seq, cfg.HeadDim(), cfg.RopeTheta)
+	}
+	return m, nil
+}
+
+// initWeights draws every parameter as New documents, in Params order.
+func (m *Model) initWeights(seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0x616e656c6162)) // "anelab"
+	normal := func(p *tensor.Param, std float64) {
+		for i := range p.W {
+			p.W[i] = float32(rng.NormFloat64() * std)
+		}
+	}
+	ones := func(p *tensor.Param) {
+		for i := range p.W {
+			p.W[i] = 1
+		}
+	}
+	a, sd, sf := float64(m.alpha), 1/math.Sqrt(float64(m.cfg.Dim)), 1/math.Sqrt(float64(m.cfg.FFN))
+	normal(m.Embed, m.cfg.InitStd)
+	for _, l := range m.Layers {
+		ones(l.AttnNorm)
+		normal(l.Wq, sd)
+		normal(l.Wk, sd)
+		normal(l.Wv, sd)
+		normal(l.Wo, a*sd)
+		ones(l.FFNNorm)
+		normal(l.W1, sd)
+		normal(l.W2, a*sf)
+		normal(l.W3, sd)
+	}
+	ones(m.FinalNorm)
+}
+
+// Config is the model's shape.
+func (m *Model) Config() config.Model { return m.cfg }
+
+// Backend is the backend the layers run on.
+func (m *Model) Backend() Backend { return m.backend }
+
+// Params lists the parameters in a stable order: "embed", then per layer l
+// "layers.l.attn_norm", ".wq", ".wk", ".wv", ".wo", ".ffn_norm", ".w1", ".w2", ".w3", then "final_norm".
+func (m *Model) Params() []*tensor.Param { return m.params }
+
+// NumParams is the total number of parameter values (the tied embedding counted once).
+func (m *Model) NumParams() int { return len(m.wAll) }
+
+// ZeroGrad sets every gradient to 0 (ForwardBackward accumulates).
+func (m *Model) ZeroGrad() { clear(m.gAll) }
+
+// WeightsChanged must be called after every change of the weights (each optimizer update, a
+// checkpoint load): it lets the backend restage its copy of them.
+func (m *Model) WeightsChanged() { m.backend.WeightsChanged() }
+
+// SetActive turns on vocab compaction with the given active ids (sorted, unique, in
+// [0, Vocab); normally every id seen in the data, train and validation): the classifier, softmax
+// and loss then run over these ids only, and every target must be one of them. It needs
+// model.compact = true.
+func (m *Model) SetActive(ids []int) error {
+	if !m.cfg.Compact {
+		return errors.New("model: SetActive needs vocab compaction: set model.compact = true")
+	}
+	if len(ids) == 0 {
+		return errors.New("model: SetActive: no active ids (the data set has no tokens?)")
+	}
+	to := make([]int32, m.cfg.Vocab)
+	for i := range to {
+		to[i] = -1
+	}
+	act := make([]int32, len(ids))
+	for c, id := range ids {
+		if id < 0 || id >= m.cfg.Vocab {
+			return fmt.Errorf("model: SetActive: id %d (index %d) is outside the vocabulary [0, %d) (model.vocab)", id, c, m.cfg.Vocab)
+		}
+		if c > 0 && id <= ids[c-1] {
+			return fmt.Errorf("model: SetActive: ids must be sorted and unique, but id %d at index %d follows %d", id, c, ids[c-1])
+		}
+		act[c], to[id] = int32(id), int32(c)
+	}
+	m.active, m.toCompact = act, to
+	return nil
+}
+
+// classes is the number of classifier rows: the active ids with compaction, else Vocab.
+func (m *Model) classes() int {
+	if m.cfg.Compact && m.active != nil {
+		return len(m.active)
+	}
+	return m.cfg.Vocab
+}
+
+// FLOPsPerToken is the training FLOPs per token (forward + backward = 3 × forward), counted the
+// usual way (PaLM appendix B):
+//
+//	6·P + 6·L·D·(T+1),   P = L·(4·D² + 3·D·F) + C·D,
+//
+// where P is the matmul parameters including the tied classifier (C = classes: the active ids
+// with compaction, else Vocab) and the second term is causal attention: Q·Kᵀ and P·V cost
+// 2·D·(t+1) FLOPs each for the token at position t, which averages 2·D·(T+1) per token for the
+// two together, ×3 for training. Extra work the implementation does (masked blocks, recomputing
+// P in the backward pass) is not counted.
+func (m *Model) FLOPsPerToken() float64 {
+	L, D, F, T := float64(m.cfg.Layers), float64(m.cfg.Dim), float64(m.cfg.FFN), float64(m.cfg.Seq)
+	P := L*(4*D*D+3*D*F) + float64(m.classes())*D
+	return 6*P + 6*L*D*(T+1)
+}

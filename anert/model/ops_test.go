@@ -1,0 +1,345 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Op-level gradient checks. Each op runs in float32 on O(1) inputs; the scalar under test is
+// L = Σ_i w_i·out_i (w random), accumulated in float64. The analytic gradient (the op's backward
+// with dout = w) is compared with central differences (L(x+h) − L(x−h))/(2h), h = 1e-2, element by
+// element: |fd − g| ≤ 2e-3·max|fd| + 2e-3·|fd|. With h = 1e-2 the truncation error is O(h²) ≈ 1e-4
+// relative and float32 rounding of L contributes ≈ 1e-7/h ≈ 1e-5, so the tolerance has ~10× slack
+// while a wrong formula (a missing factor, a sign, a dropped term) is off by O(1).
+
+func rnd(r *rand.Rand, n int, lo, hi float64) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(lo + (hi-lo)*r.Float64())
+	}
+	return s
+}
+
+func dotw(w, out []float32) float64 {
+	var s float64
+	for i := range out {
+		s += float64(w[i]) * float64(out[i])
+	}
+	return s
+}
+
+// fdCheck compares grad with central differences of f over every element of x.
+func fdCheck(t *testing.T, name string, x, grad []float32, f func() float64) {
+	t.Helper()
+	const h = 1e-2
+	fd := make([]float64, len(x))
+	var scale float64
+	for i := range x {
+		v := x[i]
+		x[i] = v + h
+		fp := f()
+		up := x[i]
+		x[i] = v - h
+		fm := f()
+		dn := x[i]
+		x[i] = v
+		fd[i] = (fp - fm) / float64(up-dn)
+		scale = max(scale, math.Abs(fd[i]))
+	}
+	if scale == 0 {
+		t.Fatalf("%s: all finite differences are 0: the check would test nothing", name)
+	}
+	for i := range x {
+		if d := math.Abs(fd[i] - float64(grad[i])); d > 2e-3*scale+2e-3*math.Abs(fd[i]) {
+			t.Errorf("%s[%d]: analytic %.6g, finite difference %.6g (scale %.3g)", name, i, grad[i], fd[i], scale)
+		}
+	}
+}
+
+func TestRMSNormGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const n, d, eps = 9, 7, 1e-5
+	x, g, w := rnd(r, n*d, -2, 2), rnd(r, d, 0.5, 1.5), rnd(r, n*d, -1, 1) // non-unit gains
+	out, rinv := make([]float32, n*d), make([]float32, n)
+	f := func() float64 { rmsnormForward(out, rinv, x, g, n, d, eps, 2); return dotw(w, out) }
+	f()
+	for t0 := range n { // forward against the definition, in float64
+		var ss float64
+		for i := range d {
+			ss += float64(x[t0*d+i]) * float64(x[t0*d+i])
+		}
+		rr := 1 / math.Sqrt(ss/d+eps)
+		for i := range d {
+			if want := float64(g[i]) * float64(x[t0*d+i]) * rr; math.Abs(float64(out[t0*d+i])-want) > 1e-6*(1+math.Abs(want)) {
+				t.Fatalf("out[%d,%d] = %g, want %g", t0, i, out[t0*d+i], want)
+			}
+		}
+	}
+	// The backward adds: pre-load dx and dg and subtract afterwards.
+	dx0, dg0 := rnd(r, n*d, -1, 1), rnd(r, d, -1, 1)
+	dx, dg := append([]float32(nil), dx0...), append([]float32(nil), dg0...)
+	rmsnormBackward(dx, dg, w, x, rinv, g, n, d, make([]float32, 2*d), 2)
+	for i := range dx {
+		dx[i] -= dx0[i]
+	}
+	for i := range dg {
+		dg[i] -= dg0[i]
+	}
+	fdCheck(t, "dx", x, dx, f)
+	fdCheck(t, "dg", g, dg, f)
+}
+
+func TestLinearGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 1))
+	const n, in, out = 4, 5, 3
+	x, wt, w := rnd(r, n*in, -1, 1), rnd(r, out*in, -1, 1), rnd(r, n*out, -1, 1)
+	y := make([]float32, n*out)
+	f := func() float64 { linearForward(y, x, wt, n, in, out, 2); return dotw(w, y) }
+	dx, dw := make([]float32, n*in), make([]float32, out*in)
+	linearBackwardInput(dx, w, wt, n, in, out, 0, 2)
+	linearBackwardWeight(dw, w, x, n, in, out, 2)
+	fdCheck(t, "dx", x, dx, f)
+	fdCheck(t, "dW", wt, dw, f)
+}
+
+func TestRoPEGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 1))
+	const B, T, d, hd = 2, 3, 8, 4
+	cos, sin := ropeTables(T, hd, 10) // base 10: large angles even for the last pair
+	x, w := rnd(r, B*T*d, -1, 1), rnd(r, B*T*d, -1, 1)
+	y := make([]float32, len(x))
+	f := func() float64 { copy(y, x); ropeForward(y, cos, sin, B*T, T, d, hd, 2); return dotw(w, y) }
+	f()
+	// Forward against the definition: pair (2i, 2i+1) of head h at position p turns by p·10^(−2i/hd).
+	for row := range B * T {
+		p := row % T
+		for h := 0; h < d; h += hd {
+			for i := range hd / 2 {
+				th := float64(p) * math.Pow(10, -2*float64(i)/hd)
+				a, b := float64(x[row*d+h+2*i]), float64(x[row*d+h+2*i+1])
+				wa, wb := a*math.Cos(th)-b*math.Sin(th), a*math.Sin(th)+b*math.Cos(th)
+				if math.Abs(float64(y[row*d+h+2*i])-wa) > 1e-6 || math.Abs(float64(y[row*d+h+2*i+1])-wb) > 1e-6 {
+					t.Fatalf("row %d head %d pair %d: got (%g, %g), want (%g, %g)", row, h/hd, i, y[row*d+h+2*i], y[row*d+h+2*i+1], wa, wb)
+				}
+			}
+		}
+	}
+	dx := append([]float32(nil), w...)
+	ropeBackward(dx, cos, sin, B*T, T, d, hd, 2)
+	fdCheck(t, "dx", x, dx, f)
+}
+
+// naiveAttention is causal softmax attention for one head in float64, straight from the formula.
+func naiveAttention(q, k, v []float32, T, hd, ld int, scale float64) []float64 {
+	a := make([]float64, T*hd)
+	for t := range T {
+		s := make([]float64, t+1)
+		m := math.Inf(-1)
+		for j := range s {
+			for i := range hd {
+				s[j] += float64(q[t*ld+i]) * float64(k[j*ld+i])
+			}
+			s[j] *= scale
+			m = max(m, s[j])
+		}
+		var z float64
+		for j := range s {
+			s[j] = math.Exp(s[j] - m)
+			z += s[j]
+		}
+		for j := range s {
+			for i := range hd {
+				a[t*hd+i] += s[j] / z * float64(v[j*ld+i])
+			}
+		}
+	}
+	return a
+}
+
+func TestAttentionGrad(t *testing.T) {
+	const T, hd, ld = 5, 3, 7 // the head sits at column offset 2 of rows of width 7
+	scale := float32(1 / math.Sqrt(hd))
+	for _, blk := range []int{1, 2, 5, 64} {
+		t.Run(fmt.Sprintf("block=%d", blk), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(4, uint64(blk)))
+			q, k, v := rnd(r, T*ld, -1.5, 1.5), rnd(r, T*ld, -1.5, 1.5), rnd(r, T*ld, -1.5, 1.5)
+			w := rnd(r, T*ld, -1, 1)
+			a, lse := make([]float32, T*ld), make([]float32, T)
+			s, dp := rnd(r, T*T, -9, 9), rnd(r, T*T, -9, 9) // garbage scratch must not leak in
+			const off = 2
+			f := func() float64 {
+				attnHeadForward(a[off:], lse, q[off:], k[off:], v[off:], s, T, hd, ld, scale, blk)
+				var sum float64
+				for t0 := range T {
+					for i := range hd {
+						sum += float64(w[t0*ld+off+i]) * float64(a[t0*ld+off+i])
+					}
+				}
+				return sum
+			}
+			f()
+			want := naiveAttention(q[off:], k[off:], v[off:], T, hd, ld, float64(scale))
+			for t0 := range T {
+				for i := range hd {
+					if got := float64(a[t0*ld+off+i]); math.Abs(got-want[t0*hd+i]) > 1e-5 {
+						t.Fatalf("A[%d,%d] = %g, want %g", t0, i, got, want[t0*hd+i])
+					}
+				}
+			}
+			dq, dk, dv := make([]float32, T*ld), make([]float32, T*ld), make([]float32, T*ld)
+			attnHeadBackward(dq[off:], dk[off:], dv[off:], w[off:], q[off:], k[off:], v[off:], lse, s, dp, T, hd, ld, scale, blk)
+			fdCheck(t, "dq", q, dq, f)
+			fdCheck(t, "dk", k, dk, f)
+			fdCheck(t, "dv", v, dv, f)
+		})
+	}
+}
+
+func TestSwiGLUGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 1))
+	const n = 11
+	h1, h3, w := rnd(r, n, -4, 4), rnd(r, n, -2, 2), rnd(r, n, -1, 1)
+	g := make([]float32, n)
+	f := func() float64 { swigluForward(g, h1, h3, n, 2); return dotw(w, g) }
+	f()
+	for i := range n {
+		x := float64(h1[i])
+		if want := x / (1 + math.Exp(-x)) * float64(h3[i]); math.Abs(float64(g[i])-want) > 1e-6*(1+math.Abs(want)) {
+			t.Fatalf("gate[%d] = %g, want %g", i, g[i], want)
+		}
+	}
+	dh1, dh3 := make([]float32, n), make([]float32, n)
+	swigluBackward(dh1, dh3, w, h1, h3, n, 2)
+	fdCheck(t, "dh1", h1, dh1, f)
+	fdCheck(t, "dh3", h3, dh3, f)
+}
+
+func TestResidualGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 1))
+	const n, alpha = 6, 0.3
+	x, y, w := rnd(r, n, -1, 1), rnd(r, n, -1, 1), rnd(r, n, -1, 1)
+	out := make([]float32, n)
+	f := func() float64 { residualForward(out, x, y, alpha, n, 2); return dotw(w, out) }
+	dy := make([]float32, n)
+	residualBackward(dy, w, alpha, n, 2)
+	fdCheck(t, "dy", y, dy, f)
+	fdCheck(t, "dx", x, w, f) // the skip path passes dout through
+}
+
+// TestSoftcapCrossEntropyGrad checks CE alone, softcap alone, their composition, and the fused
+// in-place backward the model uses, all against finite differences.
+func TestSoftcapCrossEntropyGrad(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 1))
+	const n, tgt, c, scale = 9, 4, 2.5, 0.7
+	l := rnd(r, n, -5, 5) // |l| > c: the cap bends hard
+	z, e := make([]float32, n), make([]float32, n)
+	ce := func() float64 { loss, _ := crossEntropyForward(e, l, tgt); return scale * loss }
+	capped := func() float64 {
+		softcapForward(z, l, c)
+		loss, _ := crossEntropyForward(e, z, tgt)
+		return scale * loss
+	}
+
+	// CE alone, and its forward against the definition.
+	loss, sum := crossEntropyForward(e, l, tgt)
+	var s64 float64
+	for _, x := range l {
+		s64 += math.Exp(float64(x))
+	}
+	if want := math.Log(s64) - float64(l[tgt]); math.Abs(loss-want) > 1e-6 {
+		t.Fatalf("CE = %g, want %g", loss, want)
+	}
+	dz := make([]float32, n)
+	crossEntropyBackward(dz, e, sum, tgt, scale)
+	fdCheck(t, "CE dz", l, dz, ce)
+
+	// softcap alone: L = Σ w·z.
+	w := rnd(r, n, -1, 1)
+	sc := func() float64 { softcapForward(z, l, c); return dotw(w, z) }
+	sc()
+	for j := range n {
+		if want := c * math.Tanh(float64(l[j])/c); math.Abs(float64(z[j])-want) > 1e-6 {
+			t.Fatalf("softcap(%g) = %g, want %g", l[j], z[j], want)
+		}
+	}
+	dl := make([]float32, n)
+	softcapBackward(dl, w, z, c)
+	fdCheck(t, "softcap dl", l, dl, sc)
+
+	// Composition, separate buffers.
+	softcapForward(z, l, c)
+	_, sum = crossEntropyForward(e, z, tgt)
+	crossEntropyBackward(dz, e, sum, tgt, scale)
+	softcapBackward(dl, dz, z, c)
+	fdCheck(t, "softcap+CE dl", l, dl, capped)
+
+	// The fused in-place version the model runs.
+	softcapForward(z, l, c)
+	_, sum = crossEntropyForward(e, z, tgt)
+	softcapCrossEntropyBackward(z, e, sum, tgt, scale, c)
+	for j := range n {
+		if math.Abs(float64(z[j]-dl[j])) > 1e-6 {
+			t.Fatalf("fused dl[%d] = %g, separate %g", j, z[j], dl[j])
+		}
+	}
+}
+
+// TestEmbeddingClassifierGrad checks the tied embedding: E feeds the input lookup and, whole or
+// compacted to its active rows, the classifier. L = Σ w·(x·E_cᵀ) with x = E[ids]; dE collects both.
+func TestEmbeddingClassifierGrad(t *testing.T) {
+	const V, d = 6, 3
+	ids := []uint16{4, 1, 4, 0} // a repeated id: its gradients must add
+	for _, active := range [][]int32{nil, {0, 2, 4, 5}} {
+		t.Run(fmt.Sprintf("active=%v", active), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(8, uint64(len(active))))
+			e := rnd(r, V*d, -1, 1)
+			n, c := len(ids), V
+			if active != nil {
+				c = len(active)
+			}
+			w := rnd(r, n*c, -1, 1)
+			x, ec, logits := make([]float32, n*d), make([]float32, c*d), make([]float32, n*c)
+			f := func() float64 {
+				embedForward(x, e, ids, d)
+				cls := e
+				if active != nil {
+					gatherRows(ec, e, active, d)
+					cls = ec
+				}
+				classifierForward(logits, x, cls, n, c, d, 2)
+				return dotw(w, logits)
+			}
+			f()
+			de, dx := make([]float32, V*d), make([]float32, n*d)
+			if active != nil {
+				dec := make([]float32, c*d)
+				classifierBackward(dx, dec, w, x, ec, n, c, d, 2)
+				scatterAddRows(de, dec, active, d)
+			} else {
+				classifierBackward(dx, de, w, x, e, n, c, d, 2)
+			}
+			embedBackward(de, dx, ids, d)
+			fdCheck(t, "dE", e, de, f)
+		})
+	}
+}
+
+func TestParallelFor(t *testing.T) {
+	for _, tc := range []struct{ w, n, min int }{{1, 10, 1}, {2, 10, 1}, {3, 10, 4}, {8, 5, 1}, {2, 0, 1}, {4, 1000, 16}} {
+		seen := make([]int, tc.n)
+		workers := make([]bool, tc.w)
+		parallelFor(tc.w, tc.n, tc.min, func(k, lo, hi int) {
+			workers[k] = true
+			for i := lo; i < hi; i++ {
+				seen[i]++
+			}
+		})
+		for i, c := range seen {
+			if c != 1 {
+				t.Fatalf("%+v: item %d visited %d times", tc, i, c)
+			}
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/anelab/anelab/anert/blas"
+)
+
+// buffers is every activation and gradient buffer, sized for rows = B·T tokens and cls
+// classifier rows, grown (never shrunk) when a call needs more; a step allocates none.
+type buffers struct {
+	rows, cls int
+	acts      []LayerActs
+	xL        []float32 // [N, D] output of the last layer
+	xf        []float32 // [N, D] RMSNorm(xL, g_final)
+	rf        []float32 // [N]    its 1/rms
+	dx        []float32 // [N, D] gradient of the residual stream
+	dxf       []float32 // [N, D] gradient of xf
+	logits    []float32 // [N, cls] logits, then capped logits z, then dlogits in place
+	ec, gec   []float32 // [cls, D] compact classifier E_c (gathered) and its gradient
+	tgt       []int32   // [N] targets as classifier rows
+	part      []float32 // per-goroutine partial dg of rmsnormBackward
+	rowExp    []float32 // per-goroutine softmax numerators of one logits row [w, cls]
+	lossPart  []float64 // per-goroutine partial loss sums
+}
+
+// ensure grows the buffers to hold n token rows, the current classifier size and w goroutines.
+func (m *Model) ensure(n, w int) {
+	D, F, H, L := m.cfg.Dim, m.cfg.FFN, m.cfg.Heads, m.cfg.Layers
+	b := &m.buf
+	if n > b.rows {
+		f := func(k int) []float32 { return make([]float32, k) }
+		nd, nf := n*D, n*F
+		shared := LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: f(nf), DH3: f(nf),
+			DX2n: f(nd), DO: f(nd), DA: f(nd), DQ: f(nd), DK: f(nd), DV: f(nd), DXn: f(nd)}
+		b.acts = make([]LayerActs, L)
+		for l := range b.acts {
+			a := shared
+			a.X, a.Xn, a.RAtt, a.Q, a.K, a.V, a.A = f(nd), f(nd), f(n), f(nd), f(nd), f(nd), f(nd)
+			a.LSE = f(n * H)
+			a.X2, a.X2n, a.RFFN, a.H1, a.H3, a.Gate = f(nd), f(nd), f(n), f(nf), f(nf), f(nf)
+			b.acts[l] = a
+		}
+		b.xL, b.xf, b.rf, b.dx, b.dxf = f(nd), f(nd), f(n), f(nd), f(nd)
+		b.tgt = make([]int32, n)
+		b.rows, b.cls = n, 0 // logits are regrown below
+	}
+	if c := m.classes(); c > b.cls || len(b.logits) < b.rows*c {
+		b.cls = max(c, b.cls)
+		b.logits = make([]float32, b.rows*b.cls)
+		b.rowExp = nil // regrown below
+		if m.cfg.Compact {
+			b.ec, b.gec = make([]float32, b.cls*D), make([]float32, b.cls*D)
+		}
+	}
+	if len(b.part) < w*D || len(b.lossPart) < w || len(b.rowExp) < w*b.cls {
+		b.part, b.lossPart, b.rowExp = make([]float32, w*D), make([]float64, w), make([]float32, w*b.cls)
+	}
+}
+
+// shape is the Shape of a call on B sequences of T tokens with w goroutines.
+func (m *Model) shape(B, T, w int) Shape {
+	hd := m.cfg.HeadDim()
+	return Shape{B: B, T: T, N: B * T, D: m.cfg.Dim, H: m.cfg.Heads, HD: hd, F: m.cfg.FFN,
+		Scale: float32(1 / math.Sqrt(float64(hd))), Workers: w, Cos: m.cos, Sin: m.sin}
+}
+
+// prepare checks a batch (sizes, token ids, targets against the active set), grows the buffers
+// (for w goroutines) and stores the targets as classifier rows in buf.tgt.
+func (m *Model) prepare(inputs, targets []uint16, batch, w int) error {
+	T, V := m.cfg.Seq, m.cfg.Vocab
+	if batch <= 0 {
+		return fmt.Errorf("model: batch = %d: must be positive", batch)
+	}
+	n := batch * T
+	if len(inputs) != n || len(targets) != n {
+		return fmt.Errorf("model: got %d inputs and %d targets; batch %d × model.seq %d needs %d of each",
+			len(inputs), len(targets), batch, T, n)
+	}
+	if m.cfg.Compact && m.active == nil {
+		return errors.New("model: model.compact is true but SetActive was not called: pass it the ids seen in the data")
+	}
+	for i, id := range inputs {
+		if int(id) >= V {
+			return fmt.Errorf("model: input token id %d at position %d is outside the vocabulary (model.vocab = %d): "+
+				"does the data's tokenizer match the config?", id, i, V)
+		}
+	}
+	m.ensure(n, w)
+	for i, id := range targets {
+		if int(id) >= V {
+			return fmt.Errorf("model: target token id %d at position %d is outside the vocabulary (model.vocab = %d): "+
+				"does the data's tokenizer match the config?", id, i, V)
+		}
+		c := int32(id)
+		if m.cfg.Compact {
+			if c = m.toCompact[id]; c < 0 {
+				return fmt.Errorf("model: target token id %d at position %d is not in the active vocabulary "+
+					"(%d ids, set by SetActive): build the active set from all the data, validation included", id, i, len(m.active))
+			}
+		}
+		m.buf.tgt[i] = c
+	}
+	return nil
+}
+
+// forwardLayers runs the embedding and every block on B sequences of T tokens, leaving the last
+// block's output in buf.xL.
+func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
+	n, d, w, eps := s.N, s.D, s.Workers, float32(m.cfg.NormEps)
+	acts := m.buf.acts
+	embedForward(acts[0].X, m.Embed.W, inputs, d)
+	for l := range m.Layers {
+		p, a := &m.Layers[l], &acts[l]
+		rmsnormForward(a.Xn, a.RAtt, a.X, p.AttnNorm.W, n, d, eps, w)
+		if err := m.backend.AttnForward(l, s, p, a); err != nil {
+			return fmt.Errorf("model: layer %d attention on %s backend: %w", l, m.backend.Name(), err)
+		}
+		residualForward(a.X2, a.X, a.O, m.alpha, n*d, w)
+		rmsnormForward(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, n, d, eps, w)
+		if err := m.backend.FFNForward(l, s, p, a); err != nil {
+			return fmt.Errorf("model: layer %d FFN on %s backend: %w", l, m.backend.Name(), err)
+		}
+		next := m.buf.xL
+		if l+1 < len(acts) {
+			next = acts[l+1].X
+		}
+		residualForward(next, a.X2, a.Y, m.alpha, n*d, w)
+	}
+	return nil
+}
+
+// classifier returns E_c: E's values, or with compaction its active rows gathered into buf.ec.
+func (m *Model) classifier() []float32 {
+	if !m.cfg.Compact {
+		return m.Embed.W
+	}
+	gatherRows(m.buf.ec, m.Embed.W, m.active, m.cfg.Dim)
+	return m.buf.ec
+}
+
+// head runs the final norm, the classifier, the soft-cap and the loss over the n rows of buf.xL,
+// returning the mean loss. With train, it leaves dlogits = gradScale·∂loss/∂logits in buf.logits.
+func (m *Model) head(n, w int, ec []float32, train bool, gradScale float32) float64 {
+	d, c := m.cfg.Dim, m.classes()
+	b := &m.buf
+	rmsnormForward(b.xf, b.rf, b.xL, m.FinalNorm.W, n, d, float32(m.cfg.NormEps), w)
+	classifierForward(b.logits, b.xf, ec, n, c, d, w)
+	capc, scale := float32(m.cfg.Softcap), gradScale/float32(n)
+	clear(b.lossPart)
+	parallelFor(w, n, 4, func(k, lo, hi int) {
+		var total float64
+		e := b.rowExp[k*c : (k+1)*c]
+		for t := lo; t < hi; t++ {
+			z, tgt := b.logits[t*c:(t+1)*c], int(b.tgt[t])
+			if capc > 0 {
+				softcapForward(z, z, capc)
+			}
+			loss, sum := crossEntropyForward(e, z, tgt)
+			total += loss
+			if train {
+				if capc > 0 {
+					softcapCrossEntropyBackward(z, e, sum, tgt, scale, capc)
+				} else {
+					crossEntropyBackward(z, e, sum, tgt, scale)
+				}
+			}
+		}
+		b.lossPart[k] = total
+	})
+	var sum float64
+	for _, v := range b.lossPart {
+		sum += v
+	}
+	return sum / float64(n)
+}
+
+// ForwardBackward runs one micro-step on batch sequences (inputs and targets of batch·Seq ids
+// each, sequence b at [b·Seq, (b+1)·Seq)) and returns the mean loss over the batch·Seq tokens.
+// It ADDS the gradients of gradScale·loss to every Param.G (call ZeroGrad between updates):
+// gradScale carries loss scaling and 1/accum. Bad ids are an error, and then no gradient changes.
+func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale float32) (float64, error) {
+	w, end := beginStep()
+	defer end()
+	if err := m.prepare(inputs, targets, batch, w); err != nil {
+		return 0, err
+	}
+	s := m.shape(batch, m.cfg.Seq, w)
+	if err := m.forwardLayers(inputs, s); err != nil {
+		return 0, err
+	}
+	ec := m.classifier()
+	loss := m.head(s.N, w, ec, true, gradScale)
+	return loss, m.backward(inputs, s, ec)
+}
+
+// Loss is the forward pass only: the mean loss over batch·Seq tokens, defined exactly as in
+// ForwardBackward (soft-cap and compaction included).
+func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
+	w, end := beginStep()
+	defer end()
+	if err := m.prepare(inputs, targets, batch, w); err != nil {
+		return 0, err
+	}
+	s := m.shape(batch, m.cfg.Seq, w)
+	if err := m.forwardLayers(inputs, s); err != nil {
+		return 0, err
+	}
+	return m.head(s.N, w, m.classifier(), false, 0), nil
+}
+
+// backward propagates buf.logits (holding dlogits) down to the embedding, accumulating every
+// parameter gradient.
+func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
+	n, d, f, c, w := s.N, s.D, s.F, m.classes(), s.Workers
+	b := &m.buf
+	dlogits := b.logits[:n*c]
+	if m.cfg.Compact {
+		clear(b.gec[:c*d])
+		classifierBackward(b.dxf, b.gec, dlogits, b.xf, ec, n, c, d, w)
+		scatterAddRows(m.Embed.G, b.gec, m.active, d)
+	} else {
+		classifierBackward(b.dxf, m.Embed.G, dlogits, b.xf, ec, n, c, d, w)
+	}
+	dx := b.dx[:n*d]
+	clear(dx)
+	rmsnormBackward(dx, m.FinalNorm.G, b.dxf, b.xL, b.rf, m.FinalNorm.W, n, d, b.part, w)
+	for l := len(m.Layers) - 1; l >= 0; l-- {
+		p, a := &m.Layers[l], &b.acts[l]
+		// x' = x2 + α·y: dy = α·dx, and dx flows on to x2.
+		residualBackward(a.DY, dx, m.alpha, n*d, w)
+		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
+			return fmt.Errorf("model: layer %d FFN backward on %s backend: %w", l, m.backend.Name(), err)
+		}
+		linearBackwardWeight(p.W2.G, a.DY, a.Gate, n, f, d, w)
+		linearBackwardWeight(p.W1.G, a.DH1, a.X2n, n, d, f, w)
+		linearBackwardWeight(p.W3.G, a.DH3, a.X2n, n, d, f, w)
+		rmsnormBackward(dx, p.FFNNorm.G, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, n, d, b.part, w)
+		// x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
+		residualBackward(a.DO, dx, m.alpha, n*d, w)
+		if err := m.backend.AttnBackward(l, s, p, a); err != nil {
+			return fmt.Errorf("model: layer %d attention backward on %s backend: %w", l, m.backend.Name(), err)
+		}
+		linearBackwardWeight(p.Wo.G, a.DO, a.A, n, d, d, w)
+		linearBackwardWeight(p.Wq.G, a.DQ, a.Xn, n, d, d, w)
+		linearBackwardWeight(p.Wk.G, a.DK, a.Xn, n, d, d, w)
+		linearBackwardWeight(p.Wv.G, a.DV, a.Xn, n, d, d, w)
+		rmsnormBackward(dx, p.AttnNorm.G, a.DXn, a.X, a.RAtt, p.AttnNorm.W, n, d, b.part, w)
+	}
+	embedBackward(m.Embed.G, dx, inputs, d)
+	return nil
+}
+
+// Logits returns the next-token logits after ctx (its last Seq tokens if longer) over the FULL
+// vocabulary, soft-capped like the loss's; with compaction, inactive ids get −Inf. For sampling:
+// it allocates the returned slice.
+func (m *Model) Logits(ctx []uint16) ([]float32, error) {
+	V, d := m.cfg.Vocab, m.cfg.Dim
+	if len(ctx) == 0 {
+		return nil, errors.New("model: Logits needs at least one context token")
+	}
+	if len(ctx) > m.cfg.Seq {
+		ctx = ctx[len(ctx)-m.cfg.Seq:]
+	}
+	for i, id := range ctx {
+		if int(id) >= V {
+			return nil, fmt.Errorf("model: context token id %d at position %d is outside the vocabulary (model.vocab = %d)", id, i, V)
+		}
+	}
+	w, end := beginStep()
+	defer end()
+	m.ensure(m.cfg.Seq, w)
+	s := m.shape(1, len(ctx), w)
+	if err := m.forwardLayers(ctx, s); err != nil {
+		return nil, err
+	}
+	b := &m.buf
+	rmsnormForward(b.xf, b.rf, b.xL[(s.N-1)*d:], m.FinalNorm.W, 1, d, float32(m.cfg.NormEps), 1)
+	out := make([]float32, V)
+	blas.Sgemm(false, true, 1, V, d, 1, b.xf, d, m.Embed.W, d, 0, out, V)
+	if c := float32(m.cfg.Softcap); c > 0 {
+		softcapForward(out, out, c)
+	}
+	if m.cfg.Compact && m.active != nil {
+		for id := range out {
+			if m.toCompact[id] < 0 {
+				out[id] = float32(math.Inf(-1))
+			}
+		}
+	}
+	return out, nil
+}

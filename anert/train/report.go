@@ -1,0 +1,54 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+)
+
+// WriteSummary prints the human summary block in the original's style, then the ###JSON### marker
+// and one JSON line. Non-finite numbers never reach the JSON: they are written as 0 and the status
+// says why.
+func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
+	fmt.Fprintln(w, "---")
+	if r.Status != StatusOK {
+		fmt.Fprintf(w, "status:           %s\n", r.Status)
+		if r.Error != "" {
+			fmt.Fprintf(w, "error:            %s\n", r.Error)
+		}
+	}
+	fmt.Fprintf(w, "val_loss:         %.6f\n", r.ValLoss)
+	fmt.Fprintf(w, "val_bpb:          %.6f\n", r.ValBPB)
+	if unigramBPB > 0 {
+		fmt.Fprintf(w, "unigram_bpb:      %.6f   (entropy of the corpus's token frequencies: the bar a model must beat)\n", unigramBPB)
+	}
+	fmt.Fprintf(w, "train_loss:       %.6f\n", r.TrainLoss)
+	fmt.Fprintf(w, "steps:            %d\n", r.Steps)
+	fmt.Fprintf(w, "tokens:           %d\n", r.Tokens)
+	fmt.Fprintf(w, "tokens_per_s:     %.0f\n", r.TokensPerS)
+	fmt.Fprintf(w, "ms_per_step:      %.1f\n", r.MsPerStep)
+	fmt.Fprintf(w, "wall_time_s:      %.1f\n", r.WallTimeS)
+	fmt.Fprintf(w, "startup_s:        %.1f\n", r.StartupS)
+	fmt.Fprintf(w, "compile_time_s:   %.1f\n", r.CompileTimeS)
+	fmt.Fprintf(w, "util_pct:         %.1f\n", r.UtilPct)
+	fmt.Fprintf(w, "peak_mem_mb:      %.0f\n", r.PeakMemMB)
+	fmt.Fprintf(w, "params:           %d\n", r.Params)
+	fmt.Fprintln(w, "###JSON###")
+	b, _ := json.Marshal(sanitize(r))
+	fmt.Fprintln(w, string(b))
+}
+
+// sanitize replaces non-finite floats by 0 and marks the run diverged.
+func sanitize(r Result) Result {
+	for _, f := range []*float64{&r.ValLoss, &r.ValBPB, &r.TrainLoss, &r.TokensPerS, &r.MsPerStep,
+		&r.WallTimeS, &r.StartupS, &r.CompileTimeS, &r.UtilPct, &r.PeakMemMB} {
+		if math.IsNaN(*f) || math.IsInf(*f, 0) {
+			*f = 0
+			if r.Status == StatusOK {
+				r.Status = StatusDiverged
+			}
+		}
+	}
+	return r
+}

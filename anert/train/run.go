@@ -1,0 +1,395 @@
+package train
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/ckpt"
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/model"
+	"github.com/anelab/anelab/anert/optim"
+	"github.com/anelab/anelab/data"
+)
+
+// lossWindow is how many recent updates train_loss averages over.
+const lossWindow = 20
+
+// Run trains cfg on opts.DataDir until the budget or step limit, evaluates, checkpoints and
+// returns the result. A returned error means the run could not start or crashed; a diverged run
+// returns a Result with Status "diverged" and no error.
+func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err error) {
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	t0 := time.Now()
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	ds, err := data.Open(opts.DataDir)
+	if err != nil {
+		return res, err
+	}
+	if err := checkData(cfg, ds); err != nil {
+		return res, err
+	}
+	if cfg.Train.Threads > 0 {
+		blas.SetThreads(cfg.Train.Threads)
+	}
+	s, err := newSession(cfg, ds, opts, out)
+	if err != nil {
+		return res, err
+	}
+	defer s.close()
+	res = s.result()
+	res.StartupS = time.Since(t0).Seconds()
+	fmt.Fprintf(out, "startup: %.1fs (data, init, BLAS peak %.1f GFLOP/s measured)\n", res.StartupS, s.peakGFLOPS)
+
+	status, err := s.loop(ctx)
+	if err != nil {
+		return res, err
+	}
+	res = s.result()
+	res.StartupS = time.Since(t0).Seconds() - s.trainTime.Seconds() - s.evalTime.Seconds()
+	res.Status = status
+	if status == StatusOK {
+		te := time.Now()
+		vl, err := s.evaluate()
+		if err != nil {
+			return res, err
+		}
+		s.evalTime = time.Since(te)
+		if !finite(vl) {
+			res.Status, res.Error = StatusDiverged, "validation loss is not finite"
+		} else {
+			res.ValLoss = vl
+			res.ValBPB = vl / math.Ln2 / ds.Manifest.BytesPerToken
+		}
+	}
+	res.WallTimeS = (s.trainTime + s.evalTime).Seconds()
+	res.PeakMemMB = peakRSSMB()
+	if opts.Checkpoint != "" && res.Status == StatusOK {
+		if err := s.save(opts.Checkpoint); err != nil {
+			return res, err
+		}
+		res.Checkpoint = opts.Checkpoint
+	}
+	if !finite(res.TrainLoss) {
+		res.TrainLoss = 0
+	}
+	return res, nil
+}
+
+// checkData refuses a config that does not fit the data, naming the field to change.
+func checkData(cfg config.Config, ds *data.Dataset) error {
+	var e config.Errors
+	if v := ds.Manifest.VocabSize; cfg.Model.Vocab < v {
+		e = append(e, fmt.Sprintf("model.vocab = %d is smaller than the data's vocabulary (%d, from %s): set model.vocab ≥ %d", cfg.Model.Vocab, v, ds.Dir, v))
+	}
+	for _, sp := range []struct {
+		name string
+		n    int
+	}{{"train", len(ds.Train)}, {"val", len(ds.Val)}} {
+		if sp.n < cfg.Model.Seq+1 {
+			e = append(e, fmt.Sprintf("model.seq = %d is longer than the %s split (%d tokens): lower model.seq or prepare more data", cfg.Model.Seq, sp.name, sp.n))
+		}
+	}
+	if len(e) > 0 {
+		return e
+	}
+	return nil
+}
+
+// session is one run's state: model, optimizer, data cursor, counters.
+type session struct {
+	cfg  config.Config
+	ds   *data.Dataset
+	opts Options
+	out  io.Writer
+
+	m        *model.Model
+	opt      optim.Optimizer
+	rng      *rand.Rand
+	pcg      *rand.PCG
+	in, tgt  []uint16
+	step     int   // optimizer updates done in this lineage (schedule position)
+	runSteps int   // optimizer updates done in this run
+	micro    int   // micro-steps this run
+	tokens   int64 // tokens this run
+	prior    ckpt.Counters
+	losses   []float64
+	curve    []Point
+
+	peakGFLOPS float64
+	trainTime  time.Duration
+	evalTime   time.Duration
+}
+
+func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer) (*session, error) {
+	s := &session{cfg: cfg, ds: ds, opts: opts, out: out}
+	b, err := newBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.m, err = model.New(cfg.Model, uint64(cfg.Train.Seed), b); err != nil {
+		return nil, err
+	}
+	if cfg.Model.Compact {
+		if err := s.m.SetActive(ds.Seen()); err != nil {
+			return nil, fmt.Errorf("vocab compaction: %w", err)
+		}
+	}
+	if s.opt, err = optim.New(cfg.Optim, s.m.Params()); err != nil {
+		return nil, err
+	}
+	// Fresh windows per run: the data stream is seeded from the run's seed, never a constant.
+	s.pcg = rand.NewPCG(uint64(cfg.Train.Seed), 0x9e3779b97f4a7c15)
+	if opts.Resume != "" {
+		if err := s.resume(opts.Resume); err != nil {
+			return nil, err
+		}
+	}
+	s.rng = rand.New(s.pcg)
+	n := cfg.Train.Batch * cfg.Model.Seq
+	s.in, s.tgt = make([]uint16, n), make([]uint16, n)
+	s.peakGFLOPS = blas.PeakGFLOPS(512, 300*time.Millisecond)
+	m := cfg.Model
+	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v | params %.2fM\n",
+		m.Dim, m.Layers, m.Heads, m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact, float64(s.m.NumParams())/1e6)
+	o := cfg.Optim
+	fmt.Fprintf(out, "optim: %s lr=%.3g warmup=%d horizon=%d min_lr_frac=%g wd=%g clip=%g accum=%d loss_scale=%g | batch %d × %d tokens\n",
+		o.Name, o.LR, o.Warmup, o.Horizon, o.MinLRFrac, o.WeightDecay, o.GradClip, o.Accum, o.LossScale, cfg.Train.Batch, m.Seq)
+	fmt.Fprintf(out, "data: %s | train %d tokens, val %d tokens | backend %s\n", ds.Dir, len(ds.Train), len(ds.Val), b.Name())
+	return s, nil
+}
+
+// resume loads weights, optimizer state and counters from a checkpoint. The learning rate and
+// schedule come from this run's config (the original silently took them from the checkpoint).
+func (s *session) resume(path string) error {
+	c, err := ckpt.Load(path)
+	if err != nil {
+		return err
+	}
+	if err := ckpt.CompareModel(c.Config.Model, s.cfg.Model); err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	if err := c.Restore(s.m.Params(), ckpt.ModelPrefix, s.cfg.Model); err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	s.m.WeightsChanged()
+	if c.Config.Optim.Name == s.cfg.Optim.Name {
+		var st []optim.NamedTensor
+		for _, t := range c.WithPrefix(ckpt.OptimPrefix) {
+			st = append(st, optim.NamedTensor{Name: strings.TrimPrefix(t.Name, ckpt.OptimPrefix), Data: t.Data})
+		}
+		if err := s.opt.SetState(int(c.Counters.Step), st); err != nil {
+			return fmt.Errorf("resume %s: optimizer state: %w", path, err)
+		}
+	} else {
+		fmt.Fprintf(s.out, "resume: optimizer changed (%s → %s): starting fresh optimizer state\n", c.Config.Optim.Name, s.cfg.Optim.Name)
+	}
+	s.step = int(c.Counters.Step)
+	s.prior = c.Counters
+	// A resumed run still draws fresh windows: mix the lineage position into this run's seed.
+	s.pcg = rand.NewPCG(uint64(s.cfg.Train.Seed), uint64(c.Counters.Step)*0x9e3779b97f4a7c15+1)
+	fmt.Fprintf(s.out, "resumed %s at update %d (%d tokens seen); lr and schedule from this run's config: lr=%.3g now %.3g\n",
+		path, c.Counters.Step, c.Counters.Tokens, s.cfg.Optim.LR, optim.LR(s.cfg.Optim, s.step))
+	return nil
+}
+
+func (s *session) close() {}
+
+// loop runs optimizer updates until the budget, the step limit or ctx ends it.
+func (s *session) loop(ctx context.Context) (status string, err error) {
+	cfg := s.cfg
+	budget := time.Duration(cfg.Train.Budget)
+	accum := cfg.Optim.Accum
+	gradScale := float32(optim.GradScale(cfg.Optim))
+	ps := s.m.Params()
+	start := time.Now()
+	defer func() { s.trainTime = time.Since(start) }()
+	var lastUpdate time.Duration
+	for {
+		if cfg.Train.Steps > 0 && s.runSteps >= cfg.Train.Steps {
+			return StatusOK, nil
+		}
+		el := time.Since(start)
+		// Stop when the next update would overrun the budget.
+		if budget > 0 && s.runSteps > 0 && el+lastUpdate > budget {
+			return StatusOK, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return "", fmt.Errorf("stopped: %w", err)
+		}
+		tu := time.Now()
+		var loss float64
+		for k := 0; k < accum; k++ {
+			if err := data.SampleBatch(s.ds.Train, cfg.Model.Seq, cfg.Train.Batch, s.rng, s.in, s.tgt); err != nil {
+				return "", err
+			}
+			l, err := s.m.ForwardBackward(s.in, s.tgt, cfg.Train.Batch, gradScale)
+			if err != nil {
+				return "", err
+			}
+			loss += l / float64(accum)
+			s.micro++
+			s.tokens += int64(len(s.in))
+		}
+		norm := optim.PrepareGrads(ps, cfg.Optim, accum)
+		if !finite(loss) || !finite(norm) {
+			fmt.Fprintf(s.out, "step %d: diverged (loss %v, grad norm %v)\n", s.step, loss, norm)
+			s.losses = append(s.losses, math.NaN())
+			return StatusDiverged, nil
+		}
+		lr := optim.LR(cfg.Optim, s.step)
+		if s.opts.LR != nil {
+			if lr, err = callLR(s.opts.LR, s.runSteps, lr); err != nil {
+				return "", err
+			}
+		}
+		s.opt.Step(ps, lr)
+		s.m.WeightsChanged()
+		s.m.ZeroGrad()
+		s.step++
+		s.runSteps++
+		lastUpdate = time.Since(tu)
+		s.losses = append(s.losses, loss)
+		p := Point{Step: s.runSteps, Loss: loss, LR: lr, TimeS: time.Since(start).Seconds(), Tokens: s.tokens}
+		s.curve = append(s.curve, p)
+		if le := cfg.Train.LogEvery; le > 0 && (s.runSteps%le == 0 || s.runSteps == 1) {
+			fmt.Fprintf(s.out, "step %5d | loss %.4f | lr %.3g | grad norm %.3f | %.0f ms/step | %.0f tok/s\n",
+				s.runSteps, loss, lr, norm, lastUpdate.Seconds()*1e3, float64(s.tokens)/p.TimeS)
+		}
+		if s.opts.OnStep != nil {
+			ev := Event{Point: p, BudgetS: budget.Seconds(), MaxSteps: cfg.Train.Steps, TokensPerS: float64(s.tokens) / p.TimeS}
+			if err := callOnStep(s.opts.OnStep, ev); err != nil {
+				return "", err
+			}
+		}
+	}
+}
+
+// HookError is a panic in a caller-supplied hook (OnStep, LR), with the stack where it happened.
+type HookError struct {
+	Hook  string
+	Value any
+	Stack string
+}
+
+func (e *HookError) Error() string { return fmt.Sprintf("panic in %s hook: %v", e.Hook, e.Value) }
+
+func callLR(f func(int, float64) float64, step int, sched float64) (lr float64, err error) {
+	defer recoverHook("LR", &err)
+	lr = f(step, sched)
+	if !finite(lr) || lr < 0 {
+		return 0, fmt.Errorf("LR hook returned %v at step %d: a learning rate must be finite and ≥ 0", lr, step)
+	}
+	return lr, nil
+}
+
+func callOnStep(f func(Event), ev Event) (err error) {
+	defer recoverHook("OnStep", &err)
+	f(ev)
+	return nil
+}
+
+func recoverHook(name string, err *error) {
+	if r := recover(); r != nil {
+		buf := make([]byte, 16<<10)
+		buf = buf[:runtime.Stack(buf, false)]
+		*err = &HookError{Hook: name, Value: r, Stack: string(buf)}
+	}
+}
+
+// evaluate is the mean loss over the fixed validation windows (same loss as training).
+func (s *session) evaluate() (float64, error) {
+	seq := s.cfg.Model.Seq
+	wins, err := s.ds.ValWindows(seq, s.cfg.Train.EvalWindows)
+	if err != nil {
+		return 0, err
+	}
+	b := s.cfg.Train.Batch
+	var sum float64
+	var n int
+	for i := 0; i < len(wins); i += b {
+		j := min(i+b, len(wins))
+		for w := i; w < j; w++ {
+			p := wins[w]
+			copy(s.in[(w-i)*seq:], s.ds.Val[p:p+seq])
+			copy(s.tgt[(w-i)*seq:], s.ds.Val[p+1:p+seq+1])
+		}
+		l, err := s.m.Loss(s.in[:(j-i)*seq], s.tgt[:(j-i)*seq], j-i)
+		if err != nil {
+			return 0, err
+		}
+		sum += l * float64(j-i)
+		n += j - i
+	}
+	return sum / float64(n), nil
+}
+
+func (s *session) result() Result {
+	r := Result{Status: StatusOK, Steps: s.runSteps, MicroSteps: s.micro, Tokens: s.tokens,
+		Params: s.m.NumParams(), Backend: s.cfg.Backend, Device: "cpu", Curve: s.curve}
+	if s.cfg.Backend == "ane" {
+		r.Device = s.cfg.Device
+	}
+	if n := len(s.losses); n > 0 {
+		k := min(n, lossWindow)
+		for _, l := range s.losses[n-k:] {
+			r.TrainLoss += l / float64(k)
+		}
+	}
+	if tt := s.trainTime.Seconds(); tt > 0 && s.runSteps > 0 {
+		r.TokensPerS = float64(s.tokens) / tt
+		r.MsPerStep = tt * 1e3 / float64(s.runSteps)
+		if s.peakGFLOPS > 0 {
+			r.UtilPct = 100 * r.TokensPerS * s.m.FLOPsPerToken() / (s.peakGFLOPS * 1e9)
+		}
+	}
+	return r
+}
+
+// save writes weights, optimizer state, the RNG and counters in one self-describing file.
+func (s *session) save(path string) error {
+	c := &ckpt.Checkpoint{Config: s.cfg, Meta: map[string]string{"data": s.ds.Dir, "bos": strconv.Itoa(s.ds.Manifest.BOS)}}
+	if s.cfg.Model.Compact {
+		b, err := json.Marshal(data.IDSet(s.ds.Seen()))
+		if err != nil {
+			return err
+		}
+		c.Meta["active"] = string(b)
+	}
+	c.Counters = ckpt.Counters{Step: int64(s.step), Micro: s.prior.Micro + int64(s.micro),
+		Tokens: s.prior.Tokens + s.tokens, Seconds: s.prior.Seconds + s.trainTime.Seconds()}
+	c.AddParams(ckpt.ModelPrefix, s.m.Params())
+	for _, t := range s.opt.State() {
+		c.Add(ckpt.OptimPrefix+t.Name, []int{len(t.Data)}, t.Data)
+	}
+	rs, err := s.pcg.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	c.RNG = rs
+	// The tokenizer travels inside the checkpoint, so `anelab sample` works without the data folder.
+	if path, err := s.ds.TokenizerFile(); err == nil {
+		if b, err := os.ReadFile(path); err == nil {
+			c.Meta["tokenizer_kind"] = s.ds.Manifest.Tokenizer.Kind
+			c.Meta["tokenizer"] = base64.StdEncoding.EncodeToString(b)
+		}
+	}
+	return ckpt.Save(path, c)
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
