@@ -71,7 +71,7 @@ func Default() Config {
 	return Config{
 		Model: Model{Dim: 288, Layers: 6, Heads: 6, FFN: 768, Seq: 256, Vocab: 4096,
 			Pos: "rope", RopeTheta: 10000, Softcap: 30, Compact: false, NormEps: 1e-5, InitStd: 0.02},
-		Optim: Optim{Name: "lion", LR: 3e-4, MinLRFrac: 0.1, Warmup: 50, Horizon: 2000,
+		Optim: Optim{Name: "lion", LR: 1e-3, MinLRFrac: 0.1, Warmup: 20, Horizon: 2000,
 			Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, MatrixLRScale: 1, EmbedLRScale: 1,
 			GradClip: 1, Accum: 1, LossScale: 0},
 		Train:   Train{Batch: 4, Budget: Duration(5 * time.Minute), Seed: 1, EvalWindows: 64, LogEvery: 10},

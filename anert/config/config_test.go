@@ -1,0 +1,71 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	for name, c := range map[string]Config{"default": Default(), "tiny": Tiny()} {
+		c.Train.Steps = 1
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestValidateListsEveryProblem(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want []string
+	}{
+		{"dim not divisible by heads", func(c *Config) { c.Model.Dim = 100; c.Model.Heads = 6 }, []string{"model.dim = 100 is not divisible by model.heads = 6"}},
+		{"non-positive sizes", func(c *Config) { c.Model.Layers = 0; c.Model.FFN = -1; c.Train.Batch = 0 },
+			[]string{"model.layers = 0", "model.ffn = -1", "train.batch = 0"}},
+		{"odd head dim with rope", func(c *Config) { c.Model.Dim = 30; c.Model.Heads = 2 }, []string{"head dim 15"}},
+		{"gqa", func(c *Config) { c.Model.KVHeads = 2 }, []string{"grouped-query attention"}},
+		{"vocab past uint16", func(c *Config) { c.Model.Vocab = 70000 }, []string{"model.vocab = 70000"}},
+		{"unknown optimizer and pos", func(c *Config) { c.Optim.Name = "sgd"; c.Model.Pos = "alibi" }, []string{"optim.name = \"sgd\"", "model.pos = \"alibi\""}},
+		{"schedule", func(c *Config) { c.Optim.Warmup = 10; c.Optim.Horizon = 5 }, []string{"optim.horizon = 5 must exceed optim.warmup = 10"}},
+		{"no stopping rule", func(c *Config) { c.Train.Budget = 0; c.Train.Steps = 0 }, []string{"train.budget and train.steps are both 0"}},
+		{"backend", func(c *Config) { c.Backend = "gpu" }, []string{"backend = \"gpu\""}},
+	}
+	for _, tc := range cases {
+		c := Default()
+		tc.edit(&c)
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("%s: valid", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not mention %q", tc.name, err, w)
+			}
+		}
+		if n := len(err.(Errors)); n < len(tc.want) {
+			t.Errorf("%s: %d problems reported, want ≥ %d", tc.name, n, len(tc.want))
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.json")
+	os.WriteFile(p, []byte(`{"model": {"dim": 128}, "train": {"budget": "90s"}, "optim": {"lr": 0.002}}`), 0o644)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.Dim != 128 || c.Model.Layers != Default().Model.Layers || time.Duration(c.Train.Budget) != 90*time.Second || c.Optim.LR != 0.002 {
+		t.Errorf("loaded %+v", c)
+	}
+	os.WriteFile(p, []byte(`{"model": {"dimm": 128}}`), 0o644)
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "dimm") {
+		t.Errorf("unknown field: err = %v, want it named", err)
+	}
+}
