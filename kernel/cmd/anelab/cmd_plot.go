@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+
+	"gonum.org/v1/plot/vg"
+
+	"github.com/anelab/anelab/kernel/ledger"
+	"github.com/anelab/anelab/kernel/plots"
+)
+
+func init() {
+	register("plot", "draw progress.png: running best, kept and discarded runs", cmdPlot)
+}
+
+func cmdPlot(args []string) error {
+	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
+	labDir := labFlag(fs)
+	lineage := fs.String("lineage", "", "only this lineage (default: all)")
+	out := fs.String("o", "", "output PNG (default: <lab>/progress.png)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = filepath.Join(*labDir, "progress.png")
+	}
+	l, err := openLedger(*labDir)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	runs, err := l.Runs(context.Background(), *lineage)
+	if err != nil {
+		return err
+	}
+	png, err := plots.Progress(runs, 12*vg.Inch, 6*vg.Inch)
+	if err != nil {
+		return err
+	}
+	if err := ledger.WriteFileAtomic(*out, png); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s (%d runs)\n", *out, len(runs))
+	return nil
+}

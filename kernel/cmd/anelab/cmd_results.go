@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/anelab/anelab/kernel/ledger"
+)
+
+func init() {
+	register("results", "print the ledger: every run, its val_loss and keep/discard", cmdResults)
+}
+
+func cmdResults(args []string) error {
+	fs := flag.NewFlagSet("results", flag.ContinueOnError)
+	labDir := labFlag(fs)
+	lineage := fs.String("lineage", "", "only this lineage (default: all)")
+	last := fs.Int("n", 0, "only the last N runs (default: all)")
+	tsv := fs.Bool("tsv", false, "print results.tsv (all columns) instead of the table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	l, err := openLedger(*labDir)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctx := context.Background()
+	runs, err := l.Runs(ctx, *lineage)
+	if err != nil {
+		return err
+	}
+	if *last > 0 && len(runs) > *last {
+		runs = runs[len(runs)-*last:]
+	}
+	if *tsv {
+		fmt.Println(strings.Join(ledger.TSVHeader, "\t"))
+		for _, r := range runs {
+			fmt.Println(strings.Join(r.TSVRow(), "\t"))
+		}
+		return nil
+	}
+	if len(runs) == 0 {
+		fmt.Printf("no runs in %s yet: anelab run scripts/baseline.go\n", *labDir)
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "run\tval_loss\tutil\tstatus\tlineage\tsteps\tdescription")
+	for _, r := range runs {
+		d := r.Description
+		if r.Error != "" && r.Status != ledger.StatusOK {
+			d += " — " + firstLine(r.Error)
+		}
+		if rs := []rune(d); len(rs) > 90 {
+			d = string(rs[:89]) + "…"
+		}
+		fmt.Fprintf(w, "%s\t%.6f\t%.1f\t%s\t%s\t%d\t%s\n", r.ID, r.ValLoss, r.UtilPct, r.Mark(), r.Lineage, r.Steps, d)
+	}
+	w.Flush()
+	ls, err := l.Lineages(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	for _, x := range ls {
+		if *lineage != "" && x.Name != *lineage {
+			continue
+		}
+		if x.Head == "" {
+			fmt.Printf("lineage %s: %d runs, none kept yet\n", x.Name, x.Runs)
+			continue
+		}
+		fmt.Printf("lineage %s: %d runs, %d kept, best %.6f (%s)\n", x.Name, x.Runs, x.Kept, x.Best, x.Head)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// openLedger opens an existing lab's ledger (it does not create a lab by mistake).
+func openLedger(dir string) (*ledger.Ledger, error) {
+	if _, err := os.Stat(dir + "/" + ledger.File); err != nil {
+		return nil, fmt.Errorf("no ledger in %s (%v): run an experiment first (anelab run scripts/baseline.go) or pass --lab", dir, err)
+	}
+	return ledger.Open(dir)
+}

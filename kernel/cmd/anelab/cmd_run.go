@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/anelab/anelab/kernel/harness"
+	"github.com/anelab/anelab/kernel/ledger"
+)
+
+func init() {
+	register("run", "run an experiment script: train each spec for the budget, record keep/discard", cmdRun)
+}
+
+// labFlag registers --lab, defaulting to $ANELAB_LAB or ./lab.
+func labFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("ANELAB_LAB")
+	if def == "" {
+		def = "lab"
+	}
+	return fs.String("lab", def, "lab folder: ledger.db, results.tsv, progress.png, runs/ (env ANELAB_LAB)")
+}
+
+// parseInterleaved parses flags that may come before or after the positional arguments
+// (`anelab run scripts/x.go -m "…"`), returning the positionals.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func cmdRun(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: anelab run SCRIPT.go [-m "what this tries"] [flags]
+
+Interprets the script, trains each spec it returns for the budget, records every run in the
+ledger (ok runs as keep or discard against the lineage's best), rewrites results.tsv and prints
+a verdict block per run ("--- anelab run <id>", then result:, val_loss:, lineage_best:, …).
+Exit status 0 when every run trained (kept or discarded), 1 when any ended crash, invalid,
+timeout or diverged.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	msg := fs.String("m", "", "what this run tries (prefixed to the spec's description)")
+	budget := fs.Duration("budget", 0, "training budget per run, e.g. 90s or 5m (default: the spec's train.budget, 5m in lab.Baseline())")
+	steps := fs.Int("steps", 0, "optimizer-update limit per run (default: the spec's train.steps)")
+	labDir := labFlag(fs)
+	dataDir := fs.String("data", "data/out/default", "prepared data folder (see 'anelab data')")
+	lineage := fs.String("lineage", "main", "lineage lab.Best() reads and specs without one join")
+	timeout := fs.Duration("timeout", 0, "hard limit per run (default: budget + 2m)")
+	scriptTimeout := fs.Duration("script-timeout", 5*time.Second, "limit for evaluating the script and its Experiment()/Sweep()")
+	hookTimeout := fs.Duration("hook-timeout", 5*time.Second, "limit for one call of a hook (LR, OnStep) during training")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return fmt.Errorf("want exactly one script, got %d arguments", len(pos))
+	}
+	path := pos[0]
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("script: %w", err)
+	}
+
+	runner := harness.Runner(nil) // train.Run
+	if os.Getenv("ANELAB_FAKE_RUNNER") == "1" {
+		// Tests only: a stand-in trainer with a known val_loss (see harness.FakeRunner).
+		runner = harness.FakeRunner
+		if ms, err := strconv.Atoi(os.Getenv("ANELAB_FAKE_STEP_MS")); err == nil {
+			harness.FakeStepDelay = time.Duration(ms) * time.Millisecond
+		}
+	} else if _, err := os.Stat(filepath.Join(*dataDir, "manifest.json")); err != nil {
+		return fmt.Errorf("no prepared data in %s (manifest.json: %v): run `anelab data default --out %s` first, or pass --data",
+			*dataDir, err, *dataDir)
+	}
+
+	h, err := harness.New(harness.Options{Lab: *labDir, DataDir: *dataDir, Runner: runner, Lineage: *lineage,
+		Budget: *budget, Steps: *steps, Timeout: *timeout, ScriptTimeout: *scriptTimeout, HookTimeout: *hookTimeout})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	runs, err := h.RunScript(ctx, path, *msg)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, r := range runs {
+		if r.Status != ledger.StatusOK {
+			failed = append(failed, r.ID+" "+r.Status)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d runs did not train to the end: %s (see error: above)", len(failed), len(runs), strings.Join(failed, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,340 @@
+// Package ledger is the lab's record of every run: an embedded SQLite database (pure Go, WAL,
+// one transaction per run, so several `anelab run` processes can append at once), the lineage
+// heads, the keep/discard decision, and the results.tsv export.
+//
+// A lineage is a named sequence of competing runs. Its head is its best kept run. An ok run is
+// kept when its val_loss is strictly lower than the head's (the first ok run of a lineage is
+// kept), and only a kept run moves the head; a discarded, crashed or invalid run never changes it.
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+// Run statuses (how the run ended) and decisions (what it meant for its lineage).
+const (
+	StatusOK       = "ok"       // trained and evaluated
+	StatusCrash    = "crash"    // a panic or error in the script, a hook or the trainer
+	StatusDiverged = "diverged" // a non-finite loss stopped training
+	StatusInvalid  = "invalid"  // the script or its config was refused before training
+	StatusTimeout  = "timeout"  // the script, a hook or the run overran its time
+
+	Keep    = "keep"
+	Discard = "discard"
+)
+
+// Run is one row of the ledger.
+type Run struct {
+	Seq         int64     // order of recording (1, 2, …)
+	ID          string    // rYYYYMMDDTHHMMSSZ-xxxxxx, assigned when the run is submitted
+	Lineage     string    //
+	Parent      string    // the run whose checkpoint this run continued from ("" = fresh)
+	Script      string    // path of the script as given
+	ScriptHash  string    // sha256 of the script source
+	Index       int       // position in the script's sweep (0 for a single experiment)
+	Description string    // the spec's description, plus the -m message
+	Status      string    // ok, crash, diverged, invalid, timeout
+	Decision    string    // keep or discard for ok runs, "" otherwise (set by Record)
+	PrevBest    float64   // the lineage best val_loss when decided (0: none)
+	PrevHead    string    // the lineage head when decided ("" = none)
+	ValLoss     float64   //
+	ValBPB      float64   //
+	TrainLoss   float64   //
+	Steps       int       //
+	Tokens      int64     //
+	MsPerStep   float64   //
+	WallTimeS   float64   //
+	UtilPct     float64   //
+	Error       string    // the failure, with the script's stack for a crash
+	Config      string    // the config trained with, JSON
+	Result      string    // the trainer's result, JSON
+	Checkpoint  string    // checkpoint file relative to the lab folder ("" = none kept)
+	Commit      string    // project commit (git describe), "" if unknown
+	Device      string    //
+	Seed        int64     //
+	DataSum     string    // data fingerprint
+	Started     time.Time //
+	Finished    time.Time //
+}
+
+// Ledger is an open lab ledger.
+type Ledger struct {
+	Dir string // the lab folder
+	db  *sql.DB
+}
+
+// File is the database's name inside the lab folder.
+const File = "ledger.db"
+
+// Open opens (creating if needed) the ledger in the lab folder dir.
+func Open(dir string) (*Ledger, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("ledger: create lab folder: %w", err)
+	}
+	path := filepath.Join(dir, File)
+	q := url.Values{}
+	q.Set("_busy_timeout", "30000")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_txlock", "immediate") // a writer takes the write lock at BEGIN: no upgrade deadlocks
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
+	l := &Ledger{Dir: dir, db: db}
+	if err := l.migrate(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Close closes the database.
+func (l *Ledger) Close() error { return l.db.Close() }
+
+const schema = `
+CREATE TABLE IF NOT EXISTS runs (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	id TEXT NOT NULL UNIQUE,
+	lineage TEXT NOT NULL,
+	parent TEXT NOT NULL DEFAULT '',
+	script TEXT NOT NULL DEFAULT '',
+	script_hash TEXT NOT NULL DEFAULT '',
+	idx INTEGER NOT NULL DEFAULT 0,
+	description TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	decision TEXT NOT NULL DEFAULT '',
+	prev_best REAL NOT NULL DEFAULT 0,
+	prev_head TEXT NOT NULL DEFAULT '',
+	val_loss REAL NOT NULL DEFAULT 0,
+	val_bpb REAL NOT NULL DEFAULT 0,
+	train_loss REAL NOT NULL DEFAULT 0,
+	steps INTEGER NOT NULL DEFAULT 0,
+	tokens INTEGER NOT NULL DEFAULT 0,
+	ms_per_step REAL NOT NULL DEFAULT 0,
+	wall_time_s REAL NOT NULL DEFAULT 0,
+	util_pct REAL NOT NULL DEFAULT 0,
+	error TEXT NOT NULL DEFAULT '',
+	config TEXT NOT NULL DEFAULT '',
+	result TEXT NOT NULL DEFAULT '',
+	checkpoint TEXT NOT NULL DEFAULT '',
+	commit_id TEXT NOT NULL DEFAULT '',
+	device TEXT NOT NULL DEFAULT '',
+	seed INTEGER NOT NULL DEFAULT 0,
+	data_sum TEXT NOT NULL DEFAULT '',
+	started TEXT NOT NULL DEFAULT '',
+	finished TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_lineage ON runs(lineage, seq);
+CREATE TABLE IF NOT EXISTS lineages (
+	name TEXT PRIMARY KEY,
+	head TEXT NOT NULL REFERENCES runs(id),
+	updated TEXT NOT NULL
+);
+`
+
+func (l *Ledger) migrate() error {
+	tx, err := l.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(schema); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`PRAGMA user_version = 1`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+var lineageRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CheckLineage reports whether name is a usable lineage name.
+func CheckLineage(name string) error {
+	if !lineageRE.MatchString(name) {
+		return fmt.Errorf("lineage %q: use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// NewID returns a run id that sorts by start time and is unique across processes:
+// "r" + UTC time to the second + "-" + 6 random hex digits.
+func NewID(now time.Time) string {
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return "r" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+const timeFmt = time.RFC3339Nano
+
+// Record appends r in one transaction. For an ok run it first decides keep or discard against
+// the lineage head (the best kept run): keep when r.ValLoss is strictly lower, or when the lineage
+// has no head yet; a kept run becomes the head. r.Seq, r.Decision, r.PrevBest and r.PrevHead are
+// set, and r.Checkpoint is cleared unless the run is kept (only kept runs keep checkpoints). Concurrent Records serialise on the database's write lock, so each decides against the
+// head as the previous one left it.
+func (l *Ledger) Record(ctx context.Context, r *Run) error {
+	if err := CheckLineage(r.Lineage); err != nil {
+		return err
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	defer tx.Rollback()
+	r.Decision, r.PrevBest, r.PrevHead = "", 0, ""
+	var headLoss float64
+	err = tx.QueryRowContext(ctx, `SELECT l.head, r.val_loss FROM lineages l JOIN runs r ON r.id = l.head WHERE l.name = ?`,
+		r.Lineage).Scan(&r.PrevHead, &headLoss)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("ledger: read head of %q: %w", r.Lineage, err)
+	default:
+		r.PrevBest = headLoss
+	}
+	if r.Status == StatusOK {
+		r.Decision = Discard
+		if r.PrevHead == "" || r.ValLoss < headLoss {
+			r.Decision = Keep
+		}
+	}
+	if r.Decision != Keep {
+		r.Checkpoint = ""
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lineage, parent, script, script_hash, idx, description,
+		status, decision, prev_best, prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step,
+		wall_time_s, util_pct, error, config, result, checkpoint, commit_id, device, seed, data_sum, started, finished)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Lineage, r.Parent, r.Script, r.ScriptHash, r.Index, r.Description, r.Status, r.Decision,
+		r.PrevBest, r.PrevHead, r.ValLoss, r.ValBPB, r.TrainLoss, r.Steps, r.Tokens, r.MsPerStep, r.WallTimeS,
+		r.UtilPct, r.Error, r.Config, r.Result, r.Checkpoint, r.Commit, r.Device, r.Seed, r.DataSum,
+		r.Started.UTC().Format(timeFmt), r.Finished.UTC().Format(timeFmt))
+	if err != nil {
+		return fmt.Errorf("ledger: record run %s: %w", r.ID, err)
+	}
+	if r.Seq, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	if r.Decision == Keep {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lineages (name, head, updated) VALUES (?, ?, ?)
+			ON CONFLICT(name) DO UPDATE SET head = excluded.head, updated = excluded.updated`,
+			r.Lineage, r.ID, time.Now().UTC().Format(timeFmt)); err != nil {
+			return fmt.Errorf("ledger: move head of %q: %w", r.Lineage, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger: commit run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+const cols = `seq, id, lineage, parent, script, script_hash, idx, description, status, decision, prev_best,
+	prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step, wall_time_s, util_pct, error, config,
+	result, checkpoint, commit_id, device, seed, data_sum, started, finished`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(s scanner) (Run, error) {
+	var r Run
+	var started, finished string
+	err := s.Scan(&r.Seq, &r.ID, &r.Lineage, &r.Parent, &r.Script, &r.ScriptHash, &r.Index, &r.Description,
+		&r.Status, &r.Decision, &r.PrevBest, &r.PrevHead, &r.ValLoss, &r.ValBPB, &r.TrainLoss, &r.Steps, &r.Tokens,
+		&r.MsPerStep, &r.WallTimeS, &r.UtilPct, &r.Error, &r.Config, &r.Result, &r.Checkpoint, &r.Commit,
+		&r.Device, &r.Seed, &r.DataSum, &started, &finished)
+	r.Started, _ = time.Parse(timeFmt, started)
+	r.Finished, _ = time.Parse(timeFmt, finished)
+	return r, err
+}
+
+// Get returns the run with the given id.
+func (l *Ledger) Get(ctx context.Context, id string) (Run, error) {
+	r, err := scanRun(l.db.QueryRowContext(ctx, `SELECT `+cols+` FROM runs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("no run %q in the ledger (see `anelab results`)", id)
+	}
+	return r, err
+}
+
+// Head returns the lineage's head (its best kept run); ok is false while it has none.
+func (l *Ledger) Head(ctx context.Context, lineage string) (r Run, ok bool, err error) {
+	r, err = scanRun(l.db.QueryRowContext(ctx, `SELECT `+prefixed("r.")+` FROM lineages l JOIN runs r ON r.id = l.head
+		WHERE l.name = ?`, lineage))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	return r, err == nil, err
+}
+
+// Runs returns the recorded runs in recording order; lineage "" means all lineages.
+func (l *Ledger) Runs(ctx context.Context, lineage string) ([]Run, error) {
+	q, args := `SELECT `+cols+` FROM runs ORDER BY seq`, []any(nil)
+	if lineage != "" {
+		q, args = `SELECT `+cols+` FROM runs WHERE lineage = ? ORDER BY seq`, []any{lineage}
+	}
+	rows, err := l.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Lineage is a lineage and its head.
+type Lineage struct {
+	Name, Head string
+	Best       float64
+	Runs, Kept int
+}
+
+// Lineages lists every lineage that has runs, with its head (if any) and counts.
+func (l *Ledger) Lineages(ctx context.Context) ([]Lineage, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT r.lineage, COALESCE(l.head, ''), COALESCE(h.val_loss, 0),
+		COUNT(*), SUM(r.decision = 'keep') FROM runs r LEFT JOIN lineages l ON l.name = r.lineage
+		LEFT JOIN runs h ON h.id = l.head GROUP BY r.lineage ORDER BY MIN(r.seq)`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Lineage
+	for rows.Next() {
+		var x Lineage
+		if err := rows.Scan(&x.Name, &x.Head, &x.Best, &x.Runs, &x.Kept); err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// prefixed is cols with every column qualified by p (e.g. "r.").
+func prefixed(p string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}

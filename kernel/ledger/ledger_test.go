@@ -1,0 +1,194 @@
+package ledger
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func okRun(lineage string, val float64) *Run {
+	return &Run{ID: NewID(time.Now()), Lineage: lineage, Status: StatusOK, ValLoss: val, Description: fmt.Sprint("val ", val)}
+}
+
+// TestKeepDiscard walks one lineage through the decision table: first ok run keeps, equal and
+// worse discard, strictly better keeps, failures never decide and never move the head.
+func TestKeepDiscard(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	steps := []struct {
+		run      *Run
+		decision string
+		head     int // index into the steps whose run is the head afterwards
+	}{
+		{okRun("main", 3.0), Keep, 0},
+		{okRun("main", 3.5), Discard, 0},
+		{okRun("main", 3.0), Discard, 0}, // equal is not an improvement
+		{&Run{ID: NewID(time.Now()), Lineage: "main", Status: StatusCrash, Error: "panic"}, "", 0},
+		{&Run{ID: NewID(time.Now()), Lineage: "main", Status: StatusDiverged}, "", 0},
+		{okRun("main", 2.9), Keep, 5},
+		{okRun("other", 9.0), Keep, 6}, // another lineage has its own head
+		{okRun("main", 2.95), Discard, 5},
+	}
+	for i, s := range steps {
+		prevHead, _, _ := l.Head(ctx, s.run.Lineage)
+		if err := l.Record(ctx, s.run); err != nil {
+			t.Fatal(err)
+		}
+		if s.run.Decision != s.decision {
+			t.Errorf("step %d: decision %q, want %q", i, s.run.Decision, s.decision)
+		}
+		if s.run.PrevHead != prevHead.ID {
+			t.Errorf("step %d: prev head %q, want %q", i, s.run.PrevHead, prevHead.ID)
+		}
+		h, ok, err := l.Head(ctx, s.run.Lineage)
+		if err != nil || !ok {
+			t.Fatalf("step %d: head: %v %v", i, ok, err)
+		}
+		if want := steps[s.head].run.ID; h.ID != want {
+			t.Errorf("step %d: head %s, want %s", i, h.ID, want)
+		}
+	}
+	runs, _ := l.Runs(ctx, "")
+	if len(runs) != len(steps) {
+		t.Fatalf("%d runs, want %d", len(runs), len(steps))
+	}
+	ls, _ := l.Lineages(ctx)
+	if len(ls) != 2 || ls[0].Name != "main" || ls[0].Best != 2.9 || ls[0].Runs != 7 || ls[0].Kept != 2 {
+		t.Errorf("lineages: %+v", ls)
+	}
+}
+
+// TestConcurrentWriters has several ledgers (separate connections, as separate processes
+// would) record and export at once: every row lands, and the final export has them all.
+func TestConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const writers, each = 4, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			l, err := Open(dir)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer l.Close()
+			for i := 0; i < each; i++ {
+				if err := l.Record(ctx, okRun("main", float64(10*w+i))); err != nil {
+					errs <- err
+				}
+				if _, err := l.ExportTSV(ctx); err != nil {
+					errs <- err
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	l, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	runs, _ := l.Runs(ctx, "")
+	if len(runs) != writers*each {
+		t.Fatalf("%d runs, want %d", len(runs), writers*each)
+	}
+	// Keeps must form a strictly decreasing sequence in recording order, and the head is the minimum.
+	best := 1e9
+	for _, r := range runs {
+		if (r.ValLoss < best) != (r.Decision == Keep) {
+			t.Errorf("run %s val %g decided %s with best %g", r.ID, r.ValLoss, r.Decision, best)
+		}
+		if r.ValLoss < best {
+			best = r.ValLoss
+		}
+	}
+	if h, _, _ := l.Head(ctx, "main"); h.ValLoss != 0 {
+		t.Errorf("head val %g, want 0", h.ValLoss)
+	}
+	rows := readTSV(t, filepath.Join(dir, TSVFile))
+	if len(rows) != writers*each+1 {
+		t.Errorf("results.tsv has %d lines, want %d", len(rows), writers*each+1)
+	}
+}
+
+func readTSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comma = '\t'
+	r.LazyQuotes = true
+	rows, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestTSVColumns(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, _ := Open(dir)
+	defer l.Close()
+	a := okRun("main", 2.5)
+	a.Description = "tabs\tand\nnewlines"
+	a.UtilPct = 12.345
+	b := &Run{ID: NewID(time.Now()), Lineage: "main", Status: StatusInvalid, Error: "invalid config:\n  - model.dim"}
+	for _, r := range []*Run{a, b} {
+		if err := l.Record(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.ExportTSV(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := readTSV(t, filepath.Join(dir, TSVFile))
+	if got := strings.Join(rows[0][:5], " "); got != "commit val_loss ane_util_pct status description" {
+		t.Errorf("header starts %q", got)
+	}
+	want := [][]string{
+		{a.ID, "2.500000", "12.3", "keep", "tabs and newlines"},
+		{b.ID, "0.000000", "0.0", "invalid", ""},
+	}
+	for i, w := range want {
+		if got := rows[i+1][:5]; strings.Join(got, "|") != strings.Join(w, "|") {
+			t.Errorf("row %d: %q, want %q", i+1, got, w)
+		}
+		if len(rows[i+1]) != len(TSVHeader) {
+			t.Errorf("row %d has %d columns, want %d", i+1, len(rows[i+1]), len(TSVHeader))
+		}
+	}
+	if got := rows[2][len(TSVHeader)-1]; got != "invalid config:" {
+		t.Errorf("error column %q, want its first line", got)
+	}
+}
+
+func TestCheckLineage(t *testing.T) {
+	for name, ok := range map[string]bool{"main": true, "lion-accum_4.x": true, "": false, "-x": false,
+		"a/b": false, strings.Repeat("a", 65): false} {
+		if err := CheckLineage(name); (err == nil) != ok {
+			t.Errorf("CheckLineage(%q) = %v", name, err)
+		}
+	}
+}
