@@ -7,7 +7,7 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps build run test test-go cross bench notebook report clean
+.PHONY: all deps build run test test-go test-notebooks cross bench notebook report clean
 
 all: build
 
@@ -31,7 +31,7 @@ run: build
 	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT)
 	$(BIN) sample --tokens 200 $(OUT)/model.ckpt
 
-test: deps test-go cross
+test: deps test-go test-notebooks cross
 
 test-go:
 	$(GO) vet ./...
@@ -41,6 +41,23 @@ test-go:
 cross:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	@echo "cross-build for darwin/arm64: ok"
+
+# Start Jupyter on notebooks/ with the GoNB kernel, installing what is missing first: GoNB and
+# goimports at the versions go.mod pins (built into bin/), Jupyter from Debian packages (other
+# systems get a message saying how), the kernel registered in bin/jupyter-data. Prints the URL.
+# NB_PORT / NB_IP choose where it listens (default 127.0.0.1:8888).
+notebook: deps
+	notebooks/start.sh
+
+# Execute every notebook headlessly with nbconvert in smoke mode (tiny models, short budgets, a lab
+# of its own in notebooks/out/lab); fail on any error output or panic; require image/png and
+# text/html outputs; check that a notebook picks up an edited library function without reinstalling.
+test-notebooks: deps
+	notebooks/run_notebooks.sh
+
+# Execute the notebooks for real against lab/ and export them as HTML to report/ for sharing.
+report: deps
+	notebooks/run_notebooks.sh --report report
 
 clean:
 	rm -rf bin

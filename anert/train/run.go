@@ -138,7 +138,7 @@ type session struct {
 
 func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer) (*session, error) {
 	s := &session{cfg: cfg, ds: ds, opts: opts, out: out}
-	b, err := newBackend(cfg)
+	b, err := newBackend(cfg, out)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (s *session) resume(path string) error {
 	return nil
 }
 
-func (s *session) close() {}
+func (s *session) close() { closeBackend(s.m.Backend()) }
 
 // loop runs optimizer updates until the budget, the step limit or ctx ends it.
 func (s *session) loop(ctx context.Context) (status string, err error) {
@@ -342,9 +342,6 @@ func (s *session) evaluate() (float64, error) {
 func (s *session) result() Result {
 	r := Result{Status: StatusOK, Steps: s.runSteps, MicroSteps: s.micro, Tokens: s.tokens,
 		Params: s.m.NumParams(), Backend: s.cfg.Backend, Device: "cpu", Curve: s.curve}
-	if s.cfg.Backend == "ane" {
-		r.Device = s.cfg.Device
-	}
 	if n := len(s.losses); n > 0 {
 		k := min(n, lossWindow)
 		for _, l := range s.losses[n-k:] {
@@ -358,6 +355,7 @@ func (s *session) result() Result {
 			r.UtilPct = 100 * r.TokensPerS * s.m.FLOPsPerToken() / (s.peakGFLOPS * 1e9)
 		}
 	}
+	backendStats(&r, s.m.Backend(), int64(s.micro)*int64(s.cfg.Train.Batch), s.trainTime, s.peakGFLOPS)
 	return r
 }
 

@@ -1,0 +1,216 @@
+package aneb
+
+import (
+	"math"
+	"sync"
+
+	"github.com/anelab/anelab/anert/model"
+)
+
+// AttnForward runs sdpaWoFwd on each sequence: xn → O = A·Woᵀ, A, Q and K (after RoPE), V.
+func (b *Backend) AttnForward(l int, s model.Shape, w *model.Layer, a *model.LayerActs) error {
+	if err := b.check(l, s); err != nil {
+		return err
+	}
+	in, err := b.input(l, kAttnFwd, w)
+	if err != nil {
+		return err
+	}
+	k := b.ks[kAttnFwd]
+	for q := range s.B {
+		if err := b.put(in, k.Input("xn"), a.Xn, q, s.T, 1); err != nil {
+			return err
+		}
+		out, err := b.eval(kAttnFwd, in)
+		if err != nil {
+			return err
+		}
+		b.get(a.O, k.Output("o"), out, q, s.T, 1)
+		b.get(a.A, k.Output("a"), out, q, s.T, 1)
+		b.get(a.Q, k.Output("q"), out, q, s.T, 1)
+		b.get(a.K, k.Output("k"), out, q, s.T, 1)
+		b.get(a.V, k.Output("v"), out, q, s.T, 1)
+	}
+	return nil
+}
+
+// AttnBackward runs, per sequence, with the gradient scaled by g = gradScale(DO):
+//
+//	wotBwd    g·DA = Woᵀ·(g·DO)
+//	sdpaBwd1  g·DV, P, g·dP from Q, K, V and g·DA (raw fp16 from wotBwd)
+//	sdpaBwd2  g·DQ, g·DK (before RoPE) from P, g·dP (raw) and Q, K
+//	qkvBwd    g·DXn = Wqᵀ·(g·DQ) + Wkᵀ·(g·DK) + Wvᵀ·(g·DV) (all raw)
+//
+// and divides DA, DV, DQ, DK and DXn by g.
+func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.LayerActs) error {
+	if err := b.check(l, s); err != nil {
+		return err
+	}
+	inWo, err := b.input(l, kWoBwd, w)
+	if err != nil {
+		return err
+	}
+	inQKV, err := b.input(l, kQKVBwd, w)
+	if err != nil {
+		return err
+	}
+	in1, in2 := b.free[kAttnBwd1], b.free[kAttnBwd2]
+	kWo, k1, k2, kQKV := b.ks[kWoBwd], b.ks[kAttnBwd1], b.ks[kAttnBwd2], b.ks[kQKVBwd]
+	D, T := s.D, s.T
+	for q := range s.B {
+		g := gradScale(rows(a.DO, q, T, D))
+		if err := b.put(inWo, kWo.Input("dy"), a.DO, q, T, g); err != nil {
+			return err
+		}
+		out, err := b.eval(kWoBwd, inWo)
+		if err != nil {
+			return err
+		}
+		b.get(a.DA, kWo.Output("da"), out, q, T, 1/g)
+
+		for _, f := range []struct {
+			name string
+			x    []float32
+		}{{"q", a.Q}, {"k", a.K}, {"v", a.V}} {
+			if err := b.put(in1, k1.Input(f.name), f.x, q, T, 1); err != nil {
+				return err
+			}
+		}
+		if err := b.hand(in1, k1.Input("da"), kWoBwd, "da"); err != nil {
+			return err
+		}
+		if out, err = b.eval(kAttnBwd1, in1); err != nil {
+			return err
+		}
+		b.get(a.DV, k1.Output("dv"), out, q, T, 1/g)
+
+		for _, n := range []string{"P", "dP"} {
+			if err := b.hand(in2, k2.Input(n), kAttnBwd1, n); err != nil {
+				return err
+			}
+		}
+		if err := b.put(in2, k2.Input("q"), a.Q, q, T, 1); err != nil {
+			return err
+		}
+		if err := b.put(in2, k2.Input("k"), a.K, q, T, 1); err != nil {
+			return err
+		}
+		if out, err = b.eval(kAttnBwd2, in2); err != nil {
+			return err
+		}
+		b.get(a.DQ, k2.Output("dq"), out, q, T, 1/g)
+		b.get(a.DK, k2.Output("dk"), out, q, T, 1/g)
+
+		for _, p := range []struct {
+			from int
+			name string
+		}{{kAttnBwd2, "dq"}, {kAttnBwd2, "dk"}, {kAttnBwd1, "dv"}} {
+			if err := b.hand(inQKV, kQKV.Input(p.name), p.from, p.name); err != nil {
+				return err
+			}
+		}
+		if out, err = b.eval(kQKVBwd, inQKV); err != nil {
+			return err
+		}
+		b.get(a.DXn, kQKV.Output("dx"), out, q, T, 1/g)
+	}
+	return nil
+}
+
+// FFNForward runs ffnFused (generated with α = 1 and x2 = 0) on each sequence:
+// x2n → Y = Gate·W2ᵀ, H1, H3, Gate = silu(H1)⊙H3.
+func (b *Backend) FFNForward(l int, s model.Shape, w *model.Layer, a *model.LayerActs) error {
+	if err := b.check(l, s); err != nil {
+		return err
+	}
+	in, err := b.input(l, kFFNFwd, w)
+	if err != nil {
+		return err
+	}
+	k := b.ks[kFFNFwd]
+	for q := range s.B {
+		if err := b.put(in, k.Input("x2n"), a.X2n, q, s.T, 1); err != nil {
+			return err
+		}
+		out, err := b.eval(kFFNFwd, in)
+		if err != nil {
+			return err
+		}
+		b.get(a.Y, k.Output("x_next"), out, q, s.T, 1)
+		b.get(a.H1, k.Output("h1"), out, q, s.T, 1)
+		b.get(a.H3, k.Output("h3"), out, q, s.T, 1)
+		b.get(a.Gate, k.Output("gate"), out, q, s.T, 1)
+	}
+	return nil
+}
+
+// FFNBackward runs ffnBwdW2t (DGate = DY·W2, DY scaled by gradScale per sequence), the SwiGLU
+// backward on the CPU in fp32 (swigluBackward, from the forward's H1, H3), then ffnBwdW13t
+// (DX2n = DH1·W1 + DH3·W3, DH1 and DH3 scaled together).
+func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.LayerActs) error {
+	if err := b.check(l, s); err != nil {
+		return err
+	}
+	in2, err := b.input(l, kFFNBwdW2, w)
+	if err != nil {
+		return err
+	}
+	in13, err := b.input(l, kFFNBwdW13, w)
+	if err != nil {
+		return err
+	}
+	k2, k13 := b.ks[kFFNBwdW2], b.ks[kFFNBwdW13]
+	D, F, T := s.D, s.F, s.T
+	for q := range s.B {
+		g := gradScale(rows(a.DY, q, T, D))
+		if err := b.put(in2, k2.Input("dffn"), a.DY, q, T, g); err != nil {
+			return err
+		}
+		out, err := b.eval(kFFNBwdW2, in2)
+		if err != nil {
+			return err
+		}
+		b.get(a.DGate, k2.Output("dsilu"), out, q, T, 1/g)
+	}
+	n := s.N * F
+	swigluBackward(a.DH1[:n], a.DH3[:n], a.DGate[:n], a.H1[:n], a.H3[:n], s.Workers)
+	for q := range s.B {
+		g := gradScale(rows(a.DH1, q, T, F), rows(a.DH3, q, T, F))
+		if err := b.put(in13, k13.Input("dh1"), a.DH1, q, T, g); err != nil {
+			return err
+		}
+		if err := b.put(in13, k13.Input("dh3"), a.DH3, q, T, g); err != nil {
+			return err
+		}
+		out, err := b.eval(kFFNBwdW13, in13)
+		if err != nil {
+			return err
+		}
+		b.get(a.DX2n, k13.Output("dx"), out, q, T, 1/g)
+	}
+	return nil
+}
+
+// swigluBackward is the backward of gate = silu(h1)⊙h3 = h1·σ(h1)·h3 (σ(x) = 1/(1+e⁻ˣ)), the same
+// formula as the model's CPU backend, over w goroutines:
+//
+//	dh1 = dgate · h3 · σ(h1) · (1 + h1·(1 − σ(h1))),   dh3 = dgate · h1 · σ(h1).
+func swigluBackward(dh1, dh3, dgate, h1, h3 []float32, w int) {
+	n := len(h1)
+	w = max(1, min(w, n/4096))
+	var wg sync.WaitGroup
+	for i := range w {
+		lo, hi := i*n/w, (i+1)*n/w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := lo; j < hi; j++ {
+				x := h1[j]
+				sg := float32(1 / (1 + math.Exp(-float64(x))))
+				dh3[j] = dgate[j] * x * sg
+				dh1[j] = dgate[j] * h3[j] * sg * (1 + x*(1-sg))
+			}
+		}()
+	}
+	wg.Wait()
+}

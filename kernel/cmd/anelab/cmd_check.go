@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/anelab/anelab/anert/mil/check"
+)
+
+func init() {
+	register("check", "check a model config against the known ANE rules (no device time spent)", cmdCheck)
+}
+
+func cmdCheck(args []string) error { return runCheck(os.Stdout, args) }
+
+// runCheck runs the constraint checker (anert/mil/check) on the model config given by the usual
+// config flags or --config, and prints each broken rule with what it prevents, what to change and
+// its source. Errors (the ANE backend refuses the config) make the command fail; warnings
+// (performance cliffs, rules from other code paths) do not.
+func runCheck(w io.Writer, args []string) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(w)
+	rules := fs.Bool("rules", false, "list every rule the checker knows, then check")
+	cfg, err := parseConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if *rules {
+		fmt.Fprintln(w, "rules:")
+		for _, r := range check.Rules {
+			fmt.Fprintf(w, "  %-7s %-20s %s\n", r.Severity, r.ID, r.Summary)
+		}
+		fmt.Fprintln(w)
+	}
+	m := cfg.Model
+	fmt.Fprintf(w, "config: dim=%d heads=%d kv_heads=%d ffn=%d seq=%d layers=%d pos=%s (head dim %d)\n",
+		m.Dim, m.Heads, m.KV(), m.FFN, m.Seq, m.Layers, m.Pos, m.HeadDim())
+	vs := check.CheckConfig(m)
+	nerr := len(check.Errors(vs))
+	for _, v := range vs {
+		where := "config"
+		if v.Kernel != "" {
+			where = "kernel " + v.Kernel
+			if v.Line > 0 {
+				where += fmt.Sprintf(" (MIL line %d)", v.Line)
+			}
+		}
+		fmt.Fprintf(w, "\n%s [%s] %s: %s\n", v.Rule.Severity, v.Rule.ID, where, v.Detail)
+		fmt.Fprintf(w, "    rule:    %s\n", v.Rule.Summary)
+		fmt.Fprintf(w, "    symptom: %s\n", v.Rule.Symptom)
+		fmt.Fprintf(w, "    change:  %s\n", v.Rule.Fix)
+		fmt.Fprintf(w, "    source:  %s\n", v.Rule.Source)
+	}
+	if len(vs) > 0 {
+		fmt.Fprintln(w)
+	}
+	switch {
+	case nerr > 0:
+		fmt.Fprintf(w, "FAIL: %d error(s), %d warning(s): the ANE backend refuses this config (the emulator, --device emu, still runs it)\n",
+			nerr, len(vs)-nerr)
+		return errors.New("the config breaks ANE rules (see above)")
+	case len(vs) > 0:
+		fmt.Fprintf(w, "PASS with %d warning(s): the ANE backend accepts this config\n", len(vs))
+	default:
+		fmt.Fprintln(w, "PASS: the config passes every ANE rule the checker knows")
+	}
+	return nil
+}

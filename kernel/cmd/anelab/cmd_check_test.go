@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `anelab check` names each broken rule with its source and what to change, fails on errors,
+// and passes a valid config (flags or --config).
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	gqaFile := filepath.Join(dir, "gqa.json")
+	if err := os.WriteFile(gqaFile, []byte(`{"model": {"dim": 256, "heads": 4, "kv_heads": 2, "ffn": 768, "seq": 256,
+		"layers": 2, "vocab": 512, "pos": "rope", "rope_theta": 10000, "norm_eps": 1e-5, "init_std": 0.02}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	valid := []string{"--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "256"}
+	cases := []struct {
+		name string
+		args []string
+		fail bool
+		want []string // rule ids, sources and fixes that must be printed
+	}{
+		{"GQA", append(valid, "--kv-heads", "2"), true,
+			[]string{"error [gqa] config: kv_heads 2 ≠ heads 4", "source:  fiale-plus README", "change:  set kv_heads = 0"}},
+		{"GQA from --config", []string{"--config", gqaFile}, true, []string{"error [gqa]", "fiale-plus README"}},
+		{"inner dim 784", []string{"--dim", "256", "--heads", "4", "--ffn", "784", "--seq", "256"}, true,
+			[]string{"error [matmul-inner-32] kernel", "contracts over 784", "source:  imperatormk ANE_TRAINING.md",
+				"change:  make head dim (dim/heads), dim, ffn and seq multiples of 32"}},
+		{"head dim 16", []string{"--dim", "256", "--heads", "16", "--ffn", "768", "--seq", "256"}, true,
+			[]string{"error [matmul-inner-32]", "contracts over 16"}},
+		{"seq past the SRAM cliff", []string{"--dim", "768", "--heads", "12", "--ffn", "2048", "--seq", "1024"}, false,
+			[]string{"warning [sram-32mb]", "working set", "source:  Orion paper Table 1", "change:  lower seq",
+				"warning [seq-1024-wall]", "PASS with"}},
+		{"valid", valid, false, []string{"PASS: the config passes every ANE rule"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := runCheck(&out, c.args)
+			if (err != nil) != c.fail {
+				t.Errorf("error = %v, want failure %t\n%s", err, c.fail, out.String())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if c.fail && !strings.Contains(out.String(), "FAIL:") {
+				t.Errorf("no FAIL line:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// The built command exits non-zero on a broken config and zero on a valid one.
+func TestCheckExitStatus(t *testing.T) {
+	lab := t.TempDir()
+	out, err := anelab(lab, "check", "--dim", "256", "--heads", "4", "--ffn", "784", "--seq", "256").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "matmul-inner-32") {
+		t.Errorf("broken config: %v\n%s", err, out)
+	}
+	out, err = anelab(lab, "check", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "256").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Errorf("valid config: %v\n%s", err, out)
+	}
+}
