@@ -30,7 +30,11 @@ func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
 	fmt.Fprintf(w, "ms_per_step:      %.1f\n", r.MsPerStep)
 	fmt.Fprintf(w, "wall_time_s:      %.1f\n", r.WallTimeS)
 	fmt.Fprintf(w, "startup_s:        %.1f\n", r.StartupS)
+	fmt.Fprintf(w, "backend:          %s (%s)\n", r.Backend, r.Device)
 	fmt.Fprintf(w, "compile_time_s:   %.1f\n", r.CompileTimeS)
+	if r.EvalsPerStep > 0 {
+		fmt.Fprintf(w, "kernel_evals:     %d per step\n", r.EvalsPerStep)
+	}
 	fmt.Fprintf(w, "util_pct:         %.1f\n", r.UtilPct)
 	fmt.Fprintf(w, "peak_mem_mb:      %.0f\n", r.PeakMemMB)
 	fmt.Fprintf(w, "params:           %d\n", r.Params)
