@@ -70,12 +70,8 @@ func PrepareDefault(dir string, vocab, trainTokens int, log io.Writer) error {
 		tr.Add([]byte(s))
 		nb += len(s)
 	}
-	tok, err := tr.Train(vocab, []string{BOSToken})
+	tok, bos, err := trainBPE(tr, vocab, dir)
 	if err != nil {
-		return err
-	}
-	bos, _ := tok.SpecialID(BOSToken)
-	if err := tok.Save(filepath.Join(dir, BPEFile)); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "tokenizer: %d tokens, trained on %d stories (%.1f MB) in %.1fs\n",
@@ -101,11 +97,21 @@ func PrepareDefault(dir string, vocab, trainTokens int, log io.Writer) error {
 		VocabSize: tok.VocabSize(),
 		BOS:       bos,
 	}
-	if err := finishDataset(dir, &m, train, val, log); err != nil {
-		return err
+	return finishDataset(dir, &m, train, val, start, log)
+}
+
+// trainBPE learns tr's BPE tokenizer of vocab tokens (BOSToken last) and saves it in dir as
+// BPEFile; it returns the tokenizer and BOSToken's id.
+func trainBPE(tr *bpe.Trainer, vocab int, dir string) (*bpe.Tokenizer, int, error) {
+	tok, err := tr.Train(vocab, []string{BOSToken})
+	if err != nil {
+		return nil, 0, err
 	}
-	fmt.Fprintf(log, "done in %.1fs\n", time.Since(start).Seconds())
-	return nil
+	bos, _ := tok.SpecialID(BOSToken)
+	if err := tok.Save(filepath.Join(dir, BPEFile)); err != nil {
+		return nil, 0, err
+	}
+	return tok, bos, nil
 }
 
 // startDataset makes dir and removes an old manifest, so a half-written folder never looks prepared.
@@ -120,8 +126,8 @@ func startDataset(dir string) error {
 }
 
 // finishDataset writes both shards, fills in the manifest's split info, seen ids and unigram
-// baseline, and writes the manifest last.
-func finishDataset(dir string, m *Manifest, train, val split, log io.Writer) error {
+// baseline, writes the manifest last and logs the time taken since start.
+func finishDataset(dir string, m *Manifest, train, val split, start time.Time, log io.Writer) error {
 	log = orDiscard(log)
 	if len(train.tokens) == 0 || len(val.tokens) == 0 {
 		return fmt.Errorf("preparing %s: train has %d tokens and val %d; both must be non-empty", dir, len(train.tokens), len(val.tokens))
@@ -148,6 +154,7 @@ func finishDataset(dir string, m *Manifest, train, val split, log io.Writer) err
 	fmt.Fprintf(log, "wrote %s: train %s tokens (%d docs), val %s tokens (%d docs), %.2f bytes/token, "+
 		"%d of %d ids seen, unigram baseline %.3f bits/byte\n", dir, commas(m.Train.Tokens), m.Train.Docs,
 		commas(m.Val.Tokens), m.Val.Docs, m.BytesPerToken, len(m.Seen), m.VocabSize, m.UnigramBPB)
+	fmt.Fprintf(log, "done in %.1fs\n", time.Since(start).Seconds())
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestShardLittleEndian(t *testing.T) {
@@ -63,7 +64,7 @@ func writeTest(t *testing.T, train, val []uint16, vocab int) string {
 	t.Helper()
 	dir := t.TempDir()
 	m := Manifest{Name: "test", Tokenizer: TokenizerInfo{KindBPE, BPEFile}, VocabSize: vocab, BOS: -1}
-	if err := finishDataset(dir, &m, split{train, 1, 2 * int64(len(train))}, split{val, 1, 3 * int64(len(val))}, nil); err != nil {
+	if err := finishDataset(dir, &m, split{train, 1, 2 * int64(len(train))}, split{val, 1, 3 * int64(len(val))}, time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/anelab/anelab/data/bpe"
@@ -85,12 +84,8 @@ func PrepareText(dir string, files []string, vocab int, valFrac float64, log io.
 		tr.Add(train[i])
 		nb += len(train[i])
 	}
-	tok, err := tr.Train(vocab, []string{BOSToken})
+	tok, bos, err := trainBPE(tr, vocab, dir)
 	if err != nil {
-		return err
-	}
-	bos, _ := tok.SpecialID(BOSToken)
-	if err := tok.Save(filepath.Join(dir, BPEFile)); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "tokenizer: %d tokens, trained on %.1f MB in %.1fs\n", tok.VocabSize(), float64(nb)/1e6, time.Since(t0).Seconds())
@@ -115,11 +110,7 @@ func PrepareText(dir string, files []string, vocab int, valFrac float64, log io.
 		VocabSize: tok.VocabSize(),
 		BOS:       bos,
 	}
-	if err := finishDataset(dir, &m, trainSplit, valSplit, log); err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "done in %.1fs\n", time.Since(start).Seconds())
-	return nil
+	return finishDataset(dir, &m, trainSplit, valSplit, start, log)
 }
 
 // splitDocs cuts text into documents at blank lines (lines of only white space); text without a

@@ -111,11 +111,7 @@ func (s TinyStoriesSource) Download(dir string, log io.Writer) error {
 		VocabSize: tok.VocabSize(),
 		BOS:       llama2.BOS,
 	}
-	if err := finishDataset(dir, &m, mk(train), mk(val), log); err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "done in %.1fs\n", time.Since(start).Seconds())
-	return nil
+	return finishDataset(dir, &m, mk(train), mk(val), start, log)
 }
 
 // get starts a download, turning a transport failure into the "needs the internet" error.

@@ -94,56 +94,6 @@ func TestGradScale(t *testing.T) {
 	}
 }
 
-// layer draws one block's weights: q, k projections 3/√D so that softmax is far from uniform,
-// the others 1/√fan_in.
-func layer(r *rand.Rand, m config.Model) *model.Layer {
-	D, F := m.Dim, m.FFN
-	p := func(rows, cols int, std float64) *tensor.Param {
-		w := make([]float32, rows*cols)
-		for i := range w {
-			w[i] = float32(r.NormFloat64() * std)
-		}
-		return &tensor.Param{Shape: []int{rows, cols}, W: w, G: make([]float32, rows*cols)}
-	}
-	sd, sf := 1/math.Sqrt(float64(D)), 1/math.Sqrt(float64(F))
-	return &model.Layer{Wq: p(D, D, 3*sd), Wk: p(D, D, 3*sd), Wv: p(D, D, sd), Wo: p(D, D, sd),
-		W1: p(F, D, sd), W3: p(F, D, sd), W2: p(D, F, sf)}
-}
-
-// acts allocates every LayerActs field for B sequences of T tokens.
-func acts(m config.Model, B, T int) *model.LayerActs {
-	n, D, F := B*T, m.Dim, m.FFN
-	f := func(k int) []float32 { return make([]float32, k) }
-	return &model.LayerActs{X: f(n * D), Xn: f(n * D), RAtt: f(n), Q: f(n * D), K: f(n * D), V: f(n * D), A: f(n * D),
-		LSE: f(n * m.Heads), X2: f(n * D), X2n: f(n * D), RFFN: f(n), H1: f(n * F), H3: f(n * F), Gate: f(n * F),
-		O: f(n * D), Y: f(n * D), DY: f(n * D), DGate: f(n * F), DH1: f(n * F), DH3: f(n * F), DX2n: f(n * D),
-		DO: f(n * D), DA: f(n * D), DQ: f(n * D), DK: f(n * D), DV: f(n * D), DXn: f(n * D)}
-}
-
-func fill(r *rand.Rand, x []float32, std float64) {
-	for i := range x {
-		x[i] = float32(r.NormFloat64() * std)
-	}
-}
-
-// shape is the model's Shape of a call (as model.Model.shape builds it).
-func shape(m config.Model, B, T int) model.Shape {
-	hd := m.HeadDim()
-	s := model.Shape{B: B, T: T, N: B * T, D: m.Dim, H: m.Heads, HD: hd, F: m.FFN,
-		Scale: float32(1 / math.Sqrt(float64(hd))), Workers: 2}
-	if m.Pos == "rope" {
-		half := hd / 2
-		s.Cos, s.Sin = make([]float32, m.Seq*half), make([]float32, m.Seq*half)
-		for p := range m.Seq {
-			for i := range half {
-				th := float64(p) * math.Pow(m.RopeTheta, -2*float64(i)/float64(hd))
-				s.Cos[p*half+i], s.Sin[p*half+i] = float32(math.Cos(th)), float32(math.Sin(th))
-			}
-		}
-	}
-	return s
-}
-
 // Tolerances of the per-method comparison, ‖ane − cpu‖/‖cpu‖ per output. fp16 rounds each
 // stored value with relative error ≤ 2^-11 ≈ 4.9e-4 (RMS ≈ 2.8e-4); a kernel chains a few roundings
 // (inputs, matmul, scale, softmax, matmul, output) and the weights are fp16 too. Measured worst
@@ -180,90 +130,33 @@ func TestMethodsMatchCPU(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := c.m
 			r := rand.New(rand.NewPCG(uint64(m.Dim), 5))
-			w := layer(r, m)
-			s := shape(m, c.B, c.T)
 			ane := newEmu(t, m)
-			cpu := model.NewCPU()
-			ac, aa := acts(m, c.B, c.T), acts(m, c.B, c.T)
-			check := func(method, name string, got, want []float32, tol float64) {
-				t.Helper()
-				e := relErr(got, want)
-				t.Logf("%-12s %-5s rel err %.2e", method, name, e)
-				if !(e <= tol) {
-					t.Errorf("%s %s: ‖ane − cpu‖/‖cpu‖ = %.3g > %g", method, name, e, tol)
+			res, err := CompareCPU(ane, c.B, c.T, c.dy, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range res {
+				tol := bwdTol
+				if strings.HasSuffix(k.Method, "Forward") {
+					tol = fwdTol
 				}
-			}
-
-			fill(r, ac.Xn, 1)
-			copy(aa.Xn, ac.Xn)
-			if err := cpu.AttnForward(0, s, w, ac); err != nil {
-				t.Fatal(err)
-			}
-			if err := ane.AttnForward(0, s, w, aa); err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range []struct {
-				n    string
-				g, w []float32
-			}{{"Q", aa.Q, ac.Q}, {"K", aa.K, ac.K}, {"V", aa.V, ac.V}, {"A", aa.A, ac.A}, {"O", aa.O, ac.O}} {
-				check("AttnForward", f.n, f.g, f.w, fwdTol)
-			}
-
-			fill(r, ac.X2n, 1)
-			copy(aa.X2n, ac.X2n)
-			if err := cpu.FFNForward(0, s, w, ac); err != nil {
-				t.Fatal(err)
-			}
-			if err := ane.FFNForward(0, s, w, aa); err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range []struct {
-				n    string
-				g, w []float32
-			}{{"H1", aa.H1, ac.H1}, {"H3", aa.H3, ac.H3}, {"Gate", aa.Gate, ac.Gate}, {"Y", aa.Y, ac.Y}} {
-				check("FFNForward", f.n, f.g, f.w, fwdTol)
-			}
-
-			// Backward from the same saved activations (the CPU's fp32 forward), so that only
-			// the backward differs.
-			copy(aa.H1, ac.H1)
-			copy(aa.H3, ac.H3)
-			fill(r, ac.DY, c.dy)
-			copy(aa.DY, ac.DY)
-			if err := cpu.FFNBackward(0, s, w, ac); err != nil {
-				t.Fatal(err)
-			}
-			if err := ane.FFNBackward(0, s, w, aa); err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range []struct {
-				n    string
-				g, w []float32
-			}{{"DGate", aa.DGate, ac.DGate}, {"DH1", aa.DH1, ac.DH1}, {"DH3", aa.DH3, ac.DH3}, {"DX2n", aa.DX2n, ac.DX2n}} {
-				check("FFNBackward", f.n, f.g, f.w, bwdTol)
-			}
-
-			copy(aa.Q, ac.Q)
-			copy(aa.K, ac.K)
-			copy(aa.V, ac.V)
-			fill(r, ac.DO, c.dy)
-			copy(aa.DO, ac.DO)
-			if err := cpu.AttnBackward(0, s, w, ac); err != nil {
-				t.Fatal(err)
-			}
-			if err := ane.AttnBackward(0, s, w, aa); err != nil {
-				t.Fatal(err)
-			}
-			for _, f := range []struct {
-				n    string
-				g, w []float32
-			}{{"DA", aa.DA, ac.DA}, {"DV", aa.DV, ac.DV}, {"DQ", aa.DQ, ac.DQ}, {"DK", aa.DK, ac.DK}, {"DXn", aa.DXn, ac.DXn}} {
-				check("AttnBackward", f.n, f.g, f.w, bwdTol)
+				t.Logf("%-12s %-5s rel err %.2e", k.Method, k.Output, k.Rel)
+				if !(k.Rel <= tol) {
+					t.Errorf("%s %s: ‖ane − cpu‖/‖cpu‖ = %.3g > %g", k.Method, k.Output, k.Rel, tol)
+				}
 			}
 			if want := int64(EvalsPerLayer * c.B); ane.Evals() != want {
 				t.Errorf("%d kernel evaluations, want 8·B = %d", ane.Evals(), want)
 			}
 		})
+	}
+}
+
+// kernelError's three measures on a hand-computed case: got − want = (0, 0, −2), ‖want‖² = 21.
+func TestKernelError(t *testing.T) {
+	got := kernelError("k", "m", "x", []float32{1, 2, 2}, []float32{1, 2, 4})
+	if got.MaxAbs != 2 || math.Abs(got.Rel-math.Sqrt(4.0/21)) > 1e-15 || got.MaxRel != 0.5 {
+		t.Errorf("kernelError = %+v, want max abs 2, rel √(4/21), max rel 0.5", got)
 	}
 }
 

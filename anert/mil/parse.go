@@ -188,6 +188,33 @@ func (p *parser) expect(kind byte, text string) (token, error) {
 	return t, nil
 }
 
+// list parses open item (, item)* [,] close, calling item for each item; a trailing comma is allowed.
+func (p *parser) list(open, close byte, item func() error) error {
+	if _, err := p.expect(open, ""); err != nil {
+		return err
+	}
+	for p.peek().kind != close {
+		if err := item(); err != nil {
+			return err
+		}
+		if p.peek().kind == ',' {
+			p.next()
+		}
+	}
+	p.next()
+	return nil
+}
+
+// key parses "name =" and returns the name.
+func (p *parser) key() (token, error) {
+	k, err := p.expect('i', "")
+	if err != nil {
+		return k, err
+	}
+	_, err = p.expect('=', "")
+	return k, err
+}
+
 // Parse parses MIL program text.
 func Parse(src string) (*Program, error) {
 	ts, err := lex(src)
@@ -241,25 +268,21 @@ func Parse(src string) (*Program, error) {
 			return nil, err
 		}
 	}
-	if _, err := p.expect('(', ""); err != nil {
-		return nil, err
-	}
-	for p.peek().kind != ')' {
+	if err := p.list('(', ')', func() error {
 		line := p.peek().line
 		typ, err := p.typ()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n, err := p.expect('i', "")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		prog.Inputs = append(prog.Inputs, Param{n.text, typ, line})
-		if p.peek().kind == ',' {
-			p.next()
-		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	p.next()
 	if _, err := p.expect('{', ""); err != nil {
 		return nil, err
 	}
@@ -279,20 +302,16 @@ func Parse(src string) (*Program, error) {
 		return nil, err
 	}
 	prog.OutLine = arrow.line
-	if _, err := p.expect('(', ""); err != nil {
-		return nil, err
-	}
-	for p.peek().kind != ')' {
+	if err := p.list('(', ')', func() error {
 		n, err := p.expect('i', "")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		prog.Outputs = append(prog.Outputs, n.text)
-		if p.peek().kind == ',' {
-			p.next()
-		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	p.next()
 	if _, err := p.expect(';', ""); err != nil {
 		return nil, err
 	}
@@ -350,25 +369,21 @@ func (p *parser) typ() (Type, error) {
 	if _, err := p.expect(',', ""); err != nil {
 		return Type{}, err
 	}
-	if _, err := p.expect('[', ""); err != nil {
-		return Type{}, err
-	}
 	shape := []int{}
-	for p.peek().kind != ']' {
+	if err := p.list('[', ']', func() error {
 		n, err := p.expect('n', "")
 		if err != nil {
-			return Type{}, err
+			return err
 		}
 		d, err := strconv.Atoi(n.text)
 		if err != nil || d < 0 {
-			return Type{}, p.errf(n, "bad dimension")
+			return p.errf(n, "bad dimension")
 		}
 		shape = append(shape, d)
-		if p.peek().kind == ',' {
-			p.next()
-		}
+		return nil
+	}); err != nil {
+		return Type{}, err
 	}
-	p.next()
 	if _, err := p.expect('>', ""); err != nil {
 		return Type{}, err
 	}
@@ -393,64 +408,53 @@ func (p *parser) stmt() (*Op, error) {
 		return nil, err
 	}
 	op := &Op{Line: line, Out: out.text, Type: typ, Kind: kind.text, Args: map[string]Arg{}}
-	if _, err := p.expect('(', ""); err != nil {
-		return nil, err
-	}
-	for p.peek().kind != ')' {
-		k, err := p.expect('i', "")
+	if err := p.list('(', ')', func() error {
+		k, err := p.key()
 		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect('=', ""); err != nil {
-			return nil, err
+			return err
 		}
 		a, err := p.value()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, dup := op.Args[k.text]; dup {
-			return nil, p.errf(k, "argument given twice")
+			return p.errf(k, "argument given twice")
 		}
 		op.Args[k.text] = a
 		op.Order = append(op.Order, k.text)
-		if p.peek().kind == ',' {
-			p.next()
-		} else if p.peek().kind != ')' {
-			return nil, p.errf(p.peek(), "expected , or )")
+		if t := p.peek(); t.kind != ',' && t.kind != ')' {
+			return p.errf(t, "expected , or )")
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	p.next()
 	if p.peek().kind == '[' {
-		p.next()
-		for p.peek().kind != ']' {
-			k, err := p.expect('i', "")
+		if err := p.list('[', ']', func() error {
+			k, err := p.key()
 			if err != nil {
-				return nil, err
-			}
-			if _, err := p.expect('=', ""); err != nil {
-				return nil, err
+				return err
 			}
 			lt := p.peek()
 			l, err := p.literal()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			switch k.text {
 			case "name":
 				if l.Type.DType != "string" || l.Type.Tensor {
-					return nil, p.errf(lt, "name must be a string(\"…\")")
+					return p.errf(lt, "name must be a string(\"…\")")
 				}
 				op.Name = l.Str
 			case "val":
 				op.Val = l
 			default:
-				return nil, p.errf(k, "unknown op attribute")
+				return p.errf(k, "unknown op attribute")
 			}
-			if p.peek().kind == ',' {
-				p.next()
-			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
-		p.next()
 	}
 	if _, err := p.expect(';', ""); err != nil {
 		return nil, err
@@ -462,19 +466,18 @@ func (p *parser) value() (Arg, error) {
 	t := p.peek()
 	switch {
 	case t.kind == '(':
-		p.next()
 		var names []string
-		for p.peek().kind != ')' {
+		err := p.list('(', ')', func() error {
 			n, err := p.expect('i', "")
 			if err != nil {
-				return Arg{}, err
+				return err
 			}
 			names = append(names, n.text)
-			if p.peek().kind == ',' {
-				p.next()
-			}
+			return nil
+		})
+		if err != nil {
+			return Arg{}, err
 		}
-		p.next()
 		return Arg{Tuple: names}, nil
 	case t.kind == 'i' && (t.text == "tensor" || scalarTypes[t.text]) && p.pos+1 < len(p.ts) && (p.ts[p.pos+1].kind == '(' || p.ts[p.pos+1].kind == '<'):
 		l, err := p.literal()
@@ -500,53 +503,44 @@ func (p *parser) literal() (*Literal, error) {
 	switch {
 	case t.kind == 'i' && t.text == "BLOBFILE":
 		p.next()
-		if _, err := p.expect('(', ""); err != nil {
-			return nil, err
-		}
-		for p.peek().kind != ')' {
-			k, err := p.expect('i', "")
+		if err := p.list('(', ')', func() error {
+			k, err := p.key()
 			if err != nil {
-				return nil, err
-			}
-			if _, err := p.expect('=', ""); err != nil {
-				return nil, err
+				return err
 			}
 			v, err := p.literal()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			switch k.text {
 			case "path":
 				l.BlobPath = v.Str
 			case "offset":
 				if len(v.Nums) != 1 {
-					return nil, p.errf(k, "BLOBFILE offset must be one number")
+					return p.errf(k, "BLOBFILE offset must be one number")
 				}
 				l.BlobOff = uint64(v.Nums[0])
 			default:
-				return nil, p.errf(k, "unknown BLOBFILE field")
+				return p.errf(k, "unknown BLOBFILE field")
 			}
-			if p.peek().kind == ',' {
-				p.next()
-			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
-		p.next()
 		if l.BlobPath == "" {
 			return nil, p.errf(t, "BLOBFILE without a path")
 		}
 	case t.kind == '[':
-		p.next()
-		for p.peek().kind != ']' {
+		if err := p.list('[', ']', func() error {
 			n, err := p.num()
 			if err != nil {
-				return nil, err
+				return err
 			}
 			l.Nums = append(l.Nums, n)
-			if p.peek().kind == ',' {
-				p.next()
-			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
-		p.next()
 	case t.kind == 's':
 		p.next()
 		l.Str = t.text

@@ -70,6 +70,13 @@ func SetLookup(l Lookup) {
 	mu.Unlock()
 }
 
+// installed is the Lookup SetLookup installed last.
+func installed() Lookup {
+	mu.RLock()
+	defer mu.RUnlock()
+	return lookup
+}
+
 // Baseline is the named starting point of every lineage: config.Default().
 func Baseline() config.Config { return config.Default() }
 
@@ -86,12 +93,7 @@ func Best() config.Config { return BestOf(DefaultLineage) }
 
 // BestOf is the config of the best kept run of the named lineage, or Baseline() while it has
 // none.
-func BestOf(lineage string) config.Config {
-	mu.RLock()
-	f := lookup.BestOf
-	mu.RUnlock()
-	return BestWith(f, lineage)
-}
+func BestOf(lineage string) config.Config { return BestWith(installed().BestOf, lineage) }
 
 // BestWith answers BestOf with f (nil: no ledger); the script host binds it per evaluation.
 func BestWith(f func(string) (config.Config, bool), lineage string) config.Config {
@@ -105,12 +107,7 @@ func BestWith(f func(string) (config.Config, bool), lineage string) config.Confi
 
 // FromRun is the config run id trained with (as `anelab results` lists ids). It panics, ending
 // the script with a clear message, if the ledger has no such run.
-func FromRun(id string) config.Config {
-	mu.RLock()
-	f := lookup.FromRun
-	mu.RUnlock()
-	return FromRunWith(f, id)
-}
+func FromRun(id string) config.Config { return FromRunWith(installed().FromRun, id) }
 
 // FromRunWith answers FromRun with f; the script host binds it per evaluation.
 func FromRunWith(f func(string) (config.Config, bool), id string) config.Config {

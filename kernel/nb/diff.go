@@ -75,27 +75,24 @@ func diffTables(ra, rb ledger.Run, a, b string, changes []FieldChange) (string, 
 	var h, t strings.Builder
 	th := `<th style="text-align:%s;border-bottom:1px solid #888;padding:2px 8px">%s</th>`
 	td := `<td style="text-align:%s;padding:2px 8px">%s</td>`
-	row := func(cells ...string) {
-		h.WriteString("<tr>")
-		for i, c := range cells {
+	cells := func(cell string, cs []string) { // the first column left-aligned, the others right
+		for i, c := range cs {
 			al := "right"
 			if i == 0 {
 				al = "left"
 			}
-			fmt.Fprintf(&h, td, al, esc(c))
+			fmt.Fprintf(&h, cell, al, esc(c))
 		}
+	}
+	row := func(cs ...string) {
+		h.WriteString("<tr>")
+		cells(td, cs)
 		h.WriteString("</tr>")
-		fmt.Fprintf(&t, "  %-22s %-14s %-14s %s\n", cells[0], cells[1], cells[2], cells[3])
+		fmt.Fprintf(&t, "  %-22s %-14s %-14s %s\n", cs[0], cs[1], cs[2], cs[3])
 	}
 	head := func(cols ...string) {
 		h.WriteString(`<table style="border-collapse:collapse;font-size:90%;margin-bottom:8px"><thead><tr>`)
-		for i, c := range cols {
-			al := "right"
-			if i == 0 {
-				al = "left"
-			}
-			fmt.Fprintf(&h, th, al, esc(c))
-		}
+		cells(th, cols)
 		h.WriteString("</tr></thead><tbody>")
 	}
 

@@ -18,20 +18,16 @@ func init() {
 
 func cmdPlot(args []string) error {
 	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
-	labDir := labFlag(fs)
 	lineage := fs.String("lineage", "", "only this lineage (default: all)")
 	out := fs.String("o", "", "output PNG (default: <lab>/progress.png)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *out == "" {
-		*out = filepath.Join(*labDir, "progress.png")
-	}
-	l, err := openLedger(*labDir)
+	l, labDir, err := openLab(fs, args)
 	if err != nil {
 		return err
 	}
 	defer l.Close()
+	if *out == "" {
+		*out = filepath.Join(labDir, "progress.png")
+	}
 	runs, err := l.Runs(context.Background(), *lineage)
 	if err != nil {
 		return err

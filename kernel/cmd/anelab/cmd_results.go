@@ -17,14 +17,10 @@ func init() {
 
 func cmdResults(args []string) error {
 	fs := flag.NewFlagSet("results", flag.ContinueOnError)
-	labDir := labFlag(fs)
 	lineage := fs.String("lineage", "", "only this lineage (default: all)")
 	last := fs.Int("n", 0, "only the last N runs (default: all)")
 	tsv := fs.Bool("tsv", false, "print results.tsv (all columns) instead of the table")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	l, err := openLedger(*labDir)
+	l, labDir, err := openLab(fs, args)
 	if err != nil {
 		return err
 	}
@@ -45,7 +41,7 @@ func cmdResults(args []string) error {
 		return nil
 	}
 	if len(runs) == 0 {
-		fmt.Printf("no runs in %s yet: anelab run scripts/baseline.go\n", *labDir)
+		fmt.Printf("no runs in %s yet: anelab run scripts/baseline.go\n", labDir)
 		return nil
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -86,10 +82,17 @@ func firstLine(s string) string {
 	return s
 }
 
-// openLedger opens an existing lab's ledger (it does not create a lab by mistake).
-func openLedger(dir string) (*ledger.Ledger, error) {
-	if _, err := os.Stat(dir + "/" + ledger.File); err != nil {
-		return nil, fmt.Errorf("no ledger in %s (%v): run an experiment first (anelab run scripts/baseline.go) or pass --lab", dir, err)
+// openLab adds --lab to fs, parses args and opens that lab's existing ledger (it does not create a
+// lab by mistake); it returns the ledger, which the caller closes, and the lab folder.
+func openLab(fs *flag.FlagSet, args []string) (*ledger.Ledger, string, error) {
+	labDir := labFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, "", err
 	}
-	return ledger.Open(dir)
+	dir := *labDir
+	if _, err := os.Stat(dir + "/" + ledger.File); err != nil {
+		return nil, dir, fmt.Errorf("no ledger in %s (%v): run an experiment first (anelab run scripts/baseline.go) or pass --lab", dir, err)
+	}
+	l, err := ledger.Open(dir)
+	return l, dir, err
 }
