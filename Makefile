@@ -42,6 +42,13 @@ cross:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	@echo "cross-build for darwin/arm64: ok"
 
+# CPU training speed on the default config and the original's shape: tokens/s, ms/step, time by
+# phase, peak memory, MFU against the sgemm rate measured in the same process; benchstat lines in
+# runs/bench.txt. TORCH=1 also runs the PyTorch reference (installs Debian's python3-torch).
+bench: deps
+	$(GO) build -o bin/anebench ./anert/bench/cmd/anebench
+	bin/anebench --out runs/bench.txt
+
 # Start Jupyter on notebooks/ with the GoNB kernel, installing what is missing first: GoNB and
 # goimports at the versions go.mod pins (built into bin/), Jupyter from Debian packages (other
 # systems get a message saying how), the kernel registered in bin/jupyter-data. Prints the URL.

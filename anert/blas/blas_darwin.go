@@ -37,8 +37,8 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-// SetThreads is a no-op: Accelerate picks its own threading.
-func SetThreads(n int) {}
+// setLibThreads does nothing: Accelerate picks its own threading.
+func setLibThreads(n int) {}
 
-// Threads is the number of CPUs Go may use (Accelerate picks its own threading).
-func Threads() int { return runtime.GOMAXPROCS(0) }
+// libThreads is the number of CPUs Go may use (Accelerate picks its own threading).
+func libThreads() int { return runtime.GOMAXPROCS(0) }

@@ -36,8 +36,8 @@ func cbool(b bool) C.int {
 	return 0
 }
 
-// SetThreads sets the number of threads OpenBLAS uses for one call (n < 1 is taken as 1).
-func SetThreads(n int) { C.openblas_set_num_threads(C.int(max(n, 1))) }
+// setLibThreads sets the number of threads OpenBLAS uses for one call.
+func setLibThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
 
-// Threads is the number of threads OpenBLAS uses for one call.
-func Threads() int { return int(C.openblas_get_num_threads()) }
+// libThreads is OpenBLAS's thread count (its default: the CPU count, or OPENBLAS_NUM_THREADS).
+func libThreads() int { return int(C.openblas_get_num_threads()) }

@@ -14,16 +14,13 @@ var goThreads atomic.Int64
 
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, Threads())
+	sgemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, int(goThreads.Load()))
 }
 
-// SetThreads sets the number of goroutines one Sgemm call uses (n < 1 is taken as 1).
-func SetThreads(n int) { goThreads.Store(int64(max(n, 1))) }
+// setLibThreads sets the number of goroutines one Sgemm call uses.
+func setLibThreads(n int) { goThreads.Store(int64(n)) }
 
-// Threads is the number of goroutines one Sgemm call uses (GOMAXPROCS until SetThreads).
-func Threads() int {
-	if t := goThreads.Load(); t > 0 {
-		return int(t)
-	}
-	return runtime.GOMAXPROCS(0)
-}
+// libThreads is the goroutines one Sgemm call uses (GOMAXPROCS at first).
+func libThreads() int { return int(goThreads.Load()) }
+
+func init() { goThreads.Store(int64(runtime.GOMAXPROCS(0))) }

@@ -156,3 +156,29 @@ func BenchmarkSgemmGo(b *testing.B) {
 	}
 	b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestSerial: serial mode makes the library single-threaded without changing Threads, and
+// PeakGFLOPS and SetThreads end it.
+func TestSerial(t *testing.T) {
+	old := Threads()
+	defer SetThreads(old)
+	SetThreads(3)
+	SetSerial(true)
+	if Threads() != 3 {
+		t.Fatalf("Threads() = %d in serial mode, want 3", Threads())
+	}
+	if Backend == "openblas" || Backend == "go" {
+		if n := libThreads(); n != 1 {
+			t.Fatalf("library threads %d in serial mode", n)
+		}
+	}
+	PeakGFLOPS(16, time.Millisecond)
+	if threadState.serial {
+		t.Fatal("PeakGFLOPS left serial mode on")
+	}
+	SetSerial(true)
+	SetThreads(2)
+	if threadState.serial || Threads() != 2 {
+		t.Fatalf("after SetThreads(2): serial %v, Threads %d", threadState.serial, Threads())
+	}
+}

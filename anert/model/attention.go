@@ -19,26 +19,35 @@ func attnHeadForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32,
 	for r0 := 0; r0 < T; r0 += blk {
 		r1 := min(r0+blk, T)
 		blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
-		for t := r0; t < r1; t++ {
-			row := s[t*T : t*T+r1]
-			m := row[0]
-			for _, x := range row[1 : t+1] {
-				m = max(m, x)
-			}
-			var sum float32
-			for j, x := range row[:t+1] {
-				e := expf(x - m)
-				row[j] = e
-				sum += e
-			}
-			inv := 1 / sum
-			for j := range row[:t+1] {
-				row[j] *= inv
-			}
-			clear(row[t+1:])
-			lse[t] = m + float32(math.Log(float64(sum)))
-		}
+		softmaxCausal(s[r0*T:], T, r1-r0, r0, r1, lse[r0:])
 		blas.Sgemm(false, false, r1-r0, hd, r1, 1, s[r0*T:], T, v, ld, 0, a[r0*ld:], ld)
+	}
+}
+
+// softmaxCausalGo is the causal softmax of rows rows of scores: row i (at s[i·ld:]) is query
+// t = t0 + i, and its columns [0, t] hold S_{t,0..t}. It overwrites them with P_{t,s} =
+// exp(S_{t,s} − m)/Σ, zeroes columns [t+1, ncols), and sets lse[i] = m + log Σ, the row's
+// log-sum-exp (m = max_s S_{t,s}, Σ = Σ_s exp(S_{t,s} − m)). softmaxCausal is the build's version.
+func softmaxCausalGo(s []float32, ld, rows, t0, ncols int, lse []float32) {
+	for i := range rows {
+		t := t0 + i
+		row := s[i*ld : i*ld+ncols]
+		m := row[0]
+		for _, x := range row[1 : t+1] {
+			m = max(m, x)
+		}
+		var sum float32
+		for j, x := range row[:t+1] {
+			e := expf(x - m)
+			row[j] = e
+			sum += e
+		}
+		inv := 1 / sum
+		for j := range row[:t+1] {
+			row[j] *= inv
+		}
+		clear(row[t+1:])
+		lse[i] = m + float32(math.Log(float64(sum)))
 	}
 }
 
@@ -57,26 +66,36 @@ func attnHeadBackward(dq, dk, dv, da, q, k, v, lse, s, dp []float32, T, hd, ld i
 		r1 := min(r0+blk, T)
 		blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
 		blas.Sgemm(false, true, r1-r0, r1, hd, 1, da[r0*ld:], ld, v, ld, 0, dp[r0*T:], T)
-		for t := r0; t < r1; t++ {
-			p, g := s[t*T:t*T+r1], dp[t*T:t*T+r1]
-			l := lse[t]
-			var dot float32
-			for j, x := range p[:t+1] {
-				e := expf(x - l)
-				p[j] = e
-				dot += e * g[j]
-			}
-			for j, e := range p[:t+1] {
-				g[j] = scale * e * (g[j] - dot)
-			}
-			clear(p[t+1:])
-			clear(g[t+1:])
-		}
+		softmaxCausalBackward(s[r0*T:], dp[r0*T:], T, r1-r0, r0, r1, scale, lse[r0:])
 		blas.Sgemm(false, false, r1-r0, hd, r1, 1, dp[r0*T:], T, k, ld, 0, dq[r0*ld:], ld)
 	}
 	for c0 := 0; c0 < T; c0 += blk {
 		c1 := min(c0+blk, T)
 		blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, s[c0*T+c0:], T, da[c0*ld:], ld, 0, dv[c0*ld:], ld)
 		blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, dp[c0*T+c0:], T, q[c0*ld:], ld, 0, dk[c0*ld:], ld)
+	}
+}
+
+// softmaxCausalBackwardGo is the softmax backward of rows rows laid out as in softmaxCausalGo:
+// p holds the scaled scores S and dp the gradient dP of P. It recomputes P_{t,s} =
+// exp(S_{t,s} − lse[i]) into p and overwrites dp with dS_{t,s} = scale·P_{t,s}·(dP_{t,s} −
+// Σ_{s'} P_{t,s'}·dP_{t,s'}) for s ≤ t, zeroing both beyond column t up to ncols.
+// softmaxCausalBackward is the build's version.
+func softmaxCausalBackwardGo(p, dp []float32, ld, rows, t0, ncols int, scale float32, lse []float32) {
+	for i := range rows {
+		t := t0 + i
+		pr, g := p[i*ld:i*ld+ncols], dp[i*ld:i*ld+ncols]
+		l := lse[i]
+		var dot float32
+		for j, x := range pr[:t+1] {
+			e := expf(x - l)
+			pr[j] = e
+			dot += e * g[j]
+		}
+		for j, e := range pr[:t+1] {
+			g[j] = scale * e * (g[j] - dot)
+		}
+		clear(pr[t+1:])
+		clear(g[t+1:])
 	}
 }

@@ -7,6 +7,7 @@ type CPU struct {
 	// Block is the query/key block of the causal attention GEMMs (see attnHeadForward).
 	Block int
 
+	t     *team
 	s, dp []float32 // per-worker T×T scratch
 }
 
@@ -19,80 +20,111 @@ func (c *CPU) Name() string { return "cpu" }
 // WeightsChanged does nothing: the CPU backend reads the weights in place.
 func (c *CPU) WeightsChanged() {}
 
-// AttnForward: q, k, v = Xn·Wq/k/vᵀ; RoPE on q, k; per (b, h) causal attention into A and LSE;
-// O = A·Woᵀ.
-func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
-	n, d, nw := s.N, s.D, s.Workers
-	linearForward(a.Q, a.Xn, w.Wq.W, n, d, d, nw)
-	linearForward(a.K, a.Xn, w.Wk.W, n, d, d, nw)
-	linearForward(a.V, a.Xn, w.Wv.W, n, d, d, nw)
-	if s.Cos != nil {
-		ropeForward(a.Q, s.Cos, s.Sin, n, s.T, d, s.HD, nw)
-		ropeForward(a.K, s.Cos, s.Sin, n, s.T, d, s.HD, nw)
+// team returns the backend's team for s.Workers goroutines and grows the per-worker scratch.
+func (c *CPU) team(s Shape) *team {
+	w := max(1, s.Workers)
+	if c.t == nil || c.t.w != w {
+		c.t = newTeam(w)
 	}
-	c.heads(s, func(wk, b, h int) {
-		off := b*s.T*d + h*s.HD
-		attnHeadForward(a.A[off:], a.LSE[(b*s.H+h)*s.T:], a.Q[off:], a.K[off:], a.V[off:],
-			c.s[wk*s.T*s.T:], s.T, s.HD, d, s.Scale, c.Block)
-	})
-	linearForward(a.O, a.A, w.Wo.W, n, d, d, nw)
-	return nil
-}
-
-// AttnBackward: DA = DO·Wo; per (b, h) the SDPA backward into DQ, DK, DV; RoPE backward on DQ,
-// DK; DXn = DQ·Wq + DK·Wk + DV·Wv.
-func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
-	n, d, nw := s.N, s.D, s.Workers
-	linearBackwardInput(a.DA, a.DO, w.Wo.W, n, d, d, 0, nw)
-	c.heads(s, func(wk, b, h int) {
-		off := b*s.T*d + h*s.HD
-		tt := s.T * s.T
-		attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:],
-			a.V[off:], a.LSE[(b*s.H+h)*s.T:], c.s[wk*tt:], c.dp[wk*tt:], s.T, s.HD, d, s.Scale, c.Block)
-	})
-	if s.Cos != nil {
-		ropeBackward(a.DQ, s.Cos, s.Sin, n, s.T, d, s.HD, nw)
-		ropeBackward(a.DK, s.Cos, s.Sin, n, s.T, d, s.HD, nw)
-	}
-	linearBackwardInput(a.DXn, a.DQ, w.Wq.W, n, d, d, 0, nw)
-	linearBackwardInput(a.DXn, a.DK, w.Wk.W, n, d, d, 1, nw)
-	linearBackwardInput(a.DXn, a.DV, w.Wv.W, n, d, d, 1, nw)
-	return nil
-}
-
-// FFNForward: H1 = X2n·W1ᵀ, H3 = X2n·W3ᵀ, Gate = silu(H1)⊙H3, Y = Gate·W2ᵀ.
-func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
-	n, d, f, nw := s.N, s.D, s.F, s.Workers
-	linearForward(a.H1, a.X2n, w.W1.W, n, d, f, nw)
-	linearForward(a.H3, a.X2n, w.W3.W, n, d, f, nw)
-	swigluForward(a.Gate, a.H1, a.H3, n*f, nw)
-	linearForward(a.Y, a.Gate, w.W2.W, n, f, d, nw)
-	return nil
-}
-
-// FFNBackward: DGate = DY·W2, SwiGLU backward into DH1, DH3, DX2n = DH1·W1 + DH3·W3.
-func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
-	n, d, f, nw := s.N, s.D, s.F, s.Workers
-	linearBackwardInput(a.DGate, a.DY, w.W2.W, n, f, d, 0, nw)
-	swigluBackward(a.DH1, a.DH3, a.DGate, a.H1, a.H3, n*f, nw)
-	linearBackwardInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0, nw)
-	linearBackwardInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1, nw)
-	return nil
-}
-
-// heads runs fn(worker, b, h) for every (sequence, head) pair, spread over s.Workers goroutines,
-// and grows the per-worker scratch.
-func (c *CPU) heads(s Shape, fn func(wk, b, h int)) {
-	nw := max(1, s.Workers)
-	if need := nw * s.T * s.T; len(c.s) < need {
+	if need := w * s.T * s.T; len(c.s) < need {
 		c.s, c.dp = make([]float32, need), make([]float32, need)
 	}
 	if c.Block <= 0 {
 		c.Block = s.T
 	}
-	parallelFor(nw, s.B*s.H, 1, func(wk, lo, hi int) {
-		for it := lo; it < hi; it++ {
-			fn(wk, it/s.H, it%s.H)
-		}
-	})
+	return c.t
+}
+
+// AttnForward: q, k, v = Xn·Wq/k/vᵀ; RoPE on q, k; per (b, h) causal attention into A and LSE;
+// O = A·Woᵀ.
+func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
+	t := c.team(s)
+	n, d := s.N, s.D
+	linearForward(t, a.Q, a.Xn, w.Wq.W, n, d, d)
+	linearForward(t, a.K, a.Xn, w.Wk.W, n, d, d)
+	linearForward(t, a.V, a.Xn, w.Wv.W, n, d, d)
+	if s.Cos != nil {
+		ropeForward(t, a.Q, s.Cos, s.Sin, n, s.T, d, s.HD)
+		ropeForward(t, a.K, s.Cos, s.Sin, n, s.T, d, s.HD)
+	}
+	j := &t.attnFwd
+	*j = attnFwdJob{c: c, s: s, a: a}
+	t.run(s.B*s.H, s.B*s.H, j)
+	linearForward(t, a.O, a.A, w.Wo.W, n, d, d)
+	return nil
+}
+
+// attnFwdJob runs attnHeadForward on (sequence, head) pairs it = b·H + h.
+type attnFwdJob struct {
+	c *CPU
+	s Shape
+	a *LayerActs
+}
+
+func (j *attnFwdJob) run(wk, _, lo, hi int) {
+	s, a, T := j.s, j.a, j.s.T
+	for it := lo; it < hi; it++ {
+		b, h := it/s.H, it%s.H
+		off := b*T*s.D + h*s.HD
+		attnHeadForward(a.A[off:], a.LSE[it*T:], a.Q[off:], a.K[off:], a.V[off:],
+			j.c.s[wk*T*T:], T, s.HD, s.D, s.Scale, j.c.Block)
+	}
+}
+
+// AttnBackward: DA = DO·Wo; per (b, h) the SDPA backward into DQ, DK, DV; RoPE backward on DQ,
+// DK; DXn = DQ·Wq + DK·Wk + DV·Wv.
+func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
+	t := c.team(s)
+	n, d := s.N, s.D
+	linearBackwardInput(t, a.DA, a.DO, w.Wo.W, n, d, d, 0)
+	j := &t.attnBwd
+	*j = attnBwdJob{c: c, s: s, a: a}
+	t.run(s.B*s.H, s.B*s.H, j)
+	if s.Cos != nil {
+		ropeBackward(t, a.DQ, s.Cos, s.Sin, n, s.T, d, s.HD)
+		ropeBackward(t, a.DK, s.Cos, s.Sin, n, s.T, d, s.HD)
+	}
+	linearBackwardInput(t, a.DXn, a.DQ, w.Wq.W, n, d, d, 0)
+	linearBackwardInput(t, a.DXn, a.DK, w.Wk.W, n, d, d, 1)
+	linearBackwardInput(t, a.DXn, a.DV, w.Wv.W, n, d, d, 1)
+	return nil
+}
+
+// attnBwdJob runs attnHeadBackward on (sequence, head) pairs it = b·H + h.
+type attnBwdJob struct {
+	c *CPU
+	s Shape
+	a *LayerActs
+}
+
+func (j *attnBwdJob) run(wk, _, lo, hi int) {
+	s, a, T := j.s, j.a, j.s.T
+	for it := lo; it < hi; it++ {
+		b, h := it/s.H, it%s.H
+		off := b*T*s.D + h*s.HD
+		attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:],
+			a.V[off:], a.LSE[it*T:], j.c.s[wk*T*T:], j.c.dp[wk*T*T:], T, s.HD, s.D, s.Scale, j.c.Block)
+	}
+}
+
+// FFNForward: H1 = X2n·W1ᵀ, H3 = X2n·W3ᵀ, Gate = silu(H1)⊙H3, Y = Gate·W2ᵀ.
+func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
+	t := c.team(s)
+	n, d, f := s.N, s.D, s.F
+	linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
+	linearForward(t, a.H3, a.X2n, w.W3.W, n, d, f)
+	swigluForward(t, a.Gate, a.H1, a.H3, n*f)
+	linearForward(t, a.Y, a.Gate, w.W2.W, n, f, d)
+	return nil
+}
+
+// FFNBackward: DGate = DY·W2, SwiGLU backward into DH1, DH3, DX2n = DH1·W1 + DH3·W3.
+func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
+	t := c.team(s)
+	n, d, f := s.N, s.D, s.F
+	linearBackwardInput(t, a.DGate, a.DY, w.W2.W, n, f, d, 0)
+	swigluBackward(t, a.DH1, a.DH3, a.DGate, a.H1, a.H3, n*f)
+	linearBackwardInput(t, a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+	linearBackwardInput(t, a.DX2n, a.DH3, w.W3.W, n, d, f, 1)
+	return nil
 }

@@ -20,16 +20,26 @@ func embedBackward(de, dx []float32, ids []uint16, d int) {
 // classifierForward is the tied classifier logits = xf·E_cᵀ for xf [n, d], E_c [vc, d],
 // logits [n, vc]. E_c is E itself, or with vocab compaction the rows of the active ids,
 // gathered into ec by gatherRows first.
-func classifierForward(logits, xf, ec []float32, n, vc, d, w int) {
-	gemm(w, false, true, n, vc, d, 1, xf, d, ec, d, 0, logits, vc)
+func classifierForward(t *team, logits, xf, ec []float32, n, vc, d int) {
+	t.gemm(false, true, n, vc, d, 1, xf, d, ec, d, 0, logits, vc)
 }
 
 // classifierBackward is its backward: dxf = dlogits·E_c (overwritten) and dE_c += dlogitsᵀ·xf.
 // With compaction, dE_c is a scratch zeroed by the caller and then added into E's gradient with
 // scatterAddRows, so that it is part of E's gradient like the input side's (scaled and clipped alike).
-func classifierBackward(dxf, dec, dlogits, xf, ec []float32, n, vc, d, w int) {
-	gemm(w, false, false, n, d, vc, 1, dlogits, vc, ec, d, 0, dxf, d)
-	gemm(w, true, false, vc, d, n, 1, dlogits, vc, xf, d, 1, dec, d)
+func classifierBackward(t *team, dxf, dec, dlogits, xf, ec []float32, n, vc, d int) {
+	classifierBackwardInput(t, dxf, dlogits, ec, n, vc, d)
+	classifierBackwardWeight(t, dec, dlogits, xf, n, vc, d)
+}
+
+// classifierBackwardInput is dxf = dlogits·E_c (overwritten).
+func classifierBackwardInput(t *team, dxf, dlogits, ec []float32, n, vc, d int) {
+	t.gemm(false, false, n, d, vc, 1, dlogits, vc, ec, d, 0, dxf, d)
+}
+
+// classifierBackwardWeight is dE_c += dlogitsᵀ·xf.
+func classifierBackwardWeight(t *team, dec, dlogits, xf []float32, n, vc, d int) {
+	t.gemm(true, false, vc, d, n, 1, dlogits, vc, xf, d, 1, dec, d)
 }
 
 // gatherRows copies dst[c, :] = src[rows[c], :].

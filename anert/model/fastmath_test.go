@@ -36,11 +36,3 @@ func TestFastMath(t *testing.T) {
 		t.Fatal("tanhf limits")
 	}
 }
-
-func BenchmarkExpf(b *testing.B) {
-	var s float32
-	for i := 0; b.Loop(); i++ {
-		s += expf(float32(i&1023) * -0.01)
-	}
-	_ = s
-}

@@ -49,19 +49,64 @@ func crossEntropyBackward(dz, e []float32, sum float32, tgt int, scale float32) 
 	dz[tgt] -= scale
 }
 
-// softcapCrossEntropyBackward is crossEntropyBackward followed by softcapBackward on one row, in
-// place in z (the capped logits), fused since softcapBackward needs z:
+// softcapCEGo is the training head's loss over rows rows of logits l [rows, ncols] in place:
+// per row, z = softcapForward(l) (when capc > 0), loss = crossEntropyForward(z, tgt), and with
+// train the row is overwritten with dl, crossEntropyBackward then softcapBackward fused:
 //
-//	z_j ← scale·(e_j/S − [j = tgt])·(1 − (z_j/c)²).
-func softcapCrossEntropyBackward(z, e []float32, sum float32, tgt int, scale, c float32) {
-	k, inv := scale/sum, 1/c
-	e = e[:len(z)]
-	for j, x := range z {
-		g := k * e[j]
-		if j == tgt {
-			g -= scale
-		}
-		u := x * inv
-		z[j] = g * (1 - u*u)
+//	dl_j = scale·(e_j/S − [j = tgt])·(1 − (z_j/c)²)     (without the last factor when capc = 0),
+//
+// e_j = exp(z_j − max z) recomputed rather than stored. It returns the sum of the rows' losses.
+// softcapCE is the build's version.
+func softcapCEGo(z []float32, rows, ncols int, tgt []int32, capc, scale float32, train bool) float64 {
+	var total float64
+	var inv float32
+	if capc > 0 {
+		inv = 1 / capc
 	}
+	for i := range rows {
+		r, t := z[i*ncols:(i+1)*ncols], int(tgt[i])
+		if capc > 0 {
+			softcapForward(r, r, capc)
+		}
+		m := r[0]
+		for _, x := range r[1:] {
+			m = max(m, x)
+		}
+		var sum float32
+		for _, x := range r {
+			sum += expf(x - m)
+		}
+		zt := r[t]
+		total += float64(m) + math.Log(float64(sum)) - float64(zt)
+		if !train {
+			continue
+		}
+		k := scale / sum
+		for j, x := range r {
+			g := k * expf(x-m)
+			if j == t {
+				g -= scale
+			}
+			if capc > 0 {
+				u := x * inv
+				g *= 1 - u*u
+			}
+			r[j] = g
+		}
+	}
+	return total
+}
+
+// lossJob is the head's loss over rows of logits, each part's loss sum in part[p].
+type lossJob struct {
+	logits      []float32
+	tgt         []int32
+	part        []float64
+	c           int
+	capc, scale float32
+	train       bool
+}
+
+func (j *lossJob) run(_, p, lo, hi int) {
+	j.part[p] = softcapCE(j.logits[lo*j.c:hi*j.c], hi-lo, j.c, j.tgt[lo:hi], j.capc, j.scale, j.train)
 }

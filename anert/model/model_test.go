@@ -2,15 +2,14 @@ package model
 
 import (
 	"fmt"
-	"time"
-
-	"github.com/anelab/anelab/anert/blas"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/tensor"
 )
@@ -512,4 +511,38 @@ func BenchmarkForwardBackward(b *testing.B) {
 	b.ReportMetric(tps, "tokens/s")
 	b.ReportMetric(tps*m.FLOPsPerToken()/1e9, "GFLOP/s")
 	b.ReportMetric(100*tps*m.FLOPsPerToken()/1e9/peak, "%peak")
+}
+
+// TestStepAllocatesNothing: after the first call grew the buffers, a training step (forward,
+// backward, on two goroutines) allocates nothing.
+func TestStepAllocatesNothing(t *testing.T) {
+	if blas.Backend == "go" {
+		t.Skip("the pure-Go BLAS fallback (no cgo) allocates its panels; the step's own code is checked on cgo builds")
+	}
+	old := blas.Threads()
+	blas.SetThreads(2)
+	defer blas.SetThreads(old)
+	cfg := tinyCfg()
+	m, err := New(cfg, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	const batch = 2
+	in, tg := randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab))
+	if _, err := m.ForwardBackward(in, tg, batch, 1); err != nil {
+		t.Fatal(err)
+	}
+	var tm Timings
+	m.SetTimings(&tm)
+	if n := testing.AllocsPerRun(5, func() {
+		if _, err := m.ForwardBackward(in, tg, batch, 1); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("ForwardBackward allocates %g times per call", n)
+	}
+	if tm.Steps != 6 || tm.Forward <= 0 || tm.Backward <= 0 || tm.WeightGrad <= 0 {
+		t.Fatalf("timings %+v after 6 timed steps", tm)
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+
+	"github.com/anelab/anelab/anert/blas"
 )
 
 // Op-level gradient checks. Each op runs in float32 on O(1) inputs; the scalar under test is
@@ -63,7 +66,7 @@ func TestRMSNormGrad(t *testing.T) {
 	const n, d, eps = 9, 7, 1e-5
 	x, g, w := rnd(r, n*d, -2, 2), rnd(r, d, 0.5, 1.5), rnd(r, n*d, -1, 1) // non-unit gains
 	out, rinv := make([]float32, n*d), make([]float32, n)
-	f := func() float64 { rmsnormForward(out, rinv, x, g, n, d, eps, 2); return dotw(w, out) }
+	f := func() float64 { rmsnormForward(newTeam(2), out, rinv, x, g, n, d, eps); return dotw(w, out) }
 	f()
 	for t0 := range n { // forward against the definition, in float64
 		var ss float64
@@ -80,7 +83,7 @@ func TestRMSNormGrad(t *testing.T) {
 	// The backward adds: pre-load dx and dg and subtract afterwards.
 	dx0, dg0 := rnd(r, n*d, -1, 1), rnd(r, d, -1, 1)
 	dx, dg := append([]float32(nil), dx0...), append([]float32(nil), dg0...)
-	rmsnormBackward(dx, dg, w, x, rinv, g, n, d, make([]float32, 2*d), 2)
+	rmsnormBackward(newTeam(2), dx, dg, w, x, rinv, g, n, d)
 	for i := range dx {
 		dx[i] -= dx0[i]
 	}
@@ -96,10 +99,10 @@ func TestLinearGrad(t *testing.T) {
 	const n, in, out = 4, 5, 3
 	x, wt, w := rnd(r, n*in, -1, 1), rnd(r, out*in, -1, 1), rnd(r, n*out, -1, 1)
 	y := make([]float32, n*out)
-	f := func() float64 { linearForward(y, x, wt, n, in, out, 2); return dotw(w, y) }
+	f := func() float64 { linearForward(newTeam(2), y, x, wt, n, in, out); return dotw(w, y) }
 	dx, dw := make([]float32, n*in), make([]float32, out*in)
-	linearBackwardInput(dx, w, wt, n, in, out, 0, 2)
-	linearBackwardWeight(dw, w, x, n, in, out, 2)
+	linearBackwardInput(newTeam(2), dx, w, wt, n, in, out, 0)
+	linearBackwardWeight(newTeam(2), dw, w, x, n, in, out)
 	fdCheck(t, "dx", x, dx, f)
 	fdCheck(t, "dW", wt, dw, f)
 }
@@ -110,7 +113,7 @@ func TestRoPEGrad(t *testing.T) {
 	cos, sin := ropeTables(T, hd, 10) // base 10: large angles even for the last pair
 	x, w := rnd(r, B*T*d, -1, 1), rnd(r, B*T*d, -1, 1)
 	y := make([]float32, len(x))
-	f := func() float64 { copy(y, x); ropeForward(y, cos, sin, B*T, T, d, hd, 2); return dotw(w, y) }
+	f := func() float64 { copy(y, x); ropeForward(newTeam(2), y, cos, sin, B*T, T, d, hd); return dotw(w, y) }
 	f()
 	// Forward against the definition: pair (2i, 2i+1) of head h at position p turns by p·10^(−2i/hd).
 	for row := range B * T {
@@ -127,7 +130,7 @@ func TestRoPEGrad(t *testing.T) {
 		}
 	}
 	dx := append([]float32(nil), w...)
-	ropeBackward(dx, cos, sin, B*T, T, d, hd, 2)
+	ropeBackward(newTeam(2), dx, cos, sin, B*T, T, d, hd)
 	fdCheck(t, "dx", x, dx, f)
 }
 
@@ -202,7 +205,7 @@ func TestSwiGLUGrad(t *testing.T) {
 	const n = 11
 	h1, h3, w := rnd(r, n, -4, 4), rnd(r, n, -2, 2), rnd(r, n, -1, 1)
 	g := make([]float32, n)
-	f := func() float64 { swigluForward(g, h1, h3, n, 2); return dotw(w, g) }
+	f := func() float64 { swigluForward(newTeam(2), g, h1, h3, n); return dotw(w, g) }
 	f()
 	for i := range n {
 		x := float64(h1[i])
@@ -211,7 +214,7 @@ func TestSwiGLUGrad(t *testing.T) {
 		}
 	}
 	dh1, dh3 := make([]float32, n), make([]float32, n)
-	swigluBackward(dh1, dh3, w, h1, h3, n, 2)
+	swigluBackward(newTeam(2), dh1, dh3, w, h1, h3, n)
 	fdCheck(t, "dh1", h1, dh1, f)
 	fdCheck(t, "dh3", h3, dh3, f)
 }
@@ -221,9 +224,9 @@ func TestResidualGrad(t *testing.T) {
 	const n, alpha = 6, 0.3
 	x, y, w := rnd(r, n, -1, 1), rnd(r, n, -1, 1), rnd(r, n, -1, 1)
 	out := make([]float32, n)
-	f := func() float64 { residualForward(out, x, y, alpha, n, 2); return dotw(w, out) }
+	f := func() float64 { residualForward(newTeam(2), out, x, y, alpha, n); return dotw(w, out) }
 	dy := make([]float32, n)
-	residualBackward(dy, w, alpha, n, 2)
+	residualBackward(newTeam(2), dy, w, alpha, n)
 	fdCheck(t, "dy", y, dy, f)
 	fdCheck(t, "dx", x, w, f) // the skip path passes dout through
 }
@@ -275,13 +278,40 @@ func TestSoftcapCrossEntropyGrad(t *testing.T) {
 	softcapBackward(dl, dz, z, c)
 	fdCheck(t, "softcap+CE dl", l, dl, capped)
 
-	// The fused in-place version the model runs.
-	softcapForward(z, l, c)
-	_, sum = crossEntropyForward(e, z, tgt)
-	softcapCrossEntropyBackward(z, e, sum, tgt, scale, c)
-	for j := range n {
-		if math.Abs(float64(z[j]-dl[j])) > 1e-6 {
-			t.Fatalf("fused dl[%d] = %g, separate %g", j, z[j], dl[j])
+	// The fused in-place kernel the model runs, in both implementations, on two rows: the row
+	// above and the same row uncapped (checked against CE alone).
+	for _, impl := range []struct {
+		name string
+		f    func(z []float32, rows, ncols int, tgt []int32, capc, scale float32, train bool) float64
+	}{{"softcapCE", softcapCE}, {"softcapCEGo", softcapCEGo}} {
+		for _, capc := range []float32{c, 0} {
+			rows := append(append([]float32(nil), l...), l...)
+			tg := []int32{tgt, 1}
+			got := impl.f(rows, 2, n, tg, capc, scale, true)
+			// The row's loss, then its gradient, against the separate ops.
+			var want float64
+			for i := range 2 {
+				zz := append([]float32(nil), l...)
+				if capc > 0 {
+					softcapForward(zz, l, capc)
+				}
+				loss, sum := crossEntropyForward(e, zz, int(tg[i]))
+				want += loss
+				crossEntropyBackward(dz, e, sum, int(tg[i]), scale)
+				if capc > 0 {
+					softcapBackward(dl, dz, zz, capc)
+				} else {
+					copy(dl, dz)
+				}
+				for j := range n {
+					if d := math.Abs(float64(rows[i*n+j] - dl[j])); d > 1e-6*(1+math.Abs(float64(dl[j]))) {
+						t.Fatalf("%s cap %g row %d: dl[%d] = %g, separate ops give %g", impl.name, capc, i, j, rows[i*n+j], dl[j])
+					}
+				}
+			}
+			if math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+				t.Fatalf("%s cap %g: loss sum %g, separate ops give %g", impl.name, capc, got, want)
+			}
 		}
 	}
 }
@@ -308,17 +338,17 @@ func TestEmbeddingClassifierGrad(t *testing.T) {
 					gatherRows(ec, e, active, d)
 					cls = ec
 				}
-				classifierForward(logits, x, cls, n, c, d, 2)
+				classifierForward(newTeam(2), logits, x, cls, n, c, d)
 				return dotw(w, logits)
 			}
 			f()
 			de, dx := make([]float32, V*d), make([]float32, n*d)
 			if active != nil {
 				dec := make([]float32, c*d)
-				classifierBackward(dx, dec, w, x, ec, n, c, d, 2)
+				classifierBackward(newTeam(2), dx, dec, w, x, ec, n, c, d)
 				scatterAddRows(de, dec, active, d)
 			} else {
-				classifierBackward(dx, de, w, x, e, n, c, d, 2)
+				classifierBackward(newTeam(2), dx, de, w, x, e, n, c, d)
 			}
 			embedBackward(de, dx, ids, d)
 			fdCheck(t, "dE", e, de, f)
@@ -339,6 +369,76 @@ func TestParallelFor(t *testing.T) {
 		for i, c := range seen {
 			if c != 1 {
 				t.Fatalf("%+v: item %d visited %d times", tc, i, c)
+			}
+		}
+	}
+}
+
+// TestPoolLoops runs many loops of varying sizes and goroutine counts from two goroutines at once
+// (two teams sharing the pool): every item is visited exactly once per loop, by a worker index
+// below the loop's w.
+func TestPoolLoops(t *testing.T) {
+	done := make(chan error, 2)
+	for g := range 2 {
+		go func() {
+			r := rand.New(rand.NewPCG(uint64(g), 3))
+			for it := range 300 {
+				w, n := 1+r.IntN(4), r.IntN(200)
+				tm := newTeam(w)
+				seen := make([]int32, n)
+				var bad atomicBool
+				tm.run(n, tm.chunks(n, 1+r.IntN(8)), jobFunc(func(k, lo, hi int) {
+					if k < 0 || k >= w {
+						bad.set()
+					}
+					for i := lo; i < hi; i++ {
+						seen[i]++
+					}
+				}))
+				for i, c := range seen {
+					if c != 1 || bad.get() {
+						done <- fmt.Errorf("loop %d (w %d, n %d): item %d visited %d times (bad worker: %v)", it, w, n, i, c, bad.get())
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type atomicBool struct{ v atomic.Bool }
+
+func (b *atomicBool) set()      { b.v.Store(true) }
+func (b *atomicBool) get() bool { return b.v.Load() }
+
+// TestTeamGemm checks the split GEMM against one blas.Sgemm call, for every transpose, for
+// splits into one part and into several (rows ≥ 512 with two goroutines give four parts).
+func TestTeamGemm(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 1))
+	for _, sz := range []struct{ m, n, k, w int }{{5, 3, 4, 2}, {1030, 7, 9, 2}, {700, 5, 3, 3}, {2, 600, 8, 2}} {
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			lda, ldb := sz.k, sz.n
+			if tr[0] {
+				lda = sz.m
+			}
+			if tr[1] {
+				ldb = sz.k
+			}
+			a, b := rnd(r, sz.m*sz.k, -1, 1), rnd(r, sz.k*sz.n, -1, 1)
+			c0 := rnd(r, sz.m*sz.n, -1, 1)
+			want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
+			blas.Sgemm(tr[0], tr[1], sz.m, sz.n, sz.k, 0.5, a, lda, b, ldb, 1, want, sz.n)
+			newTeam(sz.w).gemm(tr[0], tr[1], sz.m, sz.n, sz.k, 0.5, a, lda, b, ldb, 1, got, sz.n)
+			for i := range want {
+				if math.Abs(float64(got[i]-want[i])) > 1e-5 {
+					t.Fatalf("%+v trans %v: C[%d] = %g, want %g", sz, tr, i, got[i], want[i])
+				}
 			}
 		}
 	}

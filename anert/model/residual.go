@@ -1,22 +1,46 @@
 package model
 
 // residualForward is the scaled residual add out = x + α·y over n elements (α = 1/√(2·layers)).
-func residualForward(out, x, y []float32, alpha float32, n, w int) {
-	parallelFor(w, n, 64, func(_, lo, hi int) {
-		o, a, b := out[lo:hi], x[lo:hi], y[lo:hi]
-		for i := range o {
-			o[i] = a[i] + alpha*b[i]
-		}
-	})
+func residualForward(t *team, out, x, y []float32, alpha float32, n int) {
+	j := &t.resid
+	*j = residualJob{out: out[:n], x: x[:n], y: y[:n], alpha: alpha}
+	t.run(n, t.chunks(n, 8192), j)
 }
 
 // residualBackward is its backward for the branch: dy = α·dout. The skip path's gradient is dout
 // itself, which the caller keeps accumulating in place (dx = dout).
-func residualBackward(dy, dout []float32, alpha float32, n, w int) {
-	parallelFor(w, n, 64, func(_, lo, hi int) {
-		d, g := dy[lo:hi], dout[lo:hi]
-		for i := range d {
-			d[i] = alpha * g[i]
-		}
-	})
+func residualBackward(t *team, dy, dout []float32, alpha float32, n int) {
+	j := &t.resid
+	*j = residualJob{out: dy[:n], y: dout[:n], alpha: alpha}
+	t.run(n, t.chunks(n, 8192), j)
+}
+
+// residualJob is one residualForward (out = x + α·y) or residualBackward (out = α·y, x nil) call.
+type residualJob struct {
+	out, x, y []float32
+	alpha     float32
+}
+
+func (j *residualJob) run(_, _, lo, hi int) {
+	if j.x == nil {
+		scaleTo(j.out[lo:hi], j.y[lo:hi], j.alpha)
+	} else {
+		axpy(j.out[lo:hi], j.x[lo:hi], j.y[lo:hi], j.alpha)
+	}
+}
+
+// axpyGo is out = x + a·y (axpy is the build's version).
+func axpyGo(out, x, y []float32, a float32) {
+	x, y = x[:len(out)], y[:len(out)]
+	for i := range out {
+		out[i] = x[i] + a*y[i]
+	}
+}
+
+// scaleToGo is out = a·x (scaleTo is the build's version).
+func scaleToGo(out, x []float32, a float32) {
+	x = x[:len(out)]
+	for i := range out {
+		out[i] = a * x[i]
+	}
 }

@@ -6,22 +6,38 @@ import "math"
 //
 //	r_t = (Σ_i x_{t,i}²/d + ε)^(−1/2),   out_{t,i} = g_i · x_{t,i} · r_t,
 //
-// and saves r_t in rinv [n] for the backward pass. Rows are split over w goroutines.
-func rmsnormForward(out, rinv, x, g []float32, n, d int, eps float32, w int) {
-	parallelFor(w, n, 4, func(_, lo, hi int) {
-		for t := lo; t < hi; t++ {
-			xr, or := x[t*d:(t+1)*d], out[t*d:(t+1)*d]
-			var ss float32
-			for _, v := range xr {
-				ss += v * v
-			}
-			r := float32(1 / math.Sqrt(float64(ss/float32(d)+eps)))
-			rinv[t] = r
-			for i, v := range xr {
-				or[i] = g[i] * v * r
-			}
+// and saves r_t in rinv [n] for the backward pass.
+func rmsnormForward(t *team, out, rinv, x, g []float32, n, d int, eps float32) {
+	j := &t.norm
+	*j = rmsnormJob{out: out, rinv: rinv, x: x, g: g, d: d, eps: eps}
+	t.run(n, t.chunks(n, 16), j)
+}
+
+type rmsnormJob struct {
+	out, rinv, x, g []float32
+	d               int
+	eps             float32
+}
+
+func (j *rmsnormJob) run(_, _, lo, hi int) {
+	d := j.d
+	rmsnormRows(j.out[lo*d:hi*d], j.rinv[lo:hi], j.x[lo*d:hi*d], j.g, hi-lo, d, j.eps)
+}
+
+// rmsnormRowsGo is rmsnormForward on rows rows (rmsnormRows is the build's version).
+func rmsnormRowsGo(out, rinv, x, g []float32, rows, d int, eps float32) {
+	for t := range rows {
+		xr, or := x[t*d:(t+1)*d], out[t*d:(t+1)*d]
+		var ss float32
+		for _, v := range xr {
+			ss += v * v
 		}
-	})
+		r := float32(1 / math.Sqrt(float64(ss/float32(d)+eps)))
+		rinv[t] = r
+		for i, v := range xr {
+			or[i] = g[i] * v * r
+		}
+	}
 }
 
 // rmsnormBackward is the exact backward of rmsnormForward for any gains. Given dout [n, d] it
@@ -30,29 +46,50 @@ func rmsnormForward(out, rinv, x, g []float32, n, d int, eps float32, w int) {
 //	dx_{t,i} += r_t · (g_i·dy_{t,i} − x_{t,i} · r_t² · (Σ_j g_j·dy_{t,j}·x_{t,j}) / d)
 //	dg_i     += Σ_t dy_{t,i} · x_{t,i} · r_t
 //
-// part is scratch of at least w·d floats for the per-goroutine partial sums of dg.
-func rmsnormBackward(dx, dg, dout, x, rinv, g []float32, n, d int, part []float32, w int) {
-	chunks := max(1, min(w, n/4)) // the same split parallelFor makes
-	clear(part[:chunks*d])
-	parallelFor(chunks, n, 4, func(k, lo, hi int) {
-		pg := part[k*d : (k+1)*d]
-		for t := lo; t < hi; t++ {
-			xr, dyr, dxr := x[t*d:(t+1)*d], dout[t*d:(t+1)*d], dx[t*d:(t+1)*d]
-			r := rinv[t]
-			var dot float32
-			for i, v := range xr {
-				dot += g[i] * dyr[i] * v
-				pg[i] += dyr[i] * v * r
-			}
-			c := r * r * dot / float32(d)
-			for i, v := range xr {
-				dxr[i] += r * (g[i]*dyr[i] - v*c)
-			}
-		}
-	})
-	for k := range chunks {
+// The sums over t are accumulated per part of the loop in the team's scratch and added in part
+// order, so the result does not depend on which goroutine ran which part.
+func rmsnormBackward(t *team, dx, dg, dout, x, rinv, g []float32, n, d int) {
+	parts := t.chunks(n, 16)
+	if len(t.partsBuf) < parts*d {
+		t.partsBuf = make([]float32, parts*d)
+	}
+	part := t.partsBuf[:parts*d]
+	clear(part)
+	j := &t.normBwd
+	*j = rmsnormBwdJob{dx: dx, part: part, dout: dout, x: x, rinv: rinv, g: g, d: d}
+	t.run(n, parts, j)
+	for k := range parts {
 		for i, v := range part[k*d : (k+1)*d] {
 			dg[i] += v
+		}
+	}
+}
+
+type rmsnormBwdJob struct {
+	dx, part, dout, x, rinv, g []float32
+	d                          int
+}
+
+func (j *rmsnormBwdJob) run(_, p, lo, hi int) {
+	d := j.d
+	rmsnormBackwardRows(j.dx[lo*d:hi*d], j.part[p*d:(p+1)*d], j.dout[lo*d:hi*d], j.x[lo*d:hi*d],
+		j.rinv[lo:hi], j.g, hi-lo, d)
+}
+
+// rmsnormBackwardRowsGo is rmsnormBackward on rows rows, adding the dg sums to pg
+// (rmsnormBackwardRows is the build's version).
+func rmsnormBackwardRowsGo(dx, pg, dout, x, rinv, g []float32, rows, d int) {
+	for t := range rows {
+		xr, dyr, dxr := x[t*d:(t+1)*d], dout[t*d:(t+1)*d], dx[t*d:(t+1)*d]
+		r := rinv[t]
+		var dot float32
+		for i, v := range xr {
+			dot += g[i] * dyr[i] * v
+			pg[i] += dyr[i] * v * r
+		}
+		c := r * r * dot / float32(d)
+		for i, v := range xr {
+			dxr[i] += r * (g[i]*dyr[i] - v*c)
 		}
 	}
 }

@@ -20,42 +20,47 @@ func ropeTables(seq, hd int, base float64) (cos, sin []float32) {
 // (row r is token r mod T of its sequence, so its position is p = r mod T):
 //
 //	(a, b) ← (a·cos θ − b·sin θ,  a·sin θ + b·cos θ),   θ = θ_{p,i} (see ropeTables).
-func ropeForward(x, cos, sin []float32, n, T, d, hd, w int) {
-	half := hd / 2
-	parallelFor(w, n, 4, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			p := r % T
-			c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
-			row := x[r*d : (r+1)*d]
-			for h := 0; h < d; h += hd {
-				v := row[h : h+hd]
-				for i := range half {
-					a, b := v[2*i], v[2*i+1]
-					v[2*i], v[2*i+1] = a*c[i]-b*s[i], a*s[i]+b*c[i]
-				}
-			}
-		}
-	})
+func ropeForward(t *team, x, cos, sin []float32, n, T, d, hd int) {
+	j := &t.rope
+	*j = ropeJob{x: x, cos: cos, sin: sin, T: T, d: d, hd: hd, sign: 1}
+	t.run(n, t.chunks(n, 16), j)
 }
 
 // ropeBackward maps, in place, the gradient w.r.t. the rotated vector to the gradient w.r.t. the
 // unrotated one: the rotation is orthogonal, so this is the rotation by −θ:
 //
 //	(da, db) ← (da·cos θ + db·sin θ,  −da·sin θ + db·cos θ).
-func ropeBackward(dx, cos, sin []float32, n, T, d, hd, w int) {
+func ropeBackward(t *team, dx, cos, sin []float32, n, T, d, hd int) {
+	j := &t.rope
+	*j = ropeJob{x: dx, cos: cos, sin: sin, T: T, d: d, hd: hd, sign: -1}
+	t.run(n, t.chunks(n, 16), j)
+}
+
+// ropeJob rotates rows by +θ (sign 1, ropeForward) or −θ (sign −1, ropeBackward).
+type ropeJob struct {
+	x, cos, sin []float32
+	T, d, hd    int
+	sign        float32
+}
+
+func (j *ropeJob) run(_, _, lo, hi int) {
+	ropeRows(j.x[lo*j.d:hi*j.d], hi-lo, lo, j.T, j.d, j.hd, j.cos, j.sin, j.sign)
+}
+
+// ropeRowsGo rotates rows rows of x (row i is token r0 + i) by sign·θ (ropeRows is the build's
+// version).
+func ropeRowsGo(x []float32, rows, r0, T, d, hd int, cos, sin []float32, sign float32) {
 	half := hd / 2
-	parallelFor(w, n, 4, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			p := r % T
-			c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
-			row := dx[r*d : (r+1)*d]
-			for h := 0; h < d; h += hd {
-				v := row[h : h+hd]
-				for i := range half {
-					a, b := v[2*i], v[2*i+1]
-					v[2*i], v[2*i+1] = a*c[i]+b*s[i], -a*s[i]+b*c[i]
-				}
+	for r := range rows {
+		p := (r0 + r) % T
+		c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
+		row := x[r*d : (r+1)*d]
+		for h := 0; h < d; h += hd {
+			v := row[h : h+hd]
+			for i := range half {
+				a, b, sn := v[2*i], v[2*i+1], sign*s[i]
+				v[2*i], v[2*i+1] = a*c[i]-b*sn, a*sn+b*c[i]
 			}
 		}
-	})
+	}
 }

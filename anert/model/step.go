@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/anelab/anelab/anert/blas"
 )
@@ -21,9 +22,7 @@ type buffers struct {
 	logits    []float32 // [N, cls] logits, then capped logits z, then dlogits in place
 	ec, gec   []float32 // [cls, D] compact classifier E_c (gathered) and its gradient
 	tgt       []int32   // [N] targets as classifier rows
-	part      []float32 // per-goroutine partial dg of rmsnormBackward
-	rowExp    []float32 // per-goroutine softmax numerators of one logits row [w, cls]
-	lossPart  []float64 // per-goroutine partial loss sums
+	lossPart  []float64 // per-part partial loss sums
 }
 
 // ensure grows the buffers to hold n token rows, the current classifier size and w goroutines.
@@ -50,14 +49,29 @@ func (m *Model) ensure(n, w int) {
 	if c := m.classes(); c > b.cls || len(b.logits) < b.rows*c {
 		b.cls = max(c, b.cls)
 		b.logits = make([]float32, b.rows*b.cls)
-		b.rowExp = nil // regrown below
 		if m.cfg.Compact {
 			b.ec, b.gec = make([]float32, b.cls*D), make([]float32, b.cls*D)
 		}
 	}
-	if len(b.part) < w*D || len(b.lossPart) < w || len(b.rowExp) < w*b.cls {
-		b.part, b.lossPart, b.rowExp = make([]float32, w*D), make([]float64, w), make([]float32, w*b.cls)
+	if m.team == nil || m.team.w != w {
+		m.team = newTeam(w)
 	}
+	if parts := m.team.chunks(b.rows, 1); len(b.lossPart) < parts {
+		b.lossPart = make([]float64, parts)
+	}
+}
+
+// SavedFloats is the number of float32 values the forward pass of a batch of batch sequences
+// keeps for the backward pass (N = batch·Seq tokens, C classifier rows):
+//
+//	per layer: X, Xn, Q, K, V, A, X2, X2n [N, D] · H1, H3, Gate [N, F] · 1/rms ×2 [N] · LSE [N·H]
+//	head:      xL, xf [N, D] · 1/rms [N] · logits [N, C]
+//
+// (×4 bytes: the "saved activations" of a memory budget; the backward's scratch is not counted).
+func (m *Model) SavedFloats(batch int) int {
+	N, D, F, H := batch*m.cfg.Seq, m.cfg.Dim, m.cfg.FFN, m.cfg.Heads
+	layer := 8*N*D + 3*N*F + 2*N + N*H
+	return m.cfg.Layers*layer + 2*N*D + N + N*m.classes()
 }
 
 // shape is the Shape of a call on B sequences of T tokens with w goroutines.
@@ -109,17 +123,17 @@ func (m *Model) prepare(inputs, targets []uint16, batch, w int) error {
 // forwardLayers runs the embedding and every block on B sequences of T tokens, leaving the last
 // block's output in buf.xL.
 func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
-	n, d, w, eps := s.N, s.D, s.Workers, float32(m.cfg.NormEps)
+	n, d, t, eps := s.N, s.D, m.team, float32(m.cfg.NormEps)
 	acts := m.buf.acts
 	embedForward(acts[0].X, m.Embed.W, inputs, d)
 	for l := range m.Layers {
 		p, a := &m.Layers[l], &acts[l]
-		rmsnormForward(a.Xn, a.RAtt, a.X, p.AttnNorm.W, n, d, eps, w)
+		rmsnormForward(t, a.Xn, a.RAtt, a.X, p.AttnNorm.W, n, d, eps)
 		if err := m.backend.AttnForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention on %s backend: %w", l, m.backend.Name(), err)
 		}
-		residualForward(a.X2, a.X, a.O, m.alpha, n*d, w)
-		rmsnormForward(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, n, d, eps, w)
+		residualForward(t, a.X2, a.X, a.O, m.alpha, n*d)
+		rmsnormForward(t, a.X2n, a.RFFN, a.X2, p.FFNNorm.W, n, d, eps)
 		if err := m.backend.FFNForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN on %s backend: %w", l, m.backend.Name(), err)
 		}
@@ -127,7 +141,7 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 		if l+1 < len(acts) {
 			next = acts[l+1].X
 		}
-		residualForward(next, a.X2, a.Y, m.alpha, n*d, w)
+		residualForward(t, next, a.X2, a.Y, m.alpha, n*d)
 	}
 	return nil
 }
@@ -143,35 +157,18 @@ func (m *Model) classifier() []float32 {
 
 // head runs the final norm, the classifier, the soft-cap and the loss over the n rows of buf.xL,
 // returning the mean loss. With train, it leaves dlogits = gradScale·∂loss/∂logits in buf.logits.
-func (m *Model) head(n, w int, ec []float32, train bool, gradScale float32) float64 {
-	d, c := m.cfg.Dim, m.classes()
+func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64 {
+	d, c, t := m.cfg.Dim, m.classes(), m.team
 	b := &m.buf
-	rmsnormForward(b.xf, b.rf, b.xL, m.FinalNorm.W, n, d, float32(m.cfg.NormEps), w)
-	classifierForward(b.logits, b.xf, ec, n, c, d, w)
-	capc, scale := float32(m.cfg.Softcap), gradScale/float32(n)
-	clear(b.lossPart)
-	parallelFor(w, n, 4, func(k, lo, hi int) {
-		var total float64
-		e := b.rowExp[k*c : (k+1)*c]
-		for t := lo; t < hi; t++ {
-			z, tgt := b.logits[t*c:(t+1)*c], int(b.tgt[t])
-			if capc > 0 {
-				softcapForward(z, z, capc)
-			}
-			loss, sum := crossEntropyForward(e, z, tgt)
-			total += loss
-			if train {
-				if capc > 0 {
-					softcapCrossEntropyBackward(z, e, sum, tgt, scale, capc)
-				} else {
-					crossEntropyBackward(z, e, sum, tgt, scale)
-				}
-			}
-		}
-		b.lossPart[k] = total
-	})
+	rmsnormForward(t, b.xf, b.rf, b.xL, m.FinalNorm.W, n, d, float32(m.cfg.NormEps))
+	classifierForward(t, b.logits, b.xf, ec, n, c, d)
+	parts := t.chunks(n, 1)
+	j := &t.loss
+	*j = lossJob{logits: b.logits[:n*c], tgt: b.tgt[:n], part: b.lossPart[:parts], c: c,
+		capc: float32(m.cfg.Softcap), scale: gradScale / float32(n), train: train}
+	t.run(n, parts, j)
 	var sum float64
-	for _, v := range b.lossPart {
+	for _, v := range j.part {
 		sum += v
 	}
 	return sum / float64(n)
@@ -182,8 +179,8 @@ func (m *Model) head(n, w int, ec []float32, train bool, gradScale float32) floa
 // It ADDS the gradients of gradScale·loss to every Param.G (call ZeroGrad between updates):
 // gradScale carries loss scaling and 1/accum. Bad ids are an error, and then no gradient changes.
 func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale float32) (float64, error) {
-	w, end := beginStep()
-	defer end()
+	w := beginStep()
+	t0 := m.clock()
 	if err := m.prepare(inputs, targets, batch, w); err != nil {
 		return 0, err
 	}
@@ -192,15 +189,23 @@ func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale f
 		return 0, err
 	}
 	ec := m.classifier()
-	loss := m.head(s.N, w, ec, true, gradScale)
-	return loss, m.backward(inputs, s, ec)
+	loss := m.head(s.N, ec, true, gradScale)
+	t1 := m.clock()
+	err := m.backward(inputs, s, ec)
+	if tm := m.timings; tm != nil {
+		t2 := time.Now()
+		tm.Forward += t1.Sub(t0)
+		tm.Backward += t2.Sub(t1) // minus the weight gradients, below
+		tm.Steps++
+	}
+	return loss, err
 }
 
 // Loss is the forward pass only: the mean loss over batch·Seq tokens, defined exactly as in
-// ForwardBackward (soft-cap and compaction included).
+// ForwardBackward (soft-cap and compaction included). Buffers grow to the largest batch ever
+// passed, so evaluate in batches no larger than training's to keep memory flat.
 func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
-	w, end := beginStep()
-	defer end()
+	w := beginStep()
 	if err := m.prepare(inputs, targets, batch, w); err != nil {
 		return 0, err
 	}
@@ -208,46 +213,85 @@ func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
 	if err := m.forwardLayers(inputs, s); err != nil {
 		return 0, err
 	}
-	return m.head(s.N, w, m.classifier(), false, 0), nil
+	return m.head(s.N, m.classifier(), false, 0), nil
+}
+
+// Timings is the wall time a model's ForwardBackward calls spent in each phase, accumulated while
+// enabled with SetTimings. Forward is the embedding, the blocks, the final norm, the classifier and
+// the loss with its gradient; Backward is the input-side backward pass (dlogits down to the
+// embedding: the backend's FFNBackward and AttnBackward, the norms, the residuals); WeightGrad is
+// the weight-gradient GEMMs (dW += dyᵀ·x, the classifier's included), which run inside the
+// backward pass but are not counted in Backward.
+type Timings struct {
+	Forward, Backward, WeightGrad time.Duration
+	Steps                         int // ForwardBackward calls timed
+}
+
+// SetTimings makes ForwardBackward accumulate its phase times into t (nil turns timing off, the
+// default; timing costs a clock read around each phase).
+func (m *Model) SetTimings(t *Timings) { m.timings = t }
+
+// clock is the time now when timing is on (the zero time otherwise).
+func (m *Model) clock() time.Time {
+	if m.timings == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// wgradSince adds the time since t0 to the weight-gradient phase (moving it out of Backward).
+func (m *Model) wgradSince(t0 time.Time) {
+	if tm := m.timings; tm != nil {
+		d := time.Since(t0)
+		tm.WeightGrad += d
+		tm.Backward -= d
+	}
 }
 
 // backward propagates buf.logits (holding dlogits) down to the embedding, accumulating every
 // parameter gradient.
 func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
-	n, d, f, c, w := s.N, s.D, s.F, m.classes(), s.Workers
+	n, d, f, c, t := s.N, s.D, s.F, m.classes(), m.team
 	b := &m.buf
 	dlogits := b.logits[:n*c]
+	classifierBackwardInput(t, b.dxf, dlogits, ec, n, c, d)
+	tw := m.clock()
 	if m.cfg.Compact {
 		clear(b.gec[:c*d])
-		classifierBackward(b.dxf, b.gec, dlogits, b.xf, ec, n, c, d, w)
+		classifierBackwardWeight(t, b.gec, dlogits, b.xf, n, c, d)
 		scatterAddRows(m.Embed.G, b.gec, m.active, d)
 	} else {
-		classifierBackward(b.dxf, m.Embed.G, dlogits, b.xf, ec, n, c, d, w)
+		classifierBackwardWeight(t, m.Embed.G, dlogits, b.xf, n, c, d)
 	}
+	m.wgradSince(tw)
 	dx := b.dx[:n*d]
-	clear(dx)
-	rmsnormBackward(dx, m.FinalNorm.G, b.dxf, b.xL, b.rf, m.FinalNorm.W, n, d, b.part, w)
+	t.clear(dx)
+	rmsnormBackward(t, dx, m.FinalNorm.G, b.dxf, b.xL, b.rf, m.FinalNorm.W, n, d)
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
 		// x' = x2 + α·y: dy = α·dx, and dx flows on to x2.
-		residualBackward(a.DY, dx, m.alpha, n*d, w)
+		residualBackward(t, a.DY, dx, m.alpha, n*d)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		linearBackwardWeight(p.W2.G, a.DY, a.Gate, n, f, d, w)
-		linearBackwardWeight(p.W1.G, a.DH1, a.X2n, n, d, f, w)
-		linearBackwardWeight(p.W3.G, a.DH3, a.X2n, n, d, f, w)
-		rmsnormBackward(dx, p.FFNNorm.G, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, n, d, b.part, w)
+		tw = m.clock()
+		linearBackwardWeight(t, p.W2.G, a.DY, a.Gate, n, f, d)
+		linearBackwardWeight(t, p.W1.G, a.DH1, a.X2n, n, d, f)
+		linearBackwardWeight(t, p.W3.G, a.DH3, a.X2n, n, d, f)
+		m.wgradSince(tw)
+		rmsnormBackward(t, dx, p.FFNNorm.G, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, n, d)
 		// x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
-		residualBackward(a.DO, dx, m.alpha, n*d, w)
+		residualBackward(t, a.DO, dx, m.alpha, n*d)
 		if err := m.backend.AttnBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		linearBackwardWeight(p.Wo.G, a.DO, a.A, n, d, d, w)
-		linearBackwardWeight(p.Wq.G, a.DQ, a.Xn, n, d, d, w)
-		linearBackwardWeight(p.Wk.G, a.DK, a.Xn, n, d, d, w)
-		linearBackwardWeight(p.Wv.G, a.DV, a.Xn, n, d, d, w)
-		rmsnormBackward(dx, p.AttnNorm.G, a.DXn, a.X, a.RAtt, p.AttnNorm.W, n, d, b.part, w)
+		tw = m.clock()
+		linearBackwardWeight(t, p.Wo.G, a.DO, a.A, n, d, d)
+		linearBackwardWeight(t, p.Wq.G, a.DQ, a.Xn, n, d, d)
+		linearBackwardWeight(t, p.Wk.G, a.DK, a.Xn, n, d, d)
+		linearBackwardWeight(t, p.Wv.G, a.DV, a.Xn, n, d, d)
+		m.wgradSince(tw)
+		rmsnormBackward(t, dx, p.AttnNorm.G, a.DXn, a.X, a.RAtt, p.AttnNorm.W, n, d)
 	}
 	embedBackward(m.Embed.G, dx, inputs, d)
 	return nil
@@ -269,15 +313,14 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 			return nil, fmt.Errorf("model: context token id %d at position %d is outside the vocabulary (model.vocab = %d)", id, i, V)
 		}
 	}
-	w, end := beginStep()
-	defer end()
+	w := beginStep()
 	m.ensure(m.cfg.Seq, w)
 	s := m.shape(1, len(ctx), w)
 	if err := m.forwardLayers(ctx, s); err != nil {
 		return nil, err
 	}
 	b := &m.buf
-	rmsnormForward(b.xf, b.rf, b.xL[(s.N-1)*d:], m.FinalNorm.W, 1, d, float32(m.cfg.NormEps), 1)
+	rmsnormRows(b.xf, b.rf, b.xL[(s.N-1)*d:], m.FinalNorm.W, 1, d, float32(m.cfg.NormEps))
 	out := make([]float32, V)
 	blas.Sgemm(false, true, 1, V, d, 1, b.xf, d, m.Embed.W, d, 0, out, V)
 	if c := float32(m.cfg.Softcap); c > 0 {

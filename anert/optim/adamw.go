@@ -43,7 +43,9 @@ func (a *AdamW) Step(ps []*tensor.Param, lr float64) {
 // k = lr/(1−β1ᵗ), r = 1/(1−β2ᵗ), a1 = 1−b1 and a2 = 1−b2:
 //
 //	m ← b1·m + a1·g;  v ← b2·v + a2·g²;  w ← w·f − k·m/(√(r·v) + ε)
-func adamUpdate(w, g, m, v []float32, k, r, f, b1, a1, b2, a2, eps float32) {
+//
+// adamUpdate is the build's version (C on cgo builds, this function otherwise).
+func adamUpdateGo(w, g, m, v []float32, k, r, f, b1, a1, b2, a2, eps float32) {
 	n := len(w)
 	g, m, v = g[:n], m[:n], v[:n]
 	for i := range w {

@@ -54,12 +54,7 @@ func Unscale(ps []*tensor.Param, factor float32) {
 	if factor == 1 {
 		return
 	}
-	parallel(gradChunks(ps), func(c chunk) {
-		g := ps[c.p].G[c.lo:c.hi]
-		for i := range g {
-			g[i] *= factor
-		}
-	})
+	parallel(gradChunks(ps), func(c chunk) { scaleSlice(ps[c.p].G[c.lo:c.hi], factor) })
 }
 
 // GradNorm is the global L2 norm √(Σ g²) over every gradient element, accumulated in float64.
@@ -86,26 +81,7 @@ func clipTo(ps []*tensor.Param, norm, max float64) {
 func scaleSumSquares(ps []*tensor.Param, f float32) float64 {
 	cs := gradChunks(ps)
 	sums := make([]float64, len(cs))
-	parallelIdx(cs, func(k int, c chunk) {
-		g := ps[c.p].G[c.lo:c.hi]
-		if f != 1 {
-			for i := range g {
-				g[i] *= f
-			}
-		}
-		var s0, s1 float64
-		i := 0
-		for ; i+1 < len(g); i += 2 {
-			a, b := float64(g[i]), float64(g[i+1])
-			s0 += a * a
-			s1 += b * b
-		}
-		if i < len(g) {
-			a := float64(g[i])
-			s0 += a * a
-		}
-		sums[k] = s0 + s1
-	})
+	parallelIdx(cs, func(k int, c chunk) { sums[k] = scaleSumSq(ps[c.p].G[c.lo:c.hi], f) })
 	var total float64
 	for _, s := range sums {
 		total += s
@@ -120,4 +96,33 @@ func gradChunks(ps []*tensor.Param) []chunk {
 		cs = appendChunks(cs, i, len(p.G))
 	}
 	return cs
+}
+
+// scaleSumSqGo multiplies g by f (skipped when f = 1) and returns Σ g² of the result in float64
+// (scaleSumSq is the build's version).
+func scaleSumSqGo(g []float32, f float32) float64 {
+	if f != 1 {
+		for i := range g {
+			g[i] *= f
+		}
+	}
+	var s0, s1 float64
+	i := 0
+	for ; i+1 < len(g); i += 2 {
+		a, b := float64(g[i]), float64(g[i+1])
+		s0 += a * a
+		s1 += b * b
+	}
+	if i < len(g) {
+		a := float64(g[i])
+		s0 += a * a
+	}
+	return s0 + s1
+}
+
+// scaleSliceGo is g ← f·g (scaleSlice is the build's version).
+func scaleSliceGo(g []float32, f float32) {
+	for i := range g {
+		g[i] *= f
+	}
 }

@@ -43,7 +43,8 @@ func (l *Lion) Step(ps []*tensor.Param, lr float64) {
 //	c = b1·m + a1·g;  w ← w·f − lr·sign(c);  m ← b2·m + a2·g
 //
 // sign(c)·lr is built from c's sign bit and lr's magnitude bits, and is 0 where c = ±0.
-func lionUpdate(w, g, m []float32, lr, f, b1, a1, b2, a2 float32) {
+// lionUpdate is the build's version (C on cgo builds, this function otherwise).
+func lionUpdateGo(w, g, m []float32, lr, f, b1, a1, b2, a2 float32) {
 	n := len(w)
 	g, m = g[:n], m[:n]
 	lrBits := math.Float32bits(lr) &^ signBit

@@ -1,0 +1,214 @@
+package bench
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/model"
+)
+
+func tinySpec() Spec {
+	c := config.Tiny()
+	return Spec{Name: "tiny", Config: c, Steps: 2}
+}
+
+// TestMeasureTiny runs the whole measurement on the tiny config and checks what can be checked
+// without timing assertions: every step and phase was timed, the memory need is the formula's,
+// and the loss is about ln(vocab) (random tokens, near-uniform initial predictions).
+func TestMeasureTiny(t *testing.T) {
+	spec := tinySpec()
+	r, err := Measure(spec, Options{Threads: 2, Steps: 3, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Steps) != 3 || r.Threads != 2 || r.Tokens() != spec.Config.Train.Batch*spec.Config.Model.Seq {
+		t.Fatalf("steps %d, threads %d, tokens %d", len(r.Steps), r.Threads, r.Tokens())
+	}
+	for i, s := range r.Steps {
+		if s.Ns <= 0 || s.Forward <= 0 || s.Backward <= 0 || s.WeightGrad <= 0 || s.Optimizer <= 0 ||
+			s.Forward+s.Backward+s.WeightGrad+s.Optimizer > s.Ns || !(s.Sgemm.Mean > 0) || !(s.Sgemm.Best > 0) {
+			t.Fatalf("step %d: %+v", i, s)
+		}
+		if m := r.MFU(i); !(m > 0) || math.IsInf(m, 0) {
+			t.Fatalf("step %d: MFU %g", i, m)
+		}
+	}
+	if !(r.Threaded[0].Mean > 0) || !(r.Threaded[1].Mean > 0) || !(r.SgemmAfter.Mean > 0) {
+		t.Fatalf("bursts: threaded %+v, after %+v", r.Threaded, r.SgemmAfter)
+	}
+	m, err := model.New(spec.Config.Model, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := int64(m.NumParams()) * 4
+	mc := spec.Config.Model
+	N := int64(spec.Config.Train.Batch * mc.Seq)
+	D, F, H, L, V := int64(mc.Dim), int64(mc.FFN), int64(mc.Heads), int64(mc.Layers), int64(mc.Vocab)
+	acts := 4 * (L*(8*N*D+3*N*F+2*N+N*H) + 2*N*D + N + N*V)
+	if want := (Memory{p, p, p, acts}); r.Need != want || r.Params != m.NumParams() {
+		t.Fatalf("need %+v, want %+v (params %d)", r.Need, want, m.NumParams())
+	}
+	if d := math.Abs(r.Loss - math.Log(float64(mc.Vocab))); d > 0.5 {
+		t.Fatalf("loss %g, want about ln(%d) = %g", r.Loss, mc.Vocab, math.Log(float64(mc.Vocab)))
+	}
+	if runtime.GOOS == "linux" && r.PeakRSS <= 0 {
+		t.Fatalf("peak RSS %d", r.PeakRSS)
+	}
+}
+
+// TestSummarize checks the report's arithmetic on a hand-made result.
+func TestSummarize(t *testing.T) {
+	r := Result{Batch: 2, Seq: 50, FLOPsPerToken: 1e9, // 100 tokens, 100 GFLOP per step
+		Steps: []Step{
+			{Ns: 1e9, Forward: 3e8, Backward: 3e8, WeightGrad: 2e8, Optimizer: 1e8, Sgemm: Burst{Mean: 200, Best: 250}},
+			{Ns: 2e9, Forward: 6e8, Backward: 6e8, WeightGrad: 4e8, Optimizer: 2e8, Sgemm: Burst{Mean: 100, Best: 120}},
+			{Ns: 5e8, Forward: 1e8, Backward: 1e8, WeightGrad: 1e8, Optimizer: 1e8, Sgemm: Burst{Mean: 300, Best: 310}},
+		},
+		SgemmAfter: Burst{Mean: 200, Best: 200},
+		Threaded:   [2]Burst{{Mean: 150, Best: 400}, {Mean: 150, Best: 160}},
+	}
+	// Step i runs at 100/Ns GFLOP/s against max((mean_i + mean_{i+1})/2, threaded mean 150).
+	wantMFU := []float64{100 * 100 / 150.0, 100 * 50 / 200.0, 100 * 200 / 250.0}
+	for i, w := range wantMFU {
+		if got := r.MFU(i); math.Abs(got-w) > 1e-9 {
+			t.Fatalf("MFU(%d) = %g, want %g", i, got, w)
+		}
+	}
+	s := Summarize(r)
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9*(1+math.Abs(want)) {
+			t.Fatalf("%s = %g, want %g", name, got, want)
+		}
+	}
+	near("median ms", s.MedianStepMs, 1000)
+	near("best ms", s.BestStepMs, 500)
+	near("tokens/s", s.TokensPerS, 100)
+	near("best tokens/s", s.BestTokensPerS, 200)
+	near("model GFLOP/s", s.ModelGFLOPS, 100)
+	near("sgemm", s.Sgemm, 200) // median of 150, 200, 250
+	near("best sgemm", s.BestSgemm, 400)
+	near("MFU", s.MFU, wantMFU[0])
+	near("best MFU", s.BestMFU, 100*200/400.0)
+	near("forward", s.Forward, 1000/3.0)
+	near("optimizer", s.Optimizer, 400/3.0)
+	near("other", s.Other, (3500-1000-1000-700-400)/3.0)
+
+	// PyTorch: 100 tokens per step (batch 2 × seq 50), median steps of 1 s and 0.5 s.
+	tr := func(med, best, sg float64) TorchRun {
+		return TorchRun{TorchResult{Version: "x", Batch: 2, Seq: 50, MsPerStepMed: med, MsPerStepMin: best},
+			[2]Burst{{Mean: sg}, {Mean: sg}}}
+	}
+	ts := SummarizeTorch(1e9, []TorchRun{tr(1000, 800, 200), tr(500, 400, 250)})
+	near("torch tokens/s", ts.TokensPerS, 150) // median of 100 and 200
+	near("torch best", ts.BestTokensPerS, 250) // 100 tokens in 0.4 s
+	near("torch MFU", ts.MFU, (50+80)/2.0)     // 100/200 and 200/250 GFLOP/s
+	if SummarizeTorch(1e9, nil) != nil {
+		t.Fatal("SummarizeTorch of no runs is not nil")
+	}
+}
+
+// TestReportAndBenchstat runs Run in this process on the tiny config and checks the report's
+// tables and that every benchmark line has the format benchstat reads.
+func TestReportAndBenchstat(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "runs", "bench.txt") // the folder is created
+	var w bytes.Buffer
+	err := Run(&w, RunOptions{Specs: []Spec{tinySpec()}, Benchstat: out,
+		Options: Options{Threads: 2, Steps: 2, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"MFU %", "tokens/s", "forward", "weight-grad", "optimizer", "peak RSS", "RSS/need", "tiny"} {
+		if !strings.Contains(w.String(), want) {
+			t.Fatalf("report lacks %q:\n%s", want, w.String())
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`^BenchmarkTrain/config=tiny-2 \t1\t\d+ ns/op(\t[-+0-9.eE]+ [A-Za-z_/%]+)+$`)
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(l, "Benchmark") {
+			if !line.MatchString(l) {
+				t.Fatalf("bad benchmark line %q", l)
+			}
+			for _, unit := range []string{" tokens/s", " mfu_pct", " sgemm_GFLOP/s", " fwd_ms/op", " optim_ms/op", " peak_rss_MiB"} {
+				if !strings.Contains(l, unit) {
+					t.Fatalf("line %q lacks %q", l, unit)
+				}
+			}
+			n++
+		}
+	}
+	if n != 2 || !strings.Contains(string(b), "goos: ") {
+		t.Fatalf("%d benchmark lines (want 2):\n%s", n, b)
+	}
+}
+
+// TestRunTorch reads the reference's JSON lines from a stand-in script and reports a config it
+// did not print as an error.
+func TestRunTorch(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "run.sh")
+	body := `#!/usr/bin/env bash
+echo "installing nothing" >&2
+for c in $CONFIGS; do
+  [ "$c" = missing ] && continue
+  echo "{\"config\": \"$c\", \"threads\": $1, \"batch\": 4, \"seq\": 256, \"tokens_per_s\": 1000.0, \"ms_per_step\": 1024.0, \"ms_per_step_min\": 512.0, \"ms_per_step_median\": 1000.0, \"torch_version\": \"1.13\", \"steps\": 3}"
+done
+`
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunTorch(script, 2, []string{"default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res["default"]
+	if r.Threads != 2 || r.Version != "1.13" || math.Abs(r.MedianTokensPerS()-1024) > 1e-9 || math.Abs(r.BestTokensPerS()-2000) > 1e-9 {
+		t.Fatalf("parsed %+v (median %g, best %g tokens/s)", r, r.MedianTokensPerS(), r.BestTokensPerS())
+	}
+	if _, err := RunTorch(script, 2, []string{"default", "missing"}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("a config without a result: err = %v", err)
+	}
+	if _, err := RunTorch(filepath.Join(dir, "nope.sh"), 2, []string{"default"}); err == nil {
+		t.Fatal("no error for a missing script")
+	}
+}
+
+// BenchmarkTrain times optimizer steps of the bench configs (go test -bench Train ./anert/bench),
+// reporting tokens/s and MFU against an sgemm burst measured right after, as `make bench` does.
+// It runs at GOMAXPROCS threads.
+func BenchmarkTrain(b *testing.B) {
+	for _, spec := range Specs() {
+		b.Run("config="+spec.Name, func(b *testing.B) {
+			w := runtime.GOMAXPROCS(0)
+			rig, err := NewRig(spec.Config)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := rig.Step(); err != nil { // grow the buffers
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, _, err := rig.Step(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tps := float64(spec.Config.Train.Batch*spec.Config.Model.Seq) * float64(b.N) / b.Elapsed().Seconds()
+			sg := newBurster(1024, w).parallel(300 * time.Millisecond)
+			b.ReportMetric(tps, "tokens/s")
+			b.ReportMetric(100*tps*rig.Model.FLOPsPerToken()/1e9/sg.Mean, "mfu_pct")
+		})
+	}
+}

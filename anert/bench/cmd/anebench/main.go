@@ -1,0 +1,68 @@
+// Command anebench is `make bench`: the CPU training benchmark of anert/bench. For each config
+// (default, original) it prints tokens/s, ms per optimizer step, the time by phase, peak memory
+// against the analytic need, and MFU against the sgemm throughput measured in the same process;
+// it writes benchstat lines to --out, and with --torch (or TORCH=1) runs the PyTorch reference
+// right after anelab on each config and prints the tokens/s and MFU ratios. Each config runs in a child process of this command
+// (anebench --child NAME), so that its peak RSS is its own.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
+
+	"github.com/anelab/anelab/anert/bench"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "anebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("anebench", flag.ContinueOnError)
+	var o bench.RunOptions
+	configs := fs.String("configs", "default,original", "comma-separated configs: default, original")
+	fs.IntVar(&o.Threads, "threads", 0, "cores to use: goroutines and BLAS threads (0: all)")
+	fs.IntVar(&o.Warmup, "warmup", 0, "untimed steps per config (0: 2)")
+	fs.IntVar(&o.Steps, "steps", 0, "timed optimizer steps per config (0: 12 for default, 6 for original)")
+	fs.DurationVar(&o.PeakDur, "peak-dur", 0, "sgemm measurement before each step (0: 250ms)")
+	fs.IntVar(&o.PeakN, "peak-n", 0, "size n of the sgemm measurement's n×n×n products (0: 1024)")
+	fs.IntVar(&o.Rounds, "rounds", 0, "times each config is measured, in turn (0: 1, or 2 with --torch)")
+	fs.StringVar(&o.Benchstat, "out", "bench.txt", "file for the benchstat lines (empty: none)")
+	fs.BoolVar(&o.Torch, "torch", os.Getenv("TORCH") == "1", "also run the PyTorch reference and print the ratios (or TORCH=1)")
+	fs.StringVar(&o.TorchScript, "torch-script", "anert/bench/pytorch/run.sh", "the PyTorch reference's runner")
+	child := fs.String("child", "", "measure this one config and print its result as JSON (internal)")
+	cpuprofile := fs.String("cpuprofile", "", "with --child: write a CPU profile of the measurement to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *child != "" {
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		return bench.Child(os.Stdout, *child, o.Options)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Self = []string{exe}
+	o.Configs = strings.Split(*configs, ",")
+	return bench.Run(os.Stdout, o)
+}

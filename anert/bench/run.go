@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// RunOptions say what Run measures and where it writes.
+type RunOptions struct {
+	Configs []string // spec names; nil: all of Specs()
+	Specs   []Spec   // measured instead of Configs when set (in this process: Self must be empty)
+	Options
+	// Self is the command that runs this program's child mode: Self + ["--child", name, flags…]
+	// must call Child. Empty: measure in this process (peak RSS then covers all configs so far).
+	Self []string
+	// Benchstat is the file the benchstat lines go to ("" for none).
+	Benchstat string
+	// Torch runs the PyTorch reference (TorchScript, given the thread count) right after anelab
+	// on each config, between two sgemm bursts, and prints the tokens/s ratios.
+	Torch       bool
+	TorchScript string
+	// Rounds is how many times each config is measured, in turn (0: 1, or 2 with Torch, so that a
+	// moment of contention from other processes weighs less on the ratio).
+	Rounds int
+}
+
+// Measured is one config's measurements: anelab's, one Result per round, and PyTorch's.
+type Measured struct {
+	Name  string
+	Runs  []Result
+	Torch []TorchRun
+}
+
+// TorchRun is one run of the PyTorch reference on one config, with the per-goroutine sgemm rate
+// measured (in this process) right before and right after it.
+type TorchRun struct {
+	TorchResult
+	Sgemm [2]Burst
+}
+
+// Run measures every config and prints the report to w (and the benchstat lines to
+// o.Benchstat).
+func Run(w io.Writer, o RunOptions) error {
+	specs := o.Specs
+	if specs == nil {
+		names := o.Configs
+		if len(names) == 0 {
+			for _, s := range Specs() {
+				names = append(names, s.Name)
+			}
+		}
+		for _, name := range names {
+			spec, err := SpecByName(name)
+			if err != nil {
+				return err
+			}
+			specs = append(specs, spec)
+		}
+	} else if len(o.Self) > 0 {
+		return fmt.Errorf("bench: RunOptions.Specs are measured in this process: leave Self empty")
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	rounds := o.Rounds
+	if rounds <= 0 {
+		rounds = 1
+		if o.Torch {
+			rounds = 2
+		}
+	}
+	var bu *burster
+	if o.Torch {
+		bu = newBurster(o.peakN(), o.Threads)
+	}
+	ms := make([]Measured, len(specs))
+	for round := range rounds {
+		for i, spec := range specs {
+			ms[i].Name = spec.Name
+			fmt.Fprintf(os.Stderr, "bench: measuring %s (%d threads, round %d of %d)…\n", spec.Name, o.Threads, round+1, rounds)
+			var r Result
+			var err error
+			if len(o.Self) == 0 {
+				r, err = Measure(spec, o.Options)
+			} else {
+				r, err = runChild(o.Self, spec.Name, o.Options)
+			}
+			if err != nil {
+				return fmt.Errorf("bench %s: %w", spec.Name, err)
+			}
+			ms[i].Runs = append(ms[i].Runs, r)
+			if !o.Torch {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "bench: running the PyTorch reference on %s (%s %d)…\n", spec.Name, o.TorchScript, o.Threads)
+			tr := TorchRun{}
+			tr.Sgemm[0] = bu.parallel(o.burstDur())
+			res, err := RunTorch(o.TorchScript, o.Threads, []string{spec.Name})
+			if err != nil {
+				return err
+			}
+			tr.Sgemm[1] = bu.parallel(o.burstDur())
+			tr.TorchResult = res[spec.Name]
+			ms[i].Torch = append(ms[i].Torch, tr)
+		}
+	}
+	WriteReport(w, ms)
+	if o.Benchstat != "" {
+		var b bytes.Buffer
+		WriteBenchstat(&b, ms)
+		if dir := filepath.Dir(o.Benchstat); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("bench: the folder for the benchstat lines: %w", err)
+			}
+		}
+		if err := os.WriteFile(o.Benchstat, b.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("bench: writing the benchstat lines: %w", err)
+		}
+		fmt.Fprintf(w, "\nbenchstat lines written to %s (compare runs with: benchstat old.txt %s)\n", o.Benchstat, o.Benchstat)
+	}
+	return nil
+}
+
+// Child measures one config and writes its Result as JSON to w: the child process's job.
+func Child(w io.Writer, name string, o Options) error {
+	spec, err := SpecByName(name)
+	if err != nil {
+		return err
+	}
+	r, err := Measure(spec, o)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(w).Encode(r)
+}
+
+// ChildArgs are the flags that pass o to a child.
+func (o Options) ChildArgs() []string {
+	return []string{"--threads", strconv.Itoa(o.Threads), "--warmup", strconv.Itoa(o.Warmup),
+		"--steps", strconv.Itoa(o.Steps), "--peak-dur", o.PeakDur.String(), "--peak-n", strconv.Itoa(o.PeakN)}
+}
+
+func runChild(self []string, name string, o Options) (Result, error) {
+	args := append(append(append([]string(nil), self[1:]...), "--child", name), o.ChildArgs()...)
+	cmd := exec.Command(self[0], args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return Result{}, fmt.Errorf("child %s %s: %w", self[0], strings.Join(args, " "), err)
+	}
+	var r Result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return Result{}, fmt.Errorf("child %s: bad output %q: %w", name, out, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,219 @@
+//go:build cgo
+
+// The model's element-wise hot loops in C, for cgo builds (wrapped by kernels_cgo.go): each
+// computes what the pure-Go …Go function beside its op documents (softmaxCausalGo, swigluFwdGo,
+// softcapCEGo, rmsnormRowsGo, ropeRowsGo, …), which are the reference and the !cgo build. Compiled with
+// -O3 and OpenMP SIMD pragmas (no -ffast-math: NaN still propagates, so divergence is still seen);
+// on x86-64 Linux with GCC each function is also built for x86-64-v3 (AVX2+FMA) and x86-64-v4
+// (AVX-512), the loader picking the best the CPU has.
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#if defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
+#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define KERNEL
+#endif
+
+#define PRAGMA(x) _Pragma(#x)
+#define SIMD PRAGMA(omp simd)
+#define SIMD_SUM(v) PRAGMA(omp simd reduction(+ : v))
+#define SIMD_MAX(v) PRAGMA(omp simd reduction(max : v))
+
+// ex is eˣ as model.expf computes it (Cephes expf: x = n·ln2 + r, |r| ≤ ln2/2, a degree-7
+// polynomial for eʳ, 2ⁿ from exponent bits), branch-free so that loops over it vectorise:
+// x < −87.33654 gives 0, x > 88 gives +Inf, NaN gives NaN.
+static inline float ex(float x) {
+	float c = x < -87.33654f ? -87.33654f : x;
+	c = c > 88.0f ? 88.0f : c;
+	float t = c * 1.44269504088896341f + 0x1.8p23f;
+	float n = t - 0x1.8p23f;
+	float r = c - n * 0.693359375f - n * -2.12194440e-4f;
+	float r2 = r * r;
+	float p = (5.0000001201e-1f + 1.6666665459e-1f * r) + r2 * (4.1665795894e-2f + 8.3334519073e-3f * r) +
+	          r2 * r2 * (1.3981999507e-3f + 1.9875691500e-4f * r);
+	p = p * r2 + r + 1.0f;
+	uint32_t u;
+	memcpy(&u, &t, 4);
+	u = (u - 0x4B400000u + 127u) << 23;
+	float s;
+	memcpy(&s, &u, 4);
+	float e = p * s;
+	e = x < -87.33654f ? 0.0f : e;
+	return x > 88.0f ? INFINITY : e;
+}
+
+// th is tanh(x) as model.tanhf computes it: an odd polynomial for |x| < 0.625, otherwise
+// 1 − 2/(e^{2|x|} + 1) with the sign of x (|x| > 9 rounds to ±1).
+static inline float th(float x) {
+	float a = fabsf(x);
+	float s = x * x;
+	float small = ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f) * s +
+	                1.33314422036e-1f) * s - 3.33332819422e-1f) * s * x + x;
+	float big = 1.0f - 2.0f / (ex(2.0f * (a > 9.0f ? 9.0f : a)) + 1.0f);
+	big = copysignf(a > 9.0f ? 1.0f : big, x);
+	return a < 0.625f ? small : big;
+}
+
+static inline float sig(float x) { return 1.0f / (1.0f + ex(-x)); }
+
+KERNEL void anelab_softmax_causal(float *s, int ld, int rows, int t0, int ncols, float *lse) {
+	for (int i = 0; i < rows; i++) {
+		float *row = s + (long)i * ld;
+		int n = t0 + i + 1;
+		float m = row[0];
+		SIMD_MAX(m)
+		for (int j = 0; j < n; j++) m = row[j] > m ? row[j] : m;
+		float sum = 0;
+		SIMD_SUM(sum)
+		for (int j = 0; j < n; j++) {
+			float e = ex(row[j] - m);
+			row[j] = e;
+			sum += e;
+		}
+		float inv = 1.0f / sum;
+		SIMD
+		for (int j = 0; j < n; j++) row[j] *= inv;
+		if (ncols > n) memset(row + n, 0, (size_t)(ncols - n) * sizeof(float));
+		lse[i] = m + (float)log((double)sum);
+	}
+}
+
+KERNEL void anelab_softmax_causal_bwd(float *p, float *dp, int ld, int rows, int t0, int ncols, float scale,
+                                      const float *lse) {
+	for (int i = 0; i < rows; i++) {
+		float *pr = p + (long)i * ld, *g = dp + (long)i * ld;
+		int n = t0 + i + 1;
+		float l = lse[i], dot = 0;
+		SIMD_SUM(dot)
+		for (int j = 0; j < n; j++) {
+			float e = ex(pr[j] - l);
+			pr[j] = e;
+			dot += e * g[j];
+		}
+		SIMD
+		for (int j = 0; j < n; j++) g[j] = scale * pr[j] * (g[j] - dot);
+		if (ncols > n) {
+			memset(pr + n, 0, (size_t)(ncols - n) * sizeof(float));
+			memset(g + n, 0, (size_t)(ncols - n) * sizeof(float));
+		}
+	}
+}
+
+KERNEL void anelab_swiglu_fwd(float *restrict gate, const float *restrict h1, const float *restrict h3, long n) {
+	SIMD
+	for (long i = 0; i < n; i++) gate[i] = h1[i] * sig(h1[i]) * h3[i];
+}
+
+KERNEL void anelab_swiglu_bwd(float *restrict dh1, float *restrict dh3, const float *restrict dg,
+                              const float *restrict h1, const float *restrict h3, long n) {
+	SIMD
+	for (long i = 0; i < n; i++) {
+		float x = h1[i], s = sig(x);
+		dh3[i] = dg[i] * x * s;
+		dh1[i] = dg[i] * h3[i] * s * (1.0f + x * (1.0f - s));
+	}
+}
+
+KERNEL double anelab_softcap_ce(float *z, int rows, int ncols, const int32_t *tgt, float cap, float scale, int train) {
+	double total = 0;
+	float inv = cap > 0 ? 1.0f / cap : 0;
+	for (int i = 0; i < rows; i++) {
+		float *r = z + (long)i * ncols;
+		int t = tgt[i];
+		if (cap > 0) {
+			SIMD
+			for (int j = 0; j < ncols; j++) r[j] = cap * th(r[j] * inv);
+		}
+		float m = r[0];
+		SIMD_MAX(m)
+		for (int j = 0; j < ncols; j++) m = r[j] > m ? r[j] : m;
+		float sum = 0;
+		SIMD_SUM(sum)
+		for (int j = 0; j < ncols; j++) sum += ex(r[j] - m);
+		float zt = r[t];
+		total += (double)m + log((double)sum) - (double)zt;
+		if (!train) continue;
+		float k = scale / sum;
+		if (cap > 0) {
+			SIMD
+			for (int j = 0; j < ncols; j++) {
+				float u = r[j] * inv;
+				r[j] = k * ex(r[j] - m) * (1.0f - u * u);
+			}
+			float u = zt * inv;
+			r[t] = (k * ex(zt - m) - scale) * (1.0f - u * u);
+		} else {
+			SIMD
+			for (int j = 0; j < ncols; j++) r[j] = k * ex(r[j] - m);
+			r[t] -= scale;
+		}
+	}
+	return total;
+}
+
+KERNEL void anelab_rmsnorm_fwd(float *restrict out, float *restrict rinv, const float *restrict x,
+                               const float *restrict g, int rows, int d, float eps) {
+	for (int t = 0; t < rows; t++) {
+		const float *xr = x + (long)t * d;
+		float *o = out + (long)t * d;
+		float ss = 0;
+		SIMD_SUM(ss)
+		for (int i = 0; i < d; i++) ss += xr[i] * xr[i];
+		float r = (float)(1.0 / sqrt((double)(ss / (float)d + eps)));
+		rinv[t] = r;
+		SIMD
+		for (int i = 0; i < d; i++) o[i] = g[i] * xr[i] * r;
+	}
+}
+
+KERNEL void anelab_rmsnorm_bwd(float *restrict dx, float *restrict pg, const float *restrict dout,
+                               const float *restrict x, const float *restrict rinv, const float *restrict g,
+                               int rows, int d) {
+	for (int t = 0; t < rows; t++) {
+		const float *xr = x + (long)t * d, *dy = dout + (long)t * d;
+		float *dxr = dx + (long)t * d;
+		float r = rinv[t], dot = 0;
+		SIMD_SUM(dot)
+		for (int i = 0; i < d; i++) {
+			dot += g[i] * dy[i] * xr[i];
+			pg[i] += dy[i] * xr[i] * r;
+		}
+		float c = r * r * dot / (float)d;
+		SIMD
+		for (int i = 0; i < d; i++) dxr[i] += r * (g[i] * dy[i] - xr[i] * c);
+	}
+}
+
+KERNEL void anelab_axpby(float *restrict out, const float *restrict x, const float *restrict y, float a, long n) {
+	SIMD
+	for (long i = 0; i < n; i++) out[i] = x[i] + a * y[i];
+}
+
+KERNEL void anelab_scale(float *restrict out, const float *restrict x, float a, long n) {
+	SIMD
+	for (long i = 0; i < n; i++) out[i] = a * x[i];
+}
+
+KERNEL void anelab_rope(float *restrict x, int rows, int r0, int T, int d, int hd, const float *restrict cs,
+                        const float *restrict sn, float sign) {
+	int half = hd / 2;
+	for (int r = 0; r < rows; r++) {
+		int p = (r0 + r) % T;
+		const float *c = cs + (long)p * half, *s = sn + (long)p * half;
+		float *row = x + (long)r * d;
+		for (int h = 0; h < d; h += hd) {
+			float *v = row + h;
+			SIMD
+			for (int i = 0; i < half; i++) {
+				float a = v[2 * i], b = v[2 * i + 1], si = sign * s[i];
+				v[2 * i] = a * c[i] - b * si;
+				v[2 * i + 1] = a * si + b * c[i];
+			}
+		}
+	}
+}
