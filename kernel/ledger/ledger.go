@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -90,16 +91,38 @@ func Open(dir string) (*Ledger, error) {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate") // a writer takes the write lock at BEGIN: no upgrade deadlocks
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("ledger %s: %w", path, err)
-	}
-	l := &Ledger{Dir: dir, db: db}
-	if err := l.migrate(); err != nil {
+	dsn := "file:" + path + "?" + q.Encode()
+	// Opening applies the pragmas (WAL) and the schema. SQLite may answer SQLITE_BUSY there without
+	// waiting for the busy timeout (e.g. while another process switches a new file to WAL or runs
+	// WAL recovery), so a busy open is retried with jittered backoff instead of failing a run.
+	deadline := time.Now().Add(openRetry)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("ledger %s: %w", path, err)
+		}
+		// One connection per process: every statement of a run's transaction uses the connection
+		// whose pragmas were applied (and retried) here.
+		db.SetMaxOpenConns(1)
+		l := &Ledger{Dir: dir, db: db}
+		err = l.migrate()
+		if err == nil {
+			return l, nil
+		}
 		db.Close()
-		return nil, fmt.Errorf("ledger %s: %w", path, err)
+		if !isBusy(err) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("ledger %s: %w", path, err)
+		}
+		time.Sleep(wait/2 + time.Duration(mrand.Int64N(int64(wait))))
 	}
-	return l, nil
+}
+
+// openRetry is how long Open keeps retrying a busy database.
+const openRetry = 60 * time.Second
+
+func isBusy(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLITE_BUSY") || strings.Contains(s, "database is locked")
 }
 
 // Close closes the database.
