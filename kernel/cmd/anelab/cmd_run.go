@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/anelab/anelab/kernel/harness"
@@ -102,7 +103,7 @@ flags:`)
 		return err
 	}
 	defer h.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	runs, err := h.RunScript(ctx, path, *msg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/data"
@@ -32,7 +33,7 @@ func cmdTrain(args []string) error {
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := train.Run(ctx, cfg, train.Options{DataDir: *dataDir, Resume: *resume,
 		Checkpoint: filepath.Join(*outDir, "model.ckpt"), Out: os.Stdout})
