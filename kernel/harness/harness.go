@@ -2,7 +2,8 @@
 // job with a run id, trains it for its budget through an injectable Runner (train.Run by
 // default), classifies how it ended (ok, crash, diverged, invalid, timeout), leaves a run folder
 // (config, result, loss curve, manifest, log, script copy, checkpoint of kept runs), and records
-// it in the ledger, which decides keep or discard against the lineage's best.
+// it in the ledger, which decides keep or discard against the lineage's best. A run that trains
+// is in the ledger as running from just before training until it is recorded.
 package harness
 
 import (
@@ -250,6 +251,14 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 		fail, resume = h.prepare(ctx, job, cfg, &r, out)
 	}
 	if fail == nil {
+		// The ledger gets a running row before training, so a process killed hard (which never
+		// reaches Record) leaves a trace that readers show as killed.
+		if err := h.Ledger.Start(context.WithoutCancel(ctx), &r); err != nil {
+			return r, err
+		}
+		if _, err := h.Ledger.ExportTSV(context.WithoutCancel(ctx)); err != nil {
+			return r, err
+		}
 		res, curve, fail = h.train(ctx, job, cfg, resume, filepath.Join(runDir, "model.ckpt"), out)
 	}
 
@@ -291,7 +300,8 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 	}
 	r.Finished = h.opt.Now()
 
-	// Record: one transaction decides keep/discard and moves the head on keep.
+	// Record: one transaction replaces the running row, decides keep/discard and moves the head
+	// on keep.
 	if err := h.Ledger.Record(context.WithoutCancel(ctx), &r); err != nil {
 		return r, err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // TSVFile is the export's name inside the lab folder.
@@ -19,7 +20,7 @@ var TSVHeader = []string{"commit", "val_loss", "ane_util_pct", "status", "descri
 	"prev_best", "script", "script_hash", "started", "finished", "error"}
 
 // Mark is the results.tsv status of a run: its decision (keep/discard) for an ok run, else its
-// status (crash, invalid, timeout, diverged).
+// status (crash, invalid, timeout, diverged, running, killed).
 func (r Run) Mark() string {
 	if r.Status == StatusOK && r.Decision != "" {
 		return r.Decision
@@ -46,7 +47,7 @@ func (r Run) TSVRow() []string {
 		f6(r.ValBPB), f6(r.TrainLoss), strconv.Itoa(r.Steps), strconv.FormatInt(r.Tokens, 10),
 		strconv.FormatFloat(r.MsPerStep, 'f', 1, 64), strconv.FormatFloat(r.WallTimeS, 'f', 1, 64),
 		r.Lineage, r.Parent, prev, r.Script, shortHash(r.ScriptHash),
-		r.Started.UTC().Format("2006-01-02T15:04:05Z"), r.Finished.UTC().Format("2006-01-02T15:04:05Z"), errLine}
+		tsvTime(r.Started), tsvTime(r.Finished), errLine}
 	for i, s := range row {
 		row[i] = strings.Map(func(c rune) rune {
 			if c == '\t' || c == '\n' || c == '\r' {
@@ -56,6 +57,14 @@ func (r Run) TSVRow() []string {
 		}, s)
 	}
 	return row
+}
+
+// tsvTime is t to the second in UTC, "" for none (a running or killed run has no finish).
+func tsvTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05Z")
 }
 
 func shortHash(h string) string {

@@ -5,6 +5,12 @@
 // A lineage is a named sequence of competing runs. Its head is its best kept run. An ok run is
 // kept when its val_loss is strictly lower than the head's (the first ok run of a lineage is
 // kept), and only a kept run moves the head; a discarded, crashed or invalid run never changes it.
+//
+// A run that trains is written twice: Start inserts it as `running` (with its process id, host and
+// boot) before training, and Record replaces that row with the finished one. A process killed
+// hard (SIGKILL, the OOM killer, a reboot) never reaches Record; readers then see its row as
+// `killed` once its process is gone (same host, and no such pid or another boot), and Open
+// rewrites such rows for good (Reap). Running and killed rows never decide and never move a head.
 package ledger
 
 import (
@@ -32,6 +38,8 @@ const (
 	StatusDiverged = "diverged" // a non-finite loss stopped training
 	StatusInvalid  = "invalid"  // the script or its config was refused before training
 	StatusTimeout  = "timeout"  // the script, a hook or the run overran its time
+	StatusRunning  = "running"  // training now (Start), not recorded yet
+	StatusKilled   = "killed"   // was running, and its process ended without recording a result
 
 	Keep    = "keep"
 	Discard = "discard"
@@ -47,7 +55,7 @@ type Run struct {
 	ScriptHash  string    // sha256 of the script source
 	Index       int       // position in the script's sweep (0 for a single experiment)
 	Description string    // the spec's description, plus the -m message
-	Status      string    // ok, crash, diverged, invalid, timeout
+	Status      string    // ok, crash, diverged, invalid, timeout; running, killed
 	Decision    string    // keep or discard for ok runs, "" otherwise (set by Record)
 	PrevBest    float64   // the lineage best val_loss when decided (0: none)
 	PrevHead    string    // the lineage head when decided ("" = none)
@@ -68,7 +76,10 @@ type Run struct {
 	Seed        int64     //
 	DataSum     string    // data fingerprint
 	Started     time.Time //
-	Finished    time.Time //
+	Finished    time.Time // zero while running, and for a killed run
+	PID         int       // the `anelab run` process (0: recorded by an older version)
+	Host        string    // its hostname
+	Boot        string    // its machine's boot id (Linux; "" elsewhere)
 }
 
 // Ledger is an open lab ledger.
@@ -105,8 +116,13 @@ func Open(dir string) (*Ledger, error) {
 		// whose pragmas were applied (and retried) here.
 		db.SetMaxOpenConns(1)
 		l := &Ledger{Dir: dir, db: db}
-		err = l.migrate()
+		reaped, err := l.migrate()
 		if err == nil {
+			if reaped > 0 {
+				// Best effort: results.tsv is a view of the database, and the next export
+				// catches up if this one fails; a reader must not fail for it.
+				l.ExportTSV(context.Background())
+			}
 			return l, nil
 		}
 		db.Close()
@@ -159,7 +175,10 @@ CREATE TABLE IF NOT EXISTS runs (
 	seed INTEGER NOT NULL DEFAULT 0,
 	data_sum TEXT NOT NULL DEFAULT '',
 	started TEXT NOT NULL DEFAULT '',
-	finished TEXT NOT NULL DEFAULT ''
+	finished TEXT NOT NULL DEFAULT '',
+	pid INTEGER NOT NULL DEFAULT 0,
+	host TEXT NOT NULL DEFAULT '',
+	boot TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_lineage ON runs(lineage, seq);
 CREATE TABLE IF NOT EXISTS lineages (
@@ -169,19 +188,57 @@ CREATE TABLE IF NOT EXISTS lineages (
 );
 `
 
-func (l *Ledger) migrate() error {
+// addedCols are the columns added after version 1, with their definitions: a ledger written
+// by an older version gets them by ALTER TABLE.
+var addedCols = [][2]string{
+	{"pid", "INTEGER NOT NULL DEFAULT 0"},
+	{"host", "TEXT NOT NULL DEFAULT ''"},
+	{"boot", "TEXT NOT NULL DEFAULT ''"},
+}
+
+// migrate creates or upgrades the schema and reaps killed runs, in one transaction; it returns
+// how many runs it reaped.
+func (l *Ledger) migrate() (int, error) {
 	tx, err := l.db.Begin()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback()
 	if _, err := tx.Exec(schema); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := tx.Exec(`PRAGMA user_version = 1`); err != nil {
-		return err
+	have := map[string]bool{}
+	rows, err := tx.Query(`SELECT name FROM pragma_table_info('runs')`)
+	if err != nil {
+		return 0, err
 	}
-	return tx.Commit()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, c := range addedCols {
+		if !have[c[0]] {
+			if _, err := tx.Exec(`ALTER TABLE runs ADD COLUMN ` + c[0] + ` ` + c[1]); err != nil {
+				return 0, fmt.Errorf("add column %s: %w", c[0], err)
+			}
+		}
+	}
+	if _, err := tx.Exec(`PRAGMA user_version = 2`); err != nil {
+		return 0, err
+	}
+	n, err := reap(context.Background(), tx)
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }
 
 var lineageRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -206,7 +263,35 @@ func NewID(now time.Time) string {
 
 const timeFmt = time.RFC3339Nano
 
-// Record appends r in one transaction. For an ok run it first decides keep or discard against
+// Start inserts r as a running run (status running, no decision, no checkpoint), stamped with
+// this process's id, host and boot unless r.PID is set, in its own short transaction, and sets
+// r.Seq. The run's Record replaces the row later; if the process dies first, readers see the row
+// as killed (see Reap).
+func (l *Ledger) Start(ctx context.Context, r *Run) error {
+	if err := CheckLineage(r.Lineage); err != nil {
+		return err
+	}
+	r.Status, r.Decision, r.PrevBest, r.PrevHead, r.Checkpoint = StatusRunning, "", 0, "", ""
+	r.Finished = time.Time{}
+	if r.PID == 0 {
+		r.PID, r.Host, r.Boot = os.Getpid(), self.host, self.boot
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	defer tx.Rollback()
+	if err := insertRun(ctx, tx, r); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger: commit start of run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Record appends r in one transaction, replacing the run's running (or killed) row if Start
+// wrote one: the finished row takes the next seq, so seq stays the order of recording. For an ok run it first decides keep or discard against
 // the lineage head (the best kept run): keep when r.ValLoss is strictly lower, or when the lineage
 // has no head yet; a kept run becomes the head. r.Seq, r.Decision, r.PrevBest and r.PrevHead are
 // set, and r.Checkpoint is cleared unless the run is kept (only kept runs keep checkpoints). Concurrent Records serialise on the database's write lock, so each decides against the
@@ -231,6 +316,9 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 	default:
 		r.PrevBest = headLoss
 	}
+	if r.Status == StatusRunning || r.Status == StatusKilled {
+		return fmt.Errorf("ledger: record run %s: status %q is not an end (Start records a running run)", r.ID, r.Status)
+	}
 	if r.Status == StatusOK {
 		r.Decision = Discard
 		if r.PrevHead == "" || r.ValLoss < headLoss {
@@ -240,19 +328,12 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 	if r.Decision != Keep {
 		r.Checkpoint = ""
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lineage, parent, script, script_hash, idx, description,
-		status, decision, prev_best, prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step,
-		wall_time_s, util_pct, error, config, result, checkpoint, commit_id, device, seed, data_sum, started, finished)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		r.ID, r.Lineage, r.Parent, r.Script, r.ScriptHash, r.Index, r.Description, r.Status, r.Decision,
-		r.PrevBest, r.PrevHead, r.ValLoss, r.ValBPB, r.TrainLoss, r.Steps, r.Tokens, r.MsPerStep, r.WallTimeS,
-		r.UtilPct, r.Error, r.Config, r.Result, r.Checkpoint, r.Commit, r.Device, r.Seed, r.DataSum,
-		r.Started.UTC().Format(timeFmt), r.Finished.UTC().Format(timeFmt))
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ? AND status IN (?, ?)`,
+		r.ID, StatusRunning, StatusKilled); err != nil {
 		return fmt.Errorf("ledger: record run %s: %w", r.ID, err)
 	}
-	if r.Seq, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("ledger: %w", err)
+	if err := insertRun(ctx, tx, r); err != nil {
+		return err
 	}
 	if r.Decision == Keep {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO lineages (name, head, updated) VALUES (?, ?, ?)
@@ -267,9 +348,33 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 	return nil
 }
 
+// insertRun inserts r and sets r.Seq.
+func insertRun(ctx context.Context, tx *sql.Tx, r *Run) error {
+	finished := ""
+	if !r.Finished.IsZero() {
+		finished = r.Finished.UTC().Format(timeFmt)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lineage, parent, script, script_hash, idx, description,
+		status, decision, prev_best, prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step,
+		wall_time_s, util_pct, error, config, result, checkpoint, commit_id, device, seed, data_sum, started, finished,
+		pid, host, boot)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Lineage, r.Parent, r.Script, r.ScriptHash, r.Index, r.Description, r.Status, r.Decision,
+		r.PrevBest, r.PrevHead, r.ValLoss, r.ValBPB, r.TrainLoss, r.Steps, r.Tokens, r.MsPerStep, r.WallTimeS,
+		r.UtilPct, r.Error, r.Config, r.Result, r.Checkpoint, r.Commit, r.Device, r.Seed, r.DataSum,
+		r.Started.UTC().Format(timeFmt), finished, r.PID, r.Host, r.Boot)
+	if err != nil {
+		return fmt.Errorf("ledger: record run %s: %w", r.ID, err)
+	}
+	if r.Seq, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
+}
+
 const cols = `seq, id, lineage, parent, script, script_hash, idx, description, status, decision, prev_best,
 	prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step, wall_time_s, util_pct, error, config,
-	result, checkpoint, commit_id, device, seed, data_sum, started, finished`
+	result, checkpoint, commit_id, device, seed, data_sum, started, finished, pid, host, boot`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -279,9 +384,12 @@ func scanRun(s scanner) (Run, error) {
 	err := s.Scan(&r.Seq, &r.ID, &r.Lineage, &r.Parent, &r.Script, &r.ScriptHash, &r.Index, &r.Description,
 		&r.Status, &r.Decision, &r.PrevBest, &r.PrevHead, &r.ValLoss, &r.ValBPB, &r.TrainLoss, &r.Steps, &r.Tokens,
 		&r.MsPerStep, &r.WallTimeS, &r.UtilPct, &r.Error, &r.Config, &r.Result, &r.Checkpoint, &r.Commit,
-		&r.Device, &r.Seed, &r.DataSum, &started, &finished)
+		&r.Device, &r.Seed, &r.DataSum, &started, &finished, &r.PID, &r.Host, &r.Boot)
 	r.Started, _ = time.Parse(timeFmt, started)
 	r.Finished, _ = time.Parse(timeFmt, finished)
+	if err == nil && r.Status == StatusRunning && ended(r.PID, r.Host, r.Boot) {
+		r.Status, r.Error = StatusKilled, killedMsg(r.PID, r.Host)
+	}
 	return r, err
 }
 
@@ -360,4 +468,88 @@ func prefixed(p string) string {
 		parts[i] = p + strings.TrimSpace(c)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// self is this process's host and boot, for Start and for telling whether a running run's
+// process is gone.
+var self = func() struct{ host, boot string } {
+	h, _ := os.Hostname()
+	return struct{ host, boot string }{h, bootID()}
+}()
+
+// bootID is the machine's boot id on Linux ("" where there is none): a run started under another
+// boot is gone, whatever process holds its pid now.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// ended reports whether the process of a running run is known to be gone: it ran on this host,
+// and either the machine has rebooted since or no process has its pid. A run on another host
+// (or with no pid) is not known to be gone.
+func ended(pid int, host, boot string) bool {
+	if pid <= 0 || host == "" || host != self.host {
+		return false
+	}
+	if boot != "" && self.boot != "" && boot != self.boot {
+		return true
+	}
+	return !processExists(pid)
+}
+
+func killedMsg(pid int, host string) string {
+	return fmt.Sprintf("process %d on %s ended without recording a result (killed?)", pid, host)
+}
+
+// Reap rewrites every running run whose process is gone (see Start) to status killed, with an
+// error saying so, and returns how many it rewrote. Open calls it; readers see such runs as
+// killed even before (Runs, Get and the export resolve them as they read).
+func (l *Ledger) Reap(ctx context.Context) (int, error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: %w", err)
+	}
+	defer tx.Rollback()
+	n, err := reap(ctx, tx)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: reap: %w", err)
+	}
+	return n, tx.Commit()
+}
+
+func reap(ctx context.Context, tx *sql.Tx) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, pid, host, boot FROM runs WHERE status = ?`, StatusRunning)
+	if err != nil {
+		return 0, err
+	}
+	type dead struct {
+		id, host string
+		pid      int
+	}
+	var gone []dead
+	for rows.Next() {
+		var d dead
+		var boot string
+		if err := rows.Scan(&d.id, &d.pid, &d.host, &boot); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if ended(d.pid, d.host, boot) {
+			gone = append(gone, d)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, d := range gone {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ? WHERE id = ? AND status = ?`,
+			StatusKilled, killedMsg(d.pid, d.host), d.id, StatusRunning); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
 }
