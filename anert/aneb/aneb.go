@@ -36,6 +36,11 @@
 // stay out of fp16's subnormals, large ones (a big loss scale) away from its overflow at 65504.
 //
 // The LayerActs.LSE field is not written: sdpaBwd1 recomputes P from q and k.
+//
+// Async weight gradients: on a real accelerator the Backend reports Async() = true
+// (model.AsyncBackend), and the model then runs each layer's weight-gradient GEMMs on the CPU
+// while the next backward kernels evaluate (seed-system §3.6); on the emulator it is off unless
+// forced with SetAsync.
 package aneb
 
 import (
@@ -87,6 +92,7 @@ type Backend struct {
 	evals         int64 // kernel evaluations so far
 	mark, perStep int64 // evals at the last WeightsChanged; evals between the last two
 
+	async   bool     // model.AsyncBackend's answer (Async, SetAsync)
 	workers int      // goroutines of the current call (Shape.Workers)
 	blk     []uint16 // fp16 block staged into an input (activations, passes, lazily staged weights)
 }
@@ -111,7 +117,8 @@ func New(dev device.Device, m config.Model) (*Backend, error) {
 		dev.Close()
 		return nil, fmt.Errorf("aneb: layers = %d: must be positive", m.Layers)
 	}
-	b := &Backend{dev: dev, cfg: m, kc: mil.FromModel(m), workers: 1}
+	_, emu := dev.(*device.Emu)
+	b := &Backend{dev: dev, cfg: m, kc: mil.FromModel(m), workers: 1, async: !emu}
 	t0 := time.Now()
 	for i, name := range kernelNames {
 		c := b.kc
@@ -205,6 +212,15 @@ func (b *Backend) checkWiring() error {
 	}
 	return nil
 }
+
+// Async reports whether the model should overlap its weight-gradient GEMMs with this backend's
+// calls (model.AsyncBackend): true when the kernels run on a separate accelerator, false on the
+// emulator, which evaluates them on the same CPU cores (overlap would only make the two compete),
+// unless SetAsync says otherwise.
+func (b *Backend) Async() bool { return b.async }
+
+// SetAsync overrides Async (tests force the asynchronous weight gradients on the emulator).
+func (b *Backend) SetAsync(on bool) { b.async = on }
 
 // Name is "ane" (whichever device runs the kernels; see DeviceName).
 func (b *Backend) Name() string { return "ane" }

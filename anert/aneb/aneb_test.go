@@ -468,3 +468,50 @@ func TestReport(t *testing.T) {
 		t.Errorf("EvalsPerStep before any update = %d", b.EvalsPerStep())
 	}
 }
+
+// The emulator is not an async device (it computes on the CPU cores the weight gradients need);
+// forced async on it, ForwardBackward overlaps the weight gradients with the kernels and leaves
+// exactly the synchronous gradients (two steps that accumulate, batch 2, perturbed weights).
+func TestAsyncMatchesSync(t *testing.T) {
+	m := tiny()
+	m.Layers = 3
+	bs, ba := newEmu(t, m), newEmu(t, m)
+	if bs.Async() {
+		t.Fatal("Async() on the emulator = true, want false")
+	}
+	ba.SetAsync(true)
+	ms, err := model.New(m, 3, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ma, err := model.New(m, 3, ba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perturb(ms, 4)
+	perturb(ma, 4)
+	r := rand.New(rand.NewPCG(5, 6))
+	const batch = 2
+	for step := range 2 {
+		in, tgt := tokens(r, batch*m.Seq, m.Vocab), tokens(r, batch*m.Seq, m.Vocab)
+		ls, err := ms.ForwardBackward(in, tgt, batch, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		la, err := ma.ForwardBackward(in, tgt, batch, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if la != ls {
+			t.Fatalf("step %d: loss %v async, %v sync", step, la, ls)
+		}
+		for i, ps := range ms.Params() {
+			pa := ma.Params()[i]
+			for j := range ps.G {
+				if pa.G[j] != ps.G[j] {
+					t.Fatalf("step %d: %s.G[%d] = %g async, %g sync", step, ps.Name, j, pa.G[j], ps.G[j])
+				}
+			}
+		}
+	}
+}

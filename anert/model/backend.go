@@ -65,7 +65,8 @@ type Layer struct {
 //
 // The fields above the line are saved by the forward pass for the backward pass and belong to
 // this layer; O and Y and the D… fields below are scratch shared by all layers (their contents
-// are only valid until the next layer's call).
+// are only valid until the next layer's call; with an AsyncBackend, layers alternate between two
+// such sets so that the queued weight gradients can read one while the next layer writes the other).
 type LayerActs struct {
 	X    []float32 // [N, D] layer input (the residual stream)
 	Xn   []float32 // [N, D] RMSNorm(X, g_att)

@@ -58,6 +58,7 @@ type Model struct {
 
 	buf     buffers
 	team    *team    // the goroutines of a step (see beginStep) and its loop bodies
+	dwq     dwQueue  // the weight-gradient worker of an async backend (AsyncBackend)
 	timings *Timings // phase times, when enabled (SetTimings)
 }
 

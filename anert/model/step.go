@@ -13,6 +13,7 @@ import (
 // classifier rows, grown (never shrunk) when a call needs more; a step allocates none.
 type buffers struct {
 	rows, cls int
+	sets      int // sets of shared scratch: 1, or 2 for an async backend (layer l uses set l mod 2)
 	acts      []LayerActs
 	xL        []float32 // [N, D] output of the last layer
 	xf        []float32 // [N, D] RMSNorm(xL, g_final)
@@ -25,18 +26,27 @@ type buffers struct {
 	lossPart  []float64 // per-part partial loss sums
 }
 
-// ensure grows the buffers to hold n token rows, the current classifier size and w goroutines.
+// ensure grows the buffers to hold n token rows, the current classifier size and w goroutines
+// (and a second set of shared scratch for an async backend, see dwQueue).
 func (m *Model) ensure(n, w int) {
 	D, F, H, L := m.cfg.Dim, m.cfg.FFN, m.cfg.Heads, m.cfg.Layers
 	b := &m.buf
-	if n > b.rows {
+	sets := 1
+	if m.async() {
+		sets = 2
+	}
+	if n > b.rows || sets > b.sets {
+		n, b.sets = max(n, b.rows), max(sets, b.sets)
 		f := func(k int) []float32 { return make([]float32, k) }
 		nd, nf := n*D, n*F
-		shared := LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: f(nf), DH3: f(nf),
-			DX2n: f(nd), DO: f(nd), DA: f(nd), DQ: f(nd), DK: f(nd), DV: f(nd), DXn: f(nd)}
+		shared := make([]LayerActs, b.sets)
+		for i := range shared {
+			shared[i] = LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: f(nf), DH3: f(nf),
+				DX2n: f(nd), DO: f(nd), DA: f(nd), DQ: f(nd), DK: f(nd), DV: f(nd), DXn: f(nd)}
+		}
 		b.acts = make([]LayerActs, L)
 		for l := range b.acts {
-			a := shared
+			a := shared[l%b.sets]
 			a.X, a.Xn, a.RAtt, a.Q, a.K, a.V, a.A = f(nd), f(nd), f(n), f(nd), f(nd), f(nd), f(nd)
 			a.LSE = f(n * H)
 			a.X2, a.X2n, a.RFFN, a.H1, a.H3, a.Gate = f(nd), f(nd), f(n), f(nf), f(nf), f(nf)
@@ -221,7 +231,9 @@ func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
 // the loss with its gradient; Backward is the input-side backward pass (dlogits down to the
 // embedding: the backend's FFNBackward and AttnBackward, the norms, the residuals); WeightGrad is
 // the weight-gradient GEMMs (dW += dyᵀ·x, the classifier's included), which run inside the
-// backward pass but are not counted in Backward.
+// backward pass but are not counted in Backward. With an async backend (AsyncBackend) the
+// weight gradients overlap the backward pass: WeightGrad is then only the time the backward pass
+// waited for them (the part the overlap did not hide), so the phases still add up to wall time.
 type Timings struct {
 	Forward, Backward, WeightGrad time.Duration
 	Steps                         int // ForwardBackward calls timed
@@ -249,52 +261,63 @@ func (m *Model) wgradSince(t0 time.Time) {
 }
 
 // backward propagates buf.logits (holding dlogits) down to the embedding, accumulating every
-// parameter gradient.
+// parameter gradient. With an async backend the weight-gradient GEMMs run on the dW worker,
+// overlapping the backend's calls (dwQueue says how and why it is safe); otherwise in place.
 func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
-	n, d, f, c, t := s.N, s.D, s.F, m.classes(), m.team
+	n, d, c, t := s.N, s.D, m.classes(), m.team
 	b := &m.buf
-	dlogits := b.logits[:n*c]
-	classifierBackwardInput(t, b.dxf, dlogits, ec, n, c, d)
-	tw := m.clock()
-	if m.cfg.Compact {
-		clear(b.gec[:c*d])
-		classifierBackwardWeight(t, b.gec, dlogits, b.xf, n, c, d)
-		scatterAddRows(m.Embed.G, b.gec, m.active, d)
-	} else {
-		classifierBackwardWeight(t, m.Embed.G, dlogits, b.xf, n, c, d)
+	var q *dwQueue
+	var after [2]int // per scratch set: jobs queued up to the last layer that used it
+	if m.async() {
+		q = &m.dwq
+		q.start(m, s, ec)
+		defer q.finish() // error returns: no job may outlive ForwardBackward
 	}
-	m.wgradSince(tw)
+	classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
+	m.dW(q, dwClassifier, 0, s, ec)
 	dx := b.dx[:n*d]
 	t.clear(dx)
 	rmsnormBackward(t, dx, m.FinalNorm.G, b.dxf, b.xL, b.rf, m.FinalNorm.W, n, d)
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
+		if q != nil { // layer l+2's jobs read this layer's scratch set
+			q.wait(after[l%2])
+		}
 		// x' = x2 + α·y: dy = α·dx, and dx flows on to x2.
 		residualBackward(t, a.DY, dx, m.alpha, n*d)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		tw = m.clock()
-		linearBackwardWeight(t, p.W2.G, a.DY, a.Gate, n, f, d)
-		linearBackwardWeight(t, p.W1.G, a.DH1, a.X2n, n, d, f)
-		linearBackwardWeight(t, p.W3.G, a.DH3, a.X2n, n, d, f)
-		m.wgradSince(tw)
+		m.dW(q, dwFFN, l, s, ec)
 		rmsnormBackward(t, dx, p.FFNNorm.G, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, n, d)
 		// x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
 		residualBackward(t, a.DO, dx, m.alpha, n*d)
 		if err := m.backend.AttnBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		tw = m.clock()
-		linearBackwardWeight(t, p.Wo.G, a.DO, a.A, n, d, d)
-		linearBackwardWeight(t, p.Wq.G, a.DQ, a.Xn, n, d, d)
-		linearBackwardWeight(t, p.Wk.G, a.DK, a.Xn, n, d, d)
-		linearBackwardWeight(t, p.Wv.G, a.DV, a.Xn, n, d, d)
-		m.wgradSince(tw)
+		m.dW(q, dwAttn, l, s, ec)
 		rmsnormBackward(t, dx, p.AttnNorm.G, a.DXn, a.X, a.RAtt, p.AttnNorm.W, n, d)
+		if q != nil {
+			after[l%2] = q.sent
+		}
+	}
+	if q != nil {
+		q.finish() // the classifier's gE accumulation comes before the embedding's
 	}
 	embedBackward(m.Embed.G, dx, inputs, d)
 	return nil
+}
+
+// dW runs the weight-gradient GEMMs of kind (layer l) now on the step's team, timed as
+// WeightGrad, or with q queues them on the dW worker.
+func (m *Model) dW(q *dwQueue, kind, l int, s Shape, ec []float32) {
+	if q != nil {
+		q.submit(kind, l)
+		return
+	}
+	tw := m.clock()
+	m.weightGrad(m.team, kind, l, s, ec)
+	m.wgradSince(tw)
 }
 
 // Logits returns the next-token logits after ctx (its last Seq tokens if longer) over the FULL
