@@ -52,16 +52,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 		return res, err
 	}
 	defer s.close()
-	res = s.result()
-	res.StartupS = time.Since(t0).Seconds()
-	fmt.Fprintf(out, "startup: %.1fs (data, init, BLAS peak %.1f GFLOP/s measured)\n", res.StartupS, s.peakGFLOPS)
+	startup := time.Since(t0).Seconds()
+	fmt.Fprintf(out, "startup: %.1fs (data, init, BLAS peak %.1f GFLOP/s measured)\n", startup, s.peakGFLOPS)
 
 	status, err := s.loop(ctx)
+	res = s.result()
+	res.StartupS = startup
 	if err != nil {
 		return res, err
 	}
-	res = s.result()
-	res.StartupS = time.Since(t0).Seconds() - s.trainTime.Seconds() - s.evalTime.Seconds()
 	res.Status = status
 	if status == StatusOK {
 		te := time.Now()

@@ -43,9 +43,9 @@ func cmdTrain(args []string) error {
 	if err := writeRunFiles(*outDir, cfg, res); err != nil {
 		return err
 	}
-	unigram := 0.0
-	if ds, err := data.Open(*dataDir); err == nil {
-		unigram = ds.Manifest.UnigramBPB
+	unigram := 0.0 // only the manifest: re-opening the dataset would re-read and checksum every shard
+	if m, err := data.ReadManifest(*dataDir); err == nil {
+		unigram = m.UnigramBPB
 	}
 	train.WriteSummary(os.Stdout, res, unigram)
 	if res.Status != train.StatusOK {
