@@ -43,9 +43,9 @@ const (
 // Sample is the summary of one config's runs: how many, their mean and sample standard
 // deviation (n−1 in the denominator; 0 when N < 2).
 type Sample struct {
-	N    int
-	Mean float64
-	SD   float64
+	N    int     `json:"n"`
+	Mean float64 `json:"mean"`
+	SD   float64 `json:"sd"`
 }
 
 // Summarize returns the Sample of xs.
@@ -70,10 +70,10 @@ func Summarize(xs []float64) Sample {
 
 // Noise is a pooled within-config standard deviation: the seed-to-seed spread of one measurement.
 type Noise struct {
-	SD     float64 // √(Σ(n_i−1)s_i² / Σ(n_i−1))
-	DoF    int     // Σ(n_i−1)
-	Groups int     // configs with ≥ 2 runs that contributed
-	Runs   int     // runs in those configs
+	SD     float64 `json:"sd"`     // √(Σ(n_i−1)s_i² / Σ(n_i−1))
+	DoF    int     `json:"dof"`    // Σ(n_i−1)
+	Groups int     `json:"groups"` // configs with ≥ 2 runs that contributed
+	Runs   int     `json:"runs"`   // runs in those configs
 }
 
 // Known reports whether n has enough degrees of freedom to decide with.
@@ -106,8 +106,8 @@ func Pool(groups [][]float64) Noise {
 
 // Rule holds the thresholds.
 type Rule struct {
-	K     float64 // margin in standard errors for k-sigma (0: 2)
-	Alpha float64 // one-sided level of the Welch test (0: 0.05)
+	K     float64 `json:"k"`     // margin in standard errors for k-sigma (0: 2)
+	Alpha float64 `json:"alpha"` // one-sided level of the Welch test (0: 0.05)
 }
 
 // DefaultRule is K = 2, Alpha = 0.05.
@@ -125,18 +125,18 @@ func (r Rule) norm() Rule {
 
 // Verdict is a decision and everything it was decided from.
 type Verdict struct {
-	Decision string
-	Test     string
-	Cand     Sample
-	Head     Sample
-	Noise    Noise
-	Rule     Rule
-	Delta    float64 // head mean − candidate mean: > 0 means the candidate is better
-	SE       float64 // standard error of Delta under the deciding test (0 for first/strict)
-	Margin   float64 // how much better the candidate had to be to be kept
-	T        float64 // Welch: t statistic (Delta/SE)
-	DF       float64 // Welch: Welch–Satterthwaite degrees of freedom
-	P        float64 // Welch: one-sided p-value of "the candidate is no better"
+	Decision string  `json:"decision"`
+	Test     string  `json:"test"`
+	Cand     Sample  `json:"cand"`
+	Head     Sample  `json:"head"`
+	Noise    Noise   `json:"noise"`
+	Rule     Rule    `json:"rule"`
+	Delta    float64 `json:"delta"`        // head mean − candidate mean: > 0 means the candidate is better
+	SE       float64 `json:"se"`           // standard error of Delta under the deciding test (0 for first/strict)
+	Margin   float64 `json:"margin"`       // how much better the candidate had to be to be kept
+	T        float64 `json:"t,omitempty"`  // Welch: t statistic (Delta/SE)
+	DF       float64 `json:"df,omitempty"` // Welch: Welch–Satterthwaite degrees of freedom
+	P        float64 `json:"p,omitempty"`  // Welch: one-sided p-value of "the candidate is no better"
 }
 
 // Decide compares a candidate config's runs with the head config's runs under noise and rule.
