@@ -191,13 +191,13 @@ func (v Verdict) String() string {
 	case TestFirst:
 		return fmt.Sprintf("%s: first ok run of the lineage, %s", v.Decision, side(v.Cand))
 	case TestKSigma:
-		return fmt.Sprintf("%s by k-sigma: Δ=%+.4f (head %s − this %s), margin %.1f·SE=%.4f, SE=σ·√(1/%d+1/%d), noise floor σ=%.4f (dof %d)",
+		return fmt.Sprintf("%s by k-sigma: gain %+.4f (head %s − this %s), margin %.1f·SE=%.4f, SE=σ·√(1/%d+1/%d), noise floor σ=%.4f (dof %d)",
 			v.Decision, v.Delta, side(v.Head), side(v.Cand), v.Rule.K, v.Margin, v.Cand.N, v.Head.N, v.Noise.SD, v.Noise.DoF)
 	case TestWelch:
-		return fmt.Sprintf("%s by welch: Δ=%+.4f (head %s − this %s), t=%.2f, df=%.1f, one-sided p=%.3g (α=%.2g), margin %.4f",
+		return fmt.Sprintf("%s by welch: gain %+.4f (head %s − this %s), t=%.2f, df=%.1f, one-sided p=%.3g (α=%.2g), margin %.4f",
 			v.Decision, v.Delta, side(v.Head), side(v.Cand), v.T, v.DF, v.P, v.Rule.Alpha, v.Margin)
 	}
-	return fmt.Sprintf("%s by strict comparison (no noise estimate: run repeats, e.g. scripts/noise.go): Δ=%+.4f (head %s − this %s)",
+	return fmt.Sprintf("%s by strict comparison (no noise estimate: run repeats, e.g. scripts/noise.go): gain %+.4f (head %s − this %s)",
 		v.Decision, v.Delta, side(v.Head), side(v.Cand))
 }
 
