@@ -283,36 +283,26 @@ func (h *Harness) printBlock(ctx context.Context, w io.Writer, r ledger.Run, dir
 	}
 }
 
-// equalStep compares two loss curves at the last step both reached, each as the mean training loss
-// of the 10 updates up to it (one update's loss is too noisy to compare): more steps in the
-// budget is not the same as learning more per step.
+// equalStep is verdict.SameStep of this run's curve and the head's, as the verdict block's line.
 func equalStep(mine []train.Point, headCurve string) string {
 	theirs, err := ReadCurve(headCurve)
-	if err != nil || len(mine) == 0 || len(theirs) == 0 {
+	if err != nil {
 		return ""
 	}
-	step := min(mine[len(mine)-1].Step, theirs[len(theirs)-1].Step)
-	a, na := windowLoss(mine, step, 10)
-	b, nb := windowLoss(theirs, step, 10)
-	if na == 0 || nb == 0 {
+	step, a, b, n := verdict.SameStep(Points(mine), Points(theirs), 10)
+	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("train loss at step %d (mean of its last %d updates): this %.4f, head %.4f (Δ %+.4f)", step, min(na, nb), a, b, a-b)
+	return fmt.Sprintf("train loss at step %d (mean of its last %d updates): this %.4f, head %.4f (Δ %+.4f)", step, n, a, b, a-b)
 }
 
-func windowLoss(c []train.Point, step, w int) (float64, int) {
-	var sum float64
-	n := 0
-	for _, p := range c {
-		if p.Step > step-w && p.Step <= step && finite(p.Loss) {
-			sum += p.Loss
-			n++
-		}
+// Points converts a training curve for kernel/verdict.
+func Points(c []train.Point) []verdict.Point {
+	out := make([]verdict.Point, len(c))
+	for i, p := range c {
+		out[i] = verdict.Point{Step: p.Step, Loss: p.Loss}
 	}
-	if n == 0 {
-		return 0, 0
-	}
-	return sum / float64(n), n
+	return out
 }
 
 // ReadCurve reads a run folder's curve.tsv (step, loss, lr, time_s, tokens).

@@ -12,9 +12,9 @@ import (
 	"github.com/anelab/anelab/kernel/plots"
 )
 
-// Progress shows the lab's progress chart (kernel/plots, as results.tsv's progress.png): every
-// run's val_loss in recording order, kept runs green, the running best as a staircase. lineage
-// "" plots every lineage.
+// Progress shows the lab's progress chart (kernel/plots, as `anelab plot`'s progress.png): every
+// run's val_bpb in recording order, kept runs green, within-noise amber, the running best as a
+// staircase inside the lab's noise band (± the measured σ). lineage "" plots every lineage.
 func Progress(lineage string) {
 	report(progressChart(lineage))
 }
@@ -29,7 +29,11 @@ func progressChart(lineage string) error {
 	if err != nil {
 		return err
 	}
-	png, err := plots.Progress(runs, 7*vg.Inch, 4*vg.Inch)
+	floors, err := l.NoiseFloors(bg)
+	if err != nil {
+		return err
+	}
+	png, err := plots.ProgressNoise(runs, plots.NoiseFor(runs, floors), 7*vg.Inch, 4*vg.Inch)
 	if err != nil {
 		Note("%v", err)
 		return nil

@@ -27,8 +27,10 @@ func DiffConfigs(a, b config.Config) []FieldChange {
 }
 
 // Diff shows what changed from run a to run b (names as Get takes them: ids, "baseline",
-// "best", "last"…): the metrics side by side with the change, then every config field that
-// differs, with the change of numeric fields in percent.
+// "best", "last"…): the metrics side by side with the change, every config field that
+// differs (numeric ones with the change in percent), then the comparison under noise: budgets,
+// each config's pooled val_bpb, the noise floor, kernel/verdict's decision of b against a, and
+// both runs' training loss at the same step.
 //
 //	nb.Diff("baseline", "best")
 func Diff(a, b string) {
@@ -58,7 +60,8 @@ func diff(a, b string) error {
 		return err
 	}
 	h, t := diffTables(ra, rb, a, b, DiffConfigs(ca, cb))
-	out.HTML(h, t)
+	vh, vt := comparison(l, ra, rb)
+	out.HTML(h+vh, t+vt)
 	out.Sync()
 	return nil
 }

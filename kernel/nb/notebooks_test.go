@@ -73,8 +73,9 @@ func tail(s string, n int) string {
 	return s
 }
 
-// seedScript is a four-run sweep on a tiny model: the baseline and three learning rates, so
-// the research log has a baseline, a best run and a hyperparameter to plot.
+// seedScript is a sweep on a tiny model: the baseline (3 seeds) and three learning rates (one of
+// them with 2 seeds), so the research log has a baseline, a best run, a measured noise floor,
+// verdicts and a hyperparameter to plot: 7 real training runs.
 const seedScript = `//go:build ignore
 
 package experiment
@@ -87,6 +88,7 @@ import (
 
 func Sweep() []lab.Spec {
 	var specs []lab.Spec
+	repeats := []int{3, 1, 2, 1}
 	for i, lr := range []float64{1e-3, 3e-4, 3e-3, 1e-2} {
 		c := lab.Tiny()
 		c.Model.Dim, c.Model.Heads, c.Model.FFN, c.Model.Seq, c.Model.Vocab = 64, 4, 128, 64, VOCAB
@@ -96,7 +98,7 @@ func Sweep() []lab.Spec {
 		if i == 0 {
 			desc = "baseline (tiny model)"
 		}
-		specs = append(specs, lab.Spec{Description: desc, Config: c})
+		specs = append(specs, lab.Spec{Description: desc, Config: c, Repeats: repeats[i]})
 	}
 	return specs
 }
@@ -142,8 +144,36 @@ func TestNotebooks(t *testing.T) {
 			if err := r.Require("image/png", "text/html"); err != nil {
 				t.Fatal(err)
 			}
+			if filepath.Base(nbPath) == "research-log.ipynb" {
+				requireDrawn(t, executed, r.MIME["image/png"])
+			}
 			t.Logf("%s: %d code cells, outputs %v", filepath.Base(executed), r.Cells, r.MIME)
 		})
+	}
+}
+
+// requireDrawn checks that the research log ran against a lab with runs: every chart drew (progress,
+// curves, hyperparameter), no cell fell back to a "nothing yet" note, and the noise floor,
+// verdicts and the equal-step comparison are shown.
+func requireDrawn(t *testing.T, executed string, pngs int) {
+	t.Helper()
+	b, err := os.ReadFile(executed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if pngs < 3 {
+		t.Errorf("research-log drew %d images, want 3 (progress, curves, hyperparameter)", pngs)
+	}
+	for _, bad := range []string{"no runs", "no kept run", "has no ok run", "no noise floor", "nothing to plot", "no run with"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("research-log says %q: a cell ran without data", bad)
+		}
+	}
+	for _, want := range []string{"σ(val_bpb)", "same step", "pooled val_bpb", "by k-sigma", "within-noise\u0000"[:12]} {
+		if !strings.Contains(s, want) && !strings.Contains(s, strings.ReplaceAll(want, "σ", "\u03c3")) {
+			t.Errorf("research-log does not show %q", want)
+		}
 	}
 }
 

@@ -19,21 +19,25 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/kernel/ledger"
+	"github.com/anelab/anelab/kernel/verdict"
 )
 
 // Brief is the column set Show uses for a ledger frame when asked for nb.Brief...: who, how it
 // ended, the metrics, the usual hyperparameters, what it tried.
-var Brief = []string{"id", "lineage", "mark", "val_loss", "val_bpb", "steps", "tokens_per_s", "optim.name",
-	"optim.lr", "train.batch", "model.dim", "model.layers", "description"}
+var Brief = []string{"id", "lineage", "mark", "val_bpb", "val_loss", "delta_vs_head", "margin", "test", "steps",
+	"tokens_per_s", "budget", "optim.name", "optim.lr", "train.batch", "model.dim", "model.layers", "description"}
 
 // Runs is the ledger as a DataFrame, one row per run in recording order, with these columns:
 //
 //	seq id lineage status decision mark description val_loss val_bpb train_loss steps tokens
-//	tokens_per_s ms_per_step wall_time_s util_pct params parent script started
+//	tokens_per_s ms_per_step wall_time_s util_pct params parent script started budget test
+//	delta_vs_head margin noise_sd verdict config_hash
 //
 // and then every config field by its JSON path: model.dim, optim.lr, train.batch,
-// train.budget_s (seconds), backend … (see anert/config). mark is what results.tsv says: keep or
-// discard for an ok run, else the status. Metrics of runs that are not ok are NaN (empty in
+// train.budget_s (seconds), backend … (see anert/config). mark is what results.tsv says: keep,
+// within-noise or discard for an ok run, else the status. delta_vs_head is val_bpb minus the
+// head's pooled mean when the run was decided (negative is better), margin what it had to beat,
+// test which rule decided (kernel/verdict). Metrics of runs that are not ok are NaN (empty in
 // tables), so they never win a sort. An empty or missing ledger gives a frame with no rows.
 func Runs() dataframe.DataFrame {
 	runs, err := ledgerRuns()
@@ -50,6 +54,24 @@ func ledgerRuns() ([]ledger.Run, error) {
 	}
 	defer l.Close()
 	return l.Runs(context.Background(), "")
+}
+
+// infoNum is a number of r's verdict (NaN when r has none, or was the first of its lineage).
+func infoNum(r ledger.Run, f func(ledger.VerdictInfo) float64) float64 {
+	v, ok := r.Info()
+	if !ok || v.HeadRun == "" {
+		return math.NaN()
+	}
+	return f(v)
+}
+
+// points converts a training curve for kernel/verdict.
+func points(c []train.Point) []verdict.Point {
+	out := make([]verdict.Point, len(c))
+	for i, p := range c {
+		out[i] = verdict.Point{Step: p.Step, Loss: p.Loss}
+	}
+	return out
 }
 
 // runsFrame builds the Runs frame.
@@ -104,6 +126,19 @@ func runsFrame(runs []ledger.Run) dataframe.DataFrame {
 		str("parent", func(r ledger.Run) string { return r.Parent }),
 		str("script", func(r ledger.Run) string { return r.Script }),
 		str("started", func(r ledger.Run) string { return r.Started.Local().Format("2006-01-02 15:04:05") }),
+		str("budget", func(r ledger.Run) string { return r.Budget }),
+		str("test", func(r ledger.Run) string { v, _ := r.Info(); return v.Test }),
+		metric("delta_vs_head", func(_ int, r ledger.Run) float64 {
+			return infoNum(r, func(v ledger.VerdictInfo) float64 { return -v.Delta })
+		}),
+		metric("margin", func(_ int, r ledger.Run) float64 {
+			return infoNum(r, func(v ledger.VerdictInfo) float64 { return v.Margin })
+		}),
+		metric("noise_sd", func(_ int, r ledger.Run) float64 {
+			return infoNum(r, func(v ledger.VerdictInfo) float64 { return v.Noise.SD })
+		}),
+		str("verdict", func(r ledger.Run) string { return r.Verdict }),
+		str("config_hash", func(r ledger.Run) string { return r.ConfigHash }),
 	}
 	cfgs := make([]config.Config, n)
 	for i, r := range runs {

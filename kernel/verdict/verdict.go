@@ -304,3 +304,37 @@ func betaCF(a, b, x float64) float64 {
 	}
 	return h
 }
+
+// Point is one step of a training-loss curve.
+type Point struct {
+	Step int
+	Loss float64
+}
+
+// SameStep compares two loss curves at the last step both reached, each as the mean loss of the
+// window updates up to it (one update's loss is too noisy to compare): under a time budget a
+// faster config gets more steps, which is not the same as learning more per step. n is how many
+// points each mean used (0: the curves share no step).
+func SameStep(a, b []Point, window int) (step int, la, lb float64, n int) {
+	if len(a) == 0 || len(b) == 0 {
+		return 0, 0, 0, 0
+	}
+	step = min(a[len(a)-1].Step, b[len(b)-1].Step)
+	mean := func(c []Point) (float64, int) {
+		var s float64
+		k := 0
+		for _, p := range c {
+			if p.Step > step-window && p.Step <= step && !math.IsNaN(p.Loss) && !math.IsInf(p.Loss, 0) {
+				s += p.Loss
+				k++
+			}
+		}
+		if k == 0 {
+			return 0, 0
+		}
+		return s / float64(k), k
+	}
+	la, na := mean(a)
+	lb, nb := mean(b)
+	return step, la, lb, min(na, nb)
+}

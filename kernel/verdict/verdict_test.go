@@ -106,3 +106,22 @@ func TestDecide(t *testing.T) {
 		t.Fatalf("K=1: %s", v)
 	}
 }
+
+func TestSameStep(t *testing.T) {
+	var a, b []Point
+	for s := 1; s <= 30; s++ {
+		a = append(a, Point{s, float64(100 - s)})
+	}
+	for s := 1; s <= 12; s++ {
+		b = append(b, Point{s, float64(50 - s)})
+	}
+	b[11].Loss = math.NaN() // a non-finite point is skipped
+	// Step 12 is the last both reached: a's mean of 3..12 = 100 − 7.5; b's of 3..11 = 50 − 7.
+	step, la, lb, n := SameStep(a, b, 10)
+	if step != 12 || la != 92.5 || lb != 43 || n != 9 {
+		t.Fatalf("SameStep = %d %v %v %d", step, la, lb, n)
+	}
+	if _, _, _, n := SameStep(a, nil, 10); n != 0 {
+		t.Fatal("an empty curve compares")
+	}
+}

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register("plot", "draw progress.png: running best, kept and discarded runs", cmdPlot)
+	register("plot", "draw progress.png: val_bpb, running best with its noise band, kept/within-noise/discarded runs", cmdPlot)
 }
 
 func cmdPlot(args []string) error {
@@ -32,7 +32,11 @@ func cmdPlot(args []string) error {
 	if err != nil {
 		return err
 	}
-	png, err := plots.Progress(runs, 12*vg.Inch, 6*vg.Inch)
+	floors, err := l.NoiseFloors(context.Background())
+	if err != nil {
+		return err
+	}
+	png, err := plots.ProgressNoise(runs, plots.NoiseFor(runs, floors), 12*vg.Inch, 6*vg.Inch)
 	if err != nil {
 		return err
 	}
