@@ -170,7 +170,7 @@ func requireDrawn(t *testing.T, executed string, pngs int) {
 			t.Errorf("research-log says %q: a cell ran without data", bad)
 		}
 	}
-	for _, want := range []string{"σ(val_bpb)", "same step", "pooled val_bpb", "by k-sigma", "within-noise\u0000"[:12]} {
+	for _, want := range []string{"σ(val_bpb)", "same step", "pooled val_bpb", "by k-sigma"} {
 		if !strings.Contains(s, want) && !strings.Contains(s, strings.ReplaceAll(want, "σ", "\u03c3")) {
 			t.Errorf("research-log does not show %q", want)
 		}
