@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,15 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		{"gqa", func(c *Config) { c.Model.KVHeads = 2 }, []string{"grouped-query attention"}},
 		{"vocab past uint16", func(c *Config) { c.Model.Vocab = 70000 }, []string{"model.vocab = 70000"}},
 		{"unknown optimizer and pos", func(c *Config) { c.Optim.Name = "sgd"; c.Model.Pos = "alibi" }, []string{"optim.name = \"sgd\"", "model.pos = \"alibi\""}},
-		{"schedule", func(c *Config) { c.Optim.Warmup = 10; c.Optim.Horizon = 5 }, []string{"optim.horizon = 5 must exceed optim.warmup = 10"}},
+		{"schedule", func(c *Config) { c.Optim.ScheduleUnit = "updates"; c.Optim.Warmup = 10; c.Optim.Horizon = 5 }, []string{"optim.horizon = 5 must exceed optim.warmup = 10"}},
+		{"schedule names", func(c *Config) { c.Optim.Schedule = "step"; c.Optim.ScheduleUnit = "epochs" },
+			[]string{"optim.schedule = \"step\"", "optim.schedule_unit = \"epochs\""}},
+		{"budget fractions", func(c *Config) { c.Optim.WarmupFrac = 1; c.Optim.Schedule = "wsd"; c.Optim.DecayFrac = math.NaN() },
+			[]string{"optim.warmup_frac = 1", "optim.decay_frac = NaN"}},
+		{"wsd phases overlap", func(c *Config) { c.Optim.Schedule = "wsd"; c.Optim.WarmupFrac = 0.5; c.Optim.DecayFrac = 0.6 },
+			[]string{"optim.warmup_frac + optim.decay_frac = 0.5 + 0.6 exceeds 1"}},
+		{"budget kind", func(c *Config) { c.Train.BudgetKind = "tokens" }, []string{"train.budget_kind = \"tokens\""}},
+		{"compute rate", func(c *Config) { c.Train.ComputeRate = math.Inf(1) }, []string{"train.compute_gflops = +Inf"}},
 		{"no stopping rule", func(c *Config) { c.Train.Budget = 0; c.Train.Steps = 0 }, []string{"train.budget and train.steps are both 0"}},
 		{"backend", func(c *Config) { c.Backend = "gpu" }, []string{"backend = \"gpu\""}},
 	}
