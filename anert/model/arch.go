@@ -123,8 +123,8 @@ func kvReduce(t *team, j *kvJob, din, dout []float32, n, H, KV, hd int) {
 
 // kvJob is one kvRepeat (in → out) or kvReduce (out → in) call over rows.
 type kvJob struct {
-	bwd         bool
-	out, in     []float32 // [n, H·hd], [n, KV·hd]
+	bwd       bool
+	out, in   []float32 // [n, H·hd], [n, KV·hd]
 	H, KV, hd int
 }
 
