@@ -472,12 +472,9 @@ func benchStep(b *testing.B, name string) {
 	for _, p := range ps {
 		n += len(p.W)
 	}
-	opt, err := New(config.Default().Optim, ps)
-	if name == "adamw" {
-		o := config.Default().Optim
-		o.Name = "adamw"
-		opt, err = New(o, ps)
-	}
+	o := config.Default().Optim
+	o.Name = name
+	opt, err := New(o, ps)
 	if err != nil {
 		b.Fatal(err)
 	}
