@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,20 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 }
 
+// The architecture options are valid together (GQA included), and "" act means swiglu.
+func TestArchOptionsValid(t *testing.T) {
+	c := Default()
+	c.Model.KVHeads, c.Model.Act, c.Model.QKNorm, c.Model.UntiedHead, c.Model.ZeroInit = 2, "relu2", true, true, true
+	c.Optim.Name = "muon"
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	c.Model.Act = ""
+	if err := c.Validate(); err != nil || c.Model.Activation() != "swiglu" || !c.Model.Gated() {
+		t.Errorf("act \"\": %v, activation %q", err, c.Model.Activation())
+	}
+}
+
 func TestValidateListsEveryProblem(t *testing.T) {
 	cases := []struct {
 		name string
@@ -27,10 +42,23 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		{"non-positive sizes", func(c *Config) { c.Model.Layers = 0; c.Model.FFN = -1; c.Train.Batch = 0 },
 			[]string{"model.layers = 0", "model.ffn = -1", "train.batch = 0"}},
 		{"odd head dim with rope", func(c *Config) { c.Model.Dim = 30; c.Model.Heads = 2 }, []string{"head dim 15"}},
-		{"gqa", func(c *Config) { c.Model.KVHeads = 2 }, []string{"grouped-query attention"}},
+		{"kv_heads not dividing heads", func(c *Config) { c.Model.KVHeads = 3 }, []string{"model.kv_heads = 3 must divide model.heads = 4"}},
+		{"activation", func(c *Config) { c.Model.Act = "tanh" }, []string{`model.act = "tanh": must be one of swiglu, relu2, gelu`}},
+		{"muon", func(c *Config) { c.Optim.Name, c.Optim.MuonLR, c.Optim.MuonMomentum = "muon", 0, 1 },
+			[]string{"optim.muon_lr = 0: must be finite and positive", "optim.muon_momentum = 1: must be in [0, 1)"}},
+		{"muon not finite", func(c *Config) { c.Optim.MuonLR, c.Optim.MuonMomentum = math.Inf(1), math.NaN() },
+			[]string{"optim.muon_lr = +Inf", "optim.muon_momentum = NaN"}},
 		{"vocab past uint16", func(c *Config) { c.Model.Vocab = 70000 }, []string{"model.vocab = 70000"}},
 		{"unknown optimizer and pos", func(c *Config) { c.Optim.Name = "sgd"; c.Model.Pos = "alibi" }, []string{"optim.name = \"sgd\"", "model.pos = \"alibi\""}},
-		{"schedule", func(c *Config) { c.Optim.Warmup = 10; c.Optim.Horizon = 5 }, []string{"optim.horizon = 5 must exceed optim.warmup = 10"}},
+		{"schedule", func(c *Config) { c.Optim.ScheduleUnit = "updates"; c.Optim.Warmup = 10; c.Optim.Horizon = 5 }, []string{"optim.horizon = 5 must exceed optim.warmup = 10"}},
+		{"schedule names", func(c *Config) { c.Optim.Schedule = "step"; c.Optim.ScheduleUnit = "epochs" },
+			[]string{"optim.schedule = \"step\"", "optim.schedule_unit = \"epochs\""}},
+		{"budget fractions", func(c *Config) { c.Optim.WarmupFrac = 1; c.Optim.Schedule = "wsd"; c.Optim.DecayFrac = math.NaN() },
+			[]string{"optim.warmup_frac = 1", "optim.decay_frac = NaN"}},
+		{"wsd phases overlap", func(c *Config) { c.Optim.Schedule = "wsd"; c.Optim.WarmupFrac = 0.5; c.Optim.DecayFrac = 0.6 },
+			[]string{"optim.warmup_frac + optim.decay_frac = 0.5 + 0.6 exceeds 1"}},
+		{"budget kind", func(c *Config) { c.Train.BudgetKind = "tokens" }, []string{"train.budget_kind = \"tokens\""}},
+		{"compute rate", func(c *Config) { c.Train.ComputeRate = math.Inf(1) }, []string{"train.compute_gflops = +Inf"}},
 		{"no stopping rule", func(c *Config) { c.Train.Budget = 0; c.Train.Steps = 0 }, []string{"train.budget and train.steps are both 0"}},
 		{"backend", func(c *Config) { c.Backend = "gpu" }, []string{"backend = \"gpu\""}},
 	}
