@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/kernel/lab"
 	"github.com/anelab/anelab/kernel/ledger"
 	"github.com/anelab/anelab/kernel/script"
@@ -100,5 +101,37 @@ func TestDescription(t *testing.T) {
 		if got := jobFromSpec("r", &script.Program{}, lab.Spec{Description: c.desc}, 0, 1, c.msg, time.Now()).Description; got != c.want {
 			t.Errorf("-m %q, Description %q: %q, want %q", c.msg, c.desc, got, c.want)
 		}
+	}
+}
+
+func TestBudgetKey(t *testing.T) {
+	c := config.Default()
+	c.Train.Steps = 0
+	for _, k := range []struct {
+		kind   string
+		budget time.Duration
+		steps  int
+		want   string
+	}{
+		{"compute", 5 * time.Minute, 0, "compute 5m0s @100 GFLOP/s"},
+		{"wall", 90 * time.Second, 0, "wall 1m30s"},
+		{"wall", time.Minute, 500, "wall 1m0s, steps ≤ 500"},
+		{"compute", 0, 150, "steps 150"},
+	} {
+		c.Train.BudgetKind, c.Train.Budget, c.Train.Steps = k.kind, config.Duration(k.budget), k.steps
+		if got := BudgetKey(c); got != k.want {
+			t.Errorf("%s %v %d: %q, want %q", k.kind, k.budget, k.steps, got, k.want)
+		}
+	}
+	// The seed and the log interval do not change the hash; anything trained does.
+	a, b := config.Default(), config.Default()
+	b.Train.Seed, b.Train.LogEvery = 7, 3
+	if ConfigHash(a, "", "", "d") != ConfigHash(b, "", "", "d") {
+		t.Error("the seed changes the config hash")
+	}
+	b.Optim.LR *= 2
+	if ConfigHash(a, "", "", "d") == ConfigHash(b, "", "", "d") || ConfigHash(a, "", "", "d") == ConfigHash(a, "p", "", "d") ||
+		ConfigHash(a, "", "", "d") == ConfigHash(a, "", "", "e") || ConfigHash(a, "", "h#0", "d") == ConfigHash(a, "", "", "d") {
+		t.Error("a trained difference does not change the config hash")
 	}
 }

@@ -82,17 +82,26 @@ func ConfigHash(cfg config.Config, parent, hooks, data string) string {
 	return "sha256:" + hex.EncodeToString(s.Sum(nil))[:16]
 }
 
-// BudgetKey names a run's budget kind and amount ("wall 5m0s", "steps 150", "wall 1m0s, steps ≤ 500"):
-// noise is measured, and verdicts compare, only within one key.
-//
-// TODO(i9budget): add the compute-budget kinds (tokens, FLOPs/virtual time) once config.Train has them.
+// BudgetKey names a run's budget kind and amount ("compute 5m0s @100 GFLOP/s", "wall 1m30s",
+// "steps 150", "wall 1m0s, steps ≤ 500"): noise is measured, and verdicts compare, only within one
+// key. A compute budget's key carries its reference rate, since the rate sets how many FLOPs a
+// second buys.
 func BudgetKey(cfg config.Config) string {
 	t := cfg.Train
+	budget := ""
+	if t.Budget > 0 {
+		switch t.BudgetKind {
+		case "compute":
+			budget = fmt.Sprintf("compute %v @%g GFLOP/s", time.Duration(t.Budget), t.ComputeRate)
+		default:
+			budget = fmt.Sprintf("%s %v", t.BudgetKind, time.Duration(t.Budget))
+		}
+	}
 	switch {
-	case t.Budget > 0 && t.Steps > 0:
-		return fmt.Sprintf("wall %v, steps ≤ %d", time.Duration(t.Budget), t.Steps)
-	case t.Budget > 0:
-		return fmt.Sprintf("wall %v", time.Duration(t.Budget))
+	case budget != "" && t.Steps > 0:
+		return fmt.Sprintf("%s, steps ≤ %d", budget, t.Steps)
+	case budget != "":
+		return budget
 	case t.Steps > 0:
 		return fmt.Sprintf("steps %d", t.Steps)
 	}
