@@ -77,7 +77,7 @@ func TestRepeatsAndRanking(t *testing.T) {
 	o := out.String()
 	for _, w := range []string{"val_bpb:          ", "budget:           steps 20", "verdict:          keep by k-sigma",
 		"vs_head:          Δ val_bpb", "same_step:        train loss at step 20",
-		"--- anelab sweep ranking (3 specs", "head at start:    none",
+		"--- anelab sweep ranking (3 spec(s)", "head at start:    none",
 		" 1. spec 2: val_bpb ", " 3. spec 3: val_bpb ", "(seed 2, repeat 2/3)"} {
 		if !strings.Contains(o, w) {
 			t.Errorf("output lacks %q", w)

@@ -215,7 +215,7 @@ func (h *Harness) printRanking(ctx context.Context, start map[string]headSnapsho
 	ranks := h.Ranking(ctx, start, jobs, runs)
 	w := h.opt.Out
 	head := start[h.opt.Lineage]
-	fmt.Fprintf(w, "--- anelab sweep ranking (%d specs; lower val_bpb is better)\n", len(ranks))
+	fmt.Fprintf(w, "--- anelab sweep ranking (%d spec(s); lower val_bpb is better)\n", len(ranks))
 	if head.ok {
 		fmt.Fprintf(w, "head at start:    %s val_bpb %s (lineage %s)\n", head.Run.ID, sampleStr(head.Sample), h.opt.Lineage)
 	} else {
