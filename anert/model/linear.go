@@ -30,7 +30,7 @@ type gemmJob struct {
 	ldc            int
 }
 
-func (g *gemmJob) Run(_, _, lo, hi int) {
+func (g *gemmJob) run(_, _, lo, hi int) {
 	aoff := lo * g.lda
 	if g.transA {
 		aoff = lo

@@ -71,6 +71,6 @@ type lossJob struct {
 	train       bool
 }
 
-func (j *lossJob) Run(_, p, lo, hi int) {
+func (j *lossJob) run(_, p, lo, hi int) {
 	j.part[p] = softcapCE(j.logits[lo*j.c:hi*j.c], hi-lo, j.c, j.tgt[lo:hi], j.capc, j.scale, j.train)
 }

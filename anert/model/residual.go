@@ -21,7 +21,7 @@ type residualJob struct {
 	alpha     float32
 }
 
-func (j *residualJob) Run(_, _, lo, hi int) {
+func (j *residualJob) run(_, _, lo, hi int) {
 	if j.x == nil {
 		scaleTo(j.out[lo:hi], j.y[lo:hi], j.alpha)
 	} else {

@@ -19,7 +19,7 @@ type rmsnormJob struct {
 	eps             float32
 }
 
-func (j *rmsnormJob) Run(_, _, lo, hi int) {
+func (j *rmsnormJob) run(_, _, lo, hi int) {
 	d := j.d
 	rmsnormRows(j.out[lo*d:hi*d], j.rinv[lo:hi], j.x[lo*d:hi*d], j.g, hi-lo, d, j.eps)
 }
@@ -70,7 +70,7 @@ type rmsnormBwdJob struct {
 	d                          int
 }
 
-func (j *rmsnormBwdJob) Run(_, p, lo, hi int) {
+func (j *rmsnormBwdJob) run(_, p, lo, hi int) {
 	d := j.d
 	rmsnormBackwardRows(j.dx[lo*d:hi*d], j.part[p*d:(p+1)*d], j.dout[lo*d:hi*d], j.x[lo*d:hi*d],
 		j.rinv[lo:hi], j.g, hi-lo, d)

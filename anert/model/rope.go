@@ -43,7 +43,7 @@ type ropeJob struct {
 	sign        float32
 }
 
-func (j *ropeJob) Run(_, _, lo, hi int) {
+func (j *ropeJob) run(_, _, lo, hi int) {
 	ropeRows(j.x[lo*j.d:hi*j.d], hi-lo, lo, j.T, j.d, j.hd, j.cos, j.sin, j.sign)
 }
 

@@ -24,7 +24,7 @@ type swigluJob struct {
 	gate, h1, h3, dh1, dh3 []float32
 }
 
-func (j *swigluJob) Run(_, _, lo, hi int) {
+func (j *swigluJob) run(_, _, lo, hi int) {
 	if j.bwd {
 		swigluBwd(j.dh1[lo:hi], j.dh3[lo:hi], j.gate[lo:hi], j.h1[lo:hi], j.h3[lo:hi])
 	} else {
