@@ -70,7 +70,7 @@ func (c Config) FloatFields() []FloatField {
 		{"model.softcap", m.Softcap, Range{Min: 0, Max: 1e6}},
 		{"model.norm_eps", m.NormEps, Range{Min: 0, Max: 1, MinOpen: true}},
 		{"model.init_std", m.InitStd, Range{Min: 0, Max: 10, MinOpen: true}},
-		{"optim.lr", o.LR, Range{Min: 0, Max: 10, MinOpen: true}},
+		{"optim.lr", o.LR, Range{Min: 0, Max: 1e9, MinOpen: true}}, // high: tests drive runs to diverge with it
 		{"optim.min_lr_frac", o.MinLRFrac, unit},
 		{"optim.beta1", o.Beta1, below1},
 		{"optim.beta2", o.Beta2, below1},
