@@ -80,6 +80,8 @@ func (c Config) FloatFields() []FloatField {
 		{"optim.embed_lr_scale", o.EmbedLRScale, Range{Min: 0, Max: 1e3, MinOpen: true}},
 		{"optim.grad_clip", o.GradClip, Range{Min: 0, Max: math.MaxFloat32}},
 		{"optim.loss_scale", o.LossScale, Range{Min: 0, Max: 1 << 24}},
+		{"optim.muon_lr", o.MuonLR, Range{Min: 0, Max: 1e9}},
+		{"optim.muon_momentum", o.MuonMomentum, below1},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 func init() {
 	Symbols["github.com/anelab/anelab/anert/config/config"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"Activations":  reflect.ValueOf(&config.Activations).Elem(),
 		"DecodeStrict": reflect.ValueOf(config.DecodeStrict),
 		"Default":      reflect.ValueOf(config.Default),
 		"Load":         reflect.ValueOf(config.Load),
