@@ -81,6 +81,9 @@ func (c Config) FloatFields() []FloatField {
 		{"optim.grad_clip", o.GradClip, Range{Min: 0, Max: math.MaxFloat32}},
 		{"optim.loss_scale", o.LossScale, Range{Min: 0, Max: 1 << 24}},
 		{"optim.muon_lr", o.MuonLR, Range{Min: 0, Max: 1e9}},
+		{"optim.warmup_frac", o.WarmupFrac, below1},
+		{"optim.decay_frac", o.DecayFrac, unit},
+		{"train.compute_gflops", c.Train.ComputeRate, Range{Min: 0, Max: 1e9}},
 		{"optim.muon_momentum", o.MuonMomentum, below1},
 	}
 }
