@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/data"
@@ -93,6 +94,14 @@ func TestShortRunLossFalls(t *testing.T) {
 	if back["status"] != "ok" || back["val_loss"].(float64) != res.ValLoss {
 		t.Errorf("JSON line %v does not match the result", back)
 	}
+	// The summary and the JSON line name the BLAS, its core and the sgemm rate measured.
+	if back["blas"] != blas.Backend || back["blas_core"] == "" || !(back["sgemm_gflops"].(float64) > 0) {
+		t.Errorf("JSON line names BLAS %v, core %v, sgemm %v GFLOP/s: want %s, a core, a positive rate",
+			back["blas"], back["blas_core"], back["sgemm_gflops"], blas.Backend)
+	}
+	if !strings.Contains(js.String(), "blas:             "+blas.Backend+" core ") {
+		t.Errorf("summary has no blas line:\n%s", js.String())
+	}
 }
 
 func TestSameSeedSameRunDifferentSeedDifferentWindows(t *testing.T) {
@@ -164,7 +173,7 @@ func TestBadInputIsRefusedBeforeTraining(t *testing.T) {
 		{"every config problem at once", func(c *config.Config) { c.Model.Dim = 30; c.Model.Heads = 4; c.Optim.LR = -1 },
 			[]string{"model.dim = 30 is not divisible by model.heads = 4", "optim.lr"}},
 		{"vocab below the data's", func(c *config.Config) { c.Model.Vocab = 100 }, []string{"model.vocab = 100 is smaller than the data's vocabulary"}},
-		{"seq longer than a split", func(c *config.Config) { c.Model.Seq = 1 << 20 }, []string{"model.seq = 1048576 is longer than the val split"}},
+		{"seq longer than a split", func(c *config.Config) { c.Model.Seq = 1 << 16 }, []string{"model.seq = 65536 is longer than the val split"}},
 	}
 	for _, tc := range cases {
 		c := tinyConfig()
