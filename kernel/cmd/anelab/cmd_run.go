@@ -66,6 +66,9 @@ flags:`)
 	if err := checkRunFlags(*budget, *steps, *timeout, *scriptTimeout, *hookTimeout); err != nil {
 		return err
 	}
+	if *repeats < 0 || *repeats > 100 {
+		return fmt.Errorf("--repeats %d: must be 0 (the spec's) to 100", *repeats)
+	}
 	path := pos[0]
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("script: %w", err)

@@ -28,7 +28,7 @@ and prints one line per run it would start. Trains nothing and records nothing. 
 any run would be refused.
 
 flags:`)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	msg := fs.String("m", "", "as for run")
 	budget := fs.Duration("budget", 0, "as for run: training budget per run")
@@ -38,13 +38,19 @@ flags:`)
 	dataDir := fs.String("data", "data/out/default", "prepared data folder (its manifest's vocabulary is checked)")
 	lineage := fs.String("lineage", "main", "lineage lab.Best() reads and specs without one join")
 	scriptTimeout := fs.Duration("script-timeout", 5*time.Second, "limit for evaluating the script and its Experiment()/Sweep()")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		fs.Usage()
 		return fmt.Errorf("want exactly one script, got %d arguments", len(pos))
+	}
+	if err := checkRunFlags(*budget, *steps, 0, *scriptTimeout); err != nil {
+		return err
+	}
+	if *repeats < 0 || *repeats > 100 {
+		return fmt.Errorf("--repeats %d: must be 0 (the spec's) to 100", *repeats)
 	}
 	if _, err := os.Stat(pos[0]); err != nil {
 		return fmt.Errorf("script: %w", err)
