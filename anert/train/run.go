@@ -164,8 +164,10 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 	s.in, s.tgt = make([]uint16, n), make([]uint16, n)
 	s.peakGFLOPS = blas.PeakGFLOPS(512, 300*time.Millisecond)
 	m := cfg.Model
-	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v | params %.2fM\n",
-		m.Dim, m.Layers, m.Heads, m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact, float64(s.m.NumParams())/1e6)
+	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d kv_heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v "+
+		"act=%s qk_norm=%v untied_head=%v zero_init=%v | params %.2fM\n",
+		m.Dim, m.Layers, m.Heads, m.KV(), m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact,
+		m.Activation(), m.QKNorm, m.UntiedHead, m.ZeroInit, float64(s.m.NumParams())/1e6)
 	o := cfg.Optim
 	fmt.Fprintf(out, "optim: %s lr=%.3g warmup=%d horizon=%d min_lr_frac=%g wd=%g clip=%g accum=%d loss_scale=%g | batch %d × %d tokens\n",
 		o.Name, o.LR, o.Warmup, o.Horizon, o.MinLRFrac, o.WeightDecay, o.GradClip, o.Accum, o.LossScale, cfg.Train.Batch, m.Seq)
