@@ -128,6 +128,7 @@ func TestResumeUsesThisRunsSchedule(t *testing.T) {
 	// The continued run asks for a different peak LR and schedule: they must be in effect.
 	cfg2 := cfg
 	cfg2.Optim.LR = 1e-3
+	cfg2.Optim.ScheduleUnit = "updates" // the lineage's update count places the resumed run
 	cfg2.Optim.Warmup = 0
 	cfg2.Optim.Horizon = 100
 	cfg2.Train.Steps = 5

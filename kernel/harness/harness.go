@@ -372,6 +372,11 @@ func (h *Harness) train(ctx context.Context, job Job, cfg config.Config, resume,
 	limit := h.opt.Timeout
 	if limit <= 0 && cfg.Train.Budget > 0 {
 		limit = time.Duration(cfg.Train.Budget) + h.opt.Grace
+		if cfg.Train.BudgetKind != "wall" {
+			// A compute budget's wall time grows with machine load and with a small model's lower
+			// FLOP rate: allow a quarter of the reference rate before calling it a timeout.
+			limit = 4*time.Duration(cfg.Train.Budget) + h.opt.Grace
+		}
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -4,16 +4,19 @@ package symbols
 
 import (
 	"github.com/anelab/anelab/anert/config"
+	"go/constant"
+	"go/token"
 	"reflect"
 )
 
 func init() {
 	Symbols["github.com/anelab/anelab/anert/config/config"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Activations": reflect.ValueOf(&config.Activations).Elem(),
-		"Default":     reflect.ValueOf(config.Default),
-		"Load":        reflect.ValueOf(config.Load),
-		"Tiny":        reflect.ValueOf(config.Tiny),
+		"Activations":     reflect.ValueOf(&config.Activations).Elem(),
+		"Default":         reflect.ValueOf(config.Default),
+		"Load":            reflect.ValueOf(config.Load),
+		"ReferenceGFLOPS": reflect.ValueOf(constant.MakeFromLiteral("100", token.INT, 0)),
+		"Tiny":            reflect.ValueOf(config.Tiny),
 
 		// type definitions
 		"Config":   reflect.ValueOf((*config.Config)(nil)),
