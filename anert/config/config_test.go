@@ -45,7 +45,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		{"kv_heads not dividing heads", func(c *Config) { c.Model.KVHeads = 3 }, []string{"model.kv_heads = 3 must divide model.heads = 4"}},
 		{"activation", func(c *Config) { c.Model.Act = "tanh" }, []string{`model.act = "tanh": must be one of swiglu, relu2, gelu`}},
 		{"muon", func(c *Config) { c.Optim.Name, c.Optim.MuonLR, c.Optim.MuonMomentum = "muon", 0, 1 },
-			[]string{"optim.muon_lr = 0: must be finite and positive", "optim.muon_momentum = 1: must be in [0, 1)"}},
+			[]string{"optim.muon_lr = 0: muon needs a positive muon_lr", "optim.muon_momentum = 1: must be a finite number in [0, 1)"}},
 		{"muon not finite", func(c *Config) { c.Optim.MuonLR, c.Optim.MuonMomentum = math.Inf(1), math.NaN() },
 			[]string{"optim.muon_lr = +Inf", "optim.muon_momentum = NaN"}},
 		{"vocab past uint16", func(c *Config) { c.Model.Vocab = 70000 }, []string{"model.vocab = 70000"}},

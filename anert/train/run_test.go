@@ -164,7 +164,7 @@ func TestBadInputIsRefusedBeforeTraining(t *testing.T) {
 		{"every config problem at once", func(c *config.Config) { c.Model.Dim = 30; c.Model.Heads = 4; c.Optim.LR = -1 },
 			[]string{"model.dim = 30 is not divisible by model.heads = 4", "optim.lr"}},
 		{"vocab below the data's", func(c *config.Config) { c.Model.Vocab = 100 }, []string{"model.vocab = 100 is smaller than the data's vocabulary"}},
-		{"seq longer than a split", func(c *config.Config) { c.Model.Seq = 1 << 20 }, []string{"model.seq = 1048576 is longer than the val split"}},
+		{"seq longer than a split", func(c *config.Config) { c.Model.Seq = 1 << 16 }, []string{"model.seq = 65536 is longer than the val split"}},
 	}
 	for _, tc := range cases {
 		c := tinyConfig()

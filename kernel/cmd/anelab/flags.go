@@ -83,7 +83,11 @@ func parseConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	c := config.Default()
 	bindConfig(fs, &c)
 	file := fs.String("config", "", "JSON config file (flags override its fields)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return c, err
+	}
+	if err := noArgs(fs.Name(), pos); err != nil {
 		return c, err
 	}
 	if *file == "" {
