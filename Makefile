@@ -54,7 +54,7 @@ bench: deps
 # seeds part). Minutes, not seconds, so it is not part of `make test`; README "The default recipe".
 SEEDS        ?= 5
 SEEDS_BUDGET ?= 1m
-SEEDS_MAX_SD ?= 0.01
+SEEDS_MAX_SD ?= 0.05
 seeds: build
 	@test -f $(DATA)/manifest.json || $(BIN) data default --out $(DATA)
 	BIN=$(BIN) DATA=$(DATA) SEEDS=$(SEEDS) BUDGET=$(SEEDS_BUDGET) MAX_SD=$(SEEDS_MAX_SD) anert/bench/seeds.sh
