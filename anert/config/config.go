@@ -62,7 +62,7 @@ type Config struct {
 	Model   Model  `json:"model"`
 	Optim   Optim  `json:"optim"`
 	Train   Train  `json:"train"`
-	Backend string `json:"backend"` // "cpu", "ane" or "auto"
+	Backend string `json:"backend"` // "cpu", "ane", "cuda" (bf16 GEMMs), "cuda-fp32" or "auto"
 	Device  string `json:"device"`  // for the ane backend: "emu", "ane" or "auto"
 }
 
@@ -201,9 +201,9 @@ func (c Config) Validate() error {
 		bad("train.threads = %d: must be ≥ 0 (0: all cores)", t.Threads)
 	}
 	switch c.Backend {
-	case "cpu", "ane", "auto":
+	case "cpu", "ane", "auto", "cuda", "cuda-fp32":
 	default:
-		bad("backend = %q: must be \"cpu\", \"ane\" or \"auto\"", c.Backend)
+		bad("backend = %q: must be \"cpu\", \"ane\", \"cuda\", \"cuda-fp32\" or \"auto\"", c.Backend)
 	}
 	switch c.Device {
 	case "emu", "ane", "auto", "":
