@@ -29,9 +29,15 @@ func TestSupportedNamesWhatIsMissing(t *testing.T) {
 	}
 	c.Optim.Name = "sgd"
 	c.Model.Pos = "alibi"
+	c.Model.Act = "relu2"
+	c.Model.QKNorm = true
+	c.Model.UntiedHead = true
+	c.Model.KVHeads = 2
 	err := Supported(c)
-	if err == nil || !strings.Contains(err.Error(), `optim.name = "sgd"`) || !strings.Contains(err.Error(), `model.pos = "alibi"`) {
-		t.Fatalf("Supported = %v, want both options named", err)
+	for _, want := range []string{`optim.name = "sgd"`, `model.pos = "alibi"`, `model.act = "relu2"`, "model.qk_norm", "model.untied_head", "model.kv_heads = 2"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Supported = %v, want %s named", err, want)
+		}
 	}
 }
 
