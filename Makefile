@@ -45,9 +45,10 @@ cross:
 # CPU training speed on the default config and the original's shape: tokens/s, ms/step, time by
 # phase, peak memory, MFU against the sgemm rate measured in the same process; benchstat lines in
 # runs/bench.txt. TORCH=1 also runs the PyTorch reference (installs Debian's python3-torch).
+# BENCH_FLAGS="--backend cuda" times whole steps on an NVIDIA GPU at a GPU-sized batch instead.
 bench: deps
 	$(GO) build -o bin/anebench ./anert/bench/cmd/anebench
-	bin/anebench --out runs/bench.txt
+	bin/anebench --out runs/bench.txt $(BENCH_FLAGS)
 
 # Start Jupyter on notebooks/ with the GoNB kernel, installing what is missing first: GoNB and
 # goimports at the versions go.mod pins (built into bin/), Jupyter from Debian packages (other

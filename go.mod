@@ -30,6 +30,7 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/segmentio/asm v1.1.3 // indirect
 	github.com/segmentio/encoding v0.3.4 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/tmc/apple v0.5.5 // indirect
 	github.com/traefik/yaegi v0.16.1 // indirect
 	go.lsp.dev/jsonrpc2 v0.10.0 // indirect

@@ -27,6 +27,7 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
+	"github.com/anelab/anelab/anert/tensor"
 )
 
 // Spec is one benchmarked config: its name and the run config whose model, optimizer and batch
@@ -37,8 +38,8 @@ type Spec struct {
 	Steps  int // timed optimizer steps
 }
 
-// Specs are the configs `make bench` measures: "default", the default config (dim 288, 6 layers,
-// 6 heads, FFN 768, seq 256, vocab 4096, batch 4), and "original", the original system's shape
+// Specs are the configs `make bench` measures: "default", the default config (dim 256, 6 layers,
+// 4 heads, FFN 768, seq 256, vocab 4096, batch 4), and "original", the original system's shape
 // (dim 768, 6 layers, 12 heads, FFN 2048, seq 512, vocab 9216 as after its vocab compaction,
 // batch 1). Both train with Lion, soft-cap 30 and RoPE, as anert/bench/pytorch/train_ref.py does.
 func Specs() []Spec {
@@ -189,11 +190,18 @@ func (r *Rig) Step() (st Step, loss float64, err error) {
 // Need is the analytic memory need of training (see Memory).
 func (r *Rig) Need() Memory {
 	p := int64(r.Model.NumParams()) * 4
-	states := int64(1) // Lion: m
-	if r.cfg.Optim.Name == "adamw" {
-		states = 2 // m, v
+	states := p // Lion: m
+	switch r.cfg.Optim.Name {
+	case "adamw":
+		states = 2 * p // m, v
+	case "muon": // m for every parameter, v for the AdamW ones (not the 2-D matrices)
+		for _, q := range r.Model.Params() {
+			if q.Group != tensor.Matrix || len(q.Shape) != 2 {
+				states += int64(q.Size()) * 4
+			}
+		}
 	}
-	return Memory{Weights: p, Grads: p, OptState: states * p, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
+	return Memory{Weights: p, Grads: p, OptState: states, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
 }
 
 // Measure builds the spec's model with random weights and times optimizer steps on random tokens,

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 CONFIGS = {
     # name: dim, layers, heads, ffn, seq, vocab, batch (GPU-sized: 16,384 tokens per step)
-    "default": dict(dim=288, layers=6, heads=6, ffn=768, seq=256, vocab=4096, batch=64),
+    "default": dict(dim=256, layers=6, heads=4, ffn=768, seq=256, vocab=4096, batch=64),  # config.Default()
+    "dim288": dict(dim=288, layers=6, heads=6, ffn=768, seq=256, vocab=4096, batch=64),  # the default until 29 Nov
     "original": dict(dim=768, layers=6, heads=12, ffn=2048, seq=512, vocab=9216, batch=32),
 }
 
