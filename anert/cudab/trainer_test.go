@@ -187,7 +187,7 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, lossTol, gradTol flo
 				t.Errorf("step %d: gradient of %s: relative error %.2g > %g", step, p.Name, e, gradTol)
 			}
 		}
-		nc := optim.PrepareGrads(cpu.Params(), cfg.Optim, 1)
+		nc := optim.PrepareGrads(cpu.Params(), cfg.Optim, 1, 0)
 		ng, err := tr.PrepareGrads(1)
 		if err != nil {
 			t.Fatal(err)

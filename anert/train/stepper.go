@@ -31,10 +31,11 @@ type stepper interface {
 
 // hostStepper is the model and optimizer on the host.
 type hostStepper struct {
-	m   *model.Model
-	opt optim.Optimizer
-	o   config.Optim
-	ps  []*tensor.Param
+	m       *model.Model
+	opt     optim.Optimizer
+	o       config.Optim
+	ps      []*tensor.Param
+	threads int // the run's thread budget, for the gradient norm
 }
 
 func (h *hostStepper) ForwardBackward(in, tgt []uint16, batch int, gs float32) (float64, error) {
@@ -46,7 +47,7 @@ func (h *hostStepper) Loss(in, tgt []uint16, batch int) (float64, error) {
 }
 
 func (h *hostStepper) PrepareGrads(micro int) (float64, error) {
-	return optim.PrepareGrads(h.ps, h.o, micro), nil
+	return optim.PrepareGrads(h.ps, h.o, micro, h.threads), nil
 }
 
 func (h *hostStepper) Update(lr float64) error {
