@@ -7,7 +7,7 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps build run test test-go test-notebooks cross bench notebook report clean
+.PHONY: all deps build run test test-go test-race test-nocgo test-notebooks cross bench notebook report clean
 
 all: build
 
@@ -36,6 +36,15 @@ test: deps test-go test-notebooks cross
 test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(MAKE) test-race test-nocgo
+
+# The packages that run goroutines of their own, once under the race detector.
+test-race:
+	$(GO) test -count=1 -race ./internal/par ./anert/model ./anert/optim ./kernel/ledger ./kernel/harness
+
+# The pure-Go build (no cgo: Go BLAS and element-wise kernels) tested, not only built.
+test-nocgo:
+	CGO_ENABLED=0 $(GO) test -count=1 ./internal/par ./anert/blas ./anert/model ./anert/optim ./anert/train
 
 # The darwin device and the no-cgo BLAS must build for Apple silicon from Linux.
 cross:
