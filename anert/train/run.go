@@ -175,8 +175,10 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 		fmt.Fprintf(out, "\n*** %s ***\n\n", s.warning)
 	}
 	m := cfg.Model
-	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v | params %.2fM\n",
-		m.Dim, m.Layers, m.Heads, m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact, float64(s.m.NumParams())/1e6)
+	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d kv_heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v "+
+		"act=%s qk_norm=%v untied_head=%v zero_init=%v | params %.2fM\n",
+		m.Dim, m.Layers, m.Heads, m.KV(), m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact,
+		m.Activation(), m.QKNorm, m.UntiedHead, m.ZeroInit, float64(s.m.NumParams())/1e6)
 	o := cfg.Optim
 	sched := fmt.Sprintf("%s over the budget, warmup_frac=%g", o.Schedule, o.WarmupFrac)
 	if o.ScheduleUnit == "updates" {
