@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestFor(t *testing.T) {
@@ -97,6 +98,31 @@ func TestPoolLoops(t *testing.T) {
 	for range 2 {
 		if err := <-done; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestWorkersJoin: every worker of a loop of w goroutines takes part once the pool has been woken
+// (a worker sleeping, spinning or new all get the loop).
+func TestWorkersJoin(t *testing.T) {
+	const w = 4
+	for it := range 12 {
+		var seen [w]atomic.Bool
+		var arrived atomic.Int32
+		// w parts that each wait until all w goroutines hold one: the loop ends only if all join.
+		Run(w, w, w, Func(func(k, _, _ int) {
+			seen[k].Store(true)
+			arrived.Add(1)
+			for arrived.Load() < w {
+			}
+		}))
+		for k := range w {
+			if !seen[k].Load() {
+				t.Fatalf("round %d: worker %d did not take part", it, k)
+			}
+		}
+		if it%4 == 0 {
+			time.Sleep(2 * spin) // let the workers fall asleep
 		}
 	}
 }
