@@ -3,6 +3,7 @@ SHELL := /bin/bash
 BUDGET ?= 5m
 DATA   ?= data/out/default
 OUT    ?= runs/default
+BACKEND ?= auto
 GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
@@ -26,9 +27,10 @@ build: deps
 	$(GO) build -o $(BIN) ./kernel/cmd/anelab
 
 # Prepare the embedded default corpus if missing, train for BUDGET, print the summary and a story.
+# BACKEND=auto (default) trains on the Neural Engine on Apple silicon, on the CPU elsewhere.
 run: build
 	@test -f $(DATA)/manifest.json || $(BIN) data default --out $(DATA)
-	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT)
+	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT) --backend $(BACKEND)
 	$(BIN) sample --tokens 200 $(OUT)/model.ckpt
 
 test: deps test-go test-notebooks cross

@@ -37,8 +37,8 @@ type Spec struct {
 	Steps  int // timed optimizer steps
 }
 
-// Specs are the configs `make bench` measures: "default", the default config (dim 288, 6 layers,
-// 6 heads, FFN 768, seq 256, vocab 4096, batch 4), and "original", the original system's shape
+// Specs are the configs `make bench` measures: "default", the default config (dim 256, 6 layers,
+// 4 heads, FFN 768, seq 256, vocab 4096, batch 4), and "original", the original system's shape
 // (dim 768, 6 layers, 12 heads, FFN 2048, seq 512, vocab 9216 as after its vocab compaction,
 // batch 1). Both train with Lion, soft-cap 30 and RoPE, as anert/bench/pytorch/train_ref.py does.
 func Specs() []Spec {

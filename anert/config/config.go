@@ -69,7 +69,7 @@ type Config struct {
 // Default is the default small config, about the size of llama2.c's stories15M.
 func Default() Config {
 	return Config{
-		Model: Model{Dim: 288, Layers: 6, Heads: 6, FFN: 768, Seq: 256, Vocab: 4096,
+		Model: Model{Dim: 256, Layers: 6, Heads: 4, FFN: 768, Seq: 256, Vocab: 4096,
 			Pos: "rope", RopeTheta: 10000, Softcap: 30, Compact: false, NormEps: 1e-5, InitStd: 0.02},
 		Optim: Optim{Name: "lion", LR: 1e-3, MinLRFrac: 0.1, Warmup: 20, Horizon: 2000,
 			Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, MatrixLRScale: 1, EmbedLRScale: 1,

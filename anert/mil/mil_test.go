@@ -247,7 +247,7 @@ func TestRopeTablesAndMask(t *testing.T) {
 
 func TestFromModelAndValidate(t *testing.T) {
 	c := FromModel(config.Default().Model)
-	if c.Dim != 288 || c.Heads != 6 || c.FFN != 768 || c.Seq != 256 || !c.Rope || math.Abs(c.Alpha-1/math.Sqrt(12)) > 1e-12 {
+	if c.Dim != 256 || c.Heads != 4 || c.FFN != 768 || c.Seq != 256 || !c.Rope || math.Abs(c.Alpha-1/math.Sqrt(12)) > 1e-12 {
 		t.Errorf("FromModel(default) = %+v", c)
 	}
 	for _, bad := range []Config{

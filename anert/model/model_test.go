@@ -483,7 +483,7 @@ func TestBackendSeam(t *testing.T) {
 	}
 }
 
-// BenchmarkForwardBackward is the default config (dim 288, 6 layers, 6 heads, ffn 768, seq 256,
+// BenchmarkForwardBackward is the default config (dim 256, 6 layers, 4 heads, ffn 768, seq 256,
 // vocab 4096) at batch 4 on the CPU backend.
 func BenchmarkForwardBackward(b *testing.B) {
 	cfg := config.Default()

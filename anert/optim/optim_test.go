@@ -442,7 +442,7 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// stories15MParams is the default config's parameter set (~7.2M: 4096×288 embedding, 6 layers).
+// stories15MParams is the default config's parameter set (4096×dim embedding, 6 layers).
 func stories15MParams() []*tensor.Param {
 	m := config.Default().Model
 	mk := func(name string, g tensor.Group, shape ...int) *tensor.Param {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anelab/anelab/anert/aneb"
+	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/device"
 	_ "github.com/anelab/anelab/anert/device/ane" // registers the Neural Engine on darwin/arm64
@@ -61,11 +62,12 @@ func newBackend(cfg config.Config, out io.Writer) (model.Backend, error) {
 			fmt.Fprintf(out, "backend auto: cpu (the Neural Engine did not open: %v)\n", err)
 			return model.NewCPU(), nil
 		}
-		vs := check.CheckConfig(cfg.Model)
+		ch, _ := chip.Default()
+		vs := check.CheckConfigFor(cfg.Model, ch)
 		if errs := check.Errors(vs); len(errs) > 0 {
 			dev.Close()
-			fmt.Fprintf(out, "backend auto: cpu (the config breaks %d ANE rule(s): %s; run 'anelab check' with the same flags for the details)\n",
-				len(errs), ruleIDs(errs))
+			fmt.Fprintf(out, "backend auto: cpu (the config breaks %d ANE rule(s) on %s: %s; run 'anelab check' with the same flags for the details)\n",
+				len(errs), ch.Name, ruleIDs(errs))
 			return model.NewCPU(), nil
 		}
 		printWarnings(out, vs)
@@ -94,7 +96,8 @@ func deviceWhy(dev device.Device) string {
 // the config, each with its rule, source and fix, and warnings are printed the same way. On the
 // emulator one line names the rules the real ANE would enforce.
 func checkConfig(m config.Model, dev device.Device, out io.Writer) error {
-	vs := check.CheckConfig(m)
+	ch, _ := chip.Default() // this Mac's chip; elsewhere the strictest family
+	vs := check.CheckConfigFor(m, ch)
 	errs := check.Errors(vs)
 	if isEmu(dev) {
 		if len(errs) > 0 {
