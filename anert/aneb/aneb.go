@@ -113,6 +113,11 @@ func New(dev device.Device, m config.Model) (*Backend, error) {
 		dev.Close()
 		return nil, fmt.Errorf("aneb: kv_heads %d ≠ heads %d: the ANE kernels are multi-head attention only; set kv_heads = 0", m.KV(), m.Heads)
 	}
+	if m.Activation() != "swiglu" || m.QKNorm {
+		dev.Close()
+		return nil, fmt.Errorf("aneb: model.act = %s, model.qk_norm = %t: the ANE kernels implement the SwiGLU MLP without QK-norm only "+
+			"(anelab check explains: rule arch-options); set act = swiglu and qk_norm = false, or use the CPU backend", m.Activation(), m.QKNorm)
+	}
 	if m.Layers <= 0 {
 		dev.Close()
 		return nil, fmt.Errorf("aneb: layers = %d: must be positive", m.Layers)

@@ -446,6 +446,13 @@ func TestErrors(t *testing.T) {
 	if _, err := New(device.NewEmu(), gqa); err == nil || !strings.Contains(err.Error(), "kv_heads") {
 		t.Errorf("GQA config: error %v", err)
 	}
+	for _, edit := range []func(*config.Model){func(c *config.Model) { c.Act = "gelu" }, func(c *config.Model) { c.QKNorm = true }} {
+		arch := m
+		edit(&arch)
+		if _, err := New(device.NewEmu(), arch); err == nil || !strings.Contains(err.Error(), "arch-options") {
+			t.Errorf("act %q, qk_norm %t: error %v", arch.Act, arch.QKNorm, err)
+		}
+	}
 	odd := m
 	odd.Heads = 5
 	if _, err := New(device.NewEmu(), odd); err == nil || !strings.Contains(err.Error(), "not divisible") {

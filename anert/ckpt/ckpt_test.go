@@ -185,7 +185,8 @@ func TestCompareModel(t *testing.T) {
 	if !errors.As(err, &m) || len(m) != 3 {
 		t.Fatalf("CompareModel = %v, want 3 differences", err)
 	}
-	want := Mismatch{{"model.dim", 32, 64}, {"model.seq", 16, 32}, {"model.vocab", 64, 128}}
+	want := Mismatch{{Field: "model.dim", Saved: 32, Want: 64}, {Field: "model.seq", Saved: 16, Want: 32},
+		{Field: "model.vocab", Saved: 64, Want: 128}}
 	if !slices.Equal(m, want) {
 		t.Errorf("CompareModel = %v, want %v", m, want)
 	}
@@ -400,4 +401,33 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("re-encoded checkpoint: %v", err)
 		}
 	})
+}
+
+// The architecture fields that decide which tensors exist are compared and named; "" act is
+// swiglu, and zero_init (init only) is not compared.
+func TestCompareModelArch(t *testing.T) {
+	a := config.Tiny().Model
+	b := a
+	b.Act, b.ZeroInit = "", true
+	if err := CompareModel(a, b); err != nil {
+		t.Errorf("act \"\" vs swiglu, zero_init: %v", err)
+	}
+	b.Act, b.QKNorm, b.UntiedHead = "relu2", true, true
+	err := CompareModel(a, b)
+	for _, s := range []string{"model.act: checkpoint swiglu, config relu2", "model.qk_norm: checkpoint false, config true",
+		"model.untied_head: checkpoint false, config true"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("CompareModel = %v, want it to say %q", err, s)
+		}
+	}
+	// Restore names the field behind a tensor the checkpoint lacks.
+	c, _ := sample()
+	want := c.Config.Model
+	want.UntiedHead = true
+	ps := append(tinyParams(want), &tensor.Param{Name: "head", Shape: []int{want.Vocab, want.Dim},
+		W: make([]float32, want.Vocab*want.Dim), G: make([]float32, want.Vocab*want.Dim)})
+	err = c.Restore(ps, ModelPrefix, want)
+	if err == nil || !strings.Contains(err.Error(), "head: in the model, not in the checkpoint (the configs differ: model.untied_head: checkpoint false, config true)") {
+		t.Errorf("Restore with an untied head: %v", err)
+	}
 }

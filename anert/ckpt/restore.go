@@ -14,6 +14,16 @@ import (
 type Diff struct {
 	Field       string // config field name, as in JSON: "model.ffn"
 	Saved, Want int
+	// Values is set instead of Saved/Want for an architecture field that decides which
+	// parameters exist (model.act, model.qk_norm, model.untied_head): "checkpoint relu2, config swiglu".
+	Values string
+}
+
+func (d Diff) String() string {
+	if d.Values != "" {
+		return d.Field + ": " + d.Values
+	}
+	return fmt.Sprintf("%s: checkpoint %d, config %d", d.Field, d.Saved, d.Want)
 }
 
 // Mismatch is every differing model dimension; CompareModel returns it as an error.
@@ -22,7 +32,7 @@ type Mismatch []Diff
 func (m Mismatch) Error() string {
 	parts := make([]string, len(m))
 	for i, d := range m {
-		parts[i] = fmt.Sprintf("%s: checkpoint %d, config %d", d.Field, d.Saved, d.Want)
+		parts[i] = d.String()
 	}
 	return "the checkpoint's model differs from the config's: " + strings.Join(parts, "; ")
 }
@@ -30,11 +40,22 @@ func (m Mismatch) Error() string {
 // CompareModel lists every integer dimension of config.Model (dim, layers, heads, kv_heads, ffn,
 // seq, vocab, and any added later) that differs between saved and want, by config field name, as
 // a Mismatch error; nil if all agree. kv_heads is compared as the effective count (0 = heads).
-// Non-dimension fields (pos, softcap, norm_eps, …) change the function, not the shapes, and are
-// not compared.
+// So are the architecture fields that decide which parameters exist: act (gated or not: w3),
+// qk_norm (q_norm, k_norm) and untied_head (head), "" act read as swiglu. Other fields (pos,
+// softcap, norm_eps, zero_init, …) change the function or the init, not the tensors, and are not
+// compared.
 func CompareModel(saved, want config.Model) error {
 	saved.KVHeads, want.KVHeads = saved.KV(), want.KV()
 	var m Mismatch
+	for _, f := range []struct {
+		name string
+		a, b any
+	}{{"model.act", saved.Activation(), want.Activation()}, {"model.qk_norm", saved.QKNorm, want.QKNorm},
+		{"model.untied_head", saved.UntiedHead, want.UntiedHead}} {
+		if f.a != f.b {
+			m = append(m, Diff{Field: f.name, Values: fmt.Sprintf("checkpoint %v, config %v", f.a, f.b)})
+		}
+	}
 	sv, wv := reflect.ValueOf(saved), reflect.ValueOf(want)
 	for i := range sv.NumField() {
 		f := sv.Type().Field(i)
@@ -42,7 +63,7 @@ func CompareModel(saved, want config.Model) error {
 			continue
 		}
 		if a, b := int(sv.Field(i).Int()), int(wv.Field(i).Int()); a != b {
-			m = append(m, Diff{"model." + jsonName(f), a, b})
+			m = append(m, Diff{Field: "model." + jsonName(f), Saved: a, Want: b})
 		}
 	}
 	if len(m) == 0 {
@@ -127,7 +148,7 @@ func hint(saved, want []int, diffs Mismatch) string {
 				continue
 			}
 			for _, d := range diffs {
-				if d.Saved == saved[i] && d.Want == want[i] && !slices.ContainsFunc(names, func(s string) bool {
+				if d.Values == "" && d.Saved == saved[i] && d.Want == want[i] && !slices.ContainsFunc(names, func(s string) bool {
 					return strings.HasPrefix(s, d.Field+" ")
 				}) {
 					names = append(names, fmt.Sprintf("%s differs: checkpoint %d, config %d", d.Field, d.Saved, d.Want))
@@ -148,6 +169,9 @@ func hintAll(diffs Mismatch) string {
 	parts := make([]string, len(diffs))
 	for i, d := range diffs {
 		parts[i] = fmt.Sprintf("%s %d → %d", d.Field, d.Saved, d.Want)
+		if d.Values != "" {
+			parts[i] = d.String()
+		}
 	}
 	return " (the configs differ: " + strings.Join(parts, ", ") + ")"
 }

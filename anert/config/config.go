@@ -5,7 +5,9 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -16,7 +18,7 @@ type Model struct {
 	Layers  int `json:"layers"`   // transformer blocks
 	Heads   int `json:"heads"`    // query heads
 	KVHeads int `json:"kv_heads"` // key/value heads; 0 means Heads (MHA)
-	FFN     int `json:"ffn"`      // SwiGLU hidden width
+	FFN     int `json:"ffn"`      // MLP hidden width (FFNFromRatio turns a ratio to dim into one)
 	Seq     int `json:"seq"`      // context length (tokens per sequence)
 	Vocab   int `json:"vocab"`    // tokenizer vocabulary size (full ids)
 
@@ -26,11 +28,41 @@ type Model struct {
 	Compact   bool    `json:"compact"`    // vocab compaction: logits only for ids seen in the data
 	NormEps   float64 `json:"norm_eps"`   // RMSNorm ε
 	InitStd   float64 `json:"init_std"`   // embedding init std
+
+	// Architecture knobs (anert/model documents each op; the ANE backend supports the defaults).
+	Act        string `json:"act"`         // MLP activation: "swiglu" (default, gated, 3 matrices), "relu2" or "gelu" (2 matrices); "" = swiglu
+	QKNorm     bool   `json:"qk_norm"`     // RMSNorm (learned gain per head dim) on q and k of every head, before RoPE
+	UntiedHead bool   `json:"untied_head"` // a separate output head instead of the tied embedding
+	ZeroInit   bool   `json:"zero_init"`   // zero-initialise the residual output projections (wo, w2) and an untied head
+}
+
+// Activations lists the MLP activations model.act accepts.
+var Activations = []string{"swiglu", "relu2", "gelu"}
+
+// Activation is the MLP activation, with "" read as "swiglu".
+func (m Model) Activation() string {
+	if m.Act == "" {
+		return "swiglu"
+	}
+	return m.Act
+}
+
+// Gated reports whether the MLP is gated (SwiGLU: w1, w2, w3) rather than plain (w1, w2).
+func (m Model) Gated() bool { return m.Activation() == "swiglu" }
+
+// FFNFromRatio is the MLP width for a ratio r of the model width, rounded to a multiple of 32 (what
+// the ANE's matmuls want) and at least 32: c.Model.FFN = c.Model.FFNFromRatio(4). A plain MLP is
+// usually 4×dim; SwiGLU's 8/3×dim has the same parameter count with its third matrix.
+func (m Model) FFNFromRatio(r float64) int {
+	if !(r > 0) || math.IsInf(r, 0) {
+		return 0 // Validate then reports model.ffn
+	}
+	return max(32, int(math.Round(r*float64(m.Dim)/32))*32)
 }
 
 // Optim is the optimizer, its parameter groups and the learning-rate schedule.
 type Optim struct {
-	Name          string  `json:"name"`            // "lion" (default) or "adamw"
+	Name          string  `json:"name"`            // "lion" (default), "adamw" or "muon" (Muon for the matrices, AdamW for the rest)
 	LR            float64 `json:"lr"`              // peak learning rate
 	MinLRFrac     float64 `json:"min_lr_frac"`     // cosine floor as a fraction of LR
 	Warmup        int     `json:"warmup"`          // linear warmup, in optimizer updates
@@ -44,6 +76,8 @@ type Optim struct {
 	GradClip      float64 `json:"grad_clip"`       // global L2 norm; 0 disables
 	Accum         int     `json:"accum"`           // micro-steps per optimizer update
 	LossScale     float64 `json:"loss_scale"`      // 0 or 1 disables; gradients are unscaled before clipping
+	MuonLR        float64 `json:"muon_lr"`         // muon: peak LR of the 2-D weight matrices (scheduled like lr; lr is then the AdamW groups')
+	MuonMomentum  float64 `json:"muon_momentum"`   // muon: the matrices' Nesterov momentum
 }
 
 // Train is the loop: batch, budget, limits, seed, evaluation.
@@ -70,10 +104,10 @@ type Config struct {
 func Default() Config {
 	return Config{
 		Model: Model{Dim: 256, Layers: 6, Heads: 4, FFN: 768, Seq: 256, Vocab: 4096,
-			Pos: "rope", RopeTheta: 10000, Softcap: 30, Compact: false, NormEps: 1e-5, InitStd: 0.02},
+			Pos: "rope", RopeTheta: 10000, Softcap: 30, Compact: false, NormEps: 1e-5, InitStd: 0.02, Act: "swiglu"},
 		Optim: Optim{Name: "lion", LR: 1e-3, MinLRFrac: 0.1, Warmup: 20, Horizon: 2000,
 			Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, MatrixLRScale: 1, EmbedLRScale: 1,
-			GradClip: 1, Accum: 1, LossScale: 0},
+			GradClip: 1, Accum: 1, LossScale: 0, MuonLR: 0.02, MuonMomentum: 0.95},
 		Train:   Train{Batch: 4, Budget: Duration(5 * time.Minute), Seed: 1, EvalWindows: 64, LogEvery: 10},
 		Backend: "cpu",
 		Device:  "emu",
@@ -84,7 +118,7 @@ func Default() Config {
 func Tiny() Config {
 	c := Default()
 	c.Model = Model{Dim: 32, Layers: 2, Heads: 4, FFN: 64, Seq: 16, Vocab: 64,
-		Pos: "rope", RopeTheta: 10000, Softcap: 30, NormEps: 1e-5, InitStd: 0.02}
+		Pos: "rope", RopeTheta: 10000, Softcap: 30, NormEps: 1e-5, InitStd: 0.02, Act: "swiglu"}
 	c.Train.Batch = 2
 	c.Train.Budget = 0
 	c.Train.EvalWindows = 4
@@ -134,8 +168,8 @@ func (c Config) Validate() error {
 	if m.KVHeads < 0 || (m.KVHeads > 0 && m.Heads%m.KVHeads != 0) {
 		bad("model.kv_heads = %d must divide model.heads = %d", m.KVHeads, m.Heads)
 	}
-	if m.KVHeads > 0 && m.KVHeads != m.Heads {
-		bad("model.kv_heads = %d: grouped-query attention is not supported; use kv_heads = 0 (= heads)", m.KVHeads)
+	if !slices.Contains(Activations, m.Activation()) {
+		bad("model.act = %q: must be one of %s", m.Act, strings.Join(Activations, ", "))
 	}
 	if m.Vocab > 65536 {
 		bad("model.vocab = %d: token shards hold uint16 ids, so vocab must be ≤ 65536", m.Vocab)
@@ -155,8 +189,14 @@ func (c Config) Validate() error {
 	if m.InitStd <= 0 {
 		bad("model.init_std = %g: must be positive", m.InitStd)
 	}
-	if o.Name != "lion" && o.Name != "adamw" {
-		bad("optim.name = %q: must be \"lion\" or \"adamw\"", o.Name)
+	if o.Name != "lion" && o.Name != "adamw" && o.Name != "muon" {
+		bad("optim.name = %q: must be \"lion\", \"adamw\" or \"muon\"", o.Name)
+	}
+	if !(o.MuonLR >= 0) || math.IsInf(o.MuonLR, 0) || (o.Name == "muon" && o.MuonLR == 0) {
+		bad("optim.muon_lr = %g: must be finite and positive for muon (≥ 0 otherwise)", o.MuonLR)
+	}
+	if !(o.MuonMomentum >= 0 && o.MuonMomentum < 1) {
+		bad("optim.muon_momentum = %g: must be in [0, 1)", o.MuonMomentum)
 	}
 	if o.LR <= 0 {
 		bad("optim.lr = %g: must be positive", o.LR)
@@ -173,8 +213,8 @@ func (c Config) Validate() error {
 	if o.Beta1 < 0 || o.Beta1 >= 1 || o.Beta2 < 0 || o.Beta2 >= 1 {
 		bad("optim.beta1 = %g, optim.beta2 = %g: each must be in [0, 1)", o.Beta1, o.Beta2)
 	}
-	if o.Name == "adamw" && o.Eps <= 0 {
-		bad("optim.eps = %g: AdamW needs a positive eps", o.Eps)
+	if (o.Name == "adamw" || o.Name == "muon") && o.Eps <= 0 {
+		bad("optim.eps = %g: AdamW (and muon's AdamW groups) need a positive eps", o.Eps)
 	}
 	if o.WeightDecay < 0 {
 		bad("optim.weight_decay = %g: must be ≥ 0", o.WeightDecay)

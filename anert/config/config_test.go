@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,20 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 }
 
+// The architecture options are valid together (GQA included), and "" act means swiglu.
+func TestArchOptionsValid(t *testing.T) {
+	c := Default()
+	c.Model.KVHeads, c.Model.Act, c.Model.QKNorm, c.Model.UntiedHead, c.Model.ZeroInit = 2, "relu2", true, true, true
+	c.Optim.Name = "muon"
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	c.Model.Act = ""
+	if err := c.Validate(); err != nil || c.Model.Activation() != "swiglu" || !c.Model.Gated() {
+		t.Errorf("act \"\": %v, activation %q", err, c.Model.Activation())
+	}
+}
+
 func TestValidateListsEveryProblem(t *testing.T) {
 	cases := []struct {
 		name string
@@ -27,7 +42,12 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		{"non-positive sizes", func(c *Config) { c.Model.Layers = 0; c.Model.FFN = -1; c.Train.Batch = 0 },
 			[]string{"model.layers = 0", "model.ffn = -1", "train.batch = 0"}},
 		{"odd head dim with rope", func(c *Config) { c.Model.Dim = 30; c.Model.Heads = 2 }, []string{"head dim 15"}},
-		{"gqa", func(c *Config) { c.Model.KVHeads = 2 }, []string{"grouped-query attention"}},
+		{"kv_heads not dividing heads", func(c *Config) { c.Model.KVHeads = 4 }, []string{"model.kv_heads = 4 must divide model.heads = 6"}},
+		{"activation", func(c *Config) { c.Model.Act = "tanh" }, []string{`model.act = "tanh": must be one of swiglu, relu2, gelu`}},
+		{"muon", func(c *Config) { c.Optim.Name, c.Optim.MuonLR, c.Optim.MuonMomentum = "muon", 0, 1 },
+			[]string{"optim.muon_lr = 0: must be finite and positive", "optim.muon_momentum = 1: must be in [0, 1)"}},
+		{"muon not finite", func(c *Config) { c.Optim.MuonLR, c.Optim.MuonMomentum = math.Inf(1), math.NaN() },
+			[]string{"optim.muon_lr = +Inf", "optim.muon_momentum = NaN"}},
 		{"vocab past uint16", func(c *Config) { c.Model.Vocab = 70000 }, []string{"model.vocab = 70000"}},
 		{"unknown optimizer and pos", func(c *Config) { c.Optim.Name = "sgd"; c.Model.Pos = "alibi" }, []string{"optim.name = \"sgd\"", "model.pos = \"alibi\""}},
 		{"schedule", func(c *Config) { c.Optim.Warmup = 10; c.Optim.Horizon = 5 }, []string{"optim.horizon = 5 must exceed optim.warmup = 10"}},

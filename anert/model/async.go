@@ -29,7 +29,7 @@ const (
 // weightGrad runs the weight-gradient GEMMs of kind (layer l) on team t: the same calls, in the
 // same order, whether the step runs them in place (synchronous) or on the dW worker.
 func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
-	n, d, f, c := s.N, s.D, s.F, m.classes()
+	n, d, f, c, kvd := s.N, s.D, s.F, m.classes(), s.KVD()
 	b := &m.buf
 	switch kind {
 	case dwClassifier:
@@ -37,21 +37,23 @@ func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 		if m.cfg.Compact {
 			clear(b.gec[:c*d])
 			classifierBackwardWeight(t, b.gec, dlogits, b.xf, n, c, d)
-			scatterAddRows(m.Embed.G, b.gec, m.active, d)
+			scatterAddRows(m.headParam().G, b.gec, m.active, d)
 		} else {
-			classifierBackwardWeight(t, m.Embed.G, dlogits, b.xf, n, c, d)
+			classifierBackwardWeight(t, m.headParam().G, dlogits, b.xf, n, c, d)
 		}
 	case dwFFN:
 		p, a := &m.Layers[l], &b.acts[l]
 		linearBackwardWeight(t, p.W2.G, a.DY, a.Gate, n, f, d)
 		linearBackwardWeight(t, p.W1.G, a.DH1, a.X2n, n, d, f)
-		linearBackwardWeight(t, p.W3.G, a.DH3, a.X2n, n, d, f)
+		if p.W3 != nil {
+			linearBackwardWeight(t, p.W3.G, a.DH3, a.X2n, n, d, f)
+		}
 	case dwAttn:
 		p, a := &m.Layers[l], &b.acts[l]
 		linearBackwardWeight(t, p.Wo.G, a.DO, a.A, n, d, d)
 		linearBackwardWeight(t, p.Wq.G, a.DQ, a.Xn, n, d, d)
-		linearBackwardWeight(t, p.Wk.G, a.DK, a.Xn, n, d, d)
-		linearBackwardWeight(t, p.Wv.G, a.DV, a.Xn, n, d, d)
+		linearBackwardWeight(t, p.Wk.G, a.DK, a.Xn, n, d, kvd)
+		linearBackwardWeight(t, p.Wv.G, a.DV, a.Xn, n, d, kvd)
 	}
 }
 

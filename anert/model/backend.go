@@ -15,7 +15,8 @@ import "github.com/anelab/anelab/anert/tensor"
 type Backend interface {
 	Name() string
 
-	// AttnForward reads a.Xn and writes a.Q, a.K, a.V (after RoPE when s.Cos != nil), the
+	// AttnForward reads a.Xn and writes a.Q, a.K, a.V (after QK-norm when w.QNorm != nil, RoPE
+	// when s.Cos != nil and the KV-head repeat with GQA, see arch.go), the
 	// attention output a.A (before Wo), a.LSE (if the backend's AttnBackward uses it) and
 	// a.O = a.A·Woᵀ.
 	AttnForward(l int, s Shape, w *Layer, a *LayerActs) error
@@ -30,7 +31,8 @@ type Backend interface {
 
 	// AttnBackward reads a.DO (the gradient of O) and writes a.DA = DO·Wo; a.DQ, a.DK, a.DV, the
 	// gradients of the projections BEFORE RoPE (q = Xn·Wqᵀ, k = Xn·Wkᵀ, v = Xn·Wvᵀ: the SDPA
-	// backward followed by the RoPE backward); and a.DXn = DQ·Wq + DK·Wk + DV·Wv.
+	// backward followed by the RoPE backward and the QK-norm backward, which also accumulates the
+	// gains' gradients w.QNorm.G, w.KNorm.G); and a.DXn = DQ·Wq + DK·Wk + DV·Wv.
 	AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error
 
 	// WeightsChanged is called (through Model.WeightsChanged) after every optimizer update;
@@ -47,6 +49,11 @@ type Shape struct {
 	// Cos and Sin are the RoPE tables [Seq, HD/2]: entry p·HD/2 + i is cos/sin(p·θ^(−2i/HD))
 	// (θ = RopeTheta) for the pair (2i, 2i+1) of each head at position p; nil for NoPE.
 	Cos, Sin []float32
+
+	// Architecture options (arch.go); their zero values are the default model.
+	KV      int     // key/value heads (grouped-query attention); 0 means H
+	Act     Act     // MLP activation (SwiGLU: gated, W3 present; the others use W1, W2 only)
+	NormEps float32 // ε of the QK-norm (used when the Layer has QNorm, KNorm)
 }
 
 // Layer holds one transformer block's parameters. Linear weights are W[out, in] row-major
@@ -55,8 +62,9 @@ type Layer struct {
 	AttnNorm       *tensor.Param // g_att [D]
 	Wq, Wk, Wv, Wo *tensor.Param // [D, D]
 	FFNNorm        *tensor.Param // g_ffn [D]
-	W1, W3         *tensor.Param // [F, D]
+	W1, W3         *tensor.Param // [F, D]; W3 only for SwiGLU (nil for a plain MLP)
 	W2             *tensor.Param // [D, F]
+	QNorm, KNorm   *tensor.Param // [HD] QK-norm gains shared by the heads; nil without QK-norm
 }
 
 // LayerActs is one layer's activations and gradient scratch. Every matrix is token-major
@@ -71,9 +79,9 @@ type LayerActs struct {
 	X    []float32 // [N, D] layer input (the residual stream)
 	Xn   []float32 // [N, D] RMSNorm(X, g_att)
 	RAtt []float32 // [N]    1/rms of each X row (RMSNorm's r_t)
-	Q    []float32 // [N, D] Xn·Wqᵀ, after RoPE
-	K    []float32 // [N, D] Xn·Wkᵀ, after RoPE
-	V    []float32 // [N, D] Xn·Wvᵀ
+	Q    []float32 // [N, D] Xn·Wqᵀ, after QK-norm and RoPE
+	K    []float32 // [N, D] Xn·Wkᵀ, after QK-norm and RoPE (with GQA: each KV head repeated for its query heads)
+	V    []float32 // [N, D] Xn·Wvᵀ (repeated likewise with GQA)
 	A    []float32 // [N, D] attention output before Wo, heads side by side
 	// LSE [B·H·T]: log-sum-exp of the scaled causal scores of query t of head h in sequence b,
 	// at (b·H + h)·T + t, for a backend that recomputes P in its backward pass (CPU does).
@@ -82,8 +90,13 @@ type LayerActs struct {
 	X2n  []float32 // [N, D] RMSNorm(X2, g_ffn)
 	RFFN []float32 // [N]    1/rms of each X2 row
 	H1   []float32 // [N, F] X2n·W1ᵀ
-	H3   []float32 // [N, F] X2n·W3ᵀ
-	Gate []float32 // [N, F] silu(H1)⊙H3
+	H3   []float32 // [N, F] X2n·W3ᵀ (SwiGLU only)
+	Gate []float32 // [N, F] silu(H1)⊙H3, or act(H1) for a plain MLP
+	// QK-norm only: q and k before the norm and the norm's 1/rms per (token, head).
+	QRaw []float32 // [N, D]
+	KRaw []float32 // [N, KV·HD]
+	RQ   []float32 // [N·H]
+	RK   []float32 // [N·KV]
 	// ---- shared scratch ----
 	O     []float32 // [N, D] A·Woᵀ
 	Y     []float32 // [N, D] Gate·W2ᵀ
@@ -94,8 +107,13 @@ type LayerActs struct {
 	DX2n  []float32 // [N, D]
 	DO    []float32 // [N, D] in: gradient of O
 	DA    []float32 // [N, D]
-	DQ    []float32 // [N, D] gradient of Xn·Wqᵀ (before RoPE)
-	DK    []float32 // [N, D] gradient of Xn·Wkᵀ (before RoPE)
-	DV    []float32 // [N, D]
+	DQ    []float32 // [N, D] gradient of Xn·Wqᵀ (before QK-norm and RoPE)
+	DK    []float32 // [N, KV·HD] gradient of Xn·Wkᵀ (before QK-norm and RoPE)
+	DV    []float32 // [N, KV·HD]
 	DXn   []float32 // [N, D]
+	// GQA only: the projections at KV width, and the gradients of the repeated K and V.
+	KC, VC   []float32 // [N, KV·HD]
+	DKE, DVE []float32 // [N, D]
+	// QK-norm only: the norms' input gradients before they are copied to DQ, DK.
+	DQN, DKN []float32 // [N, D], [N, KV·HD]
 }

@@ -9,6 +9,9 @@ type CPU struct {
 
 	t     *team
 	s, dp []float32 // per-worker T×T scratch
+	act   actJob    // the architecture options' loop bodies (arch.go), reused so a step allocates nothing
+	kv    kvJob
+	gqa   LayerActs // attnGrads' view
 }
 
 // NewCPU returns the CPU backend.
@@ -35,18 +38,12 @@ func (c *CPU) team(s Shape) *team {
 	return c.t
 }
 
-// AttnForward: q, k, v = Xn·Wq/k/vᵀ; RoPE on q, k; per (b, h) causal attention into A and LSE;
-// O = A·Woᵀ.
+// AttnForward: qkvForward (q, k, v = Xn·Wq/k/vᵀ; QK-norm, RoPE on q, k; the GQA repeat); per
+// (b, h) causal attention into A and LSE; O = A·Woᵀ.
 func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d := s.N, s.D
-	linearForward(t, a.Q, a.Xn, w.Wq.W, n, d, d)
-	linearForward(t, a.K, a.Xn, w.Wk.W, n, d, d)
-	linearForward(t, a.V, a.Xn, w.Wv.W, n, d, d)
-	if s.Cos != nil {
-		ropeForward(t, a.Q, s.Cos, s.Sin, n, s.T, d, s.HD)
-		ropeForward(t, a.K, s.Cos, s.Sin, n, s.T, d, s.HD)
-	}
+	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
 	j := &t.attnFwd
 	*j = attnFwdJob{c: c, s: s, a: a}
 	t.run(s.B*s.H, s.B*s.H, j)
@@ -71,22 +68,16 @@ func (j *attnFwdJob) run(wk, _, lo, hi int) {
 	}
 }
 
-// AttnBackward: DA = DO·Wo; per (b, h) the SDPA backward into DQ, DK, DV; RoPE backward on DQ,
-// DK; DXn = DQ·Wq + DK·Wk + DV·Wv.
+// AttnBackward: DA = DO·Wo; per (b, h) the SDPA backward into DQ, DK, DV; then qkvBackward: the
+// GQA reduce, RoPE backward on DQ, DK, the QK-norm backward, DXn = DQ·Wq + DK·Wk + DV·Wv.
 func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d := s.N, s.D
 	linearBackwardInput(t, a.DA, a.DO, w.Wo.W, n, d, d, 0)
 	j := &t.attnBwd
-	*j = attnBwdJob{c: c, s: s, a: a}
+	*j = attnBwdJob{c: c, s: s, a: c.attnGrads(s, a)}
 	t.run(s.B*s.H, s.B*s.H, j)
-	if s.Cos != nil {
-		ropeBackward(t, a.DQ, s.Cos, s.Sin, n, s.T, d, s.HD)
-		ropeBackward(t, a.DK, s.Cos, s.Sin, n, s.T, d, s.HD)
-	}
-	linearBackwardInput(t, a.DXn, a.DQ, w.Wq.W, n, d, d, 0)
-	linearBackwardInput(t, a.DXn, a.DK, w.Wk.W, n, d, d, 1)
-	linearBackwardInput(t, a.DXn, a.DV, w.Wv.W, n, d, d, 1)
+	c.qkvBackward(t, s, w, a) // GQA reduce, RoPE, QK-norm backward, DXn (arch.go)
 	return nil
 }
 
@@ -112,8 +103,12 @@ func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d, f := s.N, s.D, s.F
 	linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
-	linearForward(t, a.H3, a.X2n, w.W3.W, n, d, f)
-	swigluForward(t, a.Gate, a.H1, a.H3, n*f)
+	if s.Act != SwiGLU {
+		actForward(t, &c.act, s.Act, a.Gate, a.H1, n*f) // a plain MLP (arch.go)
+	} else {
+		linearForward(t, a.H3, a.X2n, w.W3.W, n, d, f)
+		swigluForward(t, a.Gate, a.H1, a.H3, n*f)
+	}
 	linearForward(t, a.Y, a.Gate, w.W2.W, n, f, d)
 	return nil
 }
@@ -123,6 +118,11 @@ func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d, f := s.N, s.D, s.F
 	linearBackwardInput(t, a.DGate, a.DY, w.W2.W, n, f, d, 0)
+	if s.Act != SwiGLU {
+		actBackward(t, &c.act, s.Act, a.DH1, a.DGate, a.H1, n*f)
+		linearBackwardInput(t, a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+		return nil
+	}
 	swigluBackward(t, a.DH1, a.DH3, a.DGate, a.H1, a.H3, n*f)
 	linearBackwardInput(t, a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
 	linearBackwardInput(t, a.DX2n, a.DH3, w.W3.W, n, d, f, 1)

@@ -12,6 +12,11 @@
 // (E_c = E, or its active rows with vocab compaction), z = c·tanh(logits/c) when Softcap c > 0,
 // and loss = mean over the N tokens of CE(softmax(z), target), the same in training and evaluation.
 //
+// Architecture options (config.Model; arch.go): the MLP may be plain, Gate = act(x2n·W1ᵀ) with
+// act relu² or GELU and no W3; k and v may have fewer heads than q (GQA: query head h reads KV head
+// h/(H/KV)); q and k may be RMS-normalised per head before RoPE (QK-norm); the classifier may be
+// a separate head H instead of E; Wo, W2 (and H) may start at zero.
+//
 // Each op has its forward and backward side by side in its own file with the formula in the doc
 // comment. The matmul-heavy parts of a block go through a Backend (CPU here; an ANE backend
 // elsewhere); weight gradients, norms, residuals, classifier and loss stay here in fp32.
@@ -41,9 +46,10 @@ import (
 
 // Model is the transformer: its parameters, backend and preallocated buffers.
 type Model struct {
-	Embed     *tensor.Param // E [Vocab, D], tied to the classifier
+	Embed     *tensor.Param // E [Vocab, D], tied to the classifier unless Head is set
 	Layers    []Layer
 	FinalNorm *tensor.Param // g_final [D]
+	Head      *tensor.Param // the untied classifier [Vocab, D] (model.untied_head); nil when tied
 
 	cfg      config.Model
 	backend  Backend
@@ -51,6 +57,7 @@ type Model struct {
 	wAll     []float32 // every parameter's values, in Params order
 	gAll     []float32 // every parameter's gradient, in Params order
 	alpha    float32   // residual scale 1/√(2·Layers)
+	act      Act       // MLP activation
 	cos, sin []float32 // RoPE tables [Seq, HD/2]; nil for NoPE
 
 	active    []int32 // compact id → full id; nil until SetActive
@@ -71,7 +78,11 @@ type Model struct {
 //   - Wo ~ N(0, α²/D) and W2 ~ N(0, α²/F): the residual-branch output projections get an extra ×α
 //     on top of the forward pass's α, so each branch adds O(α²) = O(1/(2·Layers)) to the stream and
 //     the 2·Layers branches together add O(1) even if they add coherently;
-//   - gains 1.
+//   - gains 1 (QK-norm's included);
+//   - with untied_head, the head H ~ N(0, InitStd²), drawn last;
+//   - with zero_init, Wo, W2 and an untied head are drawn as above (so the other weights are those
+//     of the same seed without it) and then set to 0: each block starts as the identity and the
+//     first updates grow the branches (modded-nanogpt's zero-init projections).
 func New(cfg config.Model, seed uint64, b Backend) (*Model, error) {
 	c := config.Default()
 	c.Model = cfg
@@ -81,8 +92,12 @@ func New(cfg config.Model, seed uint64, b Backend) (*Model, error) {
 	if b == nil {
 		b = NewCPU()
 	}
-	D, F, V := cfg.Dim, cfg.FFN, cfg.Vocab
-	m := &Model{cfg: cfg, backend: b, alpha: float32(1 / math.Sqrt(2*float64(cfg.Layers)))}
+	D, F, V, HD, KVD := cfg.Dim, cfg.FFN, cfg.Vocab, cfg.HeadDim(), cfg.KV()*cfg.HeadDim()
+	act, err := ActOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{cfg: cfg, backend: b, alpha: float32(1 / math.Sqrt(2*float64(cfg.Layers))), act: act}
 
 	add := func(name string, g tensor.Group, shape ...int) *tensor.Param {
 		p := &tensor.Param{Name: name, Shape: shape, Group: g}
@@ -93,19 +108,27 @@ func New(cfg config.Model, seed uint64, b Backend) (*Model, error) {
 	m.Layers = make([]Layer, cfg.Layers)
 	for l := range m.Layers {
 		pre := fmt.Sprintf("layers.%d.", l)
-		m.Layers[l] = Layer{
-			AttnNorm: add(pre+"attn_norm", tensor.Norm, D),
-			Wq:       add(pre+"wq", tensor.Matrix, D, D),
-			Wk:       add(pre+"wk", tensor.Matrix, D, D),
-			Wv:       add(pre+"wv", tensor.Matrix, D, D),
-			Wo:       add(pre+"wo", tensor.Matrix, D, D),
-			FFNNorm:  add(pre+"ffn_norm", tensor.Norm, D),
-			W1:       add(pre+"w1", tensor.Matrix, F, D),
-			W2:       add(pre+"w2", tensor.Matrix, D, F),
-			W3:       add(pre+"w3", tensor.Matrix, F, D),
+		y := &m.Layers[l]
+		y.AttnNorm = add(pre+"attn_norm", tensor.Norm, D)
+		if cfg.QKNorm {
+			y.QNorm, y.KNorm = add(pre+"q_norm", tensor.Norm, HD), add(pre+"k_norm", tensor.Norm, HD)
+		}
+		y.Wq = add(pre+"wq", tensor.Matrix, D, D)
+		y.Wk = add(pre+"wk", tensor.Matrix, KVD, D)
+		y.Wv = add(pre+"wv", tensor.Matrix, KVD, D)
+		y.Wo = add(pre+"wo", tensor.Matrix, D, D)
+		y.FFNNorm = add(pre+"ffn_norm", tensor.Norm, D)
+		y.W1 = add(pre+"w1", tensor.Matrix, F, D)
+		y.W2 = add(pre+"w2", tensor.Matrix, D, F)
+		if act == SwiGLU {
+			y.W3 = add(pre+"w3", tensor.Matrix, F, D)
 		}
 	}
 	m.FinalNorm = add("final_norm", tensor.Norm, D)
+	if cfg.UntiedHead {
+		// Group Embed: its learning rate and (no) decay are the embedding's, and Muon leaves it to AdamW.
+		m.Head = add("head", tensor.Embed, V, D)
+	}
 
 	total := 0
 	for _, p := range m.params {
@@ -143,6 +166,10 @@ func (m *Model) initWeights(seed uint64) {
 	normal(m.Embed, m.cfg.InitStd)
 	for _, l := range m.Layers {
 		ones(l.AttnNorm)
+		if l.QNorm != nil {
+			ones(l.QNorm)
+			ones(l.KNorm)
+		}
 		normal(l.Wq, sd)
 		normal(l.Wk, sd)
 		normal(l.Wv, sd)
@@ -150,9 +177,29 @@ func (m *Model) initWeights(seed uint64) {
 		ones(l.FFNNorm)
 		normal(l.W1, sd)
 		normal(l.W2, a*sf)
-		normal(l.W3, sd)
+		if l.W3 != nil {
+			normal(l.W3, sd)
+		}
+		if m.cfg.ZeroInit {
+			clear(l.Wo.W)
+			clear(l.W2.W)
+		}
 	}
 	ones(m.FinalNorm)
+	if m.Head != nil {
+		normal(m.Head, m.cfg.InitStd)
+		if m.cfg.ZeroInit {
+			clear(m.Head.W)
+		}
+	}
+}
+
+// headParam is the classifier's parameter: the untied head, or the tied embedding.
+func (m *Model) headParam() *tensor.Param {
+	if m.Head != nil {
+		return m.Head
+	}
+	return m.Embed
 }
 
 // Config is the model's shape.
@@ -162,10 +209,11 @@ func (m *Model) Config() config.Model { return m.cfg }
 func (m *Model) Backend() Backend { return m.backend }
 
 // Params lists the parameters in a stable order: "embed", then per layer l
-// "layers.l.attn_norm", ".wq", ".wk", ".wv", ".wo", ".ffn_norm", ".w1", ".w2", ".w3", then "final_norm".
+// "layers.l.attn_norm", (".q_norm", ".k_norm" with QK-norm), ".wq", ".wk", ".wv", ".wo", ".ffn_norm",
+// ".w1", ".w2", (".w3" for SwiGLU), then "final_norm" and ("head" when untied).
 func (m *Model) Params() []*tensor.Param { return m.params }
 
-// NumParams is the total number of parameter values (the tied embedding counted once).
+// NumParams is the total number of parameter values (a tied embedding counted once).
 func (m *Model) NumParams() int { return len(m.wAll) }
 
 // ZeroGrad sets every gradient to 0 (ForwardBackward accumulates).
@@ -221,15 +269,20 @@ func (m *Model) classes() int {
 // FLOPsPerToken is the training FLOPs per token (forward + backward = 3 × forward), counted the
 // usual way (PaLM appendix B):
 //
-//	6·P + 6·L·D·(T+1),   P = L·(4·D² + 3·D·F) + C·D,
+//	6·P + 6·L·D·(T+1),   P = L·(2·D² + 2·D·KVD + M·D·F) + C·D,
 //
-// where P is the matmul parameters including the tied classifier (C = classes: the active ids
-// with compaction, else Vocab) and the second term is causal attention: Q·Kᵀ and P·V cost
+// where P is the matmul parameters including the classifier (C = classes: the active ids
+// with compaction, else Vocab; KVD = kv_heads·head dim; M = 3 matrices for SwiGLU, 2 for a plain
+// MLP) and the second term is causal attention: Q·Kᵀ and P·V cost
 // 2·D·(t+1) FLOPs each for the token at position t, which averages 2·D·(T+1) per token for the
 // two together, ×3 for training. Extra work the implementation does (masked blocks, recomputing
 // P in the backward pass) is not counted.
 func (m *Model) FLOPsPerToken() float64 {
 	L, D, F, T := float64(m.cfg.Layers), float64(m.cfg.Dim), float64(m.cfg.FFN), float64(m.cfg.Seq)
-	P := L*(4*D*D+3*D*F) + float64(m.classes())*D
+	KVD, M := float64(m.cfg.KV()*m.cfg.HeadDim()), 3.0
+	if m.act != SwiGLU {
+		M = 2
+	}
+	P := L*(2*D*D+2*D*KVD+M*D*F) + float64(m.classes())*D
 	return 6*P + 6*L*D*(T+1)
 }

@@ -69,6 +69,16 @@ func TestModelGradient(t *testing.T) {
 		{"nope", func(c *config.Model) { c.Pos = "nope"; c.Softcap = 0 }, nil},
 		{"rope+nocap", func(c *config.Model) { c.Softcap = 0 }, nil},
 		{"compact+rope+softcap", func(c *config.Model) { c.Compact = true }, []int{0, 2, 3, 7, 8, 11, 15, 19}},
+		// The architecture options (arch.go), alone and together.
+		{"relu2", func(c *config.Model) { c.Act = "relu2" }, nil},
+		{"gelu", func(c *config.Model) { c.Act = "gelu" }, nil},
+		{"gqa", func(c *config.Model) { c.Heads, c.KVHeads = 4, 2 }, nil},
+		{"mqa+nope", func(c *config.Model) { c.Heads, c.KVHeads, c.Pos = 4, 1, "nope" }, nil},
+		{"qknorm", func(c *config.Model) { c.QKNorm = true }, nil},
+		{"untied", func(c *config.Model) { c.UntiedHead = true }, nil},
+		{"all+compact", func(c *config.Model) {
+			c.Heads, c.KVHeads, c.QKNorm, c.UntiedHead, c.Act, c.Compact = 4, 2, true, true, "relu2", true
+		}, []int{0, 2, 3, 7, 8, 11, 15, 19}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tinyCfg()

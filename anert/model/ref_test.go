@@ -66,6 +66,8 @@ func (r *refModel) forward(ids []uint16) [][]float64 {
 	c := r.cfg
 	D, H, F, T := c.Dim, c.Heads, c.FFN, len(ids)
 	hd := D / H
+	KV := c.KV() // query head h reads key/value head h/(H/KV)
+	G := H / KV
 	alpha := 1 / math.Sqrt(2*float64(c.Layers))
 	E := r.p["embed"]
 	x := make([][]float64, T)
@@ -77,12 +79,27 @@ func (r *refModel) forward(ids []uint16) [][]float64 {
 		q, k, v := make([][]float64, T), make([][]float64, T), make([][]float64, T)
 		for t := range T {
 			xn := refRMSNorm(x[t], P("attn_norm"), c.NormEps)
-			q[t], k[t], v[t] = matvec(P("wq"), xn, D), matvec(P("wk"), xn, D), matvec(P("wv"), xn, D)
+			q[t], k[t], v[t] = matvec(P("wq"), xn, D), matvec(P("wk"), xn, KV*hd), matvec(P("wv"), xn, KV*hd)
+			if c.QKNorm { // RMSNorm of each head's slice, gains shared by the heads
+				for _, u := range []struct {
+					x     []float64
+					g     string
+					heads int
+				}{{q[t], "q_norm", H}, {k[t], "k_norm", KV}} {
+					for h := range u.heads {
+						copy(u.x[h*hd:(h+1)*hd], refRMSNorm(u.x[h*hd:(h+1)*hd], P(u.g), c.NormEps))
+					}
+				}
+			}
 			if c.Pos == "rope" {
 				for h := range H {
 					for i := range hd / 2 {
 						th := float64(t) * math.Pow(c.RopeTheta, -2*float64(i)/float64(hd))
-						for _, u := range [][]float64{q[t], k[t]} {
+						us := [][]float64{q[t]}
+						if h < KV {
+							us = append(us, k[t])
+						}
+						for _, u := range us {
 							a, b := u[h*hd+2*i], u[h*hd+2*i+1]
 							u[h*hd+2*i], u[h*hd+2*i+1] = a*math.Cos(th)-b*math.Sin(th), a*math.Sin(th)+b*math.Cos(th)
 						}
@@ -95,16 +112,17 @@ func (r *refModel) forward(ids []uint16) [][]float64 {
 			for h := range H {
 				s := make([]float64, t+1)
 				var z float64
+				g := h / G
 				for j := range s {
 					for i := range hd {
-						s[j] += q[t][h*hd+i] * k[j][h*hd+i]
+						s[j] += q[t][h*hd+i] * k[j][g*hd+i]
 					}
 					s[j] = math.Exp(s[j] / math.Sqrt(float64(hd)))
 					z += s[j]
 				}
 				for j := range s {
 					for i := range hd {
-						att[h*hd+i] += s[j] / z * v[j][h*hd+i]
+						att[h*hd+i] += s[j] / z * v[j][g*hd+i]
 					}
 				}
 			}
@@ -114,10 +132,22 @@ func (r *refModel) forward(ids []uint16) [][]float64 {
 				x2[i] = x[t][i] + alpha*o[i]
 			}
 			x2n := refRMSNorm(x2, P("ffn_norm"), c.NormEps)
-			h1, h3 := matvec(P("w1"), x2n, F), matvec(P("w3"), x2n, F)
+			h1, h3 := matvec(P("w1"), x2n, F), []float64(nil)
+			if c.Gated() {
+				h3 = matvec(P("w3"), x2n, F)
+			}
 			gate := make([]float64, F)
-			for i := range F {
-				gate[i] = h1[i] / (1 + math.Exp(-h1[i])) * h3[i]
+			for i, u := range h1 {
+				switch c.Activation() {
+				case "swiglu":
+					gate[i] = u / (1 + math.Exp(-u)) * h3[i]
+				case "relu2":
+					gate[i] = max(u, 0) * max(u, 0)
+				case "gelu":
+					gate[i] = 0.5 * u * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(u+0.044715*u*u*u)))
+				default:
+					panic("ref: activation " + c.Act)
+				}
 			}
 			y := matvec(P("w2"), gate, D)
 			for i := range D {
@@ -135,6 +165,9 @@ func (r *refModel) forward(ids []uint16) [][]float64 {
 // logits returns the (soft-capped) logits of the classes for one final state.
 func (r *refModel) logits(xf []float64) []float64 {
 	D, E := r.cfg.Dim, r.p["embed"]
+	if r.cfg.UntiedHead {
+		E = r.p["head"]
+	}
 	z := make([]float64, len(r.active))
 	for ci, id := range r.active {
 		for i := range D {

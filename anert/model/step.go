@@ -30,6 +30,7 @@ type buffers struct {
 // (and a second set of shared scratch for an async backend, see dwQueue).
 func (m *Model) ensure(n, w int) {
 	D, F, H, L := m.cfg.Dim, m.cfg.FFN, m.cfg.Heads, m.cfg.Layers
+	KV, KVD, gated := m.cfg.KV(), m.cfg.KV()*m.cfg.HeadDim(), m.act == SwiGLU
 	b := &m.buf
 	sets := 1
 	if m.async() {
@@ -38,18 +39,29 @@ func (m *Model) ensure(n, w int) {
 	if n > b.rows || sets > b.sets {
 		n, b.sets = max(n, b.rows), max(sets, b.sets)
 		f := func(k int) []float32 { return make([]float32, k) }
-		nd, nf := n*D, n*F
+		// opt is f(k) when an architecture option needs the buffer, else nil (arch.go).
+		opt := func(on bool, k int) []float32 {
+			if !on {
+				return nil
+			}
+			return f(k)
+		}
+		nd, nf, nkv := n*D, n*F, n*KVD
+		gqa, qkn := KV != H, m.cfg.QKNorm
 		shared := make([]LayerActs, b.sets)
 		for i := range shared {
-			shared[i] = LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: f(nf), DH3: f(nf),
-				DX2n: f(nd), DO: f(nd), DA: f(nd), DQ: f(nd), DK: f(nd), DV: f(nd), DXn: f(nd)}
+			shared[i] = LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: f(nf), DH3: opt(gated, nf),
+				DX2n: f(nd), DO: f(nd), DA: f(nd), DQ: f(nd), DK: f(nkv), DV: f(nkv), DXn: f(nd),
+				KC: opt(gqa, nkv), VC: opt(gqa, nkv), DKE: opt(gqa, nd), DVE: opt(gqa, nd),
+				DQN: opt(qkn, nd), DKN: opt(qkn, nkv)}
 		}
 		b.acts = make([]LayerActs, L)
 		for l := range b.acts {
 			a := shared[l%b.sets]
 			a.X, a.Xn, a.RAtt, a.Q, a.K, a.V, a.A = f(nd), f(nd), f(n), f(nd), f(nd), f(nd), f(nd)
 			a.LSE = f(n * H)
-			a.X2, a.X2n, a.RFFN, a.H1, a.H3, a.Gate = f(nd), f(nd), f(n), f(nf), f(nf), f(nf)
+			a.X2, a.X2n, a.RFFN, a.H1, a.H3, a.Gate = f(nd), f(nd), f(n), f(nf), opt(gated, nf), f(nf)
+			a.QRaw, a.KRaw, a.RQ, a.RK = opt(qkn, nd), opt(qkn, nkv), opt(qkn, n*H), opt(qkn, n*KV)
 			b.acts[l] = a
 		}
 		b.xL, b.xf, b.rf, b.dx, b.dxf = f(nd), f(nd), f(n), f(nd), f(nd)
@@ -75,12 +87,20 @@ func (m *Model) ensure(n, w int) {
 // keeps for the backward pass (N = batch·Seq tokens, C classifier rows):
 //
 //	per layer: X, Xn, Q, K, V, A, X2, X2n [N, D] · H1, H3, Gate [N, F] · 1/rms ×2 [N] · LSE [N·H]
+//	           (no H3 for a plain MLP; with QK-norm also raw q [N, D], raw k [N, KVD], 1/rms [N·(H+KV)])
 //	head:      xL, xf [N, D] · 1/rms [N] · logits [N, C]
 //
 // (×4 bytes: the "saved activations" of a memory budget; the backward's scratch is not counted).
 func (m *Model) SavedFloats(batch int) int {
 	N, D, F, H := batch*m.cfg.Seq, m.cfg.Dim, m.cfg.FFN, m.cfg.Heads
 	layer := 8*N*D + 3*N*F + 2*N + N*H
+	if m.act != SwiGLU {
+		layer -= N * F
+	}
+	if m.cfg.QKNorm {
+		KV := m.cfg.KV()
+		layer += N*D + N*KV*m.cfg.HeadDim() + N*(H+KV)
+	}
 	return m.cfg.Layers*layer + 2*N*D + N + N*m.classes()
 }
 
@@ -88,7 +108,8 @@ func (m *Model) SavedFloats(batch int) int {
 func (m *Model) shape(B, T, w int) Shape {
 	hd := m.cfg.HeadDim()
 	return Shape{B: B, T: T, N: B * T, D: m.cfg.Dim, H: m.cfg.Heads, HD: hd, F: m.cfg.FFN,
-		Scale: float32(1 / math.Sqrt(float64(hd))), Workers: w, Cos: m.cos, Sin: m.sin}
+		Scale: float32(1 / math.Sqrt(float64(hd))), Workers: w, Cos: m.cos, Sin: m.sin,
+		KV: m.cfg.KV(), Act: m.act, NormEps: float32(m.cfg.NormEps)}
 }
 
 // prepare checks a batch (sizes, token ids, targets against the active set), grows the buffers
@@ -156,12 +177,13 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	return nil
 }
 
-// classifier returns E_c: E's values, or with compaction its active rows gathered into buf.ec.
+// classifier returns E_c: E's values (the untied head's, if any), or with compaction its active
+// rows gathered into buf.ec.
 func (m *Model) classifier() []float32 {
 	if !m.cfg.Compact {
-		return m.Embed.W
+		return m.headParam().W
 	}
-	gatherRows(m.buf.ec, m.Embed.W, m.active, m.cfg.Dim)
+	gatherRows(m.buf.ec, m.headParam().W, m.active, m.cfg.Dim)
 	return m.buf.ec
 }
 
@@ -345,7 +367,7 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 	b := &m.buf
 	rmsnormRows(b.xf, b.rf, b.xL[(s.N-1)*d:], m.FinalNorm.W, 1, d, float32(m.cfg.NormEps))
 	out := make([]float32, V)
-	blas.Sgemm(false, true, 1, V, d, 1, b.xf, d, m.Embed.W, d, 0, out, V)
+	blas.Sgemm(false, true, 1, V, d, 1, b.xf, d, m.headParam().W, d, 0, out, V)
 	if c := float32(m.cfg.Softcap); c > 0 {
 		softcapForward(out, out, c)
 	}

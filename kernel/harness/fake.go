@@ -13,6 +13,10 @@ import (
 	"github.com/anelab/anelab/kernel/lab"
 )
 
+// FakeSeedNoise, when set, adds FakeSeedNoise·(((seed·7919) mod 11) − 5)/5 to val_loss: a
+// known seed-to-seed spread for tests of noise-aware verdicts (0: the seed changes nothing).
+var FakeSeedNoise float64
+
 // FakeStepDelay is how long FakeRunner sleeps per step (tests that need runs to overlap raise it).
 var FakeStepDelay = time.Millisecond
 
@@ -91,7 +95,7 @@ func FakeRunner(ctx context.Context, cfg config.Config, opts train.Options) (tra
 		return res, nil
 	}
 	d := math.Log10(mean) + 3
-	res.ValLoss = 2 + d*d + 1/(1+0.05*float64(total))
+	res.ValLoss = 2 + d*d + 1/(1+0.05*float64(total)) + FakeSeedNoise*float64((cfg.Train.Seed*7919)%11-5)/5
 	res.ValBPB = res.ValLoss / math.Ln2 / 4
 	if opts.Checkpoint != "" {
 		b, _ := json.Marshal(fakeCkpt{TotalSteps: total})

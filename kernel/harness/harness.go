@@ -39,8 +39,9 @@ type Options struct {
 	Out     io.Writer // console (nil: os.Stdout); each run's log also goes to runs/<id>/log.txt
 	Lineage string    // the lineage lab.Best() reads and unnamed specs join ("" = "main")
 
-	Budget time.Duration // > 0: overrides every spec's Train.Budget
-	Steps  int           // > 0: overrides every spec's Train.Steps
+	Budget  time.Duration // > 0: overrides every spec's Train.Budget
+	Steps   int           // > 0: overrides every spec's Train.Steps
+	Repeats int           // > 0: overrides every spec's Repeats (runs per spec, seeds Seed, Seed+1, …)
 
 	ScriptTimeout time.Duration // evaluating a script and its Experiment()/Sweep() (0: 5s)
 	HookTimeout   time.Duration // one call of a hook during training (0: 5s)
@@ -102,6 +103,7 @@ func (h *Harness) Close() error { return h.Ledger.Close() }
 // becomes one row. The error is for failures of the lab itself (ledger, file system).
 func (h *Harness) RunScript(ctx context.Context, path, message string) ([]ledger.Run, error) {
 	jobs := h.Submit(ctx, path, message)
+	start := h.snapshotHead(ctx) // a sweep's specs are ranked against the head as it stood now
 	var runs []ledger.Run
 	for i, j := range jobs {
 		if err := ctx.Err(); err != nil {
@@ -114,6 +116,7 @@ func (h *Harness) RunScript(ctx context.Context, path, message string) ([]ledger
 		}
 		runs = append(runs, r)
 	}
+	h.printRanking(ctx, start, jobs, runs)
 	return runs, nil
 }
 
@@ -138,12 +141,13 @@ func (h *Harness) Submit(ctx context.Context, path, message string) []Job {
 		}
 		return []Job{j}
 	}
-	jobs := make([]Job, len(specs))
+	var jobs []Job
 	for i, s := range specs {
 		if s.Lineage == "" {
 			s.Lineage = h.opt.Lineage // an unnamed spec joins the harness's lineage
 		}
-		jobs[i] = jobFromSpec(ledger.NewID(now), prog, s, i, len(specs), message, now)
+		jobs = append(jobs, repeatJobs(jobFromSpec(ledger.NewID(now), prog, s, i, len(specs), message, now),
+			h.repeats(s), now)...)
 	}
 	return jobs
 }
@@ -207,13 +211,7 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 	out := io.MultiWriter(h.opt.Out, logf)
 	started := h.opt.Now()
 
-	cfg := job.Config
-	if h.opt.Budget > 0 {
-		cfg.Train.Budget = config.Duration(h.opt.Budget)
-	}
-	if h.opt.Steps > 0 {
-		cfg.Train.Steps = h.opt.Steps
-	}
+	cfg := h.effectiveConfig(job)
 	r := ledger.Run{ID: job.ID, Lineage: job.Lineage, Script: job.Script, ScriptHash: job.ScriptHash, Index: job.Index,
 		Description: job.Description, Seed: cfg.Train.Seed, Commit: h.projectCommit(), Started: started}
 	if job.Failure == nil {
@@ -291,6 +289,7 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 	}
 	r.Device = deviceString(cfg, res)
 	r.DataSum = dataFingerprint(h.opt.DataDir)
+	tagRun(&r, job, cfg)
 	ckpt := filepath.Join(runDir, "model.ckpt")
 	if _, err := os.Stat(ckpt); err == nil {
 		r.Checkpoint, _ = filepath.Rel(h.opt.Lab, ckpt)
@@ -317,7 +316,7 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 	if _, err := h.Ledger.ExportTSV(context.WithoutCancel(ctx)); err != nil {
 		return r, err
 	}
-	h.printBlock(out, r, runDir)
+	h.printBlock(ctx, out, r, runDir, curve)
 	return r, nil
 }
 

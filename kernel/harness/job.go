@@ -30,6 +30,9 @@ type Job struct {
 	Config      config.Config `json:"config"`
 	HasLR       bool          `json:"has_lr"`
 	HasOnStep   bool          `json:"has_on_step"`
+	Repeat      int           `json:"repeat,omitempty"`    // 0-based index in the spec's repeat set
+	Repeats     int           `json:"repeats,omitempty"`   // size of the set (0 or 1: one run)
+	RepeatOf    string        `json:"repeat_of,omitempty"` // id of the set's first run
 	Submitted   time.Time     `json:"submitted"`
 	// Failure, when set, is a script that failed before producing specs: the job records
 	// it (status and message) without training.
@@ -46,13 +49,16 @@ func (f *Failure) Error() string { return f.Status + ": " + f.Msg }
 
 // jobFromSpec builds the message for spec i of n from prog.
 func jobFromSpec(id string, prog *script.Program, s lab.Spec, i, n int, message string, now time.Time) Job {
+	// One description, never the same words twice: -m fills in for a spec without one, and is
+	// dropped when the spec's already says it (or the reverse: -m says more, and includes it).
 	desc := s.Description
+	lm, ld := strings.ToLower(strings.TrimSpace(message)), strings.ToLower(strings.TrimSpace(desc))
 	switch {
-	case message == "" || strings.HasPrefix(strings.ToLower(desc), strings.ToLower(message)):
-	case desc == "":
-		desc = message
+	case lm == "" || strings.Contains(ld, lm):
+	case ld == "" || strings.Contains(lm, ld):
+		desc = strings.TrimSpace(message)
 	default:
-		desc = message + ": " + desc
+		desc = strings.TrimSpace(message) + ": " + desc
 	}
 	if n > 1 && s.Description == "" {
 		desc = fmt.Sprintf("%s [%d/%d]", desc, i+1, n)

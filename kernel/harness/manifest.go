@@ -158,26 +158,3 @@ func (h *Harness) writeRunFiles(dir string, r ledger.Run, res train.Result, curv
 		DataDir: h.opt.DataDir, DataSum: r.DataSum, Device: r.Device, Seed: cfg.Train.Seed,
 		GoVersion: runtime.Version(), Host: host, Started: r.Started.UTC(), Finished: r.Finished.UTC()})
 }
-
-// printBlock prints the run's verdict, always in the same shape so `grep -A7 '^--- anelab run'`
-// shows it: result (the results.tsv status), val_loss, the lineage best, the folder, the error.
-func (h *Harness) printBlock(w io.Writer, r ledger.Run, dir string) {
-	fmt.Fprintf(w, "--- anelab run %s\n", r.ID)
-	fmt.Fprintf(w, "result:           %s\n", r.Mark())
-	fmt.Fprintf(w, "val_loss:         %.6f\n", r.ValLoss)
-	switch {
-	case r.Decision == ledger.Keep && r.PrevHead == "":
-		fmt.Fprintf(w, "lineage_best:     %.6f (%s, first kept run of lineage %s)\n", r.ValLoss, r.ID, r.Lineage)
-	case r.Decision == ledger.Keep:
-		fmt.Fprintf(w, "lineage_best:     %.6f (%s, new best of lineage %s; was %.6f, %s)\n", r.ValLoss, r.ID, r.Lineage, r.PrevBest, r.PrevHead)
-	case r.PrevHead != "":
-		fmt.Fprintf(w, "lineage_best:     %.6f (%s, unchanged; lineage %s)\n", r.PrevBest, r.PrevHead, r.Lineage)
-	default:
-		fmt.Fprintf(w, "lineage_best:     none yet (lineage %s)\n", r.Lineage)
-	}
-	fmt.Fprintf(w, "description:      %s\n", r.Description)
-	fmt.Fprintf(w, "folder:           %s\n", dir)
-	if r.Error != "" {
-		fmt.Fprintf(w, "error:            %s\n", strings.ReplaceAll(r.Error, "\n", "\n                  "))
-	}
-}

@@ -17,7 +17,7 @@ const TSVFile = "results.tsv"
 // column holds the run id, the util column our util_pct), then ours.
 var TSVHeader = []string{"commit", "val_loss", "ane_util_pct", "status", "description",
 	"val_bpb", "train_loss", "steps", "tokens", "ms_per_step", "wall_time_s", "lineage", "parent",
-	"prev_best", "script", "script_hash", "started", "finished", "error"}
+	"prev_best", "script", "script_hash", "started", "finished", "error", "verdict", "config_hash", "budget"}
 
 // Mark is the results.tsv status of a run: its decision (keep/discard) for an ok run, else its
 // status (crash, invalid, timeout, diverged, running, killed).
@@ -28,10 +28,16 @@ func (r Run) Mark() string {
 	return r.Status
 }
 
-// TSVRow is r as results.tsv fields. Losses of runs that produced none are written as the
-// original writes crashes: 0.000000 and 0.0.
+// TSVRow is r as results.tsv fields. Losses of runs that produced none are empty (NULL in the
+// ledger), never 0, so no reader can take a crash for a best.
 func (r Run) TSVRow() []string {
 	f6 := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
+	l6 := func(v float64) string {
+		if !r.HasLoss() {
+			return ""
+		}
+		return f6(v)
+	}
 	prev := ""
 	if r.PrevHead != "" {
 		prev = f6(r.PrevBest)
@@ -43,11 +49,11 @@ func (r Run) TSVRow() []string {
 	if len(errLine) > 160 {
 		errLine = errLine[:160] + "…"
 	}
-	row := []string{r.ID, f6(r.ValLoss), strconv.FormatFloat(r.UtilPct, 'f', 1, 64), r.Mark(), r.Description,
-		f6(r.ValBPB), f6(r.TrainLoss), strconv.Itoa(r.Steps), strconv.FormatInt(r.Tokens, 10),
+	row := []string{r.ID, l6(r.ValLoss), strconv.FormatFloat(r.UtilPct, 'f', 1, 64), r.Mark(), r.Description,
+		l6(r.ValBPB), l6(r.TrainLoss), strconv.Itoa(r.Steps), strconv.FormatInt(r.Tokens, 10),
 		strconv.FormatFloat(r.MsPerStep, 'f', 1, 64), strconv.FormatFloat(r.WallTimeS, 'f', 1, 64),
 		r.Lineage, r.Parent, prev, r.Script, shortHash(r.ScriptHash),
-		tsvTime(r.Started), tsvTime(r.Finished), errLine}
+		tsvTime(r.Started), tsvTime(r.Finished), errLine, r.Verdict, shortHash(r.ConfigHash), r.Budget}
 	for i, s := range row {
 		row[i] = strings.Map(func(c rune) rune {
 			if c == '\t' || c == '\n' || c == '\r' {

@@ -3,8 +3,11 @@
 // heads, the keep/discard decision, and the results.tsv export.
 //
 // A lineage is a named sequence of competing runs. Its head is its best kept run. An ok run is
-// kept when its val_loss is strictly lower than the head's (the first ok run of a lineage is
-// kept), and only a kept run moves the head; a discarded, crashed or invalid run never changes it.
+// kept when its val_bpb beats the head's by more than the lab's noise allows (verdict.go and
+// kernel/verdict: identical configs pool, the noise floor is measured from repeats; the first ok
+// run of a lineage is kept); a run that is not clearly better or worse is within-noise. Only a
+// kept run moves the head; a discarded, within-noise, crashed or invalid run never changes it. A
+// run that produced no loss (every status but ok) stores NULL losses, never 0.
 //
 // A run that trains is written twice: Start inserts it as `running` (with its process id, host and
 // boot) before training, and Record replaces that row with the finished one. A process killed
@@ -41,8 +44,9 @@ const (
 	StatusRunning  = "running"  // training now (Start), not recorded yet
 	StatusKilled   = "killed"   // was running, and its process ended without recording a result
 
-	Keep    = "keep"
-	Discard = "discard"
+	Keep        = "keep"
+	Discard     = "discard"
+	WithinNoise = "within-noise" // ok, but not distinguishable from the head under the lab's noise
 )
 
 // Run is one row of the ledger.
@@ -56,7 +60,7 @@ type Run struct {
 	Index       int       // position in the script's sweep (0 for a single experiment)
 	Description string    // the spec's description, plus the -m message
 	Status      string    // ok, crash, diverged, invalid, timeout; running, killed
-	Decision    string    // keep or discard for ok runs, "" otherwise (set by Record)
+	Decision    string    // keep, discard or within-noise for ok runs, "" otherwise or while repeats are pending (set by Record)
 	PrevBest    float64   // the lineage best val_loss when decided (0: none)
 	PrevHead    string    // the lineage head when decided ("" = none)
 	ValLoss     float64   //
@@ -80,6 +84,16 @@ type Run struct {
 	PID         int       // the `anelab run` process (0: recorded by an older version)
 	Host        string    // its hostname
 	Boot        string    // its machine's boot id (Linux; "" elsewhere)
+
+	// Noise-aware verdicts (see verdict.go).
+	ConfigHash  string // canonical hash of what was trained, seed excluded: identical configs pool
+	Budget      string // budget kind and amount, e.g. "wall 5m0s" or "steps 150": noise is per budget
+	RepeatOf    string // first run of this spec's repeat set ("" = not repeated)
+	Repeat      int    // 0-based index in the repeat set
+	Repeats     int    // size of the repeat set (0 or 1: a single run)
+	Pending     bool   // not stored: more repeats of this set follow, so Record defers the decision
+	Verdict     string // one line: the decision, the test that decided it and its numbers
+	VerdictJSON string // the same numbers as JSON (verdict.Verdict plus the head)
 }
 
 // Ledger is an open lab ledger.
@@ -158,9 +172,9 @@ CREATE TABLE IF NOT EXISTS runs (
 	decision TEXT NOT NULL DEFAULT '',
 	prev_best REAL NOT NULL DEFAULT 0,
 	prev_head TEXT NOT NULL DEFAULT '',
-	val_loss REAL NOT NULL DEFAULT 0,
-	val_bpb REAL NOT NULL DEFAULT 0,
-	train_loss REAL NOT NULL DEFAULT 0,
+	val_loss REAL,
+	val_bpb REAL,
+	train_loss REAL,
 	steps INTEGER NOT NULL DEFAULT 0,
 	tokens INTEGER NOT NULL DEFAULT 0,
 	ms_per_step REAL NOT NULL DEFAULT 0,
@@ -194,6 +208,13 @@ var addedCols = [][2]string{
 	{"pid", "INTEGER NOT NULL DEFAULT 0"},
 	{"host", "TEXT NOT NULL DEFAULT ''"},
 	{"boot", "TEXT NOT NULL DEFAULT ''"},
+	{"config_hash", "TEXT NOT NULL DEFAULT ''"},
+	{"budget", "TEXT NOT NULL DEFAULT ''"},
+	{"repeat_of", "TEXT NOT NULL DEFAULT ''"},
+	{"repeat_idx", "INTEGER NOT NULL DEFAULT 0"},
+	{"repeats", "INTEGER NOT NULL DEFAULT 0"},
+	{"verdict", "TEXT NOT NULL DEFAULT ''"},
+	{"verdict_json", "TEXT NOT NULL DEFAULT ''"},
 }
 
 // migrate creates or upgrades the schema and reaps killed runs, in one transaction; it returns
@@ -231,7 +252,10 @@ func (l *Ledger) migrate() (int, error) {
 			}
 		}
 	}
-	if _, err := tx.Exec(`PRAGMA user_version = 2`); err != nil {
+	if err := migrateVerdicts(tx); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(`PRAGMA user_version = 3`); err != nil {
 		return 0, err
 	}
 	n, err := reap(context.Background(), tx)
@@ -291,9 +315,9 @@ func (l *Ledger) Start(ctx context.Context, r *Run) error {
 }
 
 // Record appends r in one transaction, replacing the run's running (or killed) row if Start
-// wrote one: the finished row takes the next seq, so seq stays the order of recording. For an ok run it first decides keep or discard against
-// the lineage head (the best kept run): keep when r.ValLoss is strictly lower, or when the lineage
-// has no head yet; a kept run becomes the head. r.Seq, r.Decision, r.PrevBest and r.PrevHead are
+// wrote one: the finished row takes the next seq, so seq stays the order of recording. For an ok
+// run it decides keep, within-noise or discard against the lineage head (see decide in verdict.go;
+// deferred while r.Pending); a kept run becomes the head. r.Seq, r.Decision, r.PrevBest and r.PrevHead are
 // set, and r.Checkpoint is cleared unless the run is kept (only kept runs keep checkpoints). Concurrent Records serialise on the database's write lock, so each decides against the
 // head as the previous one left it.
 func (l *Ledger) Record(ctx context.Context, r *Run) error {
@@ -319,20 +343,16 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 	if r.Status == StatusRunning || r.Status == StatusKilled {
 		return fmt.Errorf("ledger: record run %s: status %q is not an end (Start records a running run)", r.ID, r.Status)
 	}
-	if r.Status == StatusOK {
-		r.Decision = Discard
-		if r.PrevHead == "" || r.ValLoss < headLoss {
-			r.Decision = Keep
-		}
-	}
-	if r.Decision != Keep {
-		r.Checkpoint = ""
-	}
+	r.Verdict, r.VerdictJSON = "", ""
 	if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ? AND status IN (?, ?)`,
 		r.ID, StatusRunning, StatusKilled); err != nil {
 		return fmt.Errorf("ledger: record run %s: %w", r.ID, err)
 	}
 	if err := insertRun(ctx, tx, r); err != nil {
+		return err
+	}
+	// Decided after the insert, so the pooled samples and the noise floor include this run.
+	if err := decide(ctx, tx, r); err != nil {
 		return err
 	}
 	if r.Decision == Keep {
@@ -357,12 +377,13 @@ func insertRun(ctx context.Context, tx *sql.Tx, r *Run) error {
 	res, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lineage, parent, script, script_hash, idx, description,
 		status, decision, prev_best, prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step,
 		wall_time_s, util_pct, error, config, result, checkpoint, commit_id, device, seed, data_sum, started, finished,
-		pid, host, boot)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		pid, host, boot, config_hash, budget, repeat_of, repeat_idx, repeats, verdict, verdict_json)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Lineage, r.Parent, r.Script, r.ScriptHash, r.Index, r.Description, r.Status, r.Decision,
-		r.PrevBest, r.PrevHead, r.ValLoss, r.ValBPB, r.TrainLoss, r.Steps, r.Tokens, r.MsPerStep, r.WallTimeS,
+		r.PrevBest, r.PrevHead, loss(r, r.ValLoss), loss(r, r.ValBPB), loss(r, r.TrainLoss), r.Steps, r.Tokens, r.MsPerStep, r.WallTimeS,
 		r.UtilPct, r.Error, r.Config, r.Result, r.Checkpoint, r.Commit, r.Device, r.Seed, r.DataSum,
-		r.Started.UTC().Format(timeFmt), finished, r.PID, r.Host, r.Boot)
+		r.Started.UTC().Format(timeFmt), finished, r.PID, r.Host, r.Boot,
+		r.ConfigHash, r.Budget, r.RepeatOf, r.Repeat, r.Repeats, r.Verdict, r.VerdictJSON)
 	if err != nil {
 		return fmt.Errorf("ledger: record run %s: %w", r.ID, err)
 	}
@@ -374,17 +395,21 @@ func insertRun(ctx context.Context, tx *sql.Tx, r *Run) error {
 
 const cols = `seq, id, lineage, parent, script, script_hash, idx, description, status, decision, prev_best,
 	prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step, wall_time_s, util_pct, error, config,
-	result, checkpoint, commit_id, device, seed, data_sum, started, finished, pid, host, boot`
+	result, checkpoint, commit_id, device, seed, data_sum, started, finished, pid, host, boot,
+	config_hash, budget, repeat_of, repeat_idx, repeats, verdict, verdict_json`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanRun(s scanner) (Run, error) {
 	var r Run
 	var started, finished string
+	var vl, vb, tl sql.NullFloat64 // NULL for a run that produced no loss; read as 0
 	err := s.Scan(&r.Seq, &r.ID, &r.Lineage, &r.Parent, &r.Script, &r.ScriptHash, &r.Index, &r.Description,
-		&r.Status, &r.Decision, &r.PrevBest, &r.PrevHead, &r.ValLoss, &r.ValBPB, &r.TrainLoss, &r.Steps, &r.Tokens,
+		&r.Status, &r.Decision, &r.PrevBest, &r.PrevHead, &vl, &vb, &tl, &r.Steps, &r.Tokens,
 		&r.MsPerStep, &r.WallTimeS, &r.UtilPct, &r.Error, &r.Config, &r.Result, &r.Checkpoint, &r.Commit,
-		&r.Device, &r.Seed, &r.DataSum, &started, &finished, &r.PID, &r.Host, &r.Boot)
+		&r.Device, &r.Seed, &r.DataSum, &started, &finished, &r.PID, &r.Host, &r.Boot,
+		&r.ConfigHash, &r.Budget, &r.RepeatOf, &r.Repeat, &r.Repeats, &r.Verdict, &r.VerdictJSON)
+	r.ValLoss, r.ValBPB, r.TrainLoss = vl.Float64, vb.Float64, tl.Float64
 	r.Started, _ = time.Parse(timeFmt, started)
 	r.Finished, _ = time.Parse(timeFmt, finished)
 	if err == nil && r.Status == StatusRunning && ended(r.PID, r.Host, r.Boot) {

@@ -185,6 +185,11 @@ func TestLookups(t *testing.T) {
 	ss, err = specs(t, header+"func Experiment() lab.Spec { return lab.Spec{Config: lab.Best()} }\n", Options{})
 	if err != nil || ss[0].Config != lab.Baseline() {
 		t.Errorf("Best() without a ledger: %v %+v", err, ss)
+	} // Without a ledger, FromRun ends the script with a message naming the call (TestScriptsRun
+	// recognises it and leaves such scripts to `anelab vet --lab`).
+	_, err = specs(t, header+"func Experiment() lab.Spec { return lab.Spec{Config: lab.FromRun(\"r9\")} }\n", Options{})
+	if err == nil || !strings.Contains(err.Error(), `lab.FromRun("r9"): no such run`) {
+		t.Errorf("FromRun without a ledger: %v", err)
 	}
 }
 

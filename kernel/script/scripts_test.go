@@ -3,6 +3,7 @@ package script
 import (
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +46,12 @@ func TestScriptsRun(t *testing.T) {
 			continue
 		}
 		ss, err := p.Specs()
+		if err != nil && strings.Contains(err.Error(), "lab.FromRun(") {
+			// A script that starts from a recorded run can only be evaluated against a lab holding it
+			// (`anelab vet SCRIPT --lab DIR` does that); this test has no lab.
+			t.Logf("%s: needs a lab holding its lab.FromRun run; not evaluated here: %v", f, err)
+			continue
+		}
 		if err != nil {
 			t.Errorf("%v", err)
 			continue

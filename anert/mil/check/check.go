@@ -162,6 +162,11 @@ var (
 		"the MIL compiler crashes with fewer KV heads",
 		"fiale-plus README; maderix training/README.md (tiles KV heads on the CPU)",
 		"set kv_heads = 0 (= heads)"}
+	RuleArch = Rule{"arch-options", Error,
+		"the model uses only the architecture the MIL kernels implement: SwiGLU MLP, no QK-norm",
+		"no kernels: the fused FFN kernel computes silu(h1)⊙h3 with W1, W3, W2, and the attention kernel goes from the projections straight to RoPE with no per-head norm",
+		"anert/mil/kernels.go (ffnFused, sdpaWoFwd); anert/model/arch.go",
+		"set model.act = \"swiglu\" and model.qk_norm = false, or train on the CPU backend (untied_head, zero_init and softcap run on the ANE: they live outside the kernels)"}
 	RuleDim128 = Rule{"dim-128", Error,
 		"model dim is a multiple of 128",
 		"silent corruption", "rustane README",
@@ -188,7 +193,7 @@ var (
 // Rules lists every rule.
 var Rules = []Rule{RuleFormat, RuleEmulator, RuleSingleIO, RuleUnsupportedOp, RuleNamedFlags, RuleLiveOutput,
 	RuleBlobCount, RuleBlobFormat, RuleInner32, RuleSpatial16, RuleInputWidth, RuleMinSurface, RuleChannels32K,
-	RuleSoftmaxPow2, RuleSRAM, RuleM5Align, RuleDMA1MiB, RuleKernelConfig, RuleGQA, RuleDim128, RuleHidden16, RuleSeqWall, RuleDim5120, RuleMaxDim}
+	RuleSoftmaxPow2, RuleSRAM, RuleM5Align, RuleDMA1MiB, RuleKernelConfig, RuleGQA, RuleArch, RuleDim128, RuleHidden16, RuleSeqWall, RuleDim5120, RuleMaxDim}
 
 const (
 	maxBlobSlots  = 16
@@ -464,6 +469,12 @@ func CheckConfigFor(m config.Model, ch chip.Chip) []Violation {
 	}
 	if kv != m.Heads {
 		c.add(RuleGQA, 0, "kv_heads %d ≠ heads %d", kv, m.Heads)
+	}
+	if m.Activation() != "swiglu" {
+		c.add(RuleArch, 0, "model.act = %s", m.Activation())
+	}
+	if m.QKNorm {
+		c.add(RuleArch, 0, "model.qk_norm = true")
 	}
 	if m.Dim%128 != 0 {
 		c.add(RuleDim128, 0, "dim %d (%d mod 128 = %d)", m.Dim, m.Dim, m.Dim%128)

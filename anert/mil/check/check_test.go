@@ -75,6 +75,22 @@ func TestConfigRules(t *testing.T) {
 	}
 }
 
+// The architecture options the kernels lack are refused by name; those outside them are not.
+func TestArchRule(t *testing.T) {
+	m := model(256, 4, 0, 768, 256)
+	m.Act, m.QKNorm = "relu2", true
+	v := find(CheckConfig(m), "arch-options")
+	if v == nil || v.Rule.Severity != Error || !strings.Contains(v.Detail, "model.act = relu2") ||
+		!strings.Contains(v.Detail, "model.qk_norm = true") || !strings.Contains(v.Rule.Fix, "CPU backend") {
+		t.Fatalf("act relu2 + qk_norm: got %v", v)
+	}
+	m = model(256, 4, 0, 768, 256)
+	m.UntiedHead, m.ZeroInit, m.Act = true, true, "swiglu"
+	if vs := CheckConfig(m); len(vs) != 0 {
+		t.Errorf("untied head + zero init: %s", Report(vs))
+	}
+}
+
 // The project's default config, the original's config and a small realistic config.
 func TestKnownConfigs(t *testing.T) {
 	// The former default (dim 288, 6 heads → head dim 48, ffn 768, seq 256): two findings, both

@@ -45,7 +45,7 @@ func cmdResults(args []string) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "run\tval_loss\tutil\tstatus\tlineage\tsteps\tdescription")
+	fmt.Fprintln(w, "run\tval_bpb\tval_loss\tsteps\tms/step\tstatus\tlineage\tbudget\tdescription")
 	for _, r := range runs {
 		d := r.Description
 		if r.Error != "" && r.Status != ledger.StatusOK {
@@ -54,7 +54,11 @@ func cmdResults(args []string) error {
 		if rs := []rune(d); len(rs) > 90 {
 			d = string(rs[:89]) + "…"
 		}
-		fmt.Fprintf(w, "%s\t%.6f\t%.1f\t%s\t%s\t%d\t%s\n", r.ID, r.ValLoss, r.UtilPct, r.Mark(), r.Lineage, r.Steps, d)
+		bpb, loss := "-", "-" // no loss (a failed run): never 0, which would read as a best
+		if r.HasLoss() {
+			bpb, loss = fmt.Sprintf("%.4f", r.ValBPB), fmt.Sprintf("%.4f", r.ValLoss)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\n", r.ID, bpb, loss, r.Steps, r.MsPerStep, r.Mark(), r.Lineage, r.Budget, d)
 	}
 	w.Flush()
 	ls, err := l.Lineages(ctx)
@@ -71,6 +75,16 @@ func cmdResults(args []string) error {
 			continue
 		}
 		fmt.Printf("lineage %s: %d runs, %d kept, best %.6f (%s)\n", x.Name, x.Runs, x.Kept, x.Best, x.Head)
+	}
+	floors, err := l.NoiseFloors(ctx)
+	if err != nil {
+		return err
+	}
+	if len(floors) == 0 {
+		fmt.Println("noise floor: not measured yet (repeat a config: anelab run scripts/noise.go)")
+	}
+	for _, f := range floors {
+		fmt.Printf("noise floor (%s): σ(val_bpb) = %.4f from %d runs of %d configs (dof %d)\n", f.Budget, f.SD, f.Runs, f.Groups, f.DoF)
 	}
 	return nil
 }

@@ -55,10 +55,11 @@ func cmdRun(args []string) error {
 		fmt.Fprintln(fs.Output(), `usage: anelab run SCRIPT.go [-m "what this tries"] [flags]
 
 Interprets the script, trains each spec it returns for the budget, records every run in the
-ledger (ok runs as keep or discard against the lineage's best), rewrites results.tsv and prints
-a verdict block per run ("--- anelab run <id>", then result:, val_loss:, lineage_best:, …).
-Exit status 0 when every run trained (kept or discarded), 1 when any ended crash, invalid,
-timeout or diverged.
+ledger (ok runs as keep, within-noise or discard against the lineage's head, by the lab's
+measured noise: see the verdict: line), rewrites results.tsv and prints a verdict block per run
+("--- anelab run <id>", then result:, val_bpb:, val_loss:, steps:, budget:, verdict:, …); a sweep
+ends with a ranking of its specs against the head as it stood when the sweep started.
+Exit status 0 when every run trained, 1 when any ended crash, invalid, timeout or diverged.
 
 flags:`)
 		fs.PrintDefaults()
@@ -66,6 +67,7 @@ flags:`)
 	msg := fs.String("m", "", "what this run tries (prefixed to the spec's description)")
 	budget := fs.Duration("budget", 0, "training budget per run, e.g. 90s or 5m (default: the spec's train.budget, 5m in lab.Baseline())")
 	steps := fs.Int("steps", 0, "optimizer-update limit per run (default: the spec's train.steps)")
+	repeats := fs.Int("repeats", 0, "runs per spec with seeds seed, seed+1, …, judged on their mean (default: the spec's Repeats, else 1)")
 	labDir := labFlag(fs)
 	dataDir := fs.String("data", "data/out/default", "prepared data folder (see 'anelab data')")
 	lineage := fs.String("lineage", "main", "lineage lab.Best() reads and specs without one join")
@@ -98,7 +100,7 @@ flags:`)
 	}
 
 	h, err := harness.New(harness.Options{Lab: *labDir, DataDir: *dataDir, Runner: runner, Lineage: *lineage,
-		Budget: *budget, Steps: *steps, Timeout: *timeout, ScriptTimeout: *scriptTimeout, HookTimeout: *hookTimeout})
+		Budget: *budget, Steps: *steps, Repeats: *repeats, Timeout: *timeout, ScriptTimeout: *scriptTimeout, HookTimeout: *hookTimeout})
 	if err != nil {
 		return err
 	}

@@ -10,9 +10,10 @@ import (
 func init() {
 	Symbols["github.com/anelab/anelab/anert/config/config"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Default": reflect.ValueOf(config.Default),
-		"Load":    reflect.ValueOf(config.Load),
-		"Tiny":    reflect.ValueOf(config.Tiny),
+		"Activations": reflect.ValueOf(&config.Activations).Elem(),
+		"Default":     reflect.ValueOf(config.Default),
+		"Load":        reflect.ValueOf(config.Load),
+		"Tiny":        reflect.ValueOf(config.Tiny),
 
 		// type definitions
 		"Config":   reflect.ValueOf((*config.Config)(nil)),
