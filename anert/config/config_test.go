@@ -42,7 +42,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		{"non-positive sizes", func(c *Config) { c.Model.Layers = 0; c.Model.FFN = -1; c.Train.Batch = 0 },
 			[]string{"model.layers = 0", "model.ffn = -1", "train.batch = 0"}},
 		{"odd head dim with rope", func(c *Config) { c.Model.Dim = 30; c.Model.Heads = 2 }, []string{"head dim 15"}},
-		{"kv_heads not dividing heads", func(c *Config) { c.Model.KVHeads = 4 }, []string{"model.kv_heads = 4 must divide model.heads = 6"}},
+		{"kv_heads not dividing heads", func(c *Config) { c.Model.KVHeads = 3 }, []string{"model.kv_heads = 3 must divide model.heads = 4"}},
 		{"activation", func(c *Config) { c.Model.Act = "tanh" }, []string{`model.act = "tanh": must be one of swiglu, relu2, gelu`}},
 		{"muon", func(c *Config) { c.Optim.Name, c.Optim.MuonLR, c.Optim.MuonMomentum = "muon", 0, 1 },
 			[]string{"optim.muon_lr = 0: must be finite and positive", "optim.muon_momentum = 1: must be in [0, 1)"}},

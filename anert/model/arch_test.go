@@ -161,7 +161,8 @@ func TestArchStepAllocatesNothing(t *testing.T) {
 }
 
 func TestFFNFromRatio(t *testing.T) {
-	m := config.Default().Model // dim 288
+	m := config.Default().Model
+	m.Dim = 288
 	for _, tc := range []struct {
 		r    float64
 		want int
