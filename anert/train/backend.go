@@ -33,11 +33,23 @@ import (
 // the broken rules are named in a one-line warning and the run goes on (the checker itself
 // recommends the emulator for configs too small for the ANE).
 func newBackend(cfg config.Config, out io.Writer) (model.Backend, error) {
+	return newBackendOn(cfg, nil, out)
+}
+
+// newBackendOn is newBackend with the ane backend's device given (nil: device.Open(cfg.Device)).
+func newBackendOn(cfg config.Config, dev device.Device, out io.Writer) (model.Backend, error) {
+	if dev != nil && cfg.Backend != "ane" {
+		dev.Close() // only the ane backend takes a given device
+		dev = nil
+	}
 	switch cfg.Backend {
 	case "cpu", "":
 		return model.NewCPU(), nil
 	case "ane":
-		dev, err := device.Open(cfg.Device)
+		var err error
+		if dev == nil {
+			dev, err = device.Open(cfg.Device)
+		}
 		if err != nil {
 			if errors.Is(err, device.ErrNoANE) {
 				return nil, fmt.Errorf("backend ane on device %s: %w", cfg.Device, err)
@@ -164,7 +176,13 @@ func newANE(dev device.Device, m config.Model, out io.Writer) (*aneb.Backend, er
 	}
 	fmt.Fprintf(out, "backend ane on %s: %d kernels compiled in %.0f ms; %d evaluations per layer and sequence; "+
 		"util_pct = the original's FLOP model (2·fwd + sdpa = %.3g GFLOP per sequence) against %s\n",
-		b.DeviceName(), len(b.Kernels()), b.CompileTime().Seconds()*1e3, aneb.EvalsPerLayer, b.FLOPsPerSequence()/1e9, against)
+		b.DeviceName(), len(b.Kernels()), b.CompileTime().Seconds()*1e3, b.EvalsPerLayer(), b.FLOPsPerSequence()/1e9, against)
+	fmt.Fprintf(out, "kernel variants: %s\n", b.VariantsShort())
+	for _, c := range b.Choices() {
+		if c.Variant != aneb.Fused {
+			fmt.Fprintf(out, "kernel variant: %s runs as %s (%s) because %s\n", c.Slot, c.Variant, strings.Join(c.Kernels, " + "), c.Why)
+		}
+	}
 	return b, nil
 }
 
@@ -175,6 +193,12 @@ type deviceBackend interface {
 	EvalsPerStep() int
 	PeakTFLOPS() float64
 	FLOPsPerSequence() float64
+}
+
+// variantBackend is what the ANE backend says about its kernel variants.
+type variantBackend interface {
+	VariantsShort() string
+	FallbackWhy() string
 }
 
 // backendStats fills the result fields that depend on the backend: the backend actually used (auto
@@ -191,6 +215,9 @@ func backendStats(r *Result, b model.Backend, sequences int64, trainTime time.Du
 	r.Device = db.DeviceName()
 	r.CompileTimeS = db.CompileTime().Seconds()
 	r.EvalsPerStep = db.EvalsPerStep()
+	if vb, ok := b.(variantBackend); ok {
+		r.KernelVariants, r.KernelFallback = vb.VariantsShort(), vb.FallbackWhy()
+	}
 	r.UtilPct = 0
 	peak := db.PeakTFLOPS() * 1e12
 	if peak <= 0 {

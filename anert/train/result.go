@@ -30,6 +30,10 @@ type Result struct {
 	Backend      string  `json:"backend"`
 	Device       string  `json:"device"`
 	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
+	// ANE backend: the variant each fused kernel ran as ("sdpaWoFwd=fused sdpaBwd2=cpu-rope"), and
+	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go).
+	KernelVariants string `json:"kernel_variants,omitempty"`
+	KernelFallback string `json:"kernel_fallback,omitempty"`
 	Checkpoint   string  `json:"checkpoint,omitempty"`
 	Curve        []Point `json:"-"` // per-update loss curve (written to the run folder, not the JSON line)
 }

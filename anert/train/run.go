@@ -137,7 +137,7 @@ type session struct {
 
 func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer) (*session, error) {
 	s := &session{cfg: cfg, ds: ds, opts: opts, out: out}
-	b, err := newBackend(cfg, out)
+	b, err := newBackendOn(cfg, opts.Device, out)
 	if err != nil {
 		return nil, err
 	}
