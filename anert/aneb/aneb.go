@@ -95,7 +95,7 @@ type Backend struct {
 	outs    [nKernels][]uint16 // one output buffer per kernel
 	weighty [nKernels]bool     // the kernel has weight fields
 	layers  []layerState
-	free    [nKernels]device.Input // inputs of the weight-free kernels (sdpaBwd1, sdpaBwd2)
+	free    [nKernels]device.Input   // inputs of the weight-free kernels (sdpaBwd1, sdpaBwd2)
 	spare   [nKernels][]device.Input // inputs made while verifying, handed to the first layers
 	use     [nKernels]bool           // the kernel is compiled and runs (the chosen variants')
 	split   bool                     // attention forward runs as qkvFwd, RoPE on the CPU, sdpaWo

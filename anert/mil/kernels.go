@@ -7,23 +7,23 @@ import (
 
 // Kernel names (the original's, seed-system §3.4).
 const (
-	AttnFwd    = "sdpaWoFwd"  // q,k,v projections, RoPE, causal attention, Wo
-	FFNFwd     = "ffnFused"   // SwiGLU FFN and its residual
-	FFNBwdW2   = "ffnBwdW2t"  // W2ᵀ·dffn
-	FFNBwdW13  = "ffnBwdW13t" // W1ᵀ·dh1 + W3ᵀ·dh3
-	WoBwd      = "wotBwd"     // Woᵀ·dx
-	AttnBwd1   = "sdpaBwd1"   // recompute P; dV, dP
-	AttnBwd2   = "sdpaBwd2"   // dS; dQ, dK (RoPE undone)
-	QKVBwd     = "qkvBwd"     // Wqᵀ·dQ + Wkᵀ·dK + Wvᵀ·dV
+	AttnFwd   = "sdpaWoFwd"  // q,k,v projections, RoPE, causal attention, Wo
+	FFNFwd    = "ffnFused"   // SwiGLU FFN and its residual
+	FFNBwdW2  = "ffnBwdW2t"  // W2ᵀ·dffn
+	FFNBwdW13 = "ffnBwdW13t" // W1ᵀ·dh1 + W3ᵀ·dh3
+	WoBwd     = "wotBwd"     // Woᵀ·dx
+	AttnBwd1  = "sdpaBwd1"   // recompute P; dV, dP
+	AttnBwd2  = "sdpaBwd2"   // dS; dQ, dK (RoPE undone)
+	QKVBwd    = "qkvBwd"     // Wqᵀ·dQ + Wkᵀ·dK + Wvᵀ·dV
 
 	// The conservative variants of the two kernels with RoPE fused in (RoPE in a MIL kernel
 	// compiles in no public project; maderix rotates on the CPU):
 	QKVFwd      = "qkvFwd"      // q,k,v projections only (AttnFwd's first half; RoPE then on the CPU)
 	SdpaWo      = "sdpaWo"      // causal attention and Wo from q, k (rotated by the CPU) and v
 	AttnBwd2Raw = "sdpaBwd2Raw" // sdpaBwd2 without the inverse RoPE (undone on the CPU)
-	maskFile   = "mask.bin"
-	ropeCosBin = "rope_cos.bin"
-	ropeSinBin = "rope_sin.bin"
+	maskFile    = "mask.bin"
+	ropeCosBin  = "rope_cos.bin"
+	ropeSinBin  = "rope_sin.bin"
 )
 
 // Names lists the kernels in the order Kernels returns them: the fused set, tried first.

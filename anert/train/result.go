@@ -32,10 +32,10 @@ type Result struct {
 	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
 	// ANE backend: the variant each fused kernel ran as ("sdpaWoFwd=fused sdpaBwd2=cpu-rope"), and
 	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go).
-	KernelVariants string `json:"kernel_variants,omitempty"`
-	KernelFallback string `json:"kernel_fallback,omitempty"`
-	Checkpoint   string  `json:"checkpoint,omitempty"`
-	Curve        []Point `json:"-"` // per-update loss curve (written to the run folder, not the JSON line)
+	KernelVariants string  `json:"kernel_variants,omitempty"`
+	KernelFallback string  `json:"kernel_fallback,omitempty"`
+	Checkpoint     string  `json:"checkpoint,omitempty"`
+	Curve          []Point `json:"-"` // per-update loss curve (written to the run folder, not the JSON line)
 }
 
 // Point is one optimizer update on the loss curve.

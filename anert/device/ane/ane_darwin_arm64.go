@@ -62,7 +62,8 @@ func (d *Device) Name() string {
 // Chip is the detected chip (zero when it was not recognised).
 func (d *Device) Chip() chip.Chip { return d.chip }
 
-func (d *Device) CompileCount() int   { return int(compiles.Load()) }
+func (d *Device) CompileCount() int { return int(compiles.Load()) }
+
 // PeakTFLOPS is the detected chip's fp16 peak (anert/chip), or FallbackTFLOPS.
 func (d *Device) PeakTFLOPS() float64 {
 	if d.chip.PeakTFLOPS > 0 {
