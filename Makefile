@@ -8,7 +8,7 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps build run test test-go test-notebooks cross bench notebook report clean
+.PHONY: all deps build run test test-go test-notebooks cross bench notebook report clean ane-probe
 
 all: build
 
@@ -39,10 +39,19 @@ test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-# The darwin device and the no-cgo BLAS must build for Apple silicon from Linux.
+# The darwin device and the no-cgo BLAS must build for Apple silicon from Linux, and the darwin-only
+# tests (the ANE against the emulator, the probe) must compile there.
 cross:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./anert/device/... ./anert/chip/ ./anert/probe/
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) test -c -o /dev/null ./anert/device/ane
 	@echo "cross-build for darwin/arm64: ok"
+
+# The first thing to run on a Mac: compile and evaluate every ANE kernel variant from a tiny shape up
+# to the default one, compare each with the emulator, time it; writes ane-probe/ane-probe.md (paste it
+# into an issue) and ane-probe.json. Elsewhere the same sequence runs on the emulator and says so.
+ane-probe: build
+	$(BIN) ane probe --out ane-probe
 
 # CPU training speed on the default config and the original's shape: tokens/s, ms/step, time by
 # phase, peak memory, MFU against the sgemm rate measured in the same process; benchstat lines in

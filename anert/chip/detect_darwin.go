@@ -23,3 +23,10 @@ func Detect() (Chip, error) {
 	c.Detected = brand
 	return c, nil
 }
+
+// HostOS is the macOS version, e.g. "macOS 15.3 (24D60)".
+func HostOS() string {
+	v, _ := unix.Sysctl("kern.osproductversion")
+	b, _ := unix.Sysctl("kern.osversion")
+	return "macOS " + v + " (" + b + ")"
+}
