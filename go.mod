@@ -3,8 +3,10 @@ module github.com/anelab/anelab
 go 1.26.8
 
 require (
+	github.com/ebitengine/purego v0.10.0
 	github.com/go-gota/gota v0.12.0
 	github.com/janpfeifer/gonb v0.11.4
+	github.com/spf13/pflag v1.0.10
 	github.com/tmc/apple v0.5.5
 	github.com/traefik/yaegi v0.16.1
 	golang.org/x/sys v0.49.0
@@ -19,7 +21,6 @@ require (
 	git.sr.ht/~sbinet/gg v0.7.0 // indirect
 	github.com/ajstarks/svgo v0.0.0-20211024235047-1546f124cd8b // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
-	github.com/ebitengine/purego v0.10.0 // indirect
 	github.com/fatih/color v1.18.0 // indirect
 	github.com/fsnotify/fsnotify v1.8.0 // indirect
 	github.com/go-logr/logr v1.4.2 // indirect

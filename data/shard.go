@@ -237,8 +237,16 @@ func Open(dir string) (*Dataset, error) {
 	if m.Tokenizer.Kind != KindBPE && m.Tokenizer.Kind != KindLlama2 {
 		return nil, fmt.Errorf("%s: unknown tokenizer kind %q", mpath, m.Tokenizer.Kind)
 	}
-	if m.BytesPerToken <= 0 {
-		return nil, fmt.Errorf("%s: bytes_per_token %v must be > 0", mpath, m.BytesPerToken)
+	if !(m.BytesPerToken > 0 && m.BytesPerToken <= 1<<20) { // false for NaN
+		return nil, fmt.Errorf("%s: bytes_per_token %v must be a finite number > 0", mpath, m.BytesPerToken)
+	}
+	if m.BOS < -1 || m.BOS >= m.VocabSize {
+		return nil, fmt.Errorf("%s: bos %d must be -1 (none) or an id below vocab_size %d: prepare the dataset again", mpath, m.BOS, m.VocabSize)
+	}
+	for _, f := range []string{m.Tokenizer.File, m.Train.File, m.Val.File} {
+		if f != "" && (f != filepath.Base(f) || f == "." || f == "..") {
+			return nil, fmt.Errorf("%s: file %q must be a plain name inside the dataset folder", mpath, f)
+		}
 	}
 	d := &Dataset{Dir: dir, Manifest: *m}
 	present := make([]bool, m.VocabSize)

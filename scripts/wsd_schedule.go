@@ -1,9 +1,10 @@
 //go:build ignore
 
-// A custom schedule written in the script: warmup-stable-decay (WSD) driven by the wall-clock
-// budget instead of a step horizon. Linear warmup over the first updates, the peak learning rate
-// while 80% of the budget remains, then a linear decay to 10% of the peak over the last 20%.
-// OnStep records how much of the budget has passed; LR reads it for the next update.
+// A custom schedule written in the script: warmup-stable-decay (WSD) driven by the budget's progress
+// instead of a step horizon. Linear warmup over the first updates, the peak learning rate while 80%
+// of the budget remains, then a linear decay to 10% of the peak over the last 20%. OnStep records how
+// much of the budget has passed (e.Progress, whatever the budget kind); LR reads it for the next
+// update. (The built-in optim.schedule = "wsd" does this without a hook; this script shows the hook.)
 package experiment
 
 import "github.com/anelab/anelab/kernel/lab"
@@ -36,14 +37,7 @@ func Experiment() lab.Spec {
 	return lab.Spec{
 		Description: "WSD schedule: warmup 50, flat, linear decay over the last 20% of the budget",
 		Config:      c,
-		OnStep: func(e lab.Event) {
-			switch {
-			case e.BudgetS > 0:
-				used = e.TimeS / e.BudgetS
-			case e.MaxSteps > 0:
-				used = float64(e.Step) / float64(e.MaxSteps)
-			}
-		},
+		OnStep: func(e lab.Event) { used = e.Progress },
 		LR: func(step int, scheduled float64) float64 { return wsd(step, used, peak) },
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
+	"github.com/anelab/anelab/anert/tensor"
 )
 
 // Spec is one benchmarked config: its name and the run config whose model, optimizer and batch
@@ -189,11 +190,18 @@ func (r *Rig) Step() (st Step, loss float64, err error) {
 // Need is the analytic memory need of training (see Memory).
 func (r *Rig) Need() Memory {
 	p := int64(r.Model.NumParams()) * 4
-	states := int64(1) // Lion: m
-	if r.cfg.Optim.Name == "adamw" {
-		states = 2 // m, v
+	states := p // Lion: m
+	switch r.cfg.Optim.Name {
+	case "adamw":
+		states = 2 * p // m, v
+	case "muon": // m for every parameter, v for the AdamW ones (not the 2-D matrices)
+		for _, q := range r.Model.Params() {
+			if q.Group != tensor.Matrix || len(q.Shape) != 2 {
+				states += int64(q.Size()) * 4
+			}
+		}
 	}
-	return Memory{Weights: p, Grads: p, OptState: states * p, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
+	return Memory{Weights: p, Grads: p, OptState: states, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
 }
 
 // Measure builds the spec's model with random weights and times optimizer steps on random tokens,

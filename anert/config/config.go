@@ -64,9 +64,13 @@ func (m Model) FFNFromRatio(r float64) int {
 type Optim struct {
 	Name          string  `json:"name"`            // "lion" (default), "adamw" or "muon" (Muon for the matrices, AdamW for the rest)
 	LR            float64 `json:"lr"`              // peak learning rate
-	MinLRFrac     float64 `json:"min_lr_frac"`     // cosine floor as a fraction of LR
-	Warmup        int     `json:"warmup"`          // linear warmup, in optimizer updates
-	Horizon       int     `json:"horizon"`         // cosine horizon, in optimizer updates
+	MinLRFrac     float64 `json:"min_lr_frac"`     // the schedule's floor as a fraction of LR
+	Schedule      string  `json:"schedule"`        // decay shape: "cosine", "wsd" (warmup-stable-decay) or "linear"
+	ScheduleUnit  string  `json:"schedule_unit"`   // "budget": warmup_frac/decay_frac of the run's budget; "updates": warmup/horizon
+	WarmupFrac    float64 `json:"warmup_frac"`     // unit budget: linear warmup as a fraction of the budget
+	DecayFrac     float64 `json:"decay_frac"`      // schedule wsd: the final fraction of the schedule that decays to the floor
+	Warmup        int     `json:"warmup"`          // unit updates: linear warmup, in optimizer updates
+	Horizon       int     `json:"horizon"`         // unit updates: the update count at which the floor is reached
 	Beta1         float64 `json:"beta1"`           //
 	Beta2         float64 `json:"beta2"`           //
 	Eps           float64 `json:"eps"`             // AdamW only
@@ -82,13 +86,15 @@ type Optim struct {
 
 // Train is the loop: batch, budget, limits, seed, evaluation.
 type Train struct {
-	Batch       int      `json:"batch"`        // sequences per micro-step
-	Budget      Duration `json:"budget"`       // wall-clock training budget (0: no limit)
-	Steps       int      `json:"steps"`        // optimizer-update limit (0: no limit)
-	Seed        int64    `json:"seed"`         // init and data-window seed
-	EvalWindows int      `json:"eval_windows"` // validation windows of Seq tokens
-	LogEvery    int      `json:"log_every"`    // print a step line every N updates
-	Threads     int      `json:"threads"`      // compute threads (0: all cores)
+	Batch       int      `json:"batch"`          // sequences per micro-step
+	Budget      Duration `json:"budget"`         // training budget in seconds of budget_kind (0: no limit)
+	BudgetKind  string   `json:"budget_kind"`    // "compute" (model FLOPs charged at compute_gflops) or "wall" (wall-clock)
+	ComputeRate float64  `json:"compute_gflops"` // the reference rate a compute budget charges model FLOPs at, GFLOP/s
+	Steps       int      `json:"steps"`          // optimizer-update limit (0: no limit)
+	Seed        int64    `json:"seed"`           // init and data-window seed
+	EvalWindows int      `json:"eval_windows"`   // validation windows of Seq tokens
+	LogEvery    int      `json:"log_every"`      // print a step line every N updates
+	Threads     int      `json:"threads"`        // compute threads (0: all cores)
 }
 
 // Config is one run's full recipe.
@@ -100,15 +106,24 @@ type Config struct {
 	Device  string `json:"device"`  // for the ane backend: "emu", "ane" or "auto"
 }
 
-// Default is the default small config, about the size of llama2.c's stories15M.
+// ReferenceGFLOPS is the lab's reference rate: a compute budget of one second buys this many
+// GFLOPs of model FLOPs (model.FLOPsPerToken × tokens). It is about what this project's 2-core
+// machine sustains on the default config, so a 5m compute budget takes about 5 minutes there when the
+// machine is quiet — and the same number of updates however loaded it is.
+const ReferenceGFLOPS = 100
+
+// Default is the default small config, a little smaller than llama2.c's stories15M: dim 256 with
+// head dim 64, so the ANE checker accepts it as it is.
 func Default() Config {
 	return Config{
 		Model: Model{Dim: 256, Layers: 6, Heads: 4, FFN: 768, Seq: 256, Vocab: 4096,
 			Pos: "rope", RopeTheta: 10000, Softcap: 30, Compact: false, NormEps: 1e-5, InitStd: 0.02, Act: "swiglu"},
-		Optim: Optim{Name: "lion", LR: 1e-3, MinLRFrac: 0.1, Warmup: 20, Horizon: 2000,
+		Optim: Optim{Name: "lion", LR: 3e-4, MinLRFrac: 0.1,
+			Schedule: "cosine", ScheduleUnit: "budget", WarmupFrac: 0.02, DecayFrac: 0.2, Warmup: 20, Horizon: 2000,
 			Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, MatrixLRScale: 1, EmbedLRScale: 1,
 			GradClip: 1, Accum: 1, LossScale: 0, MuonLR: 0.02, MuonMomentum: 0.95},
-		Train:   Train{Batch: 4, Budget: Duration(5 * time.Minute), Seed: 1, EvalWindows: 64, LogEvery: 10},
+		Train: Train{Batch: 4, Budget: Duration(5 * time.Minute), BudgetKind: "compute", ComputeRate: ReferenceGFLOPS,
+			Seed: 1, EvalWindows: 64, LogEvery: 10},
 		Backend: "cpu",
 		Device:  "emu",
 	}
@@ -150,15 +165,7 @@ func (c Config) Validate() error {
 	var e Errors
 	bad := func(format string, a ...any) { e = append(e, fmt.Sprintf(format, a...)) }
 	m, o, t := c.Model, c.Optim, c.Train
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"model.dim", m.Dim}, {"model.layers", m.Layers}, {"model.heads", m.Heads}, {"model.ffn", m.FFN},
-		{"model.seq", m.Seq}, {"model.vocab", m.Vocab}, {"optim.accum", o.Accum}, {"train.batch", t.Batch}} {
-		if f.v <= 0 {
-			bad("%s = %d: must be positive", f.name, f.v)
-		}
-	}
+	e = append(e, c.checkFields()...)
 	if m.Heads > 0 && m.Dim > 0 && m.Dim%m.Heads != 0 {
 		bad("model.dim = %d is not divisible by model.heads = %d: pick heads that divide dim", m.Dim, m.Heads)
 	}
@@ -171,74 +178,52 @@ func (c Config) Validate() error {
 	if !slices.Contains(Activations, m.Activation()) {
 		bad("model.act = %q: must be one of %s", m.Act, strings.Join(Activations, ", "))
 	}
-	if m.Vocab > 65536 {
-		bad("model.vocab = %d: token shards hold uint16 ids, so vocab must be ≤ 65536", m.Vocab)
-	}
 	if m.Pos != "rope" && m.Pos != "nope" {
 		bad("model.pos = %q: must be \"rope\" or \"nope\"", m.Pos)
-	}
-	if m.Pos == "rope" && m.RopeTheta <= 0 {
-		bad("model.rope_theta = %g: must be positive", m.RopeTheta)
-	}
-	if m.Softcap < 0 {
-		bad("model.softcap = %g: must be ≥ 0 (0 disables)", m.Softcap)
-	}
-	if m.NormEps <= 0 {
-		bad("model.norm_eps = %g: must be positive", m.NormEps)
-	}
-	if m.InitStd <= 0 {
-		bad("model.init_std = %g: must be positive", m.InitStd)
 	}
 	if o.Name != "lion" && o.Name != "adamw" && o.Name != "muon" {
 		bad("optim.name = %q: must be \"lion\", \"adamw\" or \"muon\"", o.Name)
 	}
-	if !(o.MuonLR >= 0) || math.IsInf(o.MuonLR, 0) || (o.Name == "muon" && o.MuonLR == 0) {
-		bad("optim.muon_lr = %g: must be finite and positive for muon (≥ 0 otherwise)", o.MuonLR)
+	if o.Name == "muon" && o.MuonLR == 0 {
+		bad("optim.muon_lr = 0: muon needs a positive muon_lr")
 	}
-	if !(o.MuonMomentum >= 0 && o.MuonMomentum < 1) {
-		bad("optim.muon_momentum = %g: must be in [0, 1)", o.MuonMomentum)
+	switch o.Schedule {
+	case "cosine", "wsd", "linear":
+	default:
+		bad("optim.schedule = %q: must be \"cosine\", \"wsd\" or \"linear\"", o.Schedule)
 	}
-	if o.LR <= 0 {
-		bad("optim.lr = %g: must be positive", o.LR)
+	switch o.ScheduleUnit {
+	case "budget":
+		if !(o.WarmupFrac >= 0 && o.WarmupFrac < 1) {
+			bad("optim.warmup_frac = %g: must be in [0, 1) (a fraction of the run's budget)", o.WarmupFrac)
+		}
+	case "updates":
+		if o.Horizon <= o.Warmup {
+			bad("optim.horizon = %d must exceed optim.warmup = %d (the decay runs between them)", o.Horizon, o.Warmup)
+		}
+	default:
+		bad("optim.schedule_unit = %q: must be \"budget\" (fractions of the run's budget) or \"updates\" (warmup/horizon in updates)", o.ScheduleUnit)
 	}
-	if o.MinLRFrac < 0 || o.MinLRFrac > 1 {
-		bad("optim.min_lr_frac = %g: must be in [0, 1]", o.MinLRFrac)
+	if o.Schedule == "wsd" && !(o.DecayFrac > 0 && o.DecayFrac <= 1) {
+		bad("optim.decay_frac = %g: must be in (0, 1] (the final fraction of the schedule that decays)", o.DecayFrac)
 	}
-	if o.Warmup < 0 {
-		bad("optim.warmup = %d: must be ≥ 0", o.Warmup)
-	}
-	if o.Horizon <= o.Warmup {
-		bad("optim.horizon = %d must exceed optim.warmup = %d (the cosine runs between them)", o.Horizon, o.Warmup)
-	}
-	if o.Beta1 < 0 || o.Beta1 >= 1 || o.Beta2 < 0 || o.Beta2 >= 1 {
-		bad("optim.beta1 = %g, optim.beta2 = %g: each must be in [0, 1)", o.Beta1, o.Beta2)
+	if o.Schedule == "wsd" && o.ScheduleUnit == "budget" && o.WarmupFrac+o.DecayFrac > 1 {
+		bad("optim.warmup_frac + optim.decay_frac = %g + %g exceeds 1: warmup and decay must fit in the budget", o.WarmupFrac, o.DecayFrac)
 	}
 	if (o.Name == "adamw" || o.Name == "muon") && o.Eps <= 0 {
 		bad("optim.eps = %g: AdamW (and muon's AdamW groups) need a positive eps", o.Eps)
 	}
-	if o.WeightDecay < 0 {
-		bad("optim.weight_decay = %g: must be ≥ 0", o.WeightDecay)
-	}
-	if o.MatrixLRScale <= 0 || o.EmbedLRScale <= 0 {
-		bad("optim.matrix_lr_scale = %g, optim.embed_lr_scale = %g: must be positive", o.MatrixLRScale, o.EmbedLRScale)
-	}
-	if o.GradClip < 0 {
-		bad("optim.grad_clip = %g: must be ≥ 0 (0 disables)", o.GradClip)
-	}
-	if o.LossScale < 0 {
-		bad("optim.loss_scale = %g: must be ≥ 0 (0 disables)", o.LossScale)
-	}
-	if t.Budget < 0 || t.Steps < 0 {
-		bad("train.budget = %v, train.steps = %d: must be ≥ 0", t.Budget, t.Steps)
-	}
 	if t.Budget == 0 && t.Steps == 0 {
 		bad("train.budget and train.steps are both 0: set a wall-clock budget, a step limit, or both")
 	}
-	if t.EvalWindows <= 0 {
-		bad("train.eval_windows = %d: must be positive", t.EvalWindows)
-	}
-	if t.Threads < 0 {
-		bad("train.threads = %d: must be ≥ 0 (0: all cores)", t.Threads)
+	switch t.BudgetKind {
+	case "compute":
+		if !(t.ComputeRate > 0) || math.IsInf(t.ComputeRate, 0) {
+			bad("train.compute_gflops = %g: a compute budget needs a finite positive reference rate (GFLOP/s; the lab's is %d)", t.ComputeRate, ReferenceGFLOPS)
+		}
+	case "wall":
+	default:
+		bad("train.budget_kind = %q: must be \"compute\" (model FLOPs at train.compute_gflops; reproducible under load) or \"wall\" (wall-clock)", t.BudgetKind)
 	}
 	switch c.Backend {
 	case "cpu", "ane", "auto":
@@ -264,9 +249,7 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("config: %w", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := DecodeStrict(b, &c); err != nil {
 		return c, fmt.Errorf("config %s: %v (fields are listed in anert/config/config.go)", path, err)
 	}
 	return c, nil

@@ -162,7 +162,7 @@ func TestArchStepAllocatesNothing(t *testing.T) {
 
 func TestFFNFromRatio(t *testing.T) {
 	m := config.Default().Model
-	m.Dim = 288
+	m.Dim = 288 // the numbers below are for dim 288
 	for _, tc := range []struct {
 		r    float64
 		want int

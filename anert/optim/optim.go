@@ -1,5 +1,5 @@
-// Package optim updates a model's parameters: the Lion and AdamW optimizers with decoupled weight
-// decay and per-group learning rates, the warmup + cosine learning-rate schedule, and the gradient
+// Package optim updates a model's parameters: the Lion, AdamW and Muon (muon.go) optimizers with
+// decoupled weight decay and per-group learning rates, the warmup + cosine learning-rate schedule, and the gradient
 // preparation that comes before every update (loss-scale and accumulation unscaling, global-norm
 // clipping).
 //
@@ -44,7 +44,7 @@ type NamedTensor struct {
 
 // Optimizer updates parameters in place from their gradients.
 type Optimizer interface {
-	// Name is "lion" or "adamw".
+	// Name is "lion", "adamw" or "muon".
 	Name() string
 	// Step applies one update with the scheduled learning rate lr (before group scales) to the
 	// parameters given to New, in the same order. It increments T first, so AdamW's bias
@@ -77,8 +77,14 @@ func New(o config.Optim, ps []*tensor.Param) (Optimizer, error) {
 			return nil, fmt.Errorf("optim: optim.eps = %g: AdamW needs a positive eps", o.Eps)
 		}
 		return &AdamW{base: b, m: zeros(ps), v: zeros(ps)}, nil
+	case "muon":
+		if o.Eps <= 0 || !(o.MuonLR > 0) || !(o.LR > 0) || !(o.MuonMomentum >= 0 && o.MuonMomentum < 1) {
+			return nil, fmt.Errorf("optim: muon needs optim.eps > 0 (got %g), optim.muon_lr > 0 (got %g), optim.lr > 0 (got %g) "+
+				"and optim.muon_momentum in [0, 1) (got %g)", o.Eps, o.MuonLR, o.LR, o.MuonMomentum)
+		}
+		return newMuon(b, ps), nil
 	}
-	return nil, fmt.Errorf("optim: optim.name = %q: must be \"lion\" or \"adamw\"", o.Name)
+	return nil, fmt.Errorf("optim: optim.name = %q: must be \"lion\", \"adamw\" or \"muon\"", o.Name)
 }
 
 // GroupHyper is a group's learning-rate multiplier and decoupled weight decay.

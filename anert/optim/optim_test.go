@@ -442,7 +442,7 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// stories15MParams is the default config's parameter set (4096×dim embedding, 6 layers).
+// stories15MParams is the default config's parameter set (~6.2M: 4096×256 embedding, 6 layers).
 func stories15MParams() []*tensor.Param {
 	m := config.Default().Model
 	mk := func(name string, g tensor.Group, shape ...int) *tensor.Param {
@@ -472,12 +472,9 @@ func benchStep(b *testing.B, name string) {
 	for _, p := range ps {
 		n += len(p.W)
 	}
-	opt, err := New(config.Default().Optim, ps)
-	if name == "adamw" {
-		o := config.Default().Optim
-		o.Name = "adamw"
-		opt, err = New(o, ps)
-	}
+	o := config.Default().Optim
+	o.Name = name
+	opt, err := New(o, ps)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -499,5 +496,72 @@ func BenchmarkPrepareGrads(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		PrepareGrads(ps, o, 1)
+	}
+}
+
+func TestLRAt(t *testing.T) {
+	// lr 1e-3, floor 1e-4, warmup the first 10% of the budget; wsd decays over the last 30%.
+	base := config.Optim{LR: 1e-3, MinLRFrac: 0.1, WarmupFrac: 0.1, DecayFrac: 0.3, ScheduleUnit: "budget"}
+	for _, c := range []struct {
+		sched string
+		p     float64
+		want  float64
+	}{
+		{"cosine", 0.01, 1e-3 * 0.1},                        // warmup: lr·p/w
+		{"cosine", 0.05, 1e-3 * 0.5},                        //
+		{"cosine", 0.1, 1e-3},                               // warmup end: the peak
+		{"cosine", 0.325, 1e-4 + 0.5*(1+math.Sqrt2/2)*9e-4}, // r = (p−w)/(1−w) = 0.25
+		{"cosine", 0.55, 1e-4 + 0.5*9e-4},                   // r = 0.5
+		{"cosine", 1, 1e-4},                                 // the last update: the floor
+		{"linear", 0.55, 1e-4 + 0.5*9e-4},                   // r = 0.5: halfway down
+		{"linear", 0.775, 1e-4 + 0.25*9e-4},                 // r = 0.75
+		{"linear", 1, 1e-4},                                 //
+		{"wsd", 0.1, 1e-3},                                  // warmup end
+		{"wsd", 0.5, 1e-3},                                  // stable
+		{"wsd", 0.7, 1e-3},                                  // decay starts at 1 − 0.3
+		{"wsd", 0.85, 1e-4 + 0.5*9e-4},                      // halfway through the decay
+		{"wsd", 1, 1e-4},                                    // floor
+		{"wsd", 1.5, 1e-4},                                  // past the budget: clamped
+		{"cosine", -1, 0},                                   // before the start: nothing
+	} {
+		o := base
+		o.Schedule = c.sched
+		if got := LRAt(o, c.p); math.Abs(got-c.want) > 1e-15 {
+			t.Errorf("%s LRAt(%g) = %.10g, want %.10g", c.sched, c.p, got, c.want)
+		}
+		if got := Scheduled(o, 12345, c.p); got != LRAt(o, c.p) {
+			t.Errorf("%s Scheduled with unit budget = %g, want LRAt = %g (the update count must not matter)", c.sched, got, LRAt(o, c.p))
+		}
+	}
+	// No warmup: the first update is at the peak (cosine's r ≈ 0).
+	o := base
+	o.WarmupFrac = 0
+	if got := LRAt(o, 1e-9); math.Abs(got-1e-3) > 1e-12 {
+		t.Errorf("LRAt without warmup near p = 0: %g, want 1e-3", got)
+	}
+	// Update k of N with p = (k+1)/N reproduces the update-count warmup with W = w·N.
+	o.WarmupFrac = 0.1
+	u := o
+	u.Warmup, u.Horizon = 10, 100
+	for k := 0; k < 10; k++ {
+		if a, b := LRAt(o, float64(k+1)/100), LR(u, k); math.Abs(a-b) > 1e-15 {
+			t.Errorf("warmup update %d: LRAt %g, LR %g", k, a, b)
+		}
+	}
+}
+
+func TestLRUpdatesWSD(t *testing.T) {
+	// Unit updates: warmup 10, horizon 110, decay over the last 20% of the horizon (from update 88).
+	o := config.Optim{LR: 1e-3, MinLRFrac: 0, Warmup: 10, Horizon: 110, Schedule: "wsd", DecayFrac: 0.2, ScheduleUnit: "updates"}
+	for _, c := range []struct {
+		step int
+		want float64
+	}{{0, 1e-4}, {9, 1e-3}, {50, 1e-3}, {88, 1e-3}, {99, 0.5e-3}, {110, 0}, {200, 0}} {
+		if got := LR(o, c.step); math.Abs(got-c.want) > 1e-15 {
+			t.Errorf("wsd LR(%d) = %.10g, want %.10g", c.step, got, c.want)
+		}
+		if got := Scheduled(o, c.step, 0.5); got != LR(o, c.step) {
+			t.Errorf("Scheduled with unit updates = %g, want LR = %g (progress must not matter)", got, LR(o, c.step))
+		}
 	}
 }

@@ -25,6 +25,7 @@ func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
 	}
 	fmt.Fprintf(w, "train_loss:       %.6f\n", r.TrainLoss)
 	fmt.Fprintf(w, "steps:            %d\n", r.Steps)
+	fmt.Fprintf(w, "budget:           %s\n", budgetLine(r))
 	fmt.Fprintf(w, "tokens:           %d\n", r.Tokens)
 	fmt.Fprintf(w, "tokens_per_s:     %.0f\n", r.TokensPerS)
 	fmt.Fprintf(w, "ms_per_step:      %.1f\n", r.MsPerStep)
@@ -49,10 +50,22 @@ func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
 	fmt.Fprintln(w, string(b))
 }
 
+// budgetLine is the budget kind and amount with what was spent, e.g.
+// "compute 300 s (3.00e+13 FLOPs at 100 GFLOP/s), spent 2.99e+13 FLOPs".
+func budgetLine(r Result) string {
+	switch r.BudgetKind {
+	case BudgetCompute:
+		return fmt.Sprintf("compute %g s (%.3g FLOPs at %g GFLOP/s), spent %.3g FLOPs", r.Budget, r.BudgetFLOPs, r.ComputeGFLOPS, r.FLOPs)
+	case BudgetWall:
+		return fmt.Sprintf("wall %g s, spent %.3g FLOPs (%.1f s of compute at %g GFLOP/s)", r.Budget, r.FLOPs, r.ComputeS, r.ComputeGFLOPS)
+	}
+	return fmt.Sprintf("steps %g, spent %.3g FLOPs (%.1f s of compute at %g GFLOP/s)", r.Budget, r.FLOPs, r.ComputeS, r.ComputeGFLOPS)
+}
+
 // sanitize replaces non-finite floats by 0 and marks the run diverged.
 func sanitize(r Result) Result {
 	for _, f := range []*float64{&r.ValLoss, &r.ValBPB, &r.TrainLoss, &r.TokensPerS, &r.MsPerStep,
-		&r.WallTimeS, &r.StartupS, &r.CompileTimeS, &r.UtilPct, &r.PeakMemMB} {
+		&r.WallTimeS, &r.StartupS, &r.CompileTimeS, &r.UtilPct, &r.PeakMemMB, &r.FLOPs, &r.ComputeS} {
 		if math.IsNaN(*f) || math.IsInf(*f, 0) {
 			*f = 0
 			if r.Status == StatusOK {

@@ -30,12 +30,20 @@ type Result struct {
 	Backend      string  `json:"backend"`
 	Device       string  `json:"device"`
 	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
+	Checkpoint   string  `json:"checkpoint,omitempty"`
 	// ANE backend: the variant each fused kernel ran as ("sdpaWoFwd=fused sdpaBwd2=cpu-rope"), and
 	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go).
-	KernelVariants string  `json:"kernel_variants,omitempty"`
-	KernelFallback string  `json:"kernel_fallback,omitempty"`
-	Checkpoint     string  `json:"checkpoint,omitempty"`
-	Curve          []Point `json:"-"` // per-update loss curve (written to the run folder, not the JSON line)
+	KernelVariants string `json:"kernel_variants,omitempty"`
+	KernelFallback string `json:"kernel_fallback,omitempty"`
+
+	// The budget: compare val_bpb only between runs of one budget kind (and amount).
+	BudgetKind    string  `json:"budget_kind"`    // "compute", "wall" or "steps" (BudgetCompute, …)
+	Budget        float64 `json:"budget"`         // its amount: seconds (compute: at compute_gflops; wall) or updates (steps)
+	BudgetFLOPs   float64 `json:"budget_flops"`   // compute: the budget in model FLOPs (budget × compute_gflops × 1e9); else 0
+	ComputeGFLOPS float64 `json:"compute_gflops"` // the reference rate compute is charged at
+	FLOPs         float64 `json:"flops"`          // model FLOPs spent training (model.FLOPsPerToken × tokens)
+	ComputeS      float64 `json:"compute_s"`      // flops ÷ compute_gflops: the run's compute in reference seconds, any kind
+	Curve         []Point `json:"-"`              // per-update loss curve (written to the run folder, not the JSON line)
 }
 
 // Point is one optimizer update on the loss curve.
@@ -45,12 +53,16 @@ type Point struct {
 	LR     float64 `json:"lr"`
 	TimeS  float64 `json:"time_s"` // seconds since training started
 	Tokens int64   `json:"tokens"`
+	// Progress is the fraction of the run's budget (or step limit) spent after this update: the
+	// schedule's position; exactly 1 at the last update.
+	Progress float64 `json:"progress"`
 }
 
 // Event is sent to Options.OnStep after every optimizer update.
 type Event struct {
 	Point
-	BudgetS    float64 // the run's budget in seconds (0: none)
+	BudgetKind string  // "compute", "wall" or "steps"
+	BudgetS    float64 // the run's budget in seconds of its kind (0: none); Progress says how far it is
 	MaxSteps   int     // the run's step limit (0: none)
 	TokensPerS float64
 }

@@ -127,6 +127,7 @@ type session struct {
 	micro    int   // micro-steps this run
 	tokens   int64 // tokens this run
 	prior    ckpt.Counters
+	budget   budget
 	losses   []float64
 	curve    []Point
 
@@ -167,8 +168,17 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v | params %.2fM\n",
 		m.Dim, m.Layers, m.Heads, m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact, float64(s.m.NumParams())/1e6)
 	o := cfg.Optim
-	fmt.Fprintf(out, "optim: %s lr=%.3g warmup=%d horizon=%d min_lr_frac=%g wd=%g clip=%g accum=%d loss_scale=%g | batch %d × %d tokens\n",
-		o.Name, o.LR, o.Warmup, o.Horizon, o.MinLRFrac, o.WeightDecay, o.GradClip, o.Accum, o.LossScale, cfg.Train.Batch, m.Seq)
+	sched := fmt.Sprintf("%s over the budget, warmup_frac=%g", o.Schedule, o.WarmupFrac)
+	if o.ScheduleUnit == "updates" {
+		sched = fmt.Sprintf("%s over updates, warmup=%d horizon=%d", o.Schedule, o.Warmup, o.Horizon)
+	}
+	if o.Schedule == "wsd" {
+		sched += fmt.Sprintf(" decay_frac=%g", o.DecayFrac)
+	}
+	fmt.Fprintf(out, "optim: %s lr=%.3g %s min_lr_frac=%g wd=%g clip=%g accum=%d loss_scale=%g | batch %d × %d tokens\n",
+		o.Name, o.LR, sched, o.MinLRFrac, o.WeightDecay, o.GradClip, o.Accum, o.LossScale, cfg.Train.Batch, m.Seq)
+	s.budget = newBudget(cfg.Train, s.m.FLOPsPerToken(), cfg.Train.Batch*m.Seq*o.Accum)
+	fmt.Fprintf(out, "budget: %s\n", s.budget)
 	fmt.Fprintf(out, "data: %s | train %d tokens, val %d tokens | backend %s\n", ds.Dir, len(ds.Train), len(ds.Val), b.Name())
 	return s, nil
 }
@@ -202,8 +212,12 @@ func (s *session) resume(path string) error {
 	s.prior = c.Counters
 	// A resumed run still draws fresh windows: mix the lineage position into this run's seed.
 	s.pcg = rand.NewPCG(uint64(s.cfg.Train.Seed), uint64(c.Counters.Step)*0x9e3779b97f4a7c15+1)
-	fmt.Fprintf(s.out, "resumed %s at update %d (%d tokens seen); lr and schedule from this run's config: lr=%.3g now %.3g\n",
-		path, c.Counters.Step, c.Counters.Tokens, s.cfg.Optim.LR, optim.LR(s.cfg.Optim, s.step))
+	now := "restarts over this run's budget"
+	if s.cfg.Optim.ScheduleUnit == "updates" {
+		now = fmt.Sprintf("now %.3g", optim.LR(s.cfg.Optim, s.step))
+	}
+	fmt.Fprintf(s.out, "resumed %s at update %d (%d tokens seen); lr and schedule from this run's config: lr=%.3g, schedule %s\n",
+		path, c.Counters.Step, c.Counters.Tokens, s.cfg.Optim.LR, now)
 	return nil
 }
 
@@ -212,7 +226,6 @@ func (s *session) close() { closeBackend(s.m.Backend()) }
 // loop runs optimizer updates until the budget, the step limit or ctx ends it.
 func (s *session) loop(ctx context.Context) (status string, err error) {
 	cfg := s.cfg
-	budget := time.Duration(cfg.Train.Budget)
 	accum := cfg.Optim.Accum
 	gradScale := float32(optim.GradScale(cfg.Optim))
 	ps := s.m.Params()
@@ -220,14 +233,6 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 	defer func() { s.trainTime = time.Since(start) }()
 	var lastUpdate time.Duration
 	for {
-		if cfg.Train.Steps > 0 && s.runSteps >= cfg.Train.Steps {
-			return StatusOK, nil
-		}
-		el := time.Since(start)
-		// Stop when the next update would overrun the budget.
-		if budget > 0 && s.runSteps > 0 && el+lastUpdate > budget {
-			return StatusOK, nil
-		}
 		if err := ctx.Err(); err != nil {
 			return "", fmt.Errorf("stopped: %w", err)
 		}
@@ -251,7 +256,10 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 			s.losses = append(s.losses, math.NaN())
 			return StatusDiverged, nil
 		}
-		lr := optim.LR(cfg.Optim, s.step)
+		// The budget decides here, before the update, whether it is the last, so that the schedule
+		// gives the last update progress 1 (its floor) under every budget kind.
+		progress, last := s.budget.at(s.runSteps, time.Since(start), lastUpdate)
+		lr := optim.Scheduled(cfg.Optim, s.step, progress)
 		if s.opts.LR != nil {
 			if lr, err = callLR(s.opts.LR, s.runSteps, lr); err != nil {
 				return "", err
@@ -264,17 +272,20 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 		s.runSteps++
 		lastUpdate = time.Since(tu)
 		s.losses = append(s.losses, loss)
-		p := Point{Step: s.runSteps, Loss: loss, LR: lr, TimeS: time.Since(start).Seconds(), Tokens: s.tokens}
+		p := Point{Step: s.runSteps, Loss: loss, LR: lr, TimeS: time.Since(start).Seconds(), Tokens: s.tokens, Progress: progress}
 		s.curve = append(s.curve, p)
 		if le := cfg.Train.LogEvery; le > 0 && (s.runSteps%le == 0 || s.runSteps == 1) {
 			fmt.Fprintf(s.out, "step %5d | loss %.4f | lr %.3g | grad norm %.3f | %.0f ms/step | %.0f tok/s\n",
 				s.runSteps, loss, lr, norm, lastUpdate.Seconds()*1e3, float64(s.tokens)/p.TimeS)
 		}
 		if s.opts.OnStep != nil {
-			ev := Event{Point: p, BudgetS: budget.Seconds(), MaxSteps: cfg.Train.Steps, TokensPerS: float64(s.tokens) / p.TimeS}
+			ev := Event{Point: p, BudgetKind: s.budget.kind, BudgetS: s.budget.seconds, MaxSteps: cfg.Train.Steps, TokensPerS: float64(s.tokens) / p.TimeS}
 			if err := callOnStep(s.opts.OnStep, ev); err != nil {
 				return "", err
 			}
+		}
+		if last {
+			return StatusOK, nil
 		}
 	}
 }
@@ -355,6 +366,17 @@ func (s *session) result() Result {
 		}
 	}
 	backendStats(&r, s.m.Backend(), int64(s.micro)*int64(s.cfg.Train.Batch), s.trainTime, s.peakGFLOPS)
+	b := s.budget
+	r.BudgetKind, r.Budget = b.kind, b.amount()
+	r.ComputeGFLOPS = s.cfg.Train.ComputeRate
+	if !(r.ComputeGFLOPS > 0) {
+		r.ComputeGFLOPS = config.ReferenceGFLOPS
+	}
+	if b.kind == BudgetCompute {
+		r.BudgetFLOPs = b.seconds * b.rate
+	}
+	r.FLOPs = b.updateCost * float64(s.runSteps)
+	r.ComputeS = r.FLOPs / (r.ComputeGFLOPS * 1e9)
 	return r
 }
 

@@ -128,6 +128,7 @@ func TestResumeUsesThisRunsSchedule(t *testing.T) {
 	// The continued run asks for a different peak LR and schedule: they must be in effect.
 	cfg2 := cfg
 	cfg2.Optim.LR = 1e-3
+	cfg2.Optim.ScheduleUnit = "updates" // the lineage's update count places the resumed run
 	cfg2.Optim.Warmup = 0
 	cfg2.Optim.Horizon = 100
 	cfg2.Train.Steps = 5
@@ -163,7 +164,7 @@ func TestBadInputIsRefusedBeforeTraining(t *testing.T) {
 		{"every config problem at once", func(c *config.Config) { c.Model.Dim = 30; c.Model.Heads = 4; c.Optim.LR = -1 },
 			[]string{"model.dim = 30 is not divisible by model.heads = 4", "optim.lr"}},
 		{"vocab below the data's", func(c *config.Config) { c.Model.Vocab = 100 }, []string{"model.vocab = 100 is smaller than the data's vocabulary"}},
-		{"seq longer than a split", func(c *config.Config) { c.Model.Seq = 1 << 20 }, []string{"model.seq = 1048576 is longer than the val split"}},
+		{"seq longer than a split", func(c *config.Config) { c.Model.Seq = 1 << 16 }, []string{"model.seq = 65536 is longer than the val split"}},
 	}
 	for _, tc := range cases {
 		c := tinyConfig()

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,14 @@ func LoadModel(path string) (*model.Model, *ckpt.Checkpoint, error) {
 	if err := c.Restore(m.Params(), ckpt.ModelPrefix, c.Config.Model); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	// A checkpoint of a diverged model would sample garbage with no error: refuse it by name.
+	for _, p := range m.Params() {
+		for i, w := range p.W {
+			if w != w || w > math.MaxFloat32 || w < -math.MaxFloat32 {
+				return nil, nil, fmt.Errorf("%s: weight %s[%d] = %v is not finite: the model diverged before this checkpoint", path, p.Name, i, w)
+			}
+		}
+	}
 	return m, c, nil
 }
 
@@ -64,7 +73,10 @@ func Sample(path, prompt string, o sample.Options) (string, error) {
 	}
 	bos := -1
 	if s := c.Meta["bos"]; s != "" {
-		bos, _ = strconv.Atoi(s)
+		bos, err = strconv.Atoi(s)
+		if err != nil || bos >= c.Config.Model.Vocab {
+			return "", fmt.Errorf("%s: bos token %q is not an id below model.vocab = %d", path, s, c.Config.Model.Vocab)
+		}
 	}
 	var ids []uint16
 	if bos >= 0 {

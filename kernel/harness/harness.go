@@ -146,10 +146,25 @@ func (h *Harness) Submit(ctx context.Context, path, message string) []Job {
 		if s.Lineage == "" {
 			s.Lineage = h.opt.Lineage // an unnamed spec joins the harness's lineage
 		}
-		jobs = append(jobs, repeatJobs(jobFromSpec(ledger.NewID(now), prog, s, i, len(specs), message, now),
-			h.repeats(s), now)...)
+		j := jobFromSpec(ledger.NewID(now), prog, s, i, len(specs), message, now)
+		refuseUnserialisable(&j)
+		jobs = append(jobs, repeatJobs(j, h.repeats(s), now)...)
 	}
 	return jobs
+}
+
+// refuseUnserialisable marks a job whose config cannot travel as JSON (a NaN or ±Inf, which no
+// valid config holds) as invalid up front, so it becomes a row like any other refused spec and
+// the rest of a sweep goes on.
+func refuseUnserialisable(j *Job) {
+	if _, err := json.Marshal(j.Config); err == nil {
+		return
+	}
+	msg := "spec.Config cannot be written as JSON"
+	if err := j.Config.Validate(); err != nil {
+		msg = err.Error()
+	}
+	j.Failure, j.Config = &Failure{Status: ledger.StatusInvalid, Msg: msg}, config.Config{}
 }
 
 func (h *Harness) scriptOptions(ctx context.Context, out io.Writer) script.Options {
@@ -372,6 +387,11 @@ func (h *Harness) train(ctx context.Context, job Job, cfg config.Config, resume,
 	limit := h.opt.Timeout
 	if limit <= 0 && cfg.Train.Budget > 0 {
 		limit = time.Duration(cfg.Train.Budget) + h.opt.Grace
+		if cfg.Train.BudgetKind != "wall" {
+			// A compute budget's wall time grows with machine load and with a small model's lower
+			// FLOP rate: allow a quarter of the reference rate before calling it a timeout.
+			limit = 4*time.Duration(cfg.Train.Budget) + h.opt.Grace
+		}
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()

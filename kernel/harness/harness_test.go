@@ -200,3 +200,18 @@ func TestContinue(t *testing.T) {
 		t.Errorf("head %s ckpt %q, want %s with a checkpoint", head.ID, head.Checkpoint, second.ID)
 	}
 }
+
+// Issue 10, defect 2: a NaN in one spec of a sweep is that spec's invalid row; the rest run.
+func TestNaNSpecInSweep(t *testing.T) {
+	h, _ := newLab(t)
+	runs, err := h.RunScript(context.Background(), filepath.Join("testdata", "nansweep.go"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 || runs[0].Status != ledger.StatusInvalid || runs[1].Status != ledger.StatusOK {
+		t.Fatalf("runs %+v, want invalid then ok", runs)
+	}
+	if !strings.Contains(runs[0].Error, "optim.lr = NaN") {
+		t.Errorf("error %q does not name optim.lr", runs[0].Error)
+	}
+}

@@ -52,7 +52,8 @@ type Spec struct {
 }
 
 // Event is what OnStep receives after every optimizer update: e.Step, e.Loss, e.LR, e.TimeS,
-// e.Tokens, e.BudgetS, e.MaxSteps, e.TokensPerS.
+// e.Tokens, e.Progress (the fraction of the budget spent, 1 at the last update), e.BudgetKind,
+// e.BudgetS, e.MaxSteps, e.TokensPerS.
 type Event = train.Event
 
 // Lookup answers a script's questions about the ledger. Each function reports false when it

@@ -120,6 +120,10 @@ func (l *live) render() {
 // the estimated seconds left (NaN if unknown).
 func progress(e train.Event) (frac, left float64) {
 	frac, left = math.NaN(), math.NaN()
+	if e.Progress > 0 {
+		// The trainer's own progress, whatever the budget kind; time left from the pace so far.
+		return math.Min(1, e.Progress), e.TimeS / e.Progress * (1 - math.Min(1, e.Progress))
+	}
 	if e.BudgetS > 0 {
 		frac = e.TimeS / e.BudgetS
 		left = e.BudgetS - e.TimeS

@@ -100,7 +100,11 @@ func firstLine(s string) string {
 // lab by mistake); it returns the ledger, which the caller closes, and the lab folder.
 func openLab(fs *flag.FlagSet, args []string) (*ledger.Ledger, string, error) {
 	labDir := labFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := noArgs(fs.Name(), pos); err != nil {
 		return nil, "", err
 	}
 	dir := *labDir

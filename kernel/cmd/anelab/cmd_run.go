@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -29,26 +30,6 @@ func labFlag(fs *flag.FlagSet) *string {
 	return fs.String("lab", def, "lab folder: ledger.db, results.tsv, progress.png, runs/ (env ANELAB_LAB)")
 }
 
-// parseInterleaved parses flags that may come before or after the positional arguments
-// (`anelab run scripts/x.go -m "…"`), returning the positionals.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.Usage = func() {
@@ -62,7 +43,7 @@ ends with a ranking of its specs against the head as it stood when the sweep sta
 Exit status 0 when every run trained, 1 when any ended crash, invalid, timeout or diverged.
 
 flags:`)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	msg := fs.String("m", "", "what this run tries (prefixed to the spec's description)")
 	budget := fs.Duration("budget", 0, "training budget per run, e.g. 90s or 5m (default: the spec's train.budget, 5m in lab.Baseline())")
@@ -74,13 +55,16 @@ flags:`)
 	timeout := fs.Duration("timeout", 0, "hard limit per run (default: budget + 2m)")
 	scriptTimeout := fs.Duration("script-timeout", 5*time.Second, "limit for evaluating the script and its Experiment()/Sweep()")
 	hookTimeout := fs.Duration("hook-timeout", 5*time.Second, "limit for one call of a hook (LR, OnStep) during training")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		fs.Usage()
 		return fmt.Errorf("want exactly one script, got %d arguments", len(pos))
+	}
+	if err := checkRunFlags(*budget, *steps, *timeout, *scriptTimeout, *hookTimeout); err != nil {
+		return err
 	}
 	path := pos[0]
 	if _, err := os.Stat(path); err != nil {
@@ -119,6 +103,26 @@ flags:`)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d runs did not train to the end: %s (see error: above)", len(failed), len(runs), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// checkRunFlags refuses negative limits, which the harness would otherwise read as "not set".
+func checkRunFlags(budget time.Duration, steps int, timeouts ...time.Duration) error {
+	var bad []string
+	if budget < 0 {
+		bad = append(bad, fmt.Sprintf("--budget %v: must be ≥ 0 (0: the spec's)", budget))
+	}
+	if steps < 0 {
+		bad = append(bad, fmt.Sprintf("--steps %d: must be ≥ 0 (0: the spec's)", steps))
+	}
+	for i, t := range timeouts {
+		if t < 0 {
+			bad = append(bad, fmt.Sprintf("--%s %v: must be ≥ 0", []string{"timeout", "script-timeout", "hook-timeout"}[i], t))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
 	}
 	return nil
 }

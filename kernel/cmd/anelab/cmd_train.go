@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register("train", "train a model on prepared data for a wall-clock budget", cmdTrain)
+	register("train", "train a model on prepared data for a compute or wall-clock budget", cmdTrain)
 }
 
 func cmdTrain(args []string) error {

@@ -29,9 +29,13 @@ func bindConfig(fs *flag.FlagSet, c *config.Config) {
 	fs.BoolVar(&m.ZeroInit, "zero-init", m.ZeroInit, "zero-initialise wo, w2 (and an untied head)")
 	fs.StringVar(&o.Name, "optim", o.Name, "optimizer: lion, adamw or muon")
 	fs.Float64Var(&o.LR, "lr", o.LR, "peak learning rate")
-	fs.Float64Var(&o.MinLRFrac, "min-lr-frac", o.MinLRFrac, "cosine floor as a fraction of lr")
-	fs.IntVar(&o.Warmup, "warmup", o.Warmup, "warmup updates")
-	fs.IntVar(&o.Horizon, "horizon", o.Horizon, "cosine horizon in updates")
+	fs.Float64Var(&o.MinLRFrac, "min-lr-frac", o.MinLRFrac, "the schedule's floor as a fraction of lr")
+	fs.StringVar(&o.Schedule, "schedule", o.Schedule, "decay shape: cosine, wsd (warmup-stable-decay) or linear")
+	fs.StringVar(&o.ScheduleUnit, "schedule-unit", o.ScheduleUnit, "budget (warmup/decay as fractions of the run's budget) or updates (--warmup/--horizon, for resumed lineages)")
+	fs.Float64Var(&o.WarmupFrac, "warmup-frac", o.WarmupFrac, "warmup as a fraction of the budget (schedule unit budget)")
+	fs.Float64Var(&o.DecayFrac, "decay-frac", o.DecayFrac, "wsd: the final fraction of the schedule that decays to the floor")
+	fs.IntVar(&o.Warmup, "warmup", o.Warmup, "warmup updates (schedule unit updates)")
+	fs.IntVar(&o.Horizon, "horizon", o.Horizon, "update count where the floor is reached (schedule unit updates)")
 	fs.Float64Var(&o.Beta1, "beta1", o.Beta1, "beta1")
 	fs.Float64Var(&o.Beta2, "beta2", o.Beta2, "beta2")
 	fs.Float64Var(&o.Eps, "eps", o.Eps, "AdamW epsilon")
@@ -44,7 +48,9 @@ func bindConfig(fs *flag.FlagSet, c *config.Config) {
 	fs.Float64Var(&o.MuonLR, "muon-lr", o.MuonLR, "muon: peak LR of the weight matrices")
 	fs.Float64Var(&o.MuonMomentum, "muon-momentum", o.MuonMomentum, "muon: Nesterov momentum of the matrices")
 	fs.IntVar(&t.Batch, "batch", t.Batch, "sequences per micro-step")
-	fs.Var(durationFlag{(*time.Duration)(&t.Budget)}, "budget", "wall-clock training budget, e.g. 60s or 5m (0: none)")
+	fs.Var(durationFlag{(*time.Duration)(&t.Budget)}, "budget", "training budget in seconds of --budget-kind, e.g. 60s or 5m (0: none)")
+	fs.StringVar(&t.BudgetKind, "budget-kind", t.BudgetKind, "compute (model FLOPs at --compute-gflops: the same updates under any load) or wall (wall-clock)")
+	fs.Float64Var(&t.ComputeRate, "compute-gflops", t.ComputeRate, "reference rate a compute budget charges model FLOPs at, GFLOP/s")
 	fs.IntVar(&t.Steps, "steps", t.Steps, "optimizer-update limit (0: none)")
 	fs.Int64Var(&t.Seed, "seed", t.Seed, "init and data seed")
 	fs.IntVar(&t.EvalWindows, "eval-windows", t.EvalWindows, "validation windows")
@@ -77,7 +83,11 @@ func parseConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	c := config.Default()
 	bindConfig(fs, &c)
 	file := fs.String("config", "", "JSON config file (flags override its fields)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return c, err
+	}
+	if err := noArgs(fs.Name(), pos); err != nil {
 		return c, err
 	}
 	if *file == "" {

@@ -4,23 +4,39 @@ package symbols
 
 import (
 	"github.com/anelab/anelab/anert/config"
+	"go/constant"
+	"go/token"
 	"reflect"
 )
 
 func init() {
 	Symbols["github.com/anelab/anelab/anert/config/config"] = map[string]reflect.Value{
 		// function, constant and variable definitions
-		"Activations": reflect.ValueOf(&config.Activations).Elem(),
-		"Default":     reflect.ValueOf(config.Default),
-		"Load":        reflect.ValueOf(config.Load),
-		"Tiny":        reflect.ValueOf(config.Tiny),
+		"Activations":     reflect.ValueOf(&config.Activations).Elem(),
+		"DecodeStrict":    reflect.ValueOf(config.DecodeStrict),
+		"Default":         reflect.ValueOf(config.Default),
+		"Load":            reflect.ValueOf(config.Load),
+		"MaxAccum":        reflect.ValueOf(constant.MakeFromLiteral("16384", token.INT, 0)),
+		"MaxBatch":        reflect.ValueOf(constant.MakeFromLiteral("4096", token.INT, 0)),
+		"MaxDim":          reflect.ValueOf(constant.MakeFromLiteral("65536", token.INT, 0)),
+		"MaxFFN":          reflect.ValueOf(constant.MakeFromLiteral("262144", token.INT, 0)),
+		"MaxLayers":       reflect.ValueOf(constant.MakeFromLiteral("1024", token.INT, 0)),
+		"MaxSeq":          reflect.ValueOf(constant.MakeFromLiteral("65536", token.INT, 0)),
+		"MaxSteps":        reflect.ValueOf(constant.MakeFromLiteral("1099511627776", token.INT, 0)),
+		"MaxThreads":      reflect.ValueOf(constant.MakeFromLiteral("1024", token.INT, 0)),
+		"MaxVocab":        reflect.ValueOf(constant.MakeFromLiteral("65536", token.INT, 0)),
+		"ReferenceGFLOPS": reflect.ValueOf(constant.MakeFromLiteral("100", token.INT, 0)),
+		"Tiny":            reflect.ValueOf(config.Tiny),
 
 		// type definitions
-		"Config":   reflect.ValueOf((*config.Config)(nil)),
-		"Duration": reflect.ValueOf((*config.Duration)(nil)),
-		"Errors":   reflect.ValueOf((*config.Errors)(nil)),
-		"Model":    reflect.ValueOf((*config.Model)(nil)),
-		"Optim":    reflect.ValueOf((*config.Optim)(nil)),
-		"Train":    reflect.ValueOf((*config.Train)(nil)),
+		"Config":     reflect.ValueOf((*config.Config)(nil)),
+		"Duration":   reflect.ValueOf((*config.Duration)(nil)),
+		"Errors":     reflect.ValueOf((*config.Errors)(nil)),
+		"FloatField": reflect.ValueOf((*config.FloatField)(nil)),
+		"IntField":   reflect.ValueOf((*config.IntField)(nil)),
+		"Model":      reflect.ValueOf((*config.Model)(nil)),
+		"Optim":      reflect.ValueOf((*config.Optim)(nil)),
+		"Range":      reflect.ValueOf((*config.Range)(nil)),
+		"Train":      reflect.ValueOf((*config.Train)(nil)),
 	}
 }

@@ -1,0 +1,237 @@
+package optim
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/tensor"
+)
+
+// Muon is the optimizer of the original autoresearch and of the modded-nanogpt speedruns (Jordan
+// et al. 2024, "Muon: MomentUm Orthogonalized by Newton-Schulz"): the 2-D weight matrices (group
+// Matrix) step along the orthogonalised Nesterov momentum; every other parameter (the embedding,
+// an untied head, the norm gains) is updated by AdamW with the group's learning rate (see AdamW).
+//
+// Per matrix W [r, c] with gradient G, momentum μ = MuonMomentum, and the matrices' learning rate
+// η = MuonLR·MatrixLRScale·(lr/LR) (lr is the scheduled rate the loop passes to Step: Muon follows
+// the same schedule as the AdamW groups):
+//
+//	M ← μ·M + (1−μ)·G                          (momentum)
+//	U = (1−μ)·G + μ·M                          (Nesterov)
+//	O = NS5(U)                                 (≈ the orthogonal factor of U's polar decomposition)
+//	W ← W·(1 − η·wd) − η·√max(1, r/c)·O
+//
+// NS5 is five quintic Newton–Schulz iterations on X = U/(‖U‖_F + 1e-7) (transposed first when
+// r > c, so that X·Xᵀ is the smaller Gram matrix):
+//
+//	A = X·Xᵀ;  X ← a·X + (b·A + c·A·A)·X,   (a, b, c) = (3.4445, −4.7750, 2.0315)
+//
+// which maps every singular value σ ∈ (0, 1] of X through p(σ) = a·σ + b·σ³ + c·σ⁵ five times,
+// pushing it into about [0.7, 1.2] while keeping the singular vectors: the update has every
+// direction of the momentum at about unit size. √max(1, r/c) keeps the per-element update size
+// comparable between tall and wide matrices. The matrices run in float32 through BLAS, each on one
+// goroutine (BLAS serial), spread over blas.Threads() goroutines. Cost per update: 5·(4·s²·l + 2·s³)
+// FLOPs for an s×l matrix (s ≤ l), 44 GFLOP for the default model, the FLOPs of a forward+backward
+// pass over 1024 tokens.
+//
+// State: "<param>.m" for every parameter (the momentum M for matrices, AdamW's m otherwise) and
+// "<param>.v" for the AdamW parameters only.
+type Muon struct {
+	base
+	mat     []bool      // per parameter: a 2-D matrix Muon updates
+	m, v    [][]float32 // m: momentum or AdamW m; v: AdamW v (nil for matrices)
+	mats    []int       // indices of the matrices
+	adam    []chunk     // the AdamW parameters' chunks
+	scratch [][]float32 // per goroutine: 2·maxRC + 2·maxS² floats (X, Y, A, B)
+	maxRC   int
+	maxS    int
+}
+
+// The quintic Newton–Schulz coefficients (Jordan et al.) and its iteration count.
+const (
+	nsA, nsB, nsC = 3.4445, -4.7750, 2.0315
+	nsSteps       = 5
+)
+
+var _ Optimizer = (*Muon)(nil)
+
+func newMuon(b base, ps []*tensor.Param) *Muon {
+	u := &Muon{base: b, mat: make([]bool, len(ps)), m: zeros(ps), v: make([][]float32, len(ps))}
+	for i, p := range ps {
+		if p.Group == tensor.Matrix && len(p.Shape) == 2 && p.Shape[0] > 0 && p.Shape[1] > 0 {
+			u.mat[i] = true
+			u.mats = append(u.mats, i)
+			u.maxRC = max(u.maxRC, p.Size())
+			s := min(p.Shape[0], p.Shape[1])
+			u.maxS = max(u.maxS, s)
+			continue
+		}
+		u.v[i] = make([]float32, len(p.W))
+		u.adam = appendChunks(u.adam, i, len(p.W))
+	}
+	return u
+}
+
+func (u *Muon) Name() string { return "muon" }
+
+// Step applies one update. See Optimizer and the type's doc.
+func (u *Muon) Step(ps []*tensor.Param, lr float64) {
+	u.check(ps)
+	u.t++
+	t := float64(u.t)
+	o := u.o
+	bc1, bc2 := 1-math.Pow(o.Beta1, t), 1-math.Pow(o.Beta2, t)
+	b1, b2, eps := float32(o.Beta1), float32(o.Beta2), float32(o.Eps)
+	a1, a2 := float32(1-o.Beta1), float32(1-o.Beta2)
+	parallel(u.adam, func(c chunk) {
+		plr := lr * u.scale[c.p]
+		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], u.m[c.p][c.lo:c.hi], u.v[c.p][c.lo:c.hi],
+			float32(plr/bc1), float32(1/bc2), float32(1-plr*u.wd[c.p]), b1, a1, b2, a2, eps)
+	})
+	if len(u.mats) == 0 {
+		return
+	}
+	eta := o.MuonLR * lr / o.LR // × the group's scale (MatrixLRScale) below
+	blas.SetSerial(true)        // one matrix per goroutine, as the model's GEMMs (see model.beginStep)
+	w := min(max(1, blas.Threads()), len(u.mats))
+	for len(u.scratch) < w {
+		u.scratch = append(u.scratch, make([]float32, 2*u.maxRC+2*u.maxS*u.maxS))
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	work := func(k int) {
+		defer wg.Done()
+		for {
+			j := int(next.Add(1)) - 1
+			if j >= len(u.mats) {
+				return
+			}
+			i := u.mats[j]
+			p := ps[i]
+			e := eta * u.scale[i]
+			muonUpdate(p.W, p.G, u.m[i], p.Shape[0], p.Shape[1], float32(o.MuonMomentum), e, u.wd[i], u.scratch[k])
+		}
+	}
+	wg.Add(w)
+	for k := 1; k < w; k++ {
+		go work(k)
+	}
+	work(0)
+	wg.Wait()
+}
+
+// muonUpdate is one matrix's Muon step (see Muon) with learning rate eta and weight decay wd;
+// scratch holds at least 2·r·c + 2·min(r, c)² floats.
+func muonUpdate(w, g, m []float32, r, c int, mu float32, eta, wd float64, scratch []float32) {
+	n := r * c
+	s, l := min(r, c), max(r, c) // X is s×l
+	x, y := scratch[:n], scratch[n:2*n]
+	a, b := scratch[2*n:2*n+s*s], scratch[2*n+s*s:2*n+2*s*s]
+	am := 1 - mu
+	// momentum and the Nesterov mix, into x (transposed when r > c) and its squared norm
+	var ss float64
+	for i := range r {
+		for j := range c {
+			k := i*c + j
+			mk := mu*m[k] + am*g[k]
+			m[k] = mk
+			uk := am*g[k] + mu*mk
+			if r > c {
+				x[j*r+i] = uk
+			} else {
+				x[k] = uk
+			}
+			ss += float64(uk) * float64(uk)
+		}
+	}
+	inv := float32(1 / (math.Sqrt(ss) + 1e-7))
+	for i := range x {
+		x[i] *= inv
+	}
+	newtonSchulz(x, y, a, b, s, l)
+	step := float32(eta * math.Sqrt(max(1, float64(r)/float64(c))))
+	f := float32(1 - eta*wd)
+	for i := range r {
+		for j := range c {
+			k := i*c + j
+			o := x[k]
+			if r > c {
+				o = x[j*r+i]
+			}
+			w[k] = w[k]*f - step*o
+		}
+	}
+}
+
+// newtonSchulz runs the nsSteps quintic iterations on x [s, l] (s ≤ l) in place, with y [s, l] and
+// a, b [s, s] as scratch: A = X·Xᵀ, B = b·A + c·A·A, X ← a·X + B·X.
+func newtonSchulz(x, y, a, b []float32, s, l int) {
+	for range nsSteps {
+		blas.Sgemm(false, true, s, s, l, 1, x, l, x, l, 0, a, s)
+		for i := range a[:s*s] {
+			b[i] = nsB * a[i]
+		}
+		blas.Sgemm(false, false, s, s, s, nsC, a, s, a, s, 1, b, s)
+		copy(y[:s*l], x[:s*l])
+		blas.Sgemm(false, false, s, l, s, 1, b, s, y, l, nsA, x, l)
+	}
+}
+
+// State is "<param>.m" for every parameter, then "<param>.v" for the AdamW (non-matrix) ones.
+func (u *Muon) State() []NamedTensor {
+	out := u.state([]string{".m"}, u.m)
+	for i, name := range u.names {
+		if !u.mat[i] {
+			out = append(out, NamedTensor{name + ".v", u.v[i]})
+		}
+	}
+	return out
+}
+
+// SetState restores what State wrote: exactly those buffers, each of its parameter's length.
+func (u *Muon) SetState(t int, state []NamedTensor) error {
+	if t < 0 {
+		return fmt.Errorf("optim: SetState: update count t = %d must be ≥ 0", t)
+	}
+	want := map[string][]float32{}
+	var order []string
+	for i, name := range u.names {
+		want[name+".m"] = u.m[i]
+		order = append(order, name+".m")
+	}
+	for i, name := range u.names {
+		if !u.mat[i] {
+			want[name+".v"] = u.v[i]
+			order = append(order, name+".v")
+		}
+	}
+	got := make(map[string][]float32, len(state))
+	for _, s := range state {
+		if _, dup := got[s.Name]; dup {
+			return fmt.Errorf("optim: SetState: state %s appears twice", s.Name)
+		}
+		dst, ok := want[s.Name]
+		if !ok {
+			return fmt.Errorf("optim: SetState: saved state %s is no muon buffer of this model "+
+				"(written by another optimizer or model? then start from fresh optimizer state)", s.Name)
+		}
+		if len(s.Data) != len(dst) {
+			return fmt.Errorf("optim: SetState: %s has %d elements, the parameter has %d", s.Name, len(s.Data), len(dst))
+		}
+		got[s.Name] = s.Data
+	}
+	for _, name := range order {
+		if _, ok := got[name]; !ok {
+			return fmt.Errorf("optim: SetState: the saved state lacks %s, which muon needs "+
+				"(written by another optimizer? then start from fresh optimizer state)", name)
+		}
+	}
+	for _, name := range order {
+		copy(want[name], got[name])
+	}
+	u.t = t
+	return nil
+}
