@@ -8,12 +8,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/anelab/anelab/data/bpe"
 	"github.com/anelab/anelab/data/stories"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // Defaults of `anelab data default`.
@@ -186,7 +185,7 @@ func unigramBPB(train, val []uint16, nSeen, vocab int, valBytes int64) float64 {
 // result is the same as a sequential pass; it stops right after the document that reaches target.
 func encodeDocs(tok *bpe.Tokenizer, bos int, doc func(i int) ([]byte, bool), target int64, report func(tokens, docs int64)) split {
 	const block = 256
-	workers := runtime.GOMAXPROCS(0)
+	workers := par.Threads(0) // data preparation is a step of its own: all cores
 	encs := make([]*bpe.Encoder, workers)
 	for i := range encs {
 		encs[i] = tok.NewEncoder()
@@ -200,31 +199,25 @@ func encodeDocs(tok *bpe.Tokenizer, bos int, doc func(i int) ([]byte, bool), tar
 	var out split
 	for next := 0; ; next += workers * block {
 		res := make([]result, workers)
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				r := &res[w]
-				r.more = true
-				var ids []int
-				for i := next + w*block; i < next+(w+1)*block; i++ {
-					text, ok := doc(i)
-					if !ok {
-						r.more = false
-						return
-					}
-					ids = append(ids[:0], bos)
-					ids = encs[w].Append(ids, text)
-					for _, id := range ids {
-						r.tokens = append(r.tokens, uint16(id))
-					}
-					r.ends = append(r.ends, len(r.tokens))
-					r.bytes = append(r.bytes, int64(len(text)))
+		par.Each(workers, workers, func(k, w int) { // block w of this round, on goroutine k
+			r := &res[w]
+			r.more = true
+			var ids []int
+			for i := next + w*block; i < next+(w+1)*block; i++ {
+				text, ok := doc(i)
+				if !ok {
+					r.more = false
+					return
 				}
-			}(w)
-		}
-		wg.Wait()
+				ids = append(ids[:0], bos)
+				ids = encs[k].Append(ids, text)
+				for _, id := range ids {
+					r.tokens = append(r.tokens, uint16(id))
+				}
+				r.ends = append(r.ends, len(r.tokens))
+				r.bytes = append(r.bytes, int64(len(text)))
+			}
+		})
 		for _, r := range res {
 			prev := 0
 			for k, end := range r.ends {

@@ -51,14 +51,13 @@ package aneb
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/device"
 	"github.com/anelab/anelab/anert/mil"
 	"github.com/anelab/anelab/anert/model"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // Kernel indices, in mil.Names order.
@@ -452,24 +451,13 @@ func (b *Backend) WeightsChanged() {
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	next := make(chan job)
-	for range min(len(jobs), runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []uint16
-			for j := range next {
-				// Distinct (l, k) per job: each goroutine writes its own staged entry.
-				b.layers[j.l].staged[j.k] = b.stage(j.l, j.k, &buf, 1) == nil
-			}
-		}()
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
+	w := par.Threads(b.workers)
+	bufs := make([][]uint16, w)
+	par.Each(w, len(jobs), func(k, i int) {
+		// Distinct (l, k) per job: each goroutine writes its own staged entry.
+		j := jobs[i]
+		b.layers[j.l].staged[j.k] = b.stage(j.l, j.k, &bufs[k], 1) == nil
+	})
 }
 
 // ---- activations ----

@@ -304,7 +304,7 @@ func train(t *testing.T, cfg config.Config, b model.Backend, steps int) []float6
 		if err != nil {
 			t.Fatal(err)
 		}
-		optim.PrepareGrads(m.Params(), cfg.Optim, 1)
+		optim.PrepareGrads(m.Params(), cfg.Optim, 1, 0)
 		opt.Step(m.Params(), optim.LR(cfg.Optim, step))
 		m.WeightsChanged()
 		m.ZeroGrad()

@@ -1,9 +1,8 @@
 package aneb
 
 import (
-	"sync"
-
 	"github.com/anelab/anelab/anert/mil/fp16"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // encodeT transposes and rounds the token-major x [T][C], times scale, into the channel-first fp16
@@ -46,9 +45,8 @@ func encode(blk []uint16, x []float32, w int) {
 }
 
 // byChannels splits [0, C) into at most w chunks whose bounds are multiples of 16 channels (one
-// cache line of float32 on the token-major side; the last bound excepted) and runs fn on each,
-// the last in the calling goroutine. Chunks stay ≥ 128 channels so that small calls do not pay for
-// goroutines.
+// cache line of float32 on the token-major side; the last bound excepted) and runs fn on each
+// (internal/par's pool). Chunks stay ≥ 128 channels so that small calls do not pay for goroutines.
 func byChannels(C, w int, fn func(c0, c1 int)) {
 	const band = 16
 	tiles := (C + band - 1) / band
@@ -57,14 +55,5 @@ func byChannels(C, w int, fn func(c0, c1 int)) {
 		fn(0, C)
 		return
 	}
-	var wg sync.WaitGroup
-	for i := range w - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(i*tiles/w*band, (i+1)*tiles/w*band)
-		}()
-	}
-	fn((w-1)*tiles/w*band, C)
-	wg.Wait()
+	par.Run(w, tiles, w, par.Func(func(_, lo, hi int) { fn(lo*band, min(hi*band, C)) }))
 }

@@ -2,9 +2,9 @@ package aneb
 
 import (
 	"math"
-	"sync"
 
 	"github.com/anelab/anelab/anert/model"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // AttnForward runs sdpaWoFwd on each sequence: xn → O = A·Woᵀ, A, Q and K (after RoPE), V.
@@ -262,21 +262,12 @@ func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.Lay
 //
 //	dh1 = dgate · h3 · σ(h1) · (1 + h1·(1 − σ(h1))),   dh3 = dgate · h1 · σ(h1).
 func swigluBackward(dh1, dh3, dgate, h1, h3 []float32, w int) {
-	n := len(h1)
-	w = max(1, min(w, n/4096))
-	var wg sync.WaitGroup
-	for i := range w {
-		lo, hi := i*n/w, (i+1)*n/w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := lo; j < hi; j++ {
-				x := h1[j]
-				sg := float32(1 / (1 + math.Exp(-float64(x))))
-				dh3[j] = dgate[j] * x * sg
-				dh1[j] = dgate[j] * h3[j] * sg * (1 + x*(1-sg))
-			}
-		}()
-	}
-	wg.Wait()
+	par.For(w, len(h1), 4096, func(_, lo, hi int) {
+		for j := lo; j < hi; j++ {
+			x := h1[j]
+			sg := float32(1 / (1 + math.Exp(-float64(x))))
+			dh3[j] = dgate[j] * x * sg
+			dh1[j] = dgate[j] * h3[j] * sg * (1 + x*(1-sg))
+		}
+	})
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // Spec is one benchmarked config: its name and the run config whose model, optimizer and batch
@@ -115,6 +116,7 @@ type Result struct {
 	Name          string
 	Threads       int
 	BLAS, Kernels string // sgemm backend and element-wise kernel implementation
+	Core          string // the BLAS's kernel set (OpenBLAS's core), as blas.Info.String says it
 	Params        int
 	Batch, Seq    int
 	FLOPsPerToken float64
@@ -138,20 +140,23 @@ type Rig struct {
 	ins     [4][]uint16 // random batches, drawn before timing (data sampling is not measured)
 	tgts    [4][]uint16
 	k       int
+	threads int
 	timings model.Timings
 }
 
-// NewRig builds cfg's model (weights from cfg.Train.Seed) and optimizer, with phase timing on.
+// NewRig builds cfg's model (weights from cfg.Train.Seed) and optimizer on cfg.Train.Threads
+// threads (0: all cores), with phase timing on.
 func NewRig(cfg config.Config) (*Rig, error) {
-	m, err := model.New(cfg.Model, uint64(cfg.Train.Seed), nil)
+	threads := par.Threads(cfg.Train.Threads)
+	m, err := model.New(cfg.Model, uint64(cfg.Train.Seed), nil, model.Threads(threads))
 	if err != nil {
 		return nil, err
 	}
-	opt, err := optim.New(cfg.Optim, m.Params())
+	opt, err := optim.New(cfg.Optim, m.Params(), optim.Threads(threads))
 	if err != nil {
 		return nil, err
 	}
-	r := &Rig{Model: m, cfg: cfg, opt: opt}
+	r := &Rig{Model: m, cfg: cfg, opt: opt, threads: threads}
 	n := cfg.Train.Batch * cfg.Model.Seq
 	rng := rand.New(rand.NewPCG(uint64(cfg.Train.Seed), 1))
 	for i := range r.ins {
@@ -176,7 +181,7 @@ func (r *Rig) Step() (st Step, loss float64, err error) {
 	}
 	t1 := time.Now()
 	ps := r.Model.Params()
-	optim.PrepareGrads(ps, r.cfg.Optim, 1)
+	optim.PrepareGrads(ps, r.cfg.Optim, 1, r.threads)
 	r.opt.Step(ps, optim.LR(r.cfg.Optim, r.opt.T()))
 	r.Model.WeightsChanged()
 	r.Model.ZeroGrad()
@@ -215,6 +220,7 @@ func Measure(spec Spec, o Options) (Result, error) {
 	}
 	runtime.GOMAXPROCS(threads)
 	blas.SetThreads(threads)
+	cfg.Train.Threads = threads
 	steps := spec.Steps
 	if o.Steps > 0 {
 		steps = o.Steps
@@ -234,7 +240,7 @@ func Measure(spec Spec, o Options) (Result, error) {
 		}
 	}
 	m := rig.Model
-	res := Result{Name: spec.Name, Threads: threads, BLAS: blas.Backend, Kernels: model.Kernels,
+	res := Result{Name: spec.Name, Threads: threads, BLAS: blas.Backend, Core: blas.Describe().String(), Kernels: model.Kernels,
 		Params: m.NumParams(), Batch: cfg.Train.Batch, Seq: cfg.Model.Seq, FLOPsPerToken: m.FLOPsPerToken()}
 	res.SgemmN = o.peakN()
 	b := newBurster(res.SgemmN, threads)

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/anelab/anelab/anert/blas"
 )
 
 // Summary is a Result reduced to the figures the report prints.
@@ -93,8 +95,14 @@ func WriteReport(w io.Writer, ms []Measured) {
 		return
 	}
 	r0 := ms[0].Runs[0]
-	fmt.Fprintf(w, "anelab CPU training benchmark: %s/%s, %d threads, %s, sgemm %s, element-wise kernels %s\n",
-		runtime.GOOS, runtime.GOARCH, r0.Threads, cpuName(), r0.BLAS, r0.Kernels)
+	fmt.Fprintf(w, "anelab CPU training benchmark: %s/%s, %d threads, %s, element-wise kernels %s\nBLAS: %s\n",
+		runtime.GOOS, runtime.GOARCH, r0.Threads, cpuName(), r0.Kernels, r0.Core)
+	for _, m := range ms {
+		if warn := blas.RateWarning(Summarize(m.Runs...).BestSgemm, r0.Threads); warn != "" {
+			fmt.Fprintf(w, "\n*** %s ***\n\n", warn)
+			break
+		}
+	}
 	fmt.Fprintf(w, "one step = forward + backward + Lion update (clip 1.0) on random tokens. MFU = model FLOPs/s "+
 		"(6·params·tokens + attention) ÷ sgemm GFLOP/s\n(%d³ products in this process at %d threads: one per goroutine "+
 		"in bursts right before and after each step,\nor BLAS-threaded before and after all steps if faster; median over steps; "+
@@ -184,7 +192,7 @@ func WriteBenchstat(w io.Writer, ms []Measured) {
 	}
 	for _, m := range ms {
 		for _, r := range m.Runs {
-			fmt.Fprintf(w, "# %s: %s sgemm, %s kernels, %d params, %d tokens/step\n", r.Name, r.BLAS, r.Kernels, r.Params, r.Tokens())
+			fmt.Fprintf(w, "# %s: %s sgemm (%s), %s kernels, %d params, %d tokens/step\n", r.Name, r.BLAS, r.Core, r.Kernels, r.Params, r.Tokens())
 			for i, st := range r.Steps {
 				fmt.Fprintf(w, "BenchmarkTrain/config=%s-%d \t1\t%d ns/op\t%.1f tokens/s\t%.2f mfu_pct\t%.1f sgemm_GFLOP/s"+
 					"\t%.2f fwd_ms/op\t%.2f bwd_ms/op\t%.2f wgrad_ms/op\t%.2f optim_ms/op\t%.1f peak_rss_MiB\n",

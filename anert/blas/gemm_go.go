@@ -1,6 +1,6 @@
 package blas
 
-import "sync"
+import "github.com/anelab/anelab/internal/par"
 
 // sgemmGo is the portable Sgemm: C = beta·C, then C += (alpha·op(A))·op(B), blocked over k and n
 // so that a packed panel of alpha·op(B) stays in cache, with the rows of C split over workers
@@ -47,13 +47,7 @@ func sgemmGo(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 				rows(0, m)
 				continue
 			}
-			var wg sync.WaitGroup
-			for w := range workers {
-				lo, hi := w*m/workers, (w+1)*m/workers
-				wg.Add(1)
-				go func() { defer wg.Done(); rows(lo, hi) }()
-			}
-			wg.Wait()
+			par.For(workers, m, 8, func(_, lo, hi int) { rows(lo, hi) })
 		}
 	}
 }

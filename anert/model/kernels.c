@@ -132,13 +132,13 @@ KERNEL double anelab_softcap_ce(float *z, int rows, int ncols, const int32_t *tg
 		float m = r[0];
 		SIMD_MAX(m)
 		for (int j = 0; j < ncols; j++) m = r[j] > m ? r[j] : m;
-		float sum = 0;
+		double sum = 0; // float64: see softcapCEGo
 		SIMD_SUM(sum)
-		for (int j = 0; j < ncols; j++) sum += ex(r[j] - m);
+		for (int j = 0; j < ncols; j++) sum += (double)ex(r[j] - m);
 		float zt = r[t];
-		total += (double)m + log((double)sum) - (double)zt;
+		total += (double)m + log(sum) - (double)zt;
 		if (!train) continue;
-		float k = scale / sum;
+		float k = (float)((double)scale / sum);
 		if (cap > 0) {
 			SIMD
 			for (int j = 0; j < ncols; j++) {

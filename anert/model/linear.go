@@ -2,24 +2,73 @@ package model
 
 import "github.com/anelab/anelab/anert/blas"
 
-// gemm is blas.Sgemm with the rows of C split over the team's goroutines, each part a
-// single-threaded BLAS call (see beginStep): one part per goroutine, or two when each part still
-// has 256 rows or more, so that a goroutine slowed by another process can leave its second part
-// to the other. Parts are few because each one packs all of op(B) (a weight matrix, or the
-// activations of a weight gradient) into BLAS's blocked layout again: with parts of 128 rows that
-// repacking cost ~10% of the GEMM time. (Splitting the columns of C instead, which repacks op(A),
-// measured no faster even where op(A) is the smaller operand.)
+// gemm is blas.Sgemm with C split into blocks over the team's goroutines, each block a
+// single-threaded BLAS call (see beginStep). Each block packs its rows of op(A) and its columns
+// of op(B) into BLAS's blocked layout, so the split is chosen for little repacking:
+//
+//   - up to 4 goroutines: rows only, one part per goroutine or two when each part still has 256
+//     rows or more (so that a goroutine slowed by another process can leave its second part to the
+//     other). With parts of 128 rows, repacking all of op(B) per part cost ~10% of the GEMM time;
+//     splitting columns measured no faster on two cores.
+//   - more goroutines: a pm × pn grid of blocks (pm·pn = w, or 2w for a GEMM of 10⁸ multiply-adds
+//     or more), pm chosen to minimise the data packed, pn·m·k + pm·k·n, with bounds on multiples of
+//     16. On 16 cores, splitting rows 16 ways repacked op(B) 16 times and ran the model's shapes at
+//     a third to a half of the grid's rate (anert/bench/cmd/gemmsplit).
 func (t *team) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
 	g := &t.gemm1
-	*g = gemmJob{transA, transB, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
-	t.run(m, t.w*max(1, min(2, m/(256*t.w))), g)
+	*g = gemmJob{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, 1}
+	if t.w <= 4 {
+		t.run(m, t.w*max(1, min(2, m/(256*t.w))), g)
+		return
+	}
+	parts := t.w
+	if m*n*k >= 1e8 {
+		parts *= 2
+	}
+	g.pm, g.pn = gridOf(m, n, parts)
+	t.run(g.pm*g.pn, g.pm*g.pn, g)
 }
 
-// gemmJob is one gemm call; run computes rows [lo, hi) of C.
+// gridOf is the pm × pn = parts split (pm a divisor of parts, at most m/16 rows of blocks and n/16
+// columns where possible) that minimises the packed data pn·m + pm·n (× k).
+func gridOf(m, n, parts int) (pm, pn int) {
+	best := -1
+	for d := 1; d <= parts; d++ {
+		if parts%d != 0 {
+			continue
+		}
+		e := parts / d
+		if (d > 1 && m < 16*d) || (e > 1 && n < 16*e) {
+			continue
+		}
+		if c := e*m + d*n; best < 0 || c < best {
+			best, pm, pn = c, d, e
+		}
+	}
+	if best < 0 { // too small to split on 16-element bounds: rows
+		return min(parts, max(1, m)), 1
+	}
+	return pm, pn
+}
+
+// bound is the i-th of p block boundaries of [0, n): i·n/p rounded to a multiple of 16 when the
+// blocks are at least 16 wide (n when i = p).
+func bound(n, p, i int) int {
+	if i >= p {
+		return n
+	}
+	if n >= 16*p {
+		return min(n, (i*n/p+8)/16*16)
+	}
+	return i * n / p
+}
+
+// gemmJob is one gemm call. With pm = pn = 1, run computes rows [lo, hi) of C; otherwise blocks
+// [lo, hi) of the pm × pn grid, block i at row block i/pn and column block i mod pn.
 type gemmJob struct {
 	transA, transB bool
-	n, k           int
+	m, n, k        int
 	alpha          float32
 	a              []float32
 	lda            int
@@ -28,14 +77,34 @@ type gemmJob struct {
 	beta           float32
 	c              []float32
 	ldc            int
+	pm, pn         int
 }
 
 func (g *gemmJob) run(_, _, lo, hi int) {
-	aoff := lo * g.lda
-	if g.transA {
-		aoff = lo
+	if g.pm == 1 && g.pn == 1 {
+		g.block(lo, hi, 0, g.n)
+		return
 	}
-	blas.Sgemm(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, g.a[aoff:], g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
+	for i := lo; i < hi; i++ {
+		bi, bj := i/g.pn, i%g.pn
+		g.block(bound(g.m, g.pm, bi), bound(g.m, g.pm, bi+1), bound(g.n, g.pn, bj), bound(g.n, g.pn, bj+1))
+	}
+}
+
+// block computes C[r0:r1, c0:c1].
+func (g *gemmJob) block(r0, r1, c0, c1 int) {
+	if r1 <= r0 || c1 <= c0 {
+		return
+	}
+	aoff := r0 * g.lda
+	if g.transA {
+		aoff = r0
+	}
+	boff := c0
+	if g.transB {
+		boff = c0 * g.ldb
+	}
+	blas.Sgemm(g.transA, g.transB, r1-r0, c1-c0, g.k, g.alpha, g.a[aoff:], g.lda, g.b[boff:], g.ldb, g.beta, g.c[r0*g.ldc+c0:], g.ldc)
 }
 
 // linearForward is y = x·Wᵀ for x [n, in], W [out, in] (llama2.c layout), y [n, out] (overwritten).

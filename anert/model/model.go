@@ -63,14 +63,25 @@ type Model struct {
 	active    []int32 // compact id → full id; nil until SetActive
 	toCompact []int32 // full id → compact id, or −1 if inactive; nil until SetActive
 
+	threads int // thread budget (Threads option; 0: all cores)
 	buf     buffers
 	team    *team    // the goroutines of a step (see beginStep) and its loop bodies
 	dwq     dwQueue  // the weight-gradient worker of an async backend (AsyncBackend)
 	timings *Timings // phase times, when enabled (SetTimings)
 }
 
+// An Option configures a Model built by New.
+type Option func(*Model)
+
+// Threads is the model's thread budget: the goroutines a forward/backward pass runs on, with
+// BLAS single-threaded meanwhile (n ≤ 0: all cores, GOMAXPROCS).
+func Threads(n int) Option { return func(m *Model) { m.threads = n } }
+
+// SetThreads changes the thread budget (see Threads) from the next call on.
+func (m *Model) SetThreads(n int) { m.threads = n }
+
 // New builds a model for cfg (validated: every problem is listed) with weights drawn from seed,
-// running its layers on b (NewCPU() if nil).
+// running its layers on b (NewCPU() if nil), configured by opts.
 //
 // Initialisation (deterministic, PCG seeded by seed, drawn in Params order):
 //   - E ~ N(0, InitStd²);
@@ -83,7 +94,7 @@ type Model struct {
 //   - with zero_init, Wo, W2 and an untied head are drawn as above (so the other weights are those
 //     of the same seed without it) and then set to 0: each block starts as the identity and the
 //     first updates grow the branches (modded-nanogpt's zero-init projections).
-func New(cfg config.Model, seed uint64, b Backend) (*Model, error) {
+func New(cfg config.Model, seed uint64, b Backend, opts ...Option) (*Model, error) {
 	c := config.Default()
 	c.Model = cfg
 	if err := c.Validate(); err != nil {
@@ -98,6 +109,9 @@ func New(cfg config.Model, seed uint64, b Backend) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{cfg: cfg, backend: b, alpha: float32(1 / math.Sqrt(2*float64(cfg.Layers))), act: act}
+	for _, o := range opts {
+		o(m)
+	}
 
 	add := func(name string, g tensor.Group, shape ...int) *tensor.Param {
 		p := &tensor.Param{Name: name, Shape: shape, Group: g}

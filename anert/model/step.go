@@ -211,7 +211,7 @@ func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64
 // It ADDS the gradients of gradScale·loss to every Param.G (call ZeroGrad between updates):
 // gradScale carries loss scaling and 1/accum. Bad ids are an error, and then no gradient changes.
 func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale float32) (float64, error) {
-	w := beginStep()
+	w := m.beginStep()
 	t0 := m.clock()
 	if err := m.prepare(inputs, targets, batch, w); err != nil {
 		return 0, err
@@ -237,7 +237,7 @@ func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale f
 // ForwardBackward (soft-cap and compaction included). Buffers grow to the largest batch ever
 // passed, so evaluate in batches no larger than training's to keep memory flat.
 func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
-	w := beginStep()
+	w := m.beginStep()
 	if err := m.prepare(inputs, targets, batch, w); err != nil {
 		return 0, err
 	}
@@ -358,7 +358,7 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 			return nil, fmt.Errorf("model: context token id %d at position %d is outside the vocabulary (model.vocab = %d)", id, i, V)
 		}
 	}
-	w := beginStep()
+	w := m.beginStep()
 	m.ensure(m.cfg.Seq, w)
 	s := m.shape(1, len(ctx), w)
 	if err := m.forwardLayers(ctx, s); err != nil {

@@ -32,7 +32,7 @@ func (a *AdamW) Step(ps []*tensor.Param, lr float64) {
 	bc2 := 1 - math.Pow(a.o.Beta2, t)
 	b1, b2, eps := float32(a.o.Beta1), float32(a.o.Beta2), float32(a.o.Eps)
 	a1, a2 := float32(1-a.o.Beta1), float32(1-a.o.Beta2) // in float64: 1 − float32(0.999) is 5e-5 off relative
-	parallel(a.chunks, func(c chunk) {
+	parallel(a.threads, a.chunks, func(c chunk) {
 		plr := lr * a.scale[c.p]
 		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], a.m[c.p][c.lo:c.hi], a.v[c.p][c.lo:c.hi],
 			float32(plr/bc1), float32(1/bc2), float32(1-plr*a.wd[c.p]), b1, a1, b2, a2, eps)

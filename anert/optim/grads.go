@@ -37,51 +37,53 @@ func GradScale(o config.Optim) float64 { return LossScale(o) / float64(max(o.Acc
 //
 // It returns the pre-clip norm of the unscaled gradient. A non-finite norm (NaN or ±Inf) is
 // returned with the gradients unclipped: the caller must not step, and declares divergence.
-// micro ≤ 0 is taken as o.Accum.
-func PrepareGrads(ps []*tensor.Param, o config.Optim, micro int) float64 {
+// micro ≤ 0 is taken as o.Accum. The work runs on threads goroutines (0: all cores).
+func PrepareGrads(ps []*tensor.Param, o config.Optim, micro, threads int) float64 {
 	accum := max(o.Accum, 1)
 	if micro <= 0 {
 		micro = accum
 	}
 	f := float64(accum) / (float64(micro) * LossScale(o))
-	norm := math.Sqrt(scaleSumSquares(ps, float32(f)))
-	clipTo(ps, norm, o.GradClip)
+	norm := math.Sqrt(scaleSumSquares(ps, float32(f), threads))
+	clipTo(ps, norm, o.GradClip, threads)
 	return norm
 }
 
 // Unscale multiplies every gradient by factor: G ← factor·G.
-func Unscale(ps []*tensor.Param, factor float32) {
+func Unscale(ps []*tensor.Param, factor float32, threads int) {
 	if factor == 1 {
 		return
 	}
-	parallel(gradChunks(ps), func(c chunk) { scaleSlice(ps[c.p].G[c.lo:c.hi], factor) })
+	parallel(threads, gradChunks(ps), func(c chunk) { scaleSlice(ps[c.p].G[c.lo:c.hi], factor) })
 }
 
 // GradNorm is the global L2 norm √(Σ g²) over every gradient element, accumulated in float64.
-func GradNorm(ps []*tensor.Param) float64 { return math.Sqrt(scaleSumSquares(ps, 1)) }
+func GradNorm(ps []*tensor.Param, threads int) float64 {
+	return math.Sqrt(scaleSumSquares(ps, 1, threads))
+}
 
 // ClipGradNorm scales all gradients by max/norm when their global L2 norm exceeds max
 // (max ≤ 0 disables clipping) and returns the pre-clip norm. A non-finite norm is returned
 // without touching the gradients: the caller declares divergence.
-func ClipGradNorm(ps []*tensor.Param, max float64) (norm float64) {
-	norm = GradNorm(ps)
-	clipTo(ps, norm, max)
+func ClipGradNorm(ps []*tensor.Param, max float64, threads int) (norm float64) {
+	norm = GradNorm(ps, threads)
+	clipTo(ps, norm, max, threads)
 	return norm
 }
 
-func clipTo(ps []*tensor.Param, norm, max float64) {
+func clipTo(ps []*tensor.Param, norm, max float64, threads int) {
 	if max > 0 && isFinite(norm) && norm > max {
-		Unscale(ps, float32(max/norm))
+		Unscale(ps, float32(max/norm), threads)
 	}
 }
 
 // scaleSumSquares multiplies every gradient by f (skipped when f = 1) and returns Σ g² of the
 // result in float64. Chunk sums are added in chunk order, so the result does not depend on the
 // goroutine schedule.
-func scaleSumSquares(ps []*tensor.Param, f float32) float64 {
+func scaleSumSquares(ps []*tensor.Param, f float32, threads int) float64 {
 	cs := gradChunks(ps)
 	sums := make([]float64, len(cs))
-	parallelIdx(cs, func(k int, c chunk) { sums[k] = scaleSumSq(ps[c.p].G[c.lo:c.hi], f) })
+	parallelIdx(threads, cs, func(k int, c chunk) { sums[k] = scaleSumSq(ps[c.p].G[c.lo:c.hi], f) })
 	var total float64
 	for _, s := range sums {
 		total += s

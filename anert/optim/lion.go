@@ -30,7 +30,7 @@ func (l *Lion) Step(ps []*tensor.Param, lr float64) {
 	l.t++
 	b1, b2 := float32(l.o.Beta1), float32(l.o.Beta2)
 	a1, a2 := float32(1-l.o.Beta1), float32(1-l.o.Beta2) // 1−β in float64: 1 − float32(0.99) is off by 1e-7 absolute
-	parallel(l.chunks, func(c chunk) {
+	parallel(l.threads, l.chunks, func(c chunk) {
 		plr := lr * l.scale[c.p]
 		lionUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], l.m[c.p][c.lo:c.hi],
 			float32(plr), float32(1-plr*l.wd[c.p]), b1, a1, b2, a2)

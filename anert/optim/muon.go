@@ -3,11 +3,10 @@ package optim
 import (
 	"fmt"
 	"math"
-	"sync"
-	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // Muon is the optimizer of the original autoresearch and of the modded-nanogpt speedruns (Jordan
@@ -86,7 +85,7 @@ func (u *Muon) Step(ps []*tensor.Param, lr float64) {
 	bc1, bc2 := 1-math.Pow(o.Beta1, t), 1-math.Pow(o.Beta2, t)
 	b1, b2, eps := float32(o.Beta1), float32(o.Beta2), float32(o.Eps)
 	a1, a2 := float32(1-o.Beta1), float32(1-o.Beta2)
-	parallel(u.adam, func(c chunk) {
+	parallel(u.threads, u.adam, func(c chunk) {
 		plr := lr * u.scale[c.p]
 		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], u.m[c.p][c.lo:c.hi], u.v[c.p][c.lo:c.hi],
 			float32(plr/bc1), float32(1/bc2), float32(1-plr*u.wd[c.p]), b1, a1, b2, a2, eps)
@@ -96,31 +95,16 @@ func (u *Muon) Step(ps []*tensor.Param, lr float64) {
 	}
 	eta := o.MuonLR * lr / o.LR // × the group's scale (MatrixLRScale) below
 	blas.SetSerial(true)        // one matrix per goroutine, as the model's GEMMs (see model.beginStep)
-	w := min(max(1, blas.Threads()), len(u.mats))
+	w := min(par.Threads(u.threads), len(u.mats))
 	for len(u.scratch) < w {
 		u.scratch = append(u.scratch, make([]float32, 2*u.maxRC+2*u.maxS*u.maxS))
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	work := func(k int) {
-		defer wg.Done()
-		for {
-			j := int(next.Add(1)) - 1
-			if j >= len(u.mats) {
-				return
-			}
-			i := u.mats[j]
-			p := ps[i]
-			e := eta * u.scale[i]
-			muonUpdate(p.W, p.G, u.m[i], p.Shape[0], p.Shape[1], float32(o.MuonMomentum), e, u.wd[i], u.scratch[k])
-		}
-	}
-	wg.Add(w)
-	for k := 1; k < w; k++ {
-		go work(k)
-	}
-	work(0)
-	wg.Wait()
+	par.Each(w, len(u.mats), func(k, j int) {
+		i := u.mats[j]
+		p := ps[i]
+		e := eta * u.scale[i]
+		muonUpdate(p.W, p.G, u.m[i], p.Shape[0], p.Shape[1], float32(o.MuonMomentum), e, u.wd[i], u.scratch[k])
+	})
 }
 
 // muonUpdate is one matrix's Muon step (see Muon) with learning rate eta and weight decay wd;

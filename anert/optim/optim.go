@@ -7,7 +7,7 @@
 //
 //	// Accum micro-steps, each seeding the loss gradient with GradScale(o) = LossScale/Accum, so the
 //	// gradients G accumulate mean(∂L/∂w) × LossScale.
-//	norm := optim.PrepareGrads(ps, o, micro) // G ← G·Accum/(micro·LossScale), then clip to o.GradClip
+//	norm := optim.PrepareGrads(ps, o, micro, threads) // G ← G·Accum/(micro·LossScale), then clip to o.GradClip
 //	if math.IsNaN(norm) || math.IsInf(norm, 0) { /* declare divergence; do not step */ }
 //	opt.Step(ps, optim.LR(o, opt.T()))
 //	optim.ZeroGrads(ps)
@@ -28,12 +28,10 @@ package optim
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // NamedTensor is one optimizer state buffer, named after its parameter: "layers.0.wq.m".
@@ -60,14 +58,23 @@ type Optimizer interface {
 	SetState(t int, state []NamedTensor) error
 }
 
+// An Option configures an optimizer made by New.
+type Option func(*base)
+
+// Threads is the optimizer's thread budget: the goroutines an update runs on (n ≤ 0: all cores).
+func Threads(n int) Option { return func(b *base) { b.threads = n } }
+
 // New makes the optimizer that o.Name names, with zeroed state, for the parameters ps.
-func New(o config.Optim, ps []*tensor.Param) (Optimizer, error) {
+func New(o config.Optim, ps []*tensor.Param, opts ...Option) (Optimizer, error) {
 	if o.Beta1 < 0 || o.Beta1 >= 1 || o.Beta2 < 0 || o.Beta2 >= 1 {
 		return nil, fmt.Errorf("optim: optim.beta1 = %g, optim.beta2 = %g: each must be in [0, 1)", o.Beta1, o.Beta2)
 	}
 	b, err := newBase(o, ps)
 	if err != nil {
 		return nil, err
+	}
+	for _, opt := range opts {
+		opt(&b)
 	}
 	switch o.Name {
 	case "lion":
@@ -101,13 +108,14 @@ func GroupHyper(o config.Optim, g tensor.Group) (lrScale, wd float64) {
 // base is what both optimizers share: hyperparameters, per-parameter group settings, the update
 // count and the work split.
 type base struct {
-	o      config.Optim
-	t      int
-	scale  []float64 // per parameter: learning-rate multiplier
-	wd     []float64 // per parameter: weight decay
-	names  []string
-	sizes  []int
-	chunks []chunk
+	o       config.Optim
+	threads int // thread budget (Threads option; 0: all cores)
+	t       int
+	scale   []float64 // per parameter: learning-rate multiplier
+	wd      []float64 // per parameter: weight decay
+	names   []string
+	sizes   []int
+	chunks  []chunk
 }
 
 // chunk is a slice [lo, hi) of parameter p: the unit of parallel work.
@@ -224,40 +232,16 @@ func zeros(ps []*tensor.Param) [][]float32 {
 	return out
 }
 
-// parallel runs f on every chunk, spread over up to GOMAXPROCS goroutines that take chunks from a
-// shared counter. Every element is updated by exactly one call, so the result does not depend on
-// the schedule.
-func parallel(chunks []chunk, f func(c chunk)) {
-	parallelIdx(chunks, func(_ int, c chunk) { f(c) })
+// parallel runs f on every chunk on threads goroutines (par.Threads resolves 0), which take
+// chunks dynamically. Every element is updated by exactly one call, so the result does not depend
+// on the schedule.
+func parallel(threads int, chunks []chunk, f func(c chunk)) {
+	parallelIdx(threads, chunks, func(_ int, c chunk) { f(c) })
 }
 
 // parallelIdx is parallel, also passing each chunk's index.
-func parallelIdx(chunks []chunk, f func(k int, c chunk)) {
-	workers := min(runtime.GOMAXPROCS(0), len(chunks))
-	if workers <= 1 {
-		for k, c := range chunks {
-			f(k, c)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	work := func() {
-		defer wg.Done()
-		for {
-			k := int(next.Add(1)) - 1
-			if k >= len(chunks) {
-				return
-			}
-			f(k, chunks[k])
-		}
-	}
-	wg.Add(workers)
-	for range workers - 1 {
-		go work()
-	}
-	work()
-	wg.Wait()
+func parallelIdx(threads int, chunks []chunk, f func(k int, c chunk)) {
+	par.Each(par.Threads(threads), len(chunks), func(_, k int) { f(k, chunks[k]) })
 }
 
 // ZeroGrads sets every gradient to 0.

@@ -183,14 +183,14 @@ func TestClipGradNorm(t *testing.T) {
 		{1, []float64{3. / 13, 4. / 13, 12. / 13}},
 	} {
 		ps := mk(3, 4, 12)
-		if n := ClipGradNorm(ps, c.max); n != 13 {
+		if n := ClipGradNorm(ps, c.max, 2); n != 13 {
 			t.Errorf("max %g: norm = %g, want 13", c.max, n)
 		}
 		near(t, "clipped", append(append([]float32{}, ps[0].G...), ps[1].G...), c.want, 1e-7)
 	}
 	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
 		ps := mk(3, 4, bad)
-		n := ClipGradNorm(ps, 1)
+		n := ClipGradNorm(ps, 1, 2)
 		if !math.IsNaN(n) && !math.IsInf(n, 0) {
 			t.Errorf("gradient %g: norm = %g, want non-finite", bad, n)
 		}
@@ -203,7 +203,7 @@ func TestClipGradNorm(t *testing.T) {
 	for i := range big.G {
 		big.G[i] = 0.5
 	}
-	if n, want := ClipGradNorm([]*tensor.Param{big}, 0), 0.5*math.Sqrt(100000); math.Abs(n-want) > 1e-9*want {
+	if n, want := ClipGradNorm([]*tensor.Param{big}, 0, 2), 0.5*math.Sqrt(100000); math.Abs(n-want) > 1e-9*want {
 		t.Errorf("big norm = %.12g, want %.12g", n, want)
 	}
 }
@@ -263,8 +263,8 @@ func TestScaledAccumulation(t *testing.T) {
 					}
 				}
 			}
-			nScaled := PrepareGrads(scaled, o, micro)
-			nPlain := ClipGradNorm(plain, o.GradClip)
+			nScaled := PrepareGrads(scaled, o, micro, 2)
+			nPlain := ClipGradNorm(plain, o.GradClip, 2)
 			if math.Abs(nScaled-nPlain) > 1e-5*nPlain || nPlain <= o.GradClip {
 				t.Fatalf("%s micro %d: norm %g (scaled) vs %g (plain); plain must exceed the clip %g", name, micro, nScaled, nPlain, o.GradClip)
 			}
@@ -495,7 +495,7 @@ func BenchmarkPrepareGrads(b *testing.B) {
 	o.LossScale, o.GradClip = 1, 0 // measure the norm pass alone (no scaling, no clipping)
 	b.ReportAllocs()
 	for b.Loop() {
-		PrepareGrads(ps, o, 1)
+		PrepareGrads(ps, o, 1, 2)
 	}
 }
 

@@ -43,6 +43,10 @@ func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
 		fmt.Fprintf(w, "kernel_fallback:  %s\n", r.KernelFallback)
 	}
 	fmt.Fprintf(w, "util_pct:         %.1f\n", r.UtilPct)
+	fmt.Fprintf(w, "blas:             %s core %s, sgemm %.0f GFLOP/s on %d threads\n", r.BLAS, r.BLASCore, r.SgemmGFLOPS, r.Threads)
+	if r.Warning != "" {
+		fmt.Fprintf(w, "warning:          %s\n", r.Warning)
+	}
 	fmt.Fprintf(w, "peak_mem_mb:      %.0f\n", r.PeakMemMB)
 	fmt.Fprintf(w, "params:           %d\n", r.Params)
 	fmt.Fprintln(w, "###JSON###")
@@ -65,7 +69,7 @@ func budgetLine(r Result) string {
 // sanitize replaces non-finite floats by 0 and marks the run diverged.
 func sanitize(r Result) Result {
 	for _, f := range []*float64{&r.ValLoss, &r.ValBPB, &r.TrainLoss, &r.TokensPerS, &r.MsPerStep,
-		&r.WallTimeS, &r.StartupS, &r.CompileTimeS, &r.UtilPct, &r.PeakMemMB, &r.FLOPs, &r.ComputeS} {
+		&r.WallTimeS, &r.StartupS, &r.CompileTimeS, &r.UtilPct, &r.PeakMemMB, &r.FLOPs, &r.ComputeS, &r.SgemmGFLOPS} {
 		if math.IsNaN(*f) || math.IsInf(*f, 0) {
 			*f = 0
 			if r.Status == StatusOK {

@@ -29,6 +29,13 @@ type Result struct {
 	Params       int     `json:"params"`
 	Backend      string  `json:"backend"`
 	Device       string  `json:"device"`
+	// The BLAS the CPU work runs on: library, kernel set (OpenBLAS's core) and the sgemm rate
+	// measured at startup (512³ products on the run's threads), which util_pct divides by.
+	BLAS         string  `json:"blas"`
+	BLASCore     string  `json:"blas_core"`
+	SgemmGFLOPS  float64 `json:"sgemm_gflops"`
+	Threads      int     `json:"threads"`
+	Warning      string  `json:"warning,omitempty"` // e.g. an sgemm rate far below what the CPU's features imply
 	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
 	Checkpoint   string  `json:"checkpoint,omitempty"`
 	// ANE backend: the variant each fused kernel ran as ("sdpaWoFwd=fused sdpaBwd2=cpu-rope"), and

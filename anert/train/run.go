@@ -20,6 +20,7 @@ import (
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // lossWindow is how many recent updates train_loss averages over.
@@ -44,9 +45,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 	if err := checkData(cfg, ds); err != nil {
 		return res, err
 	}
-	if cfg.Train.Threads > 0 {
-		blas.SetThreads(cfg.Train.Threads)
-	}
+	// BLAS's own threads serve only the startup sgemm measurement: the model and the optimizer
+	// split their work over threads goroutines, with BLAS single-threaded.
+	blas.SetThreads(par.Threads(cfg.Train.Threads))
 	s, err := newSession(cfg, ds, opts, out)
 	if err != nil {
 		return res, err
@@ -131,7 +132,10 @@ type session struct {
 	losses   []float64
 	curve    []Point
 
-	peakGFLOPS float64
+	threads    int     // the thread budget: cfg.Train.Threads, or all cores
+	peakGFLOPS float64 // sgemm rate measured at startup, on threads BLAS threads
+	blasInfo   blas.Info
+	warning    string // a loud warning for the summary (an sgemm rate far below the CPU's)
 	trainTime  time.Duration
 	evalTime   time.Duration
 }
@@ -142,7 +146,8 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 	if err != nil {
 		return nil, err
 	}
-	if s.m, err = model.New(cfg.Model, uint64(cfg.Train.Seed), b); err != nil {
+	s.threads = par.Threads(cfg.Train.Threads)
+	if s.m, err = model.New(cfg.Model, uint64(cfg.Train.Seed), b, model.Threads(s.threads)); err != nil {
 		return nil, err
 	}
 	if cfg.Model.Compact {
@@ -150,7 +155,7 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 			return nil, fmt.Errorf("vocab compaction: %w", err)
 		}
 	}
-	if s.opt, err = optim.New(cfg.Optim, s.m.Params()); err != nil {
+	if s.opt, err = optim.New(cfg.Optim, s.m.Params(), optim.Threads(s.threads)); err != nil {
 		return nil, err
 	}
 	// Fresh windows per run: the data stream is seeded from the run's seed, never a constant.
@@ -164,6 +169,11 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 	n := cfg.Train.Batch * cfg.Model.Seq
 	s.in, s.tgt = make([]uint16, n), make([]uint16, n)
 	s.peakGFLOPS = blas.PeakGFLOPS(512, 300*time.Millisecond)
+	s.blasInfo = blas.Describe()
+	fmt.Fprintf(out, "blas: %s | sgemm %.0f GFLOP/s on %d threads\n", s.blasInfo, s.peakGFLOPS, s.threads)
+	if s.warning = blas.RateWarning(s.peakGFLOPS, s.threads); s.warning != "" {
+		fmt.Fprintf(out, "\n*** %s ***\n\n", s.warning)
+	}
 	m := cfg.Model
 	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v | params %.2fM\n",
 		m.Dim, m.Layers, m.Heads, m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact, float64(s.m.NumParams())/1e6)
@@ -250,7 +260,7 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 			s.micro++
 			s.tokens += int64(len(s.in))
 		}
-		norm := optim.PrepareGrads(ps, cfg.Optim, accum)
+		norm := optim.PrepareGrads(ps, cfg.Optim, accum, s.threads)
 		if !finite(loss) || !finite(norm) {
 			fmt.Fprintf(s.out, "step %d: diverged (loss %v, grad norm %v)\n", s.step, loss, norm)
 			s.losses = append(s.losses, math.NaN())
@@ -351,7 +361,8 @@ func (s *session) evaluate() (float64, error) {
 
 func (s *session) result() Result {
 	r := Result{Status: StatusOK, Steps: s.runSteps, MicroSteps: s.micro, Tokens: s.tokens,
-		Params: s.m.NumParams(), Backend: s.cfg.Backend, Device: "cpu", Curve: s.curve}
+		Params: s.m.NumParams(), Backend: s.cfg.Backend, Device: "cpu", Curve: s.curve,
+		BLAS: s.blasInfo.Backend, BLASCore: s.blasInfo.Core, SgemmGFLOPS: s.peakGFLOPS, Threads: s.threads, Warning: s.warning}
 	if n := len(s.losses); n > 0 {
 		k := min(n, lossWindow)
 		for _, l := range s.losses[n-k:] {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/data"
@@ -92,6 +93,14 @@ func TestShortRunLossFalls(t *testing.T) {
 	}
 	if back["status"] != "ok" || back["val_loss"].(float64) != res.ValLoss {
 		t.Errorf("JSON line %v does not match the result", back)
+	}
+	// The summary and the JSON line name the BLAS, its core and the sgemm rate measured.
+	if back["blas"] != blas.Backend || back["blas_core"] == "" || !(back["sgemm_gflops"].(float64) > 0) {
+		t.Errorf("JSON line names BLAS %v, core %v, sgemm %v GFLOP/s: want %s, a core, a positive rate",
+			back["blas"], back["blas_core"], back["sgemm_gflops"], blas.Backend)
+	}
+	if !strings.Contains(js.String(), "blas:             "+blas.Backend+" core ") {
+		t.Errorf("summary has no blas line:\n%s", js.String())
 	}
 }
 

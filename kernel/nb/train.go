@@ -296,6 +296,8 @@ func smokeConfig(c config.Config, dataDir string) config.Config {
 	}
 	c.Train.Batch = 4
 	c.Train.Budget = config.Duration(smokeBudget)
+	// Wall-clock: a compute budget of 12 s buys this tiny model thousands of updates.
+	c.Train.BudgetKind = "wall"
 	c.Train.Steps = 0
 	c.Train.EvalWindows = t.Train.EvalWindows
 	c.Optim.Accum = 1

@@ -17,13 +17,12 @@ package emu
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/anelab/anelab/anert/mil"
 	"github.com/anelab/anelab/anert/mil/fp16"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // Ops lists the op kinds the emulator executes.
@@ -433,22 +432,13 @@ func dimsText(s []int) string {
 	return "[" + strings.Join(p, ",") + "]"
 }
 
-// parallel runs fn over [0, n) in contiguous chunks on all CPUs when work (a rough cost) is large.
+// parallel runs fn over [0, n) in contiguous chunks on all cores when work (a rough cost) is
+// large: the emulator stands in for a device of its own, so its budget is the whole CPU.
 func parallel(n int, work int, fn func(lo, hi int)) {
-	w := runtime.GOMAXPROCS(0)
-	if w > n {
-		w = n
-	}
-	if w <= 1 || work < 1<<16 {
+	if work < 1<<16 {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	chunk := (n + w - 1) / w
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() { defer wg.Done(); fn(lo, hi) }()
-	}
-	wg.Wait()
+	w := par.Threads(0)
+	par.Run(w, n, w, par.Func(func(_, lo, hi int) { fn(lo, hi) }))
 }

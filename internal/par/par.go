@@ -1,0 +1,211 @@
+// Package par is the one way anelab runs a loop in parallel: over the items [0, n), split into
+// contiguous parts, on an explicit number of goroutines (the caller's thread budget), which take
+// parts dynamically from a process-wide pool of persistent workers.
+//
+// Every parallel loop in the module goes through Run (or For, Each on top of it), and every
+// caller passes its thread budget explicitly — a model's, an optimizer's, an emulator's option —
+// rather than reading GOMAXPROCS or global BLAS state. Threads(0) resolves "all cores".
+package par
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Threads resolves a thread budget: n itself when n > 0, else GOMAXPROCS (all the cores Go uses).
+func Threads(n int) int {
+	if n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// A Job is the body of a parallel loop: Run(worker, part, lo, hi) processes part number part, the
+// items [lo, hi), using worker's scratch if it has any (worker < the loop's goroutine count; no
+// two goroutines of one loop share a worker index). Per-part partial sums, added in part order
+// afterwards, make a result independent of the schedule. A hot loop implements Job on a reusable
+// struct so that starting the loop allocates nothing (a Func closure allocates).
+type Job interface {
+	Run(worker, part, lo, hi int)
+}
+
+// Func makes a function of (worker, lo, hi) a Job.
+type Func func(worker, lo, hi int)
+
+// Run calls f.
+func (f Func) Run(worker, _, lo, hi int) { f(worker, lo, hi) }
+
+// Run splits [0, n) into parts contiguous ranges of (nearly) equal size, part i being
+// [i·n/parts, (i+1)·n/parts), and runs j on every part on w goroutines: the calling goroutine and
+// w−1 workers of the pool, each taking the next part until none is left (a goroutine slowed by
+// another process takes fewer parts). It returns when all parts are done. One loop at a time runs
+// on the pool: a loop started while another runs (from another goroutine, or nested inside a
+// job) runs on its caller's goroutine alone, so that nesting never deadlocks.
+func Run(w, n, parts int, j Job) {
+	parts = min(parts, n)
+	if parts <= 0 {
+		return
+	}
+	w = min(max(w, 1), parts)
+	if w == 1 {
+		for i := range parts {
+			j.Run(0, i, i*n/parts, (i+1)*n/parts)
+		}
+		return
+	}
+	workers.run(w, n, parts, j)
+}
+
+// For runs fn over [0, n) split into at most w parts of at least minChunk items (one part when n
+// is small), as fn(worker, lo, hi). It allocates a closure: for cold paths.
+func For(w, n, minChunk int, fn func(worker, lo, hi int)) {
+	w = max(w, 1)
+	Run(w, n, max(1, min(w, n/max(minChunk, 1))), Func(fn))
+}
+
+// Each runs fn(worker, i) for every i in [0, n), one item per part, on w goroutines: for items of
+// uneven cost (compiling kernels, staging layers, tokenizing blocks).
+func Each(w, n int, fn func(worker, i int)) {
+	Run(w, n, n, Func(func(worker, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			fn(worker, i)
+		}
+	}))
+}
+
+// Chunks is how many parts a loop over n items on w goroutines is split into, for parts of at
+// least minChunk items: a multiple of w (so that the parts spread evenly), up to 4 per goroutine
+// (so that a goroutine slowed by another process takes fewer), and fewer when n is too small.
+func Chunks(w, n, minChunk int) int {
+	w = max(w, 1)
+	per := min(4, n/max(1, minChunk*w))
+	if per < 1 {
+		return max(1, min(w, n/max(1, minChunk)))
+	}
+	return per * w
+}
+
+// pool is the process-wide set of worker goroutines that loops run on. Worker k ≥ 1 is one
+// goroutine that sleeps on wake[k−1]; the goroutine that starts a loop is worker 0. Loops take
+// turns (mu holds one loop at a time; see Run).
+//
+// Parts are claimed with a compare-and-swap on state, which packs the loop's epoch, its goroutine
+// count w, its part count and the next unclaimed part. A worker that wakes late — its core taken by
+// another process — finds every part claimed and goes back to sleep: a loop waits for the parts to
+// finish, never for a worker to wake up.
+//
+// A worker that finishes a loop spins for up to spin watching state for the next loop before it
+// sleeps, and the caller wakes only the sleeping ones: a training step runs hundreds of short loops
+// back to back, and waking 15 sleeping goroutines one after the other took as long as a small
+// GEMM's share on 16 cores. Neither side spins longer than spin, so an idle process sleeps.
+type pool struct {
+	mu       sync.Mutex
+	wake     []chan struct{}
+	sleeping []*atomic.Bool // worker k+1 is blocked (or about to block) on wake[k]
+	done  chan struct{}
+	state atomic.Uint64 // epoch (24 bits) | w (8) | parts (16) | next part (16)
+
+	// The loop in progress: written under mu before its epoch is published in state, and read
+	// only by a goroutine that has claimed one of its parts (so the loop cannot end meanwhile).
+	j         Job
+	n         int
+	remaining atomic.Int64 // parts not yet finished
+}
+
+var workers = pool{done: make(chan struct{}, 1)}
+
+// maxParts and maxWorkers are the limits of state's fields.
+const maxParts, maxWorkers = 1<<16 - 1, 255
+
+func (p *pool) run(w, n, parts int, j Job) {
+	w, parts = min(w, maxWorkers), min(parts, maxParts)
+	if !p.mu.TryLock() {
+		for i := range parts {
+			j.Run(0, i, i*n/parts, (i+1)*n/parts)
+		}
+		return
+	}
+	defer p.mu.Unlock()
+	for len(p.wake) < w-1 {
+		c, s := make(chan struct{}, 1), new(atomic.Bool)
+		s.Store(true) // it starts blocked on c
+		p.wake, p.sleeping = append(p.wake, c), append(p.sleeping, s)
+		go p.worker(len(p.wake), c, s)
+	}
+	p.j, p.n = j, n
+	p.remaining.Store(int64(parts))
+	epoch := (p.state.Load()>>40 + 1) & (1<<24 - 1)
+	p.state.Store(epoch<<40 | uint64(w)<<32 | uint64(parts)<<16)
+	for k := range w - 1 {
+		if p.sleeping[k].CompareAndSwap(true, false) {
+			p.wake[k] <- struct{}{}
+		}
+	}
+	if !p.work(0) {
+		spinUntil(func() bool { return p.remaining.Load() == 0 })
+		<-p.done
+	}
+	p.j = nil
+}
+
+// spin is how long a goroutine of the pool busy-waits before it blocks.
+const spin = 50 * time.Microsecond
+
+// spinUntil busy-waits until cond holds or spin has passed, and reports whether cond held.
+func spinUntil(cond func() bool) bool {
+	var start time.Time
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&255 == 255 {
+			if start.IsZero() {
+				start = time.Now()
+			} else if time.Since(start) > spin {
+				return false
+			}
+		}
+	}
+}
+
+// work claims and runs parts of the current loop as worker k until none is left. It reports
+// whether it finished the loop's last part.
+func (p *pool) work(k int) (last bool) {
+	for {
+		v := p.state.Load()
+		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
+		if i >= parts || k >= w {
+			return last
+		}
+		if !p.state.CompareAndSwap(v, v+1) {
+			continue
+		}
+		p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
+		if p.remaining.Add(-1) == 0 {
+			last = true
+		}
+	}
+}
+
+func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
+	epoch := func() uint64 { return p.state.Load() >> 40 }
+	<-wake
+	for {
+		seen := epoch()
+		if p.work(k) {
+			p.done <- struct{}{}
+		}
+		if spinUntil(func() bool { return epoch() != seen }) {
+			continue
+		}
+		// Announce the sleep, then look again: either this look sees the new loop, or the loop's
+		// caller sees the flag (and sends a wake-up, which must then be taken).
+		sleeping.Store(true)
+		if epoch() != seen && sleeping.CompareAndSwap(true, false) {
+			continue
+		}
+		<-wake
+	}
+}

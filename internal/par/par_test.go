@@ -1,0 +1,128 @@
+package par
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestFor(t *testing.T) {
+	for _, tc := range []struct{ w, n, min int }{{1, 10, 1}, {2, 10, 1}, {3, 10, 4}, {8, 5, 1}, {2, 0, 1}, {4, 1000, 16}} {
+		seen := make([]int, tc.n)
+		workers := make([]bool, tc.w)
+		For(tc.w, tc.n, tc.min, func(k, lo, hi int) {
+			workers[k] = true
+			for i := lo; i < hi; i++ {
+				seen[i]++
+			}
+		})
+		for i, c := range seen {
+			if c != 1 {
+				t.Fatalf("%+v: item %d visited %d times", tc, i, c)
+			}
+		}
+	}
+}
+
+func TestEach(t *testing.T) {
+	seen := make([]atomic.Int32, 37)
+	Each(5, len(seen), func(k, i int) {
+		if k >= 5 {
+			t.Errorf("worker %d ≥ 5", k)
+		}
+		seen[i].Add(1)
+	})
+	for i := range seen {
+		if c := seen[i].Load(); c != 1 {
+			t.Fatalf("item %d visited %d times", i, c)
+		}
+	}
+}
+
+// TestNested: a loop started inside a job runs (on the job's goroutine) instead of deadlocking.
+func TestNested(t *testing.T) {
+	var total atomic.Int64
+	Each(4, 8, func(_, i int) {
+		For(4, 100, 1, func(_, lo, hi int) { total.Add(int64(hi - lo)) })
+	})
+	if total.Load() != 800 {
+		t.Fatalf("nested loops visited %d items, want 800", total.Load())
+	}
+}
+
+func TestChunks(t *testing.T) {
+	for _, c := range []struct{ w, n, min, want int }{
+		{4, 1000, 16, 16}, // 4 parts per goroutine
+		{4, 100, 16, 4},   // one per goroutine
+		{4, 40, 16, 2},    // too small to give every goroutine a part
+		{4, 3, 16, 1},
+		{1, 1 << 20, 1, 4},
+	} {
+		if got := Chunks(c.w, c.n, c.min); got != c.want {
+			t.Errorf("Chunks(%d, %d, %d) = %d, want %d", c.w, c.n, c.min, got, c.want)
+		}
+	}
+}
+
+// TestPoolLoops runs many loops of varying sizes and goroutine counts from two goroutines at once:
+// every item is visited exactly once per loop, by a worker index below the loop's w.
+func TestPoolLoops(t *testing.T) {
+	done := make(chan error, 2)
+	for g := range 2 {
+		go func() {
+			r := rand.New(rand.NewPCG(uint64(g), 3))
+			for it := range 300 {
+				w, n := 1+r.IntN(4), r.IntN(200)
+				seen := make([]int32, n)
+				var bad atomic.Bool
+				Run(w, n, Chunks(w, n, 1+r.IntN(8)), Func(func(k, lo, hi int) {
+					if k < 0 || k >= w {
+						bad.Store(true)
+					}
+					for i := lo; i < hi; i++ {
+						seen[i]++
+					}
+				}))
+				for i, c := range seen {
+					if c != 1 || bad.Load() {
+						done <- fmt.Errorf("loop %d (w %d, n %d): item %d visited %d times (bad worker: %v)", it, w, n, i, c, bad.Load())
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestWorkersJoin: every worker of a loop of w goroutines takes part once the pool has been woken
+// (a worker sleeping, spinning or new all get the loop).
+func TestWorkersJoin(t *testing.T) {
+	const w = 4
+	for it := range 12 {
+		var seen [w]atomic.Bool
+		var arrived atomic.Int32
+		// w parts that each wait until all w goroutines hold one: the loop ends only if all join.
+		Run(w, w, w, Func(func(k, _, _ int) {
+			seen[k].Store(true)
+			arrived.Add(1)
+			for arrived.Load() < w {
+			}
+		}))
+		for k := range w {
+			if !seen[k].Load() {
+				t.Fatalf("round %d: worker %d did not take part", it, k)
+			}
+		}
+		if it%4 == 0 {
+			time.Sleep(2 * spin) // let the workers fall asleep
+		}
+	}
+}
