@@ -54,9 +54,10 @@ cross:
 # CPU training speed on the default config and the original's shape: tokens/s, ms/step, time by
 # phase, peak memory, MFU against the sgemm rate measured in the same process; benchstat lines in
 # runs/bench.txt. TORCH=1 also runs the PyTorch reference (installs Debian's python3-torch).
+# BENCH_FLAGS="--backend cuda" times whole steps on an NVIDIA GPU at a GPU-sized batch instead.
 bench: deps
 	$(GO) build -o bin/anebench ./anert/bench/cmd/anebench
-	bin/anebench --out runs/bench.txt
+	bin/anebench --out runs/bench.txt $(BENCH_FLAGS)
 
 # The default recipe's seed-to-seed spread (issue 9): SEEDS runs of the default config under a
 # SEEDS_BUDGET compute budget; fails when the sd of val_bpb exceeds SEEDS_MAX_SD (a recipe whose

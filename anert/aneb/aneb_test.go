@@ -213,6 +213,9 @@ func TestForwardBackwardMatchesCPU(t *testing.T) {
 		{"tiny-perturbed", tiny(), 2, true},
 		{"small-256-init", small, 1, false},
 		{"small-256-perturbed", small, 1, true},
+		// The architecture options outside the kernels run on the ANE backend as on the CPU.
+		{"tiny-untied-zeroinit-init", func() config.Model { m := tiny(); m.UntiedHead, m.ZeroInit = true, true; return m }(), 2, false},
+		{"tiny-untied-perturbed", func() config.Model { m := tiny(); m.UntiedHead = true; return m }(), 2, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.m.Dim > 64 && testing.Short() {

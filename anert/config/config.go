@@ -102,7 +102,7 @@ type Config struct {
 	Model   Model  `json:"model"`
 	Optim   Optim  `json:"optim"`
 	Train   Train  `json:"train"`
-	Backend string `json:"backend"` // "cpu", "ane" or "auto"
+	Backend string `json:"backend"` // "cpu", "ane", "cuda" (bf16 GEMMs), "cuda-fp32" or "auto"
 	Device  string `json:"device"`  // for the ane backend: "emu", "ane" or "auto"
 }
 
@@ -226,9 +226,9 @@ func (c Config) Validate() error {
 		bad("train.budget_kind = %q: must be \"compute\" (model FLOPs at train.compute_gflops; reproducible under load) or \"wall\" (wall-clock)", t.BudgetKind)
 	}
 	switch c.Backend {
-	case "cpu", "ane", "auto":
+	case "cpu", "ane", "auto", "cuda", "cuda-fp32":
 	default:
-		bad("backend = %q: must be \"cpu\", \"ane\" or \"auto\"", c.Backend)
+		bad("backend = %q: must be \"cpu\", \"ane\", \"cuda\", \"cuda-fp32\" or \"auto\"", c.Backend)
 	}
 	switch c.Device {
 	case "emu", "ane", "auto", "":

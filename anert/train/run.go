@@ -17,6 +17,8 @@ import (
 	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/anert/ckpt"
 	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/cuda"
+	"github.com/anelab/anelab/anert/cudab"
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/data"
@@ -57,6 +59,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 	fmt.Fprintf(out, "startup: %.1fs (data, init, BLAS peak %.1f GFLOP/s measured)\n", startup, s.peakGFLOPS)
 
 	status, err := s.loop(ctx)
+	if err == nil {
+		err = s.st.ToHost() // the checkpoint and the caller read the host model
+	}
 	res = s.result()
 	res.StartupS = startup
 	if err != nil {
@@ -120,6 +125,7 @@ type session struct {
 
 	m        *model.Model
 	opt      optim.Optimizer
+	st       stepper // runs the steps: m and opt on the host, or the GPU (stepper.go)
 	rng      *rand.Rand
 	pcg      *rand.PCG
 	in, tgt  []uint16
@@ -132,8 +138,10 @@ type session struct {
 	losses   []float64
 	curve    []Point
 
+	gpu *cudab.Trainer // the stepper when training on a GPU
+
 	threads    int     // the thread budget: cfg.Train.Threads, or all cores
-	peakGFLOPS float64 // sgemm rate measured at startup, on threads BLAS threads
+	peakGFLOPS float64 // sgemm rate measured at startup, on threads BLAS threads (cuBLAS's on a GPU)
 	blasInfo   blas.Info
 	warning    string // a loud warning for the summary (an sgemm rate far below the CPU's)
 	trainTime  time.Duration
@@ -142,9 +150,17 @@ type session struct {
 
 func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer) (*session, error) {
 	s := &session{cfg: cfg, ds: ds, opts: opts, out: out}
-	b, err := newBackend(cfg, out)
-	if err != nil {
-		return nil, err
+	prec, onGPU := cudaPrecision(cfg.Backend)
+	if autoPicksCUDA(cfg, out) {
+		prec, onGPU = cuda.BF16, true
+		fmt.Fprintln(out, "backend auto: cuda (a CUDA GPU is present)")
+	}
+	var b model.Backend = model.NewCPU() // with cuda: the host copy for checkpoints and sampling
+	var err error
+	if !onGPU {
+		if b, err = newBackend(cfg, out); err != nil {
+			return nil, err
+		}
 	}
 	s.threads = par.Threads(cfg.Train.Threads)
 	if s.m, err = model.New(cfg.Model, uint64(cfg.Train.Seed), b, model.Threads(s.threads)); err != nil {
@@ -165,18 +181,41 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 			return nil, err
 		}
 	}
+	s.st = &hostStepper{m: s.m, opt: s.opt, o: cfg.Optim, ps: s.m.Params(), threads: s.threads}
+	if onGPU {
+		var active []int
+		if cfg.Model.Compact {
+			active = ds.Seen()
+		}
+		t, err := newCUDAStepper(cfg, s.m, s.opt, active, prec, out)
+		if err != nil {
+			closeBackend(b)
+			return nil, err
+		}
+		s.st, s.gpu = t, t
+	}
 	s.rng = rand.New(s.pcg)
 	n := cfg.Train.Batch * cfg.Model.Seq
 	s.in, s.tgt = make([]uint16, n), make([]uint16, n)
-	s.peakGFLOPS = blas.PeakGFLOPS(512, 300*time.Millisecond)
-	s.blasInfo = blas.Describe()
-	fmt.Fprintf(out, "blas: %s | sgemm %.0f GFLOP/s on %d threads\n", s.blasInfo, s.peakGFLOPS, s.threads)
-	if s.warning = blas.RateWarning(s.peakGFLOPS, s.threads); s.warning != "" {
-		fmt.Fprintf(out, "\n*** %s ***\n\n", s.warning)
+	if s.gpu != nil {
+		if s.peakGFLOPS, err = s.gpu.PeakGFLOPS(); err != nil {
+			s.close()
+			return nil, err
+		}
+		fmt.Fprintf(out, "cuBLAS: %s GEMM %.0f GFLOP/s\n", s.gpu.Precision(), s.peakGFLOPS)
+	} else {
+		s.peakGFLOPS = blas.PeakGFLOPS(512, 300*time.Millisecond)
+		s.blasInfo = blas.Describe()
+		fmt.Fprintf(out, "blas: %s | sgemm %.0f GFLOP/s on %d threads\n", s.blasInfo, s.peakGFLOPS, s.threads)
+		if s.warning = blas.RateWarning(s.peakGFLOPS, s.threads); s.warning != "" {
+			fmt.Fprintf(out, "\n*** %s ***\n\n", s.warning)
+		}
 	}
 	m := cfg.Model
-	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v | params %.2fM\n",
-		m.Dim, m.Layers, m.Heads, m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact, float64(s.m.NumParams())/1e6)
+	fmt.Fprintf(out, "model: dim=%d layers=%d heads=%d kv_heads=%d ffn=%d seq=%d vocab=%d pos=%s softcap=%g compact=%v "+
+		"act=%s qk_norm=%v untied_head=%v zero_init=%v | params %.2fM\n",
+		m.Dim, m.Layers, m.Heads, m.KV(), m.FFN, m.Seq, m.Vocab, m.Pos, m.Softcap, m.Compact,
+		m.Activation(), m.QKNorm, m.UntiedHead, m.ZeroInit, float64(s.m.NumParams())/1e6)
 	o := cfg.Optim
 	sched := fmt.Sprintf("%s over the budget, warmup_frac=%g", o.Schedule, o.WarmupFrac)
 	if o.ScheduleUnit == "updates" {
@@ -189,7 +228,11 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 		o.Name, o.LR, sched, o.MinLRFrac, o.WeightDecay, o.GradClip, o.Accum, o.LossScale, cfg.Train.Batch, m.Seq)
 	s.budget = newBudget(cfg.Train, s.m.FLOPsPerToken(), cfg.Train.Batch*m.Seq*o.Accum)
 	fmt.Fprintf(out, "budget: %s\n", s.budget)
-	fmt.Fprintf(out, "data: %s | train %d tokens, val %d tokens | backend %s\n", ds.Dir, len(ds.Train), len(ds.Val), b.Name())
+	bn := b.Name()
+	if s.gpu != nil {
+		bn = "cuda on " + s.gpu.DeviceName()
+	}
+	fmt.Fprintf(out, "data: %s | train %d tokens, val %d tokens | backend %s\n", ds.Dir, len(ds.Train), len(ds.Val), bn)
 	return s, nil
 }
 
@@ -231,14 +274,18 @@ func (s *session) resume(path string) error {
 	return nil
 }
 
-func (s *session) close() { closeBackend(s.m.Backend()) }
+func (s *session) close() {
+	if s.st != nil {
+		s.st.Close()
+	}
+	closeBackend(s.m.Backend())
+}
 
 // loop runs optimizer updates until the budget, the step limit or ctx ends it.
 func (s *session) loop(ctx context.Context) (status string, err error) {
 	cfg := s.cfg
 	accum := cfg.Optim.Accum
 	gradScale := float32(optim.GradScale(cfg.Optim))
-	ps := s.m.Params()
 	start := time.Now()
 	defer func() { s.trainTime = time.Since(start) }()
 	var lastUpdate time.Duration
@@ -252,7 +299,7 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 			if err := data.SampleBatch(s.ds.Train, cfg.Model.Seq, cfg.Train.Batch, s.rng, s.in, s.tgt); err != nil {
 				return "", err
 			}
-			l, err := s.m.ForwardBackward(s.in, s.tgt, cfg.Train.Batch, gradScale)
+			l, err := s.st.ForwardBackward(s.in, s.tgt, cfg.Train.Batch, gradScale)
 			if err != nil {
 				return "", err
 			}
@@ -260,7 +307,10 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 			s.micro++
 			s.tokens += int64(len(s.in))
 		}
-		norm := optim.PrepareGrads(ps, cfg.Optim, accum, s.threads)
+		norm, err := s.st.PrepareGrads(accum)
+		if err != nil {
+			return "", err
+		}
 		if !finite(loss) || !finite(norm) {
 			fmt.Fprintf(s.out, "step %d: diverged (loss %v, grad norm %v)\n", s.step, loss, norm)
 			s.losses = append(s.losses, math.NaN())
@@ -275,9 +325,9 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 				return "", err
 			}
 		}
-		s.opt.Step(ps, lr)
-		s.m.WeightsChanged()
-		s.m.ZeroGrad()
+		if err := s.st.Update(lr); err != nil {
+			return "", err
+		}
 		s.step++
 		s.runSteps++
 		lastUpdate = time.Since(tu)
@@ -349,7 +399,7 @@ func (s *session) evaluate() (float64, error) {
 			copy(s.in[(w-i)*seq:], s.ds.Val[p:p+seq])
 			copy(s.tgt[(w-i)*seq:], s.ds.Val[p+1:p+seq+1])
 		}
-		l, err := s.m.Loss(s.in[:(j-i)*seq], s.tgt[:(j-i)*seq], j-i)
+		l, err := s.st.Loss(s.in[:(j-i)*seq], s.tgt[:(j-i)*seq], j-i)
 		if err != nil {
 			return 0, err
 		}
@@ -377,6 +427,12 @@ func (s *session) result() Result {
 		}
 	}
 	backendStats(&r, s.m.Backend(), int64(s.micro)*int64(s.cfg.Train.Batch), s.trainTime, s.peakGFLOPS)
+	if s.gpu != nil {
+		r.Backend, r.Device = s.cfg.Backend, s.gpu.DeviceName()
+		if r.Backend == "auto" {
+			r.Backend = "cuda"
+		}
+	}
 	b := s.budget
 	r.BudgetKind, r.Budget = b.kind, b.amount()
 	r.ComputeGFLOPS = s.cfg.Train.ComputeRate

@@ -49,6 +49,12 @@ type Options struct {
 	Timeout       time.Duration // > 0: hard limit of one run, whatever its budget
 	Abandon       time.Duration // after stopping a run, how long to wait for the runner to return (0: 30s)
 
+	// Child, when set, is the command line of a child process that trains each job (`anelab
+	// _child`): the supervisor (this harness) owns the ledger row, and whatever ends the child —
+	// a panic in a script goroutine, a stack overflow, its memory limit, a signal — is recorded.
+	// Empty: jobs train in this process (tests, notebooks).
+	Child []string
+
 	Commit string // project commit for manifests ("" = ask git)
 	Now    func() time.Time
 }
@@ -272,23 +278,10 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 		if _, err := h.Ledger.ExportTSV(context.WithoutCancel(ctx)); err != nil {
 			return r, err
 		}
-		res, curve, fail = h.train(ctx, job, cfg, resume, filepath.Join(runDir, "model.ckpt"), out)
+		res, curve, fail = h.runJob(ctx, job, cfg, resume, runDir, out)
 	}
 
-	// Classify.
-	switch {
-	case fail != nil:
-		r.Status, r.Error = fail.Status, fail.Msg
-	case res.Status == train.StatusOK && finite(res.ValLoss) && res.ValLoss > 0:
-		r.Status = ledger.StatusOK
-	case res.Status == train.StatusOK, res.Status == train.StatusDiverged:
-		r.Status, r.Error = ledger.StatusDiverged, res.Error
-		if r.Error == "" {
-			r.Error = fmt.Sprintf("non-finite or zero validation loss (%v)", res.ValLoss)
-		}
-	default:
-		r.Status, r.Error = ledger.StatusCrash, fmt.Sprintf("runner returned status %q: %s", res.Status, res.Error)
-	}
+	r.Status, r.Error = runStatus(fail, res)
 	if r.Status == ledger.StatusOK || r.Status == ledger.StatusDiverged {
 		r.ValLoss, r.ValBPB, r.TrainLoss = clean(res.ValLoss), clean(res.ValBPB), clean(res.TrainLoss)
 		r.Steps, r.Tokens, r.MsPerStep = res.Steps, res.Tokens, clean(res.MsPerStep)
@@ -335,6 +328,32 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 	return r, nil
 }
 
+// runJob trains the job in a child process when the harness has one, else in this process.
+func (h *Harness) runJob(ctx context.Context, job Job, cfg config.Config, resume, runDir string, out io.Writer) (train.Result, []train.Point, *Failure) {
+	ckpt := filepath.Join(runDir, "model.ckpt")
+	if len(h.opt.Child) > 0 {
+		return h.supervise(ctx, job, cfg, resume, ckpt, runDir, out)
+	}
+	return h.train(ctx, job, cfg, resume, ckpt, out)
+}
+
+// runStatus is the ledger status and error of a run from its failure (nil: it trained) and the
+// trainer's result. A pure function: see its table test.
+func runStatus(fail *Failure, res train.Result) (status, msg string) {
+	switch {
+	case fail != nil:
+		return fail.Status, fail.Msg
+	case res.Status == train.StatusOK && finite(res.ValLoss) && res.ValLoss > 0:
+		return ledger.StatusOK, ""
+	case res.Status == train.StatusOK, res.Status == train.StatusDiverged:
+		if res.Error == "" {
+			return ledger.StatusDiverged, fmt.Sprintf("non-finite or zero validation loss (%v)", res.ValLoss)
+		}
+		return ledger.StatusDiverged, res.Error
+	}
+	return ledger.StatusCrash, fmt.Sprintf("runner returned status %q: %s", res.Status, res.Error)
+}
+
 // prepare checks what can be refused before training: the lineage, the config, the head to
 // continue from.
 func (h *Harness) prepare(ctx context.Context, job Job, cfg config.Config, r *ledger.Run, out io.Writer) (*Failure, string) {
@@ -348,6 +367,11 @@ func (h *Harness) prepare(ctx context.Context, job Job, cfg config.Config, r *le
 	}
 	if err := cfg.Validate(); err != nil {
 		return &Failure{Status: ledger.StatusInvalid, Msg: err.Error()}, ""
+	}
+	if need, avail := cfg.MemoryNeed(), availableMemory(); avail > 0 && need > float64(avail) {
+		return &Failure{Status: ledger.StatusInvalid, Msg: fmt.Sprintf("the config needs %s to train (weights, gradients, "+
+			"optimizer state, activations), more than the %s this machine has available: make the model or batch smaller",
+			mib(int64(need)), mib(avail))}, ""
 	}
 	if !job.Continue {
 		return nil, ""
@@ -492,7 +516,7 @@ func (h *Harness) train(ctx context.Context, job Job, cfg config.Config, resume,
 		}
 		return o.res, pts, &Failure{Status: ledger.StatusTimeout, Msg: msg}
 	case abandoned:
-		return o.res, pts, &Failure{Status: ledger.StatusCrash, Msg: fmt.Sprintf("interrupted (%v), and the trainer did not "+
+		return o.res, pts, &Failure{Status: StatusInterrupted, Msg: fmt.Sprintf("interrupted (%v), and the trainer did not "+
 			"return within %v", context.Cause(rctx), h.opt.Abandon)}
 	case o.panicked != nil:
 		return o.res, pts, &Failure{Status: ledger.StatusCrash, Msg: fmt.Sprintf("panic in the trainer: %v\n%s", o.panicked, o.stack)}
@@ -502,7 +526,7 @@ func (h *Harness) train(ctx context.Context, job Job, cfg config.Config, resume,
 			return o.res, pts, &Failure{Status: ledger.StatusInvalid, Msg: o.err.Error()}
 		}
 		if ctx.Err() != nil {
-			return o.res, pts, &Failure{Status: ledger.StatusCrash, Msg: "interrupted: " + o.err.Error()}
+			return o.res, pts, &Failure{Status: StatusInterrupted, Msg: "interrupted: " + o.err.Error()}
 		}
 		msg := o.err.Error()
 		var he *train.HookError

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anelab/anelab/kernel/harness/harnesstest"
 	"github.com/anelab/anelab/kernel/ledger"
 )
 
@@ -18,7 +19,7 @@ import (
 func newLab(t *testing.T) (*Harness, *bytes.Buffer) {
 	t.Helper()
 	var out bytes.Buffer
-	h, err := New(Options{Lab: t.TempDir(), Runner: FakeRunner, Out: &out, Commit: "test",
+	h, err := New(Options{Lab: t.TempDir(), Runner: harnesstest.FakeRunner, Out: &out, Commit: "test",
 		ScriptTimeout: 500 * time.Millisecond, HookTimeout: 200 * time.Millisecond, Abandon: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

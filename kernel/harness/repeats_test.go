@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anelab/anelab/kernel/harness/harnesstest"
 	"github.com/anelab/anelab/kernel/lab"
 	"github.com/anelab/anelab/kernel/ledger"
 	"github.com/anelab/anelab/kernel/script"
@@ -18,8 +19,8 @@ import (
 // seeds are Seed, Seed+1, Seed+2; each set is decided once, by its last repeat; the noise floor
 // is the pooled spread; the verdict block and the ranking say what decided with which numbers.
 func TestRepeatsAndRanking(t *testing.T) {
-	FakeSeedNoise = 0.01
-	defer func() { FakeSeedNoise = 0 }()
+	harnesstest.FakeSeedNoise = 0.01
+	defer func() { harnesstest.FakeSeedNoise = 0 }()
 	h, out := newLab(t)
 	runs, err := h.RunScript(context.Background(), filepath.Join("testdata", "repeats.go"), "")
 	if err != nil {

@@ -110,6 +110,9 @@ func Open(dir string) (*Ledger, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ledger: create lab folder: %w", err)
 	}
+	if err := checkBeside(dir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, File)
 	q := url.Values{}
 	q.Set("_busy_timeout", "30000")
@@ -141,6 +144,9 @@ func Open(dir string) (*Ledger, error) {
 		}
 		db.Close()
 		if !isBusy(err) || time.Now().After(deadline) {
+			if strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "malformed") {
+				return nil, fmt.Errorf("ledger %s: %w: %s", path, err, damagedAdvice(dir))
+			}
 			return nil, fmt.Errorf("ledger %s: %w", path, err)
 		}
 		time.Sleep(wait/2 + time.Duration(mrand.Int64N(int64(wait))))

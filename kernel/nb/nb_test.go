@@ -16,6 +16,7 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/kernel/harness"
+	"github.com/anelab/anelab/kernel/harness/harnesstest"
 	"github.com/anelab/anelab/kernel/lab"
 	"github.com/anelab/anelab/kernel/ledger"
 )
@@ -94,7 +95,7 @@ func fakeLab(t *testing.T) []ledger.Run {
 	t.Setenv(EnvSmoke, "")
 	script := filepath.Join(dir, "sweep.go")
 	os.WriteFile(script, []byte(sweepScript), 0o644)
-	h, err := harness.New(harness.Options{Lab: labDir, DataDir: dataDir, Runner: harness.FakeRunner, Out: &bytes.Buffer{}})
+	h, err := harness.New(harness.Options{Lab: labDir, DataDir: dataDir, Runner: harnesstest.FakeRunner, Out: &bytes.Buffer{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func TestLiveView(t *testing.T) {
 func TestTrainRecordsAndShows(t *testing.T) {
 	fakeLab(t)
 	old := trainer
-	trainer = harness.FakeRunner
+	trainer = harnesstest.FakeRunner
 	defer func() { trainer = old }()
 	rec := record(t)
 	cfg := lab.Tiny()

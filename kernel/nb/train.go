@@ -30,7 +30,7 @@ const (
 	smokeTokens = 300_000
 )
 
-// trainer trains one run; tests replace it with harness.FakeRunner.
+// trainer trains one run; tests replace it with harnesstest.FakeRunner.
 var trainer harness.Runner = train.Run
 
 // Option adjusts Train and RunScript.

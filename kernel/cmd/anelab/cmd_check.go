@@ -36,8 +36,8 @@ func runCheck(w io.Writer, args []string) error {
 		fmt.Fprintln(w)
 	}
 	m := cfg.Model
-	fmt.Fprintf(w, "config: dim=%d heads=%d kv_heads=%d ffn=%d seq=%d layers=%d pos=%s (head dim %d)\n",
-		m.Dim, m.Heads, m.KV(), m.FFN, m.Seq, m.Layers, m.Pos, m.HeadDim())
+	fmt.Fprintf(w, "config: dim=%d heads=%d kv_heads=%d ffn=%d seq=%d layers=%d pos=%s act=%s qk_norm=%t (head dim %d)\n",
+		m.Dim, m.Heads, m.KV(), m.FFN, m.Seq, m.Layers, m.Pos, m.Activation(), m.QKNorm, m.HeadDim())
 	vs := check.CheckConfig(m)
 	nerr := len(check.Errors(vs))
 	for _, v := range vs {
@@ -59,8 +59,14 @@ func runCheck(w io.Writer, args []string) error {
 	}
 	switch {
 	case nerr > 0:
-		fmt.Fprintf(w, "FAIL: %d error(s), %d warning(s): the ANE backend refuses this config (the emulator, --device emu, still runs it)\n",
-			nerr, len(vs)-nerr)
+		where := "the emulator, --device emu, still runs it"
+		for _, v := range vs {
+			if v.Rule.ID == check.RuleArch.ID { // no kernels exist for it, so no device runs it
+				where = "on every device, the emulator included: train it on the CPU backend"
+			}
+		}
+		fmt.Fprintf(w, "FAIL: %d error(s), %d warning(s): the ANE backend refuses this config (%s)\n",
+			nerr, len(vs)-nerr, where)
 		return errors.New("the config breaks ANE rules (see above)")
 	case len(vs) > 0:
 		fmt.Fprintf(w, "PASS with %d warning(s): the ANE backend accepts this config\n", len(vs))

@@ -108,9 +108,6 @@ func openLab(fs *flag.FlagSet, args []string) (*ledger.Ledger, string, error) {
 		return nil, "", err
 	}
 	dir := *labDir
-	if _, err := os.Stat(dir + "/" + ledger.File); err != nil {
-		return nil, dir, fmt.Errorf("no ledger in %s (%v): run an experiment first (anelab run scripts/baseline.go) or pass --lab", dir, err)
-	}
-	l, err := ledger.Open(dir)
+	l, err := ledger.OpenReadOnly(dir) // reading commands never write: they work on a read-only lab
 	return l, dir, err
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -71,19 +70,18 @@ flags:`)
 		return fmt.Errorf("script: %w", err)
 	}
 
-	runner := harness.Runner(nil) // train.Run
-	if os.Getenv("ANELAB_FAKE_RUNNER") == "1" {
-		// Tests only: a stand-in trainer with a known val_loss (see harness.FakeRunner).
-		runner = harness.FakeRunner
-		if ms, err := strconv.Atoi(os.Getenv("ANELAB_FAKE_STEP_MS")); err == nil {
-			harness.FakeStepDelay = time.Duration(ms) * time.Millisecond
+	if testRunner == nil {
+		if _, err := os.Stat(filepath.Join(*dataDir, "manifest.json")); err != nil {
+			return fmt.Errorf("no prepared data in %s (manifest.json: %v): run `anelab data default --out %s` first, or pass --data",
+				*dataDir, err, *dataDir)
 		}
-	} else if _, err := os.Stat(filepath.Join(*dataDir, "manifest.json")); err != nil {
-		return fmt.Errorf("no prepared data in %s (manifest.json: %v): run `anelab data default --out %s` first, or pass --data",
-			*dataDir, err, *dataDir)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program to start each run's process: %w", err)
 	}
 
-	h, err := harness.New(harness.Options{Lab: *labDir, DataDir: *dataDir, Runner: runner, Lineage: *lineage,
+	h, err := harness.New(harness.Options{Lab: *labDir, DataDir: *dataDir, Child: []string{exe, childCommand}, Lineage: *lineage,
 		Budget: *budget, Steps: *steps, Repeats: *repeats, Timeout: *timeout, ScriptTimeout: *scriptTimeout, HookTimeout: *hookTimeout})
 	if err != nil {
 		return err

@@ -56,7 +56,7 @@ func bindConfig(fs *flag.FlagSet, c *config.Config) {
 	fs.IntVar(&t.EvalWindows, "eval-windows", t.EvalWindows, "validation windows")
 	fs.IntVar(&t.LogEvery, "log-every", t.LogEvery, "print a step line every N updates")
 	fs.IntVar(&t.Threads, "threads", t.Threads, "compute threads (0: all cores)")
-	fs.StringVar(&c.Backend, "backend", c.Backend, "cpu, ane or auto")
+	fs.StringVar(&c.Backend, "backend", c.Backend, "cpu, ane, cuda (NVIDIA GPU, bf16 GEMMs), cuda-fp32 or auto (cuda when a GPU is present)")
 	fs.StringVar(&c.Device, "device", c.Device, "ane backend device: emu, ane or auto")
 }
 

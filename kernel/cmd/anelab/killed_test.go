@@ -57,13 +57,8 @@ func TestKilledRun(t *testing.T) {
 		!strings.Contains(out, "ended without recording a result") || !strings.Contains(out, "1 kept") {
 		t.Errorf("anelab results after the kill:\n%s", out)
 	}
-	tsv, err := os.ReadFile(filepath.Join(lab, ledger.TSVFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(tsv), victim.ID+"\t") || !strings.Contains(string(tsv), "\tkilled\t") {
-		t.Errorf("results.tsv lacks the killed run %s:\n%s", victim.ID, tsv)
-	}
+	// `anelab results` only reads (it works on a read-only lab); the next `anelab run` rewrites
+	// results.tsv with the killed row (checked below).
 	if best := mustRun(t, lab, "best"); best != best1 {
 		t.Errorf("the killed run changed `anelab best`:\n%s\nwas:\n%s", best, best1)
 	}
@@ -88,7 +83,7 @@ func TestKilledRun(t *testing.T) {
 	if better.Decision != ledger.Keep || better.PrevHead != base.ID {
 		t.Errorf("better run: %q against %q, want keep against the baseline %s", better.Decision, better.PrevHead, base.ID)
 	}
-	tsv, _ = os.ReadFile(filepath.Join(lab, ledger.TSVFile))
+	tsv, _ := os.ReadFile(filepath.Join(lab, ledger.TSVFile))
 	if n := strings.Count(string(tsv), "\n"); n != 5 || !strings.Contains(string(tsv), "\tkilled\t") {
 		t.Errorf("results.tsv, want header + 4 rows with the killed one:\n%s", tsv)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand; each lives in its own cmd_*.go file and registers itself in init.
@@ -25,6 +26,9 @@ func usage() {
 	fmt.Fprintln(os.Stderr, "usage: anelab <command> [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
+		if strings.HasPrefix(n, "_") {
+			continue // internal
+		}
 		names = append(names, n)
 	}
 	sort.Strings(names)

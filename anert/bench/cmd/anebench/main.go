@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/anelab/anelab/anert/bench"
+	"github.com/anelab/anelab/anert/cuda"
 )
 
 func main() {
@@ -36,6 +38,8 @@ func run(args []string) error {
 	fs.StringVar(&o.Benchstat, "out", "bench.txt", "file for the benchstat lines (empty: none)")
 	fs.BoolVar(&o.Torch, "torch", os.Getenv("TORCH") == "1", "also run the PyTorch reference and print the ratios (or TORCH=1)")
 	fs.StringVar(&o.TorchScript, "torch-script", "anert/bench/pytorch/run.sh", "the PyTorch reference's runner")
+	backend := fs.String("backend", "cpu", "cpu, or cuda / cuda-fp32: time whole steps on an NVIDIA GPU at a GPU-sized batch")
+	batches := fs.String("batch", "", "with --backend cuda: sequences per step per config, e.g. default=64,original=32")
 	child := fs.String("child", "", "measure this one config and print its result as JSON (internal)")
 	cpuprofile := fs.String("cpuprofile", "", "with --child: write a CPU profile of the measurement to this file")
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +61,27 @@ func run(args []string) error {
 			defer pprof.StopCPUProfile()
 		}
 		return bench.Child(os.Stdout, *child, o.Options)
+	}
+	if *backend == "cuda" || *backend == "cuda-fp32" {
+		co := bench.CUDAOptions{Configs: strings.Split(*configs, ","), Precision: cuda.BF16, Batch: map[string]int{},
+			Warmup: o.Warmup, Steps: o.Steps, Benchstat: o.Benchstat}
+		if *backend == "cuda-fp32" {
+			co.Precision = cuda.FP32
+		}
+		for _, kv := range strings.Split(*batches, ",") {
+			if kv == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(kv, "=")
+			n, err := strconv.Atoi(v)
+			if !ok || err != nil || n <= 0 {
+				return fmt.Errorf("--batch %q: want config=sequences, e.g. original=32", kv)
+			}
+			co.Batch[k] = n
+		}
+		return bench.RunCUDA(os.Stdout, co)
+	} else if *backend != "cpu" {
+		return fmt.Errorf("--backend %q: want cpu, cuda or cuda-fp32", *backend)
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -1,4 +1,5 @@
-package harness
+// Package harnesstest holds the harness's test doubles; only tests import it, so no command links it.
+package harnesstest
 
 import (
 	"context"
@@ -20,7 +21,7 @@ var FakeSeedNoise float64
 // FakeStepDelay is how long FakeRunner sleeps per step (tests that need runs to overlap raise it).
 var FakeStepDelay = time.Millisecond
 
-// FakeRunner is a stand-in trainer for tests only (`anelab run` uses it when ANELAB_FAKE_RUNNER=1):
+// FakeRunner is a stand-in trainer for tests only (the command's tests switch `anelab run` to it with ANELAB_FAKE_RUNNER=1):
 // it trains nothing, but honours everything the harness relies on — config validation, the step
 // limit and budget, ctx, the LR and OnStep hooks, Resume and Checkpoint — and reports a val_loss
 // that is a known function of what it was given:

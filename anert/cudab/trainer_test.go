@@ -1,0 +1,266 @@
+package cudab
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/cuda"
+	"github.com/anelab/anelab/anert/model"
+	"github.com/anelab/anelab/anert/optim"
+	"github.com/anelab/anelab/anert/tensor"
+)
+
+func needGPU(t *testing.T) {
+	t.Helper()
+	if err := cuda.Available(); err != nil {
+		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
+	}
+}
+
+// Options the backend does not implement are refused by name; runs everywhere.
+func TestSupportedNamesWhatIsMissing(t *testing.T) {
+	c := config.Tiny()
+	if err := Supported(c); err != nil {
+		t.Fatalf("the default model is refused: %v", err)
+	}
+	c.Optim.Name = "sgd"
+	c.Model.Pos = "alibi"
+	c.Model.Act = "relu2"
+	c.Model.QKNorm = true
+	c.Model.UntiedHead = true
+	c.Model.KVHeads = 2
+	err := Supported(c)
+	for _, want := range []string{`optim.name = "sgd"`, `model.pos = "alibi"`, `model.act = "relu2"`, "model.qk_norm", "model.untied_head", "model.kv_heads = 2"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Supported = %v, want %s named", err, want)
+		}
+	}
+}
+
+// Without a GPU, New fails with an error wrapping cuda.ErrNoDriver (or naming the missing library).
+func TestNewWithoutGPU(t *testing.T) {
+	if cuda.Available() == nil {
+		t.Skip("a GPU is present")
+	}
+	cfg := config.Tiny()
+	m, _ := model.New(cfg.Model, 1, nil)
+	o, _ := optim.New(cfg.Optim, m.Params())
+	_, err := New(cfg, m, o, nil, cuda.FP32)
+	if err == nil {
+		t.Fatal("New succeeded without a GPU")
+	}
+	if !errors.Is(err, cuda.ErrNoDriver) && !strings.Contains(err.Error(), "cuBLAS") && !strings.Contains(err.Error(), "NVRTC") {
+		t.Fatalf("error %v names neither the driver nor a library", err)
+	}
+}
+
+func relDiff(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}
+
+type agreeCase struct {
+	name  string
+	edit  func(c *config.Config)
+	batch int
+	steps int
+}
+
+var agreeCases = []agreeCase{
+	{"tiny rope softcap lion", func(c *config.Config) {}, 2, 3},
+	{"no softcap, batch 3", func(c *config.Config) { c.Model.Softcap = 0 }, 3, 2},
+	{"nope", func(c *config.Config) { c.Model.Pos = "nope" }, 2, 2},
+	{"compact", func(c *config.Config) { c.Model.Compact = true }, 2, 2},
+	{"adamw, 3 layers, loss scale", func(c *config.Config) {
+		c.Optim.Name = "adamw"
+		c.Model.Layers = 3
+		c.Optim.LossScale = 128
+		c.Optim.WeightDecay = 0.05
+	}, 2, 3},
+	{"seq 64, 2 heads, clip", func(c *config.Config) {
+		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN = 64, 2, 48, 96
+		c.Optim.GradClip = 0.05
+	}, 2, 2},
+}
+
+// In fp32 the loss, every gradient, the gradient norm and the optimizer update agree with the CPU
+// backend: relative error ≤ 1e-4 for losses and gradients. Each step starts both from the CPU's
+// weights and optimizer state (through FromHost, the resume path), so a Lion sign flip on a
+// near-zero momentum cannot carry over.
+func TestFP32AgreesWithCPU(t *testing.T) {
+	needGPU(t)
+	for _, tc := range agreeCases {
+		t.Run(tc.name, func(t *testing.T) { agree(t, tc, cuda.FP32, 1e-4, 1e-4) })
+	}
+}
+
+// In bf16 (tensor-core GEMMs on bf16 operands) the loss agrees within 1e-2 and the gradients
+// within bf16 tolerance.
+func TestBF16AgreesWithCPU(t *testing.T) {
+	needGPU(t)
+	agree(t, agreeCases[0], cuda.BF16, 1e-2, 5e-2)
+}
+
+func agree(t *testing.T, tc agreeCase, prec cuda.Precision, lossTol, gradTol float64) {
+	cfg := config.Tiny()
+	cfg.Train.Steps = tc.steps
+	tc.edit(&cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	mc := cfg.Model
+	cpu, err := model.New(mc, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := model.New(mc, 7, nil)
+	r := rand.New(rand.NewPCG(11, 13))
+	var active []int
+	if mc.Compact {
+		for id := range mc.Vocab {
+			if id%3 != 1 {
+				active = append(active, id)
+			}
+		}
+		if err := cpu.SetActive(active); err != nil {
+			t.Fatal(err)
+		}
+		if err := host.SetActive(active); err != nil {
+			t.Fatal(err)
+		}
+	}
+	optC, err := optim.New(cfg.Optim, cpu.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	optH, _ := optim.New(cfg.Optim, host.Params())
+	tr, err := New(cfg, host, optH, active, prec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	n := tc.batch * mc.Seq
+	in, tgt := make([]uint16, n), make([]uint16, n)
+	gs := float32(optim.GradScale(cfg.Optim))
+	for step := range tc.steps {
+		for i := range in {
+			in[i] = uint16(r.IntN(mc.Vocab))
+			id := r.IntN(mc.Vocab)
+			if active != nil {
+				id = active[r.IntN(len(active))]
+			}
+			tgt[i] = uint16(id)
+		}
+		lc, err := cpu.ForwardBackward(in, tgt, tc.batch, gs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg, err := tr.ForwardBackward(in, tgt, tc.batch, gs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := math.Abs(lg-lc) / math.Abs(lc); e > lossTol || math.IsNaN(lg) {
+			t.Errorf("step %d: loss %.7f on %s, %.7f on CPU: relative error %.2g > %g", step, lg, prec, lc, e, lossTol)
+		}
+		if err := tr.GradsToHost(); err != nil {
+			t.Fatal(err)
+		}
+		worst, worstName := 0.0, ""
+		for i, p := range cpu.Params() {
+			e := relDiff(host.Params()[i].G, p.G)
+			if e > worst {
+				worst, worstName = e, p.Name
+			}
+			if e > gradTol || math.IsNaN(e) {
+				t.Errorf("step %d: gradient of %s: relative error %.2g > %g", step, p.Name, e, gradTol)
+			}
+		}
+		nc := optim.PrepareGrads(cpu.Params(), cfg.Optim, 1, 0)
+		ng, err := tr.PrepareGrads(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := math.Abs(ng-nc) / nc; e > gradTol {
+			t.Errorf("step %d: gradient norm %.6g on %s, %.6g on CPU", step, ng, prec, nc)
+		}
+		t.Logf("%s step %d: loss %.6f (CPU %.6f, rel %.1e), worst gradient rel err %.1e (%s), grad norm rel %.1e",
+			prec, step, lg, lc, math.Abs(lg-lc)/lc, worst, worstName, math.Abs(ng-nc)/nc)
+		lr := optim.LR(cfg.Optim, step) * 10 // large enough that the update shows
+		optC.Step(cpu.Params(), lr)
+		cpu.ZeroGrad()
+		if err := tr.Update(lr); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.ToHost(); err != nil {
+			t.Fatal(err)
+		}
+		if optH.T() != optC.T() {
+			t.Errorf("update count %d on the GPU, %d on the CPU", optH.T(), optC.T())
+		}
+		checkUpdate(t, step, cpu.Params(), host.Params(), prec)
+		// Start the next step from the CPU's state on both sides.
+		for i, p := range cpu.Params() {
+			copy(host.Params()[i].W, p.W)
+		}
+		if err := optH.SetState(optC.T(), optC.State()); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.FromHost(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Evaluation (forward only) agrees with the CPU's.
+	lc, err := cpu.Loss(in, tgt, tc.batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := tr.Loss(in, tgt, tc.batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := math.Abs(lg-lc) / lc; e > lossTol {
+		t.Errorf("evaluation loss %.7f on %s, %.7f on CPU", lg, prec, lc)
+	}
+	// A bad id is an error naming it.
+	in[0] = uint16(mc.Vocab)
+	if _, err := tr.ForwardBackward(in, tgt, tc.batch, 1); err == nil || !strings.Contains(err.Error(), "outside the vocabulary") {
+		t.Errorf("an out-of-vocabulary id gave %v", err)
+	}
+}
+
+// checkUpdate compares the weights after one optimizer update. AdamW's update is continuous in
+// the gradient: relative error ≤ 1e-5 per parameter in fp32. Lion moves each weight by ±lr, and
+// where the momentum is ~0 rounding can flip the sign: at most 0.1% of the elements may differ.
+func checkUpdate(t *testing.T, step int, want, got []*tensor.Param, prec cuda.Precision) {
+	t.Helper()
+	if prec != cuda.FP32 {
+		return
+	}
+	var total, off int
+	for i, p := range want {
+		g := got[i].W
+		for j, w := range p.W {
+			total++
+			if math.Abs(float64(g[j]-w)) > 1e-6+1e-5*math.Abs(float64(w)) {
+				off++
+			}
+		}
+	}
+	if frac := float64(off) / float64(total); frac > 1e-3 {
+		t.Errorf("step %d: %d of %d weights differ after the update (%.3g%%)", step, off, total, 100*frac)
+	} else {
+		t.Logf("step %d update: %d of %d weights differ by more than 1e-6 + 1e-5·|w|", step, off, total)
+	}
+}

@@ -1,0 +1,88 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anelab/anelab/anert/ckpt"
+	"github.com/anelab/anelab/anert/cuda"
+)
+
+// --backend cuda without a GPU is an error that names the missing driver, not a silent CPU run.
+func TestCUDABackendWithoutGPUIsAnError(t *testing.T) {
+	if cuda.Available() == nil {
+		t.Skip("a CUDA GPU is present")
+	}
+	cfg := tinyConfig()
+	cfg.Backend = "cuda"
+	_, err := Run(context.Background(), cfg, Options{DataDir: tinyData(t)})
+	if err == nil {
+		t.Fatal("backend cuda ran without a GPU")
+	}
+	if !errors.Is(err, cuda.ErrNoDriver) || !strings.Contains(err.Error(), "backend cuda") {
+		t.Fatalf("error %q should wrap cuda.ErrNoDriver and name the backend", err)
+	}
+	// auto without a GPU trains on the CPU.
+	cfg.Backend, cfg.Train.Steps = "auto", 2
+	res, err := Run(context.Background(), cfg, Options{DataDir: tinyData(t)})
+	if err != nil || res.Backend != "cpu" {
+		t.Fatalf("auto without a GPU: backend %q, error %v", res.Backend, err)
+	}
+}
+
+// On a GPU: a short fp32 run's curve tracks the CPU's step for step (same data, same init), its
+// checkpoint holds the device's weights and optimizer state, and a run resumed from it on the GPU
+// continues.
+func TestCUDARunTracksCPUAndCheckpoints(t *testing.T) {
+	if err := cuda.Available(); err != nil {
+		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
+	}
+	cfg := tinyConfig()
+	cfg.Train.Steps = 30
+	dir := tinyData(t)
+	cpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Backend = "cuda-fp32"
+	path := filepath.Join(t.TempDir(), "gpu.ckpt")
+	var out bytes.Buffer
+	gpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir, Checkpoint: path, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if gpuRes.Backend != "cuda-fp32" || gpuRes.Device == "" {
+		t.Errorf("result says backend %q on %q", gpuRes.Backend, gpuRes.Device)
+	}
+	for i, p := range gpuRes.Curve {
+		c := cpuRes.Curve[i].Loss
+		if math.Abs(p.Loss-c) > 2e-3*c {
+			t.Errorf("update %d: loss %.5f on the GPU, %.5f on the CPU", p.Step, p.Loss, c)
+		}
+	}
+	t.Logf("30 updates: final train loss GPU %.5f CPU %.5f; val loss GPU %.5f CPU %.5f",
+		gpuRes.TrainLoss, cpuRes.TrainLoss, gpuRes.ValLoss, cpuRes.ValLoss)
+	if math.Abs(gpuRes.ValLoss-cpuRes.ValLoss) > 2e-3*cpuRes.ValLoss {
+		t.Errorf("val loss %.5f on the GPU, %.5f on the CPU", gpuRes.ValLoss, cpuRes.ValLoss)
+	}
+	c, err := ckpt.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Counters.Step != 30 || len(c.WithPrefix(ckpt.OptimPrefix)) == 0 {
+		t.Fatalf("checkpoint at step %d with %d optimizer tensors", c.Counters.Step, len(c.WithPrefix(ckpt.OptimPrefix)))
+	}
+	cfg.Train.Steps = 5
+	res2, err := Run(context.Background(), cfg, Options{DataDir: dir, Resume: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(res2.ValLoss < gpuRes.ValLoss*1.05) {
+		t.Errorf("resumed run: val loss %.4f after 5 more updates, %.4f at the checkpoint", res2.ValLoss, gpuRes.ValLoss)
+	}
+}

@@ -1,0 +1,96 @@
+package train
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/cuda"
+	"github.com/anelab/anelab/anert/cudab"
+	"github.com/anelab/anelab/anert/model"
+	"github.com/anelab/anelab/anert/optim"
+	"github.com/anelab/anelab/anert/tensor"
+)
+
+// stepper is what the loop drives: micro-steps, evaluation and optimizer updates. On the host it
+// is the model and the optimizer (hostStepper, whatever model.Backend runs the layers); the cuda
+// backend replaces the whole step (anert/cudab), keeping weights, gradients and optimizer state
+// on the GPU, and ToHost brings them into the host model and optimizer for checkpoints.
+type stepper interface {
+	ForwardBackward(in, tgt []uint16, batch int, gradScale float32) (float64, error)
+	Loss(in, tgt []uint16, batch int) (float64, error)
+	// PrepareGrads unscales and clips the gradients of micro micro-steps (optim.PrepareGrads)
+	// and returns the pre-clip norm.
+	PrepareGrads(micro int) (float64, error)
+	// Update is one optimizer step with learning rate lr, then zeroed gradients.
+	Update(lr float64) error
+	// ToHost makes the host model's Params and the host optimizer's state current.
+	ToHost() error
+	Close() error
+}
+
+// hostStepper is the model and optimizer on the host.
+type hostStepper struct {
+	m       *model.Model
+	opt     optim.Optimizer
+	o       config.Optim
+	ps      []*tensor.Param
+	threads int // the run's thread budget, for the gradient norm
+}
+
+func (h *hostStepper) ForwardBackward(in, tgt []uint16, batch int, gs float32) (float64, error) {
+	return h.m.ForwardBackward(in, tgt, batch, gs)
+}
+
+func (h *hostStepper) Loss(in, tgt []uint16, batch int) (float64, error) {
+	return h.m.Loss(in, tgt, batch)
+}
+
+func (h *hostStepper) PrepareGrads(micro int) (float64, error) {
+	return optim.PrepareGrads(h.ps, h.o, micro, h.threads), nil
+}
+
+func (h *hostStepper) Update(lr float64) error {
+	h.opt.Step(h.ps, lr)
+	h.m.WeightsChanged()
+	h.m.ZeroGrad()
+	return nil
+}
+
+func (h *hostStepper) ToHost() error { return nil }
+func (h *hostStepper) Close() error  { return nil }
+
+// cudaPrecision maps a cuda backend name to its GEMM precision: "cuda" is bf16 tensor-core
+// GEMMs with fp32 accumulation and fp32 master weights, "cuda-fp32" fp32 throughout.
+func cudaPrecision(backend string) (cuda.Precision, bool) {
+	switch backend {
+	case "cuda":
+		return cuda.BF16, true
+	case "cuda-fp32":
+		return cuda.FP32, true
+	}
+	return 0, false
+}
+
+// autoPicksCUDA reports whether backend auto runs on the GPU: a CUDA GPU is present and the
+// config has nothing the cuda backend lacks. It says why on out either way when a GPU is there.
+func autoPicksCUDA(cfg config.Config, out io.Writer) bool {
+	if cfg.Backend != "auto" || cuda.Available() != nil {
+		return false
+	}
+	if err := cudab.Supported(cfg); err != nil {
+		fmt.Fprintf(out, "backend auto: a CUDA GPU is present but %v\n", err)
+		return false
+	}
+	return true
+}
+
+// newCUDAStepper uploads the model and optimizer state to the GPU.
+func newCUDAStepper(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, prec cuda.Precision, out io.Writer) (*cudab.Trainer, error) {
+	t, err := cudab.New(cfg, m, opt, active, prec)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)
+	}
+	fmt.Fprintf(out, "backend cuda on %s: whole step on the GPU, %s GEMMs (%s)\n", t.DeviceName(), prec, t.Ctx().Versions())
+	return t, nil
+}

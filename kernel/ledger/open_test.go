@@ -1,0 +1,68 @@
+package ledger
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Issue 10, defect 5: an empty or missing ledger.db beside existing run folders is an error that
+// says what to do, never a fresh lab.
+func TestEmptyLedgerBesideRuns(t *testing.T) {
+	for _, name := range []string{"empty", "missing"} {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "runs", "r1"), 0o755)
+		if name == "empty" {
+			os.WriteFile(filepath.Join(dir, File), nil, 0o644)
+		}
+		for _, open := range []func(string) (*Ledger, error){Open, OpenReadOnly} {
+			l, err := open(dir)
+			if err == nil {
+				l.Close()
+				t.Fatalf("%s ledger.db beside runs/: opened as a fresh lab", name)
+			}
+			if !strings.Contains(err.Error(), "restore") || !strings.Contains(err.Error(), "1 run folders") {
+				t.Errorf("%s: error %q does not say what to do", name, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, TSVFile)); err == nil {
+			t.Errorf("%s: results.tsv was written", name)
+		}
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "runs", "r1"), 0o755)
+	os.WriteFile(filepath.Join(dir, File), []byte("this is not a database, just some text that is long enough"), 0o644)
+	if l, err := Open(dir); err == nil {
+		l.Close()
+		t.Error("a damaged ledger.db opened")
+	} else if !strings.Contains(err.Error(), "restore") {
+		t.Errorf("damaged: error %q does not say what to do", err)
+	}
+}
+
+// Defect 7: reading commands open the ledger read-only: they read what is there, write nothing,
+// and cannot write.
+func TestOpenReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	ro, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Runs(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.db.Exec(`DELETE FROM runs`); err == nil {
+		t.Error("a read-only ledger accepted a write")
+	}
+	if _, err := OpenReadOnly(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no ledger") {
+		t.Errorf("no lab: err = %v", err)
+	}
+}
