@@ -3,11 +3,12 @@ SHELL := /bin/bash
 BUDGET ?= 5m
 DATA   ?= data/out/default
 OUT    ?= runs/default
+BACKEND ?= auto
 GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps build run test test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean
+.PHONY: all deps build run test test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe
 
 all: build
 
@@ -26,9 +27,10 @@ build: deps
 	$(GO) build -o $(BIN) ./kernel/cmd/anelab
 
 # Prepare the embedded default corpus if missing, train for BUDGET, print the summary and a story.
+# BACKEND=auto (default) trains on the Neural Engine on Apple silicon, on the CPU elsewhere.
 run: build
 	@test -f $(DATA)/manifest.json || $(BIN) data default --out $(DATA)
-	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT)
+	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT) --backend $(BACKEND)
 	$(BIN) sample --tokens 200 $(OUT)/model.ckpt
 
 test: deps test-go test-notebooks cross
@@ -46,10 +48,19 @@ test-race:
 test-nocgo:
 	CGO_ENABLED=0 $(GO) test -count=1 ./internal/par ./anert/blas ./anert/model ./anert/optim ./anert/train
 
-# The darwin device and the no-cgo BLAS must build for Apple silicon from Linux.
+# The darwin device and the no-cgo BLAS must build for Apple silicon from Linux, and the darwin-only
+# tests (the ANE against the emulator, the probe) must compile there.
 cross:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./anert/device/... ./anert/chip/ ./anert/probe/
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) test -c -o /dev/null ./anert/device/ane
 	@echo "cross-build for darwin/arm64: ok"
+
+# The first thing to run on a Mac: compile and evaluate every ANE kernel variant from a tiny shape up
+# to the default one, compare each with the emulator, time it; writes ane-probe/ane-probe.md (paste it
+# into an issue) and ane-probe.json. Elsewhere the same sequence runs on the emulator and says so.
+ane-probe: build
+	$(BIN) ane probe --out ane-probe
 
 # CPU training speed on the default config and the original's shape: tokens/s, ms/step, time by
 # phase, peak memory, MFU against the sgemm rate measured in the same process; benchstat lines in

@@ -14,6 +14,11 @@
 //	              sdpaBwd2    P, dP, q, k → dq, dk      (RoPE undone in the kernel)
 //	              qkvBwd      dq, dk, dv → dxn = Wqᵀ·dq + Wkᵀ·dk + Wvᵀ·dv
 //
+// Variants (variants.go): sdpaWoFwd and sdpaBwd2, which fuse RoPE into the kernel, each have a
+// conservative variant that rotates on the CPU instead; NewWith falls back to it per kernel when the
+// fused one fails to compile or disagrees with the emulator on its first evaluation, and Choices
+// says which ran and why.
+//
 // Compile once, stage weights once per update: New generates and compiles each kernel once. Every
 // (layer, weight-bearing kernel) pair gets its own input surface whose weight columns are written
 // when the layer is first seen and again in WeightsChanged (after each optimizer update, all
@@ -65,14 +70,18 @@ const (
 	kAttnBwd1
 	kAttnBwd2
 	kQKVBwd
+	kQKVFwd      // variant "split" of kAttnFwd, first half
+	kSdpaWo      // variant "split" of kAttnFwd, second half
+	kAttnBwd2Raw // variant "cpu-rope" of kAttnBwd2
 	nKernels
 )
 
 var kernelNames = [nKernels]string{mil.AttnFwd, mil.FFNFwd, mil.FFNBwdW2, mil.FFNBwdW13, mil.WoBwd,
-	mil.AttnBwd1, mil.AttnBwd2, mil.QKVBwd}
+	mil.AttnBwd1, mil.AttnBwd2, mil.QKVBwd, mil.QKVFwd, mil.SdpaWo, mil.AttnBwd2Raw}
 
-// EvalsPerLayer is the kernel evaluations of one layer on one sequence per micro-step.
-const EvalsPerLayer = nKernels
+// EvalsPerLayer is the kernel evaluations of one layer on one sequence per micro-step with the
+// fused kernels (Backend.EvalsPerLayer counts the variants that run).
+const EvalsPerLayer = 8
 
 // Backend runs the model's layers on a device. It is not safe for concurrent use (the model calls
 // it from one goroutine at a time).
@@ -85,7 +94,14 @@ type Backend struct {
 	outs    [nKernels][]uint16 // one output buffer per kernel
 	weighty [nKernels]bool     // the kernel has weight fields
 	layers  []layerState
-	free    [nKernels]device.Input // inputs of the weight-free kernels (sdpaBwd1, sdpaBwd2)
+	free    [nKernels]device.Input   // inputs of the weight-free kernels (sdpaBwd1, sdpaBwd2)
+	spare   [nKernels][]device.Input // inputs made while verifying, handed to the first layers
+	use     [nKernels]bool           // the kernel is compiled and runs (the chosen variants')
+	split   bool                     // attention forward runs as qkvFwd, RoPE on the CPU, sdpaWo
+	rawBwd2 bool                     // sdpaBwd2 runs without RoPE; the CPU undoes the rotation
+	choices []Choice
+	opts    Options
+	ropeBuf []float32 // scratch of the CPU RoPE (variants)
 
 	compile       time.Duration
 	evals         int64 // kernel evaluations so far
@@ -103,46 +119,35 @@ type layerState struct {
 	staged [nKernels]bool
 }
 
-// New generates the kernels of m, compiles each once on dev and allocates one input surface per
+// New is NewWith(dev, m, Options{}): the fused kernels where they compile and agree with the
+// emulator, each fused kernel's conservative variant where not.
+func New(dev device.Device, m config.Model) (*Backend, error) { return NewWith(dev, m, Options{}) }
+
+// NewWith generates the kernels of m, compiles each once on dev — choosing per fused kernel
+// between it and its conservative variant (variants.go) — and allocates one input surface per
 // (layer, weight-bearing kernel). The Backend owns dev: Close closes it, and so does a failing
-// New. New does not run the constraint checker (anert/mil/check): callers that target the real
-// ANE run it first.
-func New(dev device.Device, m config.Model) (*Backend, error) {
-	if m.KV() != m.Heads {
-		dev.Close()
-		return nil, fmt.Errorf("aneb: kv_heads %d ≠ heads %d: the ANE kernels are multi-head attention only; set kv_heads = 0", m.KV(), m.Heads)
-	}
+// NewWith. It does not run the constraint checker (anert/mil/check): callers that target the
+// real ANE run it first.
+func NewWith(dev device.Device, m config.Model, o Options) (*Backend, error) {
 	if m.Activation() != "swiglu" || m.QKNorm {
 		dev.Close()
 		return nil, fmt.Errorf("aneb: model.act = %s, model.qk_norm = %t: the ANE kernels implement the SwiGLU MLP without QK-norm only "+
 			"(anelab check explains: rule arch-options); set act = swiglu and qk_norm = false, or use the CPU backend", m.Activation(), m.QKNorm)
+	}
+	if m.KV() != m.Heads {
+		dev.Close()
+		return nil, fmt.Errorf("aneb: kv_heads %d ≠ heads %d: the ANE kernels are multi-head attention only; set kv_heads = 0", m.KV(), m.Heads)
 	}
 	if m.Layers <= 0 {
 		dev.Close()
 		return nil, fmt.Errorf("aneb: layers = %d: must be positive", m.Layers)
 	}
 	_, emu := dev.(*device.Emu)
-	b := &Backend{dev: dev, cfg: m, kc: mil.FromModel(m), workers: 1, async: !emu}
+	b := &Backend{dev: dev, cfg: m, kc: mil.FromModel(m), workers: 1, async: !emu, opts: o}
 	t0 := time.Now()
-	for i, name := range kernelNames {
-		c := b.kc
-		if i == kFFNFwd {
-			c.Alpha = 1 // x_next = 0 + 1·W2·gate = Y, see the package doc
-		}
-		k, err := mil.Generate(name, c)
-		if err != nil {
-			b.Close()
-			return nil, fmt.Errorf("aneb: %w", err)
-		}
-		p, err := dev.Compile(k)
-		if err != nil {
-			b.Close()
-			return nil, fmt.Errorf("aneb: on device %s: %w", dev.Name(), err)
-		}
-		b.ks[i], b.progs[i], b.outs[i] = k, p, make([]uint16, k.Out.Elems())
-		for _, f := range k.Inputs {
-			b.weighty[i] = b.weighty[i] || f.Role == mil.Weight
-		}
+	if err := b.compileAll(); err != nil {
+		b.Close()
+		return nil, err
 	}
 	b.compile = time.Since(t0)
 	if err := b.checkWiring(); err != nil {
@@ -150,9 +155,19 @@ func New(dev device.Device, m config.Model) (*Backend, error) {
 		return nil, err
 	}
 	b.layers = make([]layerState, m.Layers)
+	newInput := func(i int) (device.Input, error) {
+		if sp := b.spare[i]; len(sp) > 0 {
+			b.spare[i] = sp[1:]
+			return sp[0], nil
+		}
+		return b.progs[i].NewInput()
+	}
 	for i := range nKernels {
+		if !b.use[i] {
+			continue
+		}
 		if !b.weighty[i] {
-			in, err := b.progs[i].NewInput()
+			in, err := newInput(i)
 			if err != nil {
 				b.Close()
 				return nil, fmt.Errorf("aneb: kernel %s: %w", kernelNames[i], err)
@@ -161,13 +176,19 @@ func New(dev device.Device, m config.Model) (*Backend, error) {
 			continue
 		}
 		for l := range b.layers {
-			in, err := b.progs[i].NewInput()
+			in, err := newInput(i)
 			if err != nil {
 				b.Close()
 				return nil, fmt.Errorf("aneb: kernel %s, layer %d: %w", kernelNames[i], l, err)
 			}
 			b.layers[l].in[i] = in
 		}
+	}
+	for i := range b.spare { // more verification inputs than layers
+		for _, in := range b.spare[i] {
+			in.Close()
+		}
+		b.spare[i] = nil
 	}
 	return b, nil
 }
@@ -186,6 +207,8 @@ var passes = []pass{
 	{kAttnBwd1, "dP", kAttnBwd2, "dP"},
 	{kAttnBwd2, "dq", kQKVBwd, "dq"},
 	{kAttnBwd2, "dk", kQKVBwd, "dk"},
+	{kAttnBwd1, "P", kAttnBwd2Raw, "P"},
+	{kAttnBwd1, "dP", kAttnBwd2Raw, "dP"},
 	{kAttnBwd1, "dv", kQKVBwd, "dv"},
 }
 
@@ -194,13 +217,19 @@ var passes = []pass{
 // output spans whole rows of the output surface (get decodes it in place).
 func (b *Backend) checkWiring() error {
 	for _, p := range passes {
+		if !b.use[p.from] || !b.use[p.to] {
+			continue
+		}
 		o, i := b.ks[p.from].Output(p.out), b.ks[p.to].Input(p.in)
 		if o.Channels != i.Channels || o.Cols != i.Cols {
 			return fmt.Errorf("aneb: %s.%s is %d×%d but %s.%s is %d×%d", kernelNames[p.from], p.out, o.Channels, o.Cols,
 				kernelNames[p.to], p.in, i.Channels, i.Cols)
 		}
 	}
-	for _, k := range b.ks {
+	for i, k := range b.ks {
+		if !b.use[i] {
+			continue
+		}
 		for _, fs := range [][]mil.Field{k.Inputs, k.Outputs} {
 			for _, f := range fs {
 				if f.Role == mil.Activation && (!f.Transposed || f.Cols != b.cfg.Seq) {
@@ -238,8 +267,25 @@ func (b *Backend) Config() config.Model { return b.cfg }
 // Device is the device the kernels run on.
 func (b *Backend) Device() device.Device { return b.dev }
 
-// Kernels are the compiled kernels, in mil.Names order.
-func (b *Backend) Kernels() []*mil.Kernel { return append([]*mil.Kernel(nil), b.ks[:]...) }
+// Kernels are the kernels that run (the chosen variants'), fused ones in mil.Names order first.
+func (b *Backend) Kernels() []*mil.Kernel {
+	var ks []*mil.Kernel
+	for i, k := range b.ks {
+		if b.use[i] {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// EvalsPerLayer is the kernel evaluations of one layer on one sequence per micro-step with the
+// variants chosen (9 when the attention forward is split).
+func (b *Backend) EvalsPerLayer() int {
+	if b.split {
+		return EvalsPerLayer + 1
+	}
+	return EvalsPerLayer
+}
 
 // CompileTime is the time New took to generate and compile the kernels.
 func (b *Backend) CompileTime() time.Duration { return b.compile }
@@ -304,7 +350,12 @@ func (b *Backend) Close() error {
 			p.Close()
 		}
 	}
-	b.layers, b.free, b.progs = nil, [nKernels]device.Input{}, [nKernels]device.Program{}
+	for i := range b.spare {
+		for _, in := range b.spare[i] {
+			in.Close()
+		}
+	}
+	b.layers, b.free, b.progs, b.spare = nil, [nKernels]device.Input{}, [nKernels]device.Program{}, [nKernels][]device.Input{}
 	if b.dev != nil {
 		err := b.dev.Close()
 		b.dev = nil
@@ -395,7 +446,7 @@ func (b *Backend) WeightsChanged() {
 			continue
 		}
 		for k := range nKernels {
-			if b.weighty[k] {
+			if b.weighty[k] && b.use[k] {
 				jobs = append(jobs, job{l, k})
 			}
 		}

@@ -12,6 +12,9 @@ func (b *Backend) AttnForward(l int, s model.Shape, w *model.Layer, a *model.Lay
 	if err := b.check(l, s); err != nil {
 		return err
 	}
+	if b.split {
+		return b.attnForwardSplit(l, s, w, a)
+	}
 	in, err := b.input(l, kAttnFwd, w)
 	if err != nil {
 		return err
@@ -30,6 +33,51 @@ func (b *Backend) AttnForward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		b.get(a.Q, k.Output("q"), out, q, s.T, 1)
 		b.get(a.K, k.Output("k"), out, q, s.T, 1)
 		b.get(a.V, k.Output("v"), out, q, s.T, 1)
+	}
+	return nil
+}
+
+// attnForwardSplit is AttnForward's "split" variant: qkvFwd (xn → Q, K, V), RoPE on Q and K on
+// the CPU (fp32, in place), then sdpaWo (Q, K, V → O, A).
+func (b *Backend) attnForwardSplit(l int, s model.Shape, w *model.Layer, a *model.LayerActs) error {
+	inP, err := b.input(l, kQKVFwd, w)
+	if err != nil {
+		return err
+	}
+	inA, err := b.input(l, kSdpaWo, w)
+	if err != nil {
+		return err
+	}
+	kp, ka := b.ks[kQKVFwd], b.ks[kSdpaWo]
+	D, T := s.D, s.T
+	for q := range s.B {
+		if err := b.put(inP, kp.Input("xn"), a.Xn, q, T, 1); err != nil {
+			return err
+		}
+		out, err := b.eval(kQKVFwd, inP)
+		if err != nil {
+			return err
+		}
+		b.get(a.Q, kp.Output("q"), out, q, T, 1)
+		b.get(a.K, kp.Output("k"), out, q, T, 1)
+		b.get(a.V, kp.Output("v"), out, q, T, 1)
+		if s.Cos != nil {
+			ropeRows(rows(a.Q, q, T, D), T, D, s.HD, s.Cos, s.Sin, false)
+			ropeRows(rows(a.K, q, T, D), T, D, s.HD, s.Cos, s.Sin, false)
+		}
+		for _, f := range []struct {
+			name string
+			x    []float32
+		}{{"q", a.Q}, {"k", a.K}, {"v", a.V}} {
+			if err := b.put(inA, ka.Input(f.name), f.x, q, T, 1); err != nil {
+				return err
+			}
+		}
+		if out, err = b.eval(kSdpaWo, inA); err != nil {
+			return err
+		}
+		b.get(a.O, ka.Output("o"), out, q, T, 1)
+		b.get(a.A, ka.Output("a"), out, q, T, 1)
 	}
 	return nil
 }
@@ -54,8 +102,12 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 	if err != nil {
 		return err
 	}
-	in1, in2 := b.free[kAttnBwd1], b.free[kAttnBwd2]
-	kWo, k1, k2, kQKV := b.ks[kWoBwd], b.ks[kAttnBwd1], b.ks[kAttnBwd2], b.ks[kQKVBwd]
+	bwd2 := kAttnBwd2
+	if b.rawBwd2 {
+		bwd2 = kAttnBwd2Raw // the cpu-rope variant: dq, dk of the rotated q, k
+	}
+	in1, in2 := b.free[kAttnBwd1], b.free[bwd2]
+	kWo, k1, k2, kQKV := b.ks[kWoBwd], b.ks[kAttnBwd1], b.ks[bwd2], b.ks[kQKVBwd]
 	D, T := s.D, s.T
 	for q := range s.B {
 		g := gradScale(rows(a.DO, q, T, D))
@@ -95,19 +147,33 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.put(in2, k2.Input("k"), a.K, q, T, 1); err != nil {
 			return err
 		}
-		if out, err = b.eval(kAttnBwd2, in2); err != nil {
+		if out, err = b.eval(bwd2, in2); err != nil {
 			return err
 		}
 		b.get(a.DQ, k2.Output("dq"), out, q, T, 1/g)
 		b.get(a.DK, k2.Output("dk"), out, q, T, 1/g)
 
-		for _, p := range []struct {
-			from int
-			name string
-		}{{kAttnBwd2, "dq"}, {kAttnBwd2, "dk"}, {kAttnBwd1, "dv"}} {
-			if err := b.hand(inQKV, kQKV.Input(p.name), p.from, p.name); err != nil {
+		if b.rawBwd2 {
+			// cpu-rope: undo the rotation in fp32, then stage g·DQ, g·DK for qkvBwd.
+			if s.Cos != nil {
+				ropeRows(rows(a.DQ, q, T, D), T, D, s.HD, s.Cos, s.Sin, true)
+				ropeRows(rows(a.DK, q, T, D), T, D, s.HD, s.Cos, s.Sin, true)
+			}
+			if err := b.put(inQKV, kQKV.Input("dq"), a.DQ, q, T, g); err != nil {
 				return err
 			}
+			if err := b.put(inQKV, kQKV.Input("dk"), a.DK, q, T, g); err != nil {
+				return err
+			}
+		} else {
+			for _, n := range []string{"dq", "dk"} {
+				if err := b.hand(inQKV, kQKV.Input(n), bwd2, n); err != nil {
+					return err
+				}
+			}
+		}
+		if err := b.hand(inQKV, kQKV.Input("dv"), kAttnBwd1, "dv"); err != nil {
+			return err
 		}
 		if out, err = b.eval(kQKVBwd, inQKV); err != nil {
 			return err

@@ -7,21 +7,33 @@ import (
 
 // Kernel names (the original's, seed-system §3.4).
 const (
-	AttnFwd    = "sdpaWoFwd"  // q,k,v projections, RoPE, causal attention, Wo
-	FFNFwd     = "ffnFused"   // SwiGLU FFN and its residual
-	FFNBwdW2   = "ffnBwdW2t"  // W2ᵀ·dffn
-	FFNBwdW13  = "ffnBwdW13t" // W1ᵀ·dh1 + W3ᵀ·dh3
-	WoBwd      = "wotBwd"     // Woᵀ·dx
-	AttnBwd1   = "sdpaBwd1"   // recompute P; dV, dP
-	AttnBwd2   = "sdpaBwd2"   // dS; dQ, dK (RoPE undone)
-	QKVBwd     = "qkvBwd"     // Wqᵀ·dQ + Wkᵀ·dK + Wvᵀ·dV
-	maskFile   = "mask.bin"
-	ropeCosBin = "rope_cos.bin"
-	ropeSinBin = "rope_sin.bin"
+	AttnFwd   = "sdpaWoFwd"  // q,k,v projections, RoPE, causal attention, Wo
+	FFNFwd    = "ffnFused"   // SwiGLU FFN and its residual
+	FFNBwdW2  = "ffnBwdW2t"  // W2ᵀ·dffn
+	FFNBwdW13 = "ffnBwdW13t" // W1ᵀ·dh1 + W3ᵀ·dh3
+	WoBwd     = "wotBwd"     // Woᵀ·dx
+	AttnBwd1  = "sdpaBwd1"   // recompute P; dV, dP
+	AttnBwd2  = "sdpaBwd2"   // dS; dQ, dK (RoPE undone)
+	QKVBwd    = "qkvBwd"     // Wqᵀ·dQ + Wkᵀ·dK + Wvᵀ·dV
+
+	// The conservative variants of the two kernels with RoPE fused in (RoPE in a MIL kernel
+	// compiles in no public project; maderix rotates on the CPU):
+	QKVFwd      = "qkvFwd"      // q,k,v projections only (AttnFwd's first half; RoPE then on the CPU)
+	SdpaWo      = "sdpaWo"      // causal attention and Wo from q, k (rotated by the CPU) and v
+	AttnBwd2Raw = "sdpaBwd2Raw" // sdpaBwd2 without the inverse RoPE (undone on the CPU)
+	maskFile    = "mask.bin"
+	ropeCosBin  = "rope_cos.bin"
+	ropeSinBin  = "rope_sin.bin"
 )
 
-// Names lists the kernels in the order Kernels returns them.
+// Names lists the kernels in the order Kernels returns them: the fused set, tried first.
 var Names = []string{AttnFwd, FFNFwd, FFNBwdW2, FFNBwdW13, WoBwd, AttnBwd1, AttnBwd2, QKVBwd}
+
+// VariantNames lists the conservative variants' kernels (see QKVFwd, SdpaWo, AttnBwd2Raw).
+var VariantNames = []string{QKVFwd, SdpaWo, AttnBwd2Raw}
+
+// AllNames is Names then VariantNames: every kernel a backend may compile.
+func AllNames() []string { return append(append([]string(nil), Names...), VariantNames...) }
 
 // Generate returns the kernel called name for c.
 func Generate(name string, c Config) (*Kernel, error) {
@@ -31,9 +43,10 @@ func Generate(name string, c Config) (*Kernel, error) {
 	g, ok := map[string]func(Config) *Kernel{
 		AttnFwd: genAttnFwd, FFNFwd: genFFNFwd, FFNBwdW2: genFFNBwdW2, FFNBwdW13: genFFNBwdW13,
 		WoBwd: genWoBwd, AttnBwd1: genAttnBwd1, AttnBwd2: genAttnBwd2, QKVBwd: genQKVBwd,
+		QKVFwd: genQKVFwd, SdpaWo: genSdpaWo, AttnBwd2Raw: genAttnBwd2Raw,
 	}[name]
 	if !ok {
-		return nil, fmt.Errorf("mil: no kernel %q (have %v)", name, Names)
+		return nil, fmt.Errorf("mil: no kernel %q (have %v)", name, AllNames())
 	}
 	return g(c), nil
 }
@@ -207,6 +220,66 @@ func genAttnFwd(c Config) *Kernel {
 			"o": "Wo·a", "a": "attention output before Wo", "q": rq, "k": rk, "v": "v = Wv·xn"}[n]+", token-major [S][D]")
 	}
 	return finish(AttnFwd, c, b, out, in, o, "q,k,v = Wq·xn, Wk·xn, Wv·xn; RoPE(q,k); a = causal softmax(q·kᵀ/√hd)·v per head; o = Wo·a")
+}
+
+// genQKVFwd: xn [D,S] → q = Wq·xn, k = Wk·xn, v = Wv·xn, without RoPE (the first half of
+// sdpaWoFwd; the backend rotates q, k on the CPU and hands them to sdpaWo). Output concat(q, k, v).
+func genQKVFwd(c Config) *Kernel {
+	D, S := c.Dim, c.Seq
+	sp := S + 3*D
+	b := NewBuilder(Shape{1, D, 1, sp})
+	x := b.X()
+	in := layout{width: sp}
+	in.cols("xn", Activation, D, 0, S, true, "normed layer input xn, token-major [S][D]")
+	xn := b.Slice("xn", x, []int{0, 0, 0, 0}, []int{1, D, 1, S})
+	var w [3]Var
+	for i, n := range []string{"Wq", "Wk", "Wv"} {
+		in.cols(n, Weight, D, S+i*D, D, true, n+" [out][in] as in the model (packed as its transpose)")
+		w[i] = b.Slice(n, x, []int{0, 0, 0, S + i*D}, []int{1, D, 1, D})
+	}
+	xt := tokens(b, "xn", xn)
+	out := b.Concat("out", 1, project(b, "qf", xt, w[0]), project(b, "kf", xt, w[1]), project(b, "vf", xt, w[2]))
+	o := layout{width: S}
+	for i, n := range []string{"q", "k", "v"} {
+		o.chans(n, Activation, i*D, D, true, n+" = W"+n+"·xn (before RoPE), token-major [S][D]")
+	}
+	return finish(QKVFwd, c, b, out, in, o, "q,k,v = Wq·xn, Wk·xn, Wv·xn (no RoPE)")
+}
+
+// genSdpaWo: from q, k (after RoPE, applied by the caller) and v, per head
+// a = softmax(q·kᵀ/√hd + M)·v; o = Wo·a (the second half of sdpaWoFwd). Output concat(o, a).
+func genSdpaWo(c Config) *Kernel {
+	D, S, H := c.Dim, c.Seq, c.Heads
+	sp := 3*S + D
+	b := NewBuilder(Shape{1, D, 1, sp})
+	x := b.X()
+	in := layout{width: sp}
+	var f [3]Var
+	for i, n := range []string{"q", "k", "v"} {
+		what := map[string]string{"q": "q after RoPE", "k": "k after RoPE", "v": "v"}[n]
+		in.cols(n, Activation, D, i*S, S, true, what+", token-major [S][D]")
+		f[i] = b.Slice(n+"f", x, []int{0, 0, 0, i * S}, []int{1, D, 1, S})
+	}
+	in.cols("Wo", Weight, D, 3*S, D, true, "Wo [out][in] as in the model (packed as its transpose)")
+	wo := b.Slice("Wo", x, []int{0, 0, 0, 3 * S}, []int{1, D, 1, D})
+	p := scores(b, c, heads(b, "q", f[0], H), heads(b, "k", f[1], H))
+	af := flat(b, "af", b.Matmul("a4", p, heads(b, "v", f[2], H), false, false))
+	of := project(b, "of", tokens(b, "ao", af), wo)
+	out := b.Concat("out", 1, of, af)
+	o := layout{width: S}
+	o.chans("o", Activation, 0, D, true, "Wo·a, token-major [S][D]")
+	o.chans("a", Activation, D, D, true, "attention output before Wo, token-major [S][D]")
+	return finish(SdpaWo, c, b, out, in, o, "a = causal softmax(q·kᵀ/√hd)·v per head; o = Wo·a")
+}
+
+// genAttnBwd2Raw is sdpaBwd2 without the inverse RoPE: dq, dk are the gradients of the rotated
+// q, k, and the backend undoes the rotation on the CPU.
+func genAttnBwd2Raw(c Config) *Kernel {
+	c.Rope = false
+	k := genAttnBwd2(c)
+	k.Name = AttnBwd2Raw
+	k.Doc = "dS = P⊙(dP − rowsum(P⊙dP))/√hd; dQ = dS·k; dK = dSᵀ·q (gradients of the rotated q, k)"
+	return k
 }
 
 // genFFNFwd: h1 = W1·x2n, h3 = W3·x2n, gate = silu(h1)⊙h3, x_next = x2 + α·(W2·gate).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anelab/anelab/anert/aneb"
+	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/device"
 	_ "github.com/anelab/anelab/anert/device/ane" // registers the Neural Engine on darwin/arm64
@@ -32,11 +33,23 @@ import (
 // the broken rules are named in a one-line warning and the run goes on (the checker itself
 // recommends the emulator for configs too small for the ANE).
 func newBackend(cfg config.Config, out io.Writer) (model.Backend, error) {
+	return newBackendOn(cfg, nil, out)
+}
+
+// newBackendOn is newBackend with the ane backend's device given (nil: device.Open(cfg.Device)).
+func newBackendOn(cfg config.Config, dev device.Device, out io.Writer) (model.Backend, error) {
+	if dev != nil && cfg.Backend != "ane" {
+		dev.Close() // only the ane backend takes a given device
+		dev = nil
+	}
 	switch cfg.Backend {
 	case "cpu", "":
 		return model.NewCPU(), nil
 	case "ane":
-		dev, err := device.Open(cfg.Device)
+		var err error
+		if dev == nil {
+			dev, err = device.Open(cfg.Device)
+		}
 		if err != nil {
 			if errors.Is(err, device.ErrNoANE) {
 				return nil, fmt.Errorf("backend ane on device %s: %w", cfg.Device, err)
@@ -61,11 +74,12 @@ func newBackend(cfg config.Config, out io.Writer) (model.Backend, error) {
 			fmt.Fprintf(out, "backend auto: cpu (the Neural Engine did not open: %v)\n", err)
 			return model.NewCPU(), nil
 		}
-		vs := check.CheckConfig(cfg.Model)
+		ch, _ := chip.Default()
+		vs := check.CheckConfigFor(cfg.Model, ch)
 		if errs := check.Errors(vs); len(errs) > 0 {
 			dev.Close()
-			fmt.Fprintf(out, "backend auto: cpu (the config breaks %d ANE rule(s): %s; run 'anelab check' with the same flags for the details)\n",
-				len(errs), ruleIDs(errs))
+			fmt.Fprintf(out, "backend auto: cpu (the config breaks %d ANE rule(s) on %s: %s; run 'anelab check' with the same flags for the details)\n",
+				len(errs), ch.Name, ruleIDs(errs))
 			return model.NewCPU(), nil
 		}
 		printWarnings(out, vs)
@@ -94,7 +108,8 @@ func deviceWhy(dev device.Device) string {
 // the config, each with its rule, source and fix, and warnings are printed the same way. On the
 // emulator one line names the rules the real ANE would enforce.
 func checkConfig(m config.Model, dev device.Device, out io.Writer) error {
-	vs := check.CheckConfig(m)
+	ch, _ := chip.Default() // this Mac's chip; elsewhere the strictest family
+	vs := check.CheckConfigFor(m, ch)
 	errs := check.Errors(vs)
 	if isEmu(dev) {
 		if len(errs) > 0 {
@@ -161,7 +176,13 @@ func newANE(dev device.Device, m config.Model, out io.Writer) (*aneb.Backend, er
 	}
 	fmt.Fprintf(out, "backend ane on %s: %d kernels compiled in %.0f ms; %d evaluations per layer and sequence; "+
 		"util_pct = the original's FLOP model (2·fwd + sdpa = %.3g GFLOP per sequence) against %s\n",
-		b.DeviceName(), len(b.Kernels()), b.CompileTime().Seconds()*1e3, aneb.EvalsPerLayer, b.FLOPsPerSequence()/1e9, against)
+		b.DeviceName(), len(b.Kernels()), b.CompileTime().Seconds()*1e3, b.EvalsPerLayer(), b.FLOPsPerSequence()/1e9, against)
+	fmt.Fprintf(out, "kernel variants: %s\n", b.VariantsShort())
+	for _, c := range b.Choices() {
+		if c.Variant != aneb.Fused {
+			fmt.Fprintf(out, "kernel variant: %s runs as %s (%s) because %s\n", c.Slot, c.Variant, strings.Join(c.Kernels, " + "), c.Why)
+		}
+	}
 	return b, nil
 }
 
@@ -172,6 +193,12 @@ type deviceBackend interface {
 	EvalsPerStep() int
 	PeakTFLOPS() float64
 	FLOPsPerSequence() float64
+}
+
+// variantBackend is what the ANE backend says about its kernel variants.
+type variantBackend interface {
+	VariantsShort() string
+	FallbackWhy() string
 }
 
 // backendStats fills the result fields that depend on the backend: the backend actually used (auto
@@ -188,6 +215,9 @@ func backendStats(r *Result, b model.Backend, sequences int64, trainTime time.Du
 	r.Device = db.DeviceName()
 	r.CompileTimeS = db.CompileTime().Seconds()
 	r.EvalsPerStep = db.EvalsPerStep()
+	if vb, ok := b.(variantBackend); ok {
+		r.KernelVariants, r.KernelFallback = vb.VariantsShort(), vb.FallbackWhy()
+	}
 	r.UtilPct = 0
 	peak := db.PeakTFLOPS() * 1e12
 	if peak <= 0 {

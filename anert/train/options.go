@@ -1,6 +1,10 @@
 package train
 
-import "io"
+import (
+	"io"
+
+	"github.com/anelab/anelab/anert/device"
+)
 
 // Options are what a caller (CLI, experiment harness, notebook) passes to Run beside the config.
 type Options struct {
@@ -14,4 +18,7 @@ type Options struct {
 	// LR, when set, overrides the schedule: the learning rate for optimizer update step (0-based),
 	// given the schedule's own value. A panic in it ends the run with an error.
 	LR func(step int, scheduled float64) float64
+	// Device, when set, is the device the ane backend runs on instead of device.Open(cfg.Device)
+	// (tests use fault-injecting devices); the run closes it.
+	Device device.Device
 }

@@ -36,6 +36,12 @@ func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
 	if r.EvalsPerStep > 0 {
 		fmt.Fprintf(w, "kernel_evals:     %d per step\n", r.EvalsPerStep)
 	}
+	if r.KernelVariants != "" {
+		fmt.Fprintf(w, "kernel_variants:  %s\n", r.KernelVariants)
+	}
+	if r.KernelFallback != "" {
+		fmt.Fprintf(w, "kernel_fallback:  %s\n", r.KernelFallback)
+	}
 	fmt.Fprintf(w, "util_pct:         %.1f\n", r.UtilPct)
 	fmt.Fprintf(w, "blas:             %s core %s, sgemm %.0f GFLOP/s on %d threads\n", r.BLAS, r.BLASCore, r.SgemmGFLOPS, r.Threads)
 	if r.Warning != "" {

@@ -38,6 +38,10 @@ type Result struct {
 	Warning      string  `json:"warning,omitempty"` // e.g. an sgemm rate far below what the CPU's features imply
 	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
 	Checkpoint   string  `json:"checkpoint,omitempty"`
+	// ANE backend: the variant each fused kernel ran as ("sdpaWoFwd=fused sdpaBwd2=cpu-rope"), and
+	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go).
+	KernelVariants string `json:"kernel_variants,omitempty"`
+	KernelFallback string `json:"kernel_fallback,omitempty"`
 
 	// The budget: compare val_bpb only between runs of one budget kind (and amount).
 	BudgetKind    string  `json:"budget_kind"`    // "compute", "wall" or "steps" (BudgetCompute, …)

@@ -69,6 +69,9 @@ func deviceString(cfg config.Config, res train.Result) string {
 	if be != "cpu" && dev != "" {
 		s += "/" + dev
 	}
+	if res.KernelFallback != "" { // a conservative kernel variant ran (anert/aneb variants.go)
+		s += " [" + res.KernelVariants + "]"
+	}
 	s += " " + runtime.GOOS + "/" + runtime.GOARCH
 	if c := cpuModel(); c != "" {
 		s += " (" + c + ")"

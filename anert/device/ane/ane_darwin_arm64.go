@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/device"
 	"github.com/anelab/anelab/anert/mil"
 	"github.com/anelab/anelab/anert/mil/fp16"
@@ -29,6 +30,7 @@ var compiles atomic.Int64
 type Device struct {
 	client *xane.Client
 	info   xane.DeviceInfo
+	chip   chip.Chip // detected (zero when sysctl names no known chip)
 	mu     sync.Mutex
 	progs  []*program
 }
@@ -39,18 +41,36 @@ func Open() (device.Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v)", device.ErrNoANE, err)
 	}
-	return &Device{client: c, info: c.Info()}, nil
+	ch, _ := chip.Detect()
+	return &Device{client: c, info: c.Info(), chip: ch}, nil
 }
 
 func (d *Device) Name() string {
+	var what []string
+	if d.chip.Name != "" {
+		what = append(what, d.chip.Name)
+	}
 	if d.info.Architecture != "" {
-		return "ane (" + d.info.Architecture + ")"
+		what = append(what, d.info.Architecture)
+	}
+	if len(what) > 0 {
+		return "ane (" + strings.Join(what, ", ") + ")"
 	}
 	return "ane"
 }
 
-func (d *Device) CompileCount() int   { return int(compiles.Load()) }
-func (d *Device) PeakTFLOPS() float64 { return PeakTFLOPS }
+// Chip is the detected chip (zero when it was not recognised).
+func (d *Device) Chip() chip.Chip { return d.chip }
+
+func (d *Device) CompileCount() int { return int(compiles.Load()) }
+
+// PeakTFLOPS is the detected chip's fp16 peak (anert/chip), or FallbackTFLOPS.
+func (d *Device) PeakTFLOPS() float64 {
+	if d.chip.PeakTFLOPS > 0 {
+		return d.chip.PeakTFLOPS
+	}
+	return FallbackTFLOPS
+}
 
 // Close releases every program and the client.
 func (d *Device) Close() error {

@@ -15,6 +15,6 @@ package ane
 // ANECompilerService fails silently, maderix ~119 (ane-facts §B3).
 const MaxCompiles = 100
 
-// PeakTFLOPS is the fp16 peak the original assumed for its utilisation metric (M4 Max,
-// seed-system §0); Apple publishes no fp16 figure per chip.
-const PeakTFLOPS = 15.8
+// FallbackTFLOPS is the fp16 peak the original assumed for its utilisation metric (seed-system
+// §0), used only when the chip is not recognised (anert/chip has the per-chip figures).
+const FallbackTFLOPS = 15.8

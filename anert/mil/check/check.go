@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/mil"
 	"github.com/anelab/anelab/anert/mil/emu"
@@ -179,6 +180,10 @@ var (
 		"SEQ=1024 hits the ANE SRAM wall (step time)",
 		"fiale-plus README / seed-system §3.9; Orion paper Table 1",
 		"use seq ≤ 512"}
+	RuleMaxDim = Rule{"max-dim", Error,
+		"every tensor dimension (channels, spatial width, each axis of a reshape) is at most the chip family's limit: 16384 on M1/M2 (A13–A15 ANE generation), 65536 from M3 (A16) on",
+		"compile failure (\"exceeds ANE family 3's max dimension 16384\")", chip.MaxDimSource,
+		"lower seq (RoPE reshapes q, k to [heads, seq·head_dim/2, 2]; sdpaBwd1/2 carry dim + 2·heads·seq channels) or heads, or check for a newer chip with --chip"}
 	RuleDim5120 = Rule{"dim-5120", Warning,
 		"dim below 5120",
 		"efficiency cliff, 4.7× slower per layer", "rustane README",
@@ -188,7 +193,7 @@ var (
 // Rules lists every rule.
 var Rules = []Rule{RuleFormat, RuleEmulator, RuleSingleIO, RuleUnsupportedOp, RuleNamedFlags, RuleLiveOutput,
 	RuleBlobCount, RuleBlobFormat, RuleInner32, RuleSpatial16, RuleInputWidth, RuleMinSurface, RuleChannels32K,
-	RuleSoftmaxPow2, RuleSRAM, RuleM5Align, RuleDMA1MiB, RuleKernelConfig, RuleGQA, RuleArch, RuleDim128, RuleHidden16, RuleSeqWall, RuleDim5120}
+	RuleSoftmaxPow2, RuleSRAM, RuleM5Align, RuleDMA1MiB, RuleKernelConfig, RuleGQA, RuleArch, RuleDim128, RuleHidden16, RuleSeqWall, RuleDim5120, RuleMaxDim}
 
 const (
 	maxBlobSlots  = 16
@@ -245,8 +250,21 @@ func (c *collector) list() []Violation {
 	return out
 }
 
-// CheckProgram checks one generated kernel: its MIL text, its blobs and its surfaces.
-func CheckProgram(k *mil.Kernel) []Violation {
+// strictest is the chip whose rules CheckProgram and CheckConfig apply when none is named.
+func strictest() chip.Chip {
+	c, err := chip.Lookup(chip.Strictest)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// CheckProgram checks one generated kernel for the strictest chip family (CheckProgramFor).
+func CheckProgram(k *mil.Kernel) []Violation { return CheckProgramFor(k, strictest()) }
+
+// CheckProgramFor checks one generated kernel for chip ch: its MIL text, its blobs and its
+// surfaces.
+func CheckProgramFor(k *mil.Kernel, ch chip.Chip) []Violation {
 	c := &collector{kernel: k.Name}
 	p, err := mil.Parse(k.MIL)
 	if err != nil {
@@ -263,6 +281,7 @@ func CheckProgram(k *mil.Kernel) []Violation {
 	consts := map[string]*mil.Literal{}
 	for _, in := range p.Inputs {
 		types[in.Name] = in.Type
+		checkDims(c, ch, 0, in.Name, in.Type)
 	}
 	slots, biggest := 0, 0
 	for _, op := range p.Ops {
@@ -308,6 +327,7 @@ func CheckProgram(k *mil.Kernel) []Violation {
 				}
 			}
 		}
+		checkDims(c, ch, op.Line, op.Out, op.Type)
 		if op.Type.Tensor {
 			biggest = max(biggest, 2*prod(op.Type.Shape))
 			if len(op.Type.Shape) > 1 && op.Type.Shape[1] >= maxChannels {
@@ -356,6 +376,19 @@ func CheckProgram(k *mil.Kernel) []Violation {
 			mb(ws), mb(k.In.Bytes()), mb(k.Out.Bytes()), mb(biggest))
 	}
 	return c.list()
+}
+
+// checkDims reports a tensor with a dimension over the chip's limit.
+func checkDims(c *collector, ch chip.Chip, line int, name string, t mil.Type) {
+	if !t.Tensor {
+		return
+	}
+	for i, d := range t.Shape {
+		if d > ch.MaxDim {
+			c.add(RuleMaxDim, line, "%s %v: dimension %d is %d > %d (%s)", name, t.Shape, i, d, ch.MaxDim, ch.Name)
+			return
+		}
+	}
 }
 
 func mb(b int) float64 { return float64(b) / 1e6 }
@@ -422,9 +455,13 @@ func softmaxLen(op *mil.Op, ax mil.Arg, types map[string]mil.Type, consts map[st
 	return x.Shape[axis]
 }
 
-// CheckConfig runs the config rules and, for an MHA config, generates the eight kernels of a
-// layer and checks each. Violations are sorted errors first.
-func CheckConfig(m config.Model) []Violation {
+// CheckConfig is CheckConfigFor the strictest chip family: a config it passes compiles on every
+// Apple silicon chip the checker knows.
+func CheckConfig(m config.Model) []Violation { return CheckConfigFor(m, strictest()) }
+
+// CheckConfigFor runs the config rules and, for an MHA config, generates the eight kernels of a
+// layer and checks each for chip ch. Violations are sorted errors first.
+func CheckConfigFor(m config.Model, ch chip.Chip) []Violation {
 	c := &collector{}
 	kv := m.KVHeads
 	if kv == 0 {
@@ -458,7 +495,7 @@ func CheckConfig(m config.Model) []Violation {
 			vs = append(vs, Violation{Rule: RuleKernelConfig, Detail: err.Error()})
 		}
 		for _, k := range ks {
-			vs = append(vs, CheckProgram(k)...)
+			vs = append(vs, CheckProgramFor(k, ch)...)
 		}
 	}
 	sort.SliceStable(vs, func(i, j int) bool { return vs[i].Rule.Severity > vs[j].Rule.Severity })

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/mil"
 )
@@ -197,5 +198,46 @@ func TestRulesHaveSources(t *testing.T) {
 			t.Errorf("incomplete or duplicate rule %+v", r)
 		}
 		seen[r.ID] = true
+	}
+}
+
+// The per-dimension limit depends on the chip family: the original's shape at seq 1024 carries
+// 768 + 2·12·1024 = 25344 channels in sdpaBwd1's output and a 32768-long RoPE axis, refused on
+// M1/M2 (16384) and accepted from M3 on (65536); CheckConfig, with no chip, is the strictest.
+func TestMaxDimByChip(t *testing.T) {
+	m := model(768, 12, 0, 2048, 1024)
+	for _, c := range []struct {
+		chip string
+		bad  bool
+	}{{"m1", true}, {"m2 max", true}, {"m3", false}, {"m4", false}, {"m5", false}} {
+		ch, err := chip.Lookup(c.chip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs := CheckConfigFor(m, ch)
+		v := find(vs, RuleMaxDim.ID)
+		if (v != nil) != c.bad {
+			t.Errorf("%s: max-dim violation %v, want %t (%s)", c.chip, v, c.bad, ids(vs))
+			continue
+		}
+		if v != nil && (v.Rule.Severity != Error || !strings.Contains(v.Rule.Source, "ANEForge issue #181") ||
+			!strings.Contains(Report(vs), "25344") || !strings.Contains(Report(vs), "32768")) {
+			t.Errorf("%s: %v", c.chip, Report(vs))
+		}
+	}
+	if find(CheckConfig(m), RuleMaxDim.ID) == nil {
+		t.Errorf("CheckConfig (no chip) accepts what m1 refuses")
+	}
+}
+
+// The default config passes every error rule on every chip family, so `--backend auto` runs it
+// on the ANE on any Apple silicon Mac.
+func TestDefaultPassesEveryChip(t *testing.T) {
+	m := config.Default().Model
+	for _, n := range chip.Names() {
+		ch, _ := chip.Lookup(n)
+		if errs := Errors(CheckConfigFor(m, ch)); len(errs) > 0 {
+			t.Errorf("default config on %s: %s", n, Report(errs))
+		}
 	}
 }

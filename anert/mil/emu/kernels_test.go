@@ -305,6 +305,19 @@ func TestKernels(t *testing.T) {
 				check(mil.AttnFwd, f.n, got[f.n], f.v)
 			}
 
+			// Its conservative variant: qkvFwd (projections, no RoPE), then sdpaWo from the rotated
+			// q, k (the reference's) and v.
+			nope := c
+			nope.Rope = false
+			pr := attnFwd(nope, xn, Wq, Wk, Wv, Wo)
+			got = run(t, gen(mil.QKVFwd), map[string][]float64{"xn": xn, "Wq": Wq, "Wk": Wk, "Wv": Wv})
+			check(mil.QKVFwd, "q", got["q"], pr.q)
+			check(mil.QKVFwd, "k", got["k"], pr.k)
+			check(mil.QKVFwd, "v", got["v"], pr.v)
+			got = run(t, gen(mil.SdpaWo), map[string][]float64{"q": round(ref.q), "k": round(ref.k), "v": round(ref.v), "Wo": Wo})
+			check(mil.SdpaWo, "o", got["o"], ref.o)
+			check(mil.SdpaWo, "a", got["a"], ref.a)
+
 			// FFN forward.
 			x2n, x2 := randn(r, S*D, 1), randn(r, S*D, 1)
 			W1, W3, W2 := randu(r, F*D, wa), randu(r, F*D, wa), randu(r, D*F, 1/math.Sqrt(float64(F)))
@@ -347,6 +360,10 @@ func TestKernels(t *testing.T) {
 			got = run(t, gen(mil.AttnBwd2), map[string][]float64{"P": Ph, "dP": dPh, "q": q, "k": k})
 			check(mil.AttnBwd2, "dq", got["dq"], dq)
 			check(mil.AttnBwd2, "dk", got["dk"], dk)
+			dqr, dkr := attnBwd2(nope, Ph, dPh, q, k) // gradients of the rotated q, k
+			got = run(t, gen(mil.AttnBwd2Raw), map[string][]float64{"P": Ph, "dP": dPh, "q": q, "k": k})
+			check(mil.AttnBwd2Raw, "dq", got["dq"], dqr)
+			check(mil.AttnBwd2Raw, "dk", got["dk"], dkr)
 
 			gq, gk, gv := randn(r, S*D, 1), randn(r, S*D, 1), randn(r, S*D, 1)
 			want = linearT(Wq, gq, D, D, S)

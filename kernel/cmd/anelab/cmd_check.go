@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/mil/check"
 )
 
@@ -24,9 +25,17 @@ func runCheck(w io.Writer, args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(w)
 	rules := fs.Bool("rules", false, "list every rule the checker knows, then check")
+	chipName := fs.String("chip", "", "check for this Apple chip: m1, m2, m3, m4, m5 (optionally pro, max, ultra); default: this Mac's, else the strictest (m1)")
 	cfg, err := parseConfig(fs, args)
 	if err != nil {
 		return err
+	}
+	ch, why := chip.Default()
+	if *chipName != "" {
+		if ch, err = chip.Lookup(*chipName); err != nil {
+			return fmt.Errorf("--chip: %w", err)
+		}
+		why = "named with --chip"
 	}
 	if *rules {
 		fmt.Fprintln(w, "rules:")
@@ -38,7 +47,8 @@ func runCheck(w io.Writer, args []string) error {
 	m := cfg.Model
 	fmt.Fprintf(w, "config: dim=%d heads=%d kv_heads=%d ffn=%d seq=%d layers=%d pos=%s act=%s qk_norm=%t (head dim %d)\n",
 		m.Dim, m.Heads, m.KV(), m.FFN, m.Seq, m.Layers, m.Pos, m.Activation(), m.QKNorm, m.HeadDim())
-	vs := check.CheckConfig(m)
+	fmt.Fprintf(w, "chip: %v — %s\n", ch, why)
+	vs := check.CheckConfigFor(m, ch)
 	nerr := len(check.Errors(vs))
 	for _, v := range vs {
 		where := "config"
@@ -65,13 +75,13 @@ func runCheck(w io.Writer, args []string) error {
 				where = "on every device, the emulator included: train it on the CPU backend"
 			}
 		}
-		fmt.Fprintf(w, "FAIL: %d error(s), %d warning(s): the ANE backend refuses this config (%s)\n",
-			nerr, len(vs)-nerr, where)
+		fmt.Fprintf(w, "FAIL: %d error(s), %d warning(s): the ANE backend refuses this config on %s (%s)\n",
+			nerr, len(vs)-nerr, ch.Name, where)
 		return errors.New("the config breaks ANE rules (see above)")
 	case len(vs) > 0:
-		fmt.Fprintf(w, "PASS with %d warning(s): the ANE backend accepts this config\n", len(vs))
+		fmt.Fprintf(w, "PASS with %d warning(s): the ANE backend accepts this config on %s\n", len(vs), ch.Name)
 	default:
-		fmt.Fprintln(w, "PASS: the config passes every ANE rule the checker knows")
+		fmt.Fprintf(w, "PASS: the config passes every ANE rule the checker knows for %s\n", ch.Name)
 	}
 	return nil
 }

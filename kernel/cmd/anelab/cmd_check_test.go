@@ -34,7 +34,11 @@ func TestCheckCommand(t *testing.T) {
 				"change:  make head dim (dim/heads), dim, ffn and seq multiples of 32"}},
 		{"head dim 16", []string{"--dim", "256", "--heads", "16", "--ffn", "768", "--seq", "256"}, true,
 			[]string{"error [matmul-inner-32]", "contracts over 16"}},
-		{"seq past the SRAM cliff", []string{"--dim", "768", "--heads", "12", "--ffn", "2048", "--seq", "1024"}, false,
+		{"seq 1024 on m1: the per-dimension limit", []string{"--chip", "m1", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "1024"}, true,
+			[]string{"chip: m1", "error [max-dim] kernel sdpaWoFwd", "32768 > 16384", "source:  ANEForge issue #181 / PR #183", "refuses this config on m1"}},
+		{"seq 1024 on m4", []string{"--chip", "m4", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "1024"}, false,
+			[]string{"chip: m4", "accepts this config on m4"}},
+		{"seq past the SRAM cliff", []string{"--chip", "m4", "--dim", "768", "--heads", "12", "--ffn", "2048", "--seq", "1024"}, false,
 			[]string{"warning [sram-32mb]", "working set", "source:  Orion paper Table 1", "change:  lower seq",
 				"warning [seq-1024-wall]", "PASS with"}},
 		{"valid", valid, false, []string{"PASS: the config passes every ANE rule"}},
@@ -69,5 +73,9 @@ func TestCheckExitStatus(t *testing.T) {
 	out, err = anelab(lab, "check", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "256").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {
 		t.Errorf("valid config: %v\n%s", err, out)
+	}
+	var buf bytes.Buffer
+	if err := runCheck(&buf, []string{"--chip", "m9"}); err == nil || !strings.Contains(err.Error(), "--chip") || !strings.Contains(err.Error(), "m1 … m5") {
+		t.Errorf("--chip m9: err = %v, want one naming the flag and the chips", err)
 	}
 }
