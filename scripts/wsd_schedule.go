@@ -37,7 +37,7 @@ func Experiment() lab.Spec {
 	return lab.Spec{
 		Description: "WSD schedule: warmup 50, flat, linear decay over the last 20% of the budget",
 		Config:      c,
-		OnStep: func(e lab.Event) { used = e.Progress },
-		LR: func(step int, scheduled float64) float64 { return wsd(step, used, peak) },
+		OnStep:      func(e lab.Event) { used = e.Progress },
+		LR:          func(step int, scheduled float64) float64 { return wsd(step, used, peak) },
 	}
 }

@@ -104,8 +104,8 @@ type pool struct {
 	mu       sync.Mutex
 	wake     []chan struct{}
 	sleeping []*atomic.Bool // worker k+1 is blocked (or about to block) on wake[k]
-	done  chan struct{}
-	state atomic.Uint64 // epoch (24 bits) | w (8) | parts (16) | next part (16)
+	done     chan struct{}
+	state    atomic.Uint64 // epoch (24 bits) | w (8) | parts (16) | next part (16)
 
 	// The loop in progress: written under mu before its epoch is published in state, and read
 	// only by a goroutine that has claimed one of its parts (so the loop cannot end meanwhile).
