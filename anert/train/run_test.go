@@ -38,6 +38,16 @@ func tinyData(t *testing.T) string {
 	return tinyDir
 }
 
+// TestMain removes the shared dataset after the package's tests: it lives outside t.TempDir so
+// that one preparation serves every test of the binary.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tinyDir != "" {
+		os.RemoveAll(tinyDir)
+	}
+	os.Exit(code)
+}
+
 func tinyConfig() config.Config {
 	c := config.Tiny()
 	c.Model.Vocab = 320
