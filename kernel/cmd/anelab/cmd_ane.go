@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/device"
 	_ "github.com/anelab/anelab/anert/device/ane" // registers the Neural Engine on darwin/arm64
 	"github.com/anelab/anelab/anert/probe"
@@ -40,12 +39,9 @@ func runProbe(w io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	ch, why := chip.Default()
-	if *chipName != "" {
-		if ch, err = chip.Lookup(*chipName); err != nil {
-			return fmt.Errorf("--chip: %w", err)
-		}
-		why = "named with --chip"
+	ch, why, err := chipFlag(*chipName)
+	if err != nil {
+		return err
 	}
 	devName := "auto" // the Neural Engine where it opens, else the emulator (--device ane or emu to choose)
 	fs.Visit(func(f *flag.Flag) {

@@ -30,12 +30,9 @@ func runCheck(w io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	ch, why := chip.Default()
-	if *chipName != "" {
-		if ch, err = chip.Lookup(*chipName); err != nil {
-			return fmt.Errorf("--chip: %w", err)
-		}
-		why = "named with --chip"
+	ch, why, err := chipFlag(*chipName)
+	if err != nil {
+		return err
 	}
 	if *rules {
 		fmt.Fprintln(w, "rules:")
@@ -84,4 +81,18 @@ func runCheck(w io.Writer, args []string) error {
 		fmt.Fprintf(w, "PASS: the config passes every ANE rule the checker knows for %s\n", ch.Name)
 	}
 	return nil
+}
+
+// chipFlag is the chip whose rules apply: the one --chip names, else this Mac's (or the strictest
+// family elsewhere), with why it was chosen.
+func chipFlag(name string) (chip.Chip, string, error) {
+	if name == "" {
+		ch, why := chip.Default()
+		return ch, why, nil
+	}
+	ch, err := chip.Lookup(name)
+	if err != nil {
+		return ch, "", fmt.Errorf("--chip: %w", err)
+	}
+	return ch, "named with --chip", nil
 }
