@@ -8,7 +8,7 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps build run test test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe
+.PHONY: all deps build run test check-size test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe
 
 all: build
 
@@ -33,7 +33,13 @@ run: build
 	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT) --backend $(BACKEND)
 	$(BIN) sample --tokens 200 $(OUT)/model.ckpt
 
-test: deps test-go test-notebooks cross
+test: deps check-size test-go test-notebooks cross
+
+# No binaries or generated data in the repository: a submission of a session that committed them was
+# refused for size. Every tracked file stays under 1 MB.
+check-size:
+	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1000000'); \
+	if [ -n "$$big" ]; then echo "tracked files over 1 MB (binaries or generated data?):"; echo "$$big"; exit 1; fi
 
 test-go:
 	$(GO) vet ./...
