@@ -25,6 +25,7 @@ import (
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/num"
 )
 
 //go:embed kernels.cu
@@ -415,7 +416,7 @@ func (t *Trainer) PrepareGrads(micro int) (norm float64, err error) {
 			ss += v
 		}
 		norm = math.Sqrt(ss)
-		if o.GradClip > 0 && !math.IsNaN(norm) && !math.IsInf(norm, 0) && norm > o.GradClip {
+		if o.GradClip > 0 && num.Finite(norm) && norm > o.GradClip {
 			t.launch(t.k.scaleInplace, t.grid(int64(t.nw)), cuda.Dim3{X: 256}, t.g, float32(o.GradClip/norm), int64(t.nw))
 		}
 		return t.err
