@@ -1,4 +1,4 @@
-package data
+package prep
 
 import (
 	"errors"
@@ -8,8 +8,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/bpe"
 	"github.com/anelab/anelab/data/stories"
 	"github.com/anelab/anelab/internal/par"
@@ -47,8 +49,8 @@ func PrepareDefault(dir string, vocab, trainTokens int, log io.Writer) error {
 	}
 	log = orDiscard(log)
 	args := fmt.Sprintf("vocab=%d train_tokens=%d stories_version=%d", vocab, trainTokens, stories.Version)
-	if m, err := ReadManifest(dir); err == nil && m.Name == "default" && m.Args == args {
-		if _, err := Open(dir); err == nil {
+	if m, err := data.ReadManifest(dir); err == nil && m.Name == "default" && m.Args == args {
+		if _, err := data.Open(dir); err == nil {
 			fmt.Fprintf(log, "%s already holds the default stories (%s); delete it to prepare again\n", dir, args)
 			return nil
 		}
@@ -87,12 +89,12 @@ func PrepareDefault(dir string, vocab, trainTokens int, log io.Writer) error {
 	valTarget := int64(max(trainTokens/10, 20_000))
 	val := encodeDocs(tok, bos, story(stories.ValSeedBase), valTarget, progress(log, "val", valTarget))
 
-	m := Manifest{
+	m := data.Manifest{
 		Name: "default",
 		Source: fmt.Sprintf("synthetic children's stories from anelab's data/stories generator: train seeds [0, %d), "+
 			"val seeds [2^40, 2^40+%d)", train.docs, val.docs),
 		Args:      args,
-		Tokenizer: TokenizerInfo{KindBPE, BPEFile},
+		Tokenizer: data.TokenizerInfo{Kind: data.KindBPE, File: data.BPEFile},
 		VocabSize: tok.VocabSize(),
 		BOS:       bos,
 	}
@@ -107,7 +109,7 @@ func trainBPE(tr *bpe.Trainer, vocab int, dir string) (*bpe.Tokenizer, int, erro
 		return nil, 0, err
 	}
 	bos, _ := tok.SpecialID(BOSToken)
-	if err := tok.Save(filepath.Join(dir, BPEFile)); err != nil {
+	if err := tok.Save(filepath.Join(dir, data.BPEFile)); err != nil {
 		return nil, 0, err
 	}
 	return tok, bos, nil
@@ -118,7 +120,7 @@ func startDataset(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(dir, ManifestFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dir, data.ManifestFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -126,28 +128,28 @@ func startDataset(dir string) error {
 
 // finishDataset writes both shards, fills in the manifest's split info, seen ids and unigram
 // baseline, writes the manifest last and logs the time taken since start.
-func finishDataset(dir string, m *Manifest, train, val split, start time.Time, log io.Writer) error {
+func finishDataset(dir string, m *data.Manifest, train, val split, start time.Time, log io.Writer) error {
 	log = orDiscard(log)
 	if len(train.tokens) == 0 || len(val.tokens) == 0 {
 		return fmt.Errorf("preparing %s: train has %d tokens and val %d; both must be non-empty", dir, len(train.tokens), len(val.tokens))
 	}
-	m.Format = FormatVersion
+	m.Format = data.FormatVersion
 	for _, s := range []struct {
 		file string
 		sp   split
-		info *SplitInfo
-	}{{TrainFile, train, &m.Train}, {ValFile, val, &m.Val}} {
-		sum, err := WriteShard(filepath.Join(dir, s.file), s.sp.tokens)
+		info *data.SplitInfo
+	}{{data.TrainFile, train, &m.Train}, {data.ValFile, val, &m.Val}} {
+		sum, err := data.WriteShard(filepath.Join(dir, s.file), s.sp.tokens)
 		if err != nil {
 			return err
 		}
-		*s.info = SplitInfo{File: s.file, Tokens: int64(len(s.sp.tokens)), Docs: s.sp.docs, TextBytes: s.sp.textBytes,
+		*s.info = data.SplitInfo{File: s.file, Tokens: int64(len(s.sp.tokens)), Docs: s.sp.docs, TextBytes: s.sp.textBytes,
 			BytesPerToken: float64(s.sp.textBytes) / float64(len(s.sp.tokens)), SHA256: sum}
 	}
 	m.BytesPerToken = m.Val.BytesPerToken
 	m.Seen = seenIDs(m.VocabSize, train.tokens, val.tokens)
 	m.UnigramBPB = unigramBPB(train.tokens, val.tokens, len(m.Seen), m.VocabSize, val.textBytes)
-	if err := WriteManifest(dir, m); err != nil {
+	if err := data.WriteManifest(dir, m); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "wrote %s: train %s tokens (%d docs), val %s tokens (%d docs), %.2f bytes/token, "+
@@ -273,4 +275,22 @@ func commas(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// seenIDs lists the ids present in any of the token slices.
+func seenIDs(vocab int, splits ...[]uint16) data.IDSet {
+	present := make([]bool, vocab)
+	for _, s := range splits {
+		for _, t := range s {
+			present[t] = true
+		}
+	}
+	var ids data.IDSet
+	for id, ok := range present {
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	return ids
 }

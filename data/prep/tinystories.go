@@ -1,4 +1,4 @@
-package data
+package prep
 
 import (
 	"archive/tar"
@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/llama2"
 )
 
@@ -59,7 +60,7 @@ func DownloadTinyStories(dir string, log io.Writer) error {
 // is already prepared is left as it is.
 func (s TinyStoriesSource) Download(dir string, log io.Writer) error {
 	log = orDiscard(log)
-	if d, err := Open(dir); err == nil && d.Manifest.Name == "tinystories" {
+	if d, err := data.Open(dir); err == nil && d.Manifest.Name == "tinystories" {
 		fmt.Fprintf(log, "%s already holds TinyStories (%s train tokens); delete it to download again\n", dir, commas(d.Manifest.Train.Tokens))
 		return nil
 	}
@@ -67,7 +68,7 @@ func (s TinyStoriesSource) Download(dir string, log io.Writer) error {
 	if err := startDataset(dir); err != nil {
 		return err
 	}
-	tokPath := filepath.Join(dir, Llama2TokFile)
+	tokPath := filepath.Join(dir, data.Llama2TokFile)
 	tok, err := llama2.Load(tokPath)
 	if err != nil {
 		if err := s.fetch(s.TokenizerURL, tokPath, log); err != nil {
@@ -83,7 +84,7 @@ func (s TinyStoriesSource) Download(dir string, log io.Writer) error {
 	if err := s.extract(s.ArchiveURL, tinyStoriesShard, part, log); err != nil {
 		return err
 	}
-	toks, err := ReadShard(part)
+	toks, err := data.ReadShard(part)
 	if err != nil {
 		return err
 	}
@@ -103,11 +104,11 @@ func (s TinyStoriesSource) Download(dir string, log io.Writer) error {
 		}
 		return split{tokens: t, docs: docs, textBytes: tok.TextBytes(t)}
 	}
-	m := Manifest{
+	m := data.Manifest{
 		Name: "tinystories",
 		Source: fmt.Sprintf("TinyStories pretokenized with Llama-2's 32K tokenizer (%s, %s), split 90/10 "+
 			"at token %d as the original does", s.ArchiveURL, tinyStoriesShard, valStart),
-		Tokenizer: TokenizerInfo{KindLlama2, Llama2TokFile},
+		Tokenizer: data.TokenizerInfo{Kind: data.KindLlama2, File: data.Llama2TokFile},
 		VocabSize: tok.VocabSize(),
 		BOS:       llama2.BOS,
 	}

@@ -1,4 +1,4 @@
-package data
+package prep
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/bpe"
 )
 
@@ -103,10 +104,10 @@ func PrepareText(dir string, files []string, vocab int, valFrac float64, log io.
 	}
 	trainSplit := encodeDocs(tok, bos, list(train), 0, progress(log, "train", 0))
 	valSplit := encodeDocs(tok, bos, list(val), 0, progress(log, "val", 0))
-	m := Manifest{
+	m := data.Manifest{
 		Name:      "text",
 		Source:    fmt.Sprintf("text files %q, %d documents (%d train, %d val)", files, len(docs), len(train), len(val)),
-		Tokenizer: TokenizerInfo{KindBPE, BPEFile},
+		Tokenizer: data.TokenizerInfo{Kind: data.KindBPE, File: data.BPEFile},
 		VocabSize: tok.VocabSize(),
 		BOS:       bos,
 	}
