@@ -1,12 +1,9 @@
 package prep
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -56,49 +53,47 @@ func PrepareDefault(dir string, vocab, trainTokens int, log io.Writer) error {
 		}
 	}
 	start := time.Now()
-	if err := startDataset(dir); err != nil {
-		return err
-	}
 	fmt.Fprintf(log, "preparing synthetic stories in %s: vocab %d, %s train tokens\n", dir, vocab, commas(int64(trainTokens)))
+	return build(dir, log, func(tmp string) error {
+		// 1. the tokenizer, on the first stories
+		t0 := time.Now()
+		tr := bpe.NewTrainer()
+		sample := min(tokenizerSampleBytes, 5*trainTokens)
+		var n, nb int
+		for ; nb < sample; n++ {
+			s := stories.Story(uint64(n))
+			tr.Add([]byte(s))
+			nb += len(s)
+		}
+		tok, bos, err := trainBPE(tr, vocab, tmp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "tokenizer: %d tokens, trained on %d stories (%.1f MB) in %.1fs\n",
+			tok.VocabSize(), n, float64(nb)/1e6, time.Since(t0).Seconds())
+		if tok.VocabSize() < vocab {
+			fmt.Fprintf(log, "  (the stories ran out of pairs to merge before %d tokens)\n", vocab)
+		}
 
-	// 1. the tokenizer, on the first stories
-	t0 := time.Now()
-	tr := bpe.NewTrainer()
-	sample := min(tokenizerSampleBytes, 5*trainTokens)
-	var n, nb int
-	for ; nb < sample; n++ {
-		s := stories.Story(uint64(n))
-		tr.Add([]byte(s))
-		nb += len(s)
-	}
-	tok, bos, err := trainBPE(tr, vocab, dir)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "tokenizer: %d tokens, trained on %d stories (%.1f MB) in %.1fs\n",
-		tok.VocabSize(), n, float64(nb)/1e6, time.Since(t0).Seconds())
-	if tok.VocabSize() < vocab {
-		fmt.Fprintf(log, "  (the stories ran out of pairs to merge before %d tokens)\n", vocab)
-	}
+		// 2. the splits
+		story := func(base uint64) func(int) ([]byte, bool) {
+			return func(i int) ([]byte, bool) { return []byte(stories.Story(base + uint64(i))), true }
+		}
+		train := encodeDocs(tok, bos, story(0), int64(trainTokens), progress(log, "train", int64(trainTokens)))
+		valTarget := int64(max(trainTokens/10, 20_000))
+		val := encodeDocs(tok, bos, story(stories.ValSeedBase), valTarget, progress(log, "val", valTarget))
 
-	// 2. the splits
-	story := func(base uint64) func(int) ([]byte, bool) {
-		return func(i int) ([]byte, bool) { return []byte(stories.Story(base + uint64(i))), true }
-	}
-	train := encodeDocs(tok, bos, story(0), int64(trainTokens), progress(log, "train", int64(trainTokens)))
-	valTarget := int64(max(trainTokens/10, 20_000))
-	val := encodeDocs(tok, bos, story(stories.ValSeedBase), valTarget, progress(log, "val", valTarget))
-
-	m := data.Manifest{
-		Name: "default",
-		Source: fmt.Sprintf("synthetic children's stories from anelab's data/stories generator: train seeds [0, %d), "+
-			"val seeds [2^40, 2^40+%d)", train.docs, val.docs),
-		Args:      args,
-		Tokenizer: data.TokenizerInfo{Kind: data.KindBPE, File: data.BPEFile},
-		VocabSize: tok.VocabSize(),
-		BOS:       bos,
-	}
-	return finishDataset(dir, &m, train, val, start, log)
+		m := data.Manifest{
+			Name: "default",
+			Source: fmt.Sprintf("synthetic children's stories from anelab's data/stories generator: train seeds [0, %d), "+
+				"val seeds [2^40, 2^40+%d)", train.docs, val.docs),
+			Args:      args,
+			Tokenizer: data.TokenizerInfo{Kind: data.KindBPE, File: data.BPEFile},
+			VocabSize: tok.VocabSize(),
+			BOS:       bos,
+		}
+		return finishDataset(tmp, dir, &m, train, val, start, log)
+	})
 }
 
 // trainBPE learns tr's BPE tokenizer of vocab tokens (BOSToken last) and saves it in dir as
@@ -115,20 +110,10 @@ func trainBPE(tr *bpe.Trainer, vocab int, dir string) (*bpe.Tokenizer, int, erro
 	return tok, bos, nil
 }
 
-// startDataset makes dir and removes an old manifest, so a half-written folder never looks prepared.
-func startDataset(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(dir, data.ManifestFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// finishDataset writes both shards, fills in the manifest's split info, seen ids and unigram
-// baseline, writes the manifest last and logs the time taken since start.
-func finishDataset(dir string, m *data.Manifest, train, val split, start time.Time, log io.Writer) error {
+// finishDataset writes both shards into tmp, fills in the manifest's split info, seen ids and
+// unigram baseline, writes the manifest last and logs the time taken since start. dir is the
+// folder tmp will become, for the messages.
+func finishDataset(tmp, dir string, m *data.Manifest, train, val split, start time.Time, log io.Writer) error {
 	log = orDiscard(log)
 	if len(train.tokens) == 0 || len(val.tokens) == 0 {
 		return fmt.Errorf("preparing %s: train has %d tokens and val %d; both must be non-empty", dir, len(train.tokens), len(val.tokens))
@@ -139,7 +124,7 @@ func finishDataset(dir string, m *data.Manifest, train, val split, start time.Ti
 		sp   split
 		info *data.SplitInfo
 	}{{data.TrainFile, train, &m.Train}, {data.ValFile, val, &m.Val}} {
-		sum, err := data.WriteShard(filepath.Join(dir, s.file), s.sp.tokens)
+		sum, err := data.WriteShard(filepath.Join(tmp, s.file), s.sp.tokens)
 		if err != nil {
 			return err
 		}
@@ -149,7 +134,7 @@ func finishDataset(dir string, m *data.Manifest, train, val split, start time.Ti
 	m.BytesPerToken = m.Val.BytesPerToken
 	m.Seen = seenIDs(m.VocabSize, train.tokens, val.tokens)
 	m.UnigramBPB = unigramBPB(train.tokens, val.tokens, len(m.Seen), m.VocabSize, val.textBytes)
-	if err := data.WriteManifest(dir, m); err != nil {
+	if err := data.WriteManifest(tmp, m); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "wrote %s: train %s tokens (%d docs), val %s tokens (%d docs), %.2f bytes/token, "+
