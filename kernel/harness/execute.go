@@ -12,6 +12,7 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/internal/num"
 	"github.com/anelab/anelab/kernel/ledger"
 )
 
@@ -185,7 +186,7 @@ func runStatus(fail *Failure, res train.Result) (status, msg string) {
 	switch {
 	case fail != nil:
 		return fail.Status, fail.Msg
-	case res.Status == train.StatusOK && finite(res.ValLoss) && res.ValLoss > 0:
+	case res.Status == train.StatusOK && num.Finite(res.ValLoss) && res.ValLoss > 0:
 		return ledger.StatusOK, ""
 	case res.Status == train.StatusOK, res.Status == train.StatusDiverged:
 		if res.Error == "" {

@@ -16,13 +16,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/train"
+	"github.com/anelab/anelab/internal/num"
 	"github.com/anelab/anelab/kernel/lab"
 	"github.com/anelab/anelab/kernel/ledger"
 )
@@ -130,10 +130,8 @@ func (h *Harness) RunScript(ctx context.Context, path, message string) ([]ledger
 	return runs, nil
 }
 
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-
 func clean(x float64) float64 {
-	if finite(x) {
+	if num.Finite(x) {
 		return x
 	}
 	return 0

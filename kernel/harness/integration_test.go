@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/data/prep"
 	"github.com/anelab/anelab/kernel/ledger"
 )
 
@@ -53,7 +53,7 @@ var (
 			return "", err
 		}
 		dir := filepath.Join(tinyRoot, "data")
-		return dir, data.PrepareDefault(dir, 400, 30_000, nil)
+		return dir, prep.PrepareDefault(dir, 400, 30_000, nil)
 	})
 )
 
