@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/data/prep"
 	"github.com/anelab/anelab/kernel/ledger"
 )
@@ -87,7 +89,9 @@ func testRealTrainer(t *testing.T, child []string) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
+	var events atomic.Int64 // OnEvent sees every step, relayed from the child when there is one
 	h, err := New(Options{Lab: filepath.Join(dir, "lab"), DataDir: dataDir, Out: &out, Commit: "test", Child: child,
+		OnEvent: func(e train.Event) { events.Add(1) },
 		Timeout: 2 * time.Minute}) // a hung child fails the test here
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +123,9 @@ func testRealTrainer(t *testing.T, child []string) {
 		}
 		if r.Decision == ledger.Keep {
 			prev = r
+		}
+		if n := events.Swap(0); n != 6 {
+			t.Errorf("run %d: OnEvent saw %d steps, want 6", i, n)
 		}
 	}
 }
