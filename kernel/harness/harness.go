@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -23,6 +22,7 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/internal/num"
 	"github.com/anelab/anelab/kernel/lab"
 	"github.com/anelab/anelab/kernel/ledger"
 	"github.com/anelab/anelab/kernel/script"
@@ -343,7 +343,7 @@ func runStatus(fail *Failure, res train.Result) (status, msg string) {
 	switch {
 	case fail != nil:
 		return fail.Status, fail.Msg
-	case res.Status == train.StatusOK && finite(res.ValLoss) && res.ValLoss > 0:
+	case res.Status == train.StatusOK && num.Finite(res.ValLoss) && res.ValLoss > 0:
 		return ledger.StatusOK, ""
 	case res.Status == train.StatusOK, res.Status == train.StatusDiverged:
 		if res.Error == "" {
@@ -538,10 +538,8 @@ func (h *Harness) train(ctx context.Context, job Job, cfg config.Config, resume,
 	return o.res, pts, nil
 }
 
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-
 func clean(x float64) float64 {
-	if finite(x) {
+	if num.Finite(x) {
 		return x
 	}
 	return 0

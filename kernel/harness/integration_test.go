@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/data/prep"
 	"github.com/anelab/anelab/kernel/ledger"
 )
 
@@ -39,7 +39,7 @@ func TestRealTrainer(t *testing.T) {
 	}
 	ctx := context.Background()
 	dataDir := filepath.Join(t.TempDir(), "data")
-	if err := data.PrepareDefault(dataDir, 400, 30_000, nil); err != nil {
+	if err := prep.PrepareDefault(dataDir, 400, 30_000, nil); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

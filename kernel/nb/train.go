@@ -15,6 +15,7 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/data/prep"
 	"github.com/anelab/anelab/kernel/harness"
 	"github.com/anelab/anelab/kernel/ledger"
 )
@@ -267,7 +268,7 @@ func runSummary(r ledger.Run) (string, string) {
 // notebooks/out/data unless ANELAB_DATA names one.
 func ensureData() (string, error) {
 	dir := DataDir()
-	vocab, tokens := data.DefaultVocab, data.DefaultTrainTokens
+	vocab, tokens := prep.DefaultVocab, prep.DefaultTrainTokens
 	if Smoke() && os.Getenv(EnvData) == "" {
 		dir = filepath.Join(Root(), "notebooks", "out", "data")
 		vocab, tokens = smokeVocab, smokeTokens
@@ -280,7 +281,7 @@ func ensureData() (string, error) {
 	}
 	Note("preparing the synthetic corpus in %s (once; vocab %d, %d train tokens)…", dir, vocab, tokens)
 	var log bytes.Buffer
-	if err := data.PrepareDefault(dir, vocab, tokens, &log); err != nil {
+	if err := prep.PrepareDefault(dir, vocab, tokens, &log); err != nil {
 		return "", fmt.Errorf("preparing data in %s: %w\n%s", dir, err, log.String())
 	}
 	return dir, nil
