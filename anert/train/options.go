@@ -13,6 +13,12 @@ type Options struct {
 	Checkpoint string    // where to write the final checkpoint ("" to skip)
 	Out        io.Writer // summary and step lines (nil: discard)
 
+	// Stop, when closed, ends the run after the update in progress: Run returns a Result with
+	// Status "interrupted", the curve so far and (when Checkpoint is set and an update was done) a
+	// checkpoint to resume from; it skips the validation pass. Cancelling the context instead
+	// abandons the run with an error and saves nothing.
+	Stop <-chan struct{}
+
 	// OnStep is called after every optimizer update. A panic in it ends the run with an error.
 	OnStep func(Event)
 	// LR, when set, overrides the schedule: the learning rate for optimizer update step (0-based),

@@ -30,7 +30,8 @@ const lossWindow = 20
 
 // Run trains cfg on opts.DataDir until the budget or step limit, evaluates, checkpoints and
 // returns the result. A returned error means the run could not start or crashed; a diverged run
-// returns a Result with Status "diverged" and no error.
+// returns a Result with Status "diverged" and no error, a run ended by opts.Stop one with Status
+// "interrupted" (checkpointed, not evaluated).
 func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err error) {
 	out := opts.Out
 	if out == nil {
@@ -68,6 +69,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 		return res, err
 	}
 	res.Status = status
+	if status == StatusInterrupted {
+		done := 0.0
+		if n := len(s.curve); n > 0 {
+			done = s.curve[n-1].Progress
+		}
+		res.Error = fmt.Sprintf("stopped by an interrupt after %d updates (%.1f%% of the budget); not evaluated", s.runSteps, 100*done)
+	}
 	if status == StatusOK {
 		te := time.Now()
 		vl, err := s.evaluate()
@@ -84,7 +92,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 	}
 	res.WallTimeS = (s.trainTime + s.evalTime).Seconds()
 	res.PeakMemMB = peakRSSMB()
-	if opts.Checkpoint != "" && res.Status == StatusOK {
+	if opts.Checkpoint != "" && (res.Status == StatusOK || res.Status == StatusInterrupted && s.runSteps > 0) {
 		if err := s.save(opts.Checkpoint); err != nil {
 			return res, err
 		}
@@ -290,6 +298,12 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 	defer func() { s.trainTime = time.Since(start) }()
 	var lastUpdate time.Duration
 	for {
+		select {
+		case <-s.opts.Stop: // nil: never
+			fmt.Fprintf(s.out, "interrupted after %d updates\n", s.runSteps)
+			return StatusInterrupted, nil
+		default:
+		}
 		if err := ctx.Err(); err != nil {
 			return "", fmt.Errorf("stopped: %w", err)
 		}
