@@ -254,6 +254,13 @@ func (s *session) resume(path string) error {
 	if err := ckpt.CompareModel(c.Config.Model, s.cfg.Model); err != nil {
 		return fmt.Errorf("resume %s: %w", path, err)
 	}
+	note, err := checkResumeData(c, s.ds, s.opts.AllowDataChange)
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	if note != "" {
+		fmt.Fprintln(s.out, note)
+	}
 	if err := c.Restore(s.m.Params(), ckpt.ModelPrefix, s.cfg.Model); err != nil {
 		return fmt.Errorf("resume %s: %w", path, err)
 	}
@@ -482,6 +489,10 @@ func (s *session) save(path string) error {
 		return err
 	}
 	c.RNG = rs
+	// What data this is, so that a resume on other data is noticed (datacheck.go).
+	for k, v := range dataIdentity(s.ds) {
+		c.Meta[k] = v
+	}
 	// The tokenizer travels inside the checkpoint, so `anelab sample` works without the data folder.
 	if path, err := s.ds.TokenizerFile(); err == nil {
 		if b, err := os.ReadFile(path); err == nil {

@@ -24,6 +24,7 @@ func cmdTrain(args []string) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	dataDir := fs.String("data", "data/out/default", "prepared data folder (see 'anelab data')")
 	resume := fs.String("resume", "", "checkpoint to continue from (this run's lr and schedule apply)")
+	allowData := fs.Bool("allow-data-change", false, "let --resume continue on data or a tokenizer other than the checkpoint's")
 	outDir := fs.String("out", "runs/latest", "folder for model.ckpt, result.json, curve.tsv, config.json")
 	cfg, err := parseConfig(fs, args)
 	if err != nil {
@@ -37,7 +38,7 @@ func cmdTrain(args []string) error {
 	}
 	ckptPath := filepath.Join(*outDir, "model.ckpt")
 	res, err := train.Run(context.Background(), cfg, train.Options{DataDir: *dataDir, Resume: *resume,
-		Checkpoint: ckptPath, Out: os.Stdout, Stop: interrupts()})
+		AllowDataChange: *allowData, Checkpoint: ckptPath, Out: os.Stdout, Stop: interrupts()})
 	if err != nil {
 		return err
 	}

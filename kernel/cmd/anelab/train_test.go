@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anelab/anelab/anert/ckpt"
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/prep"
 )
 
@@ -135,5 +137,91 @@ func TestTrainInterrupted(t *testing.T) {
 	code := exitStatus(cmd.Wait())
 	if log := buf.String(); code != 130 || !strings.Contains(log, "quitting without saving") || strings.Contains(log, "continue with") {
 		t.Errorf("two signals: exit %d, want 130 without saving\n%s", code, log)
+	}
+}
+
+// Issue 10, defect 8: `anelab train --resume` on a dataset other than the checkpoint's (other
+// shards, or another tokenizer) is refused, naming what differs, unless --allow-data-change; on
+// the same data it resumes without a word, and a checkpoint from before the checksums were
+// recorded still loads, with a note.
+func TestResumeOnOtherDataRefused(t *testing.T) {
+	d1 := trainData(t)
+	first := filepath.Join(t.TempDir(), "first")
+	mustRun(t, "", tinyTrain(d1, first, "--steps", "3")...)
+	ck := filepath.Join(first, "model.ckpt")
+
+	// d2: the same tokenizer, other training tokens (the last 100 dropped).
+	d2 := filepath.Join(t.TempDir(), "d2")
+	os.MkdirAll(d2, 0o755)
+	for _, f := range []string{data.BPEFile, data.ValFile} {
+		b, _ := os.ReadFile(filepath.Join(d1, f))
+		os.WriteFile(filepath.Join(d2, f), b, 0o644)
+	}
+	ds, err := data.Open(d1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ds.Manifest
+	sum, err := data.WriteShard(filepath.Join(d2, data.TrainFile), ds.Train[:len(ds.Train)-100])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Train.Tokens, m.Train.SHA256, m.Seen = int64(len(ds.Train)-100), sum, nil
+	if err := data.WriteManifest(d2, &m); err != nil {
+		t.Fatal(err)
+	}
+	// d3: another tokenizer.
+	d3 := filepath.Join(t.TempDir(), "d3")
+	if err := prep.PrepareDefault(d3, 280, 20_000, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	resume := func(dataDir string, extra ...string) (string, int) {
+		return runCode(t, "", tinyTrain(dataDir, filepath.Join(t.TempDir(), "next"), append([]string{"--resume", ck, "--steps", "1"}, extra...)...)...)
+	}
+	for _, tc := range []struct {
+		name, data string
+		want       []string
+	}{
+		{"other shards", d2, []string{"trained on other data", "train split (sha256", "--allow-data-change", "mix two corpora"}},
+		{"other tokenizer", d3, []string{"trained on other data", "tokenizer (sha256", "--allow-data-change", "token ids"}},
+	} {
+		out, code := resume(tc.data)
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1 (refused)\n%s", tc.name, code, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: the refusal does not say %q:\n%s", tc.name, w, out)
+			}
+		}
+		if strings.Contains(out, "step ") {
+			t.Errorf("%s: trained before refusing:\n%s", tc.name, out)
+		}
+		out, code = resume(tc.data, "--allow-data-change")
+		if code != 0 || !strings.Contains(out, "going on (--allow-data-change)") || !strings.Contains(out, "resumed ") {
+			t.Errorf("%s with --allow-data-change: exit %d\n%s", tc.name, code, out)
+		}
+	}
+	// The same data: no word about it.
+	if out, code := resume(d1); code != 0 || strings.Contains(out, "other data") || strings.Contains(out, "checksum") {
+		t.Errorf("same data: exit %d\n%s", code, out)
+	}
+	// A checkpoint written before the checksums (and the tokenizer) were recorded loads, with a note.
+	c, err := ckpt.Load(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"data_train_sha256", "data_val_sha256", "tokenizer_sha256", "tokenizer", "tokenizer_kind"} {
+		if k != "tokenizer" && k != "tokenizer_kind" && c.Meta[k] == "" {
+			t.Errorf("the checkpoint does not record %s", k)
+		}
+		delete(c.Meta, k)
+	}
+	if err := ckpt.Save(ck, c); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := resume(d2); code != 0 || !strings.Contains(out, "cannot check that the checkpoint was trained on") {
+		t.Errorf("old checkpoint: exit %d\n%s", code, out)
 	}
 }
