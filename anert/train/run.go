@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -52,6 +53,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 	// split their work over threads goroutines, with BLAS single-threaded.
 	blas.SetThreads(par.Threads(cfg.Train.Threads))
 	s, err := newSession(cfg, ds, opts, out)
+	if errors.Is(err, blas.ErrInterrupted) {
+		return Result{Status: StatusInterrupted, Error: err.Error(), StartupS: time.Since(t0).Seconds()}, nil
+	}
 	if err != nil {
 		return res, err
 	}
@@ -212,7 +216,10 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 		}
 		fmt.Fprintf(out, "cuBLAS: %s GEMM %.0f GFLOP/s\n", s.gpu.Precision(), s.peakGFLOPS)
 	} else {
-		s.peakGFLOPS = blas.PeakGFLOPS(512, 300*time.Millisecond)
+		if s.peakGFLOPS, err = blas.MeasureAtStartup(512, 300*time.Millisecond, blas.StartupTimeout, opts.Stop); err != nil {
+			s.close()
+			return nil, err
+		}
 		s.blasInfo = blas.Describe()
 		fmt.Fprintf(out, "blas: %s | sgemm %.0f GFLOP/s on %d threads\n", s.blasInfo, s.peakGFLOPS, s.threads)
 		if s.warning = blas.RateWarning(s.peakGFLOPS, s.threads); s.warning != "" {
