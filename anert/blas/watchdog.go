@@ -49,8 +49,11 @@ func stuckError(n, threads int, timeout time.Duration) error {
 		return fmt.Errorf("%s, and no address-space limit (ulimit -v) is set: BLAS is stuck for another reason "+
 			"(a machine loaded far beyond its cores, or a broken BLAS install); try fewer --threads", what)
 	}
+	fewer := ""
+	if threads > 1 {
+		fewer = " or use fewer --threads"
+	}
 	return fmt.Errorf("%s: this process runs under an address-space limit of %.0f MiB (ulimit -v %d), and %s retries "+
-		"a failing memory map forever when the limit leaves too little room for its buffers of %d threads; "+
-		"raise or lift the limit (ulimit -v unlimited) or use fewer --threads", what, float64(limit)/(1<<20), limit>>10,
-		Backend, threads)
+		"a failing memory map forever when the limit leaves too little room for its buffers; "+
+		"raise or lift the limit (ulimit -v unlimited)%s", what, float64(limit)/(1<<20), limit>>10, Backend, fewer)
 }
