@@ -8,6 +8,7 @@ import (
 
 	"github.com/anelab/anelab/anert/device/devicetest"
 	"github.com/anelab/anelab/anert/mil"
+	"github.com/anelab/anelab/internal/num"
 )
 
 // A device that refuses to compile a fused kernel: training proceeds on that kernel's
@@ -29,7 +30,7 @@ func TestTrainingFallsBackToAVariant(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
-			if res.Status != StatusOK || res.Steps != 2 || !finite(res.ValLoss) {
+			if res.Status != StatusOK || res.Steps != 2 || !num.Finite(res.ValLoss) {
 				t.Errorf("run: %+v", res)
 			}
 			if res.KernelVariants != c.variants || !strings.Contains(res.KernelFallback, c.why) {
