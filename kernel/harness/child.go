@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -159,7 +160,16 @@ func RunChild(ctx context.Context, r io.Reader, out io.Writer, runner Runner) er
 	if s := req.Submit; s != nil {
 		h.opt.Repeats, h.opt.ScriptTimeout = s.Repeats, s.ScriptTimeout
 		h.opt.Now = func() time.Time { return s.Now }
-		return WriteJSON(req.Reply, ChildReply{Jobs: h.submitHere(ctx, s.Script, s.Message)})
+		// The script host bounds the evaluation's time but not by ctx: on a signal, leave at once
+		// (the supervisor records the interrupt).
+		done := make(chan []Job, 1)
+		go func() { done <- h.submitHere(ctx, s.Script, s.Message) }()
+		select {
+		case jobs := <-done:
+			return WriteJSON(req.Reply, ChildReply{Jobs: jobs})
+		case <-ctx.Done():
+			return errors.New("interrupted while evaluating the script")
+		}
 	}
 	if req.Events {
 		h.opt.OnEvent = eventWriter(os.NewFile(3, "events"))

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anelab/anelab/kernel/harness"
 	"github.com/anelab/anelab/kernel/ledger"
@@ -77,4 +83,57 @@ func tail(s string) string {
 		return "…" + s[len(s)-3000:]
 	}
 	return s
+}
+
+// Ctrl-C (SIGINT to `anelab run`) while the script is being evaluated, and while a run trains:
+// each ends as a recorded run with status interrupted (not crash), and `anelab run` exits
+// normally. The signal is sent once the child has printed that it is under way.
+func TestRunInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		script, marker string
+		args           []string
+	}{
+		{"slowexperiment.go", "evaluating: started", []string{"--script-timeout", "2m"}},
+		{"baseline.go", "fake runner (tests only)", []string{"--steps", "100000"}},
+	} {
+		lab := t.TempDir()
+		cmd := anelab(lab, append([]string{"run", testdata + tc.script}, tc.args...)...)
+		pr, pw := io.Pipe()
+		cmd.Stdout, cmd.Stderr = pw, pw
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		seen := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), tc.marker) {
+					select {
+					case seen <- true:
+					default:
+					}
+				}
+			}
+		}()
+		select {
+		case <-seen:
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			t.Fatalf("%s: %q never printed", tc.script, tc.marker)
+		}
+		cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		pw.Close()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("%s: anelab run ended with %v, want exit status 1", tc.script, err)
+		}
+		runs := ledgerRuns(t, lab)
+		if len(runs) != 1 || runs[0].Status != harness.StatusInterrupted {
+			for _, r := range runs {
+				t.Logf("%s %s: %s", r.ID, r.Status, tail(r.Error))
+			}
+			t.Errorf("%s: %d rows, want one interrupted", tc.script, len(runs))
+		}
+	}
 }
