@@ -173,6 +173,9 @@ func (h *Harness) supervise(ctx context.Context, job Job, cfg config.Config, res
 		return train.Result{}, nil, &Failure{Status: ledger.StatusInvalid, Msg: "job: " + err.Error()}
 	}
 	cmd := exec.Command(h.opt.Child[0], h.opt.Child[1:]...)
+	if len(h.opt.ChildEnv) > 0 {
+		cmd.Env = append(os.Environ(), h.opt.ChildEnv...)
+	}
 	cmd.Stdin = bytes.NewReader(b)
 	tail := &tailWriter{max: 6 << 10}
 	cmd.Stdout = io.MultiWriter(out, tail)
