@@ -12,14 +12,18 @@ UNAME  := $(shell uname -s)
 
 all: build
 
-# C libraries for the CPU backend: OpenBLAS on Debian (installed when missing); Accelerate on macOS.
+# Debian packages, installed when missing: OpenBLAS (BLAS for the CPU backend; Accelerate on macOS)
+# and PostgreSQL (the ledger's and queue's PostgreSQL tests start a throwaway server with its
+# initdb/postgres; no service is started, and without it those tests skip).
+DEBS := libopenblas-dev postgresql
 deps:
 ifeq ($(UNAME),Linux)
-	@if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then \
-		echo "installing libopenblas-dev (BLAS for the CPU backend)"; \
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq libopenblas-dev >/dev/null; \
+		$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 endif
 

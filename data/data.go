@@ -9,8 +9,9 @@
 //	manifest.json        tokenizer, vocab size, per-split counts and checksums, bytes per token, seen ids
 //	tokenizer.json       the BPE tokenizer (or tokenizer.bin, llama2.c's, for TinyStories)
 //
-// PrepareDefault (synthetic stories, offline), PrepareText (your own text files) and
-// DownloadTinyStories (the original's data) write such folders; Open reads and checks one.
+// Open reads and checks such a folder. Writing one is data/prep's work (PrepareDefault: synthetic
+// stories, offline; PrepareText: your own text files; DownloadTinyStories: the original's data),
+// kept apart so that the trainer, which imports this package, links no network code.
 package data
 
 import (

@@ -13,7 +13,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -355,22 +354,4 @@ func (d *Dataset) Tokenizer() (Tokenizer, error) {
 		d.tok = t
 	}
 	return d.tok, nil
-}
-
-// seenIDs lists the ids present in any of the token slices.
-func seenIDs(vocab int, splits ...[]uint16) IDSet {
-	present := make([]bool, vocab)
-	for _, s := range splits {
-		for _, t := range s {
-			present[t] = true
-		}
-	}
-	var ids IDSet
-	for id, ok := range present {
-		if ok {
-			ids = append(ids, id)
-		}
-	}
-	sort.Ints(ids)
-	return ids
 }

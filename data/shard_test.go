@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestShardLittleEndian(t *testing.T) {
@@ -59,12 +58,36 @@ func TestIDSetJSON(t *testing.T) {
 	}
 }
 
-// writeTest writes a dataset with the given splits (tokenizer file absent: Open does not need it).
-func writeTest(t *testing.T, train, val []uint16, vocab int) string {
+// writeTest writes a dataset with the given splits (tokenizer file absent: Open does not need it),
+// as data/prep does: both shards, then the manifest with their checksums and the seen ids.
+func writeTest(t testing.TB, train, val []uint16, vocab int) string {
 	t.Helper()
 	dir := t.TempDir()
-	m := Manifest{Name: "test", Tokenizer: TokenizerInfo{KindBPE, BPEFile}, VocabSize: vocab, BOS: -1}
-	if err := finishDataset(dir, &m, split{train, 1, 2 * int64(len(train))}, split{val, 1, 3 * int64(len(val))}, time.Now(), nil); err != nil {
+	m := Manifest{Format: FormatVersion, Name: "test", Tokenizer: TokenizerInfo{Kind: KindBPE, File: BPEFile},
+		VocabSize: vocab, BOS: -1, BytesPerToken: 3} // val: 3 bytes a token, train 2
+	present := make([]bool, vocab)
+	for _, s := range []struct {
+		file string
+		toks []uint16
+		bpt  float64
+		info *SplitInfo
+	}{{TrainFile, train, 2, &m.Train}, {ValFile, val, 3, &m.Val}} {
+		sum, err := WriteShard(filepath.Join(dir, s.file), s.toks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*s.info = SplitInfo{File: s.file, Tokens: int64(len(s.toks)), Docs: 1, TextBytes: int64(s.bpt) * int64(len(s.toks)),
+			BytesPerToken: s.bpt, SHA256: sum}
+		for _, id := range s.toks {
+			present[id] = true
+		}
+	}
+	for id, ok := range present {
+		if ok {
+			m.Seen = append(m.Seen, id)
+		}
+	}
+	if err := WriteManifest(dir, &m); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -161,16 +184,6 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return true
-}
-
-func TestUnigramBPB(t *testing.T) {
-	// train [0 0 1], 2 seen ids: p(0) = 3/5, p(1) = 2/5; val [0 1] over 4 bytes:
-	// −(log2 0.6 + log2 0.4)/4
-	got := unigramBPB([]uint16{0, 0, 1}, []uint16{0, 1}, 2, 8, 4)
-	want := -(math.Log2(0.6) + math.Log2(0.4)) / 4
-	if math.Abs(got-want) > 1e-12 {
-		t.Errorf("unigramBPB = %v, want %v", got, want)
-	}
 }
 
 func TestSampleBatch(t *testing.T) {

@@ -101,7 +101,6 @@ type Backend struct {
 	rawBwd2 bool                     // sdpaBwd2 runs without RoPE; the CPU undoes the rotation
 	choices []Choice
 	opts    Options
-	ropeBuf []float32 // scratch of the CPU RoPE (variants)
 
 	compile       time.Duration
 	evals         int64 // kernel evaluations so far

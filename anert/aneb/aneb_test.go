@@ -12,21 +12,8 @@ import (
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/anert/tensor"
 	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/internal/num"
 )
-
-// relErr is ‖got − want‖ / ‖want‖.
-func relErr(got, want []float32) float64 {
-	var d, n float64
-	for i := range want {
-		e := float64(got[i]) - float64(want[i])
-		d += e * e
-		n += float64(want[i]) * float64(want[i])
-	}
-	if n == 0 {
-		return math.Sqrt(d)
-	}
-	return math.Sqrt(d / n)
-}
 
 func newEmu(t testing.TB, m config.Model) *Backend {
 	t.Helper()
@@ -251,7 +238,7 @@ func TestForwardBackwardMatchesCPU(t *testing.T) {
 			worst, at := 0.0, ""
 			for i, pc := range mc.Params() {
 				pa := ma.Params()[i]
-				e := relErr(pa.G, pc.G)
+				e := num.RelErr(pa.G, pc.G)
 				if e > worst {
 					worst, at = e, pc.Name
 				}
@@ -378,7 +365,7 @@ func TestLogitsShortContext(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e := relErr(la, lc); !(e <= fwdTol) {
+		if e := num.RelErr(la, lc); !(e <= fwdTol) {
 			t.Errorf("logits after %d tokens: rel err %.3g > %g", n, e, fwdTol)
 		}
 	}
@@ -405,8 +392,8 @@ func TestWeightsStagedOnce(t *testing.T) {
 	for i := range w.W2.W {
 		w.W2.W[i] *= 2
 	}
-	if y := ffn(w); relErr(y, y0) != 0 {
-		t.Errorf("weights changed without WeightsChanged, and the kernel saw it (rel change %.3g)", relErr(y, y0))
+	if y := ffn(w); num.RelErr(y, y0) != 0 {
+		t.Errorf("weights changed without WeightsChanged, and the kernel saw it (rel change %.3g)", num.RelErr(y, y0))
 	}
 	b.WeightsChanged()
 	y1 := ffn(w)
@@ -416,7 +403,7 @@ func TestWeightsStagedOnce(t *testing.T) {
 		}
 	}
 	w2 := layer(r, m)
-	if y := ffn(w2); relErr(y, y1) < 0.1 {
+	if y := ffn(w2); num.RelErr(y, y1) < 0.1 {
 		t.Errorf("a call with another layer's weights used the staged ones")
 	}
 }

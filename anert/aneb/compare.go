@@ -149,20 +149,13 @@ func fill(r *rand.Rand, x []float32, std float64) {
 }
 
 // shape is the model's Shape of a call on B sequences of T tokens (as model.Model.shape builds
-// it), RoPE tables included (cos/sin of p·θ^(−2i/HD) at p·HD/2 + i).
+// it), RoPE tables (model.RopeTables) included.
 func shape(m config.Model, B, T int) model.Shape {
 	hd := m.HeadDim()
 	s := model.Shape{B: B, T: T, N: B * T, D: m.Dim, H: m.Heads, HD: hd, F: m.FFN,
 		Scale: float32(1 / math.Sqrt(float64(hd))), Workers: 2}
 	if m.Pos == "rope" {
-		half := hd / 2
-		s.Cos, s.Sin = make([]float32, m.Seq*half), make([]float32, m.Seq*half)
-		for p := range m.Seq {
-			for i := range half {
-				th := float64(p) * math.Pow(m.RopeTheta, -2*float64(i)/float64(hd))
-				s.Cos[p*half+i], s.Sin[p*half+i] = float32(math.Cos(th)), float32(math.Sin(th))
-			}
-		}
+		s.Cos, s.Sin = model.RopeTables(m.Seq, hd, m.RopeTheta)
 	}
 	return s
 }

@@ -1,11 +1,6 @@
 package aneb
 
-import (
-	"math"
-
-	"github.com/anelab/anelab/anert/model"
-	"github.com/anelab/anelab/internal/par"
-)
+import "github.com/anelab/anelab/anert/model"
 
 // AttnForward runs sdpaWoFwd on each sequence: xn → O = A·Woᵀ, A, Q and K (after RoPE), V.
 func (b *Backend) AttnForward(l int, s model.Shape, w *model.Layer, a *model.LayerActs) error {
@@ -62,8 +57,8 @@ func (b *Backend) attnForwardSplit(l int, s model.Shape, w *model.Layer, a *mode
 		b.get(a.K, kp.Output("k"), out, q, T, 1)
 		b.get(a.V, kp.Output("v"), out, q, T, 1)
 		if s.Cos != nil {
-			ropeRows(rows(a.Q, q, T, D), T, D, s.HD, s.Cos, s.Sin, false)
-			ropeRows(rows(a.K, q, T, D), T, D, s.HD, s.Cos, s.Sin, false)
+			model.RoPERows(rows(a.Q, q, T, D), T, 0, T, D, s.HD, s.Cos, s.Sin, 1)
+			model.RoPERows(rows(a.K, q, T, D), T, 0, T, D, s.HD, s.Cos, s.Sin, 1)
 		}
 		for _, f := range []struct {
 			name string
@@ -156,8 +151,8 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if b.rawBwd2 {
 			// cpu-rope: undo the rotation in fp32, then stage g·DQ, g·DK for qkvBwd.
 			if s.Cos != nil {
-				ropeRows(rows(a.DQ, q, T, D), T, D, s.HD, s.Cos, s.Sin, true)
-				ropeRows(rows(a.DK, q, T, D), T, D, s.HD, s.Cos, s.Sin, true)
+				model.RoPERows(rows(a.DQ, q, T, D), T, 0, T, D, s.HD, s.Cos, s.Sin, -1)
+				model.RoPERows(rows(a.DK, q, T, D), T, 0, T, D, s.HD, s.Cos, s.Sin, -1)
 			}
 			if err := b.put(inQKV, kQKV.Input("dq"), a.DQ, q, T, g); err != nil {
 				return err
@@ -211,7 +206,7 @@ func (b *Backend) FFNForward(l int, s model.Shape, w *model.Layer, a *model.Laye
 }
 
 // FFNBackward runs ffnBwdW2t (DGate = DY·W2, DY scaled by gradScale per sequence), the SwiGLU
-// backward on the CPU in fp32 (swigluBackward, from the forward's H1, H3), then ffnBwdW13t
+// backward on the CPU in fp32 (model.SwiGLUBackward, the CPU backend's kernel, from the forward's H1, H3), then ffnBwdW13t
 // (DX2n = DH1·W1 + DH3·W3, DH1 and DH3 scaled together).
 func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.LayerActs) error {
 	if err := b.check(l, s); err != nil {
@@ -239,7 +234,7 @@ func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		b.get(a.DGate, k2.Output("dsilu"), out, q, T, 1/g)
 	}
 	n := s.N * F
-	swigluBackward(a.DH1[:n], a.DH3[:n], a.DGate[:n], a.H1[:n], a.H3[:n], s.Workers)
+	model.SwiGLUBackward(s.Workers, a.DH1[:n], a.DH3[:n], a.DGate[:n], a.H1[:n], a.H3[:n])
 	for q := range s.B {
 		g := gradScale(rows(a.DH1, q, T, F), rows(a.DH3, q, T, F))
 		if err := b.put(in13, k13.Input("dh1"), a.DH1, q, T, g); err != nil {
@@ -255,19 +250,4 @@ func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		b.get(a.DX2n, k13.Output("dx"), out, q, T, 1/g)
 	}
 	return nil
-}
-
-// swigluBackward is the backward of gate = silu(h1)⊙h3 = h1·σ(h1)·h3 (σ(x) = 1/(1+e⁻ˣ)), the same
-// formula as the model's CPU backend, over w goroutines:
-//
-//	dh1 = dgate · h3 · σ(h1) · (1 + h1·(1 − σ(h1))),   dh3 = dgate · h1 · σ(h1).
-func swigluBackward(dh1, dh3, dgate, h1, h3 []float32, w int) {
-	par.For(w, len(h1), 4096, func(_, lo, hi int) {
-		for j := lo; j < hi; j++ {
-			x := h1[j]
-			sg := float32(1 / (1 + math.Exp(-float64(x))))
-			dh3[j] = dgate[j] * x * sg
-			dh1[j] = dgate[j] * h3[j] * sg * (1 + x*(1-sg))
-		}
-	})
 }

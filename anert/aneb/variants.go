@@ -9,6 +9,7 @@ import (
 	"github.com/anelab/anelab/anert/device"
 	"github.com/anelab/anelab/anert/mil"
 	"github.com/anelab/anelab/anert/mil/emu"
+	"github.com/anelab/anelab/internal/num"
 )
 
 // Kernel variants. Two kernels fuse work no public ANE project compiles: sdpaWoFwd applies RoPE
@@ -322,39 +323,5 @@ func FieldError(f mil.Field, got, want []uint16) float64 {
 	a, e := make([]float32, f.Len()), make([]float32, f.Len())
 	f.Unpack(a, got)
 	f.Unpack(e, want)
-	var num, den float64
-	for j := range a {
-		d := float64(a[j]) - float64(e[j])
-		num += d * d
-		den += float64(e[j]) * float64(e[j])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}
-
-// ropeRows rotates, in place, every adjacent pair (2i, 2i+1) of every head of the token-major
-// x [T, d] (row t at position t) by +θ (inverse false) or −θ (inverse true), with the model's
-// tables cos, sin [Seq, hd/2] (model.Shape.Cos/Sin):
-//
-//	forward: (a, b) ← (a·cos θ − b·sin θ,  a·sin θ + b·cos θ)
-//	inverse: (a, b) ← (a·cos θ + b·sin θ, −a·sin θ + b·cos θ)   (the forward's transpose: its backward)
-func ropeRows(x []float32, T, d, hd int, cos, sin []float32, inverse bool) {
-	half := hd / 2
-	sign := float32(1)
-	if inverse {
-		sign = -1
-	}
-	for t := range T {
-		c, s := cos[t*half:(t+1)*half], sin[t*half:(t+1)*half]
-		row := x[t*d : (t+1)*d]
-		for h := 0; h < d; h += hd {
-			v := row[h : h+hd]
-			for i := range half {
-				a, bb, sn := v[2*i], v[2*i+1], sign*s[i]
-				v[2*i], v[2*i+1] = a*c[i]-bb*sn, a*sn+bb*c[i]
-			}
-		}
-	}
+	return num.RelErr(a, e)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/num"
 )
 
 //go:embed kernels.cu
@@ -144,7 +145,7 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 			return err
 		}
 		if cfg.Model.Pos == "rope" {
-			cs, sn := ropeTables(cfg.Model.Seq, cfg.Model.HeadDim(), cfg.Model.RopeTheta)
+			cs, sn := model.RopeTables(cfg.Model.Seq, cfg.Model.HeadDim(), cfg.Model.RopeTheta)
 			if t.cos, err = c.Alloc(len(cs)); err != nil {
 				return err
 			}
@@ -172,20 +173,6 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 		return nil, err
 	}
 	return t, nil
-}
-
-// ropeTables is model's: cos and sin [seq, hd/2] of θ_{p,i} = p·base^(−2i/hd), in float64
-// rounded once.
-func ropeTables(seq, hd int, base float64) (cos, sin []float32) {
-	half := hd / 2
-	cos, sin = make([]float32, seq*half), make([]float32, seq*half)
-	for p := range seq {
-		for i := range half {
-			th := float64(p) * math.Pow(base, -2*float64(i)/float64(hd))
-			cos[p*half+i], sin[p*half+i] = float32(math.Cos(th)), float32(math.Sin(th))
-		}
-	}
-	return cos, sin
 }
 
 // Name is "cuda".
@@ -415,7 +402,7 @@ func (t *Trainer) PrepareGrads(micro int) (norm float64, err error) {
 			ss += v
 		}
 		norm = math.Sqrt(ss)
-		if o.GradClip > 0 && !math.IsNaN(norm) && !math.IsInf(norm, 0) && norm > o.GradClip {
+		if o.GradClip > 0 && num.Finite(norm) && norm > o.GradClip {
 			t.launch(t.k.scaleInplace, t.grid(int64(t.nw)), cuda.Dim3{X: 256}, t.g, float32(o.GradClip/norm), int64(t.nw))
 		}
 		return t.err

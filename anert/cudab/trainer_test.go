@@ -12,6 +12,7 @@ import (
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/num"
 )
 
 func needGPU(t *testing.T) {
@@ -56,19 +57,6 @@ func TestNewWithoutGPU(t *testing.T) {
 	if !errors.Is(err, cuda.ErrNoDriver) && !strings.Contains(err.Error(), "cuBLAS") && !strings.Contains(err.Error(), "NVRTC") {
 		t.Fatalf("error %v names neither the driver nor a library", err)
 	}
-}
-
-func relDiff(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i]) - float64(b[i])
-		num += d * d
-		den += float64(b[i]) * float64(b[i])
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
 }
 
 type agreeCase struct {
@@ -179,7 +167,7 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, lossTol, gradTol flo
 		}
 		worst, worstName := 0.0, ""
 		for i, p := range cpu.Params() {
-			e := relDiff(host.Params()[i].G, p.G)
+			e := num.RelErr(host.Params()[i].G, p.G)
 			if e > worst {
 				worst, worstName = e, p.Name
 			}

@@ -68,7 +68,7 @@ type actJob struct {
 	out, h, dg []float32
 }
 
-func (j *actJob) run(_, _, lo, hi int) {
+func (j *actJob) Run(_, _, lo, hi int) {
 	out, h := j.out[lo:hi], j.h[lo:hi]
 	switch {
 	case j.act == ReLU2 && !j.bwd:
@@ -128,7 +128,7 @@ type kvJob struct {
 	H, KV, hd int
 }
 
-func (j *kvJob) run(_, _, lo, hi int) {
+func (j *kvJob) Run(_, _, lo, hi int) {
 	hd, G := j.hd, j.H/j.KV
 	wo, wi := j.H*hd, j.KV*hd
 	for r := lo; r < hi; r++ {

@@ -15,6 +15,10 @@ import (
 // head's column offset already applied). lse [T] is saved for the backward pass; s is T×T scratch.
 // The rows are processed in blocks of blk: block [r0, r1) needs only keys [0, r1), so about half
 // of the masked upper triangle is never computed.
+//
+// What runs: the CPU backend's attnFwdJob.Run calls this per (sequence, head) pair on the team's
+// goroutines; each block is two single-threaded BLAS GEMMs around softmaxCausal
+// (anelab_softmax_causal in kernels.c on cgo builds, softmaxCausalGo below without cgo).
 func attnHeadForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, blk int) {
 	for r0 := 0; r0 < T; r0 += blk {
 		r1 := min(r0+blk, T)
@@ -27,7 +31,8 @@ func attnHeadForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32,
 // softmaxCausalGo is the causal softmax of rows rows of scores: row i (at s[i·ld:]) is query
 // t = t0 + i, and its columns [0, t] hold S_{t,0..t}. It overwrites them with P_{t,s} =
 // exp(S_{t,s} − m)/Σ, zeroes columns [t+1, ncols), and sets lse[i] = m + log Σ, the row's
-// log-sum-exp (m = max_s S_{t,s}, Σ = Σ_s exp(S_{t,s} − m)). softmaxCausal is the build's version.
+// log-sum-exp (m = max_s S_{t,s}, Σ = Σ_s exp(S_{t,s} − m)). The formula: the !cgo build's kernel
+// and the C kernel's reference.
 func softmaxCausalGo(s []float32, ld, rows, t0, ncols int, lse []float32) {
 	for i := range rows {
 		t := t0 + i
@@ -61,6 +66,10 @@ func softmaxCausalGo(s []float32, ld, rows, t0, ncols int, lse []float32) {
 // s and dp are T×T scratch (they end holding P and dS). Blocks as in attnHeadForward: the same
 // row partition for P, dP, dS and dQ, and the same partition of key columns for dK and dV, so that
 // every entry a GEMM reads was written (or zeroed) by this call.
+//
+// What runs: attnBwdJob.Run per (sequence, head) pair; six BLAS GEMMs per block around
+// softmaxCausalBackward (anelab_softmax_causal_bwd in kernels.c on cgo builds,
+// softmaxCausalBackwardGo below without cgo).
 func attnHeadBackward(dq, dk, dv, da, q, k, v, lse, s, dp []float32, T, hd, ld int, scale float32, blk int) {
 	for r0 := 0; r0 < T; r0 += blk {
 		r1 := min(r0+blk, T)
@@ -80,7 +89,7 @@ func attnHeadBackward(dq, dk, dv, da, q, k, v, lse, s, dp []float32, T, hd, ld i
 // p holds the scaled scores S and dp the gradient dP of P. It recomputes P_{t,s} =
 // exp(S_{t,s} − lse[i]) into p and overwrites dp with dS_{t,s} = scale·P_{t,s}·(dP_{t,s} −
 // Σ_{s'} P_{t,s'}·dP_{t,s'}) for s ≤ t, zeroing both beyond column t up to ncols.
-// softmaxCausalBackward is the build's version.
+// The formula: the !cgo build's kernel and the C kernel's reference.
 func softmaxCausalBackwardGo(p, dp []float32, ld, rows, t0, ncols int, scale float32, lse []float32) {
 	for i := range rows {
 		t := t0 + i

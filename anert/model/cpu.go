@@ -58,7 +58,7 @@ type attnFwdJob struct {
 	a *LayerActs
 }
 
-func (j *attnFwdJob) run(wk, _, lo, hi int) {
+func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 	s, a, T := j.s, j.a, j.s.T
 	for it := lo; it < hi; it++ {
 		b, h := it/s.H, it%s.H
@@ -88,7 +88,7 @@ type attnBwdJob struct {
 	a *LayerActs
 }
 
-func (j *attnBwdJob) run(wk, _, lo, hi int) {
+func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 	s, a, T := j.s, j.a, j.s.T
 	for it := lo; it < hi; it++ {
 		b, h := it/s.H, it%s.H

@@ -24,13 +24,10 @@ func classifierForward(t *team, logits, xf, ec []float32, n, vc, d int) {
 	t.gemm(false, true, n, vc, d, 1, xf, d, ec, d, 0, logits, vc)
 }
 
-// classifierBackward is its backward: dxf = dlogits·E_c (overwritten) and dE_c += dlogitsᵀ·xf.
-// With compaction, dE_c is a scratch zeroed by the caller and then added into E's gradient with
-// scatterAddRows, so that it is part of E's gradient like the input side's (scaled and clipped alike).
-func classifierBackward(t *team, dxf, dec, dlogits, xf, ec []float32, n, vc, d int) {
-	classifierBackwardInput(t, dxf, dlogits, ec, n, vc, d)
-	classifierBackwardWeight(t, dec, dlogits, xf, n, vc, d)
-}
+// The classifier's backward is classifierBackwardInput and classifierBackwardWeight (the model
+// runs the second as a weight gradient, see Model.weightGrad). With compaction, dE_c is a scratch
+// zeroed by the caller and then added into E's gradient with scatterAddRows, so that it is part of
+// E's gradient like the input side's (scaled and clipped alike).
 
 // classifierBackwardInput is dxf = dlogits·E_c (overwritten).
 func classifierBackwardInput(t *team, dxf, dlogits, ec []float32, n, vc, d int) {

@@ -88,7 +88,7 @@ func TestKernelsMatchGo(t *testing.T) {
 		near("rmsnorm dg", pg, pg2, 1e-5)
 
 		const T, hd, rd = 5, 4, 8
-		cosT, sinT := ropeTables(T, hd, 10)
+		cosT, sinT := RopeTables(T, hd, 10)
 		xr := vec(n*rd, -1, 1)
 		xr2 := cp(xr)
 		for _, sign := range []float32{1, -1} {

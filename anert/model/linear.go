@@ -80,7 +80,7 @@ type gemmJob struct {
 	pm, pn         int
 }
 
-func (g *gemmJob) run(_, _, lo, hi int) {
+func (g *gemmJob) Run(_, _, lo, hi int) {
 	if g.pm == 1 && g.pn == 1 {
 		g.block(lo, hi, 0, g.n)
 		return

@@ -20,7 +20,8 @@ func softcapForward(z, l []float32, c float32) {
 // since dz_j/dl_j = 1 − tanh²(l_j/c) = 1 − (z_j/c)². e_j is recomputed rather than stored. S is
 // accumulated in float64: in float32, terms below half an ulp of the running sum are dropped,
 // which biases the loss by ~1e-6 relative at a vocabulary of 4096 and more at 32K. It returns the
-// sum of the rows' losses. softcapCE, the build's version (C on cgo builds), computes the same.
+// sum of the rows' losses. This is the formula: the !cgo build's kernel and the reference of the C
+// kernel the cgo build runs (anelab_softcap_ce; TestKernelsMatchGo compares them).
 func softcapCEGo(z []float32, rows, ncols int, tgt []int32, capc, scale float32, train bool) float64 {
 	var total float64
 	var inv float32
@@ -61,7 +62,9 @@ func softcapCEGo(z []float32, rows, ncols int, tgt []int32, capc, scale float32,
 	return total
 }
 
-// lossJob is the head's loss over rows of logits, each part's loss sum in part[p].
+// lossJob is the head's loss over rows of logits, each part's loss sum in part[p]. What runs
+// (Model.head): lossJob.Run on blocks of rows (the team's goroutines) → softcapCE:
+// anelab_softcap_ce in kernels.c on cgo builds, softcapCEGo above without cgo.
 type lossJob struct {
 	logits      []float32
 	tgt         []int32
@@ -71,6 +74,6 @@ type lossJob struct {
 	train       bool
 }
 
-func (j *lossJob) run(_, p, lo, hi int) {
+func (j *lossJob) Run(_, p, lo, hi int) {
 	j.part[p] = softcapCE(j.logits[lo*j.c:hi*j.c], hi-lo, j.c, j.tgt[lo:hi], j.capc, j.scale, j.train)
 }

@@ -24,7 +24,7 @@
 // Speed (CPU): every projection and weight gradient is one GEMM over all N = B·T tokens, split
 // by rows over the step's goroutines (team.gemm) with BLAS single-threaded (beginStep); attention
 // is GEMMs per (sequence, head) on strided views, skipping most of the masked triangle, the pairs
-// spread over the same goroutines. The goroutines are a persistent pool (parallel.go) that hands
+// spread over the same goroutines. The goroutines are internal/par's persistent pool, which hands
 // out parts of each loop dynamically, so a core taken by another process slows a part, not the
 // step. The element-wise loops (softmax, SwiGLU, soft-cap + cross-entropy, RMSNorm, RoPE,
 // residuals) are C kernels vectorised by the compiler on cgo builds (kernels.c), pure Go
@@ -158,7 +158,7 @@ func New(cfg config.Model, seed uint64, b Backend, opts ...Option) (*Model, erro
 	m.initWeights(seed)
 
 	if cfg.Pos == "rope" {
-		m.cos, m.sin = ropeTables(cfg.Seq, cfg.HeadDim(), cfg.RopeTheta)
+		m.cos, m.sin = RopeTables(cfg.Seq, cfg.HeadDim(), cfg.RopeTheta)
 	}
 	return m, nil
 }

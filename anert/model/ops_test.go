@@ -109,7 +109,7 @@ func TestLinearGrad(t *testing.T) {
 func TestRoPEGrad(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 1))
 	const B, T, d, hd = 2, 3, 8, 4
-	cos, sin := ropeTables(T, hd, 10) // base 10: large angles even for the last pair
+	cos, sin := RopeTables(T, hd, 10) // base 10: large angles even for the last pair
 	x, w := rnd(r, B*T*d, -1, 1), rnd(r, B*T*d, -1, 1)
 	y := make([]float32, len(x))
 	f := func() float64 { copy(y, x); ropeForward(newTeam(2), y, cos, sin, B*T, T, d, hd); return dotw(w, y) }
@@ -359,6 +359,13 @@ func TestSoftcapCrossEntropyGrad(t *testing.T) {
 
 // TestEmbeddingClassifierGrad checks the tied embedding: E feeds the input lookup and, whole or
 // compacted to its active rows, the classifier. L = Σ w·(x·E_cᵀ) with x = E[ids]; dE collects both.
+// classifierBackward is the classifier's whole backward: dxf = dlogits·E_c (overwritten) and
+// dE_c += dlogitsᵀ·xf (the model runs the two halves at different times).
+func classifierBackward(t *team, dxf, dec, dlogits, xf, ec []float32, n, vc, d int) {
+	classifierBackwardInput(t, dxf, dlogits, ec, n, vc, d)
+	classifierBackwardWeight(t, dec, dlogits, xf, n, vc, d)
+}
+
 func TestEmbeddingClassifierGrad(t *testing.T) {
 	const V, d = 6, 3
 	ids := []uint16{4, 1, 4, 0} // a repeated id: its gradients must add

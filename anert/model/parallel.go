@@ -18,21 +18,11 @@ func (m *Model) beginStep() (w int) {
 	return par.Threads(m.threads)
 }
 
-// A job is the body of one of the model's parallel loops (see par.Job): run(worker, part, lo, hi)
-// processes the items [lo, hi), part number part, with worker's scratch.
-type job interface {
-	run(worker, part, lo, hi int)
-}
-
-// jobFunc makes a function a job. A closure allocates: hot loops use a team's job structs instead.
-type jobFunc func(worker, lo, hi int)
-
-func (f jobFunc) run(worker, _, lo, hi int) { f(worker, lo, hi) }
-
 // team is the goroutine budget of a Model (or a CPU backend) and the reusable bodies of its hot
-// loops: a loop stores its arguments in the team's job of its kind, so that a training step
-// allocates nothing. A team runs one loop at a time (it is not safe for concurrent use, like the
-// Model that owns it); a job must not start another loop. The loops run on internal/par's pool.
+// loops: each op stores its arguments in the team's job of its kind (a par.Job: Run(worker,
+// part, lo, hi) does the items [lo, hi)), so that a training step allocates nothing. A team runs
+// one loop at a time (it is not safe for concurrent use, like the Model that owns it); a job must
+// not start another loop. The loops run on internal/par's pool.
 type team struct {
 	w int // goroutines per loop: the caller and w−1 pool workers
 
@@ -47,23 +37,14 @@ type team struct {
 	attnBwd  attnBwdJob
 	zero     zeroJob
 	partsBuf []float32 // rmsnormBackward's per-part partial dg
-	cur      asPar     // the loop in progress, as a par.Job
 }
-
-// asPar runs a job as a par.Job (a field of the team, so that starting a loop allocates nothing).
-type asPar struct{ j job }
-
-func (a *asPar) Run(worker, part, lo, hi int) { a.j.run(worker, part, lo, hi) }
 
 // newTeam returns a team of w goroutines (at least 1).
 func newTeam(w int) *team { return &team{w: max(1, w)} }
 
-// run is par.Run of j on the team's goroutines.
-func (t *team) run(n, parts int, j job) {
-	t.cur.j = j
-	par.Run(t.w, n, parts, &t.cur)
-	t.cur.j = nil
-}
+// run is par.Run of j on the team's goroutines: j's Run(worker, part, lo, hi) is called on
+// every part of [0, n) split into parts.
+func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 
 // chunks is par.Chunks for the team's goroutines.
 func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk) }
@@ -79,4 +60,4 @@ func (t *team) clear(s []float32) {
 
 type zeroJob struct{ s []float32 }
 
-func (j *zeroJob) run(_, _, lo, hi int) { clear(j.s[lo:hi]) }
+func (j *zeroJob) Run(_, _, lo, hi int) { clear(j.s[lo:hi]) }

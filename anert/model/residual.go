@@ -1,6 +1,9 @@
 package model
 
 // residualForward is the scaled residual add out = x + α·y over n elements (α = 1/√(2·layers)).
+//
+// What runs: residualJob.Run on ranges (the team's goroutines) → axpy: anelab_axpby in kernels.c
+// on cgo builds, axpyGo below without cgo.
 func residualForward(t *team, out, x, y []float32, alpha float32, n int) {
 	j := &t.resid
 	*j = residualJob{out: out[:n], x: x[:n], y: y[:n], alpha: alpha}
@@ -9,6 +12,9 @@ func residualForward(t *team, out, x, y []float32, alpha float32, n int) {
 
 // residualBackward is its backward for the branch: dy = α·dout. The skip path's gradient is dout
 // itself, which the caller keeps accumulating in place (dx = dout).
+//
+// What runs: residualJob.Run on ranges → scaleTo: anelab_scale in kernels.c on cgo builds,
+// scaleToGo below without cgo.
 func residualBackward(t *team, dy, dout []float32, alpha float32, n int) {
 	j := &t.resid
 	*j = residualJob{out: dy[:n], y: dout[:n], alpha: alpha}
@@ -21,7 +27,7 @@ type residualJob struct {
 	alpha     float32
 }
 
-func (j *residualJob) run(_, _, lo, hi int) {
+func (j *residualJob) Run(_, _, lo, hi int) {
 	if j.x == nil {
 		scaleTo(j.out[lo:hi], j.y[lo:hi], j.alpha)
 	} else {
@@ -29,7 +35,7 @@ func (j *residualJob) run(_, _, lo, hi int) {
 	}
 }
 
-// axpyGo is out = x + a·y (axpy is the build's version).
+// axpyGo is out = x + a·y: the !cgo build's kernel and the C kernel's reference.
 func axpyGo(out, x, y []float32, a float32) {
 	x, y = x[:len(out)], y[:len(out)]
 	for i := range out {
@@ -37,7 +43,7 @@ func axpyGo(out, x, y []float32, a float32) {
 	}
 }
 
-// scaleToGo is out = a·x (scaleTo is the build's version).
+// scaleToGo is out = a·x: the !cgo build's kernel and the C kernel's reference.
 func scaleToGo(out, x []float32, a float32) {
 	x = x[:len(out)]
 	for i := range out {

@@ -7,6 +7,10 @@ import "math"
 //	r_t = (Σ_i x_{t,i}²/d + ε)^(−1/2),   out_{t,i} = g_i · x_{t,i} · r_t,
 //
 // and saves r_t in rinv [n] for the backward pass.
+//
+// What runs: rmsnormJob.Run on blocks of rows (the team's goroutines) → rmsnormRows:
+// anelab_rmsnorm_fwd in kernels.c on cgo builds, rmsnormRowsGo below without cgo
+// (TestKernelsMatchGo compares them).
 func rmsnormForward(t *team, out, rinv, x, g []float32, n, d int, eps float32) {
 	j := &t.norm
 	*j = rmsnormJob{out: out, rinv: rinv, x: x, g: g, d: d, eps: eps}
@@ -19,12 +23,13 @@ type rmsnormJob struct {
 	eps             float32
 }
 
-func (j *rmsnormJob) run(_, _, lo, hi int) {
+func (j *rmsnormJob) Run(_, _, lo, hi int) {
 	d := j.d
 	rmsnormRows(j.out[lo*d:hi*d], j.rinv[lo:hi], j.x[lo*d:hi*d], j.g, hi-lo, d, j.eps)
 }
 
-// rmsnormRowsGo is rmsnormForward on rows rows (rmsnormRows is the build's version).
+// rmsnormRowsGo is rmsnormForward's formula on rows rows: the !cgo build's kernel and the C
+// kernel's reference.
 func rmsnormRowsGo(out, rinv, x, g []float32, rows, d int, eps float32) {
 	for t := range rows {
 		xr, or := x[t*d:(t+1)*d], out[t*d:(t+1)*d]
@@ -48,6 +53,9 @@ func rmsnormRowsGo(out, rinv, x, g []float32, rows, d int, eps float32) {
 //
 // The sums over t are accumulated per part of the loop in the team's scratch and added in part
 // order, so the result does not depend on which goroutine ran which part.
+//
+// What runs: rmsnormBwdJob.Run on blocks of rows → rmsnormBackwardRows: anelab_rmsnorm_bwd in
+// kernels.c on cgo builds, rmsnormBackwardRowsGo below without cgo.
 func rmsnormBackward(t *team, dx, dg, dout, x, rinv, g []float32, n, d int) {
 	parts := t.chunks(n, 16)
 	if len(t.partsBuf) < parts*d {
@@ -70,14 +78,14 @@ type rmsnormBwdJob struct {
 	d                          int
 }
 
-func (j *rmsnormBwdJob) run(_, p, lo, hi int) {
+func (j *rmsnormBwdJob) Run(_, p, lo, hi int) {
 	d := j.d
 	rmsnormBackwardRows(j.dx[lo*d:hi*d], j.part[p*d:(p+1)*d], j.dout[lo*d:hi*d], j.x[lo*d:hi*d],
 		j.rinv[lo:hi], j.g, hi-lo, d)
 }
 
-// rmsnormBackwardRowsGo is rmsnormBackward on rows rows, adding the dg sums to pg
-// (rmsnormBackwardRows is the build's version).
+// rmsnormBackwardRowsGo is rmsnormBackward's formula on rows rows, adding the dg sums to pg: the
+// !cgo build's kernel and the C kernel's reference.
 func rmsnormBackwardRowsGo(dx, pg, dout, x, rinv, g []float32, rows, d int) {
 	for t := range rows {
 		xr, dyr, dxr := x[t*d:(t+1)*d], dout[t*d:(t+1)*d], dx[t*d:(t+1)*d]

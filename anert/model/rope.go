@@ -2,9 +2,11 @@ package model
 
 import "math"
 
-// ropeTables returns cos and sin [seq, hd/2] of the rotary angles θ_{p,i} = p·base^(−2i/hd),
-// computed in float64 and rounded once.
-func ropeTables(seq, hd int, base float64) (cos, sin []float32) {
+// RopeTables returns cos and sin [seq, hd/2] of the rotary angles θ_{p,i} = p·base^(−2i/hd),
+// computed in float64 and rounded once: entry p·hd/2 + i belongs to the pair (2i, 2i+1) of every
+// head at position p (Shape.Cos, Shape.Sin). Every backend uses these tables (the CPU's, the
+// ANE's CPU side, the CUDA trainer's), so the rotation is the same everywhere.
+func RopeTables(seq, hd int, base float64) (cos, sin []float32) {
 	half := hd / 2
 	cos, sin = make([]float32, seq*half), make([]float32, seq*half)
 	for p := range seq {
@@ -19,7 +21,10 @@ func ropeTables(seq, hd int, base float64) (cos, sin []float32) {
 // ropeForward rotates, in place, every adjacent pair (2i, 2i+1) of every head of x [n, d]
 // (row r is token r mod T of its sequence, so its position is p = r mod T):
 //
-//	(a, b) ← (a·cos θ − b·sin θ,  a·sin θ + b·cos θ),   θ = θ_{p,i} (see ropeTables).
+//	(a, b) ← (a·cos θ − b·sin θ,  a·sin θ + b·cos θ),   θ = θ_{p,i} (see RopeTables).
+//
+// What runs: ropeJob.Run on blocks of rows (the team's goroutines) → ropeRows: anelab_rope in
+// kernels.c on cgo builds, ropeRowsGo below without cgo (TestKernelsMatchGo compares them).
 func ropeForward(t *team, x, cos, sin []float32, n, T, d, hd int) {
 	j := &t.rope
 	*j = ropeJob{x: x, cos: cos, sin: sin, T: T, d: d, hd: hd, sign: 1}
@@ -30,6 +35,8 @@ func ropeForward(t *team, x, cos, sin []float32, n, T, d, hd int) {
 // unrotated one: the rotation is orthogonal, so this is the rotation by −θ:
 //
 //	(da, db) ← (da·cos θ + db·sin θ,  −da·sin θ + db·cos θ).
+//
+// What runs: as ropeForward, with sign −1.
 func ropeBackward(t *team, dx, cos, sin []float32, n, T, d, hd int) {
 	j := &t.rope
 	*j = ropeJob{x: dx, cos: cos, sin: sin, T: T, d: d, hd: hd, sign: -1}
@@ -43,12 +50,20 @@ type ropeJob struct {
 	sign        float32
 }
 
-func (j *ropeJob) run(_, _, lo, hi int) {
+func (j *ropeJob) Run(_, _, lo, hi int) {
 	ropeRows(j.x[lo*j.d:hi*j.d], hi-lo, lo, j.T, j.d, j.hd, j.cos, j.sin, j.sign)
 }
 
-// ropeRowsGo rotates rows rows of x (row i is token r0 + i) by sign·θ (ropeRows is the build's
-// version).
+// RoPERows rotates, in place, rows rows of the token-major x [rows, d] (row i is token r0 + i,
+// at position (r0 + i) mod T) by θ (sign 1: ropeForward's formula) or by −θ (sign −1:
+// ropeBackward's), with tables from RopeTables, on the calling goroutine. It runs the build's
+// kernel (ropeRows), the same as the CPU backend's: for a backend that rotates on the CPU between
+// its own kernels (the ANE's "split" and "cpu-rope" variants).
+func RoPERows(x []float32, rows, r0, T, d, hd int, cos, sin []float32, sign float32) {
+	ropeRows(x, rows, r0, T, d, hd, cos, sin, sign)
+}
+
+// ropeRowsGo is RoPERows in Go: the formula, the !cgo build's kernel and the C kernel's reference.
 func ropeRowsGo(x []float32, rows, r0, T, d, hd int, cos, sin []float32, sign float32) {
 	half := hd / 2
 	for r := range rows {

@@ -1,8 +1,13 @@
 package model
 
+import "github.com/anelab/anelab/internal/par"
+
 // swigluForward is the SwiGLU gate over n elements, with σ(x) = 1/(1+e⁻ˣ):
 //
 //	gate = silu(h1) ⊙ h3 = h1·σ(h1)·h3.
+//
+// What runs: swigluJob.Run on ranges (the team's goroutines) → swigluFwd: anelab_swiglu_fwd in
+// kernels.c on cgo builds, swigluFwdGo below without cgo (TestKernelsMatchGo compares them).
 func swigluForward(t *team, gate, h1, h3 []float32, n int) {
 	j := &t.swiglu
 	*j = swigluJob{gate: gate[:n], h1: h1[:n], h3: h3[:n]}
@@ -12,10 +17,23 @@ func swigluForward(t *team, gate, h1, h3 []float32, n int) {
 // swigluBackward is the backward of swigluForward (σ recomputed from h1):
 //
 //	dh1 = dgate · h3 · σ(h1) · (1 + h1·(1 − σ(h1))),   dh3 = dgate · h1 · σ(h1).
+//
+// What runs: swigluJob.Run on ranges → swigluBwd: anelab_swiglu_bwd in kernels.c on cgo builds,
+// swigluBwdGo below without cgo.
 func swigluBackward(t *team, dh1, dh3, dgate, h1, h3 []float32, n int) {
 	j := &t.swiglu
 	*j = swigluJob{bwd: true, gate: dgate[:n], h1: h1[:n], h3: h3[:n], dh1: dh1[:n], dh3: dh3[:n]}
 	t.run(n, t.chunks(n, 4096), j)
+}
+
+// SwiGLUBackward is swigluBackward over len(h1) elements on w goroutines (par.Threads(w)), the
+// same kernel as the CPU backend's: for a backend that runs the SwiGLU backward on the CPU
+// between its own kernels (the ANE's FFNBackward). It allocates its loop body.
+func SwiGLUBackward(w int, dh1, dh3, dgate, h1, h3 []float32) {
+	n := len(h1)
+	j := &swigluJob{bwd: true, gate: dgate[:n], h1: h1, h3: h3[:n], dh1: dh1[:n], dh3: dh3[:n]}
+	w = par.Threads(w)
+	par.Run(w, n, par.Chunks(w, n, 4096), j)
 }
 
 // swigluJob is one swigluForward or swigluBackward call (gate is dgate for the backward).
@@ -24,7 +42,7 @@ type swigluJob struct {
 	gate, h1, h3, dh1, dh3 []float32
 }
 
-func (j *swigluJob) run(_, _, lo, hi int) {
+func (j *swigluJob) Run(_, _, lo, hi int) {
 	if j.bwd {
 		swigluBwd(j.dh1[lo:hi], j.dh3[lo:hi], j.gate[lo:hi], j.h1[lo:hi], j.h3[lo:hi])
 	} else {
@@ -32,7 +50,8 @@ func (j *swigluJob) run(_, _, lo, hi int) {
 	}
 }
 
-// swigluFwdGo is swigluForward's kernel on one range (swigluFwd is the build's version).
+// swigluFwdGo is swigluForward's formula on one range: the !cgo build's kernel and the C
+// kernel's reference.
 func swigluFwdGo(gate, h1, h3 []float32) {
 	h1, h3 = h1[:len(gate)], h3[:len(gate)]
 	for i, x := range h1 {
@@ -40,7 +59,8 @@ func swigluFwdGo(gate, h1, h3 []float32) {
 	}
 }
 
-// swigluBwdGo is swigluBackward's kernel on one range (swigluBwd is the build's version).
+// swigluBwdGo is swigluBackward's formula on one range: the !cgo build's kernel and the C
+// kernel's reference.
 func swigluBwdGo(dh1, dh3, dg, h1, h3 []float32) {
 	n := len(dh1)
 	dh3, dg, h1, h3 = dh3[:n], dg[:n], h1[:n], h3[:n]

@@ -5,6 +5,7 @@ import (
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/num"
 )
 
 // Gradient accumulation and loss scaling, the contract between the loop and the optimizer:
@@ -72,7 +73,7 @@ func ClipGradNorm(ps []*tensor.Param, max float64, threads int) (norm float64) {
 }
 
 func clipTo(ps []*tensor.Param, norm, max float64, threads int) {
-	if max > 0 && isFinite(norm) && norm > max {
+	if max > 0 && num.Finite(norm) && norm > max {
 		Unscale(ps, float32(max/norm), threads)
 	}
 }

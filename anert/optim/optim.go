@@ -27,7 +27,6 @@ package optim
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/tensor"
@@ -250,6 +249,3 @@ func ZeroGrads(ps []*tensor.Param) {
 		clear(p.G)
 	}
 }
-
-// isFinite reports whether x is neither NaN nor ±Inf.
-func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -22,6 +22,7 @@ import (
 	"github.com/anelab/anelab/anert/model"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/internal/num"
 	"github.com/anelab/anelab/internal/par"
 )
 
@@ -75,7 +76,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 			return res, err
 		}
 		s.evalTime = time.Since(te)
-		if !finite(vl) {
+		if !num.Finite(vl) {
 			res.Status, res.Error = StatusDiverged, "validation loss is not finite"
 		} else {
 			res.ValLoss = vl
@@ -90,7 +91,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 		}
 		res.Checkpoint = opts.Checkpoint
 	}
-	if !finite(res.TrainLoss) {
+	if !num.Finite(res.TrainLoss) {
 		res.TrainLoss = 0
 	}
 	return res, nil
@@ -311,7 +312,7 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 		if err != nil {
 			return "", err
 		}
-		if !finite(loss) || !finite(norm) {
+		if !num.Finite(loss) || !num.Finite(norm) {
 			fmt.Fprintf(s.out, "step %d: diverged (loss %v, grad norm %v)\n", s.step, loss, norm)
 			s.losses = append(s.losses, math.NaN())
 			return StatusDiverged, nil
@@ -362,7 +363,7 @@ func (e *HookError) Error() string { return fmt.Sprintf("panic in %s hook: %v", 
 func callLR(f func(int, float64) float64, step int, sched float64) (lr float64, err error) {
 	defer recoverHook("LR", &err)
 	lr = f(step, sched)
-	if !finite(lr) || lr < 0 {
+	if !num.Finite(lr) || lr < 0 {
 		return 0, fmt.Errorf("LR hook returned %v at step %d: a learning rate must be finite and ≥ 0", lr, step)
 	}
 	return lr, nil
@@ -477,5 +478,3 @@ func (s *session) save(path string) error {
 	}
 	return ckpt.Save(path, c)
 }
-
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

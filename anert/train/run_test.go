@@ -15,6 +15,7 @@ import (
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/optim"
 	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/data/prep"
 )
 
 var (
@@ -29,7 +30,7 @@ func tinyData(t *testing.T) string {
 	tinyOnce.Do(func() {
 		tinyDir, tinyErr = os.MkdirTemp("", "anelab-train-test-")
 		if tinyErr == nil {
-			tinyErr = data.PrepareDefault(tinyDir, 320, 120_000, nil)
+			tinyErr = prep.PrepareDefault(tinyDir, 320, 120_000, nil)
 		}
 	})
 	if tinyErr != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/anelab/anelab/anert/device"
 	"github.com/anelab/anelab/anert/mil"
+	"github.com/anelab/anelab/internal/num"
 )
 
 // rejecting is a Neural Engine stand-in (the emulator under another name, so the backend verifies
@@ -46,7 +47,7 @@ func TestTrainingFallsBackToAVariant(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
-			if res.Status != StatusOK || res.Steps != 2 || !finite(res.ValLoss) {
+			if res.Status != StatusOK || res.Steps != 2 || !num.Finite(res.ValLoss) {
 				t.Errorf("run: %+v", res)
 			}
 			if res.KernelVariants != c.variants || !strings.Contains(res.KernelFallback, c.why) {

@@ -1,7 +1,15 @@
 package harness
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"math"
+	"reflect"
+	"time"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/kernel/script"
 	"strings"
 	"testing"
 
@@ -33,6 +41,13 @@ func TestChildFailure(t *testing.T) {
 		{"goroutine panic", ChildEnd{ExitCode: 2, Tail: "panic: boom\n\ngoroutine 7 [running]:"}, ledger.StatusCrash, "panic: boom"},
 		{"signal", ChildEnd{ExitCode: -1, Signal: "killed", Tail: "step 3"}, ledger.StatusCrash, "killed by killed"},
 		{"silent exit", ChildEnd{ExitCode: 3}, ledger.StatusCrash, "exited with status 3 without a result"},
+		{"script's jobs", ChildEnd{Script: true, Reply: &ChildReply{Jobs: []Job{{ID: "r1"}}}}, "", ""},
+		{"script's jobs as interrupted", ChildEnd{Script: true, Interrupted: true, Reply: &ChildReply{Jobs: []Job{{ID: "r1"}}}}, "", ""},
+		{"script interrupted", ChildEnd{Script: true, Interrupted: true, Signal: "interrupt"}, StatusInterrupted, "evaluating the script was stopped"},
+		{"script timed out", ChildEnd{Script: true, TimedOut: true, Limit: "1m10s"}, ledger.StatusTimeout, "evaluating the script did not finish within 1m10s"},
+		{"script out of memory", ChildEnd{Script: true, ExitCode: 2, MemLimit: 4 << 30, MemWhy: "a script's allowance",
+			Tail: "fatal error: out of memory"}, StatusOOM, "evaluating the script exceeded its memory limit of 4096 MiB (a script's allowance)"},
+		{"script stack overflow", ChildEnd{Script: true, ExitCode: 2, Tail: "fatal error: stack overflow"}, ledger.StatusCrash, "stack overflow while evaluating the script"},
 	}
 	for _, tc := range cases {
 		f := ChildFailure(tc.end)
@@ -67,6 +82,66 @@ func TestRunStatus(t *testing.T) {
 		s, msg := runStatus(tc.fail, tc.res)
 		if s != tc.status || !strings.Contains(msg, tc.want) {
 			t.Errorf("%s: %s %q, want %s mentioning %q", tc.name, s, msg, tc.status, tc.want)
+		}
+	}
+}
+
+// trainFailure: every way a training in this process can end, and the status it earns.
+func TestTrainFailure(t *testing.T) {
+	hookPanic := &script.Error{Kind: script.KindPanic, Path: "s.go", Msg: "panic in the OnStep hook at step 3"}
+	hookSlow := &script.Error{Kind: script.KindTimeout, Path: "s.go", Msg: "the LR hook did not return within 5s"}
+	cases := []struct {
+		name   string
+		end    trainEnd
+		status string // "" = no failure
+		want   string
+	}{
+		{"trained", trainEnd{outcome: outcome{res: train.Result{Status: train.StatusOK}}}, "", ""},
+		{"hook panicked", trainEnd{HookErr: hookPanic, outcome: outcome{err: context.Canceled}}, ledger.StatusCrash, "OnStep hook at step 3"},
+		{"hook too slow", trainEnd{HookErr: hookSlow, TimedOut: true}, ledger.StatusTimeout, "did not return within 5s"},
+		{"timed out", trainEnd{TimedOut: true, Limit: "the 1m0s timeout", outcome: outcome{err: context.Canceled}}, ledger.StatusTimeout, "within the 1m0s timeout; it was stopped"},
+		{"timed out, runner stuck", trainEnd{TimedOut: true, Abandoned: true, Limit: "2m", Abandon: 30 * time.Second}, ledger.StatusTimeout, "did not return within 30s of that"},
+		{"interrupted, runner stuck", trainEnd{Abandoned: true, Interrupted: true, Cause: context.Canceled, Abandon: time.Second}, StatusInterrupted, "did not return within 1s"},
+		{"runner panicked", trainEnd{outcome: outcome{panicked: "nil map", stack: "goroutine 9"}}, ledger.StatusCrash, "panic in the trainer: nil map\ngoroutine 9"},
+		{"invalid config", trainEnd{outcome: outcome{err: config.Errors{"model.heads = 5"}}}, ledger.StatusInvalid, "model.heads = 5"},
+		{"interrupted", trainEnd{Interrupted: true, outcome: outcome{err: context.Canceled}}, StatusInterrupted, "interrupted: context canceled"},
+		{"hook error with stack", trainEnd{outcome: outcome{err: &train.HookError{Hook: "LR", Value: "bad lr", Stack: "at s.go:4"}}}, ledger.StatusCrash, "at s.go:4"},
+		{"runner error", trainEnd{outcome: outcome{err: errors.New("shard 3: checksum mismatch")}}, ledger.StatusCrash, "checksum mismatch"},
+	}
+	for _, tc := range cases {
+		f := trainFailure(tc.end)
+		switch {
+		case tc.status == "" && f != nil:
+			t.Errorf("%s: failure %v, want none", tc.name, f)
+		case tc.status != "" && f == nil:
+			t.Errorf("%s: no failure, want %s", tc.name, tc.status)
+		case f != nil && (f.Status != tc.status || !strings.Contains(f.Msg, tc.want)):
+			t.Errorf("%s: %s %q, want %s mentioning %q", tc.name, f.Status, f.Msg, tc.status, tc.want)
+		}
+	}
+}
+
+// The request a child (or a queue's worker) gets is plain JSON: it survives a round trip, and the
+// child's strict decoder takes what the supervisor writes.
+func TestChildRequestIsJSON(t *testing.T) {
+	cfg := config.Tiny()
+	for _, req := range []ChildRequest{
+		{Job: Job{ID: "r1", Script: "s.go", Source: "package experiment", Index: 1, Count: 2, Config: cfg, HasOnStep: true,
+			Submitted: time.Unix(1e9, 0).UTC()}, Config: cfg, Lab: "lab", DataDir: "d", Lineage: "main", Reply: "reply.json",
+			HookTimeout: 5 * time.Second, MemLimit: MemLimit(cfg), Events: true},
+		{Lab: "lab", Reply: "r.json", MemLimit: ScriptMemLimit, Submit: &SubmitRequest{Script: "s.go", Message: "m", Repeats: 3,
+			ScriptTimeout: time.Second, Now: time.Unix(2e9, 0).UTC()}},
+	} {
+		b, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back ChildRequest
+		if err := config.DecodeStrict(b, &back); err != nil {
+			t.Fatalf("decoding %s: %v", b, err)
+		}
+		if !reflect.DeepEqual(back, req) {
+			t.Errorf("round trip changed the request:\n%+v\n%+v", req, back)
 		}
 	}
 }

@@ -216,3 +216,23 @@ func TestNaNSpecInSweep(t *testing.T) {
 		t.Errorf("error %q does not name optim.lr", runs[0].Error)
 	}
 }
+
+// Issue 10, defect 10: control characters in a description (newlines, tabs, escapes), from the
+// script or from -m, become spaces: the row and results.tsv keep one line per run.
+func TestDescriptionsAreOneLine(t *testing.T) {
+	h, _ := newLab(t)
+	runs, err := h.RunScript(context.Background(), filepath.Join("testdata", "multiline.go"), "try\nthis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "try this: first line second part [2J"; runs[0].Description != want {
+		t.Errorf("description %q, want %q", runs[0].Description, want)
+	}
+	tsv, err := os.ReadFile(filepath.Join(h.opt.Lab, "results.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(tsv), "\n"); n != 2 {
+		t.Errorf("results.tsv has %d lines, want header + 1:\n%s", n, tsv)
+	}
+}

@@ -17,7 +17,7 @@ import (
 //     is exactly one row.
 
 // moveHead makes id the head of lineage.
-func moveHead(ctx context.Context, tx *sql.Tx, lineage, id string) error {
+func moveHead(ctx context.Context, tx sqlTx, lineage, id string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO lineages (name, head, updated) VALUES (?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET head = excluded.head, updated = excluded.updated`,
 		lineage, id, time.Now().UTC().Format(timeFmt)); err != nil {
@@ -28,7 +28,7 @@ func moveHead(ctx context.Context, tx *sql.Tx, lineage, id string) error {
 
 // recordedRepeats is how many distinct repeat indices of set have an end recorded (running and
 // killed rows are not ends; a retried attempt of one index counts once).
-func recordedRepeats(ctx context.Context, tx *sql.Tx, set string) (int, error) {
+func recordedRepeats(ctx context.Context, tx sqlTx, set string) (int, error) {
 	var n int
 	err := tx.QueryRowContext(ctx, `SELECT COUNT(DISTINCT repeat_idx) FROM runs WHERE repeat_of = ? AND status NOT IN (?, ?)`,
 		set, StatusRunning, StatusKilled).Scan(&n)
@@ -39,7 +39,7 @@ func recordedRepeats(ctx context.Context, tx *sql.Tx, set string) (int, error) {
 }
 
 // setPending sets r.Pending (r is inserted): more of its repeat set is still to be recorded.
-func setPending(ctx context.Context, tx *sql.Tx, r *Run) error {
+func setPending(ctx context.Context, tx sqlTx, r *Run) error {
 	r.Pending = false
 	if r.RepeatOf == "" || r.Repeats <= 1 {
 		return nil
@@ -52,7 +52,7 @@ func setPending(ctx context.Context, tx *sql.Tx, r *Run) error {
 // settleFailedLast decides a repeat set whose last-recorded run did not train (crash, timeout, …):
 // the set's latest undecided ok run is judged against the head as it stands now, in this
 // transaction, and decides for the set. (When the last-recorded run is ok, decide did it.)
-func settleFailedLast(ctx context.Context, tx *sql.Tx, r *Run) error {
+func settleFailedLast(ctx context.Context, tx sqlTx, r *Run) error {
 	if r.Status == StatusOK || r.RepeatOf == "" || r.Repeats <= 1 {
 		return nil
 	}
@@ -91,7 +91,7 @@ func (l *Ledger) Abandon(ctx context.Context, r *Run, msg string) (recorded bool
 	if err := CheckLineage(r.Lineage); err != nil {
 		return false, err
 	}
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := l.beginWrite(ctx)
 	if err != nil {
 		return false, fmt.Errorf("ledger: %w", err)
 	}

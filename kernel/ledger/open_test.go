@@ -44,14 +44,16 @@ func TestEmptyLedgerBesideRuns(t *testing.T) {
 
 // Defect 7: reading commands open the ledger read-only: they read what is there, write nothing,
 // and cannot write.
-func TestOpenReadOnly(t *testing.T) {
-	dir := t.TempDir()
-	l, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
+func TestOpenReadOnly(t *testing.T) { eachBackend(t, testOpenReadOnly) }
+
+func testOpenReadOnly(t *testing.T, dbURL string) {
+	// Nothing there yet: no ledger, and nothing created.
+	if _, err := OpenReadOnlyURL(t.TempDir(), dbURL); err == nil || !strings.Contains(err.Error(), "no ledger") {
+		t.Errorf("no lab: err = %v", err)
 	}
-	l.Close()
-	ro, err := OpenReadOnly(dir)
+	dir := t.TempDir()
+	open(t, dir, dbURL).Close()
+	ro, err := OpenReadOnlyURL(dir, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +63,5 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 	if _, err := ro.db.Exec(`DELETE FROM runs`); err == nil {
 		t.Error("a read-only ledger accepted a write")
-	}
-	if _, err := OpenReadOnly(t.TempDir()); err == nil || !strings.Contains(err.Error(), "no ledger") {
-		t.Errorf("no lab: err = %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/go-gota/gota/dataframe"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/anelab/anelab/internal/num"
 	"github.com/anelab/anelab/kernel/ledger"
 	"github.com/anelab/anelab/kernel/plots"
 )
@@ -129,7 +130,7 @@ func hyperParam(df dataframe.DataFrame, col string) error {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	best, bestX := math.Inf(1), math.NaN()
 	for i := range xs {
-		if finite(xs[i]) && finite(ys[i]) {
+		if num.Finite(xs[i]) && num.Finite(ys[i]) {
 			lo, hi = math.Min(lo, xs[i]), math.Max(hi, xs[i])
 			if ys[i] < best {
 				best, bestX = ys[i], xs[i]
@@ -152,7 +153,7 @@ func hyperParam(df dataframe.DataFrame, col string) error {
 	}
 	groups := map[float64]*agg{}
 	for i := range xs {
-		if !finite(xs[i]) || !finite(ys[i]) {
+		if !num.Finite(xs[i]) || !num.Finite(ys[i]) {
 			continue
 		}
 		g := groups[xs[i]]

@@ -14,6 +14,7 @@ import (
 	"github.com/anelab/anelab/anert/aneb"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/device"
+	"github.com/anelab/anelab/internal/num"
 )
 
 // KernelError is how far one output of the ANE backend on the emulator (fp16) is from the CPU
@@ -74,7 +75,7 @@ func kernelErrorPNG(res []KernelError) ([]byte, error) {
 	var names []string
 	lo, hi := fp16Unit, fp16Unit
 	for i, k := range res {
-		if finite(k.Rel) && k.Rel > 0 {
+		if num.Finite(k.Rel) && k.Rel > 0 {
 			pts = append(pts, plotter.XY{X: float64(i), Y: k.Rel})
 			lo, hi = math.Min(lo, k.Rel), math.Max(hi, k.Rel)
 		}

@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/anelab/anelab/anert/train"
+	"github.com/anelab/anelab/internal/num"
 )
 
 // curveSeries is one named loss curve.
@@ -67,7 +68,7 @@ func scatterPNG(title, xName, yName string, xs, ys []float64, logX bool) ([]byte
 	p.Add(plotter.NewGrid())
 	pts := make(plotter.XYs, 0, len(xs))
 	for i := range xs {
-		if finite(xs[i]) && finite(ys[i]) && (!logX || xs[i] > 0) {
+		if num.Finite(xs[i]) && num.Finite(ys[i]) && (!logX || xs[i] > 0) {
 			pts = append(pts, plotter.XY{X: xs[i], Y: ys[i]})
 		}
 	}
@@ -142,5 +143,3 @@ func pngBytes(p *plot.Plot, w, h float64) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

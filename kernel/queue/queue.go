@@ -130,7 +130,7 @@ type sqliteBackend struct{ db *sql.DB }
 
 func openSQLite(ctx context.Context, lab string) (*sqliteBackend, error) {
 	// The ledger first: it creates the lab folder and refuses a damaged one.
-	l, err := ledger.Open(lab)
+	l, err := ledger.OpenURL(lab, "")
 	if err != nil {
 		return nil, err
 	}

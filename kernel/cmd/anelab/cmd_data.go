@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/anelab/anelab/data"
+	"github.com/anelab/anelab/data/prep"
 )
 
 func init() {
@@ -28,7 +28,7 @@ func cmdData(args []string) error {
 	fs := flag.NewFlagSet("data "+kind, flag.ContinueOnError)
 	switch kind {
 	case "default":
-		out := fs.String("out", data.DefaultDir, "output folder")
+		out := fs.String("out", prep.DefaultDir, "output folder")
 		vocab := fs.Int("vocab", 4096, "BPE vocabulary size")
 		tokens := fs.Int("tokens", 20_000_000, "training tokens to generate")
 		pos, err := parseArgs(fs, args)
@@ -41,9 +41,9 @@ func cmdData(args []string) error {
 		if *tokens <= 0 {
 			return fmt.Errorf("--tokens %d: must be positive", *tokens)
 		}
-		return data.PrepareDefault(*out, *vocab, *tokens, os.Stdout)
+		return prep.PrepareDefault(*out, *vocab, *tokens, os.Stdout)
 	case "text":
-		out := fs.String("out", data.DefaultTextDir, "output folder")
+		out := fs.String("out", prep.DefaultTextDir, "output folder")
 		vocab := fs.Int("vocab", 4096, "BPE vocabulary size")
 		valFrac := fs.Float64("val", 0.1, "fraction of documents for validation")
 		files, err := parseArgs(fs, args)
@@ -56,9 +56,9 @@ func cmdData(args []string) error {
 		if !(*valFrac > 0 && *valFrac < 1) {
 			return fmt.Errorf("--val %v: must be a fraction in (0, 1)", *valFrac)
 		}
-		return data.PrepareText(*out, files, *vocab, *valFrac, os.Stdout)
+		return prep.PrepareText(*out, files, *vocab, *valFrac, os.Stdout)
 	case "tinystories":
-		out := fs.String("out", data.DefaultTinyStoriesDir, "output folder")
+		out := fs.String("out", prep.DefaultTinyStoriesDir, "output folder")
 		pos, err := parseArgs(fs, args)
 		if err != nil {
 			return err
@@ -66,7 +66,7 @@ func cmdData(args []string) error {
 		if err := noArgs(fs.Name(), pos); err != nil {
 			return err
 		}
-		return data.DownloadTinyStories(*out, os.Stdout)
+		return prep.DownloadTinyStories(*out, os.Stdout)
 	}
 	return fmt.Errorf("unknown data kind %q: want default, text or tinystories", kind)
 }

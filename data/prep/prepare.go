@@ -1,15 +1,14 @@
-package data
+package prep
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/bpe"
 	"github.com/anelab/anelab/data/stories"
 	"github.com/anelab/anelab/internal/par"
@@ -47,56 +46,54 @@ func PrepareDefault(dir string, vocab, trainTokens int, log io.Writer) error {
 	}
 	log = orDiscard(log)
 	args := fmt.Sprintf("vocab=%d train_tokens=%d stories_version=%d", vocab, trainTokens, stories.Version)
-	if m, err := ReadManifest(dir); err == nil && m.Name == "default" && m.Args == args {
-		if _, err := Open(dir); err == nil {
+	if m, err := data.ReadManifest(dir); err == nil && m.Name == "default" && m.Args == args {
+		if _, err := data.Open(dir); err == nil {
 			fmt.Fprintf(log, "%s already holds the default stories (%s); delete it to prepare again\n", dir, args)
 			return nil
 		}
 	}
 	start := time.Now()
-	if err := startDataset(dir); err != nil {
-		return err
-	}
 	fmt.Fprintf(log, "preparing synthetic stories in %s: vocab %d, %s train tokens\n", dir, vocab, commas(int64(trainTokens)))
+	return build(dir, log, func(tmp string) error {
+		// 1. the tokenizer, on the first stories
+		t0 := time.Now()
+		tr := bpe.NewTrainer()
+		sample := min(tokenizerSampleBytes, 5*trainTokens)
+		var n, nb int
+		for ; nb < sample; n++ {
+			s := stories.Story(uint64(n))
+			tr.Add([]byte(s))
+			nb += len(s)
+		}
+		tok, bos, err := trainBPE(tr, vocab, tmp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "tokenizer: %d tokens, trained on %d stories (%.1f MB) in %.1fs\n",
+			tok.VocabSize(), n, float64(nb)/1e6, time.Since(t0).Seconds())
+		if tok.VocabSize() < vocab {
+			fmt.Fprintf(log, "  (the stories ran out of pairs to merge before %d tokens)\n", vocab)
+		}
 
-	// 1. the tokenizer, on the first stories
-	t0 := time.Now()
-	tr := bpe.NewTrainer()
-	sample := min(tokenizerSampleBytes, 5*trainTokens)
-	var n, nb int
-	for ; nb < sample; n++ {
-		s := stories.Story(uint64(n))
-		tr.Add([]byte(s))
-		nb += len(s)
-	}
-	tok, bos, err := trainBPE(tr, vocab, dir)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "tokenizer: %d tokens, trained on %d stories (%.1f MB) in %.1fs\n",
-		tok.VocabSize(), n, float64(nb)/1e6, time.Since(t0).Seconds())
-	if tok.VocabSize() < vocab {
-		fmt.Fprintf(log, "  (the stories ran out of pairs to merge before %d tokens)\n", vocab)
-	}
+		// 2. the splits
+		story := func(base uint64) func(int) ([]byte, bool) {
+			return func(i int) ([]byte, bool) { return []byte(stories.Story(base + uint64(i))), true }
+		}
+		train := encodeDocs(tok, bos, story(0), int64(trainTokens), progress(log, "train", int64(trainTokens)))
+		valTarget := int64(max(trainTokens/10, 20_000))
+		val := encodeDocs(tok, bos, story(stories.ValSeedBase), valTarget, progress(log, "val", valTarget))
 
-	// 2. the splits
-	story := func(base uint64) func(int) ([]byte, bool) {
-		return func(i int) ([]byte, bool) { return []byte(stories.Story(base + uint64(i))), true }
-	}
-	train := encodeDocs(tok, bos, story(0), int64(trainTokens), progress(log, "train", int64(trainTokens)))
-	valTarget := int64(max(trainTokens/10, 20_000))
-	val := encodeDocs(tok, bos, story(stories.ValSeedBase), valTarget, progress(log, "val", valTarget))
-
-	m := Manifest{
-		Name: "default",
-		Source: fmt.Sprintf("synthetic children's stories from anelab's data/stories generator: train seeds [0, %d), "+
-			"val seeds [2^40, 2^40+%d)", train.docs, val.docs),
-		Args:      args,
-		Tokenizer: TokenizerInfo{KindBPE, BPEFile},
-		VocabSize: tok.VocabSize(),
-		BOS:       bos,
-	}
-	return finishDataset(dir, &m, train, val, start, log)
+		m := data.Manifest{
+			Name: "default",
+			Source: fmt.Sprintf("synthetic children's stories from anelab's data/stories generator: train seeds [0, %d), "+
+				"val seeds [2^40, 2^40+%d)", train.docs, val.docs),
+			Args:      args,
+			Tokenizer: data.TokenizerInfo{Kind: data.KindBPE, File: data.BPEFile},
+			VocabSize: tok.VocabSize(),
+			BOS:       bos,
+		}
+		return finishDataset(tmp, dir, &m, train, val, start, log)
+	})
 }
 
 // trainBPE learns tr's BPE tokenizer of vocab tokens (BOSToken last) and saves it in dir as
@@ -107,47 +104,37 @@ func trainBPE(tr *bpe.Trainer, vocab int, dir string) (*bpe.Tokenizer, int, erro
 		return nil, 0, err
 	}
 	bos, _ := tok.SpecialID(BOSToken)
-	if err := tok.Save(filepath.Join(dir, BPEFile)); err != nil {
+	if err := tok.Save(filepath.Join(dir, data.BPEFile)); err != nil {
 		return nil, 0, err
 	}
 	return tok, bos, nil
 }
 
-// startDataset makes dir and removes an old manifest, so a half-written folder never looks prepared.
-func startDataset(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := os.Remove(filepath.Join(dir, ManifestFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
-// finishDataset writes both shards, fills in the manifest's split info, seen ids and unigram
-// baseline, writes the manifest last and logs the time taken since start.
-func finishDataset(dir string, m *Manifest, train, val split, start time.Time, log io.Writer) error {
+// finishDataset writes both shards into tmp, fills in the manifest's split info, seen ids and
+// unigram baseline, writes the manifest last and logs the time taken since start. dir is the
+// folder tmp will become, for the messages.
+func finishDataset(tmp, dir string, m *data.Manifest, train, val split, start time.Time, log io.Writer) error {
 	log = orDiscard(log)
 	if len(train.tokens) == 0 || len(val.tokens) == 0 {
 		return fmt.Errorf("preparing %s: train has %d tokens and val %d; both must be non-empty", dir, len(train.tokens), len(val.tokens))
 	}
-	m.Format = FormatVersion
+	m.Format = data.FormatVersion
 	for _, s := range []struct {
 		file string
 		sp   split
-		info *SplitInfo
-	}{{TrainFile, train, &m.Train}, {ValFile, val, &m.Val}} {
-		sum, err := WriteShard(filepath.Join(dir, s.file), s.sp.tokens)
+		info *data.SplitInfo
+	}{{data.TrainFile, train, &m.Train}, {data.ValFile, val, &m.Val}} {
+		sum, err := data.WriteShard(filepath.Join(tmp, s.file), s.sp.tokens)
 		if err != nil {
 			return err
 		}
-		*s.info = SplitInfo{File: s.file, Tokens: int64(len(s.sp.tokens)), Docs: s.sp.docs, TextBytes: s.sp.textBytes,
+		*s.info = data.SplitInfo{File: s.file, Tokens: int64(len(s.sp.tokens)), Docs: s.sp.docs, TextBytes: s.sp.textBytes,
 			BytesPerToken: float64(s.sp.textBytes) / float64(len(s.sp.tokens)), SHA256: sum}
 	}
 	m.BytesPerToken = m.Val.BytesPerToken
 	m.Seen = seenIDs(m.VocabSize, train.tokens, val.tokens)
 	m.UnigramBPB = unigramBPB(train.tokens, val.tokens, len(m.Seen), m.VocabSize, val.textBytes)
-	if err := WriteManifest(dir, m); err != nil {
+	if err := data.WriteManifest(tmp, m); err != nil {
 		return err
 	}
 	fmt.Fprintf(log, "wrote %s: train %s tokens (%d docs), val %s tokens (%d docs), %.2f bytes/token, "+
@@ -273,4 +260,22 @@ func commas(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// seenIDs lists the ids present in any of the token slices.
+func seenIDs(vocab int, splits ...[]uint16) data.IDSet {
+	present := make([]bool, vocab)
+	for _, s := range splits {
+		for _, t := range s {
+			present[t] = true
+		}
+	}
+	var ids data.IDSet
+	for id, ok := range present {
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	return ids
 }

@@ -1,18 +1,20 @@
-package data
+package prep
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/bpe"
 	"github.com/anelab/anelab/data/stories"
 )
 
 // docsOf splits a shard at the BOS token and decodes every document.
-func docsOf(t *testing.T, tok Tokenizer, toks []uint16, bos int) []string {
+func docsOf(t *testing.T, tok data.Tokenizer, toks []uint16, bos int) []string {
 	t.Helper()
 	if len(toks) == 0 || int(toks[0]) != bos {
 		t.Fatalf("split does not start with BOS %d", bos)
@@ -21,7 +23,7 @@ func docsOf(t *testing.T, tok Tokenizer, toks []uint16, bos int) []string {
 	start := 1
 	for i := 1; i <= len(toks); i++ {
 		if i == len(toks) || int(toks[i]) == bos {
-			docs = append(docs, DecodeTokens(tok, toks[start:i]))
+			docs = append(docs, data.DecodeTokens(tok, toks[start:i]))
 			start = i + 1
 		}
 	}
@@ -34,12 +36,12 @@ func TestPrepareDefault(t *testing.T) {
 	if err := PrepareDefault(dir, 400, 30_000, &log); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(dir)
+	d, err := data.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := d.Manifest
-	if m.VocabSize != 400 || m.BOS != 399 || m.Tokenizer.Kind != KindBPE {
+	if m.VocabSize != 400 || m.BOS != 399 || m.Tokenizer.Kind != data.KindBPE {
 		t.Errorf("manifest: vocab %d, bos %d, tokenizer %v", m.VocabSize, m.BOS, m.Tokenizer)
 	}
 	if m.Train.Tokens < 30_000 || m.Val.Tokens < 3_000 {
@@ -49,13 +51,13 @@ func TestPrepareDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := d.TokenizerFile(); err != nil || filepath.Base(p) != BPEFile {
+	if p, err := d.TokenizerFile(); err != nil || filepath.Base(p) != data.BPEFile {
 		t.Errorf("TokenizerFile = %q, %v", p, err)
 	}
 	// every document decodes to exactly the story of its seed, and the byte counts add up
 	for _, sp := range []struct {
 		toks []uint16
-		info SplitInfo
+		info data.SplitInfo
 		base uint64
 	}{{d.Train, m.Train, 0}, {d.Val, m.Val, stories.ValSeedBase}} {
 		docs := docsOf(t, tok, sp.toks, m.BOS)
@@ -84,7 +86,7 @@ func TestPrepareDefault(t *testing.T) {
 	if err := PrepareDefault(dir2, 400, 30_000, nil); err != nil {
 		t.Fatal(err)
 	}
-	m2, _ := ReadManifest(dir2)
+	m2, _ := data.ReadManifest(dir2)
 	if m2.Train.SHA256 != m.Train.SHA256 || m2.Val.SHA256 != m.Val.SHA256 {
 		t.Error("PrepareDefault is not deterministic")
 	}
@@ -117,7 +119,7 @@ func TestPrepareText(t *testing.T) {
 	if err := PrepareText(dir, []string{a, b}, 300, 0.1, nil); err != nil {
 		t.Fatal(err)
 	}
-	d, err := Open(dir)
+	d, err := data.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,4 +223,14 @@ func u16bytes(s []uint16) []byte {
 		b[2*i], b[2*i+1] = byte(v), byte(v>>8)
 	}
 	return b
+}
+
+func TestUnigramBPB(t *testing.T) {
+	// train [0 0 1], 2 seen ids: p(0) = 3/5, p(1) = 2/5; val [0 1] over 4 bytes:
+	// −(log2 0.6 + log2 0.4)/4
+	got := unigramBPB([]uint16{0, 0, 1}, []uint16{0, 1}, 2, 8, 4)
+	want := -(math.Log2(0.6) + math.Log2(0.4)) / 4
+	if math.Abs(got-want) > 1e-12 {
+		t.Errorf("unigramBPB = %v, want %v", got, want)
+	}
 }

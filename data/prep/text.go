@@ -1,4 +1,4 @@
-package data
+package prep
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/bpe"
 )
 
@@ -65,52 +66,50 @@ func PrepareText(dir string, files []string, vocab int, valFrac float64, log io.
 		return fmt.Errorf("the text has %d document(s): need at least 2 to keep train and val apart "+
 			"(separate documents by a blank line, or give several files)", len(docs))
 	}
-	if err := startDataset(dir); err != nil {
-		return err
-	}
-
-	t0 := time.Now()
-	tr := bpe.NewTrainer()
-	var nb int
-	step := 1
-	var total int
-	for _, d := range train {
-		total += len(d)
-	}
-	if total > tokenizerSampleBytes {
-		step = (total + tokenizerSampleBytes - 1) / tokenizerSampleBytes // every step-th document
-	}
-	for i := 0; i < len(train); i += step {
-		tr.Add(train[i])
-		nb += len(train[i])
-	}
-	tok, bos, err := trainBPE(tr, vocab, dir)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "tokenizer: %d tokens, trained on %.1f MB in %.1fs\n", tok.VocabSize(), float64(nb)/1e6, time.Since(t0).Seconds())
-	if tok.VocabSize() < vocab {
-		fmt.Fprintf(log, "  (the text ran out of pairs to merge before %d tokens)\n", vocab)
-	}
-
-	list := func(ds [][]byte) func(int) ([]byte, bool) {
-		return func(i int) ([]byte, bool) {
-			if i >= len(ds) {
-				return nil, false
-			}
-			return ds[i], true
+	return build(dir, log, func(tmp string) error {
+		t0 := time.Now()
+		tr := bpe.NewTrainer()
+		var nb int
+		step := 1
+		var total int
+		for _, d := range train {
+			total += len(d)
 		}
-	}
-	trainSplit := encodeDocs(tok, bos, list(train), 0, progress(log, "train", 0))
-	valSplit := encodeDocs(tok, bos, list(val), 0, progress(log, "val", 0))
-	m := Manifest{
-		Name:      "text",
-		Source:    fmt.Sprintf("text files %q, %d documents (%d train, %d val)", files, len(docs), len(train), len(val)),
-		Tokenizer: TokenizerInfo{KindBPE, BPEFile},
-		VocabSize: tok.VocabSize(),
-		BOS:       bos,
-	}
-	return finishDataset(dir, &m, trainSplit, valSplit, start, log)
+		if total > tokenizerSampleBytes {
+			step = (total + tokenizerSampleBytes - 1) / tokenizerSampleBytes // every step-th document
+		}
+		for i := 0; i < len(train); i += step {
+			tr.Add(train[i])
+			nb += len(train[i])
+		}
+		tok, bos, err := trainBPE(tr, vocab, tmp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "tokenizer: %d tokens, trained on %.1f MB in %.1fs\n", tok.VocabSize(), float64(nb)/1e6, time.Since(t0).Seconds())
+		if tok.VocabSize() < vocab {
+			fmt.Fprintf(log, "  (the text ran out of pairs to merge before %d tokens)\n", vocab)
+		}
+
+		list := func(ds [][]byte) func(int) ([]byte, bool) {
+			return func(i int) ([]byte, bool) {
+				if i >= len(ds) {
+					return nil, false
+				}
+				return ds[i], true
+			}
+		}
+		trainSplit := encodeDocs(tok, bos, list(train), 0, progress(log, "train", 0))
+		valSplit := encodeDocs(tok, bos, list(val), 0, progress(log, "val", 0))
+		m := data.Manifest{
+			Name:      "text",
+			Source:    fmt.Sprintf("text files %q, %d documents (%d train, %d val)", files, len(docs), len(train), len(val)),
+			Tokenizer: data.TokenizerInfo{Kind: data.KindBPE, File: data.BPEFile},
+			VocabSize: tok.VocabSize(),
+			BOS:       bos,
+		}
+		return finishDataset(tmp, dir, &m, trainSplit, valSplit, start, log)
+	})
 }
 
 // splitDocs cuts text into documents at blank lines (lines of only white space); text without a

@@ -1,7 +1,8 @@
-package data
+package prep
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/anelab/anelab/data"
 	"github.com/anelab/anelab/data/llama2"
 )
 
@@ -59,59 +61,71 @@ func DownloadTinyStories(dir string, log io.Writer) error {
 // is already prepared is left as it is.
 func (s TinyStoriesSource) Download(dir string, log io.Writer) error {
 	log = orDiscard(log)
-	if d, err := Open(dir); err == nil && d.Manifest.Name == "tinystories" {
+	if d, err := data.Open(dir); err == nil && d.Manifest.Name == "tinystories" {
 		fmt.Fprintf(log, "%s already holds TinyStories (%s train tokens); delete it to download again\n", dir, commas(d.Manifest.Train.Tokens))
 		return nil
 	}
 	start := time.Now()
-	if err := startDataset(dir); err != nil {
-		return err
-	}
-	tokPath := filepath.Join(dir, Llama2TokFile)
-	tok, err := llama2.Load(tokPath)
-	if err != nil {
-		if err := s.fetch(s.TokenizerURL, tokPath, log); err != nil {
-			return err
-		}
-		if tok, err = llama2.Load(tokPath); err != nil {
-			os.Remove(tokPath)
-			return fmt.Errorf("downloaded %s, but: %w", s.TokenizerURL, err)
-		}
-	}
-	part := filepath.Join(dir, tinyStoriesShard+".part")
-	defer os.Remove(part)
-	if err := s.extract(s.ArchiveURL, tinyStoriesShard, part, log); err != nil {
-		return err
-	}
-	toks, err := ReadShard(part)
-	if err != nil {
-		return err
-	}
-	for i, t := range toks {
-		if int(t) >= tok.VocabSize() {
-			return fmt.Errorf("%s: token id %d at position %d, but llama2.c's tokenizer has %d tokens", tinyStoriesShard, t, i, tok.VocabSize())
-		}
-	}
-	valStart := int(float64(len(toks)) * 0.9)
-	train, val := toks[:valStart], toks[valStart:]
-	mk := func(t []uint16) split {
-		var docs int64
-		for _, id := range t {
-			if id == llama2.BOS {
-				docs++
+	return build(dir, log, func(tmp string) error {
+		tokPath := filepath.Join(tmp, data.Llama2TokFile)
+		tok, err := reuseTokenizer(filepath.Join(dir, data.Llama2TokFile), tokPath)
+		if err != nil {
+			if err := s.fetch(s.TokenizerURL, tokPath, log); err != nil {
+				return err
+			}
+			if tok, err = llama2.Load(tokPath); err != nil {
+				return fmt.Errorf("downloaded %s, but: %w", s.TokenizerURL, err)
 			}
 		}
-		return split{tokens: t, docs: docs, textBytes: tok.TextBytes(t)}
+		part := filepath.Join(tmp, tinyStoriesShard+".part")
+		defer os.Remove(part)
+		if err := s.extract(s.ArchiveURL, tinyStoriesShard, part, log); err != nil {
+			return err
+		}
+		toks, err := data.ReadShard(part)
+		if err != nil {
+			return err
+		}
+		for i, t := range toks {
+			if int(t) >= tok.VocabSize() {
+				return fmt.Errorf("%s: token id %d at position %d, but llama2.c's tokenizer has %d tokens", tinyStoriesShard, t, i, tok.VocabSize())
+			}
+		}
+		valStart := int(float64(len(toks)) * 0.9)
+		train, val := toks[:valStart], toks[valStart:]
+		mk := func(t []uint16) split {
+			var docs int64
+			for _, id := range t {
+				if id == llama2.BOS {
+					docs++
+				}
+			}
+			return split{tokens: t, docs: docs, textBytes: tok.TextBytes(t)}
+		}
+		m := data.Manifest{
+			Name: "tinystories",
+			Source: fmt.Sprintf("TinyStories pretokenized with Llama-2's 32K tokenizer (%s, %s), split 90/10 "+
+				"at token %d as the original does", s.ArchiveURL, tinyStoriesShard, valStart),
+			Tokenizer: data.TokenizerInfo{Kind: data.KindLlama2, File: data.Llama2TokFile},
+			VocabSize: tok.VocabSize(),
+			BOS:       llama2.BOS,
+		}
+		return finishDataset(tmp, dir, &m, mk(train), mk(val), start, log)
+	})
+}
+
+// reuseTokenizer copies llama2.c's tokenizer from an earlier (perhaps interrupted) download at
+// old to dst when it loads, so that preparing again does not download it again.
+func reuseTokenizer(old, dst string) (*llama2.Tokenizer, error) {
+	b, err := os.ReadFile(old)
+	if err != nil {
+		return nil, err
 	}
-	m := Manifest{
-		Name: "tinystories",
-		Source: fmt.Sprintf("TinyStories pretokenized with Llama-2's 32K tokenizer (%s, %s), split 90/10 "+
-			"at token %d as the original does", s.ArchiveURL, tinyStoriesShard, valStart),
-		Tokenizer: TokenizerInfo{KindLlama2, Llama2TokFile},
-		VocabSize: tok.VocabSize(),
-		BOS:       llama2.BOS,
+	tok, err := llama2.Read(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
 	}
-	return finishDataset(dir, &m, mk(train), mk(val), start, log)
+	return tok, os.WriteFile(dst, b, 0o644)
 }
 
 // get starts a download, turning a transport failure into the "needs the internet" error.
