@@ -50,7 +50,7 @@ func TestIDSetJSON(t *testing.T) {
 			t.Errorf("Unmarshal(%s) = %v, %v", b, back, err)
 		}
 	}
-	for _, bad := range []string{`"3-1"`, `"x"`, `"5,2"`, `7`} {
+	for _, bad := range []string{`"3-1"`, `"x"`, `"5,2"`, `7`, `"0-4000000000"`, `"65536"`} {
 		var s IDSet
 		if err := json.Unmarshal([]byte(bad), &s); err == nil {
 			t.Errorf("Unmarshal(%s): no error", bad)

@@ -1,13 +1,13 @@
 package aneb
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/device"
+	"github.com/anelab/anelab/anert/device/devicetest"
 	"github.com/anelab/anelab/anert/mil"
 )
 
@@ -58,34 +58,6 @@ func TestVariantsMatchCPU(t *testing.T) {
 	}
 }
 
-// faulty is a device that runs the emulator but refuses to compile some kernels and returns
-// zeros ("silent zeros") from others.
-type faulty struct {
-	device.Emu
-	reject, zero map[string]bool
-}
-
-func (f *faulty) Name() string { return "faulty" }
-
-func (f *faulty) Compile(k *mil.Kernel) (device.Program, error) {
-	if f.reject[k.Name] {
-		return nil, fmt.Errorf("ANECCompile() FAILED (test device rejects %s)", k.Name)
-	}
-	p, err := f.Emu.Compile(k)
-	if err != nil || !f.zero[k.Name] {
-		return p, err
-	}
-	return zeroProgram{p}, nil
-}
-
-type zeroProgram struct{ device.Program }
-
-func (z zeroProgram) Eval(in device.Input, out []uint16) error {
-	err := z.Program.Eval(in, out)
-	clear(out)
-	return err
-}
-
 // NewWith falls back per slot: a fused kernel that does not compile, or whose first evaluation
 // disagrees with the emulator, is replaced by its variant, and Choices says why; a kernel with no
 // variant that disagrees fails NewWith.
@@ -99,7 +71,7 @@ func TestFallback(t *testing.T) {
 	}{
 		{"all fused", nil, nil, []string{"sdpaWoFwd=fused", "sdpaBwd2=fused"}, ""},
 		{"sdpaBwd2 rejected", []string{mil.AttnBwd2}, nil,
-			[]string{"sdpaWoFwd=fused", "sdpaBwd2=cpu-rope (sdpaBwd2Raw: sdpaBwd2 failed to compile on faulty: ANECCompile() FAILED"}, ""},
+			[]string{"sdpaWoFwd=fused", "sdpaBwd2=cpu-rope (sdpaBwd2Raw: sdpaBwd2 failed to compile on faulty: _ANECompiler : ANECCompile() FAILED"}, ""},
 		{"sdpaWoFwd silent zeros", nil, []string{mil.AttnFwd},
 			[]string{"sdpaWoFwd=split (qkvFwd + sdpaWo: sdpaWoFwd disagrees with the emulator on its first evaluation", "sdpaBwd2=fused"}, ""},
 		{"both", []string{mil.AttnFwd, mil.AttnBwd2}, nil, []string{"sdpaWoFwd=split", "sdpaBwd2=cpu-rope"}, ""},
@@ -107,14 +79,7 @@ func TestFallback(t *testing.T) {
 		{"no variant", nil, []string{mil.FFNFwd}, nil, "ffnFused disagrees with the emulator"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := &faulty{reject: map[string]bool{}, zero: map[string]bool{}}
-			for _, n := range c.reject {
-				f.reject[n] = true
-			}
-			for _, n := range c.zero {
-				f.zero[n] = true
-			}
-			b, err := NewWith(f, m, Options{})
+			b, err := NewWith(&devicetest.Faulty{Label: "faulty", Reject: c.reject, Zero: c.zero}, m, Options{})
 			if c.fail != "" {
 				if err == nil || !strings.Contains(err.Error(), c.fail) {
 					t.Fatalf("err = %v, want %q", err, c.fail)

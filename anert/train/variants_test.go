@@ -3,30 +3,13 @@ package train
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/anelab/anelab/anert/device"
+	"github.com/anelab/anelab/anert/device/devicetest"
 	"github.com/anelab/anelab/anert/mil"
 	"github.com/anelab/anelab/internal/num"
 )
-
-// rejecting is a Neural Engine stand-in (the emulator under another name, so the backend verifies
-// its kernels and the checker's errors apply) whose compiler rejects one named kernel.
-type rejecting struct {
-	device.Emu
-	kernel string
-}
-
-func (r *rejecting) Name() string        { return "ane (rejects " + r.kernel + ")" }
-func (r *rejecting) PeakTFLOPS() float64 { return 19 }
-func (r *rejecting) Compile(k *mil.Kernel) (device.Program, error) {
-	if k.Name == r.kernel {
-		return nil, fmt.Errorf("_ANECompiler : ANECCompile() FAILED (test device rejects %s)", k.Name)
-	}
-	return r.Emu.Compile(k)
-}
 
 // A device that refuses to compile a fused kernel: training proceeds on that kernel's
 // conservative variant, and the log, the summary and the result (hence the ledger row) say which
@@ -43,7 +26,7 @@ func TestTrainingFallsBackToAVariant(t *testing.T) {
 			cfg.Backend, cfg.Device = "ane", "ane"
 			cfg.Train.Batch, cfg.Train.Steps, cfg.Train.EvalWindows = 1, 2, 1
 			var out bytes.Buffer
-			res, err := Run(context.Background(), cfg, Options{DataDir: tinyData(t), Out: &out, Device: &rejecting{kernel: c.kernel}})
+			res, err := Run(context.Background(), cfg, Options{DataDir: tinyData(t), Out: &out, Device: &devicetest.Faulty{Label: "ane (rejects " + c.kernel + ")", Peak: 19, Reject: []string{c.kernel}}})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
