@@ -184,3 +184,29 @@ func TestSubmitInChild(t *testing.T) {
 		}
 	}
 }
+
+// The cost of evaluating a script in a child instead of in this process (one process start, the
+// ledger opened read-only, the request and reply as JSON): compare the two ns/op.
+func BenchmarkSubmit(b *testing.B) {
+	child, err := SelfChild()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		child []string
+	}{{"here", nil}, {"child", child}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h, err := New(Options{Lab: b.TempDir(), Child: bc.child, Out: io.Discard, Commit: "test"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			for i := 0; i < b.N; i++ {
+				if jobs := h.Submit(context.Background(), filepath.Join("testdata", "baseline.go"), ""); jobs[0].Failure != nil {
+					b.Fatal(jobs[0].Failure)
+				}
+			}
+		})
+	}
+}
