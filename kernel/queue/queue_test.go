@@ -13,12 +13,27 @@ import (
 
 	"github.com/riverqueue/river/riverdriver"
 
+	"github.com/anelab/anelab/internal/pgtest"
 	"github.com/anelab/anelab/kernel/harness"
 	"github.com/anelab/anelab/kernel/harness/harnesstest"
 	"github.com/anelab/anelab/kernel/ledger"
 )
 
 const sweep6 = "../harness/testdata/sweep6.go"
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// forBackends runs test on the lab's SQLite ledger.db and on a PostgreSQL database of a server the
+// test starts (skipped, naming the Debian package, where PostgreSQL is not installed). ANELAB_DB
+// is set for the PostgreSQL case, so every harness and ledger the test opens uses it.
+func forBackends(t *testing.T, test func(t *testing.T, url string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.URL(t)
+		t.Setenv(ledger.EnvDB, url)
+		test(t, url)
+	})
+}
 
 // syncBuffer is a console several slots write to.
 type syncBuffer struct {
@@ -124,9 +139,11 @@ func ledgerRuns(t *testing.T, lab string) []ledger.Run {
 // TestTwoWorkersDrainSweep: two workers (separate connections and River clients, as two processes
 // would have) drain a 6-job sweep: six rows, one per job, each decided against the head its
 // predecessors left; the sweep's ranking is by val_bpb against the head at submit.
-func TestTwoWorkersDrainSweep(t *testing.T) {
+func TestTwoWorkersDrainSweep(t *testing.T) { forBackends(t, testTwoWorkersDrainSweep) }
+
+func testTwoWorkersDrainSweep(t *testing.T, url string) {
 	lab := t.TempDir()
-	q, s := submit(t, lab, "", sweep6, 0)
+	q, s := submit(t, lab, url, sweep6, 0)
 	if len(s.IDs) != 6 {
 		t.Fatalf("queued %d jobs, want 6", len(s.IDs))
 	}
@@ -138,7 +155,7 @@ func TestTwoWorkersDrainSweep(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w, err := Open(context.Background(), lab, "")
+			w, err := Open(context.Background(), lab, url)
 			if err != nil {
 				errs[i] = err
 				return
@@ -219,10 +236,12 @@ func deadPID(t *testing.T) int {
 // that has ended, with no row or a running row — and checks a worker takes it back: the attempt
 // becomes a killed row, the retry "<id>-a2" is recorded; a gone worker's attempt that had recorded
 // its end is not run again.
-func TestGoneWorkerRescued(t *testing.T) {
+func TestGoneWorkerRescued(t *testing.T) { forBackends(t, testGoneWorkerRescued) }
+
+func testGoneWorkerRescued(t *testing.T, url string) {
 	ctx := context.Background()
 	lab := t.TempDir()
-	q, s := submit(t, lab, "", sweep6, 0)
+	q, s := submit(t, lab, url, sweep6, 0)
 	host, boot := ledger.Self()
 	gone := fmt.Sprintf("anelab-%d-%s-%s", deadPID(t), strings.ReplaceAll(boot, "-", ""), host)
 	if !holderGone(gone) || holderGone(clientID()) || holderGone("anelab-1-x-otherhost.example") {
