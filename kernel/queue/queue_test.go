@@ -17,6 +17,7 @@ import (
 	"github.com/anelab/anelab/kernel/harness"
 	"github.com/anelab/anelab/kernel/harness/harnesstest"
 	"github.com/anelab/anelab/kernel/ledger"
+	"github.com/anelab/anelab/kernel/queue/queuetest"
 )
 
 const sweep6 = "../harness/testdata/sweep6.go"
@@ -80,45 +81,11 @@ func submit(t *testing.T, lab, url, script string, repeats int) (*Queue, Submitt
 	return q, s
 }
 
-// CheckReplay replays the ledger in recording order and checks every decision against the
-// semantics: each run was judged against the head its predecessors left (prev_head), the first
-// ok run of a lineage is kept, and with no noise estimate (no repeats) a run is kept exactly when
-// its val_bpb is lower than that head's; only kept deciders move the head.
+// CheckReplay fails t for every place runs break the queue's semantics (queuetest.Replay).
 func CheckReplay(t *testing.T, runs []ledger.Run) {
 	t.Helper()
-	head := map[string]ledger.Run{}
-	for _, r := range runs {
-		h, has := head[r.Lineage]
-		if r.Status == ledger.StatusRunning || r.Status == ledger.StatusKilled {
-			if r.Decision != "" {
-				t.Errorf("%s (%s) has decision %q", r.ID, r.Status, r.Decision)
-			}
-			continue
-		}
-		if r.PrevHead != h.ID {
-			t.Errorf("%s: judged against %q, but the head its predecessors left is %q", r.ID, r.PrevHead, h.ID)
-		}
-		if r.Status != ledger.StatusOK {
-			if r.Decision != "" {
-				t.Errorf("%s (%s) has decision %q", r.ID, r.Status, r.Decision)
-			}
-			continue
-		}
-		if r.RepeatOf == "" {
-			want := ledger.Discard
-			switch {
-			case !has || r.Metric() < h.Metric():
-				want = ledger.Keep
-			case r.Metric() == h.Metric():
-				want = ledger.WithinNoise
-			}
-			if r.Decision != want {
-				t.Errorf("%s: val_bpb %.4f against head %q (%.4f): %q, want %q", r.ID, r.Metric(), h.ID, h.Metric(), r.Decision, want)
-			}
-		}
-		if r.Decision == ledger.Keep && !strings.HasPrefix(r.Verdict, "with ") {
-			head[r.Lineage] = r
-		}
+	for _, p := range queuetest.Replay(runs) {
+		t.Error(p)
 	}
 }
 
