@@ -225,3 +225,14 @@ func TestResumeOnOtherDataRefused(t *testing.T) {
 		t.Errorf("old checkpoint: exit %d\n%s", code, out)
 	}
 }
+
+// Issue 10, defect 6: `anelab train` with a model far beyond the machine's memory is refused up
+// front with what it needs (it ended in Go's "fatal error: runtime: out of memory" and a page of
+// stack).
+func TestOversizedTrainRefused(t *testing.T) {
+	out, code := runCode(t, "", "train", "--data", trainData(t), "--out", t.TempDir(), "--dim", "16384", "--layers", "32",
+		"--heads", "128", "--ffn", "65536", "--vocab", "300", "--steps", "1")
+	if code != 1 || !strings.Contains(out, "GiB to train") || !strings.Contains(out, "available") || strings.Contains(out, "fatal error") {
+		t.Errorf("exit %d, want 1 naming the memory needed:\n%s", code, tail(out))
+	}
+}
