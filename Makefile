@@ -45,6 +45,10 @@ check-size:
 	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1000000'); \
 	if [ -n "$$big" ]; then echo "tracked files over 1 MB (binaries or generated data?):"; echo "$$big"; exit 1; fi
 
+# On Linux `deps` installed postgresql, so the PostgreSQL cases must run, not skip.
+ifeq ($(UNAME),Linux)
+test-go test-race: export ANELAB_PGTEST_REQUIRED = 1
+endif
 test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...

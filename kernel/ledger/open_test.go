@@ -65,3 +65,24 @@ func testOpenReadOnly(t *testing.T, dbURL string) {
 		t.Error("a read-only ledger accepted a write")
 	}
 }
+
+// TestBadURL: a URL that is not PostgreSQL's, or a server that cannot be reached, is an error
+// naming ANELAB_DB and what to check, and never shows the URL's password.
+func TestBadURL(t *testing.T) {
+	for _, c := range []struct{ url, want string }{
+		{"mysql://u:s3cret@host/db", "not a PostgreSQL URL"},
+		{"lab/ledger.db", "not a PostgreSQL URL"},
+		{"postgres://u:s3cret@/db?host=" + t.TempDir() + "&connect_timeout=5", "cannot connect"},
+	} {
+		for _, open := range []func(string, string) (*Ledger, error){OpenURL, OpenReadOnlyURL} {
+			l, err := open(t.TempDir(), c.url)
+			if err == nil {
+				l.Close()
+				t.Fatalf("%s opened", c.url)
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.want) || !strings.Contains(msg, EnvDB) || strings.Contains(msg, "s3cret") {
+				t.Errorf("%s: error %q: want %q, naming %s, without the password", c.url, msg, c.want, EnvDB)
+			}
+		}
+	}
+}

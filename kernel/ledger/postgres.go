@@ -33,9 +33,6 @@ func openPostgres(dir, rawURL string, readOnly bool) (*Ledger, error) {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	cfg.RuntimeParams["application_name"] = "anelab"
-	if err := os.MkdirAll(dir, 0o755); err != nil && !readOnly {
-		return nil, fmt.Errorf("ledger: create lab folder: %w", err)
-	}
 	db := stdlib.OpenDB(*cfg)
 	// A few connections: readers need not queue behind a writer waiting for the ledger's lock.
 	db.SetMaxOpenConns(4)
@@ -56,6 +53,10 @@ func openPostgres(dir, rawURL string, readOnly bool) (*Ledger, error) {
 				shown, EnvDB, redactErr(err, rawURL))
 		}
 		return l, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger: create lab folder: %w", err)
 	}
 	if err := l.opened(); err != nil {
 		db.Close()
