@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/anelab/anelab/internal/pgtest"
 )
 
 // Issue 10, defect 5: an empty or missing ledger.db beside existing run folders is an error that
@@ -85,4 +87,24 @@ func TestBadURL(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOwnLedgerAndURL: a lab folder with its own ledger.db refuses to record in a database as
+// well (the two would never be judged together), naming both and what to do; reading is allowed.
+func TestOwnLedgerAndURL(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	dir := t.TempDir()
+	open(t, dir, "").Close()
+	if l, err := OpenURL(dir, dbURL); err == nil {
+		l.Close()
+		t.Fatal("a lab with its own ledger.db opened a database for writing")
+	} else if msg := err.Error(); !strings.Contains(msg, File) || !strings.Contains(msg, EnvDB) || !strings.Contains(msg, "aside") {
+		t.Errorf("error %q does not name the ledger, %s and what to do", msg, EnvDB)
+	}
+	open(t, t.TempDir(), dbURL).Close() // create the database's ledger
+	ro, err := OpenReadOnlyURL(dir, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,6 +22,15 @@ func openPostgres(dir, rawURL string, readOnly bool) (*Ledger, error) {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, fmt.Errorf("%s=%q: not a PostgreSQL URL: use postgres://user:password@host:5432/database "+
 			"(or unset %s for the lab's own %s)", EnvDB, shown, EnvDB, File)
+	}
+	if !readOnly {
+		// A lab that has its own ledger would silently split in two: its runs in ledger.db, the
+		// next ones in the database, and no verdict would see both.
+		if st, err := os.Stat(filepath.Join(dir, File)); err == nil && st.Size() > 0 {
+			return nil, fmt.Errorf("lab %s has its own ledger (%s), but %s=%s names another: its runs and the new ones "+
+				"would not be judged together. Unset %s to go on with %s, or move %s aside to record in the database",
+				dir, filepath.Join(dir, File), EnvDB, shown, EnvDB, File, filepath.Join(dir, File))
+		}
 	}
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
