@@ -108,3 +108,21 @@ func TestOwnLedgerAndURL(t *testing.T) {
 	}
 	ro.Close()
 }
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:s3cret@h:5432/db?sslmode=disable": "postgres://u:xxxxx@h:5432/db?sslmode=disable",
+		"postgres://u@/db?host=/tmp/x":                  "postgres://u@/db?host=/tmp/x",
+		"postgres:///db":                                "postgres:///db",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+		if got := (&Ledger{url: in}).Where(); got != want {
+			t.Errorf("Where() = %q, want %q", got, want)
+		}
+	}
+	if got := (&Ledger{Dir: "lab"}).Where(); got != "lab/"+File {
+		t.Errorf("Where() of a SQLite ledger = %q", got)
+	}
+}

@@ -85,7 +85,7 @@ func (l *Ledger) URL() string { return l.url }
 // Where names the ledger for people: the ledger.db path, or the URL without its password.
 func (l *Ledger) Where() string {
 	if l.url == "" {
-		return l.Dir + "/" + File
+		return filepath.Join(l.Dir, File)
 	}
 	return redact(l.url)
 }
