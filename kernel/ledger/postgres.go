@@ -7,12 +7,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
+
+// pgLockTimeout is how long a writer waits for the ledger's lock; pgIdleInTx how long a session
+// may sit idle inside a transaction before the server ends it (variables for the tests).
+var pgLockTimeout, pgIdleInTx = 60 * time.Second, 60 * time.Second
 
 // openPostgres opens the ledger in the PostgreSQL database at rawURL for the lab folder dir,
 // migrating it unless readOnly.
@@ -42,6 +47,11 @@ func openPostgres(dir, rawURL string, readOnly bool) (*Ledger, error) {
 	if readOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
+	// As SQLite's busy timeout: a writer waits for the ledger's lock, but not forever. And a
+	// process stopped inside a write transaction (SIGSTOP, a debugger, a frozen VM) loses its
+	// session, and so the lock, instead of holding up every machine of the fleet.
+	cfg.RuntimeParams["lock_timeout"] = strconv.Itoa(int(pgLockTimeout.Milliseconds()))
+	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(pgIdleInTx.Milliseconds()))
 	cfg.RuntimeParams["application_name"] = "anelab"
 	db := stdlib.OpenDB(*cfg)
 	// A few connections: readers need not queue behind a writer waiting for the ledger's lock.
