@@ -7,6 +7,9 @@ package train
 const (
 	StatusOK       = "ok"
 	StatusDiverged = "diverged" // a non-finite loss or gradient stopped the run
+	// StatusInterrupted: Options.Stop ended the run early (Ctrl-C or SIGTERM in `anelab train`); its
+	// checkpoint holds the updates done, to continue with --resume. Not evaluated.
+	StatusInterrupted = "interrupted"
 )
 
 // Result is what one run reports. Non-finite values never appear: a diverged run sets Status.

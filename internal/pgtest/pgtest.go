@@ -276,13 +276,20 @@ func Shared() (*Server, error) {
 	return shared.srv, shared.err
 }
 
+// EnvRequired, when set (make test sets it on Linux, where make deps installed the package),
+// turns the skip for a missing PostgreSQL into a failure, so CI cannot pass without these tests.
+const EnvRequired = "ANELAB_PGTEST_REQUIRED"
+
 // URL returns the URL of a new, empty database on the test binary's server (started on first
-// use). It skips t, naming the Debian package, when PostgreSQL is not installed, and fails t when
-// the server does not start.
+// use). It skips t, naming the Debian package, when PostgreSQL is not installed (fails it when
+// ANELAB_PGTEST_REQUIRED is set), and fails t when the server does not start.
 func URL(t testing.TB) string {
 	t.Helper()
 	s, err := Shared()
 	if errors.Is(err, ErrNotInstalled) {
+		if os.Getenv(EnvRequired) != "" {
+			t.Fatalf("%v (and %s is set)", err, EnvRequired)
+		}
 		t.Skipf("skipping the PostgreSQL case: %v", err)
 	}
 	if err != nil {

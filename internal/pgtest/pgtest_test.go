@@ -2,9 +2,15 @@ package pgtest
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -58,4 +64,69 @@ func TestServer(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
 		t.Errorf("server pid %d still there after Stop (%v)", pid, err)
 	}
+}
+
+// TestServerDiesWithProcess: a test process killed with SIGKILL (no Stop, no cleanup) takes its
+// server with it, and the next Start removes the folder it left.
+func TestServerDiesWithProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the parent-death signal is Linux's")
+	}
+	if os.Getenv("PGTEST_CHILD") == "1" {
+		s, err := Start()
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("server", s.cmd.Process.Pid, s.Dir)
+		time.Sleep(time.Minute)
+		os.Exit(1)
+	}
+	if _, err := BinDir(); err != nil {
+		t.Skip(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestServerDiesWithProcess$")
+	child.Env = append(os.Environ(), "PGTEST_CHILD=1")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var dir string
+	if _, err := fmt.Fscanln(out, new(string), &pid, &dir); err != nil {
+		child.Process.Kill()
+		child.Wait()
+		t.Fatalf("child did not report its server: %v", err)
+	}
+	child.Process.Kill() // SIGKILL
+	child.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("server %d still running 10 s after its test process was killed", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the killed process's folder %s: %v (want it left, for the next Start to remove)", dir, err)
+	}
+	removeLeftovers()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("leftover folder %s not removed (%v)", dir, err)
+	}
+}
+
+// alive reports whether pid is a live process (a zombie waiting for its parent is not).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }

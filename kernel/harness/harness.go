@@ -53,6 +53,12 @@ type Options struct {
 	// a panic in a script goroutine, a stack overflow, its memory limit, a signal — is recorded.
 	// Empty: jobs train in this process (tests, notebooks).
 	Child []string
+	// ChildEnv is added to each child's environment (a queue worker's slot pins its GPU with
+	// CUDA_VISIBLE_DEVICES).
+	ChildEnv []string
+	// Threads > 0 overrides every run's train.threads (a queue worker's threads per slot). Threads
+	// change speed, not what is learned, so runs pool across thread counts (ConfigHash).
+	Threads int
 
 	// OnEvent, when set, is called after every optimizer update of a run, whether it trains in
 	// this process or in the child (which relays its events): a live view.
@@ -113,7 +119,7 @@ func (h *Harness) Close() error { return h.Ledger.Close() }
 // failures of the lab itself (ledger, file system).
 func (h *Harness) RunScript(ctx context.Context, path, message string) ([]ledger.Run, error) {
 	jobs := h.Submit(ctx, path, message)
-	start := h.snapshotHead(ctx) // a sweep's specs are ranked against the head as it stood now
+	start := h.SnapshotHeads(ctx, h.opt.Lineage) // a sweep's specs are ranked against the head as it stood now
 	var runs []ledger.Run
 	for i, j := range jobs {
 		if err := ctx.Err(); err != nil && j.Failure == nil {
@@ -126,7 +132,7 @@ func (h *Harness) RunScript(ctx context.Context, path, message string) ([]ledger
 		}
 		runs = append(runs, r)
 	}
-	h.printRanking(ctx, start, jobs, runs)
+	h.PrintRanking(ctx, h.opt.Out, h.opt.Lineage, start, jobs, runs)
 	return runs, nil
 }
 

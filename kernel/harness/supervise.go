@@ -110,7 +110,7 @@ func (h *Harness) startChild(ctx context.Context, c childRun, out io.Writer) Chi
 		return end
 	}
 	cmd := exec.Command(h.opt.Child[0], h.opt.Child[1:]...)
-	cmd.Env = append(os.Environ(), EnvChild+"=1")
+	cmd.Env = append(append(os.Environ(), EnvChild+"=1"), h.opt.ChildEnv...)
 	cmd.Stdin = bytes.NewReader(b)
 	tail := &tailWriter{max: 6 << 10}
 	cmd.Stdout = io.MultiWriter(out, tail)

@@ -92,7 +92,7 @@ type Run struct {
 	RepeatOf    string // first run of this spec's repeat set ("" = not repeated)
 	Repeat      int    // 0-based index in the repeat set
 	Repeats     int    // size of the repeat set (0 or 1: a single run)
-	Pending     bool   // not stored: more repeats of this set follow, so Record defers the decision
+	Pending     bool   // not stored: more repeats of this set follow, so Record defers the decision (Record sets it)
 	Verdict     string // one line: the decision, the test that decided it and its numbers
 	VerdictJSON string // the same numbers as JSON (verdict.Verdict plus the head)
 }
@@ -370,16 +370,22 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 	if err := insertRun(ctx, tx, r); err != nil {
 		return err
 	}
+	// A repeat set is decided by its last-recorded run, whatever its index: runs of a set finish
+	// in any order when workers run them at once (see setPending in attempt.go).
+	if err := setPending(ctx, tx, r); err != nil {
+		return err
+	}
 	// Decided after the insert, so the pooled samples and the noise floor include this run.
 	if err := decide(ctx, tx, r); err != nil {
 		return err
 	}
 	if r.Decision == Keep {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lineages (name, head, updated) VALUES (?, ?, ?)
-			ON CONFLICT(name) DO UPDATE SET head = excluded.head, updated = excluded.updated`,
-			r.Lineage, r.ID, time.Now().UTC().Format(timeFmt)); err != nil {
-			return fmt.Errorf("ledger: move head of %q: %w", r.Lineage, err)
+		if err := moveHead(ctx, tx, r.Lineage, r.ID); err != nil {
+			return err
 		}
+	}
+	if err := settleFailedLast(ctx, tx, r); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ledger: commit run %s: %w", r.ID, err)
