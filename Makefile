@@ -51,6 +51,7 @@ test-go test-race: export ANELAB_PGTEST_REQUIRED = 1
 endif
 test-go:
 	$(GO) vet ./...
+	$(GO) mod tidy -diff # go.mod and go.sum list exactly what the code imports, direct requirements marked so
 	$(GO) test -count=1 ./...
 	$(MAKE) test-race test-nocgo
 
