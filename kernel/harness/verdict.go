@@ -370,3 +370,9 @@ func errorLines(msg, dir string) string {
 	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… (%d more lines: the whole error is in %s)",
 		len(lines)-n, filepath.Join(dir, "result.json"))
 }
+
+// ForLedger is a harness that only reads l: enough for Ranking and PrintRanking of a sweep run by
+// others (`anelab queue --sweep`).
+func ForLedger(l *ledger.Ledger) *Harness {
+	return &Harness{opt: Options{Lab: l.Dir, Out: io.Discard, Lineage: lab.DefaultLineage}, Ledger: l}
+}
