@@ -57,7 +57,7 @@ test-go:
 
 # The packages that run goroutines of their own, once under the race detector.
 test-race:
-	$(GO) test -count=1 -race ./internal/par ./anert/model ./anert/optim ./kernel/ledger ./kernel/harness
+	$(GO) test -count=1 -race ./internal/par ./anert/model ./anert/optim ./kernel/ledger ./kernel/harness ./kernel/queue
 
 # The pure-Go build (no cgo: Go BLAS and element-wise kernels) tested, not only built.
 test-nocgo:
