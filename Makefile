@@ -51,12 +51,13 @@ test-go test-race: export ANELAB_PGTEST_REQUIRED = 1
 endif
 test-go:
 	$(GO) vet ./...
+	$(GO) mod tidy -diff # go.mod and go.sum list exactly what the code imports, direct requirements marked so
 	$(GO) test -count=1 ./...
 	$(MAKE) test-race test-nocgo
 
 # The packages that run goroutines of their own, once under the race detector.
 test-race:
-	$(GO) test -count=1 -race ./internal/par ./anert/model ./anert/optim ./kernel/ledger ./kernel/harness
+	$(GO) test -count=1 -race ./internal/par ./anert/model ./anert/optim ./kernel/ledger ./kernel/harness ./kernel/queue
 
 # The pure-Go build (no cgo: Go BLAS and element-wise kernels) tested, not only built.
 test-nocgo:
