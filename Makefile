@@ -14,7 +14,9 @@ all: build
 
 # Debian packages, installed when missing: OpenBLAS (BLAS for the CPU backend; Accelerate on macOS)
 # and PostgreSQL (the ledger's and queue's PostgreSQL tests start a throwaway server with its
-# initdb/postgres; no service is started, and without it those tests skip).
+# initdb/postgres; without it those tests skip). On the project's machines postgresql comes
+# installed; where it does not, this install took 148 s (apt-get update included) on the loaded
+# 2-core machine (load average 19), measured in an overlay copy of the system without it.
 DEBS := libopenblas-dev postgresql
 deps:
 ifeq ($(UNAME),Linux)
