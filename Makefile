@@ -14,8 +14,9 @@ all: build
 
 # Debian packages, installed when missing: OpenBLAS (BLAS for the CPU backend; Accelerate on macOS)
 # and PostgreSQL (the ledger's and queue's PostgreSQL tests start a throwaway server with its
-# initdb/postgres; no service is started, and without it those tests skip).
-DEBS := libopenblas-dev postgresql
+# initdb/postgres; no service is started, and without it those tests skip) and g++ (TestFlashEmulated
+# compiles the CUDA attention kernels, anert/cudab/flash.cu, for the CPU and runs them).
+DEBS := libopenblas-dev postgresql g++
 deps:
 ifeq ($(UNAME),Linux)
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -58,9 +59,11 @@ test-go:
 test-race:
 	$(GO) test -count=1 -race ./internal/par ./anert/model ./anert/optim ./kernel/ledger ./kernel/harness
 
-# The pure-Go build (no cgo: Go BLAS and element-wise kernels) tested, not only built.
+# The pure-Go build (no cgo: Go BLAS and element-wise kernels) tested, not only built; the GPU
+# packages too, since GPU binaries must be built with CGO_ENABLED=0 (a static cgo build crashes
+# loading libcuda).
 test-nocgo:
-	CGO_ENABLED=0 $(GO) test -count=1 ./internal/par ./anert/blas ./anert/model ./anert/optim ./anert/train
+	CGO_ENABLED=0 $(GO) test -count=1 ./internal/par ./anert/blas ./anert/model ./anert/optim ./anert/train ./anert/cuda ./anert/cudab
 
 # The darwin device and the no-cgo BLAS must build for Apple silicon from Linux, and the darwin-only
 # tests (the ANE against the emulator, the probe) must compile there.
