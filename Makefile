@@ -8,7 +8,7 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps build run test check-size test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe
+.PHONY: all deps build run test check-size test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe fuzz
 
 all: build
 
@@ -64,6 +64,24 @@ test-race:
 # loading libcuda).
 test-nocgo:
 	CGO_ENABLED=0 $(GO) test -count=1 ./internal/par ./anert/blas ./anert/model ./anert/optim ./anert/train ./anert/cuda ./anert/cudab
+
+# Fuzz every reader of outside input for FUZZTIME each (issue 10): checkpoints, MIL text, config
+# JSON, dataset folders (manifest + shards), both tokenizer files. A crasher is saved under the
+# package's testdata/fuzz/ and fails `make test` from then on (go test runs saved inputs as seeds).
+# Minutes, not seconds, so it is not part of `make test`.
+# Each target runs even when an earlier one found a crasher; the make fails at the end if any did.
+# Minimizing a new input is capped at FUZZMINIMIZE: with the default (a minute) a target with large
+# seeds (a whole checkpoint) spent most of its time minimizing instead of fuzzing.
+FUZZTIME ?= 1m
+FUZZMINIMIZE ?= 10s
+FUZZ_TARGETS := ./anert/ckpt:FuzzLoad ./anert/mil:FuzzParse ./anert/config:FuzzDecode \
+	./data:FuzzOpen ./data/bpe:FuzzRead ./data/llama2:FuzzRead
+fuzz:
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashers in$$failed (saved under testdata/fuzz/)"; exit 1; fi; echo "fuzz: no crasher"
 
 # The darwin device and the no-cgo BLAS must build for Apple silicon from Linux, and the darwin-only
 # tests (the ANE against the emulator, the probe) must compile there.

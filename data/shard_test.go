@@ -169,6 +169,11 @@ func TestOpenErrors(t *testing.T) {
 		m.Format = 0
 		WriteManifest(dir, m)
 	}, "format 0")
+	add("bos beyond the vocab", func(dir string) { // issue 10, defect 10: a bos of 99999 trained
+		m, _ := ReadManifest(dir)
+		m.BOS = 99999
+		WriteManifest(dir, m)
+	}, "bos 99999", "below vocab_size 64")
 	add("bad json", func(dir string) { os.WriteFile(filepath.Join(dir, ManifestFile), []byte("{"), 0o644) }, "manifest.json")
 	for _, tc := range cases {
 		if _, err := Open(tc.dir); err == nil || !containsAll(err.Error(), tc.want) {

@@ -1,7 +1,9 @@
 package aneb
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,28 +60,37 @@ func TestVariantsMatchCPU(t *testing.T) {
 	}
 }
 
-// NewWith falls back per slot: a fused kernel that does not compile, or whose first evaluation
-// disagrees with the emulator, is replaced by its variant, and Choices says why; a kernel with no
-// variant that disagrees fails NewWith.
+// NewWith falls back per slot: a fused kernel that does not compile, whose first evaluation
+// disagrees with the emulator, or that the gate refuses (never compiled), is replaced by its
+// variant, and Choices says why; a kernel with no variant that disagrees fails NewWith.
 func TestFallback(t *testing.T) {
 	m := tiny()
 	for _, c := range []struct {
-		name         string
-		reject, zero []string
-		want         []string // substrings of Variants()
-		fail         string
+		name               string
+		reject, zero, gate []string
+		want               []string // substrings of Variants()
+		fail               string
 	}{
-		{"all fused", nil, nil, []string{"sdpaWoFwd=fused", "sdpaBwd2=fused"}, ""},
-		{"sdpaBwd2 rejected", []string{mil.AttnBwd2}, nil,
+		{"sdpaWoFwd gated", nil, nil, []string{mil.AttnFwd},
+			[]string{"sdpaWoFwd=split (qkvFwd + sdpaWo: sdpaWoFwd breaks test-rule", "sdpaBwd2=fused"}, ""},
+		{"all fused", nil, nil, nil, []string{"sdpaWoFwd=fused", "sdpaBwd2=fused"}, ""},
+		{"sdpaBwd2 rejected", []string{mil.AttnBwd2}, nil, nil,
 			[]string{"sdpaWoFwd=fused", "sdpaBwd2=cpu-rope (sdpaBwd2Raw: sdpaBwd2 failed to compile on faulty: _ANECompiler : ANECCompile() FAILED"}, ""},
-		{"sdpaWoFwd silent zeros", nil, []string{mil.AttnFwd},
+		{"sdpaWoFwd silent zeros", nil, []string{mil.AttnFwd}, nil,
 			[]string{"sdpaWoFwd=split (qkvFwd + sdpaWo: sdpaWoFwd disagrees with the emulator on its first evaluation", "sdpaBwd2=fused"}, ""},
-		{"both", []string{mil.AttnFwd, mil.AttnBwd2}, nil, []string{"sdpaWoFwd=split", "sdpaBwd2=cpu-rope"}, ""},
-		{"variant rejected too", []string{mil.AttnBwd2, mil.AttnBwd2Raw}, nil, nil, "neither the fused kernel"},
-		{"no variant", nil, []string{mil.FFNFwd}, nil, "ffnFused disagrees with the emulator"},
+		{"both", []string{mil.AttnFwd, mil.AttnBwd2}, nil, nil, []string{"sdpaWoFwd=split", "sdpaBwd2=cpu-rope"}, ""},
+		{"variant rejected too", []string{mil.AttnBwd2, mil.AttnBwd2Raw}, nil, nil, nil, "neither the fused kernel"},
+		{"no variant", nil, []string{mil.FFNFwd}, nil, nil, "ffnFused disagrees with the emulator"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b, err := NewWith(&devicetest.Faulty{Label: "faulty", Reject: c.reject, Zero: c.zero}, m, Options{})
+			dev := &devicetest.Faulty{Label: "faulty", Reject: c.reject, Zero: c.zero}
+			gate := func(k *mil.Kernel) error {
+				if slices.Contains(c.gate, k.Name) {
+					return fmt.Errorf("breaks test-rule, so it is not compiled")
+				}
+				return nil
+			}
+			b, err := NewWith(dev, m, Options{Gate: gate})
 			if c.fail != "" {
 				if err == nil || !strings.Contains(err.Error(), c.fail) {
 					t.Fatalf("err = %v, want %q", err, c.fail)
@@ -95,8 +106,13 @@ func TestFallback(t *testing.T) {
 					t.Errorf("Variants() = %q lacks %q", b.Variants(), w)
 				}
 			}
-			if want := len(c.reject) + len(c.zero); b.Fallbacks() != want {
+			if want := len(c.reject) + len(c.zero) + len(c.gate); b.Fallbacks() != want {
 				t.Errorf("Fallbacks() = %d, want %d", b.Fallbacks(), want)
+			}
+			for _, k := range c.gate {
+				if slices.Contains(dev.Compiled(), k) {
+					t.Errorf("%s was compiled although the gate refused it", k)
+				}
 			}
 			// The backend that fell back still computes what the CPU does.
 			res, err := CompareCPU(b, 1, m.Seq, 1, rand.New(rand.NewPCG(1, 2)))

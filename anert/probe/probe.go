@@ -196,7 +196,11 @@ func Run(o Options) (*Report, error) {
 		if pol.force != nil && o.Model.Pos == "nope" {
 			delete(pol.force, aneb.SlotAttnBwd2)
 		}
-		br := backendResult(dev, emulated, o.Model, pol.name, pol.force)
+		var gate func(*mil.Kernel) error
+		if !emulated && !o.Force { // as training does: the chip's rules pick the variants first
+			gate = check.Gate(o.Model, o.Chip)
+		}
+		br := backendResult(dev, emulated, o.Model, pol.name, pol.force, gate)
 		logf("backend, %s: %s; worst %s %.2e %s", pol.name, br.Variants, br.Worst, br.WorstRel, br.Error)
 		if br.Error != "" {
 			r.Failures++
@@ -299,13 +303,13 @@ type keep struct{ device.Device }
 
 func (keep) Close() error { return nil }
 
-func backendResult(dev device.Device, emulated bool, m config.Model, policy string, force map[string]string) BackendResult {
+func backendResult(dev device.Device, emulated bool, m config.Model, policy string, force map[string]string, gate func(*mil.Kernel) error) BackendResult {
 	br := BackendResult{Policy: policy}
 	d := device.Device(keep{dev})
 	if emulated {
 		d = device.NewEmu() // keeps the backend from verifying the emulator against itself
 	}
-	b, err := aneb.NewWith(d, m, aneb.Options{Force: force})
+	b, err := aneb.NewWith(d, m, aneb.Options{Force: force, Gate: gate})
 	if err != nil {
 		br.Error = firstLine(err.Error())
 		return br

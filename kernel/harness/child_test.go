@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"path/filepath"
 	"reflect"
 	"time"
 
@@ -142,6 +144,43 @@ func TestChildRequestIsJSON(t *testing.T) {
 		}
 		if !reflect.DeepEqual(back, req) {
 			t.Errorf("round trip changed the request:\n%+v\n%+v", req, back)
+		}
+	}
+}
+
+// Submit in a child (this test binary, through TestMain's ChildMain) gives the jobs Submit in
+// this process gives: the same specs, descriptions, configs, sources and repeats, stamped with
+// the supervisor's clock. Only the random part of the run ids differs.
+func TestSubmitInChild(t *testing.T) {
+	child, err := SelfChild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	lab := t.TempDir()
+	var jobs [2][]Job
+	for i, c := range [][]string{nil, child} {
+		h, err := New(Options{Lab: lab, Child: c, Repeats: 2, Out: io.Discard, Now: func() time.Time { return now }, Commit: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs[i] = h.Submit(context.Background(), filepath.Join("testdata", "sweep.go"), "from\na test")
+		h.Close()
+	}
+	if len(jobs[1]) != len(jobs[0]) || len(jobs[0]) < 4 {
+		t.Fatalf("%d jobs in the child, %d here; want the same, at least 4", len(jobs[1]), len(jobs[0]))
+	}
+	for i := range jobs[0] {
+		here, there := jobs[0][i], jobs[1][i]
+		if !strings.HasPrefix(there.ID, "r20260102T030405Z-") || there.Submitted != now {
+			t.Errorf("job %d: id %s submitted %v, want the supervisor's clock %v", i, there.ID, there.Submitted, now)
+		}
+		if there.RepeatOf != "" {
+			there.RepeatOf = here.RepeatOf
+		}
+		there.ID = here.ID
+		if !reflect.DeepEqual(here, there) {
+			t.Errorf("job %d differs:\nhere  %+v\nchild %+v", i, here, there)
 		}
 	}
 }

@@ -3,9 +3,12 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The ledger speaks two SQL dialects: SQLite (the embedded ledger.db, the default) and PostgreSQL
@@ -124,7 +127,9 @@ const ledgerLockKey int64 = 0x616e656c6162
 // transaction's first statement and released at commit or rollback. The transaction stays READ
 // COMMITTED: each later statement sees everything committed before the lock was granted, so
 // Record reads the head the previous writer left, and identity values (seq) are handed out in
-// lock order, so seq stays the order of recording.
+// lock order, so seq stays the order of recording. A writer waits for the lock at most pgLockTimeout (SQLite's
+// busy timeout), and the server ends a session left idle inside a transaction after pgIdleInTx,
+// so a stopped process cannot hold the lock for the whole fleet.
 //
 // Why not a lock per lineage: a verdict reads more than its lineage — the noise floor pools every
 // config run under the run's budget and a config's sample pools its runs in any lineage — and seq
@@ -142,6 +147,11 @@ func (l *Ledger) beginWrite(ctx context.Context) (sqlTx, error) {
 	if l.db.d.backend() == Postgres {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, ledgerLockKey); err != nil {
 			tx.Rollback()
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available: lock_timeout passed
+				return tx, fmt.Errorf("the ledger's write lock: another writer has held it for over %v "+
+					"(a stuck process? its session shows in pg_stat_activity): %w", pgLockTimeout, err)
+			}
 			return tx, fmt.Errorf("take the ledger's write lock: %w", err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anelab/anelab/internal/pgtest"
 )
 
 func okRun(lineage string, val float64) *Run {
@@ -206,5 +208,33 @@ func TestCheckLineage(t *testing.T) {
 		if err := CheckLineage(name); (err == nil) != ok {
 			t.Errorf("CheckLineage(%q) = %v", name, err)
 		}
+	}
+}
+
+// TestStoppedWriter: on PostgreSQL a process that stops inside a write transaction (holding the
+// ledger's lock) loses its session after pgIdleInTx, so other machines go on recording; while
+// the lock is held, a writer waits at most pgLockTimeout and says why it failed.
+func TestStoppedWriter(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	defer func(a, b time.Duration) { pgLockTimeout, pgIdleInTx = a, b }(pgLockTimeout, pgIdleInTx)
+	pgLockTimeout, pgIdleInTx = 300*time.Millisecond, 2*time.Second
+	ctx := context.Background()
+	dir := t.TempDir()
+	stopped, other := open(t, dir, dbURL), open(t, dir, dbURL)
+	tx, err := stopped.beginWrite(ctx) // holds the lock, then does nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := other.Record(ctx, okRun("main", 1)); err == nil || !strings.Contains(err.Error(), "another writer has held it") {
+		t.Fatalf("Record while another session holds the lock: %v, want a lock timeout", err)
+	}
+	time.Sleep(3 * pgIdleInTx / 2)
+	r := okRun("main", 1)
+	if err := other.Record(ctx, r); err != nil || r.Decision != Keep {
+		t.Fatalf("Record after the stopped writer's session ended: %v %q", err, r.Decision)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Error("the stopped writer's transaction committed after its session was ended")
 	}
 }

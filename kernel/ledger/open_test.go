@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/anelab/anelab/internal/pgtest"
 )
 
 // Issue 10, defect 5: an empty or missing ledger.db beside existing run folders is an error that
@@ -84,5 +86,43 @@ func TestBadURL(t *testing.T) {
 				t.Errorf("%s: error %q: want %q, naming %s, without the password", c.url, msg, c.want, EnvDB)
 			}
 		}
+	}
+}
+
+// TestOwnLedgerAndURL: a lab folder with its own ledger.db refuses to record in a database as
+// well (the two would never be judged together), naming both and what to do; reading is allowed.
+func TestOwnLedgerAndURL(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	dir := t.TempDir()
+	open(t, dir, "").Close()
+	if l, err := OpenURL(dir, dbURL); err == nil {
+		l.Close()
+		t.Fatal("a lab with its own ledger.db opened a database for writing")
+	} else if msg := err.Error(); !strings.Contains(msg, File) || !strings.Contains(msg, EnvDB) || !strings.Contains(msg, "aside") {
+		t.Errorf("error %q does not name the ledger, %s and what to do", msg, EnvDB)
+	}
+	open(t, t.TempDir(), dbURL).Close() // create the database's ledger
+	ro, err := OpenReadOnlyURL(dir, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.Close()
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:s3cret@h:5432/db?sslmode=disable": "postgres://u:xxxxx@h:5432/db?sslmode=disable",
+		"postgres://u@/db?host=/tmp/x":                  "postgres://u@/db?host=/tmp/x",
+		"postgres:///db":                                "postgres:///db",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+		if got := (&Ledger{url: in}).Where(); got != want {
+			t.Errorf("Where() = %q, want %q", got, want)
+		}
+	}
+	if got := (&Ledger{Dir: "lab"}).Where(); got != "lab/"+File {
+		t.Errorf("Where() of a SQLite ledger = %q", got)
 	}
 }

@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
+
+// pgLockTimeout is how long a writer waits for the ledger's lock; pgIdleInTx how long a session
+// may sit idle inside a transaction before the server ends it (variables for the tests).
+var pgLockTimeout, pgIdleInTx = 60 * time.Second, 60 * time.Second
 
 // openPostgres opens the ledger in the PostgreSQL database at rawURL for the lab folder dir,
 // migrating it unless readOnly.
@@ -21,6 +27,15 @@ func openPostgres(dir, rawURL string, readOnly bool) (*Ledger, error) {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, fmt.Errorf("%s=%q: not a PostgreSQL URL: use postgres://user:password@host:5432/database "+
 			"(or unset %s for the lab's own %s)", EnvDB, shown, EnvDB, File)
+	}
+	if !readOnly {
+		// A lab that has its own ledger would silently split in two: its runs in ledger.db, the
+		// next ones in the database, and no verdict would see both.
+		if st, err := os.Stat(filepath.Join(dir, File)); err == nil && st.Size() > 0 {
+			return nil, fmt.Errorf("lab %s has its own ledger (%s), but %s=%s names another: its runs and the new ones "+
+				"would not be judged together. Unset %s to go on with %s, or move %s aside to record in the database",
+				dir, filepath.Join(dir, File), EnvDB, shown, EnvDB, File, filepath.Join(dir, File))
+		}
 	}
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
@@ -32,6 +47,11 @@ func openPostgres(dir, rawURL string, readOnly bool) (*Ledger, error) {
 	if readOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
+	// As SQLite's busy timeout: a writer waits for the ledger's lock, but not forever. And a
+	// process stopped inside a write transaction (SIGSTOP, a debugger, a frozen VM) loses its
+	// session, and so the lock, instead of holding up every machine of the fleet.
+	cfg.RuntimeParams["lock_timeout"] = strconv.Itoa(int(pgLockTimeout.Milliseconds()))
+	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(pgIdleInTx.Milliseconds()))
 	cfg.RuntimeParams["application_name"] = "anelab"
 	db := stdlib.OpenDB(*cfg)
 	// A few connections: readers need not queue behind a writer waiting for the ledger's lock.
@@ -75,7 +95,7 @@ func (l *Ledger) URL() string { return l.url }
 // Where names the ledger for people: the ledger.db path, or the URL without its password.
 func (l *Ledger) Where() string {
 	if l.url == "" {
-		return l.Dir + "/" + File
+		return filepath.Join(l.Dir, File)
 	}
 	return redact(l.url)
 }

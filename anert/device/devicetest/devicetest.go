@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/device"
 	"github.com/anelab/anelab/anert/mil"
 )
@@ -19,8 +20,9 @@ import (
 // it compiled, in order.
 type Faulty struct {
 	device.Emu
-	Label        string  // Name() (default "ane (faulty)")
-	Peak         float64 // PeakTFLOPS()
+	Label        string    // Name() (default "ane (faulty)")
+	Peak         float64   // PeakTFLOPS()
+	Rules        chip.Chip // Chip(): the chip whose ANE rules apply (zero: the host's, as for a Mac's ANE)
 	Reject, Zero []string
 
 	mu       sync.Mutex
@@ -35,6 +37,9 @@ func (f *Faulty) Name() string {
 }
 
 func (f *Faulty) PeakTFLOPS() float64 { return f.Peak }
+
+// Chip is Rules, as the Neural Engine device reports the chip it detected.
+func (f *Faulty) Chip() chip.Chip { return f.Rules }
 
 // Compile fails for the kernels in Reject with the real compiler's words; for the kernels in Zero
 // it returns a program whose outputs are zeros.

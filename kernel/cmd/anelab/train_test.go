@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,5 +224,40 @@ func TestResumeOnOtherDataRefused(t *testing.T) {
 	}
 	if out, code := resume(d2); code != 0 || !strings.Contains(out, "cannot check that the checkpoint was trained on") {
 		t.Errorf("old checkpoint: exit %d\n%s", code, out)
+	}
+}
+
+// Issue 10, defect 6: `anelab train` with a model far beyond the machine's memory is refused up
+// front with what it needs (it ended in Go's "fatal error: runtime: out of memory" and a page of
+// stack).
+func TestOversizedTrainRefused(t *testing.T) {
+	out, code := runCode(t, "", "train", "--data", trainData(t), "--out", t.TempDir(), "--dim", "16384", "--layers", "32",
+		"--heads", "128", "--ffn", "65536", "--vocab", "300", "--steps", "1")
+	if code != 1 || !strings.Contains(out, "GiB to train") || !strings.Contains(out, "available") || strings.Contains(out, "fatal error") {
+		t.Errorf("exit %d, want 1 naming the memory needed:\n%s", code, tail(out))
+	}
+}
+
+// Issue 10, defect 10: `anelab sample` on a checkpoint with a NaN weight (a diverged model) is
+// refused by name; it printed ”” and exited 0.
+func TestSampleRefusesNaNCheckpoint(t *testing.T) {
+	out := t.TempDir()
+	mustRun(t, "", tinyTrain(trainData(t), out, "--steps", "2")...)
+	path := filepath.Join(out, "model.ckpt")
+	if o := mustRun(t, "", "sample", path, "--tokens", "5"); o == "" {
+		t.Fatal("the healthy checkpoint sampled nothing")
+	}
+	c, err := ckpt.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.WithPrefix(ckpt.ModelPrefix)[0]
+	w.Data[0] = float32(math.NaN())
+	if err := ckpt.Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	o, code := runCode(t, "", "sample", path, "--tokens", "5")
+	if code != 1 || !strings.Contains(o, "is not finite") || !strings.Contains(o, "diverged") {
+		t.Errorf("NaN checkpoint: exit %d\n%s", code, o)
 	}
 }
