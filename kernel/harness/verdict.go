@@ -350,3 +350,9 @@ func ReadCurve(path string) ([]train.Point, error) {
 	}
 	return pts, sc.Err()
 }
+
+// ForLedger is a harness that only reads l: enough for Ranking and PrintRanking of a sweep run by
+// others (`anelab queue --sweep`).
+func ForLedger(l *ledger.Ledger) *Harness {
+	return &Harness{opt: Options{Lab: l.Dir, Out: io.Discard, Lineage: lab.DefaultLineage}, Ledger: l}
+}

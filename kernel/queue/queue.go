@@ -93,7 +93,7 @@ func Open(ctx context.Context, lab, url string) (*Queue, error) {
 	case url == "":
 		b, err = openSQLite(ctx, lab)
 	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
-		b, err = openPostgres(ctx, url)
+		b, err = openPostgres(ctx, lab, url)
 	default:
 		return nil, fmt.Errorf("queue database %q: want a postgres:// URL (or none for the lab's SQLite ledger.db)", redact(url))
 	}

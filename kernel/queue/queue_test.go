@@ -13,12 +13,28 @@ import (
 
 	"github.com/riverqueue/river/riverdriver"
 
+	"github.com/anelab/anelab/internal/pgtest"
 	"github.com/anelab/anelab/kernel/harness"
 	"github.com/anelab/anelab/kernel/harness/harnesstest"
 	"github.com/anelab/anelab/kernel/ledger"
+	"github.com/anelab/anelab/kernel/queue/queuetest"
 )
 
 const sweep6 = "../harness/testdata/sweep6.go"
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// forBackends runs test on the lab's SQLite ledger.db and on a PostgreSQL database of a server the
+// test starts (skipped, naming the Debian package, where PostgreSQL is not installed). ANELAB_DB
+// is set for the PostgreSQL case, so every harness and ledger the test opens uses it.
+func forBackends(t *testing.T, test func(t *testing.T, url string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.URL(t)
+		t.Setenv(ledger.EnvDB, url)
+		test(t, url)
+	})
+}
 
 // syncBuffer is a console several slots write to.
 type syncBuffer struct {
@@ -65,45 +81,11 @@ func submit(t *testing.T, lab, url, script string, repeats int) (*Queue, Submitt
 	return q, s
 }
 
-// CheckReplay replays the ledger in recording order and checks every decision against the
-// semantics: each run was judged against the head its predecessors left (prev_head), the first
-// ok run of a lineage is kept, and with no noise estimate (no repeats) a run is kept exactly when
-// its val_bpb is lower than that head's; only kept deciders move the head.
+// CheckReplay fails t for every place runs break the queue's semantics (queuetest.Replay).
 func CheckReplay(t *testing.T, runs []ledger.Run) {
 	t.Helper()
-	head := map[string]ledger.Run{}
-	for _, r := range runs {
-		h, has := head[r.Lineage]
-		if r.Status == ledger.StatusRunning || r.Status == ledger.StatusKilled {
-			if r.Decision != "" {
-				t.Errorf("%s (%s) has decision %q", r.ID, r.Status, r.Decision)
-			}
-			continue
-		}
-		if r.PrevHead != h.ID {
-			t.Errorf("%s: judged against %q, but the head its predecessors left is %q", r.ID, r.PrevHead, h.ID)
-		}
-		if r.Status != ledger.StatusOK {
-			if r.Decision != "" {
-				t.Errorf("%s (%s) has decision %q", r.ID, r.Status, r.Decision)
-			}
-			continue
-		}
-		if r.RepeatOf == "" {
-			want := ledger.Discard
-			switch {
-			case !has || r.Metric() < h.Metric():
-				want = ledger.Keep
-			case r.Metric() == h.Metric():
-				want = ledger.WithinNoise
-			}
-			if r.Decision != want {
-				t.Errorf("%s: val_bpb %.4f against head %q (%.4f): %q, want %q", r.ID, r.Metric(), h.ID, h.Metric(), r.Decision, want)
-			}
-		}
-		if r.Decision == ledger.Keep && !strings.HasPrefix(r.Verdict, "with ") {
-			head[r.Lineage] = r
-		}
+	for _, p := range queuetest.Replay(runs) {
+		t.Error(p)
 	}
 }
 
@@ -124,9 +106,11 @@ func ledgerRuns(t *testing.T, lab string) []ledger.Run {
 // TestTwoWorkersDrainSweep: two workers (separate connections and River clients, as two processes
 // would have) drain a 6-job sweep: six rows, one per job, each decided against the head its
 // predecessors left; the sweep's ranking is by val_bpb against the head at submit.
-func TestTwoWorkersDrainSweep(t *testing.T) {
+func TestTwoWorkersDrainSweep(t *testing.T) { forBackends(t, testTwoWorkersDrainSweep) }
+
+func testTwoWorkersDrainSweep(t *testing.T, url string) {
 	lab := t.TempDir()
-	q, s := submit(t, lab, "", sweep6, 0)
+	q, s := submit(t, lab, url, sweep6, 0)
 	if len(s.IDs) != 6 {
 		t.Fatalf("queued %d jobs, want 6", len(s.IDs))
 	}
@@ -138,7 +122,7 @@ func TestTwoWorkersDrainSweep(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w, err := Open(context.Background(), lab, "")
+			w, err := Open(context.Background(), lab, url)
 			if err != nil {
 				errs[i] = err
 				return
@@ -219,10 +203,12 @@ func deadPID(t *testing.T) int {
 // that has ended, with no row or a running row — and checks a worker takes it back: the attempt
 // becomes a killed row, the retry "<id>-a2" is recorded; a gone worker's attempt that had recorded
 // its end is not run again.
-func TestGoneWorkerRescued(t *testing.T) {
+func TestGoneWorkerRescued(t *testing.T) { forBackends(t, testGoneWorkerRescued) }
+
+func testGoneWorkerRescued(t *testing.T, url string) {
 	ctx := context.Background()
 	lab := t.TempDir()
-	q, s := submit(t, lab, "", sweep6, 0)
+	q, s := submit(t, lab, url, sweep6, 0)
 	host, boot := ledger.Self()
 	gone := fmt.Sprintf("anelab-%d-%s-%s", deadPID(t), strings.ReplaceAll(boot, "-", ""), host)
 	if !holderGone(gone) || holderGone(clientID()) || holderGone("anelab-1-x-otherhost.example") {
