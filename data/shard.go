@@ -71,6 +71,10 @@ func (m *Manifest) BPB(nats float64) float64 { return nats / math.Ln2 / m.BytesP
 // IDSet is a sorted set of token ids, written in JSON as a compact range string.
 type IDSet []int
 
+// maxIDs bounds the ids an IDSet reads: shards hold uint16 ids. Without it a manifest's "0-4000000000"
+// asked for a 32 GB list.
+const maxIDs = 1 << 16
+
 // MarshalJSON writes "a-b,c,…".
 func (s IDSet) MarshalJSON() ([]byte, error) {
 	var b strings.Builder
@@ -113,6 +117,9 @@ func (s *IDSet) UnmarshalJSON(data []byte) error {
 			if b, err = strconv.Atoi(hi); err != nil || b < a {
 				return fmt.Errorf("seen: bad range %q", part)
 			}
+		}
+		if a < 0 || b >= maxIDs {
+			return fmt.Errorf("seen: %q is outside the token ids 0..%d", part, maxIDs-1)
 		}
 		if n := len(*s); n > 0 && a <= (*s)[n-1] {
 			return fmt.Errorf("seen: ids not ascending at %q", part)
@@ -191,9 +198,12 @@ func WriteManifest(dir string, m *Manifest) error {
 }
 
 // ReadManifest reads dir/manifest.json.
-func ReadManifest(dir string) (*Manifest, error) {
+func ReadManifest(dir string) (*Manifest, error) { return readManifest(os.DirFS(dir), dir) }
+
+// readManifest reads manifest.json from fsys, the folder dir (named in errors).
+func readManifest(fsys fs.FS, dir string) (*Manifest, error) {
 	path := filepath.Join(dir, ManifestFile)
-	b, err := os.ReadFile(path)
+	b, err := fs.ReadFile(fsys, ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no prepared dataset in %s (%s is missing): prepare one with `anelab data default` "+
 			"(offline synthetic stories; `make run` does it for you), `anelab data text FILE…` or `anelab data tinystories`",
@@ -224,8 +234,11 @@ type Dataset struct {
 
 // Open loads dir's manifest and both splits and checks them: every file present, each shard's
 // size matches its token count, its SHA-256 matches, and every id is below the vocab size.
-func Open(dir string) (*Dataset, error) {
-	m, err := ReadManifest(dir)
+func Open(dir string) (*Dataset, error) { return open(os.DirFS(dir), dir) }
+
+// open is Open on the folder fsys (dir names it in errors and becomes Dataset.Dir).
+func open(fsys fs.FS, dir string) (*Dataset, error) {
+	m, err := readManifest(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +267,7 @@ func Open(dir string) (*Dataset, error) {
 		info SplitInfo
 		dst  *[]uint16
 	}{{"train", m.Train, &d.Train}, {"val", m.Val, &d.Val}} {
-		toks, err := readChecked(dir, s.name, s.info, m.VocabSize, present)
+		toks, err := readChecked(fsys, dir, s.name, s.info, m.VocabSize, present)
 		if err != nil {
 			return nil, err
 		}
@@ -272,12 +285,12 @@ func Open(dir string) (*Dataset, error) {
 	return d, nil
 }
 
-func readChecked(dir, split string, info SplitInfo, vocab int, present []bool) ([]uint16, error) {
+func readChecked(fsys fs.FS, dir, split string, info SplitInfo, vocab int, present []bool) ([]uint16, error) {
 	if info.File == "" {
 		return nil, fmt.Errorf("%s: the manifest names no %s file", filepath.Join(dir, ManifestFile), split)
 	}
 	path := filepath.Join(dir, info.File)
-	st, err := os.Stat(path)
+	st, err := fs.Stat(fsys, info.File)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s split: %s is missing: prepare the dataset again", split, path)
 	}
@@ -291,7 +304,7 @@ func readChecked(dir, split string, info SplitInfo, vocab int, present []bool) (
 		return nil, fmt.Errorf("%s split: %s is %d bytes but the manifest says %d tokens (%d bytes): the file is truncated "+
 			"or from another preparation; prepare the dataset again", split, path, st.Size(), info.Tokens, want)
 	}
-	b, err := os.ReadFile(path)
+	b, err := fs.ReadFile(fsys, info.File)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func TestIDSetJSON(t *testing.T) {
 			t.Errorf("Unmarshal(%s) = %v, %v", b, back, err)
 		}
 	}
-	for _, bad := range []string{`"3-1"`, `"x"`, `"5,2"`, `7`} {
+	for _, bad := range []string{`"3-1"`, `"x"`, `"5,2"`, `7`, `"0-4000000000"`, `"65536"`} {
 		var s IDSet
 		if err := json.Unmarshal([]byte(bad), &s); err == nil {
 			t.Errorf("Unmarshal(%s): no error", bad)
@@ -169,6 +169,11 @@ func TestOpenErrors(t *testing.T) {
 		m.Format = 0
 		WriteManifest(dir, m)
 	}, "format 0")
+	add("bos beyond the vocab", func(dir string) { // issue 10, defect 10: a bos of 99999 trained
+		m, _ := ReadManifest(dir)
+		m.BOS = 99999
+		WriteManifest(dir, m)
+	}, "bos 99999", "below vocab_size 64")
 	add("bad json", func(dir string) { os.WriteFile(filepath.Join(dir, ManifestFile), []byte("{"), 0o644) }, "manifest.json")
 	for _, tc := range cases {
 		if _, err := Open(tc.dir); err == nil || !containsAll(err.Error(), tc.want) {

@@ -22,8 +22,11 @@
 // Compile once, stage weights once per update: New generates and compiles each kernel once. Every
 // (layer, weight-bearing kernel) pair gets its own input surface whose weight columns are written
 // when the layer is first seen and again in WeightsChanged (after each optimizer update, all
-// layers in parallel); each call writes only the activation columns. P and dP (and da, dq, dk, dv)
-// move from one kernel's output to the next one's input as raw fp16, as in the original.
+// layers in parallel); each call writes only the activation columns. Of each output the backend
+// reads only the fields the model keeps, and of those only the real tokens' columns. da, P, dP,
+// dq, dk and dv move from one kernel's output surface to the next one's input surface as raw fp16
+// (device.Program.CopyTo; the original's io_copy, seed-system §3.4), so P and dP, the largest
+// blocks, never reach Go. StepTraffic is the bytes one optimizer step moves (traffic.go).
 //
 // ffnFused computes x_next = x2 + α·W2·gate. The model's contract is Y = W2·gate (it adds the
 // residual itself), so this backend generates ffnFused with α = 1 and leaves its x2 columns 0:
@@ -91,7 +94,7 @@ type Backend struct {
 	kc      mil.Config
 	ks      [nKernels]*mil.Kernel
 	progs   [nKernels]device.Program
-	outs    [nKernels][]uint16 // one output buffer per kernel
+	outs    [nKernels][]uint16 // the whole output surface per kernel (Options.WholeOutputs only)
 	weighty [nKernels]bool     // the kernel has weight fields
 	layers  []layerState
 	free    [nKernels]device.Input   // inputs of the weight-free kernels (sdpaBwd1, sdpaBwd2)
@@ -493,27 +496,65 @@ func (b *Backend) put(in device.Input, f mil.Field, x []float32, q, T int, scale
 	return in.WriteFP16(f, blk)
 }
 
-// get reads the activation field f ([Seq][C]) of the output surface out, times scale, into
-// sequence q (rows [q·T, q·T+T)) of the token-major x [N, C]; padded rows are dropped.
-func (b *Backend) get(x []float32, f mil.Field, out []uint16, q, T int, scale float32) {
-	C, S := f.Channels, f.Cols
-	decodeT(rows(x, q, T, C), out[f.Ch0*S:(f.Ch0+C)*S], T, S, C, scale, b.workers)
+// into names one output field of a kernel and the token-major matrix [N, C] it is read into.
+type into struct {
+	name string
+	x    []float32
 }
 
-// hand copies output field out of kernel from (its output surface) into input field f of in, raw.
+// get reads the activation fields outs ([Seq][C] each) of kernel k's last evaluation, times
+// scale, into sequence q (rows [q·T, q·T+T)) of their matrices: only the first T columns (the
+// real tokens; padding is never read), unless the backend runs the whole-output path, where they
+// are decoded from the copy of the whole output surface that eval made.
+func (b *Backend) get(k, q, T int, scale float32, outs ...into) error {
+	for _, o := range outs {
+		f := b.ks[k].Output(o.name)
+		C, S := f.Channels, f.Cols
+		if b.opts.WholeOutputs {
+			decodeT(rows(o.x, q, T, C), b.outs[k][f.Ch0*S:(f.Ch0+C)*S], T, S, C, scale, b.workers)
+			continue
+		}
+		blk := grow(&b.blk, C*T)
+		if err := b.progs[k].Read(f.FirstCols(T), blk); err != nil {
+			return fmt.Errorf("aneb: %w", err)
+		}
+		decodeT(rows(o.x, q, T, C), blk, T, T, C, scale, b.workers)
+	}
+	return nil
+}
+
+// hand moves output field out of kernel from's last evaluation into input field f of in, raw
+// fp16: surface to surface (device.Program.CopyTo, the original's io_copy), or on the
+// whole-output path from the Go copy of the output surface.
 func (b *Backend) hand(in device.Input, f mil.Field, from int, out string) error {
 	o := b.ks[from].Output(out)
-	S := o.Width
-	return in.WriteFP16(f, b.outs[from][o.Ch0*S:(o.Ch0+o.Channels)*S])
+	var err error
+	if b.opts.WholeOutputs {
+		S := o.Width
+		err = in.WriteFP16(f, b.outs[from][o.Ch0*S:(o.Ch0+o.Channels)*S])
+	} else {
+		err = b.progs[from].CopyTo(o, in, f)
+	}
+	if err != nil {
+		return fmt.Errorf("aneb: %w", err)
+	}
+	return nil
 }
 
-// eval runs kernel k on in into its output buffer.
-func (b *Backend) eval(k int, in device.Input) ([]uint16, error) {
-	if err := b.progs[k].Eval(in, b.outs[k]); err != nil {
-		return nil, fmt.Errorf("aneb: %w", err)
+// eval runs kernel k on in; its output stays on the device (get and hand take from it), except
+// on the whole-output path, which copies the whole output surface into Go as every evaluation did
+// before Read and CopyTo existed.
+func (b *Backend) eval(k int, in device.Input) error {
+	if err := b.progs[k].Eval(in); err != nil {
+		return fmt.Errorf("aneb: %w", err)
 	}
 	b.evals++
-	return b.outs[k], nil
+	if b.opts.WholeOutputs {
+		if err := b.progs[k].Read(b.ks[k].WholeOutput(), b.outs[k]); err != nil {
+			return fmt.Errorf("aneb: %w", err)
+		}
+	}
+	return nil
 }
 
 // gradScale returns 2^e such that max |x| over the slices, times 2^e, lies in [8, 16); 1 when they

@@ -19,15 +19,12 @@ func (b *Backend) AttnForward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		if err := b.put(in, k.Input("xn"), a.Xn, q, s.T, 1); err != nil {
 			return err
 		}
-		out, err := b.eval(kAttnFwd, in)
-		if err != nil {
+		if err := b.eval(kAttnFwd, in); err != nil {
 			return err
 		}
-		b.get(a.O, k.Output("o"), out, q, s.T, 1)
-		b.get(a.A, k.Output("a"), out, q, s.T, 1)
-		b.get(a.Q, k.Output("q"), out, q, s.T, 1)
-		b.get(a.K, k.Output("k"), out, q, s.T, 1)
-		b.get(a.V, k.Output("v"), out, q, s.T, 1)
+		if err := b.get(kAttnFwd, q, s.T, 1, into{"o", a.O}, into{"a", a.A}, into{"q", a.Q}, into{"k", a.K}, into{"v", a.V}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -49,13 +46,12 @@ func (b *Backend) attnForwardSplit(l int, s model.Shape, w *model.Layer, a *mode
 		if err := b.put(inP, kp.Input("xn"), a.Xn, q, T, 1); err != nil {
 			return err
 		}
-		out, err := b.eval(kQKVFwd, inP)
-		if err != nil {
+		if err := b.eval(kQKVFwd, inP); err != nil {
 			return err
 		}
-		b.get(a.Q, kp.Output("q"), out, q, T, 1)
-		b.get(a.K, kp.Output("k"), out, q, T, 1)
-		b.get(a.V, kp.Output("v"), out, q, T, 1)
+		if err := b.get(kQKVFwd, q, T, 1, into{"q", a.Q}, into{"k", a.K}, into{"v", a.V}); err != nil {
+			return err
+		}
 		if s.Cos != nil {
 			model.RoPERows(rows(a.Q, q, T, D), T, 0, T, D, s.HD, s.Cos, s.Sin, 1)
 			model.RoPERows(rows(a.K, q, T, D), T, 0, T, D, s.HD, s.Cos, s.Sin, 1)
@@ -68,11 +64,12 @@ func (b *Backend) attnForwardSplit(l int, s model.Shape, w *model.Layer, a *mode
 				return err
 			}
 		}
-		if out, err = b.eval(kSdpaWo, inA); err != nil {
+		if err := b.eval(kSdpaWo, inA); err != nil {
 			return err
 		}
-		b.get(a.O, ka.Output("o"), out, q, T, 1)
-		b.get(a.A, ka.Output("a"), out, q, T, 1)
+		if err := b.get(kSdpaWo, q, T, 1, into{"o", a.O}, into{"a", a.A}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -109,11 +106,12 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.put(inWo, kWo.Input("dy"), a.DO, q, T, g); err != nil {
 			return err
 		}
-		out, err := b.eval(kWoBwd, inWo)
-		if err != nil {
+		if err := b.eval(kWoBwd, inWo); err != nil {
 			return err
 		}
-		b.get(a.DA, kWo.Output("da"), out, q, T, 1/g)
+		if err := b.get(kWoBwd, q, T, 1/g, into{"da", a.DA}); err != nil {
+			return err
+		}
 
 		for _, f := range []struct {
 			name string
@@ -126,10 +124,12 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.hand(in1, k1.Input("da"), kWoBwd, "da"); err != nil {
 			return err
 		}
-		if out, err = b.eval(kAttnBwd1, in1); err != nil {
+		if err := b.eval(kAttnBwd1, in1); err != nil {
 			return err
 		}
-		b.get(a.DV, k1.Output("dv"), out, q, T, 1/g)
+		if err := b.get(kAttnBwd1, q, T, 1/g, into{"dv", a.DV}); err != nil {
+			return err
+		}
 
 		for _, n := range []string{"P", "dP"} {
 			if err := b.hand(in2, k2.Input(n), kAttnBwd1, n); err != nil {
@@ -142,11 +142,12 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.put(in2, k2.Input("k"), a.K, q, T, 1); err != nil {
 			return err
 		}
-		if out, err = b.eval(bwd2, in2); err != nil {
+		if err := b.eval(bwd2, in2); err != nil {
 			return err
 		}
-		b.get(a.DQ, k2.Output("dq"), out, q, T, 1/g)
-		b.get(a.DK, k2.Output("dk"), out, q, T, 1/g)
+		if err := b.get(bwd2, q, T, 1/g, into{"dq", a.DQ}, into{"dk", a.DK}); err != nil {
+			return err
+		}
 
 		if b.rawBwd2 {
 			// cpu-rope: undo the rotation in fp32, then stage g·DQ, g·DK for qkvBwd.
@@ -170,10 +171,12 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.hand(inQKV, kQKV.Input("dv"), kAttnBwd1, "dv"); err != nil {
 			return err
 		}
-		if out, err = b.eval(kQKVBwd, inQKV); err != nil {
+		if err := b.eval(kQKVBwd, inQKV); err != nil {
 			return err
 		}
-		b.get(a.DXn, kQKV.Output("dx"), out, q, T, 1/g)
+		if err := b.get(kQKVBwd, q, T, 1/g, into{"dx", a.DXn}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -193,14 +196,12 @@ func (b *Backend) FFNForward(l int, s model.Shape, w *model.Layer, a *model.Laye
 		if err := b.put(in, k.Input("x2n"), a.X2n, q, s.T, 1); err != nil {
 			return err
 		}
-		out, err := b.eval(kFFNFwd, in)
-		if err != nil {
+		if err := b.eval(kFFNFwd, in); err != nil {
 			return err
 		}
-		b.get(a.Y, k.Output("x_next"), out, q, s.T, 1)
-		b.get(a.H1, k.Output("h1"), out, q, s.T, 1)
-		b.get(a.H3, k.Output("h3"), out, q, s.T, 1)
-		b.get(a.Gate, k.Output("gate"), out, q, s.T, 1)
+		if err := b.get(kFFNFwd, q, s.T, 1, into{"x_next", a.Y}, into{"h1", a.H1}, into{"h3", a.H3}, into{"gate", a.Gate}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -227,11 +228,12 @@ func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		if err := b.put(in2, k2.Input("dffn"), a.DY, q, T, g); err != nil {
 			return err
 		}
-		out, err := b.eval(kFFNBwdW2, in2)
-		if err != nil {
+		if err := b.eval(kFFNBwdW2, in2); err != nil {
 			return err
 		}
-		b.get(a.DGate, k2.Output("dsilu"), out, q, T, 1/g)
+		if err := b.get(kFFNBwdW2, q, T, 1/g, into{"dsilu", a.DGate}); err != nil {
+			return err
+		}
 	}
 	n := s.N * F
 	model.SwiGLUBackward(s.Workers, a.DH1[:n], a.DH3[:n], a.DGate[:n], a.H1[:n], a.H3[:n])
@@ -243,11 +245,12 @@ func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		if err := b.put(in13, k13.Input("dh3"), a.DH3, q, T, g); err != nil {
 			return err
 		}
-		out, err := b.eval(kFFNBwdW13, in13)
-		if err != nil {
+		if err := b.eval(kFFNBwdW13, in13); err != nil {
 			return err
 		}
-		b.get(a.DX2n, k13.Output("dx"), out, q, T, 1/g)
+		if err := b.get(kFFNBwdW13, q, T, 1/g, into{"dx", a.DX2n}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -33,8 +33,8 @@ import (
 // Variant names.
 const (
 	Fused   = "fused"
-	Split   = "split"
-	CPURope = "cpu-rope"
+	Split   = mil.VariantSplit
+	CPURope = mil.VariantCPURope
 )
 
 // Slot names: the two fused kernels with a variant.
@@ -53,6 +53,18 @@ type Options struct {
 	Tol float64
 	// Verify forces the verification against the emulator even on the emulator (tests).
 	Verify bool
+	// Gate, when set, is asked before a fused kernel that has a variant is compiled
+	// (anert/mil/check.CheckKernelFor for the device's chip): one it refuses is never compiled,
+	// exactly as if compiling it had failed — its variant runs instead, and Choices gives the
+	// gate's reason. (The other kernels are the config check's: a config whose kernels without a
+	// variant break an error rule is refused before any backend is built.)
+	Gate func(*mil.Kernel) error
+	// WholeOutputs selects the data path before device.Program had Read and CopyTo: every
+	// evaluation copies its whole output surface into Go, and da, P, dP, dq, dk, dv go back to
+	// the next kernel's surface from there. Same numbers, more bytes (StepTraffic); kept to
+	// measure the difference (TestTrafficPerStep) and as a fallback should a device's CopyTo
+	// misbehave.
+	WholeOutputs bool
 }
 
 // DefaultTol is the verification tolerance: fp16 kernels agree with the emulator to ~1e-3 (the
@@ -130,20 +142,34 @@ type slot struct {
 	alt     []int
 }
 
-// compileAll compiles the fixed kernels and, per slot, the fused kernel or its variant.
+// compileAll compiles the fixed kernels and, per slot (mil.Slots), the fused kernel or its variant.
 func (b *Backend) compileAll() error {
 	_, onEmu := b.dev.(*device.Emu)
 	verify := !onEmu || b.opts.Verify
-	for _, i := range []int{kFFNFwd, kFFNBwdW2, kFFNBwdW13, kWoBwd, kAttnBwd1, kQKVBwd} {
-		if err := b.compileOne(i, verify); err != nil {
+	index := map[string]int{}
+	for i, n := range kernelNames {
+		index[n] = i
+	}
+	indices := func(ns []string) []int {
+		var is []int
+		for _, n := range ns {
+			is = append(is, index[n])
+		}
+		return is
+	}
+	var slots []slot
+	inSlot := map[string]bool{}
+	for _, sl := range mil.Slots(b.kc) {
+		slots = append(slots, slot{sl.Fused, []int{index[sl.Fused]}, sl.Variant, indices(sl.Kernels)})
+		inSlot[sl.Fused] = true
+	}
+	for _, n := range mil.Names {
+		if inSlot[n] {
+			continue
+		}
+		if err := b.compileOne(index[n], verify, false); err != nil {
 			return err
 		}
-	}
-	slots := []slot{{SlotAttnFwd, []int{kAttnFwd}, Split, []int{kQKVFwd, kSdpaWo}}}
-	if b.kc.Rope {
-		slots = append(slots, slot{SlotAttnBwd2, []int{kAttnBwd2}, CPURope, []int{kAttnBwd2Raw}})
-	} else if err := b.compileOne(kAttnBwd2, verify); err != nil {
-		return err
 	}
 	for _, s := range slots {
 		force := b.opts.Force[s.name]
@@ -154,7 +180,7 @@ func (b *Backend) compileAll() error {
 		if force == s.variant {
 			c.Why = "forced"
 		} else {
-			err := b.compileSet(s.fused, verify)
+			err := b.compileSet(s.fused, verify, true)
 			if err == nil {
 				if force == Fused {
 					c.Why = "forced"
@@ -168,7 +194,7 @@ func (b *Backend) compileAll() error {
 			c.Why = err.Error()
 		}
 		c.Variant, c.Kernels = s.variant, names(s.alt)
-		if err := b.compileSet(s.alt, verify); err != nil {
+		if err := b.compileSet(s.alt, verify, false); err != nil {
 			if force == s.variant {
 				return err
 			}
@@ -189,11 +215,11 @@ func names(is []int) []string {
 	return n
 }
 
-// compileSet compiles (and verifies) the kernels of one variant; on failure it releases what it
-// compiled and says which kernel failed and how.
-func (b *Backend) compileSet(is []int, verify bool) error {
+// compileSet compiles (and verifies) the kernels of one variant, asking Options.Gate first if
+// gated; on failure it releases what it compiled and says which kernel failed and how.
+func (b *Backend) compileSet(is []int, verify, gated bool) error {
 	for j, i := range is {
-		if err := b.compileOne(i, verify); err != nil {
+		if err := b.compileOne(i, verify, gated); err != nil {
 			for _, k := range is[:j+1] {
 				b.drop(k)
 			}
@@ -203,8 +229,9 @@ func (b *Backend) compileSet(is []int, verify bool) error {
 	return nil
 }
 
-// compileOne generates, compiles and (if verify) checks kernel i against the emulator.
-func (b *Backend) compileOne(i int, verify bool) error {
+// compileOne generates kernel i, asks Options.Gate (if gated), compiles it and (if verify) checks
+// it against the emulator.
+func (b *Backend) compileOne(i int, verify, gated bool) error {
 	c := b.kc
 	if i == kFFNFwd {
 		c.Alpha = 1 // x_next = 0 + 1·W2·gate = Y, see the package doc
@@ -213,11 +240,19 @@ func (b *Backend) compileOne(i int, verify bool) error {
 	if err != nil {
 		return fmt.Errorf("aneb: %w", err)
 	}
+	if gated && b.opts.Gate != nil {
+		if err := b.opts.Gate(k); err != nil {
+			return fmt.Errorf("%s %w", k.Name, err)
+		}
+	}
 	p, err := b.dev.Compile(k)
 	if err != nil {
 		return fmt.Errorf("%s failed to compile on %s: %w", k.Name, b.dev.Name(), err)
 	}
-	b.ks[i], b.progs[i], b.outs[i], b.use[i] = k, p, make([]uint16, k.Out.Elems()), true
+	b.ks[i], b.progs[i], b.use[i] = k, p, true
+	if b.opts.WholeOutputs {
+		b.outs[i] = make([]uint16, k.Out.Elems())
+	}
 	b.weighty[i] = false
 	for _, f := range k.Inputs {
 		b.weighty[i] = b.weighty[i] || f.Role == mil.Weight
@@ -271,8 +306,11 @@ func (b *Backend) verify(i int) error {
 			f.Pack(surf, src)
 		}
 		got, want := make([]uint16, k.Out.Elems()), make([]uint16, k.Out.Elems())
-		if err := b.progs[i].Eval(in, got); err != nil {
+		if err := b.progs[i].Eval(in); err != nil {
 			return fmt.Errorf("%s: first evaluation failed: %w", k.Name, err)
+		}
+		if err := b.progs[i].Read(k.WholeOutput(), got); err != nil {
+			return fmt.Errorf("%s: reading the first evaluation: %w", k.Name, err)
 		}
 		if err := ep.Run(surf, want); err != nil {
 			return fmt.Errorf("%s: emulator: %w", k.Name, err)

@@ -3,11 +3,13 @@ package aneb
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/device"
+	"github.com/anelab/anelab/anert/device/devicetest"
 	"github.com/anelab/anelab/anert/mil"
 )
 
@@ -58,63 +60,37 @@ func TestVariantsMatchCPU(t *testing.T) {
 	}
 }
 
-// faulty is a device that runs the emulator but refuses to compile some kernels and returns
-// zeros ("silent zeros") from others.
-type faulty struct {
-	device.Emu
-	reject, zero map[string]bool
-}
-
-func (f *faulty) Name() string { return "faulty" }
-
-func (f *faulty) Compile(k *mil.Kernel) (device.Program, error) {
-	if f.reject[k.Name] {
-		return nil, fmt.Errorf("ANECCompile() FAILED (test device rejects %s)", k.Name)
-	}
-	p, err := f.Emu.Compile(k)
-	if err != nil || !f.zero[k.Name] {
-		return p, err
-	}
-	return zeroProgram{p}, nil
-}
-
-type zeroProgram struct{ device.Program }
-
-func (z zeroProgram) Eval(in device.Input, out []uint16) error {
-	err := z.Program.Eval(in, out)
-	clear(out)
-	return err
-}
-
-// NewWith falls back per slot: a fused kernel that does not compile, or whose first evaluation
-// disagrees with the emulator, is replaced by its variant, and Choices says why; a kernel with no
-// variant that disagrees fails NewWith.
+// NewWith falls back per slot: a fused kernel that does not compile, whose first evaluation
+// disagrees with the emulator, or that the gate refuses (never compiled), is replaced by its
+// variant, and Choices says why; a kernel with no variant that disagrees fails NewWith.
 func TestFallback(t *testing.T) {
 	m := tiny()
 	for _, c := range []struct {
-		name         string
-		reject, zero []string
-		want         []string // substrings of Variants()
-		fail         string
+		name               string
+		reject, zero, gate []string
+		want               []string // substrings of Variants()
+		fail               string
 	}{
-		{"all fused", nil, nil, []string{"sdpaWoFwd=fused", "sdpaBwd2=fused"}, ""},
-		{"sdpaBwd2 rejected", []string{mil.AttnBwd2}, nil,
-			[]string{"sdpaWoFwd=fused", "sdpaBwd2=cpu-rope (sdpaBwd2Raw: sdpaBwd2 failed to compile on faulty: ANECCompile() FAILED"}, ""},
-		{"sdpaWoFwd silent zeros", nil, []string{mil.AttnFwd},
+		{"sdpaWoFwd gated", nil, nil, []string{mil.AttnFwd},
+			[]string{"sdpaWoFwd=split (qkvFwd + sdpaWo: sdpaWoFwd breaks test-rule", "sdpaBwd2=fused"}, ""},
+		{"all fused", nil, nil, nil, []string{"sdpaWoFwd=fused", "sdpaBwd2=fused"}, ""},
+		{"sdpaBwd2 rejected", []string{mil.AttnBwd2}, nil, nil,
+			[]string{"sdpaWoFwd=fused", "sdpaBwd2=cpu-rope (sdpaBwd2Raw: sdpaBwd2 failed to compile on faulty: _ANECompiler : ANECCompile() FAILED"}, ""},
+		{"sdpaWoFwd silent zeros", nil, []string{mil.AttnFwd}, nil,
 			[]string{"sdpaWoFwd=split (qkvFwd + sdpaWo: sdpaWoFwd disagrees with the emulator on its first evaluation", "sdpaBwd2=fused"}, ""},
-		{"both", []string{mil.AttnFwd, mil.AttnBwd2}, nil, []string{"sdpaWoFwd=split", "sdpaBwd2=cpu-rope"}, ""},
-		{"variant rejected too", []string{mil.AttnBwd2, mil.AttnBwd2Raw}, nil, nil, "neither the fused kernel"},
-		{"no variant", nil, []string{mil.FFNFwd}, nil, "ffnFused disagrees with the emulator"},
+		{"both", []string{mil.AttnFwd, mil.AttnBwd2}, nil, nil, []string{"sdpaWoFwd=split", "sdpaBwd2=cpu-rope"}, ""},
+		{"variant rejected too", []string{mil.AttnBwd2, mil.AttnBwd2Raw}, nil, nil, nil, "neither the fused kernel"},
+		{"no variant", nil, []string{mil.FFNFwd}, nil, nil, "ffnFused disagrees with the emulator"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := &faulty{reject: map[string]bool{}, zero: map[string]bool{}}
-			for _, n := range c.reject {
-				f.reject[n] = true
+			dev := &devicetest.Faulty{Label: "faulty", Reject: c.reject, Zero: c.zero}
+			gate := func(k *mil.Kernel) error {
+				if slices.Contains(c.gate, k.Name) {
+					return fmt.Errorf("breaks test-rule, so it is not compiled")
+				}
+				return nil
 			}
-			for _, n := range c.zero {
-				f.zero[n] = true
-			}
-			b, err := NewWith(f, m, Options{})
+			b, err := NewWith(dev, m, Options{Gate: gate})
 			if c.fail != "" {
 				if err == nil || !strings.Contains(err.Error(), c.fail) {
 					t.Fatalf("err = %v, want %q", err, c.fail)
@@ -130,8 +106,13 @@ func TestFallback(t *testing.T) {
 					t.Errorf("Variants() = %q lacks %q", b.Variants(), w)
 				}
 			}
-			if want := len(c.reject) + len(c.zero); b.Fallbacks() != want {
+			if want := len(c.reject) + len(c.zero) + len(c.gate); b.Fallbacks() != want {
 				t.Errorf("Fallbacks() = %d, want %d", b.Fallbacks(), want)
+			}
+			for _, k := range c.gate {
+				if slices.Contains(dev.Compiled(), k) {
+					t.Errorf("%s was compiled although the gate refused it", k)
+				}
 			}
 			// The backend that fell back still computes what the CPU does.
 			res, err := CompareCPU(b, 1, m.Seq, 1, rand.New(rand.NewPCG(1, 2)))

@@ -4,8 +4,10 @@
 //
 // Use: compile each kernel once; give each layer its own Input (its staged weights stay in it);
 // after an optimizer update rewrite only the weight fields; before each evaluation write the
-// activation fields; Eval writes the whole output surface, from which the backend unpacks the
-// kernel's output fields (mil.Field.Unpack).
+// activation fields. Eval leaves its result in the Program's output surface: the backend reads
+// only the output fields (and columns) it keeps with Read, and hands intermediates to the next
+// kernel's input surface with CopyTo, without passing through Go (the original's io_copy,
+// seed-system §3.4). Traffic counts the bytes each of the three moves.
 package device
 
 import (
@@ -14,6 +16,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/mil"
 )
@@ -38,10 +41,19 @@ type Program interface {
 	// NewInput allocates an input surface of InputShape, zero-filled. A backend keeps one per
 	// layer so that each layer's weights are staged once per optimizer update.
 	NewInput() (Input, error)
-	// Eval runs the kernel on in and writes the output surface (fp16, OutputShape, row-major)
-	// into out. Evaluations of one Program are serialised (on the ANE all inputs of a Program
-	// share its one output surface).
-	Eval(in Input, out []uint16) error
+	// Eval runs the kernel on in. The result stays in the Program's one output surface (fp16,
+	// OutputShape, row-major) until the next Eval: read it with Read or CopyTo before then.
+	// Evaluations of one Program are serialised (on the ANE all inputs of a Program share its
+	// one output surface).
+	Eval(in Input) error
+	// Read copies the block of output field f from the output surface into dst, fp16 in surface
+	// order ([f.Channels][f.Cols]). A field narrowed to its first columns (mil.Field.FirstCols)
+	// reads only those: the backend reads the T real tokens of a padded sequence, no more.
+	Read(f mil.Field, dst []uint16) error
+	// CopyTo copies output field from of the output surface into input field f of to, an input
+	// of a Program on the same device, surface to surface (the original's io_copy): one memmove
+	// when both fields span whole rows of equal stride, one per row otherwise (CopyBlock).
+	CopyTo(from mil.Field, to Input, f mil.Field) error
 	Close() error
 }
 
@@ -53,6 +65,77 @@ type Input interface {
 	// e.g. P and dP from sdpaBwd1's output into sdpaBwd2's input.
 	WriteFP16(f mil.Field, block []uint16) error
 	Close() error
+}
+
+// Traffic is the bytes a device moved between Go and its surfaces and between surfaces, fp16
+// values × 2: Write and WriteFP16 count as In, Read as Out, CopyTo as Copy.
+type Traffic struct {
+	In   int64 // Go → input surface
+	Out  int64 // output surface → Go
+	Copy int64 // output surface → input surface
+}
+
+// Go is the bytes that crossed between Go and the surfaces (In + Out).
+func (t Traffic) Go() int64 { return t.In + t.Out }
+
+// Total is every byte moved (In + Out + Copy).
+func (t Traffic) Total() int64 { return t.In + t.Out + t.Copy }
+
+// Sub is t − u (the traffic between two readings).
+func (t Traffic) Sub(u Traffic) Traffic { return Traffic{t.In - u.In, t.Out - u.Out, t.Copy - u.Copy} }
+
+func (t Traffic) String() string {
+	return fmt.Sprintf("%.2f MB (%.2f MB Go → surfaces, %.2f MB surfaces → Go, %.2f MB surface → surface)",
+		float64(t.Total())/1e6, float64(t.In)/1e6, float64(t.Out)/1e6, float64(t.Copy)/1e6)
+}
+
+// Counter counts a device's Traffic; devices embed it (safe for concurrent use).
+type Counter struct{ in, out, copy atomic.Int64 }
+
+// Traffic is the bytes counted so far.
+func (c *Counter) Traffic() Traffic {
+	return Traffic{In: c.in.Load(), Out: c.out.Load(), Copy: c.copy.Load()}
+}
+
+// CountIn, CountOut and CountCopy add n fp16 values to In, Out and Copy.
+func (c *Counter) CountIn(n int)   { c.in.Add(2 * int64(n)) }
+func (c *Counter) CountOut(n int)  { c.out.Add(2 * int64(n)) }
+func (c *Counter) CountCopy(n int) { c.copy.Add(2 * int64(n)) }
+
+// CopyBlock copies the block of field sf of the surface src (row stride srcStride fp16 values)
+// into the block of field df of the surface dst (row stride dstStride), and returns the number of
+// copies it made: 1 when both fields span whole rows and the strides are equal (the block is then
+// contiguous in both surfaces), else one per channel row. The fields must have the same shape.
+func CopyBlock(dst []uint16, dstStride int, df mil.Field, src []uint16, srcStride int, sf mil.Field) (int, error) {
+	if sf.Channels != df.Channels || sf.Cols != df.Cols {
+		return 0, fmt.Errorf("copying %s (%d×%d) into %s (%d×%d): the blocks differ in shape",
+			sf.Name, sf.Channels, sf.Cols, df.Name, df.Channels, df.Cols)
+	}
+	for _, c := range []struct {
+		f      mil.Field
+		n, str int
+	}{{sf, len(src), srcStride}, {df, len(dst), dstStride}} {
+		if c.str < c.f.Width || (c.f.Ch0+c.f.Channels-1)*c.str+c.f.Col0+c.f.Cols > c.n {
+			return 0, fmt.Errorf("field %s (channels [%d,%d), columns [%d,%d)) does not fit a surface of %d values with row stride %d",
+				c.f.Name, c.f.Ch0, c.f.Ch0+c.f.Channels, c.f.Col0, c.f.Col0+c.f.Cols, c.n, c.str)
+		}
+	}
+	if sf.Channels == 0 || sf.Cols == 0 {
+		return 0, nil
+	}
+	// Whole rows of equal stride: the block, row padding included, is one contiguous range in
+	// both surfaces (the padding copied is padding in the destination too).
+	n := sf.Channels * srcStride
+	whole := sf.Col0 == 0 && df.Col0 == 0 && sf.Cols == sf.Width && df.Cols == df.Width && srcStride == dstStride &&
+		sf.Ch0*srcStride+n <= len(src) && df.Ch0*dstStride+n <= len(dst)
+	if whole {
+		copy(dst[df.Ch0*dstStride:][:n], src[sf.Ch0*srcStride:][:n])
+		return 1, nil
+	}
+	for i := range sf.Channels {
+		copy(dst[(df.Ch0+i)*dstStride+df.Col0:][:df.Cols], src[(sf.Ch0+i)*srcStride+sf.Col0:][:sf.Cols])
+	}
+	return sf.Channels, nil
 }
 
 // ErrNoANE is returned by Open("ane") where there is no Neural Engine.

@@ -12,8 +12,9 @@ import (
 var emuCompiles atomic.Int64
 
 // Emu is the emulator device: it parses and runs the MIL text on the CPU with fp16 semantics
-// (anert/mil/emu). It has no compile limit.
-type Emu struct{}
+// (anert/mil/emu). It has no compile limit. Its surfaces are Go slices, so it measures exactly
+// what a real device would move: Traffic counts the bytes its Inputs and Programs move.
+type Emu struct{ Counter }
 
 // NewEmu returns the emulator device.
 func NewEmu() *Emu { return &Emu{} }
@@ -24,7 +25,7 @@ func (*Emu) PeakTFLOPS() float64 { return 0 }
 func (*Emu) Close() error        { return nil }
 
 // Compile parses and checks the kernel's MIL text and blobs.
-func (*Emu) Compile(k *mil.Kernel) (Program, error) {
+func (e *Emu) Compile(k *mil.Kernel) (Program, error) {
 	emuCompiles.Add(1)
 	p, err := emu.Compile(k.MIL, k.Blobs)
 	if err != nil {
@@ -36,13 +37,15 @@ func (*Emu) Compile(k *mil.Kernel) (Program, error) {
 	if got := p.OutputShape(); len(got) != 4 || mil.Shape(got) != k.Out {
 		return nil, fmt.Errorf("kernel %s: MIL output %v, kernel says %v", k.Name, got, k.Out)
 	}
-	return &emuProgram{k: k, p: p}, nil
+	return &emuProgram{e: e, k: k, p: p, out: make([]uint16, k.Out.Elems())}, nil
 }
 
 type emuProgram struct {
-	mu     sync.Mutex // serialises Eval, as on the ANE
+	e      *Emu
+	mu     sync.Mutex // serialises Eval, Read and CopyTo: one output surface, as on the ANE
 	k      *mil.Kernel
 	p      *emu.Program
+	out    []uint16 // the output surface
 	closed atomic.Bool
 }
 
@@ -58,7 +61,7 @@ func (p *emuProgram) NewInput() (Input, error) {
 	return &emuInput{p: p, buf: make([]uint16, p.k.In.Elems())}, nil
 }
 
-func (p *emuProgram) Eval(in Input, out []uint16) error {
+func (p *emuProgram) Eval(in Input) error {
 	if p.closed.Load() {
 		return fmt.Errorf("kernel %s: program is closed", p.k.Name)
 	}
@@ -70,10 +73,46 @@ func (p *emuProgram) Eval(in Input, out []uint16) error {
 	defer p.mu.Unlock()
 	ei.mu.Lock()
 	defer ei.mu.Unlock()
-	if len(out) != p.k.Out.Elems() {
-		return fmt.Errorf("kernel %s: output buffer has %d values, want %v = %d", p.k.Name, len(out), p.k.Out, p.k.Out.Elems())
+	return p.p.Run(ei.buf, p.out)
+}
+
+func (p *emuProgram) Read(f mil.Field, dst []uint16) error {
+	if p.closed.Load() {
+		return fmt.Errorf("kernel %s: program is closed", p.k.Name)
 	}
-	return p.p.Run(ei.buf, out)
+	if err := CheckField(f, p.k.Out, len(dst)); err != nil {
+		return fmt.Errorf("kernel %s: reading the output: %w", p.k.Name, err)
+	}
+	p.mu.Lock()
+	f.UnpackFP16(dst, p.out)
+	p.mu.Unlock()
+	p.e.CountOut(f.Len())
+	return nil
+}
+
+func (p *emuProgram) CopyTo(from mil.Field, to Input, f mil.Field) error {
+	if p.closed.Load() {
+		return fmt.Errorf("kernel %s: program is closed", p.k.Name)
+	}
+	ei, ok := to.(*emuInput)
+	if !ok {
+		return fmt.Errorf("kernel %s: copying %s to %T: the destination is not an emulator input", p.k.Name, from.Name, to)
+	}
+	if err := CheckField(from, p.k.Out, -1); err != nil {
+		return fmt.Errorf("kernel %s: copying from the output: %w", p.k.Name, err)
+	}
+	if err := CheckField(f, ei.p.k.In, from.Len()); err != nil {
+		return fmt.Errorf("kernel %s → %s: %w", p.k.Name, ei.p.k.Name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ei.mu.Lock()
+	defer ei.mu.Unlock()
+	if _, err := CopyBlock(ei.buf, f.Width, f, p.out, from.Width, from); err != nil {
+		return fmt.Errorf("kernel %s → %s: %w", p.k.Name, ei.p.k.Name, err)
+	}
+	p.e.CountCopy(from.Len())
+	return nil
 }
 
 type emuInput struct {
@@ -89,6 +128,7 @@ func (in *emuInput) Write(f mil.Field, src []float32) error {
 	in.mu.Lock()
 	f.Pack(in.buf, src)
 	in.mu.Unlock()
+	in.p.e.CountIn(f.Len())
 	return nil
 }
 
@@ -99,6 +139,7 @@ func (in *emuInput) WriteFP16(f mil.Field, block []uint16) error {
 	in.mu.Lock()
 	f.PackFP16(in.buf, block)
 	in.mu.Unlock()
+	in.p.e.CountIn(f.Len())
 	return nil
 }
 

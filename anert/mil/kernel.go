@@ -72,6 +72,13 @@ type Field struct {
 	Doc        string
 }
 
+// FirstCols is f narrowed to its first n columns (n ≤ f.Cols): for a token-major activation, the
+// first n tokens, which is all a backend reads of a sequence of n < Seq tokens.
+func (f Field) FirstCols(n int) Field {
+	f.Cols = min(n, f.Cols)
+	return f
+}
+
 // Len is the number of elements of the block.
 func (f Field) Len() int { return f.Channels * f.Cols }
 
@@ -177,6 +184,12 @@ func (k *Kernel) Describe() string {
 		fmt.Fprintf(&b, "  out %v\n", f)
 	}
 	return b.String()
+}
+
+// WholeOutput is a field covering the whole output surface in surface order (for verification and
+// tests: a backend reads only the fields it keeps).
+func (k *Kernel) WholeOutput() Field {
+	return Field{Name: "out", Role: Activation, Channels: k.Out.C(), Cols: k.Out.S(), Width: k.Out.S(), Doc: "whole output"}
 }
 
 // Whole is a field covering the whole input surface in surface order (for tests and raw staging).

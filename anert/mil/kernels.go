@@ -32,6 +32,29 @@ var Names = []string{AttnFwd, FFNFwd, FFNBwdW2, FFNBwdW13, WoBwd, AttnBwd1, Attn
 // VariantNames lists the conservative variants' kernels (see QKVFwd, SdpaWo, AttnBwd2Raw).
 var VariantNames = []string{QKVFwd, SdpaWo, AttnBwd2Raw}
 
+// Variant names: how a slot's conservative variant differs from the fused kernel.
+const (
+	VariantSplit   = "split"    // sdpaWoFwd as qkvFwd; RoPE on the CPU; sdpaWo
+	VariantCPURope = "cpu-rope" // sdpaBwd2 as sdpaBwd2Raw; inverse RoPE on the CPU
+)
+
+// Slot is a fused kernel that has a conservative variant, and the kernels that replace it.
+type Slot struct {
+	Fused   string   // the fused kernel, which also names the slot (AttnFwd, AttnBwd2)
+	Variant string   // VariantSplit or VariantCPURope
+	Kernels []string // the variant's kernels, in evaluation order
+}
+
+// Slots are the fused kernels of c with a conservative variant: sdpaWoFwd (split) always, and with
+// RoPE sdpaBwd2 (cpu-rope); a NoPE sdpaBwd2 has no rotation to move to the CPU.
+func Slots(c Config) []Slot {
+	s := []Slot{{AttnFwd, VariantSplit, []string{QKVFwd, SdpaWo}}}
+	if c.Rope {
+		s = append(s, Slot{AttnBwd2, VariantCPURope, []string{AttnBwd2Raw}})
+	}
+	return s
+}
+
 // AllNames is Names then VariantNames: every kernel a backend may compile.
 func AllNames() []string { return append(append([]string(nil), Names...), VariantNames...) }
 

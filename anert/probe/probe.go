@@ -1,8 +1,9 @@
 // Package probe is the first thing to run on a Mac (`anelab ane probe`): it compiles and evaluates
 // every kernel variant (anert/mil AllNames) from a tiny shape up to the configured one on a device,
 // compares each output with the fp16 emulator on the same random inputs, times the evaluations,
-// builds the ANE backend with its fused kernels and with its conservative variants and compares
-// each against the CPU backend, and writes one report (Markdown for an issue, JSON for tools):
+// builds the ANE backend with its fused kernels, with its conservative variants, and with its
+// fused kernels on the whole-output data path, and compares each against the CPU backend, and
+// writes one report (Markdown for an issue, JSON for tools):
 // chip, OS, each kernel's compile result, its error against the emulator, µs per evaluation, the
 // compile count. Where there is no Neural Engine the same sequence runs on the emulator, and the
 // report says so.
@@ -72,16 +73,16 @@ type Shape struct {
 // Kernel is one kernel's outcome at one shape.
 type Kernel struct {
 	Name      string   `json:"name"`
-	Role      string   `json:"role"`       // "fused" or the fused kernel it is a variant of
-	Rules     []string `json:"rules"`      // the chip's error rules it breaks (then skipped unless forced)
-	Status    string   `json:"status"`     // ok, disagrees, compile-failed, eval-failed, skipped
-	Error     string   `json:"error"`      // the compile or evaluation error
-	CompileMS float64  `json:"compile_ms"` //
-	RelErr    float64  `json:"rel_err"`    // max over outputs of ‖device − emu‖/‖emu‖ (-1: not measured)
-	Worst     string   `json:"worst"`      // the output with RelErr
-	USPerEval float64  `json:"us_per_eval"`
-	GFLOPs    float64  `json:"gflops"` // matmul GFLOP per evaluation
-	TFLOPS    float64  `json:"tflops"` // achieved, GFLOPs / µs per eval
+	Role      string   `json:"role"`        // "fused" or the fused kernel it is a variant of
+	Rules     []string `json:"rules"`       // the chip's error rules it breaks (then skipped unless forced)
+	Status    string   `json:"status"`      // ok, disagrees, compile-failed, eval-failed, skipped
+	Error     string   `json:"error"`       // the compile or evaluation error
+	CompileMS float64  `json:"compile_ms"`  //
+	RelErr    float64  `json:"rel_err"`     // max over outputs of ‖device − emu‖/‖emu‖ (-1: not measured)
+	Worst     string   `json:"worst"`       // the output with RelErr
+	USPerEval float64  `json:"us_per_eval"` // median of Eval alone (the output stays on the device)
+	GFLOPs    float64  `json:"gflops"`      // matmul GFLOP per evaluation
+	TFLOPS    float64  `json:"tflops"`      // achieved, GFLOPs / µs per eval
 }
 
 // BackendResult is the ANE backend at the configured shape with one variant policy, against the
@@ -186,17 +187,27 @@ func Run(o Options) (*Report, error) {
 		}
 		r.Shapes = append(r.Shapes, sh)
 	}
+	// Three policies: what training runs; the conservative variants; and what training runs with
+	// every output surface copied whole into Go and the intermediates passed back from there (the
+	// data path before Read and CopyTo), so that a Read or CopyTo fault on a real device shows as a
+	// difference between the first and the third.
 	for _, pol := range []struct {
 		name  string
 		force map[string]string
+		whole bool
 	}{
-		{"fused first (automatic fallback)", nil},
-		{"conservative variants", map[string]string{aneb.SlotAttnFwd: aneb.Split, aneb.SlotAttnBwd2: aneb.CPURope}},
+		{"fused first (automatic fallback)", nil, false},
+		{"conservative variants", map[string]string{aneb.SlotAttnFwd: aneb.Split, aneb.SlotAttnBwd2: aneb.CPURope}, false},
+		{"fused first, whole outputs through Go", nil, true},
 	} {
 		if pol.force != nil && o.Model.Pos == "nope" {
 			delete(pol.force, aneb.SlotAttnBwd2)
 		}
-		br := backendResult(dev, emulated, o.Model, pol.name, pol.force)
+		bo := aneb.Options{Force: pol.force, WholeOutputs: pol.whole}
+		if !emulated && !o.Force { // as training does: the chip's rules pick the variants first
+			bo.Gate = check.Gate(o.Model, o.Chip)
+		}
+		br := backendResult(dev, emulated, o.Model, pol.name, bo)
 		logf("backend, %s: %s; worst %s %.2e %s", pol.name, br.Variants, br.Worst, br.WorstRel, br.Error)
 		if br.Error != "" {
 			r.Failures++
@@ -245,15 +256,19 @@ func probeKernel(k *Kernel, dev device.Device, kern *mil.Kernel, emulated bool, 
 		}
 		f.Pack(surf, src)
 	}
-	got := make([]uint16, kern.Out.Elems())
 	var times []float64
 	for range max(evals, 1) {
 		t := time.Now()
-		if err := p.Eval(in, got); err != nil {
+		if err := p.Eval(in); err != nil {
 			k.Status, k.Error = "eval-failed", firstLine(err.Error())
 			return
 		}
 		times = append(times, float64(time.Since(t).Nanoseconds())/1e3)
+	}
+	got := make([]uint16, kern.Out.Elems())
+	if err := p.Read(kern.WholeOutput(), got); err != nil {
+		k.Status, k.Error = "eval-failed", firstLine(err.Error())
+		return
 	}
 	slices.Sort(times)
 	k.USPerEval = times[len(times)/2]
@@ -295,13 +310,13 @@ type keep struct{ device.Device }
 
 func (keep) Close() error { return nil }
 
-func backendResult(dev device.Device, emulated bool, m config.Model, policy string, force map[string]string) BackendResult {
+func backendResult(dev device.Device, emulated bool, m config.Model, policy string, o aneb.Options) BackendResult {
 	br := BackendResult{Policy: policy}
 	d := device.Device(keep{dev})
 	if emulated {
 		d = device.NewEmu() // keeps the backend from verifying the emulator against itself
 	}
-	b, err := aneb.NewWith(d, m, aneb.Options{Force: force})
+	b, err := aneb.NewWith(d, m, o)
 	if err != nil {
 		br.Error = firstLine(err.Error())
 		return br

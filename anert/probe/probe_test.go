@@ -2,7 +2,6 @@ package probe
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/device"
+	"github.com/anelab/anelab/anert/device/devicetest"
 	"github.com/anelab/anelab/anert/mil"
 )
 
@@ -45,8 +45,13 @@ func TestProbeOnEmulator(t *testing.T) {
 			}
 		}
 	}
-	if len(r.Backends) != 2 {
+	if len(r.Backends) != 3 {
 		t.Fatalf("backends %+v", r.Backends)
+	}
+	// Reading fields and copying surface to surface computes exactly what copying whole outputs
+	// through Go does.
+	if r.Backends[2].WorstRel != r.Backends[0].WorstRel || r.Backends[2].Variants != r.Backends[0].Variants {
+		t.Errorf("whole-output path %+v differs from %+v", r.Backends[2], r.Backends[0])
 	}
 	for _, b := range r.Backends {
 		if b.Error != "" || !(b.WorstRel > 0 && b.WorstRel < 8e-3) || len(b.Errors) == 0 {
@@ -78,39 +83,12 @@ func TestProbeOnEmulator(t *testing.T) {
 	}
 }
 
-// broken is a stand-in Neural Engine: the emulator under another name, whose compiler rejects one
-// kernel and which returns zeros from another.
-type broken struct {
-	device.Emu
-	reject, zero string
-}
-
-func (b *broken) Name() string { return "ane (broken)" }
-func (b *broken) Compile(k *mil.Kernel) (device.Program, error) {
-	if k.Name == b.reject {
-		return nil, fmt.Errorf("ANECCompile() FAILED")
-	}
-	p, err := b.Emu.Compile(k)
-	if err != nil || k.Name != b.zero {
-		return p, err
-	}
-	return zeros{p}, nil
-}
-
-type zeros struct{ device.Program }
-
-func (z zeros) Eval(in device.Input, out []uint16) error {
-	err := z.Program.Eval(in, out)
-	clear(out)
-	return err
-}
-
 // On a device the probe compares every kernel with the emulator: a rejected kernel is reported as
 // compile-failed, one returning zeros as disagreeing (error 1), the others agree exactly; kernels
 // breaking the chip's rules are skipped unless forced; the fused-first backend falls back.
 func TestProbeReportsFailures(t *testing.T) {
 	m4, _ := chip.Lookup("m4")
-	dev := &broken{reject: mil.AttnBwd2, zero: mil.AttnFwd}
+	dev := &devicetest.Faulty{Label: "ane (broken)", Reject: []string{mil.AttnBwd2}, Zero: []string{mil.AttnFwd}}
 	r, err := Run(Options{Model: small(), Device: dev, Chip: m4, Force: true, Evals: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +115,7 @@ func TestProbeReportsFailures(t *testing.T) {
 	if v := r.Backends[0].Variants; !strings.Contains(v, "sdpaWoFwd=split") || !strings.Contains(v, "sdpaBwd2=cpu-rope") || r.Backends[0].Error != "" {
 		t.Errorf("fused-first backend: %+v", r.Backends[0])
 	}
-	r, err = Run(Options{Model: small(), Device: &broken{}, Chip: m4, Evals: 1})
+	r, err = Run(Options{Model: small(), Device: &devicetest.Faulty{Label: "ane (broken)"}, Chip: m4, Evals: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func newBackendOn(cfg config.Config, dev device.Device, out io.Writer) (model.Ba
 			dev.Close()
 			return nil, err
 		}
-		return acquireANE(dev, cfg.Model, out)
+		return acquireANE(dev, cfg, out)
 	case "auto":
 		if runtime.GOOS != "darwin" || runtime.GOARCH != "arm64" {
 			fmt.Fprintf(out, "backend auto: cpu (no Neural Engine on %s/%s)\n", runtime.GOOS, runtime.GOARCH)
@@ -74,7 +74,7 @@ func newBackendOn(cfg config.Config, dev device.Device, out io.Writer) (model.Ba
 			fmt.Fprintf(out, "backend auto: cpu (the Neural Engine did not open: %v)\n", err)
 			return model.NewCPU(), nil
 		}
-		ch, _ := chip.Default()
+		ch := chipOf(dev)
 		vs := check.CheckConfigFor(cfg.Model, ch)
 		if errs := check.Errors(vs); len(errs) > 0 {
 			dev.Close()
@@ -83,7 +83,7 @@ func newBackendOn(cfg config.Config, dev device.Device, out io.Writer) (model.Ba
 			return model.NewCPU(), nil
 		}
 		printWarnings(out, vs)
-		b, err := acquireANE(dev, cfg.Model, out)
+		b, err := acquireANE(dev, cfg, out)
 		if err != nil {
 			fmt.Fprintf(out, "backend auto: cpu (the ANE backend failed to start: %v)\n", err)
 			return model.NewCPU(), nil
@@ -108,7 +108,7 @@ func deviceWhy(dev device.Device) string {
 // the config, each with its rule, source and fix, and warnings are printed the same way. On the
 // emulator one line names the rules the real ANE would enforce.
 func checkConfig(m config.Model, dev device.Device, out io.Writer) error {
-	ch, _ := chip.Default() // this Mac's chip; elsewhere the strictest family
+	ch := chipOf(dev)
 	vs := check.CheckConfigFor(m, ch)
 	errs := check.Errors(vs)
 	if isEmu(dev) {
@@ -163,10 +163,26 @@ func ruleIDs(vs []check.Violation) string {
 	return strings.Join(ids, ", ")
 }
 
-// newANE compiles the kernels on dev and says how long it took and what util_pct is measured
-// against.
-func newANE(dev device.Device, m config.Model, out io.Writer) (*aneb.Backend, error) {
-	b, err := aneb.New(dev, m) // closes dev if it fails
+// chipOf is the chip whose rules apply on dev: the one the device reports (the Neural Engine
+// detects its Mac's; test devices name one), else this Mac's, else the strictest family.
+func chipOf(dev device.Device) chip.Chip {
+	if c, ok := dev.(interface{ Chip() chip.Chip }); ok && c.Chip().MaxDim > 0 {
+		return c.Chip()
+	}
+	ch, _ := chip.Default()
+	return ch
+}
+
+// newANE compiles the kernels on dev and says how long it took, what util_pct is measured
+// against and how many bytes a step moves. Off the emulator the checker gates the fused kernels
+// (check.Gate on dev's chip): one that breaks an error rule there while its variant breaks none is
+// never compiled, and its variant runs, which the kernel_variants line names with the reason.
+func newANE(dev device.Device, cfg config.Config, out io.Writer) (*aneb.Backend, error) {
+	var o aneb.Options
+	if !isEmu(dev) {
+		o.Gate = check.Gate(cfg.Model, chipOf(dev))
+	}
+	b, err := aneb.NewWith(dev, cfg.Model, o) // closes dev if it fails
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +199,15 @@ func newANE(dev device.Device, m config.Model, out io.Writer) (*aneb.Backend, er
 			fmt.Fprintf(out, "kernel variant: %s runs as %s (%s) because %s\n", c.Slot, c.Variant, strings.Join(c.Kernels, " + "), c.Why)
 		}
 	}
+	printTraffic(out, b, cfg)
 	return b, nil
+}
+
+// printTraffic says how many bytes one optimizer step moves to, from and between the device's
+// surfaces (aneb.StepTraffic: exact, TestTrafficPerStep counts it on the emulator).
+func printTraffic(out io.Writer, b *aneb.Backend, cfg config.Config) {
+	fmt.Fprintf(out, "device traffic per step (batch %d × accum %d sequences): %v\n",
+		cfg.Train.Batch, max(cfg.Optim.Accum, 1), aneb.StepTraffic(cfg, b.Path()))
 }
 
 // deviceBackend is what the ANE backend (anert/aneb) reports beyond model.Backend.
@@ -252,7 +276,8 @@ func keyOf(dev string, m config.Model) poolKey {
 
 // acquireANE returns an idle pooled backend for m on the Neural Engine (closing the freshly opened
 // dev), or compiles a new one on dev.
-func acquireANE(dev device.Device, m config.Model, out io.Writer) (*aneb.Backend, error) {
+func acquireANE(dev device.Device, cfg config.Config, out io.Writer) (*aneb.Backend, error) {
+	m := cfg.Model
 	if !isEmu(dev) {
 		k := keyOf(dev.Name(), m)
 		anePool.Lock()
@@ -266,10 +291,12 @@ func acquireANE(dev device.Device, m config.Model, out io.Writer) (*aneb.Backend
 			b.Reset()
 			fmt.Fprintf(out, "backend ane on %s: reusing the %d kernels compiled earlier in this process (util_pct against the device's %.1f TFLOPS peak)\n",
 				b.DeviceName(), len(b.Kernels()), b.PeakTFLOPS())
+			fmt.Fprintf(out, "kernel variants: %s\n", b.VariantsShort())
+			printTraffic(out, b, cfg)
 			return b, nil
 		}
 	}
-	return newANE(dev, m, out)
+	return newANE(dev, cfg, out)
 }
 
 // closeBackend releases what the backend holds: an emulator backend is closed, a Neural Engine

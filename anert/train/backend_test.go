@@ -162,10 +162,11 @@ func (renamedEmu) PeakTFLOPS() float64 { return 15.8 }
 // kernel shapes reuses it without compiling; its new model's weights are staged (same loss as the
 // CPU backend on a new model), and its counters start again.
 func TestANEPool(t *testing.T) {
-	m := config.Tiny().Model
+	cfg := config.Tiny()
+	m := cfg.Model
 	var out bytes.Buffer
 	before := device.NewEmu().CompileCount()
-	b1, err := acquireANE(renamedEmu{device.NewEmu()}, m, &out)
+	b1, err := acquireANE(renamedEmu{device.NewEmu()}, cfg, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestANEPool(t *testing.T) {
 	closeBackend(b1)
 	compiled := device.NewEmu().CompileCount()
 	out.Reset()
-	b2, err := acquireANE(renamedEmu{device.NewEmu()}, m, &out)
+	b2, err := acquireANE(renamedEmu{device.NewEmu()}, cfg, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,8 +206,8 @@ func TestANEPool(t *testing.T) {
 	if la, lc := step(b2, 2); math.Abs(la-lc) > 1e-4*lc {
 		t.Errorf("second run on the reused backend: loss %g, cpu %g (stale weights?)", la, lc)
 	}
-	other := m
-	other.Seq = 32
+	other := cfg
+	other.Model.Seq = 32
 	b3, err := acquireANE(renamedEmu{device.NewEmu()}, other, &out)
 	if err != nil || b3 == b1 {
 		t.Errorf("another shape: %v, reused %t", err, b3 == b1)

@@ -7,6 +7,9 @@ package train
 const (
 	StatusOK       = "ok"
 	StatusDiverged = "diverged" // a non-finite loss or gradient stopped the run
+	// StatusInterrupted: Options.Stop ended the run early (Ctrl-C or SIGTERM in `anelab train`); its
+	// checkpoint holds the updates done, to continue with --resume. Not evaluated.
+	StatusInterrupted = "interrupted"
 )
 
 // Result is what one run reports. Non-finite values never appear: a diverged run sets Status.
@@ -39,7 +42,8 @@ type Result struct {
 	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
 	Checkpoint   string  `json:"checkpoint,omitempty"`
 	// ANE backend: the variant each fused kernel ran as ("sdpaWoFwd=fused sdpaBwd2=cpu-rope"), and
-	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go).
+	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go). cuda
+	// backend: the attention that ran ("attention=flash" or "attention=gemm").
 	KernelVariants string `json:"kernel_variants,omitempty"`
 	KernelFallback string `json:"kernel_fallback,omitempty"`
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -31,7 +32,8 @@ const lossWindow = 20
 
 // Run trains cfg on opts.DataDir until the budget or step limit, evaluates, checkpoints and
 // returns the result. A returned error means the run could not start or crashed; a diverged run
-// returns a Result with Status "diverged" and no error.
+// returns a Result with Status "diverged" and no error, a run ended by opts.Stop one with Status
+// "interrupted" (checkpointed, not evaluated).
 func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err error) {
 	out := opts.Out
 	if out == nil {
@@ -52,6 +54,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 	// split their work over threads goroutines, with BLAS single-threaded.
 	blas.SetThreads(par.Threads(cfg.Train.Threads))
 	s, err := newSession(cfg, ds, opts, out)
+	if errors.Is(err, blas.ErrInterrupted) {
+		return Result{Status: StatusInterrupted, Error: err.Error(), StartupS: time.Since(t0).Seconds()}, nil
+	}
 	if err != nil {
 		return res, err
 	}
@@ -69,6 +74,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 		return res, err
 	}
 	res.Status = status
+	if status == StatusInterrupted {
+		done := 0.0
+		if n := len(s.curve); n > 0 {
+			done = s.curve[n-1].Progress
+		}
+		res.Error = fmt.Sprintf("stopped by an interrupt after %d updates (%.1f%% of the budget); not evaluated", s.runSteps, 100*done)
+	}
 	if status == StatusOK {
 		te := time.Now()
 		vl, err := s.evaluate()
@@ -85,7 +97,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (res Result, err 
 	}
 	res.WallTimeS = (s.trainTime + s.evalTime).Seconds()
 	res.PeakMemMB = peakRSSMB()
-	if opts.Checkpoint != "" && res.Status == StatusOK {
+	if opts.Checkpoint != "" && (res.Status == StatusOK || res.Status == StatusInterrupted && s.runSteps > 0) {
 		if err := s.save(opts.Checkpoint); err != nil {
 			return res, err
 		}
@@ -159,6 +171,9 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 	var b model.Backend = model.NewCPU() // with cuda: the host copy for checkpoints and sampling
 	var err error
 	if !onGPU {
+		if err := checkMemory(cfg, AvailableMemory()); err != nil {
+			return nil, err
+		}
 		if b, err = newBackendOn(cfg, opts.Device, out); err != nil {
 			return nil, err
 		}
@@ -188,7 +203,7 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 		if cfg.Model.Compact {
 			active = ds.Seen()
 		}
-		t, err := newCUDAStepper(cfg, s.m, s.opt, active, prec, out)
+		t, err := newCUDAStepper(cfg, s.m, s.opt, active, prec, opts.Attention, out)
 		if err != nil {
 			closeBackend(b)
 			return nil, err
@@ -205,7 +220,10 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 		}
 		fmt.Fprintf(out, "cuBLAS: %s GEMM %.0f GFLOP/s\n", s.gpu.Precision(), s.peakGFLOPS)
 	} else {
-		s.peakGFLOPS = blas.PeakGFLOPS(512, 300*time.Millisecond)
+		if s.peakGFLOPS, err = blas.MeasureAtStartup(512, 300*time.Millisecond, blas.StartupTimeout, opts.Stop); err != nil {
+			s.close()
+			return nil, err
+		}
 		s.blasInfo = blas.Describe()
 		fmt.Fprintf(out, "blas: %s | sgemm %.0f GFLOP/s on %d threads\n", s.blasInfo, s.peakGFLOPS, s.threads)
 		if s.warning = blas.RateWarning(s.peakGFLOPS, s.threads); s.warning != "" {
@@ -246,6 +264,13 @@ func (s *session) resume(path string) error {
 	}
 	if err := ckpt.CompareModel(c.Config.Model, s.cfg.Model); err != nil {
 		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	note, err := checkResumeData(c, s.ds, s.opts.AllowDataChange)
+	if err != nil {
+		return fmt.Errorf("resume %s: %w", path, err)
+	}
+	if note != "" {
+		fmt.Fprintln(s.out, note)
 	}
 	if err := c.Restore(s.m.Params(), ckpt.ModelPrefix, s.cfg.Model); err != nil {
 		return fmt.Errorf("resume %s: %w", path, err)
@@ -291,6 +316,12 @@ func (s *session) loop(ctx context.Context) (status string, err error) {
 	defer func() { s.trainTime = time.Since(start) }()
 	var lastUpdate time.Duration
 	for {
+		select {
+		case <-s.opts.Stop: // nil: never
+			fmt.Fprintf(s.out, "interrupted after %d updates\n", s.runSteps)
+			return StatusInterrupted, nil
+		default:
+		}
 		if err := ctx.Err(); err != nil {
 			return "", fmt.Errorf("stopped: %w", err)
 		}
@@ -430,6 +461,7 @@ func (s *session) result() Result {
 	backendStats(&r, s.m.Backend(), int64(s.micro)*int64(s.cfg.Train.Batch), s.trainTime, s.peakGFLOPS)
 	if s.gpu != nil {
 		r.Backend, r.Device = s.cfg.Backend, s.gpu.DeviceName()
+		r.KernelVariants = "attention=" + string(s.gpu.Attention())
 		if r.Backend == "auto" {
 			r.Backend = "cuda"
 		}
@@ -469,6 +501,10 @@ func (s *session) save(path string) error {
 		return err
 	}
 	c.RNG = rs
+	// What data this is, so that a resume on other data is noticed (datacheck.go).
+	for k, v := range dataIdentity(s.ds) {
+		c.Meta[k] = v
+	}
 	// The tokenizer travels inside the checkpoint, so `anelab sample` works without the data folder.
 	if path, err := s.ds.TokenizerFile(); err == nil {
 		if b, err := os.ReadFile(path); err == nil {

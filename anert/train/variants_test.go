@@ -3,30 +3,15 @@ package train
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/anelab/anelab/anert/device"
+	"github.com/anelab/anelab/anert/chip"
+	"github.com/anelab/anelab/anert/device/devicetest"
 	"github.com/anelab/anelab/anert/mil"
 	"github.com/anelab/anelab/internal/num"
 )
-
-// rejecting is a Neural Engine stand-in (the emulator under another name, so the backend verifies
-// its kernels and the checker's errors apply) whose compiler rejects one named kernel.
-type rejecting struct {
-	device.Emu
-	kernel string
-}
-
-func (r *rejecting) Name() string        { return "ane (rejects " + r.kernel + ")" }
-func (r *rejecting) PeakTFLOPS() float64 { return 19 }
-func (r *rejecting) Compile(k *mil.Kernel) (device.Program, error) {
-	if k.Name == r.kernel {
-		return nil, fmt.Errorf("_ANECompiler : ANECCompile() FAILED (test device rejects %s)", k.Name)
-	}
-	return r.Emu.Compile(k)
-}
 
 // A device that refuses to compile a fused kernel: training proceeds on that kernel's
 // conservative variant, and the log, the summary and the result (hence the ledger row) say which
@@ -43,7 +28,7 @@ func TestTrainingFallsBackToAVariant(t *testing.T) {
 			cfg.Backend, cfg.Device = "ane", "ane"
 			cfg.Train.Batch, cfg.Train.Steps, cfg.Train.EvalWindows = 1, 2, 1
 			var out bytes.Buffer
-			res, err := Run(context.Background(), cfg, Options{DataDir: tinyData(t), Out: &out, Device: &rejecting{kernel: c.kernel}})
+			res, err := Run(context.Background(), cfg, Options{DataDir: tinyData(t), Out: &out, Device: &devicetest.Faulty{Label: "ane (rejects " + c.kernel + ")", Peak: 19, Reject: []string{c.kernel}}})
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
@@ -61,6 +46,61 @@ func TestTrainingFallsBackToAVariant(t *testing.T) {
 			for _, w := range []string{"kernel_variants:  " + c.variants, "kernel_fallback:  " + c.why, `"kernel_variants":"` + c.variants + `"`} {
 				if !strings.Contains(sum.String(), w) {
 					t.Errorf("summary lacks %q:\n%s", w, sum.String())
+				}
+			}
+		})
+	}
+}
+
+// The checker judges the variant the backend selects: on an M1 the fused RoPE kernels at head dim
+// 256, seq 256 break the per-dimension limit (a 32768-long RoPE axis > 16384) while their variants
+// pass, so they are never compiled, the variants run, and the result, summary and log say so with
+// the rule; on an M4 the same config runs the fused kernels.
+func TestCheckSelectsVariants(t *testing.T) {
+	for _, c := range []struct {
+		chip, variants, why string
+		fusedCompiled       bool
+	}{
+		{"m1", "sdpaWoFwd=split sdpaBwd2=cpu-rope", "sdpaWoFwd: sdpaWoFwd breaks max-dim", false},
+		{"m4", "sdpaWoFwd=fused sdpaBwd2=fused", "", true},
+	} {
+		t.Run(c.chip, func(t *testing.T) {
+			ch, err := chip.Lookup(c.chip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := tinyConfig()
+			cfg.Model.Dim, cfg.Model.Heads, cfg.Model.FFN, cfg.Model.Seq, cfg.Model.Layers = 256, 1, 256, 256, 1
+			cfg.Backend, cfg.Device = "ane", "ane"
+			cfg.Train.Batch, cfg.Train.Steps, cfg.Train.EvalWindows = 1, 2, 1
+			dev := &devicetest.Faulty{Label: "ane (" + c.chip + " rules)", Rules: ch}
+			var out bytes.Buffer
+			res, err := Run(context.Background(), cfg, Options{DataDir: tinyData(t), Out: &out, Device: dev})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if res.Status != StatusOK || res.Steps != 2 || !num.Finite(res.ValLoss) {
+				t.Errorf("run: %+v", res)
+			}
+			if res.KernelVariants != c.variants || !strings.Contains(res.KernelFallback, c.why) {
+				t.Errorf("result: kernel_variants %q, kernel_fallback %q; want %q, %q", res.KernelVariants, res.KernelFallback, c.variants, c.why)
+			}
+			if c.why != "" && (!strings.Contains(res.KernelFallback, "32768 > 16384") || !strings.Contains(res.KernelFallback, "not compiled")) {
+				t.Errorf("kernel_fallback %q does not give the finding", res.KernelFallback)
+			}
+			compiled := dev.Compiled()
+			for _, k := range []string{mil.AttnFwd, mil.AttnBwd2} {
+				if slices.Contains(compiled, k) != c.fusedCompiled {
+					t.Errorf("%s compiled: %t, want %t (compiled: %v)", k, !c.fusedCompiled, c.fusedCompiled, compiled)
+				}
+			}
+			want := []string{"kernel variants: " + c.variants, "device traffic per step (batch 1 × accum 1 sequences)"}
+			if c.why != "" {
+				want = append(want, "kernel variant: sdpaWoFwd runs as split (qkvFwd + sdpaWo) because sdpaWoFwd breaks max-dim")
+			}
+			for _, w := range want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("the log lacks %q:\n%s", w, out.String())
 				}
 			}
 		})

@@ -21,6 +21,15 @@ type Tokenizer struct {
 	specialID map[string]int
 }
 
+// Bounds on what New accepts. Trained tokens are words and pieces of words (tens of bytes);
+// without the bounds, a tokenizer.json whose merges double one token 40 times asked for a 2^41-byte
+// token (found by FuzzRead).
+const (
+	MaxVocab      = 1 << 16  // shards hold uint16 ids
+	MaxTokenBytes = 64 << 10 // one token's text
+	maxVocabBytes = 64 << 20 // all tokens' text together
+)
+
 func pairKey(a, b int) uint64 { return uint64(a)<<32 | uint64(uint32(b)) }
 
 // New builds a tokenizer from its merges (each a pair of existing ids; merge i makes id 256+i)
@@ -33,9 +42,14 @@ func New(merges [][2]int, special []string) (*Tokenizer, error) {
 		ranks:     make(map[uint64]int32, len(merges)),
 		specialID: make(map[string]int, len(special)),
 	}
+	if n := 256 + len(merges) + len(special); n > MaxVocab {
+		return nil, fmt.Errorf("bpe: %d merges and %d special tokens make %d tokens, more than %d (token ids are uint16)",
+			len(merges), len(special), n, MaxVocab)
+	}
 	for b := 0; b < 256; b++ {
 		t.vocab = append(t.vocab, []byte{byte(b)})
 	}
+	total := 256
 	for i, m := range merges {
 		id := 256 + i
 		if m[0] < 0 || m[0] >= id || m[1] < 0 || m[1] >= id {
@@ -46,6 +60,14 @@ func New(merges [][2]int, special []string) (*Tokenizer, error) {
 			return nil, fmt.Errorf("bpe: merge %d = %v appears twice", i, m)
 		}
 		t.ranks[k] = int32(i)
+		n := len(t.vocab[m[0]]) + len(t.vocab[m[1]])
+		if n > MaxTokenBytes {
+			return nil, fmt.Errorf("bpe: merge %d = %v makes a token of %d bytes, more than %d: not a tokenizer anelab trained "+
+				"(merges that keep doubling a token would ask for terabytes)", i, m, n, MaxTokenBytes)
+		}
+		if total += n; total > maxVocabBytes {
+			return nil, fmt.Errorf("bpe: the merges up to %d make tokens of %d bytes in all, more than %d", i, total, maxVocabBytes)
+		}
 		tok := append(append([]byte(nil), t.vocab[m[0]]...), t.vocab[m[1]]...)
 		t.vocab = append(t.vocab, tok)
 	}

@@ -216,3 +216,40 @@ func TestNaNSpecInSweep(t *testing.T) {
 		t.Errorf("error %q does not name optim.lr", runs[0].Error)
 	}
 }
+
+// Issue 10, defect 10: control characters in a description (newlines, tabs, escapes), from the
+// script or from -m, become spaces: the row and results.tsv keep one line per run.
+func TestDescriptionsAreOneLine(t *testing.T) {
+	h, _ := newLab(t)
+	runs, err := h.RunScript(context.Background(), filepath.Join("testdata", "multiline.go"), "try\nthis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "try this: first line second part [2J"; runs[0].Description != want {
+		t.Errorf("description %q, want %q", runs[0].Description, want)
+	}
+	tsv, err := os.ReadFile(filepath.Join(h.opt.Lab, "results.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(tsv), "\n"); n != 2 {
+		t.Errorf("results.tsv has %d lines, want header + 1:\n%s", n, tsv)
+	}
+}
+
+// The verdict block shows a long error's first lines (a crash's start, up to its "…") and says
+// where the whole of it is.
+func TestErrorLines(t *testing.T) {
+	long := strings.Repeat("frame\n", 100) + "end"
+	crash := "stack overflow\nfatal error: stack overflow\n\ngoroutine 1\n…\n" + long
+	for _, tc := range []struct{ msg, want string }{
+		{"one line", "one line"},
+		{"a\nb\nc", "a\nb\nc"},
+		{long, strings.Repeat("frame\n", 30) + "… (71 more lines: the whole error is in d/result.json)"},
+		{crash, "stack overflow\nfatal error: stack overflow\n\ngoroutine 1\n… (102 more lines: the whole error is in d/result.json)"},
+	} {
+		if got := errorLines(tc.msg, "d"); got != tc.want {
+			t.Errorf("errorLines(%.20q…) =\n%s\nwant\n%s", tc.msg, got, tc.want)
+		}
+	}
+}

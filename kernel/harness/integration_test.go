@@ -5,8 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/data/prep"
 	"github.com/anelab/anelab/kernel/ledger"
 )
@@ -31,15 +35,52 @@ func Experiment() lab.Spec {
 }
 `
 
-// TestRealTrainer runs a script through train.Run on a freshly prepared tiny corpus: the first
-// run trains, is kept and keeps its checkpoint; the second continues from it.
-func TestRealTrainer(t *testing.T) {
+// TestMain lets this test binary serve as a run's child process (TestRealTrainerInChild starts it
+// with EnvChild=1): the real trainer, as in `anelab run`.
+func TestMain(m *testing.M) {
+	ChildMain(nil)
+	code := m.Run()
+	if tinyRoot != "" {
+		os.RemoveAll(tinyRoot)
+	}
+	os.Exit(code)
+}
+
+// tinyData prepares the 400-token test corpus once for the package's tests, in tinyRoot.
+var (
+	tinyRoot string
+	tinyData = sync.OnceValues(func() (string, error) {
+		var err error
+		if tinyRoot, err = os.MkdirTemp("", "harness-tiny-"); err != nil {
+			return "", err
+		}
+		dir := filepath.Join(tinyRoot, "data")
+		return dir, prep.PrepareDefault(dir, 400, 30_000, nil)
+	})
+)
+
+// TestRealTrainer runs a script through train.Run in this process on a freshly prepared tiny
+// corpus: the first run trains, is kept and keeps its checkpoint; the second continues from it.
+func TestRealTrainer(t *testing.T) { testRealTrainer(t, nil) }
+
+// TestRealTrainerInChild is TestRealTrainer with the script evaluated and trained in a child
+// process (this test binary, through ChildMain), as `anelab run` does: the child's memory limit
+// is counted from what it already holds, else OpenBLAS hangs in its first sgemm.
+func TestRealTrainerInChild(t *testing.T) {
+	child, err := SelfChild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testRealTrainer(t, child)
+}
+
+func testRealTrainer(t *testing.T, child []string) {
 	if testing.Short() {
 		t.Skip("trains a tiny model")
 	}
 	ctx := context.Background()
-	dataDir := filepath.Join(t.TempDir(), "data")
-	if err := prep.PrepareDefault(dataDir, 400, 30_000, nil); err != nil {
+	dataDir, err := tinyData()
+	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -48,7 +89,10 @@ func TestRealTrainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	h, err := New(Options{Lab: filepath.Join(dir, "lab"), DataDir: dataDir, Out: &out, Commit: "test"})
+	var events atomic.Int64 // OnEvent sees every step, relayed from the child when there is one
+	h, err := New(Options{Lab: filepath.Join(dir, "lab"), DataDir: dataDir, Out: &out, Commit: "test", Child: child,
+		OnEvent: func(e train.Event) { events.Add(1) },
+		Timeout: 2 * time.Minute}) // a hung child fails the test here
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,9 +105,6 @@ func TestRealTrainer(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := runs[0]
-		if strings.Contains(r.Error, "not implemented") {
-			t.Skip("train.Run is not implemented yet")
-		}
 		if r.Status != ledger.StatusOK || r.Steps != 6 || !(r.ValLoss > 0) {
 			t.Fatalf("run %d: %s steps %d val %g: %s\n%s", i, r.Status, r.Steps, r.ValLoss, r.Error, out.String())
 		}
@@ -82,6 +123,9 @@ func TestRealTrainer(t *testing.T) {
 		}
 		if r.Decision == ledger.Keep {
 			prev = r
+		}
+		if n := events.Swap(0); n != 6 {
+			t.Errorf("run %d: OnEvent saw %d steps, want 6", i, n)
 		}
 	}
 }

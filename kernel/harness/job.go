@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/kernel/lab"
@@ -51,7 +52,7 @@ func (f *Failure) Error() string { return f.Status + ": " + f.Msg }
 func jobFromSpec(id string, prog *script.Program, s lab.Spec, i, n int, message string, now time.Time) Job {
 	// One description, never the same words twice: -m fills in for a spec without one, and is
 	// dropped when the spec's already says it (or the reverse: -m says more, and includes it).
-	desc := s.Description
+	desc, message := cleanText(s.Description), cleanText(message)
 	lm, ld := strings.ToLower(strings.TrimSpace(message)), strings.ToLower(strings.TrimSpace(desc))
 	switch {
 	case lm == "" || strings.Contains(ld, lm):
@@ -60,12 +61,23 @@ func jobFromSpec(id string, prog *script.Program, s lab.Spec, i, n int, message 
 	default:
 		desc = strings.TrimSpace(message) + ": " + desc
 	}
-	if n > 1 && s.Description == "" {
+	if n > 1 && strings.TrimSpace(s.Description) == "" {
 		desc = fmt.Sprintf("%s [%d/%d]", desc, i+1, n)
 	}
 	return Job{ID: id, Script: prog.Path, ScriptHash: prog.Hash, Source: string(prog.Source), Index: i, Count: n,
 		Description: desc, Lineage: s.Lineage, Continue: s.Continue, Config: s.Config,
 		HasLR: s.LR != nil, HasOnStep: s.OnStep != nil, Submitted: now.UTC()}
+}
+
+// cleanText is a description as one line: control characters (newlines, tabs, escapes) become
+// spaces, so results.tsv and the results table keep one row per run.
+func cleanText(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s))
 }
 
 // WriteJSON writes v as indented JSON to path.

@@ -63,15 +63,15 @@ func tagRun(r *ledger.Run, job Job, cfg config.Config) {
 	r.ConfigHash = ConfigHash(cfg, r.Parent, hooks, r.DataSum)
 	r.Budget = BudgetKey(cfg)
 	r.Repeat, r.Repeats, r.RepeatOf = job.Repeat, job.Repeats, job.RepeatOf
-	r.Pending = job.Repeats > 1 && job.Repeat < job.Repeats-1
+	// Record decides which run of a set is its last (the last recorded, whatever its index).
 }
 
 // ConfigHash identifies what a run trains, the seed aside, so that runs of one config with
-// different seeds pool: sha256 over the canonical JSON of cfg with Train.Seed and Train.LogEvery
-// (which change nothing learned) zeroed, the parent run a continued run resumed from, the hooks'
+// different seeds pool: sha256 over the canonical JSON of cfg with Train.Seed, Train.LogEvery and
+// Train.Threads (which change nothing learned: TestThreadsAgree) zeroed, the parent run a continued run resumed from, the hooks'
 // identity (script hash and spec index, "" without hooks) and the data fingerprint.
 func ConfigHash(cfg config.Config, parent, hooks, data string) string {
-	cfg.Train.Seed, cfg.Train.LogEvery = 0, 0
+	cfg.Train.Seed, cfg.Train.LogEvery, cfg.Train.Threads = 0, 0, 0
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return ""
@@ -108,21 +108,27 @@ func BudgetKey(cfg config.Config) string {
 	return "unbounded"
 }
 
-// headSnapshot is a lineage head and its pooled val_bpb at one moment.
-type headSnapshot struct {
-	Run    ledger.Run
-	Sample verdict.Sample
-	ok     bool
+// HeadSnapshot is a lineage head and its pooled val_bpb at one moment (JSON: a queued sweep
+// carries the heads as they stood when it was submitted).
+type HeadSnapshot struct {
+	Run    ledger.Run     `json:"run"`
+	Sample verdict.Sample `json:"sample"`
+	OK     bool           `json:"ok"` // the lineage had a head
 }
 
-func (h *Harness) snapshotHead(ctx context.Context) map[string]headSnapshot {
-	return map[string]headSnapshot{h.opt.Lineage: h.headNow(ctx, h.opt.Lineage)}
+// SnapshotHeads is the head of each lineage now: what a sweep's specs are ranked against.
+func (h *Harness) SnapshotHeads(ctx context.Context, lineages ...string) map[string]HeadSnapshot {
+	m := map[string]HeadSnapshot{}
+	for _, l := range lineages {
+		m[l] = h.headNow(ctx, l)
+	}
+	return m
 }
 
-func (h *Harness) headNow(ctx context.Context, lineage string) headSnapshot {
+func (h *Harness) headNow(ctx context.Context, lineage string) HeadSnapshot {
 	r, ok, err := h.Ledger.Head(ctx, lineage)
 	if err != nil || !ok {
-		return headSnapshot{}
+		return HeadSnapshot{}
 	}
 	s := verdict.Summarize([]float64{r.Metric()})
 	if r.ConfigHash != "" {
@@ -130,7 +136,8 @@ func (h *Harness) headNow(ctx context.Context, lineage string) headSnapshot {
 			s = p
 		}
 	}
-	return headSnapshot{Run: r, Sample: s, ok: true}
+	r.Config, r.Result = "", "" // the snapshot travels in every queued job of a sweep
+	return HeadSnapshot{Run: r, Sample: s, OK: true}
 }
 
 // Rank is one spec of a sweep, judged against the head as it stood when the sweep started.
@@ -146,7 +153,7 @@ type Rank struct {
 // Ranking ranks a sweep's specs by their mean val_bpb over the sweep's ok runs, each compared (with
 // kernel/verdict, under the lab's current noise floor of its budget) with the head of the
 // lineage as it was before the sweep's first run.
-func (h *Harness) Ranking(ctx context.Context, start map[string]headSnapshot, jobs []Job, runs []ledger.Run) []Rank {
+func (h *Harness) Ranking(ctx context.Context, start map[string]HeadSnapshot, jobs []Job, runs []ledger.Run) []Rank {
 	byID := map[string]ledger.Run{}
 	for _, r := range runs {
 		byID[r.ID] = r
@@ -190,7 +197,7 @@ func (h *Harness) Ranking(ctx context.Context, start map[string]headSnapshot, jo
 				noise = f.Noise
 			}
 			hs := head.Sample
-			if !head.ok {
+			if !head.OK {
 				hs = verdict.Sample{}
 			}
 			a.rank.Verdict = verdict.Decide(a.rank.Sample, hs, noise, ledger.Rule)
@@ -207,19 +214,19 @@ func (h *Harness) Ranking(ctx context.Context, start map[string]headSnapshot, jo
 	return out
 }
 
-// printRanking ends a sweep (more than one spec, or repeats) with its ranking.
-func (h *Harness) printRanking(ctx context.Context, start map[string]headSnapshot, jobs []Job, runs []ledger.Run) {
+// PrintRanking ends a sweep (more than one spec, or repeats) with its ranking against start, the
+// heads when it was submitted (lineage: the one to name in the header).
+func (h *Harness) PrintRanking(ctx context.Context, w io.Writer, lineage string, start map[string]HeadSnapshot, jobs []Job, runs []ledger.Run) {
 	if len(jobs) < 2 || len(runs) == 0 {
 		return
 	}
 	ranks := h.Ranking(ctx, start, jobs, runs)
-	w := h.opt.Out
-	head := start[h.opt.Lineage]
+	head := start[lineage]
 	fmt.Fprintf(w, "--- anelab sweep ranking (%d spec(s); lower val_bpb is better)\n", len(ranks))
-	if head.ok {
-		fmt.Fprintf(w, "head at start:    %s val_bpb %s (lineage %s)\n", head.Run.ID, sampleStr(head.Sample), h.opt.Lineage)
+	if head.OK {
+		fmt.Fprintf(w, "head at start:    %s val_bpb %s (lineage %s)\n", head.Run.ID, sampleStr(head.Sample), lineage)
 	} else {
-		fmt.Fprintf(w, "head at start:    none (lineage %s had no kept run)\n", h.opt.Lineage)
+		fmt.Fprintf(w, "head at start:    none (lineage %s had no kept run)\n", lineage)
 	}
 	for k, r := range ranks {
 		if r.Sample.N == 0 {
@@ -288,7 +295,7 @@ func (h *Harness) printBlock(ctx context.Context, w io.Writer, r ledger.Run, dir
 	fmt.Fprintf(w, "description:      %s\n", r.Description)
 	fmt.Fprintf(w, "folder:           %s\n", dir)
 	if r.Error != "" {
-		fmt.Fprintf(w, "error:            %s\n", strings.ReplaceAll(r.Error, "\n", "\n                  "))
+		fmt.Fprintf(w, "error:            %s\n", strings.ReplaceAll(errorLines(r.Error, dir), "\n", "\n                  "))
 	}
 }
 
@@ -342,4 +349,30 @@ func ReadCurve(path string) ([]train.Point, error) {
 		pts = append(pts, p)
 	}
 	return pts, sc.Err()
+}
+
+// blockErrorLines is how many lines of a run's error the verdict block shows; a crash's error
+// holds a Go stack of hundreds of lines, which result.json keeps in full.
+const blockErrorLines = 30
+
+func errorLines(msg, dir string) string {
+	lines := strings.Split(msg, "\n")
+	if len(lines) <= blockErrorLines {
+		return msg
+	}
+	n := blockErrorLines
+	for i, l := range lines[:n] {
+		if l == "…" { // a crash's start, then its output's end (tailWriter): the start says it
+			n = i
+			break
+		}
+	}
+	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… (%d more lines: the whole error is in %s)",
+		len(lines)-n, filepath.Join(dir, "result.json"))
+}
+
+// ForLedger is a harness that only reads l: enough for Ranking and PrintRanking of a sweep run by
+// others (`anelab queue --sweep`).
+func ForLedger(l *ledger.Ledger) *Harness {
+	return &Harness{opt: Options{Lab: l.Dir, Out: io.Discard, Lineage: lab.DefaultLineage}, Ledger: l}
 }

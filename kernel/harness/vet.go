@@ -19,7 +19,19 @@ func (h *Harness) effectiveConfig(job Job) config.Config {
 	if h.opt.Steps > 0 {
 		cfg.Train.Steps = h.opt.Steps
 	}
+	if h.opt.Threads > 0 && cfg != (config.Config{}) {
+		cfg.Train.Threads = h.opt.Threads
+	}
 	return cfg
+}
+
+// Resolve is job with the harness's --budget and --steps applied to its config, as a queue
+// carries it: every worker then trains what was submitted, whatever its own flags.
+func (h *Harness) Resolve(job Job) Job {
+	if job.Failure == nil && job.Config != (config.Config{}) {
+		job.Config = h.effectiveConfig(job)
+	}
+	return job
 }
 
 // Checked is one job as `anelab vet` reports it: the config it would train, and the failure

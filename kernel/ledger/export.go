@@ -85,7 +85,7 @@ func shortHash(h string) string {
 // at once the last file written includes every run recorded before it.
 func (l *Ledger) ExportTSV(ctx context.Context) (string, error) {
 	path := filepath.Join(l.Dir, TSVFile)
-	tx, err := l.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: serialises exporters
+	tx, err := l.beginWrite(ctx) // serialises exporters
 	if err != nil {
 		return path, fmt.Errorf("export %s: %w", path, err)
 	}

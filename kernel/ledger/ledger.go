@@ -1,6 +1,7 @@
 // Package ledger is the lab's record of every run: an embedded SQLite database (pure Go, WAL,
-// one transaction per run, so several `anelab run` processes can append at once), the lineage
-// heads, the keep/discard decision, and the results.tsv export.
+// one transaction per run, so several `anelab run` processes can append at once) or, for a fleet
+// of machines recording to one place, a PostgreSQL database named by ANELAB_DB (see OpenURL,
+// dialect.go); the lineage heads, the keep/discard decision, and the results.tsv export.
 //
 // A lineage is a named sequence of competing runs. Its head is its best kept run. An ok run is
 // kept when its val_bpb beats the head's by more than the lab's noise allows (verdict.go and
@@ -91,22 +92,27 @@ type Run struct {
 	RepeatOf    string // first run of this spec's repeat set ("" = not repeated)
 	Repeat      int    // 0-based index in the repeat set
 	Repeats     int    // size of the repeat set (0 or 1: a single run)
-	Pending     bool   // not stored: more repeats of this set follow, so Record defers the decision
+	Pending     bool   // not stored: more repeats of this set follow, so Record defers the decision (Record sets it)
 	Verdict     string // one line: the decision, the test that decided it and its numbers
 	VerdictJSON string // the same numbers as JSON (verdict.Verdict plus the head)
 }
 
 // Ledger is an open lab ledger.
 type Ledger struct {
-	Dir string // the lab folder
-	db  *sql.DB
+	Dir string // the lab folder (run folders, checkpoints, results.tsv)
+	db  sqlDB
+	url string // the PostgreSQL URL, "" for <Dir>/ledger.db
 }
 
 // File is the database's name inside the lab folder.
 const File = "ledger.db"
 
-// Open opens (creating if needed) the ledger in the lab folder dir.
-func Open(dir string) (*Ledger, error) {
+// Open opens (creating if needed) the ledger of the lab folder dir: the PostgreSQL database named
+// by ANELAB_DB when it is set (see URLFromEnv), else dir/ledger.db.
+func Open(dir string) (*Ledger, error) { return OpenURL(dir, URLFromEnv()) }
+
+// openSQLite opens (creating if needed) dir/ledger.db.
+func openSQLite(dir string) (*Ledger, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ledger: create lab folder: %w", err)
 	}
@@ -132,14 +138,9 @@ func Open(dir string) (*Ledger, error) {
 		// One connection per process: every statement of a run's transaction uses the connection
 		// whose pragmas were applied (and retried) here.
 		db.SetMaxOpenConns(1)
-		l := &Ledger{Dir: dir, db: db}
-		reaped, err := l.migrate()
+		l := &Ledger{Dir: dir, db: sqlDB{db, sqliteDialect{}}}
+		err = l.opened()
 		if err == nil {
-			if reaped > 0 {
-				// Best effort: results.tsv is a view of the database, and the next export
-				// catches up if this one fails; a reader must not fail for it.
-				l.ExportTSV(context.Background())
-			}
 			return l, nil
 		}
 		db.Close()
@@ -151,6 +152,20 @@ func Open(dir string) (*Ledger, error) {
 		}
 		time.Sleep(wait/2 + time.Duration(mrand.Int64N(int64(wait))))
 	}
+}
+
+// opened migrates a freshly opened ledger and, when that reaped killed runs, exports results.tsv.
+func (l *Ledger) opened() error {
+	reaped, err := l.migrate()
+	if err != nil {
+		return err
+	}
+	if reaped > 0 {
+		// Best effort: results.tsv is a view of the database, and the next export catches up if
+		// this one fails; a reader must not fail for it.
+		l.ExportTSV(context.Background())
+	}
+	return nil
 }
 
 // openRetry is how long Open keeps retrying a busy database.
@@ -225,46 +240,44 @@ var addedCols = [][2]string{
 
 // migrate creates or upgrades the schema and reaps killed runs, in one transaction; it returns
 // how many runs it reaped.
+//
+// It runs under the write lock, so processes opening one ledger at once migrate one after the
+// other (PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent one).
 func (l *Ledger) migrate() (int, error) {
-	tx, err := l.db.Begin()
+	ctx := context.Background()
+	tx, err := l.beginWrite(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(schema); err != nil {
-		return 0, err
+	for _, q := range strings.SplitAfter(schema, ";") {
+		if strings.TrimSpace(q) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, l.db.d.ddl(q)); err != nil {
+			return 0, fmt.Errorf("create tables: %w", err)
+		}
 	}
-	have := map[string]bool{}
-	rows, err := tx.Query(`SELECT name FROM pragma_table_info('runs')`)
+	have, err := l.db.d.columns(ctx, tx, "runs")
 	if err != nil {
 		return 0, err
 	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		have[name] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
 	for _, c := range addedCols {
-		if !have[c[0]] {
-			if _, err := tx.Exec(`ALTER TABLE runs ADD COLUMN ` + c[0] + ` ` + c[1]); err != nil {
+		if _, ok := have[c[0]]; !ok {
+			if _, err := tx.ExecContext(ctx, l.db.d.ddl(`ALTER TABLE runs ADD COLUMN `+c[0]+` `+c[1])); err != nil {
 				return 0, fmt.Errorf("add column %s: %w", c[0], err)
 			}
 		}
 	}
-	if err := migrateVerdicts(tx); err != nil {
+	if err := migrateVerdicts(ctx, tx, have); err != nil {
 		return 0, err
 	}
-	if _, err := tx.Exec(`PRAGMA user_version = 3`); err != nil {
-		return 0, err
+	if l.db.d.backend() == SQLite {
+		if _, err := tx.ExecContext(ctx, `PRAGMA user_version = 3`); err != nil {
+			return 0, err
+		}
 	}
-	n, err := reap(context.Background(), tx)
+	n, err := reap(ctx, tx)
 	if err != nil {
 		return 0, err
 	}
@@ -306,7 +319,7 @@ func (l *Ledger) Start(ctx context.Context, r *Run) error {
 	if r.PID == 0 {
 		r.PID, r.Host, r.Boot = os.Getpid(), self.host, self.boot
 	}
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := l.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -330,7 +343,7 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 	if err := CheckLineage(r.Lineage); err != nil {
 		return err
 	}
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := l.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -357,16 +370,22 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 	if err := insertRun(ctx, tx, r); err != nil {
 		return err
 	}
+	// A repeat set is decided by its last-recorded run, whatever its index: runs of a set finish
+	// in any order when workers run them at once (see setPending in attempt.go).
+	if err := setPending(ctx, tx, r); err != nil {
+		return err
+	}
 	// Decided after the insert, so the pooled samples and the noise floor include this run.
 	if err := decide(ctx, tx, r); err != nil {
 		return err
 	}
 	if r.Decision == Keep {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lineages (name, head, updated) VALUES (?, ?, ?)
-			ON CONFLICT(name) DO UPDATE SET head = excluded.head, updated = excluded.updated`,
-			r.Lineage, r.ID, time.Now().UTC().Format(timeFmt)); err != nil {
-			return fmt.Errorf("ledger: move head of %q: %w", r.Lineage, err)
+		if err := moveHead(ctx, tx, r.Lineage, r.ID); err != nil {
+			return err
 		}
+	}
+	if err := settleFailedLast(ctx, tx, r); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ledger: commit run %s: %w", r.ID, err)
@@ -375,26 +394,23 @@ func (l *Ledger) Record(ctx context.Context, r *Run) error {
 }
 
 // insertRun inserts r and sets r.Seq.
-func insertRun(ctx context.Context, tx *sql.Tx, r *Run) error {
+func insertRun(ctx context.Context, tx sqlTx, r *Run) error {
 	finished := ""
 	if !r.Finished.IsZero() {
 		finished = r.Finished.UTC().Format(timeFmt)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO runs (id, lineage, parent, script, script_hash, idx, description,
+	err := tx.QueryRowContext(ctx, `INSERT INTO runs (id, lineage, parent, script, script_hash, idx, description,
 		status, decision, prev_best, prev_head, val_loss, val_bpb, train_loss, steps, tokens, ms_per_step,
 		wall_time_s, util_pct, error, config, result, checkpoint, commit_id, device, seed, data_sum, started, finished,
 		pid, host, boot, config_hash, budget, repeat_of, repeat_idx, repeats, verdict, verdict_json)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`,
 		r.ID, r.Lineage, r.Parent, r.Script, r.ScriptHash, r.Index, r.Description, r.Status, r.Decision,
 		r.PrevBest, r.PrevHead, loss(r, r.ValLoss), loss(r, r.ValBPB), loss(r, r.TrainLoss), r.Steps, r.Tokens, r.MsPerStep, r.WallTimeS,
 		r.UtilPct, r.Error, r.Config, r.Result, r.Checkpoint, r.Commit, r.Device, r.Seed, r.DataSum,
 		r.Started.UTC().Format(timeFmt), finished, r.PID, r.Host, r.Boot,
-		r.ConfigHash, r.Budget, r.RepeatOf, r.Repeat, r.Repeats, r.Verdict, r.VerdictJSON)
+		r.ConfigHash, r.Budget, r.RepeatOf, r.Repeat, r.Repeats, r.Verdict, r.VerdictJSON).Scan(&r.Seq)
 	if err != nil {
 		return fmt.Errorf("ledger: record run %s: %w", r.ID, err)
-	}
-	if r.Seq, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
 }
@@ -475,8 +491,8 @@ type Lineage struct {
 // Lineages lists every lineage that has runs, with its head (if any) and counts.
 func (l *Ledger) Lineages(ctx context.Context) ([]Lineage, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT r.lineage, COALESCE(l.head, ''), COALESCE(h.val_loss, 0),
-		COUNT(*), SUM(r.decision = 'keep') FROM runs r LEFT JOIN lineages l ON l.name = r.lineage
-		LEFT JOIN runs h ON h.id = l.head GROUP BY r.lineage ORDER BY MIN(r.seq)`)
+		COUNT(*), SUM(CASE WHEN r.decision = 'keep' THEN 1 ELSE 0 END) FROM runs r LEFT JOIN lineages l ON l.name = r.lineage
+		LEFT JOIN runs h ON h.id = l.head GROUP BY r.lineage, l.head, h.val_loss ORDER BY MIN(r.seq)`)
 	if err != nil {
 		return nil, err
 	}
@@ -539,7 +555,7 @@ func killedMsg(pid int, host string) string {
 // error saying so, and returns how many it rewrote. Open calls it; readers see such runs as
 // killed even before (Runs, Get and the export resolve them as they read).
 func (l *Ledger) Reap(ctx context.Context) (int, error) {
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := l.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("ledger: %w", err)
 	}
@@ -551,7 +567,7 @@ func (l *Ledger) Reap(ctx context.Context) (int, error) {
 	return n, tx.Commit()
 }
 
-func reap(ctx context.Context, tx *sql.Tx) (int, error) {
+func reap(ctx context.Context, tx sqlTx) (int, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, pid, host, boot FROM runs WHERE status = ?`, StatusRunning)
 	if err != nil {
 		return 0, err

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anelab/anelab/internal/pgtest"
 )
 
 func okRun(lineage string, val float64) *Run {
@@ -18,13 +20,11 @@ func okRun(lineage string, val float64) *Run {
 
 // TestKeepDiscard walks one lineage through the decision table: first ok run keeps, equal and
 // worse discards, a tie is within noise, strictly better keeps (no noise estimate: the strict test), failures never decide and never move the head.
-func TestKeepDiscard(t *testing.T) {
+func TestKeepDiscard(t *testing.T) { eachBackend(t, testKeepDiscard) }
+
+func testKeepDiscard(t *testing.T, dbURL string) {
 	ctx := context.Background()
-	l, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := open(t, t.TempDir(), dbURL)
 	steps := []struct {
 		run      *Run
 		decision string
@@ -62,32 +62,48 @@ func TestKeepDiscard(t *testing.T) {
 	if len(runs) != len(steps) {
 		t.Fatalf("%d runs, want %d", len(runs), len(steps))
 	}
-	ls, _ := l.Lineages(ctx)
+	ls, err := l.Lineages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ls) != 2 || ls[0].Name != "main" || ls[0].Best != 2.9 || ls[0].Runs != 7 || ls[0].Kept != 2 {
 		t.Errorf("lineages: %+v", ls)
 	}
 }
 
 // TestConcurrentWriters has several ledgers (separate connections, as separate processes
-// would) record and export at once: every row lands, and the final export has them all.
-func TestConcurrentWriters(t *testing.T) {
+// would) record and export at once: every row lands; replayed in recording order (seq), each run
+// was judged against the head the previous keep left (prev_head), the keeps are exactly the runs
+// that beat every earlier one, and the final head is the best; the final export has every row.
+// Half the writers record ever better runs (keeps), half worse ones (discards). On PostgreSQL this
+// fails without the ledger's write lock (beginWrite): two Records read the same head.
+func TestConcurrentWriters(t *testing.T) { eachBackend(t, testConcurrentWriters) }
+
+func testConcurrentWriters(t *testing.T, dbURL string) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	const writers, each = 4, 5
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
+	const writers, each = 4, 6
+	var ready, wg sync.WaitGroup
+	ready.Add(writers)
+	errs := make(chan error, writers*each*2)
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			l, err := Open(dir)
+			l, err := OpenURL(dir, dbURL)
+			ready.Done()
 			if err != nil {
 				errs <- err
 				return
 			}
 			defer l.Close()
+			ready.Wait() // all open: record together
 			for i := 0; i < each; i++ {
-				if err := l.Record(ctx, okRun("main", float64(10*w+i))); err != nil {
+				val := float64(100 - i*writers - w) // better and better
+				if w%2 == 1 {
+					val = float64(200 + i) // never better than the first run
+				}
+				if err := l.Record(ctx, okRun("main", val)); err != nil {
 					errs <- err
 				}
 				if _, err := l.ExportTSV(ctx); err != nil {
@@ -101,27 +117,28 @@ func TestConcurrentWriters(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	l, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := open(t, dir, dbURL)
 	runs, _ := l.Runs(ctx, "")
 	if len(runs) != writers*each {
 		t.Fatalf("%d runs, want %d", len(runs), writers*each)
 	}
-	// Keeps must form a strictly decreasing sequence in recording order, and the head is the minimum.
-	best := 1e9
+	best, head := 1e9, ""
 	for _, r := range runs {
+		if r.PrevHead != head {
+			t.Errorf("run %s (seq %d) judged against head %q, but the head then was %q", r.ID, r.Seq, r.PrevHead, head)
+		}
 		if (r.ValLoss < best) != (r.Decision == Keep) {
 			t.Errorf("run %s val %g decided %s with best %g", r.ID, r.ValLoss, r.Decision, best)
 		}
 		if r.ValLoss < best {
-			best = r.ValLoss
+			best, head = r.ValLoss, r.ID
 		}
 	}
-	if h, _, _ := l.Head(ctx, "main"); h.ValLoss != 0 {
-		t.Errorf("head val %g, want 0", h.ValLoss)
+	if want := float64(100 - (each-1)*writers - (writers - 2)); best != want {
+		t.Errorf("best %g, want %g", best, want)
+	}
+	if h, _, _ := l.Head(ctx, "main"); h.ID != head {
+		t.Errorf("head %s (val %g), want %s (val %g)", h.ID, h.ValLoss, head, best)
 	}
 	rows := readTSV(t, filepath.Join(dir, TSVFile))
 	if len(rows) != writers*each+1 {
@@ -146,11 +163,12 @@ func readTSV(t *testing.T, path string) [][]string {
 	return rows
 }
 
-func TestTSVColumns(t *testing.T) {
+func TestTSVColumns(t *testing.T) { eachBackend(t, testTSVColumns) }
+
+func testTSVColumns(t *testing.T, dbURL string) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, _ := Open(dir)
-	defer l.Close()
+	l := open(t, dir, dbURL)
 	a := okRun("main", 2.5)
 	a.Description = "tabs\tand\nnewlines"
 	a.UtilPct = 12.345
@@ -190,5 +208,33 @@ func TestCheckLineage(t *testing.T) {
 		if err := CheckLineage(name); (err == nil) != ok {
 			t.Errorf("CheckLineage(%q) = %v", name, err)
 		}
+	}
+}
+
+// TestStoppedWriter: on PostgreSQL a process that stops inside a write transaction (holding the
+// ledger's lock) loses its session after pgIdleInTx, so other machines go on recording; while
+// the lock is held, a writer waits at most pgLockTimeout and says why it failed.
+func TestStoppedWriter(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	defer func(a, b time.Duration) { pgLockTimeout, pgIdleInTx = a, b }(pgLockTimeout, pgIdleInTx)
+	pgLockTimeout, pgIdleInTx = 300*time.Millisecond, 2*time.Second
+	ctx := context.Background()
+	dir := t.TempDir()
+	stopped, other := open(t, dir, dbURL), open(t, dir, dbURL)
+	tx, err := stopped.beginWrite(ctx) // holds the lock, then does nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := other.Record(ctx, okRun("main", 1)); err == nil || !strings.Contains(err.Error(), "another writer has held it") {
+		t.Fatalf("Record while another session holds the lock: %v, want a lock timeout", err)
+	}
+	time.Sleep(3 * pgIdleInTx / 2)
+	r := okRun("main", 1)
+	if err := other.Record(ctx, r); err != nil || r.Decision != Keep {
+		t.Fatalf("Record after the stopped writer's session ended: %v %q", err, r.Decision)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Error("the stopped writer's transaction committed after its session was ended")
 	}
 }

@@ -6,11 +6,41 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
-// OpenReadOnly opens the existing ledger in dir for reading: it creates nothing, migrates
-// nothing, reaps nothing, so it works on a read-only lab and never changes one.
-func OpenReadOnly(dir string) (*Ledger, error) {
+// EnvDB is the setting that puts the ledger in a PostgreSQL database, for a fleet of machines
+// recording to one place: ANELAB_DB=postgres://user:password@host:5432/anelab. Unset or empty:
+// the embedded SQLite ledger.db in the lab folder.
+const EnvDB = "ANELAB_DB"
+
+// URLFromEnv returns the ledger's database URL from ANELAB_DB ("" = the lab's ledger.db). It is
+// the one place that reads the setting; Open and OpenReadOnly use it, as should anything that
+// opens the same database another way (the job queue).
+func URLFromEnv() string { return strings.TrimSpace(os.Getenv(EnvDB)) }
+
+// OpenURL opens (creating and migrating if needed) the ledger at dbURL for the lab folder dir:
+// "" is dir/ledger.db; a postgres:// or postgresql:// URL is that PostgreSQL database, shared
+// by every lab folder (machine) that names it. The lab folder still holds the run folders,
+// checkpoints and results.tsv.
+func OpenURL(dir, dbURL string) (*Ledger, error) {
+	if dbURL == "" {
+		return openSQLite(dir)
+	}
+	return openPostgres(dir, dbURL, false)
+}
+
+// OpenReadOnly opens the existing ledger of the lab folder dir for reading (ANELAB_DB's database
+// when set, see URLFromEnv): see OpenReadOnlyURL.
+func OpenReadOnly(dir string) (*Ledger, error) { return OpenReadOnlyURL(dir, URLFromEnv()) }
+
+// OpenReadOnlyURL opens the existing ledger at dbURL ("" = dir/ledger.db) for reading: it creates
+// nothing, migrates nothing, reaps nothing, so it works on a read-only lab and never changes one.
+// On PostgreSQL every transaction is read-only (default_transaction_read_only).
+func OpenReadOnlyURL(dir, dbURL string) (*Ledger, error) {
+	if dbURL != "" {
+		return openPostgres(dir, dbURL, true)
+	}
 	path := filepath.Join(dir, File)
 	if err := checkBeside(dir); err != nil {
 		return nil, err
@@ -40,7 +70,7 @@ func OpenReadOnly(dir string) (*Ledger, error) {
 			lastErr = err
 			continue
 		}
-		return &Ledger{Dir: dir, db: db}, nil
+		return &Ledger{Dir: dir, db: sqlDB{db, sqliteDialect{}}}, nil
 	}
 	return nil, fmt.Errorf("ledger %s: %w (%s)", path, lastErr, damagedAdvice(dir))
 }

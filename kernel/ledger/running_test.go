@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,14 +34,12 @@ func rawStatus(t *testing.T, l *Ledger, id string) (status, errMsg string) {
 // (replaced by the finished row, in recording order); and of one whose process dies: running is
 // read as killed when its pid is gone on this host, or its host has rebooted, and stays running
 // for another host; Reap makes it stick; neither state decides or moves a head.
-func TestRunningStates(t *testing.T) {
+func TestRunningStates(t *testing.T) { eachBackend(t, testRunningStates) }
+
+func testRunningStates(t *testing.T, dbURL string) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := open(t, dir, dbURL)
 
 	// A live run (this process) is running; its Record replaces the row and takes the next seq.
 	live := okRun("main", 3.0)
@@ -183,23 +180,18 @@ func TestRunningStates(t *testing.T) {
 
 // TestOpenReapsAndExports: a run killed while no ledger was open is killed in the database and
 // in results.tsv after the next Open.
-func TestOpenReapsAndExports(t *testing.T) {
+func TestOpenReapsAndExports(t *testing.T) { eachBackend(t, testOpenReapsAndExports) }
+
+func testOpenReapsAndExports(t *testing.T, dbURL string) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := open(t, dir, dbURL)
 	r := &Run{ID: NewID(time.Now()), Lineage: "main", PID: deadPID(t), Host: self.host}
 	if err := l.Start(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
-	l, err = Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l = open(t, dir, dbURL)
 	if s, _ := rawStatus(t, l, r.ID); s != StatusKilled {
 		t.Errorf("after Open: stored as %q, want killed", s)
 	}
@@ -211,29 +203,24 @@ func TestOpenReapsAndExports(t *testing.T) {
 
 // TestMigrateV1 opens a ledger written before the pid/host/boot columns: they are added, and the
 // old rows read as before.
-func TestMigrateV1(t *testing.T) {
+func TestMigrateV1(t *testing.T) { eachBackend(t, testMigrateV1) }
+
+func testMigrateV1(t *testing.T, dbURL string) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, File))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := rawDB(t, dir, dbURL)
 	added := ",\n\tpid INTEGER NOT NULL DEFAULT 0,\n\thost TEXT NOT NULL DEFAULT '',\n\tboot TEXT NOT NULL DEFAULT ''"
 	old := strings.Replace(schema, added, "", 1)
 	if old == schema || strings.Contains(old, "boot") {
 		t.Fatalf("could not build the v1 schema:\n%s", old)
 	}
-	if _, err := db.Exec(old); err != nil {
+	if _, err := db.Exec(db.d.ddl(old)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Exec(`INSERT INTO runs (id, lineage, status, val_loss, started, finished) VALUES ('r1', 'main', 'ok', 3, '', '')`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	l, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := open(t, dir, dbURL)
 	got, err := l.Get(context.Background(), "r1")
 	if err != nil || got.Status != StatusOK || got.ValLoss != 3 || got.PID != 0 {
 		t.Fatalf("old row after migration: %+v %v", got, err)

@@ -66,7 +66,7 @@ func (r Run) Info() (VerdictInfo, bool) {
 
 // decide sets r's decision and verdict (r is already inserted), clears its checkpoint unless it
 // is kept, and settles its pending repeats.
-func decide(ctx context.Context, tx *sql.Tx, r *Run) error {
+func decide(ctx context.Context, tx sqlTx, r *Run) error {
 	if r.Status == StatusOK {
 		if r.Pending {
 			r.Verdict = fmt.Sprintf("repeat %d/%d: decided with the last repeat of the set", r.Repeat+1, r.Repeats)
@@ -100,7 +100,7 @@ func decide(ctx context.Context, tx *sql.Tx, r *Run) error {
 }
 
 // judge decides r against the lineage head.
-func judge(ctx context.Context, tx *sql.Tx, r *Run) error {
+func judge(ctx context.Context, tx sqlTx, r *Run) error {
 	info := VerdictInfo{HeadRun: r.PrevHead, Budget: r.Budget}
 	cand, err := pooled(ctx, tx, r.ConfigHash, r.ID, r.Metric())
 	if err != nil {
@@ -136,7 +136,7 @@ func judge(ctx context.Context, tx *sql.Tx, r *Run) error {
 
 // pooled is the sample of every ok run with config hash h, or of the one run id (metric m) when
 // h is "" (runs recorded before hashes existed pool with nothing).
-func pooled(ctx context.Context, tx *sql.Tx, h, id string, m float64) (verdict.Sample, error) {
+func pooled(ctx context.Context, tx sqlTx, h, id string, m float64) (verdict.Sample, error) {
 	if h == "" {
 		return verdict.Summarize([]float64{m}), nil
 	}
@@ -147,7 +147,7 @@ func pooled(ctx context.Context, tx *sql.Tx, h, id string, m float64) (verdict.S
 	return verdict.Summarize(xs), nil
 }
 
-func floats(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]float64, error) {
+func floats(ctx context.Context, tx sqlTx, q string, args ...any) ([]float64, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -167,7 +167,7 @@ func floats(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]float64, 
 }
 
 // measureNoise pools the within-config spread of every config with ≥ 2 ok runs under budget.
-func measureNoise(ctx context.Context, tx *sql.Tx, budget string) (verdict.Noise, error) {
+func measureNoise(ctx context.Context, tx sqlTx, budget string) (verdict.Noise, error) {
 	if budget == "" {
 		return verdict.Noise{}, nil
 	}
@@ -210,7 +210,7 @@ type NoiseFloor struct {
 	Updated time.Time
 }
 
-func storeNoise(ctx context.Context, tx *sql.Tx, budget string) error {
+func storeNoise(ctx context.Context, tx sqlTx, budget string) error {
 	n, err := measureNoise(ctx, tx, budget)
 	if err != nil {
 		return err
@@ -285,19 +285,28 @@ var notNullLoss = regexp.MustCompile(`\b(val_loss|val_bpb|train_loss) REAL NOT N
 // columns hold NULL: SQLite cannot drop a NOT NULL constraint in place, so the runs table is
 // rebuilt from its own definition with only those three columns relaxed, and runs that produced
 // no loss (every status but ok) get NULL instead of the 0 that could sort as a best.
-func migrateVerdicts(tx *sql.Tx) error {
-	if _, err := tx.Exec(noiseSchema); err != nil {
+//
+// cols are the runs table's columns as migrate found them (name → NOT NULL). PostgreSQL ledgers
+// began after version 3, so there the rebuild never happens; if one had NOT NULL losses, they
+// would be relaxed in place (ALTER COLUMN … DROP NOT NULL).
+func migrateVerdicts(ctx context.Context, tx sqlTx, cols map[string]bool) error {
+	if _, err := tx.ExecContext(ctx, tx.d.ddl(noiseSchema)); err != nil {
 		return err
 	}
-	var notnull int
-	if err := tx.QueryRow(`SELECT "notnull" FROM pragma_table_info('runs') WHERE name = 'val_loss'`).Scan(&notnull); err != nil {
-		return fmt.Errorf("inspect runs.val_loss: %w", err)
-	}
-	if notnull == 0 {
+	if !cols["val_loss"] {
 		return nil
 	}
+	if tx.d.backend() == Postgres {
+		for _, c := range []string{"val_loss", "val_bpb", "train_loss"} {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE runs ALTER COLUMN `+c+` DROP NOT NULL`); err != nil {
+				return fmt.Errorf("relax loss column %s: %w", c, err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET val_loss = NULL, val_bpb = NULL, train_loss = NULL WHERE status != 'ok'`)
+		return err
+	}
 	var def string
-	if err := tx.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'`).Scan(&def); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'`).Scan(&def); err != nil {
 		return err
 	}
 	i := strings.Index(def, "(")
@@ -308,7 +317,7 @@ func migrateVerdicts(tx *sql.Tx) error {
 	for _, q := range []string{def, `INSERT INTO runs_v3 SELECT * FROM runs`, `DROP TABLE runs`,
 		`ALTER TABLE runs_v3 RENAME TO runs`, `CREATE INDEX IF NOT EXISTS runs_lineage ON runs(lineage, seq)`,
 		`UPDATE runs SET val_loss = NULL, val_bpb = NULL, train_loss = NULL WHERE status != 'ok'`} {
-		if _, err := tx.Exec(q); err != nil {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("relax loss columns: %s: %w", strings.Fields(q)[0], err)
 		}
 	}

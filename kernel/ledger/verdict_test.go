@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +17,11 @@ func hashedRun(hash string, bpb float64) *Run {
 
 // TestNoiseAwareVerdicts walks a lineage through repeats, the noise floor, within-noise, keep by
 // k-sigma and a same-config re-run, checking each verdict's numbers against the formulas.
-func TestNoiseAwareVerdicts(t *testing.T) {
+func TestNoiseAwareVerdicts(t *testing.T) { eachBackend(t, testNoiseAwareVerdicts) }
+
+func testNoiseAwareVerdicts(t *testing.T, dbURL string) {
 	ctx := context.Background()
-	l, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := open(t, t.TempDir(), dbURL)
 	rec := func(r *Run) *Run {
 		t.Helper()
 		if err := l.Record(ctx, r); err != nil {
@@ -109,29 +106,24 @@ func TestNoiseAwareVerdicts(t *testing.T) {
 
 // TestMigrateNullLosses opens a ledger written with the version-2 schema (NOT NULL losses, a
 // crash stored as 0): the losses become nullable, the crash's are NULL, ok rows keep theirs.
-func TestMigrateNullLosses(t *testing.T) {
+func TestMigrateNullLosses(t *testing.T) { eachBackend(t, testMigrateNullLosses) }
+
+func testMigrateNullLosses(t *testing.T, dbURL string) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, File))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := rawDB(t, dir, dbURL)
 	old := strings.NewReplacer("\tval_loss REAL,", "\tval_loss REAL NOT NULL DEFAULT 0,",
 		"\tval_bpb REAL,", "\tval_bpb REAL NOT NULL DEFAULT 0,", "\ttrain_loss REAL,", "\ttrain_loss REAL NOT NULL DEFAULT 0,").Replace(schema)
 	if !strings.Contains(old, "val_loss REAL NOT NULL") {
 		t.Fatal("test setup: schema text changed")
 	}
-	for _, q := range []string{old,
+	for _, q := range []string{db.d.ddl(old),
 		`INSERT INTO runs (id, lineage, status, val_loss, val_bpb) VALUES ('a', 'main', 'ok', 2.5, 0.9), ('b', 'main', 'crash', 0, 0)`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	db.Close()
-	l, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := open(t, dir, dbURL)
 	var a, b sql.NullFloat64
 	l.db.QueryRow(`SELECT val_loss FROM runs WHERE id = 'a'`).Scan(&a)
 	l.db.QueryRow(`SELECT val_loss FROM runs WHERE id = 'b'`).Scan(&b)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-gota/gota/dataframe"
 	"github.com/go-gota/gota/series"
@@ -364,11 +365,22 @@ func TestLiveView(t *testing.T) {
 	}
 }
 
+// envFakeTrainer makes a run's child process — this test binary, served by nb's init — train
+// with the fake runner.
+const envFakeTrainer = "ANELAB_NB_TEST_FAKE"
+
+// Package variables are initialised before any init function runs, so the child that nb's init
+// serves already has the fake trainer.
+var _ = func() bool {
+	if os.Getenv(envFakeTrainer) == "1" {
+		trainer = harnesstest.FakeRunner
+	}
+	return true
+}()
+
 func TestTrainRecordsAndShows(t *testing.T) {
 	fakeLab(t)
-	old := trainer
-	trainer = harnesstest.FakeRunner
-	defer func() { trainer = old }()
+	t.Setenv(envFakeTrainer, "1")
 	rec := record(t)
 	cfg := lab.Tiny()
 	cfg.Optim.LR = 1e-3
@@ -455,5 +467,37 @@ func TestCompareKernels(t *testing.T) {
 		if !(k.Rel < 1e-2) || !(k.Rel > 0) || !(k.MaxRel < 5e-2) {
 			t.Errorf("%s %s: rel %g, max rel %g; want 0 < rel < 1e-2 and max rel < 5e-2", k.Kernel, k.Output, k.Rel, k.MaxRel)
 		}
+	}
+}
+
+// Issue 10: a notebook's runs happen in a child process, so a script that ends its process — a
+// goroutine panic in Experiment or in a hook, unbounded recursion, 64 × 1 GiB — is recorded with
+// its cause and the notebook (this test) goes on, and then runs a sweep as before.
+func TestRunScriptSurvivesScriptDeaths(t *testing.T) {
+	fakeLab(t)
+	t.Setenv(envFakeTrainer, "1")
+	record(t)
+	long := Timeouts(2*time.Minute, 2*time.Minute) // a loaded machine must not turn a crash into a timeout
+	for _, tc := range []struct{ script, status, want string }{
+		{"gopanic_experiment.go", ledger.StatusCrash, "boom in Experiment's goroutine"},
+		{"gopanic.go", ledger.StatusCrash, "boom in a hook's goroutine"},
+		{"recurse_experiment.go", ledger.StatusCrash, "stack overflow while evaluating the script"},
+		{"alloc.go", harness.StatusOOM, "exceeded its memory limit of 4096 MiB"},
+	} {
+		path, err := filepath.Abs(filepath.Join("..", "harness", "testdata", tc.script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := RunScript(path, long, Steps(20))
+		if len(runs) != 1 || runs[0].Status != tc.status || !strings.Contains(runs[0].Error, tc.want) {
+			for _, r := range runs {
+				t.Logf("%s: %s %s", r.ID, r.Status, tail(r.Error, 600))
+			}
+			t.Errorf("%s: %d runs, want one %s mentioning %q", tc.script, len(runs), tc.status, tc.want)
+		}
+	}
+	runs := RunScript(filepath.Join(filepath.Dir(LabDir()), "sweep.go"), long)
+	if len(runs) != 4 || runs[1].Status != ledger.StatusOK {
+		t.Errorf("after the deaths, the sweep recorded %d runs (second %v), want 4 ok", len(runs), runs)
 	}
 }

@@ -31,8 +31,20 @@ const (
 	smokeTokens = 300_000
 )
 
-// trainer trains one run; tests replace it with harnesstest.FakeRunner.
+// trainer trains one run, in the run's child process; tests replace it with
+// harnesstest.FakeRunner (before init runs: see nb_test.go).
 var trainer harness.Runner = train.Run
+
+// A notebook's runs — the script's evaluation, its hooks and the training — happen in a child
+// process: the cell's own program, started again with harness.EnvChild set, becomes that child
+// here, before anything else of it runs. Whatever a script does there (a panic in a goroutine,
+// unbounded recursion, an allocation past the run's memory limit) ends the child, and the
+// notebook records it as the run's status and goes on.
+func init() {
+	harness.ChildMain(func(ctx context.Context, c config.Config, o train.Options) (train.Result, error) {
+		return trainer(ctx, c, o)
+	})
+}
 
 // Option adjusts Train and RunScript.
 type Option func(*runOptions)
@@ -42,6 +54,8 @@ type runOptions struct {
 	budget  time.Duration
 	steps   int
 	message string
+	// limits of the script's evaluation and of one hook call (0: the harness's 5 s)
+	scriptTimeout, hookTimeout time.Duration
 }
 
 // Lineage records the runs in the named lineage.
@@ -52,6 +66,12 @@ func Budget(d time.Duration) Option { return func(o *runOptions) { o.budget = d 
 
 // Steps overrides the optimizer-update limit of every run.
 func Steps(n int) Option { return func(o *runOptions) { o.steps = n } }
+
+// Timeouts bound evaluating the script (its top level, then Experiment()/Sweep()) and one call
+// of a hook, as `anelab run --script-timeout --hook-timeout` do (0 keeps the default, 5 s).
+func Timeouts(script, hook time.Duration) Option {
+	return func(o *runOptions) { o.scriptTimeout, o.hookTimeout = script, hook }
+}
 
 // Message is prepended to the descriptions of a script's runs (as `anelab run -m`).
 func Message(m string) Option { return func(o *runOptions) { o.message = m } }
@@ -131,21 +151,17 @@ func trainOrRun(ctx context.Context, script string, cfg *config.Config, descript
 	if out.Notebook() {
 		log = &logBuf // the live view replaces the step lines; runs/<id>/log.txt keeps them
 	}
+	child, err := harness.SelfChild()
+	if err != nil {
+		return nil, err
+	}
 	var current atomic.Pointer[live] // the live view of the run in progress
-	runner := func(ctx context.Context, c config.Config, topts train.Options) (train.Result, error) {
-		inner := topts.OnStep
-		topts.OnStep = func(e train.Event) {
-			if inner != nil {
-				inner(e)
-			}
+	hopt := harness.Options{Lab: LabDir(), DataDir: dataDir, Child: child, Out: log, Lineage: o.lineage,
+		Budget: o.budget, Steps: o.steps, ScriptTimeout: o.scriptTimeout, HookTimeout: o.hookTimeout, OnEvent: func(e train.Event) {
 			if l := current.Load(); l != nil {
 				l.event(e)
 			}
-		}
-		return trainer(ctx, c, topts)
-	}
-	hopt := harness.Options{Lab: LabDir(), DataDir: dataDir, Runner: runner, Out: log, Lineage: o.lineage,
-		Budget: o.budget, Steps: o.steps}
+		}}
 	if Smoke() {
 		hopt.Budget, hopt.Steps = 0, 0 // smokeConfig sets them
 	}

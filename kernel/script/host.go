@@ -62,6 +62,9 @@ type Options struct {
 	FromRun func(id string) (config.Config, bool)
 	// Stdout receives what the script prints with fmt.Print* (nil: os.Stdout). SetOutput changes it.
 	Stdout io.Writer
+	// Folders are where config.Load may read, besides the script's own folder (the harness
+	// passes the lab). Nothing outside them is reachable: see loadConfig.
+	Folders []string
 }
 
 // Program is one loaded script.
@@ -122,7 +125,9 @@ func LoadSource(name string, src []byte, opt Options) (*Program, error) {
 	if err := checkDialect(fset, f, name); err != nil {
 		return nil, err
 	}
-	p.Entry = entry(f)
+	if p.Entry, err = entry(fset, f, name); err != nil {
+		return nil, err
+	}
 	if p.Entry == "" {
 		return nil, &Error{Kind: KindSpec, Path: name, Msg: "the script defines neither `func Experiment() lab.Spec` nor " +
 			"`func Sweep() []lab.Spec`; add one (see scripts/baseline.go)"}
@@ -266,6 +271,7 @@ func (p *Program) exports() interp.Exports {
 		}
 		ex[key] = m
 	}
+	ex[ConfigPath+"/config"]["Load"] = reflect.ValueOf(p.loadConfig)
 	l := ex[LabPath+"/lab"]
 	for _, hidden := range []string{"SetLookup", "Lookup", "BestWith", "FromRunWith"} {
 		delete(l, hidden) // host plumbing, not for scripts
@@ -299,20 +305,24 @@ func checkImports(fset *token.FileSet, f *ast.File, name string) error {
 		"\nscripts may import only:\n  " + strings.Join(list, "\n  ")}
 }
 
-// entry finds the script's entry point.
-func entry(f *ast.File) string {
-	found := ""
+// entry finds the script's entry point: "Experiment" or "Sweep", "" when it has neither, and an
+// error when it has both (one of them would be silently ignored).
+func entry(fset *token.FileSet, f *ast.File, name string) (string, error) {
+	var found []*ast.FuncDecl
 	for _, d := range f.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
-			switch fd.Name.Name {
-			case "Experiment":
-				return "Experiment"
-			case "Sweep":
-				found = "Sweep"
-			}
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && (fd.Name.Name == "Experiment" || fd.Name.Name == "Sweep") {
+			found = append(found, fd)
 		}
 	}
-	return found
+	switch {
+	case len(found) == 0:
+		return "", nil
+	case len(found) > 1 && found[0].Name.Name != found[1].Name.Name:
+		return "", &Error{Kind: KindSpec, Path: name, Msg: fmt.Sprintf("%s: the script defines both Experiment (%s) and "+
+			"Sweep (%s); keep one: Experiment for one spec, Sweep for several", fset.Position(found[1].Pos()),
+			fset.Position(found[0].Pos()), fset.Position(found[1].Pos()))}
+	}
+	return found[0].Name.Name, nil
 }
 
 func syntaxError(name string, err error) *Error {

@@ -47,6 +47,8 @@ func TestScriptErrors(t *testing.T) {
 			KindSyntax, []string{"x.go:7:3: expected '}'"}},
 		{"no entry point", header + "func Run() lab.Spec { return lab.Spec{} }\n",
 			KindSpec, []string{"neither `func Experiment() lab.Spec` nor `func Sweep() []lab.Spec`"}},
+		{"both entry points", header + "func Experiment() lab.Spec { return lab.Spec{} }\n\nfunc Sweep() []lab.Spec { return nil }\n",
+			KindSpec, []string{"x.go:7:1: the script defines both Experiment (x.go:5:1) and Sweep (x.go:7:1); keep one"}},
 		{"wrong return type", header + "func Experiment() int { return 1 }\n",
 			KindSpec, []string{"returned int"}},
 		{"type error", header + "func Experiment() lab.Spec { return lab.Spec{Config: 3} }\n",

@@ -3,6 +3,7 @@
 package ane
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,11 +29,12 @@ var compiles atomic.Int64
 
 // Device is an open ANE client.
 type Device struct {
-	client *xane.Client
-	info   xane.DeviceInfo
-	chip   chip.Chip // detected (zero when sysctl names no known chip)
-	mu     sync.Mutex
-	progs  []*program
+	device.Counter // bytes moved: Traffic
+	client         *xane.Client
+	info           xane.DeviceInfo
+	chip           chip.Chip // detected (zero when sysctl names no known chip)
+	mu             sync.Mutex
+	progs          []*program
 }
 
 // Open connects to the ANE.
@@ -101,7 +103,7 @@ func (d *Device) Compile(k *mil.Kernel) (device.Program, error) {
 		return nil, fmt.Errorf("ane: compiling kernel %s failed: %v; the MIL and its blobs are in %s "+
 			"(run the constraint checker, anert/mil/check, on the config)", k.Name, err, dump(k))
 	}
-	p := &program{k: k, m: m}
+	p := &program{d: d, k: k, m: m}
 	if err := p.checkLayouts(); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("ane: kernel %s: %v; the MIL is in %s", k.Name, err, dump(k))
@@ -128,6 +130,7 @@ func dump(k *mil.Kernel) string {
 }
 
 type program struct {
+	d       *Device
 	k       *mil.Kernel
 	m       *xane.Model
 	in, out xane.TensorLayout
@@ -147,7 +150,7 @@ func (p *program) checkLayouts() error {
 		l    xane.TensorLayout
 		s    mil.Shape
 	}{{"input", p.in, p.k.In}, {"output", p.out, p.k.Out}} {
-		if c.l.Channels != c.s.C() || c.l.Width != c.s.S() || c.l.Height != 1 || c.l.ElemSize != 2 || c.l.PlaneStride < 2*c.l.Width {
+		if c.l.Channels != c.s.C() || c.l.Width != c.s.S() || c.l.Height != 1 || c.l.ElemSize != 2 || c.l.PlaneStride < 2*c.l.Width || c.l.PlaneStride%2 != 0 {
 			return fmt.Errorf("compiled %s layout %+v does not match the kernel's fp16 %v", c.what, c.l, c.s)
 		}
 	}
@@ -195,14 +198,11 @@ func (p *program) NewInput() (device.Input, error) {
 	return in, nil
 }
 
-// Eval runs the kernel on in and copies the output surface into out.
-func (p *program) Eval(di device.Input, out []uint16) error {
+// Eval runs the kernel on in; the result stays in the output surface (Read, CopyTo).
+func (p *program) Eval(di device.Input) error {
 	in, ok := di.(*input)
 	if !ok || in.p != p {
 		return fmt.Errorf("ane: kernel %s: the input was not made by this program's NewInput", p.k.Name)
-	}
-	if len(out) != p.k.Out.Elems() {
-		return fmt.Errorf("ane: kernel %s: output buffer has %d values, want %d", p.k.Name, len(out), p.k.Out.Elems())
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -218,14 +218,74 @@ func (p *program) Eval(di device.Input, out []uint16) error {
 	if err != nil {
 		return fmt.Errorf("ane: evaluating kernel %s: %w", p.k.Name, err)
 	}
-	return withSurface(p.m.OutputSurface(0), true, func(base []byte) {
-		C, S := p.k.Out.C(), p.k.Out.S()
-		for c := 0; c < C; c++ {
-			row := unsafe.Slice((*uint16)(unsafe.Pointer(&base[c*p.out.PlaneStride])), S)
-			copy(out[c*S:(c+1)*S], row)
-		}
-	})
+	return nil
 }
+
+// Read copies output field f (or its first columns) from the output surface into dst.
+func (p *program) Read(f mil.Field, dst []uint16) error {
+	if err := device.CheckField(f, p.k.Out, len(dst)); err != nil {
+		return fmt.Errorf("ane: kernel %s: reading the output: %w", p.k.Name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return fmt.Errorf("ane: kernel %s: program is closed", p.k.Name)
+	}
+	var cerr error
+	err := withSurface(p.m.OutputSurface(0), true, func(base []byte) {
+		block := mil.Field{Name: f.Name, Channels: f.Channels, Cols: f.Cols, Width: f.Cols}
+		_, cerr = device.CopyBlock(dst, f.Cols, block, fp16s(base), p.out.PlaneStride/2, f)
+	})
+	if err = cmp.Or(err, cerr); err != nil {
+		return fmt.Errorf("ane: kernel %s: reading %s: %w", p.k.Name, f.Name, err)
+	}
+	p.d.CountOut(f.Len())
+	return nil
+}
+
+// CopyTo copies output field from into input field f of to (an input of a program on the same
+// device), surface to surface: one memmove when both span whole rows of equal stride.
+func (p *program) CopyTo(from mil.Field, to device.Input, f mil.Field) error {
+	in, ok := to.(*input)
+	if !ok || in.p.d != p.d {
+		return fmt.Errorf("ane: kernel %s: copying %s to %T: the destination is not an input on this device", p.k.Name, from.Name, to)
+	}
+	if err := device.CheckField(from, p.k.Out, -1); err != nil {
+		return fmt.Errorf("ane: kernel %s: copying from the output: %w", p.k.Name, err)
+	}
+	if err := device.CheckField(f, in.p.k.In, from.Len()); err != nil {
+		return fmt.Errorf("ane: kernel %s → %s: %w", p.k.Name, in.p.k.Name, err)
+	}
+	// Both programs' locks, in one global order (by address) so that two copies in opposite
+	// directions cannot deadlock; once when the input is this program's own.
+	a, b := p, in.p
+	if uintptr(unsafe.Pointer(b)) < uintptr(unsafe.Pointer(a)) {
+		a, b = b, a
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if b != a {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+	}
+	if p.closed || in.closed {
+		return fmt.Errorf("ane: kernel %s → %s: program or input is closed", p.k.Name, in.p.k.Name)
+	}
+	var cerr error
+	err := withSurface(p.m.OutputSurface(0), true, func(src []byte) {
+		cerr = withSurface(in.surf, false, func(dst []byte) {
+			_, cerr = device.CopyBlock(fp16s(dst), in.p.in.PlaneStride/2, f, fp16s(src), p.out.PlaneStride/2, from)
+		})
+	})
+	if err = cmp.Or(err, cerr); err != nil {
+		return fmt.Errorf("ane: kernel %s → %s: copying %s to %s: %w", p.k.Name, in.p.k.Name, from.Name, f.Name, err)
+	}
+	p.d.CountCopy(from.Len())
+	return nil
+}
+
+// fp16s views a surface's bytes as fp16 values (surfaces are page-aligned, rows 2-byte strided).
+func fp16s(b []byte) []uint16 { return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), len(b)/2) }
 
 func (p *program) Close() error {
 	p.mu.Lock()
@@ -262,12 +322,16 @@ func (in *input) write(f mil.Field, n int, put func(row []uint16, i int)) error 
 	if in.closed {
 		return fmt.Errorf("ane: kernel %s: input is closed", in.p.k.Name)
 	}
-	return withSurface(in.surf, false, func(base []byte) {
+	err := withSurface(in.surf, false, func(base []byte) {
 		for i := 0; i < f.Channels; i++ {
 			off := (f.Ch0+i)*in.p.in.PlaneStride + 2*f.Col0
 			put(unsafe.Slice((*uint16)(unsafe.Pointer(&base[off])), f.Cols), i)
 		}
 	})
+	if err == nil {
+		in.p.d.CountIn(n)
+	}
+	return err
 }
 
 func (in *input) Write(f mil.Field, src []float32) error {

@@ -3,13 +3,11 @@
 package ane
 
 import (
-	"errors"
 	"os"
 	"testing"
 
 	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/config"
-	"github.com/anelab/anelab/anert/device"
 	"github.com/anelab/anelab/anert/probe"
 )
 
@@ -17,14 +15,7 @@ import (
 // compiles and agrees with the emulator, and both backend policies match the CPU. The report is
 // written to $ANELAB_PROBE_OUT (default: the test's temporary folder).
 func TestProbe(t *testing.T) {
-	d, err := device.Open("ane")
-	if errors.Is(err, device.ErrNoANE) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := openANE(t)
 	ch, why := chip.Default()
 	r, err := probe.Run(probe.Options{Model: config.Default().Model, Device: d, Chip: ch, ChipWhy: why, Evals: 5})
 	if err != nil {

@@ -47,10 +47,23 @@ type Rule struct {
 
 // Violation is a rule broken by a kernel (Kernel != "") or by the config.
 type Violation struct {
-	Rule   Rule
-	Kernel string
-	Line   int    // first offending MIL line, 0 when not about a line
-	Detail string // the specific finding
+	Rule    Rule
+	Kernel  string
+	Line    int    // first offending MIL line, 0 when not about a line
+	Detail  string // the specific finding
+	Variant string // RuleVariant: the variant that runs instead of Kernel (mil.Slot.Variant)
+}
+
+// Variants lists the variants the violations select ("sdpaWoFwd=split"), one per RuleVariant
+// warning; the other fused kernels run as they are.
+func Variants(vs []Violation) []string {
+	var out []string
+	for _, v := range vs {
+		if v.Rule.ID == RuleVariant.ID {
+			out = append(out, v.Kernel+"="+v.Variant)
+		}
+	}
+	return out
 }
 
 func (v Violation) String() string {
@@ -184,6 +197,11 @@ var (
 		"every tensor dimension (channels, spatial width, each axis of a reshape) is at most the chip family's limit: 16384 on M1/M2 (A13–A15 ANE generation), 65536 from M3 (A16) on",
 		"compile failure (\"exceeds ANE family 3's max dimension 16384\")", chip.MaxDimSource,
 		"lower seq (RoPE reshapes q, k to [heads, seq·head_dim/2, 2]; sdpaBwd1/2 carry dim + 2·heads·seq channels) or heads, or check for a newer chip with --chip"}
+	RuleVariant = Rule{"variant", Warning,
+		"a fused kernel that breaks an error rule on this chip is never compiled: its conservative variant (RoPE on the CPU, anert/mil Slots), which passes, runs instead",
+		"none in the results; the variant runs one more kernel per layer (split) or rotates on the CPU (cpu-rope), and moves more bytes per step (aneb.StepTraffic)",
+		"anert/aneb variants.go (maderix rotates on the CPU; no public project compiles RoPE inside a kernel)",
+		"nothing: the backend selects the variant (kernel_variants in the run's summary); to run the fused kernel, lower seq until it passes, or check a newer chip with --chip"}
 	RuleDim5120 = Rule{"dim-5120", Warning,
 		"dim below 5120",
 		"efficiency cliff, 4.7× slower per layer", "rustane README",
@@ -193,7 +211,7 @@ var (
 // Rules lists every rule.
 var Rules = []Rule{RuleFormat, RuleEmulator, RuleSingleIO, RuleUnsupportedOp, RuleNamedFlags, RuleLiveOutput,
 	RuleBlobCount, RuleBlobFormat, RuleInner32, RuleSpatial16, RuleInputWidth, RuleMinSurface, RuleChannels32K,
-	RuleSoftmaxPow2, RuleSRAM, RuleM5Align, RuleDMA1MiB, RuleKernelConfig, RuleGQA, RuleArch, RuleDim128, RuleHidden16, RuleSeqWall, RuleDim5120, RuleMaxDim}
+	RuleSoftmaxPow2, RuleSRAM, RuleM5Align, RuleDMA1MiB, RuleKernelConfig, RuleGQA, RuleArch, RuleDim128, RuleHidden16, RuleSeqWall, RuleDim5120, RuleMaxDim, RuleVariant}
 
 const (
 	maxBlobSlots  = 16
@@ -490,16 +508,99 @@ func CheckConfigFor(m config.Model, ch chip.Chip) []Violation {
 	}
 	vs := c.list()
 	if kv == m.Heads {
-		ks, err := mil.Kernels(mil.FromModel(m))
+		kc := mil.FromModel(m)
+		ks, err := mil.Kernels(kc)
 		if err != nil {
 			vs = append(vs, Violation{Rule: RuleKernelConfig, Detail: err.Error()})
 		}
-		for _, k := range ks {
-			vs = append(vs, CheckProgramFor(k, ch)...)
-		}
+		vs = append(vs, checkKernels(kc, ks, ch)...)
 	}
 	sort.SliceStable(vs, func(i, j int) bool { return vs[i].Rule.Severity > vs[j].Rule.Severity })
 	return vs
+}
+
+// checkKernels checks the kernels a backend runs for chip ch: each of ks, except that a fused kernel
+// breaking an error rule whose variant (mil.Slots) breaks none is judged as the backend will run
+// it — the variant's kernels' violations, and one RuleVariant warning naming what the fused kernel
+// breaks. When the variant breaks an error rule too, both kernels' errors are reported.
+func checkKernels(kc mil.Config, ks []*mil.Kernel, ch chip.Chip) []Violation {
+	slots := map[string]mil.Slot{}
+	for _, sl := range mil.Slots(kc) {
+		slots[sl.Fused] = sl
+	}
+	var vs []Violation
+	for _, k := range ks {
+		kv := CheckProgramFor(k, ch)
+		errs := Errors(kv)
+		sl, ok := slots[k.Name]
+		if len(errs) == 0 || !ok {
+			vs = append(vs, kv...)
+			continue
+		}
+		var alt []Violation
+		for _, n := range sl.Kernels {
+			vk, err := mil.Generate(n, kc)
+			if err != nil {
+				alt = append(alt, Violation{Rule: RuleKernelConfig, Kernel: n, Detail: err.Error()})
+				continue
+			}
+			alt = append(alt, CheckProgramFor(vk, ch)...)
+		}
+		if len(Errors(alt)) > 0 {
+			vs = append(append(vs, kv...), Errors(alt)...)
+			continue
+		}
+		vs = append(vs, Violation{Rule: RuleVariant, Kernel: k.Name,
+			Variant: sl.Variant,
+			Detail:  fmt.Sprintf("%s %s; the backend runs its %s variant (%s) instead", k.Name, brokenRules(errs, ch), sl.Variant, strings.Join(sl.Kernels, " + "))})
+		vs = append(vs, alt...)
+	}
+	return vs
+}
+
+// brokenRules says which error rules a kernel breaks on ch, each with its first finding and its
+// source: "breaks max-dim (…; source: …) on m1".
+func brokenRules(errs []Violation, ch chip.Chip) string {
+	var p []string
+	for _, v := range errs {
+		d := v.Detail
+		if i := strings.Index(d, "; "); i > 0 {
+			d = d[:i] + "; …"
+		}
+		p = append(p, fmt.Sprintf("%s (%s; source: %s)", v.Rule.ID, d, v.Rule.Source))
+	}
+	return fmt.Sprintf("breaks %s on %s", strings.Join(p, ", "), ch.Name)
+}
+
+// Gate is the checker's say on which fused kernels a backend compiles for m on chip ch: it refuses,
+// with CheckKernelFor's reason, each fused kernel that CheckConfigFor replaces by its variant (a
+// RuleVariant warning: the fused kernel breaks an error rule, its variant none), and lets every
+// other kernel through — a config whose other kernels break an error rule is CheckConfigFor's to
+// refuse before any backend is built. For aneb.Options.Gate.
+func Gate(m config.Model, ch chip.Chip) func(*mil.Kernel) error {
+	replaced := map[string]bool{}
+	for _, v := range CheckConfigFor(m, ch) {
+		if v.Rule.ID == RuleVariant.ID {
+			replaced[v.Kernel] = true
+		}
+	}
+	return func(k *mil.Kernel) error {
+		if !replaced[k.Name] {
+			return nil
+		}
+		return CheckKernelFor(k, ch)
+	}
+}
+
+// CheckKernelFor is the gate a backend asks before compiling kernel k on chip ch: nil when k breaks
+// no error rule there, else an error naming each broken rule with its finding and source. A fused
+// kernel it refuses is never compiled; the backend runs its variant (mil.Slots) instead.
+func CheckKernelFor(k *mil.Kernel, ch chip.Chip) error {
+	errs := Errors(CheckProgramFor(k, ch))
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s, so it is not compiled (anelab check explains)", brokenRules(errs, ch))
 }
 
 // Report formats violations one per line ("no violations" when empty).

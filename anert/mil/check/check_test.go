@@ -241,3 +241,73 @@ func TestDefaultPassesEveryChip(t *testing.T) {
 		}
 	}
 }
+
+// The checker judges the kernels the backend runs: at dim 256, seq 1024 only the fused RoPE kernels
+// break the per-dimension limit on M1 (the RoPE axis seq·head_dim/2 = 32768 > 16384) and their
+// variants pass, so the config passes with one variant warning per slot naming the broken rule
+// and its source, and Gate refuses exactly those two kernels; on M4 everything runs fused. Where
+// the variant breaks an error rule too (the original's shape: sdpaBwd2Raw carries 26112 channels),
+// the errors stand, and so does the error of sdpaBwd1, which has no variant.
+func TestVariantJudged(t *testing.T) {
+	m1, _ := chip.Lookup("m1")
+	m4, _ := chip.Lookup("m4")
+	m := model(256, 4, 0, 768, 1024)
+	vs := CheckConfigFor(m, m1)
+	if e := Errors(vs); len(e) > 0 {
+		t.Fatalf("m1: errors although the variants pass:\n%s", Report(e))
+	}
+	if got := strings.Join(Variants(vs), " "); got != "sdpaWoFwd=split sdpaBwd2=cpu-rope" {
+		t.Errorf("m1: variants %q, want sdpaWoFwd=split sdpaBwd2=cpu-rope\n%s", got, Report(vs))
+	}
+	for _, v := range vs {
+		if v.Rule.ID == RuleVariant.ID && (v.Rule.Severity != Warning || !strings.Contains(v.Detail, "breaks max-dim") ||
+			!strings.Contains(v.Detail, "32768 > 16384") || !strings.Contains(v.Detail, "ANEForge issue #181")) {
+			t.Errorf("m1: variant warning does not name the rule, the finding and its source: %v", v)
+		}
+	}
+	gate := Gate(m, m1)
+	kc := mil.FromModel(m)
+	for _, n := range mil.AllNames() {
+		k, err := mil.Generate(n, kc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = gate(k)
+		if refused := n == mil.AttnFwd || n == mil.AttnBwd2; (err != nil) != refused {
+			t.Errorf("m1 gate on %s: %v, want refused %t", n, err, refused)
+		} else if err != nil && !strings.Contains(err.Error(), "breaks max-dim") {
+			t.Errorf("m1 gate on %s: %v does not name the rule", n, err)
+		}
+		if err := Gate(m, m4)(k); err != nil {
+			t.Errorf("m4 gate refuses %s: %v", n, err)
+		}
+	}
+	if vs := CheckConfigFor(m, m4); len(Errors(vs)) > 0 || len(Variants(vs)) > 0 {
+		t.Errorf("m4: %s", Report(vs))
+	}
+
+	orig := CheckConfigFor(model(768, 12, 0, 2048, 1024), m1)
+	var broken []string
+	for _, v := range Errors(orig) {
+		broken = append(broken, v.Kernel)
+	}
+	if got := strings.Join(broken, " "); got != "sdpaBwd1 sdpaBwd2 sdpaBwd2Raw" {
+		t.Errorf("original shape on m1: errors in %q, want sdpaBwd1 sdpaBwd2 sdpaBwd2Raw\n%s", got, Report(orig))
+	}
+	if got := strings.Join(Variants(orig), " "); got != "sdpaWoFwd=split" {
+		t.Errorf("original shape on m1: variants %q, want sdpaWoFwd=split", got)
+	}
+	if err := CheckKernelFor(mustGen(t, mil.AttnBwd1, mil.FromModel(model(768, 12, 0, 2048, 1024))), m1); err == nil ||
+		!strings.Contains(err.Error(), "25344 > 16384") {
+		t.Errorf("CheckKernelFor(sdpaBwd1, m1) = %v", err)
+	}
+}
+
+func mustGen(t *testing.T, name string, c mil.Config) *mil.Kernel {
+	t.Helper()
+	k, err := mil.Generate(name, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

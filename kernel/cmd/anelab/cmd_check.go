@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/anelab/anelab/anert/chip"
 	"github.com/anelab/anelab/anert/mil/check"
@@ -63,6 +64,10 @@ func runCheck(w io.Writer, args []string) error {
 	}
 	if len(vs) > 0 {
 		fmt.Fprintln(w)
+	}
+	if vars := check.Variants(vs); len(vars) > 0 && nerr == 0 {
+		fmt.Fprintf(w, "kernel variants on %s: %s (the fused kernels break error rules there; the backend never compiles them and runs these)\n",
+			ch.Name, strings.Join(vars, " "))
 	}
 	switch {
 	case nerr > 0:

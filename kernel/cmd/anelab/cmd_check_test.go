@@ -34,9 +34,19 @@ func TestCheckCommand(t *testing.T) {
 				"change:  make head dim (dim/heads), dim, ffn and seq multiples of 32"}},
 		{"head dim 16", []string{"--dim", "256", "--heads", "16", "--ffn", "768", "--seq", "256"}, true,
 			[]string{"error [matmul-inner-32]", "contracts over 16"}},
-		{"seq 1024 on m1: the per-dimension limit", []string{"--chip", "m1", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "1024"}, true,
-			[]string{"chip: m1", "error [max-dim] kernel sdpaWoFwd", "32768 > 16384", "source:  ANEForge issue #181 / PR #183", "refuses this config on m1"}},
-		{"seq 1024 on m4", []string{"--chip", "m4", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "1024"}, false,
+		// The original's shape at seq 1024: sdpaBwd1 carries 768 + 2·12·1024 = 25344 channels and has
+		// no variant, so M1/M2 refuse it, naming the rule and its source; M3 on accept it.
+		{"the original at seq 1024 on m1: the per-dimension limit", []string{"--chip", "m1", "--dim", "768", "--heads", "12", "--ffn", "2048", "--seq", "1024"}, true,
+			[]string{"chip: m1", "error [max-dim] kernel sdpaBwd1", "25344 > 16384", "source:  ANEForge issue #181 / PR #183", "refuses this config on m1"}},
+		{"the original at seq 1024 on m4", []string{"--chip", "m4", "--dim", "768", "--heads", "12", "--ffn", "2048", "--seq", "1024"}, false,
+			[]string{"chip: m4", "accepts this config on m4"}},
+		// dim 256 at seq 1024: only the fused RoPE kernels break the limit on m1 (a 32768-long RoPE
+		// axis); their variants pass, so the config is accepted and the variants named.
+		{"seq 1024 on m1: variants", []string{"--chip", "m1", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "1024"}, false,
+			[]string{"warning [variant] kernel sdpaWoFwd: sdpaWoFwd breaks max-dim", "32768 > 16384", "ANEForge issue #181",
+				"runs its split variant (qkvFwd + sdpaWo) instead", "warning [variant] kernel sdpaBwd2",
+				"kernel variants on m1: sdpaWoFwd=split sdpaBwd2=cpu-rope", "accepts this config on m1"}},
+		{"seq 1024 on m4: fused", []string{"--chip", "m4", "--dim", "256", "--heads", "4", "--ffn", "768", "--seq", "1024"}, false,
 			[]string{"chip: m4", "accepts this config on m4"}},
 		{"seq past the SRAM cliff", []string{"--chip", "m4", "--dim", "768", "--heads", "12", "--ffn", "2048", "--seq", "1024"}, false,
 			[]string{"warning [sram-32mb]", "working set", "source:  Orion paper Table 1", "change:  lower seq",
@@ -54,6 +64,9 @@ func TestCheckCommand(t *testing.T) {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("output lacks %q:\n%s", w, out.String())
 				}
+			}
+			if strings.HasSuffix(c.name, "fused") && strings.Contains(out.String(), "[variant]") {
+				t.Errorf("a variant selected where the fused kernels pass:\n%s", out.String())
 			}
 			if c.fail && !strings.Contains(out.String(), "FAIL:") {
 				t.Errorf("no FAIL line:\n%s", out.String())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -9,10 +10,21 @@ import (
 	"github.com/anelab/anelab/kernel/harness"
 )
 
-// childCommand is the hidden command `anelab run` starts for each run: it reads the job from
-// stdin, trains it, and writes its reply (harness.RunChild). Whatever kills it is recorded by the
+// childCommand is the hidden command `anelab run` and `vet` start to evaluate a script and to
+// train each run: it reads the request from stdin, does it, and writes its reply
+// (harness.RunChild). Whatever kills it is recorded by the
 // parent, which owns the ledger row.
 const childCommand = "_child"
+
+// childArgv is the command line of a run's child process: this program's `_child` command.
+// `anelab run` and `anelab vet` evaluate scripts there, and `run` trains there.
+func childArgv() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this program to start each run's process: %w", err)
+	}
+	return []string{exe, childCommand}, nil
+}
 
 // testRunner, when set (by the command's tests only), replaces the real trainer in runs.
 var testRunner harness.Runner

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/anelab/anelab/kernel/ledger"
 )
@@ -51,6 +52,7 @@ func cmdResults(args []string) error {
 		if r.Error != "" && r.Status != ledger.StatusOK {
 			d += " — " + firstLine(r.Error)
 		}
+		d = oneLine(d) // rows recorded before descriptions were cleaned may hold newlines
 		if rs := []rune(d); len(rs) > 90 {
 			d = string(rs[:89]) + "…"
 		}
@@ -110,4 +112,14 @@ func openLab(fs *flag.FlagSet, args []string) (*ledger.Ledger, string, error) {
 	dir := *labDir
 	l, err := ledger.OpenReadOnly(dir) // reading commands never write: they work on a read-only lab
 	return l, dir, err
+}
+
+// oneLine turns control characters (newlines, tabs) into spaces, so a row stays one line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }

@@ -79,12 +79,12 @@ flags:`)
 				*dataDir, err, *dataDir)
 		}
 	}
-	exe, err := os.Executable()
+	child, err := childArgv()
 	if err != nil {
-		return fmt.Errorf("finding this program to start each run's process: %w", err)
+		return err
 	}
 
-	h, err := harness.New(harness.Options{Lab: *labDir, DataDir: *dataDir, Child: []string{exe, childCommand}, Lineage: *lineage,
+	h, err := harness.New(harness.Options{Lab: *labDir, DataDir: *dataDir, Child: child, Lineage: *lineage,
 		Budget: *budget, Steps: *steps, Repeats: *repeats, Timeout: *timeout, ScriptTimeout: *scriptTimeout, HookTimeout: *hookTimeout})
 	if err != nil {
 		return err

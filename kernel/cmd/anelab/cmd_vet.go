@@ -66,7 +66,11 @@ flags:`)
 		dir = tmp
 		fmt.Printf("(no ledger in %s: lab.Best() is lab.Baseline(), lab.FromRun finds no run)\n", *labDir)
 	}
-	h, err := harness.New(harness.Options{Lab: dir, DataDir: *dataDir, Lineage: *lineage, Budget: *budget, Steps: *steps,
+	child, err := childArgv() // the script's code runs there, as for run
+	if err != nil {
+		return err
+	}
+	h, err := harness.New(harness.Options{Lab: dir, Child: child, DataDir: *dataDir, Lineage: *lineage, Budget: *budget, Steps: *steps,
 		Repeats: *repeats, ScriptTimeout: *scriptTimeout, Out: os.Stdout})
 	if err != nil {
 		return err

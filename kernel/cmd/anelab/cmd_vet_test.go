@@ -42,4 +42,11 @@ func TestVet(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), `lab.FromRun("r1"): no such run`) {
 		t.Errorf("vet of FromRun without the run: %v\n%s", err, out)
 	}
+	// Vet evaluates the script in a child, as run does: a goroutine panic there is reported as a
+	// refused run, and vet itself exits normally (status 1, no Go panic of its own).
+	out2, code := runCode(t, lab, "vet", testdata+"gopanic_experiment.go", "--script-timeout", "2m")
+	if code != 1 || !strings.Contains(out2, "spec 1/1: crash") || !strings.Contains(out2, "boom in Experiment's goroutine") ||
+		!strings.Contains(out2, "1 of 1 runs would be refused") {
+		t.Errorf("vet of a script whose goroutine panics: exit %d\n%s", code, tail(out2))
+	}
 }

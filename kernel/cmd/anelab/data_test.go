@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/anelab/anelab/data"
 )
@@ -33,7 +32,8 @@ func readFiles(t *testing.T, dir string) map[string]string {
 
 // Issue 10, defect 3: `anelab data default --out D` killed with SIGKILL while it prepares a new
 // dataset leaves the dataset in D as it was (it used to lose its manifest and get the new
-// tokenizer); the next preparation of D removes what the killed one left and replaces D whole.
+// tokenizer); the next preparation of D removes what the killed one left and replaces D whole;
+// Ctrl-C stops one, removing its half-built copy; an --out holding other files is refused.
 func TestKilledPreparationKeepsDataset(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "d")
@@ -43,29 +43,17 @@ func TestKilledPreparationKeepsDataset(t *testing.T) {
 	// A bigger preparation (different settings, so it is not skipped as done), killed once its new
 	// tokenizer is written and it is encoding the stories.
 	cmd := anelab("", "data", "default", "--out", dir, "--vocab", "400", "--tokens", "3000000")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	out := startUntil(t, cmd, regexp.MustCompile(`tokenizer: \d+ tokens`)) // written, and now encoding
 	tmp := filepath.Join(parent, ".d.tmp-"+strconv.Itoa(cmd.Process.Pid))
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(tmp, data.BPEFile)); err == nil {
-			break
-		}
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("the preparation wrote no tokenizer into %s within 2 minutes:\n%s", tmp, out.String())
-		}
+	if _, err := os.Stat(filepath.Join(tmp, data.BPEFile)); err != nil {
+		t.Errorf("the new tokenizer is not in %s: %v", tmp, err)
 	}
-	time.Sleep(100 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if !strings.Contains(out.String(), "tokenizer: ") || strings.Contains(out.String(), "done in") {
-		t.Fatalf("killed at the wrong moment (want: after the tokenizer, before the end):\n%s", out.String())
+	if strings.Contains(out.String(), "done in") {
+		t.Fatalf("the preparation finished before it was killed:\n%s", out.String())
 	}
 	after := readFiles(t, dir)
 	if len(after) != len(before) {
@@ -95,6 +83,24 @@ func TestKilledPreparationKeepsDataset(t *testing.T) {
 	}
 	if d, err := data.Open(dir); err != nil || d.Manifest.Name != "text" {
 		t.Errorf("the new dataset: %v", err)
+	}
+
+	// Ctrl-C stops a preparation at once, removes its half-built folder and leaves D as it was.
+	before = readFiles(t, dir)
+	cmd = anelab("", "data", "default", "--out", dir, "--vocab", "400", "--tokens", "3000000")
+	out = startUntil(t, cmd, regexp.MustCompile(`tokenizer: \d+ tokens`))
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := exitStatus(cmd.Wait()); code != 130 || !strings.Contains(out.String(), "removed the half-built") {
+		t.Errorf("Ctrl-C: exit %d, want 130 and the half-built folder removed\n%s", code, out.String())
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+		t.Errorf("beside the dataset after Ctrl-C: %v", entries)
+	}
+	after = readFiles(t, dir)
+	for name, b := range before {
+		if after[name] != b {
+			t.Errorf("Ctrl-C: %s changed", name)
+		}
 	}
 
 	// A folder holding other files is refused, and left as it was.

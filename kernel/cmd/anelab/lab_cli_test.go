@@ -11,18 +11,21 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/anelab/anelab/internal/pgtest"
 	"github.com/anelab/anelab/kernel/ledger"
 )
 
 // TestMain lets the tests run this binary as `anelab`: a child started with ANELAB_TEST_MAIN=1
 // runs main() with its arguments, so the tests exercise real, separate processes without a
-// separate build.
+// separate build. The tests' own labs are SQLite unless a test names a database (a developer's
+// ANELAB_DB is not theirs to write to); pgtest.Main stops the PostgreSQL server if one started.
 func TestMain(m *testing.M) {
 	if os.Getenv("ANELAB_TEST_MAIN") == "1" {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Unsetenv(ledger.EnvDB)
+	pgtest.Main(m)
 }
 
 const testdata = "../../harness/testdata/"

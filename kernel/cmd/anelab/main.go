@@ -57,6 +57,20 @@ func main() {
 			return // -h: the usage was printed
 		}
 		fmt.Fprintln(os.Stderr, "anelab "+os.Args[1]+":", err)
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(ec.code)
+		}
 		os.Exit(1)
 	}
 }
+
+// exitCode is an error that ends the command with its own exit status instead of 1 (130: stopped
+// by an interrupt, as a shell reports a process ended by SIGINT).
+type exitCode struct {
+	code int
+	err  error
+}
+
+func (e exitCode) Error() string { return e.err.Error() }
+func (e exitCode) Unwrap() error { return e.err }

@@ -4,12 +4,15 @@ package experiment
 
 import "github.com/anelab/anelab/kernel/lab"
 
-// A goroutine the hook starts panics: no recover can catch it, so it ends the run's process.
+// A goroutine the hook starts panics: no recover can catch it, so it ends the run's process. The
+// hook waits for it, so the panic comes before the run could finish.
 func Experiment() lab.Spec {
-	return lab.Spec{Description: "goroutine panic", Config: lab.Best(),
+	return lab.Spec{Description: "goroutine panic in a hook", Config: lab.Best(),
 		OnStep: func(e lab.Event) {
 			if e.Step == 3 {
-				go func() { panic("boom in a script goroutine") }()
+				never := make(chan bool)
+				go func() { panic("boom in a hook's goroutine") }()
+				<-never
 			}
 		}}
 }
