@@ -65,8 +65,13 @@ func FuzzOpen(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := json.Marshal(m); err != nil {
+		b, err := json.Marshal(m)
+		if err != nil {
 			t.Fatalf("an opened manifest does not marshal: %v", err)
+		}
+		var back Manifest
+		if err := json.Unmarshal(b, &back); err != nil || len(back.Seen) != len(m.Seen) {
+			t.Fatalf("an opened manifest does not read back (%v): seen %d ids, was %d", err, len(back.Seen), len(m.Seen))
 		}
 	})
 }

@@ -496,8 +496,8 @@ func (b *Backend) put(in device.Input, f mil.Field, x []float32, q, T int, scale
 	return in.WriteFP16(f, blk)
 }
 
-// out names one output field of a kernel and the token-major matrix [N, C] it is read into.
-type out struct {
+// into names one output field of a kernel and the token-major matrix [N, C] it is read into.
+type into struct {
 	name string
 	x    []float32
 }
@@ -506,7 +506,7 @@ type out struct {
 // scale, into sequence q (rows [q·T, q·T+T)) of their matrices: only the first T columns (the
 // real tokens; padding is never read), unless the backend runs the whole-output path, where they
 // are decoded from the copy of the whole output surface that eval made.
-func (b *Backend) get(k, q, T int, scale float32, outs ...out) error {
+func (b *Backend) get(k, q, T int, scale float32, outs ...into) error {
 	for _, o := range outs {
 		f := b.ks[k].Output(o.name)
 		C, S := f.Channels, f.Cols

@@ -22,7 +22,7 @@ func (b *Backend) AttnForward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		if err := b.eval(kAttnFwd, in); err != nil {
 			return err
 		}
-		if err := b.get(kAttnFwd, q, s.T, 1, out{"o", a.O}, out{"a", a.A}, out{"q", a.Q}, out{"k", a.K}, out{"v", a.V}); err != nil {
+		if err := b.get(kAttnFwd, q, s.T, 1, into{"o", a.O}, into{"a", a.A}, into{"q", a.Q}, into{"k", a.K}, into{"v", a.V}); err != nil {
 			return err
 		}
 	}
@@ -49,7 +49,7 @@ func (b *Backend) attnForwardSplit(l int, s model.Shape, w *model.Layer, a *mode
 		if err := b.eval(kQKVFwd, inP); err != nil {
 			return err
 		}
-		if err := b.get(kQKVFwd, q, T, 1, out{"q", a.Q}, out{"k", a.K}, out{"v", a.V}); err != nil {
+		if err := b.get(kQKVFwd, q, T, 1, into{"q", a.Q}, into{"k", a.K}, into{"v", a.V}); err != nil {
 			return err
 		}
 		if s.Cos != nil {
@@ -67,7 +67,7 @@ func (b *Backend) attnForwardSplit(l int, s model.Shape, w *model.Layer, a *mode
 		if err := b.eval(kSdpaWo, inA); err != nil {
 			return err
 		}
-		if err := b.get(kSdpaWo, q, T, 1, out{"o", a.O}, out{"a", a.A}); err != nil {
+		if err := b.get(kSdpaWo, q, T, 1, into{"o", a.O}, into{"a", a.A}); err != nil {
 			return err
 		}
 	}
@@ -109,7 +109,7 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.eval(kWoBwd, inWo); err != nil {
 			return err
 		}
-		if err := b.get(kWoBwd, q, T, 1/g, out{"da", a.DA}); err != nil {
+		if err := b.get(kWoBwd, q, T, 1/g, into{"da", a.DA}); err != nil {
 			return err
 		}
 
@@ -127,7 +127,7 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.eval(kAttnBwd1, in1); err != nil {
 			return err
 		}
-		if err := b.get(kAttnBwd1, q, T, 1/g, out{"dv", a.DV}); err != nil {
+		if err := b.get(kAttnBwd1, q, T, 1/g, into{"dv", a.DV}); err != nil {
 			return err
 		}
 
@@ -145,7 +145,7 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.eval(bwd2, in2); err != nil {
 			return err
 		}
-		if err := b.get(bwd2, q, T, 1/g, out{"dq", a.DQ}, out{"dk", a.DK}); err != nil {
+		if err := b.get(bwd2, q, T, 1/g, into{"dq", a.DQ}, into{"dk", a.DK}); err != nil {
 			return err
 		}
 
@@ -174,7 +174,7 @@ func (b *Backend) AttnBackward(l int, s model.Shape, w *model.Layer, a *model.La
 		if err := b.eval(kQKVBwd, inQKV); err != nil {
 			return err
 		}
-		if err := b.get(kQKVBwd, q, T, 1/g, out{"dx", a.DXn}); err != nil {
+		if err := b.get(kQKVBwd, q, T, 1/g, into{"dx", a.DXn}); err != nil {
 			return err
 		}
 	}
@@ -199,7 +199,7 @@ func (b *Backend) FFNForward(l int, s model.Shape, w *model.Layer, a *model.Laye
 		if err := b.eval(kFFNFwd, in); err != nil {
 			return err
 		}
-		if err := b.get(kFFNFwd, q, s.T, 1, out{"x_next", a.Y}, out{"h1", a.H1}, out{"h3", a.H3}, out{"gate", a.Gate}); err != nil {
+		if err := b.get(kFFNFwd, q, s.T, 1, into{"x_next", a.Y}, into{"h1", a.H1}, into{"h3", a.H3}, into{"gate", a.Gate}); err != nil {
 			return err
 		}
 	}
@@ -231,7 +231,7 @@ func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		if err := b.eval(kFFNBwdW2, in2); err != nil {
 			return err
 		}
-		if err := b.get(kFFNBwdW2, q, T, 1/g, out{"dsilu", a.DGate}); err != nil {
+		if err := b.get(kFFNBwdW2, q, T, 1/g, into{"dsilu", a.DGate}); err != nil {
 			return err
 		}
 	}
@@ -248,7 +248,7 @@ func (b *Backend) FFNBackward(l int, s model.Shape, w *model.Layer, a *model.Lay
 		if err := b.eval(kFFNBwdW13, in13); err != nil {
 			return err
 		}
-		if err := b.get(kFFNBwdW13, q, T, 1/g, out{"dx", a.DX2n}); err != nil {
+		if err := b.get(kFFNBwdW13, q, T, 1/g, into{"dx", a.DX2n}); err != nil {
 			return err
 		}
 	}

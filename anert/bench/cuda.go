@@ -18,10 +18,12 @@ import (
 type CUDAOptions struct {
 	Configs   []string
 	Precision cuda.Precision
-	Batch     map[string]int // per config: sequences per step (default: GPUBatch)
-	Warmup    int            // untimed steps (0: 3)
-	Steps     int            // timed steps (0: 20)
-	Benchstat string         // file the benchstat lines are appended to ("" none)
+	// Attentions are measured in turn for each config (nil: cudab.DefaultAttention).
+	Attentions []cudab.Attention
+	Batch      map[string]int // per config: sequences per step (default: GPUBatch)
+	Warmup     int            // untimed steps (0: 3)
+	Steps      int            // timed steps (0: 20)
+	Benchstat  string         // file the benchstat lines are appended to ("" none)
 }
 
 // GPUBatch is the GPU-sized batch of each config: 16,384 tokens per step for both (64 × 256 and
@@ -30,10 +32,10 @@ var GPUBatch = map[string]int{"default": 64, "original": 32}
 
 // CUDAResult is one config's GPU measurement.
 type CUDAResult struct {
-	Name, Precision         string
-	Batch, TokensPerStep    int
-	TokensPerS, MsPerStep   float64
-	ModelTFLOPS, PeakTFLOPS float64 // model FLOP rate (6·P + attention, FLOPsPerToken) and cuBLAS GEMM peak
+	Name, Precision, Attention string
+	Batch, TokensPerStep       int
+	TokensPerS, MsPerStep      float64
+	ModelTFLOPS, PeakTFLOPS    float64 // model FLOP rate (6·P + attention, FLOPsPerToken) and cuBLAS GEMM peak
 }
 
 // RunCUDA times whole optimizer steps (micro-step, unscale + clip, update: the loop's work) on
@@ -43,17 +45,23 @@ func RunCUDA(w io.Writer, o CUDAOptions) error {
 	if err := cuda.Available(); err != nil {
 		return fmt.Errorf("bench --backend cuda: %w", err)
 	}
+	attns := o.Attentions
+	if len(attns) == 0 {
+		attns = []cudab.Attention{cudab.DefaultAttention}
+	}
 	var rs []CUDAResult
 	for _, name := range o.Configs {
-		r, err := runCUDA(name, o)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		for _, a := range attns {
+			r, err := runCUDA(name, a, o)
+			if err != nil {
+				return fmt.Errorf("%s, %s attention: %w", name, a, err)
+			}
+			rs = append(rs, r)
 		}
-		rs = append(rs, r)
 	}
-	fmt.Fprintf(w, "\n| config | backend | batch × seq | tok/s | ms/step | model TFLOP/s | cuBLAS peak TFLOP/s | MFU |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "\n| config | backend | attention | batch × seq | tok/s | ms/step | model TFLOP/s | cuBLAS peak TFLOP/s | MFU |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %s | cuda %s | %d × %d | %.0f | %.1f | %.1f | %.0f | %.1f%% |\n", r.Name, r.Precision, r.Batch,
+		fmt.Fprintf(w, "| %s | cuda %s | %s | %d × %d | %.0f | %.1f | %.1f | %.0f | %.1f%% |\n", r.Name, r.Precision, r.Attention, r.Batch,
 			r.TokensPerStep/r.Batch, r.TokensPerS, r.MsPerStep, r.ModelTFLOPS, r.PeakTFLOPS, 100*r.ModelTFLOPS/r.PeakTFLOPS)
 	}
 	if o.Benchstat != "" {
@@ -63,13 +71,17 @@ func RunCUDA(w io.Writer, o CUDAOptions) error {
 		}
 		defer f.Close()
 		for _, r := range rs {
-			fmt.Fprintf(f, "BenchmarkStep/config=%s/backend=cuda-%s 1 %.0f ns/op %.0f tok/s\n", r.Name, r.Precision, r.MsPerStep*1e6, r.TokensPerS)
+			name := fmt.Sprintf("BenchmarkStep/config=%s/backend=cuda-%s", r.Name, r.Precision)
+			if r.Attention != string(cudab.AttentionGEMM) { // the GEMM path keeps its earlier name
+				name += "/attention=" + r.Attention
+			}
+			fmt.Fprintf(f, "%s 1 %.0f ns/op %.0f tok/s\n", name, r.MsPerStep*1e6, r.TokensPerS)
 		}
 	}
 	return nil
 }
 
-func runCUDA(name string, o CUDAOptions) (CUDAResult, error) {
+func runCUDA(name string, attn cudab.Attention, o CUDAOptions) (CUDAResult, error) {
 	spec, err := SpecByName(name)
 	if err != nil {
 		return CUDAResult{}, err
@@ -90,7 +102,7 @@ func runCUDA(name string, o CUDAOptions) (CUDAResult, error) {
 	if err != nil {
 		return CUDAResult{}, err
 	}
-	t, err := cudab.New(cfg, m, opt, nil, o.Precision)
+	t, err := cudab.New(cfg, m, opt, nil, o.Precision, attn)
 	if err != nil {
 		return CUDAResult{}, err
 	}
@@ -141,7 +153,7 @@ func runCUDA(name string, o CUDAOptions) (CUDAResult, error) {
 	slices.Sort(ms)
 	med := ms[len(ms)/2]
 	tok := float64(B * T)
-	return CUDAResult{Name: name, Precision: o.Precision.String(), Batch: B, TokensPerStep: B * T,
+	return CUDAResult{Name: name, Precision: o.Precision.String(), Attention: string(t.Attention()), Batch: B, TokensPerStep: B * T,
 		TokensPerS: tok / (med / 1e3), MsPerStep: med, ModelTFLOPS: m.FLOPsPerToken() * tok / (med / 1e3) / 1e12,
 		PeakTFLOPS: peak / 1e3}, nil
 }

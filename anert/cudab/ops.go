@@ -40,9 +40,10 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 	return k, nil
 }
 
-// layerBufs is one layer's saved activations (device).
+// layerBufs is one layer's saved activations (device). P ([B·H, T, T]) is the GEMM attention's,
+// LSE ([B·H, T]) the flash attention's.
 type layerBufs struct {
-	X, Xn, RAtt, Qh, Kh, Vh, P, A, X2, X2n, RFFN, H1, H3, Gate cuda.Ptr
+	X, Xn, RAtt, Qh, Kh, Vh, P, LSE, A, X2, X2n, RFFN, H1, H3, Gate cuda.Ptr
 }
 
 // buffers is every activation and scratch buffer for up to rows = batch·Seq tokens.
@@ -52,6 +53,7 @@ type buffers struct {
 	xL, xf, rf, dx, dxf, logits, ec, gec                  cuda.Ptr
 	qkv, o, y, dy, dgate, dh1, dh3, dx2n, do, da, dah, dp cuda.Ptr
 	dqh, dkh, dvh, dqkv, dxn, gpart, ah                   cuda.Ptr
+	dvec                                                  cuda.Ptr // flash: D = rowsum(dO∘O), [B·H, T]
 	lossRow, part, ids, tgt                               cuda.Ptr
 	all                                                   []cuda.Ptr
 }
@@ -81,10 +83,17 @@ func (t *Trainer) ensure(batch int) error {
 		return p
 	}
 	nd, nf, ss := N*D, N*F, N*H*T
+	flash := t.attn == AttentionFlash
 	b.layers = make([]layerBufs, mc.Layers)
 	for l := range b.layers {
-		b.layers[l] = layerBufs{X: alloc(nd), Xn: alloc(nd), RAtt: alloc(N), Qh: alloc(nd), Kh: alloc(nd), Vh: alloc(nd),
-			P: alloc(ss), A: alloc(nd), X2: alloc(nd), X2n: alloc(nd), RFFN: alloc(N), H1: alloc(nf), H3: alloc(nf), Gate: alloc(nf)}
+		a := layerBufs{X: alloc(nd), Xn: alloc(nd), RAtt: alloc(N), Qh: alloc(nd), Kh: alloc(nd), Vh: alloc(nd),
+			A: alloc(nd), X2: alloc(nd), X2n: alloc(nd), RFFN: alloc(N), H1: alloc(nf), H3: alloc(nf), Gate: alloc(nf)}
+		if flash {
+			a.LSE = alloc(N * H)
+		} else {
+			a.P = alloc(ss)
+		}
+		b.layers[l] = a
 	}
 	b.xL, b.xf, b.rf, b.dx, b.dxf = alloc(nd), alloc(nd), alloc(N), alloc(nd), alloc(nd)
 	b.logits = alloc(N * C)
@@ -93,7 +102,12 @@ func (t *Trainer) ensure(batch int) error {
 	}
 	b.qkv, b.o, b.y, b.dy = alloc(3*nd), alloc(nd), alloc(nd), alloc(nd)
 	b.dgate, b.dh1, b.dh3 = alloc(nf), alloc(nf), alloc(nf)
-	b.dx2n, b.do, b.da, b.dah, b.dp = alloc(nd), alloc(nd), alloc(nd), alloc(nd), alloc(ss)
+	b.dx2n, b.do, b.da, b.dah = alloc(nd), alloc(nd), alloc(nd), alloc(nd)
+	if flash {
+		b.dvec = alloc(N * H)
+	} else {
+		b.dp = alloc(ss)
+	}
 	b.dqh, b.dkh, b.dvh, b.dqkv, b.dxn, b.gpart, b.ah = alloc(nd), alloc(nd), alloc(nd), alloc(3*nd), alloc(nd), alloc(nd), alloc(nd)
 	b.lossRow, b.part = alloc(2*N), alloc(2*maxBlocks)
 	b.ids, b.tgt = alloc(N), alloc(N)
@@ -202,9 +216,15 @@ func (t *Trainer) forward(batch int) {
 		t.ew(t.k.split, pairs, a.Qh, b.qkv, N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
 		t.ew(t.k.split, pairs, a.Kh, b.qkv.Add(D), N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
 		t.ew(t.k.split, pairs, a.Vh, b.qkv.Add(2*D), N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
-		t.gemmB(false, true, T, T, HD, scale, a.Qh, HD, T*HD, a.Kh, HD, T*HD, 0, a.P, T, T*T, BH)
-		t.rows(t.k.softmaxFwd, BH*T, a.P, T)
-		t.gemmB(false, false, T, HD, T, 1, a.P, T, T*T, a.Vh, HD, T*HD, 0, b.ah, HD, T*HD, BH)
+		if t.attn == AttentionFlash {
+			if t.err == nil {
+				t.fail(flashForward(t.c, t.fk, b.ah, a.LSE, a.Qh, a.Kh, a.Vh, T, BH, HD))
+			}
+		} else {
+			t.gemmB(false, true, T, T, HD, scale, a.Qh, HD, T*HD, a.Kh, HD, T*HD, 0, a.P, T, T*T, BH)
+			t.rows(t.k.softmaxFwd, BH*T, a.P, T)
+			t.gemmB(false, false, T, HD, T, 1, a.P, T, T*T, a.Vh, HD, T*HD, 0, b.ah, HD, T*HD, BH)
+		}
 		t.ew(t.k.merge, pairs, a.A, b.ah, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
 		t.gemm(false, true, N, D, D, 1, a.A, D, wo, D, 0, b.o, D)
 		t.ew(t.k.axpy, int64(N*D), a.X2, a.X, b.o, t.alpha, int64(N*D))
@@ -302,11 +322,20 @@ func (t *Trainer) backward(batch int) {
 		t.gemm(false, false, N, D, D, 1, b.do, D, wo, D, 0, b.da, D)
 		t.gemm(true, false, D, D, N, 1, b.do, D, a.A, D, 1, gwo, D)
 		t.ew(t.k.split, pairs, b.dah, b.da, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
-		t.gemmB(false, true, T, T, HD, 1, b.dah, HD, T*HD, a.Vh, HD, T*HD, 0, b.dp, T, T*T, BH)
-		t.gemmB(true, false, T, HD, T, 1, a.P, T, T*T, b.dah, HD, T*HD, 0, b.dvh, HD, T*HD, BH)
-		t.rows(t.k.softmaxBwd, BH*T, b.dp, a.P, T, scale)
-		t.gemmB(false, false, T, HD, T, 1, b.dp, T, T*T, a.Kh, HD, T*HD, 0, b.dqh, HD, T*HD, BH)
-		t.gemmB(true, false, T, HD, T, 1, b.dp, T, T*T, a.Qh, HD, T*HD, 0, b.dkh, HD, T*HD, BH)
+		if t.attn == AttentionFlash {
+			// O head-major again (a permutation of the saved A; no RoPE on the value side) for
+			// D = rowsum(dO∘O).
+			t.ew(t.k.split, pairs, b.ah, a.A, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
+			if t.err == nil {
+				t.fail(flashBackward(t.c, t.fk, b.dqh, b.dkh, b.dvh, b.dvec, a.Qh, a.Kh, a.Vh, b.ah, b.dah, a.LSE, T, BH, HD))
+			}
+		} else {
+			t.gemmB(false, true, T, T, HD, 1, b.dah, HD, T*HD, a.Vh, HD, T*HD, 0, b.dp, T, T*T, BH)
+			t.gemmB(true, false, T, HD, T, 1, a.P, T, T*T, b.dah, HD, T*HD, 0, b.dvh, HD, T*HD, BH)
+			t.rows(t.k.softmaxBwd, BH*T, b.dp, a.P, T, scale)
+			t.gemmB(false, false, T, HD, T, 1, b.dp, T, T*T, a.Kh, HD, T*HD, 0, b.dqh, HD, T*HD, BH)
+			t.gemmB(true, false, T, HD, T, 1, b.dp, T, T*T, a.Qh, HD, T*HD, 0, b.dkh, HD, T*HD, BH)
+		}
 		t.ew(t.k.merge, pairs, b.dqkv, b.dqh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
 		t.ew(t.k.merge, pairs, b.dqkv.Add(D), b.dkh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
 		t.ew(t.k.merge, pairs, b.dqkv.Add(2*D), b.dvh, N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))

@@ -9,9 +9,11 @@
 // weights and optimizer state, and ToHost copies the device's back into them (their Params' W and
 // the slices of the optimizer's State), so checkpoints save and restore as on the CPU.
 //
-// Attention is batched GEMMs around a fused causal softmax (S = scale·Q·Kᵀ per (sequence, head),
-// P saved per layer for the backward pass); Q, K and V are computed by one GEMM against the
-// contiguous [Wq; Wk; Wv] and split into head-major [B·H, T, HD] with RoPE applied in the same pass.
+// Attention (Attention, chosen by --attention or ANELAB_CUDA_ATTENTION) is either batched GEMMs
+// around a fused causal softmax (S = scale·Q·Kᵀ per (sequence, head), P saved per layer for the
+// backward pass) or the fused flash-style kernels of flash.cu (only the log-sum-exp per row saved,
+// P recomputed in the backward pass); Q, K and V are computed by one GEMM against the contiguous
+// [Wq; Wk; Wv] and split into head-major [B·H, T, HD] with RoPE applied in the same pass.
 package cudab
 
 import (
@@ -67,6 +69,8 @@ func joinList(s []string) string {
 type Trainer struct {
 	c    *cuda.Ctx
 	k    *kernels
+	attn Attention
+	fk   *flashKernels // attn == AttentionFlash
 	cfg  config.Config
 	m    *model.Model
 	opt  optim.Optimizer
@@ -92,10 +96,23 @@ type Trainer struct {
 }
 
 // New uploads m's weights and opt's state to the GPU and compiles the kernels. active is the
-// compaction set (model.SetActive's ids) or nil. prec chooses the GEMM precision.
-func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, prec cuda.Precision) (*Trainer, error) {
+// compaction set (model.SetActive's ids) or nil. prec chooses the GEMM precision, attn the
+// attention ("" is DefaultAttention).
+func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, prec cuda.Precision, attn Attention) (*Trainer, error) {
 	if err := Supported(cfg); err != nil {
 		return nil, err
+	}
+	if attn == "" {
+		attn = DefaultAttention
+	}
+	switch attn {
+	case AttentionGEMM:
+	case AttentionFlash:
+		if err := flashSupports(cfg.Model.HeadDim()); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("cudab: attention %q: must be %q or %q", attn, AttentionFlash, AttentionGEMM)
 	}
 	if opt.Name() != cfg.Optim.Name {
 		return nil, fmt.Errorf("cudab: optimizer %s does not match optim.name = %q", opt.Name(), cfg.Optim.Name)
@@ -107,7 +124,7 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{c: c, cfg: cfg, m: m, opt: opt, ps: m.Params(),
+	t := &Trainer{c: c, cfg: cfg, m: m, opt: opt, ps: m.Params(), attn: attn,
 		alpha: float32(1 / math.Sqrt(2*float64(cfg.Model.Layers)))}
 	for _, p := range t.ps {
 		t.offs = append(t.offs, t.nw)
@@ -126,6 +143,11 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 	err = c.Do(func() error {
 		if t.k, err = compile(c); err != nil {
 			return err
+		}
+		if attn == AttentionFlash {
+			if t.fk, err = compileFlash(c, cfg.Model.HeadDim()); err != nil {
+				return err
+			}
 		}
 		if t.w, err = c.Alloc(t.nw); err != nil {
 			return err
@@ -180,6 +202,9 @@ func (t *Trainer) Name() string { return "cuda" }
 
 // DeviceName is the GPU's name.
 func (t *Trainer) DeviceName() string { return t.c.Name() }
+
+// Attention is the attention this trainer runs.
+func (t *Trainer) Attention() Attention { return t.attn }
 
 // Precision is the GEMM precision.
 func (t *Trainer) Precision() cuda.Precision { return t.c.Precision() }

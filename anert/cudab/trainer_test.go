@@ -50,7 +50,7 @@ func TestNewWithoutGPU(t *testing.T) {
 	cfg := config.Tiny()
 	m, _ := model.New(cfg.Model, 1, nil)
 	o, _ := optim.New(cfg.Optim, m.Params())
-	_, err := New(cfg, m, o, nil, cuda.FP32)
+	_, err := New(cfg, m, o, nil, cuda.FP32, AttentionFlash)
 	if err == nil {
 		t.Fatal("New succeeded without a GPU")
 	}
@@ -81,16 +81,30 @@ var agreeCases = []agreeCase{
 		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN = 64, 2, 48, 96
 		c.Optim.GradClip = 0.05
 	}, 2, 2},
+	// Head dims 16/48/64 at sequence lengths that leave partial tiles in every flash kernel
+	// (64-row blocks, 32-key and 16-row tiles).
+	{"head dim 16, seq 100", func(c *config.Config) {
+		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN = 100, 4, 64, 96
+	}, 2, 2},
+	{"head dim 48, seq 77, nope", func(c *config.Config) {
+		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN, c.Model.Pos = 77, 2, 96, 128, "nope"
+	}, 3, 2},
+	{"head dim 64, seq 130", func(c *config.Config) {
+		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN = 130, 2, 128, 128
+	}, 2, 2},
 }
 
 // In fp32 the loss, every gradient, the gradient norm and the optimizer update agree with the CPU
 // backend: relative error ≤ 1e-4 for losses and gradients. Each step starts both from the CPU's
 // weights and optimizer state (through FromHost, the resume path), so a Lion sign flip on a
 // near-zero momentum cannot carry over.
+// Every case runs with both attentions (a head dim flash.cu has no kernels for is skipped, named).
 func TestFP32AgreesWithCPU(t *testing.T) {
 	needGPU(t)
 	for _, tc := range agreeCases {
-		t.Run(tc.name, func(t *testing.T) { agree(t, tc, cuda.FP32, 1e-4, 1e-4) })
+		for _, a := range []Attention{AttentionGEMM, AttentionFlash} {
+			t.Run(tc.name+"/"+string(a), func(t *testing.T) { agree(t, tc, cuda.FP32, a, 1e-4, 1e-4) })
+		}
 	}
 }
 
@@ -98,15 +112,22 @@ func TestFP32AgreesWithCPU(t *testing.T) {
 // within bf16 tolerance.
 func TestBF16AgreesWithCPU(t *testing.T) {
 	needGPU(t)
-	agree(t, agreeCases[0], cuda.BF16, 1e-2, 5e-2)
+	for _, a := range []Attention{AttentionGEMM, AttentionFlash} {
+		t.Run(string(a), func(t *testing.T) { agree(t, agreeCases[0], cuda.BF16, a, 1e-2, 5e-2) })
+	}
 }
 
-func agree(t *testing.T, tc agreeCase, prec cuda.Precision, lossTol, gradTol float64) {
+func agree(t *testing.T, tc agreeCase, prec cuda.Precision, attn Attention, lossTol, gradTol float64) {
 	cfg := config.Tiny()
 	cfg.Train.Steps = tc.steps
 	tc.edit(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	if attn == AttentionFlash {
+		if err := flashSupports(cfg.Model.HeadDim()); err != nil {
+			t.Skip(err)
+		}
 	}
 	mc := cfg.Model
 	cpu, err := model.New(mc, 7, nil)
@@ -134,11 +155,14 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, lossTol, gradTol flo
 		t.Fatal(err)
 	}
 	optH, _ := optim.New(cfg.Optim, host.Params())
-	tr, err := New(cfg, host, optH, active, prec)
+	tr, err := New(cfg, host, optH, active, prec, attn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
+	if tr.Attention() != attn {
+		t.Fatalf("asked for %s attention, the trainer runs %s", attn, tr.Attention())
+	}
 	n := tc.batch * mc.Seq
 	in, tgt := make([]uint16, n), make([]uint16, n)
 	gs := float32(optim.GradScale(cfg.Optim))
@@ -183,8 +207,8 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, lossTol, gradTol flo
 		if e := math.Abs(ng-nc) / nc; e > gradTol {
 			t.Errorf("step %d: gradient norm %.6g on %s, %.6g on CPU", step, ng, prec, nc)
 		}
-		t.Logf("%s step %d: loss %.6f (CPU %.6f, rel %.1e), worst gradient rel err %.1e (%s), grad norm rel %.1e",
-			prec, step, lg, lc, math.Abs(lg-lc)/lc, worst, worstName, math.Abs(ng-nc)/nc)
+		t.Logf("%s %s attention step %d: loss %.6f (CPU %.6f, rel %.1e), worst gradient rel err %.1e (%s), grad norm rel %.1e",
+			prec, attn, step, lg, lc, math.Abs(lg-lc)/lc, worst, worstName, math.Abs(ng-nc)/nc)
 		lr := optim.LR(cfg.Optim, step) * 10 // large enough that the update shows
 		optC.Step(cpu.Params(), lr)
 		cpu.ZeroGrad()

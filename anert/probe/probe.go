@@ -1,8 +1,9 @@
 // Package probe is the first thing to run on a Mac (`anelab ane probe`): it compiles and evaluates
 // every kernel variant (anert/mil AllNames) from a tiny shape up to the configured one on a device,
 // compares each output with the fp16 emulator on the same random inputs, times the evaluations,
-// builds the ANE backend with its fused kernels and with its conservative variants and compares
-// each against the CPU backend, and writes one report (Markdown for an issue, JSON for tools):
+// builds the ANE backend with its fused kernels, with its conservative variants, and with its
+// fused kernels on the whole-output data path, and compares each against the CPU backend, and
+// writes one report (Markdown for an issue, JSON for tools):
 // chip, OS, each kernel's compile result, its error against the emulator, µs per evaluation, the
 // compile count. Where there is no Neural Engine the same sequence runs on the emulator, and the
 // report says so.
@@ -186,21 +187,27 @@ func Run(o Options) (*Report, error) {
 		}
 		r.Shapes = append(r.Shapes, sh)
 	}
+	// Three policies: what training runs; the conservative variants; and what training runs with
+	// every output surface copied whole into Go and the intermediates passed back from there (the
+	// data path before Read and CopyTo), so that a Read or CopyTo fault on a real device shows as a
+	// difference between the first and the third.
 	for _, pol := range []struct {
 		name  string
 		force map[string]string
+		whole bool
 	}{
-		{"fused first (automatic fallback)", nil},
-		{"conservative variants", map[string]string{aneb.SlotAttnFwd: aneb.Split, aneb.SlotAttnBwd2: aneb.CPURope}},
+		{"fused first (automatic fallback)", nil, false},
+		{"conservative variants", map[string]string{aneb.SlotAttnFwd: aneb.Split, aneb.SlotAttnBwd2: aneb.CPURope}, false},
+		{"fused first, whole outputs through Go", nil, true},
 	} {
 		if pol.force != nil && o.Model.Pos == "nope" {
 			delete(pol.force, aneb.SlotAttnBwd2)
 		}
-		var gate func(*mil.Kernel) error
+		bo := aneb.Options{Force: pol.force, WholeOutputs: pol.whole}
 		if !emulated && !o.Force { // as training does: the chip's rules pick the variants first
-			gate = check.Gate(o.Model, o.Chip)
+			bo.Gate = check.Gate(o.Model, o.Chip)
 		}
-		br := backendResult(dev, emulated, o.Model, pol.name, pol.force, gate)
+		br := backendResult(dev, emulated, o.Model, pol.name, bo)
 		logf("backend, %s: %s; worst %s %.2e %s", pol.name, br.Variants, br.Worst, br.WorstRel, br.Error)
 		if br.Error != "" {
 			r.Failures++
@@ -303,13 +310,13 @@ type keep struct{ device.Device }
 
 func (keep) Close() error { return nil }
 
-func backendResult(dev device.Device, emulated bool, m config.Model, policy string, force map[string]string, gate func(*mil.Kernel) error) BackendResult {
+func backendResult(dev device.Device, emulated bool, m config.Model, policy string, o aneb.Options) BackendResult {
 	br := BackendResult{Policy: policy}
 	d := device.Device(keep{dev})
 	if emulated {
 		d = device.NewEmu() // keeps the backend from verifying the emulator against itself
 	}
-	b, err := aneb.NewWith(d, m, aneb.Options{Force: force, Gate: gate})
+	b, err := aneb.NewWith(d, m, o)
 	if err != nil {
 		br.Error = firstLine(err.Error())
 		return br

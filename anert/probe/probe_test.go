@@ -45,8 +45,13 @@ func TestProbeOnEmulator(t *testing.T) {
 			}
 		}
 	}
-	if len(r.Backends) != 2 {
+	if len(r.Backends) != 3 {
 		t.Fatalf("backends %+v", r.Backends)
+	}
+	// Reading fields and copying surface to surface computes exactly what copying whole outputs
+	// through Go does.
+	if r.Backends[2].WorstRel != r.Backends[0].WorstRel || r.Backends[2].Variants != r.Backends[0].Variants {
+		t.Errorf("whole-output path %+v differs from %+v", r.Backends[2], r.Backends[0])
 	}
 	for _, b := range r.Backends {
 		if b.Error != "" || !(b.WorstRel > 0 && b.WorstRel < 8e-3) || len(b.Errors) == 0 {

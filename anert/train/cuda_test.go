@@ -86,3 +86,41 @@ func TestCUDARunTracksCPUAndCheckpoints(t *testing.T) {
 		t.Errorf("resumed run: val loss %.4f after 5 more updates, %.4f at the checkpoint", res2.ValLoss, gpuRes.ValLoss)
 	}
 }
+
+// On a GPU: --attention flash (Options.Attention) runs the fused attention, says so in the
+// output and the result (kernel_variants), and its fp32 curve and val loss track the CPU's.
+func TestCUDARunFlashAttention(t *testing.T) {
+	if err := cuda.Available(); err != nil {
+		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
+	}
+	cfg := tinyConfig()
+	cfg.Train.Steps = 20
+	dir := tinyData(t)
+	cpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Backend = "cuda-fp32"
+	var out bytes.Buffer
+	res, err := Run(context.Background(), cfg, Options{DataDir: dir, Out: &out, Attention: "flash"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if res.KernelVariants != "attention=flash" || !strings.Contains(out.String(), "flash attention") {
+		t.Errorf("kernel_variants %q; output:\n%s", res.KernelVariants, out.String())
+	}
+	for i, p := range res.Curve {
+		c := cpuRes.Curve[i].Loss
+		if math.Abs(p.Loss-c) > 2e-3*c {
+			t.Errorf("update %d: loss %.5f on the GPU (flash attention), %.5f on the CPU", p.Step, p.Loss, c)
+		}
+	}
+	if math.Abs(res.ValLoss-cpuRes.ValLoss) > 2e-3*cpuRes.ValLoss {
+		t.Errorf("val loss %.5f on the GPU (flash attention), %.5f on the CPU", res.ValLoss, cpuRes.ValLoss)
+	}
+	// A bad value is refused by name.
+	_, err = Run(context.Background(), cfg, Options{DataDir: dir, Attention: "fused"})
+	if err == nil || !strings.Contains(err.Error(), `--attention = "fused"`) {
+		t.Errorf("attention fused: %v", err)
+	}
+}

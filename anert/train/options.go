@@ -27,6 +27,9 @@ type Options struct {
 	// LR, when set, overrides the schedule: the learning rate for optimizer update step (0-based),
 	// given the schedule's own value. A panic in it ends the run with an error.
 	LR func(step int, scheduled float64) float64
+	// Attention is the cuda backend's attention: "flash" or "gemm" ("": $ANELAB_CUDA_ATTENTION,
+	// else cudab.DefaultAttention). Ignored on other backends.
+	Attention string
 	// Device, when set, is the device the ane backend runs on instead of device.Open(cfg.Device)
 	// (tests use fault-injecting devices); the run closes it.
 	Device device.Device

@@ -42,7 +42,8 @@ type Result struct {
 	EvalsPerStep int     `json:"kernel_evals_per_step,omitempty"`
 	Checkpoint   string  `json:"checkpoint,omitempty"`
 	// ANE backend: the variant each fused kernel ran as ("sdpaWoFwd=fused sdpaBwd2=cpu-rope"), and
-	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go).
+	// why a conservative variant ran instead of the fused kernel (anert/aneb variants.go). cuda
+	// backend: the attention that ran ("attention=flash" or "attention=gemm").
 	KernelVariants string `json:"kernel_variants,omitempty"`
 	KernelFallback string `json:"kernel_fallback,omitempty"`
 

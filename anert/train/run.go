@@ -203,7 +203,7 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 		if cfg.Model.Compact {
 			active = ds.Seen()
 		}
-		t, err := newCUDAStepper(cfg, s.m, s.opt, active, prec, out)
+		t, err := newCUDAStepper(cfg, s.m, s.opt, active, prec, opts.Attention, out)
 		if err != nil {
 			closeBackend(b)
 			return nil, err
@@ -461,6 +461,7 @@ func (s *session) result() Result {
 	backendStats(&r, s.m.Backend(), int64(s.micro)*int64(s.cfg.Train.Batch), s.trainTime, s.peakGFLOPS)
 	if s.gpu != nil {
 		r.Backend, r.Device = s.cfg.Backend, s.gpu.DeviceName()
+		r.KernelVariants = "attention=" + string(s.gpu.Attention())
 		if r.Backend == "auto" {
 			r.Backend = "cuda"
 		}

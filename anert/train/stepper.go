@@ -85,12 +85,17 @@ func autoPicksCUDA(cfg config.Config, out io.Writer) bool {
 	return true
 }
 
-// newCUDAStepper uploads the model and optimizer state to the GPU.
-func newCUDAStepper(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, prec cuda.Precision, out io.Writer) (*cudab.Trainer, error) {
-	t, err := cudab.New(cfg, m, opt, active, prec)
+// newCUDAStepper uploads the model and optimizer state to the GPU. attention is
+// Options.Attention (flag, else $ANELAB_CUDA_ATTENTION, else the default).
+func newCUDAStepper(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, prec cuda.Precision, attention string, out io.Writer) (*cudab.Trainer, error) {
+	attn, err := cudab.ParseAttention(attention)
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)
 	}
-	fmt.Fprintf(out, "backend cuda on %s: whole step on the GPU, %s GEMMs (%s)\n", t.DeviceName(), prec, t.Ctx().Versions())
+	t, err := cudab.New(cfg, m, opt, active, prec, attn)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)
+	}
+	fmt.Fprintf(out, "backend cuda on %s: whole step on the GPU, %s GEMMs, %s attention (%s)\n", t.DeviceName(), prec, attn, t.Ctx().Versions())
 	return t, nil
 }

@@ -201,3 +201,21 @@ func running(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// RemovePartial removes the half-built folder this process is preparing for dir, if any: for a
+// command that is stopping on Ctrl-C, so that nothing is left for the next preparation to clean.
+// dir itself is not touched. It returns the folder it removed ("" if none).
+func RemovePartial(dir string) string {
+	dir, err := resolveOut(dir)
+	if err != nil {
+		return ""
+	}
+	tmp := filepath.Join(filepath.Dir(dir), tmpName(filepath.Base(dir), os.Getpid()))
+	if _, err := os.Stat(tmp); err != nil {
+		return ""
+	}
+	if os.RemoveAll(tmp) != nil {
+		return ""
+	}
+	return tmp
+}

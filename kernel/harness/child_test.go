@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"path/filepath"
@@ -182,5 +183,82 @@ func TestSubmitInChild(t *testing.T) {
 		if !reflect.DeepEqual(here, there) {
 			t.Errorf("job %d differs:\nhere  %+v\nchild %+v", i, here, there)
 		}
+	}
+}
+
+// The cost of evaluating a script in a child instead of in this process (one process start, the
+// ledger opened read-only, the request and reply as JSON): compare the two ns/op.
+func BenchmarkSubmit(b *testing.B) {
+	child, err := SelfChild()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		child []string
+	}{{"here", nil}, {"child", child}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h, err := New(Options{Lab: b.TempDir(), Child: bc.child, Out: io.Discard, Commit: "test"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close()
+			for i := 0; i < b.N; i++ {
+				if jobs := h.Submit(context.Background(), filepath.Join("testdata", "baseline.go"), ""); jobs[0].Failure != nil {
+					b.Fatal(jobs[0].Failure)
+				}
+			}
+		})
+	}
+}
+
+// crashTrim: the console gets everything up to a Go crash and crashLines lines of it, then one
+// line saying how much was left out — however the output is split into writes.
+func TestCrashTrim(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("step 1 loss 5.0\nstep 2 loss 4.9\nno panic: here (not at a line start)? fine\n")
+	in.WriteString("panic: boom [recovered]\n\ngoroutine 8 [running]:\n")
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&in, "frame %d\n", i)
+	}
+	for _, chunk := range []int{1, 7, 1 << 20} {
+		var out strings.Builder
+		c := &crashTrim{w: &out, keep: 5, where: "see the log"}
+		b := []byte(in.String())
+		for len(b) > 0 {
+			n, err := c.Write(b[:min(chunk, len(b))])
+			if err != nil || n != min(chunk, len(b)) {
+				t.Fatalf("chunk %d: Write = %d, %v", chunk, n, err)
+			}
+			b = b[n:]
+		}
+		c.finish()
+		want := "step 1 loss 5.0\nstep 2 loss 4.9\nno panic: here (not at a line start)? fine\n" +
+			"panic: boom [recovered]\n\ngoroutine 8 [running]:\nframe 0\nframe 1\nframe 2\n" +
+			"… (97 more lines of the crash left out: see the log)\n"
+		if out.String() != want {
+			t.Errorf("chunk %d: console got\n%s\nwant\n%s", chunk, out.String(), want)
+		}
+	}
+}
+
+// tailWriter: the row's error is the crash's start (when the tail no longer holds it) and the end
+// of the output, never the same lines twice.
+func TestTailWriter(t *testing.T) {
+	short := "step 1\npanic: boom\n\ngoroutine 1 [running]:\nmain.f()\n"
+	tw := &tailWriter{max: 1 << 10}
+	tw.Write([]byte(short))
+	if got := tw.String(); got != short {
+		t.Errorf("short output: %q, want it once as it was", got)
+	}
+	tw = &tailWriter{max: 1 << 10}
+	tw.Write([]byte("step 1\nfatal error: stack overflow\n"))
+	for i := 0; i < 500; i++ {
+		fmt.Fprintf(tw, "frame %d\n", i)
+	}
+	got := tw.String()
+	if !strings.HasPrefix(got, "fatal error: stack overflow\nframe 0\n") || !strings.Contains(got, "\n…\n") ||
+		!strings.HasSuffix(got, "frame 499\n") || strings.Count(got, "fatal error") != 1 || len(got) > 1500+1024+10 {
+		t.Errorf("long output: %d bytes\n%s", len(got), got)
 	}
 }

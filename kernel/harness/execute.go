@@ -27,7 +27,7 @@ import (
 //     results.tsv are written and the verdict block printed.
 func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 	job.Description = cleanText(job.Description) // one line, however the job was made
-	runDir, out, closeLog, err := h.openRun(job)
+	runDir, out, logf, closeLog, err := h.openRun(job)
 	if err != nil {
 		return ledger.Run{}, err
 	}
@@ -38,7 +38,7 @@ func (h *Harness) Execute(ctx context.Context, job Job) (ledger.Run, error) {
 	if err := writeInputs(runDir, job, cfg, &r); err != nil {
 		return r, err
 	}
-	a, err := h.attempt(ctx, job, cfg, &r, runDir, out)
+	a, err := h.attempt(ctx, job, cfg, &r, runDir, out, logf)
 	if err != nil {
 		return r, err
 	}
@@ -55,14 +55,14 @@ type attempted struct {
 }
 
 // openRun makes the run's folder and log; out writes to the console and the log.
-func (h *Harness) openRun(job Job) (dir string, out io.Writer, closeLog func(), err error) {
+func (h *Harness) openRun(job Job) (dir string, out, log io.Writer, closeLog func(), err error) {
 	dir = filepath.Join(h.opt.Lab, "runs", job.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, nil, fmt.Errorf("run folder: %w", err)
+		return "", nil, nil, nil, fmt.Errorf("run folder: %w", err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "log.txt"))
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("run log: %w", err)
+		return "", nil, nil, nil, fmt.Errorf("run log: %w", err)
 	}
 	out = io.MultiWriter(h.opt.Out, logf)
 	if job.Failure == nil {
@@ -73,7 +73,7 @@ func (h *Harness) openRun(job Job) (dir string, out io.Writer, closeLog func(), 
 	} else {
 		fmt.Fprintf(out, "=== anelab run %s: %s\n", job.ID, job.Script)
 	}
-	return dir, out, func() { logf.Close() }, nil
+	return dir, out, logf, func() { logf.Close() }, nil
 }
 
 // writeInputs leaves what the run was asked to do in its folder — the job message, the script's
@@ -102,8 +102,9 @@ func writeInputs(dir string, job Job, cfg config.Config, r *ledger.Run) error {
 
 // attempt refuses what can be refused before training, else puts the running row in the ledger
 // (so a process killed hard, which never reaches record, leaves a trace that readers show as
-// killed) and trains. The error is for the lab itself.
-func (h *Harness) attempt(ctx context.Context, job Job, cfg config.Config, r *ledger.Run, runDir string, out io.Writer) (attempted, error) {
+// killed) and trains. out writes to the console and log, log to the run's log only. The error is
+// for the lab itself.
+func (h *Harness) attempt(ctx context.Context, job Job, cfg config.Config, r *ledger.Run, runDir string, out, log io.Writer) (attempted, error) {
 	a := attempted{fail: job.Failure}
 	if a.fail == nil {
 		a.fail, a.resume = h.prepare(ctx, job, cfg, r, out)
@@ -119,7 +120,7 @@ func (h *Harness) attempt(ctx context.Context, job Job, cfg config.Config, r *le
 	}
 	ckpt := filepath.Join(runDir, "model.ckpt")
 	if len(h.opt.Child) > 0 {
-		a.res, a.curve, a.fail = h.supervise(ctx, job, cfg, a.resume, ckpt, runDir, out)
+		a.res, a.curve, a.fail = h.supervise(ctx, job, cfg, a.resume, ckpt, runDir, log)
 	} else {
 		a.res, a.curve, a.fail = h.train(ctx, job, cfg, a.resume, ckpt, out)
 	}

@@ -236,3 +236,20 @@ func TestDescriptionsAreOneLine(t *testing.T) {
 		t.Errorf("results.tsv has %d lines, want header + 1:\n%s", n, tsv)
 	}
 }
+
+// The verdict block shows a long error's first lines (a crash's start, up to its "…") and says
+// where the whole of it is.
+func TestErrorLines(t *testing.T) {
+	long := strings.Repeat("frame\n", 100) + "end"
+	crash := "stack overflow\nfatal error: stack overflow\n\ngoroutine 1\n…\n" + long
+	for _, tc := range []struct{ msg, want string }{
+		{"one line", "one line"},
+		{"a\nb\nc", "a\nb\nc"},
+		{long, strings.Repeat("frame\n", 30) + "… (71 more lines: the whole error is in d/result.json)"},
+		{crash, "stack overflow\nfatal error: stack overflow\n\ngoroutine 1\n… (102 more lines: the whole error is in d/result.json)"},
+	} {
+		if got := errorLines(tc.msg, "d"); got != tc.want {
+			t.Errorf("errorLines(%.20q…) =\n%s\nwant\n%s", tc.msg, got, tc.want)
+		}
+	}
+}

@@ -98,8 +98,10 @@ type childRun struct {
 }
 
 // startChild runs the child for c to its end — or stops it at its limit or when ctx is done —
-// and reports how it ended. Its output goes to out; its events, if asked for, to h.opt.OnEvent.
-func (h *Harness) startChild(ctx context.Context, c childRun, out io.Writer) ChildEnd {
+// and reports how it ended. Its output goes to the console (h.opt.Out, with the bulk of a Go
+// crash dump left out: see crashTrim) and in full to log (nil: none); its events, if asked
+// for, to h.opt.OnEvent.
+func (h *Harness) startChild(ctx context.Context, c childRun, log io.Writer) ChildEnd {
 	end := ChildEnd{Limit: c.limitText, MemLimit: c.req.MemLimit, MemWhy: c.memWhy, Script: c.req.Submit != nil}
 	os.Remove(c.req.Reply)
 	defer os.Remove(c.req.Reply)
@@ -113,7 +115,12 @@ func (h *Harness) startChild(ctx context.Context, c childRun, out io.Writer) Chi
 	cmd.Env = append(append(os.Environ(), EnvChild+"=1"), h.opt.ChildEnv...)
 	cmd.Stdin = bytes.NewReader(b)
 	tail := &tailWriter{max: 6 << 10}
-	cmd.Stdout = io.MultiWriter(out, tail)
+	console := &crashTrim{w: h.opt.Out, keep: crashLines, where: "the run's log.txt has all of it, the run's error its start and end"}
+	if log == nil {
+		log = io.Discard
+		console.where = "the run's error has its start and end"
+	}
+	cmd.Stdout = io.MultiWriter(console, log, tail)
 	cmd.Stderr = cmd.Stdout
 	setOwnGroup(cmd) // a terminal's Ctrl-C reaches the supervisor, which stops the child itself
 	var events sync.WaitGroup
@@ -158,6 +165,7 @@ func (h *Harness) startChild(ctx context.Context, c childRun, out io.Writer) Chi
 		werr = stopChild(cmd, waited, h.opt.Abandon)
 	}
 	events.Wait()
+	console.finish()
 	end.ExitCode, end.Signal = exitOf(werr, cmd)
 	end.Tail = tail.String()
 	if b, err := os.ReadFile(c.req.Reply); err == nil {
@@ -181,14 +189,14 @@ func readEvents(r io.Reader, on func(train.Event)) {
 }
 
 // supervise trains the job in a child process (Options.Child) and turns however it ends into a
-// result or a Failure.
-func (h *Harness) supervise(ctx context.Context, job Job, cfg config.Config, resume, ckpt, runDir string, out io.Writer) (train.Result, []train.Point, *Failure) {
+// result or a Failure. log is the run's log file.
+func (h *Harness) supervise(ctx context.Context, job Job, cfg config.Config, resume, ckpt, runDir string, log io.Writer) (train.Result, []train.Point, *Failure) {
 	limit, limitText := h.runLimit(cfg)
 	end := h.startChild(ctx, childRun{
 		req: ChildRequest{Job: job, Config: cfg, Lab: h.opt.Lab, DataDir: h.opt.DataDir, Lineage: h.opt.Lineage,
 			Resume: resume, Checkpoint: ckpt, Reply: filepath.Join(runDir, "child-reply.json"),
 			HookTimeout: h.opt.HookTimeout, MemLimit: MemLimit(cfg)},
-		limit: limit, limitText: limitText, memWhy: memLimitWhy}, out)
+		limit: limit, limitText: limitText, memWhy: memLimitWhy}, log)
 	var res train.Result
 	var curve []train.Point
 	if end.Reply != nil {
@@ -221,7 +229,7 @@ func (h *Harness) submitInChild(ctx context.Context, path, message string) []Job
 			MemLimit: ScriptMemLimit, Submit: &SubmitRequest{Script: path, Message: message, Repeats: h.opt.Repeats,
 				ScriptTimeout: h.opt.ScriptTimeout, Now: now}},
 		limit: limit, limitText: fmt.Sprintf("%v (2 × the script timeout + 1m)", limit),
-		memWhy: "a script's allowance, above what its process held at start"}, h.opt.Out)
+		memWhy: "a script's allowance, above what its process held at start"}, nil)
 	if f := ChildFailure(end); f != nil {
 		return []Job{failedSubmit(path, message, h.opt.Lineage, now, f)}
 	}
@@ -312,11 +320,11 @@ func (t *tailWriter) fatalAt(i int) {
 func (t *tailWriter) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	head := ""
-	if len(t.fatal) > 0 {
-		head = string(t.fatal) + "\n…\n"
+	tail := t.tailLocked()
+	if len(t.fatal) == 0 || strings.Contains(tail, string(t.fatal[:min(len(t.fatal), 200)])) {
+		return tail // the crash's start is in the tail already
 	}
-	return head + t.tailLocked()
+	return string(t.fatal) + "\n…\n" + tail
 }
 
 func (t *tailWriter) tailLocked() string {
@@ -328,4 +336,62 @@ func (t *tailWriter) tailLocked() string {
 		}
 	}
 	return string(b)
+}
+
+// crashLines is how many lines of a Go crash (panic, fatal error) the console shows.
+const crashLines = 24
+
+// crashTrim passes a child's output to the console, except the bulk of a Go crash: after a line
+// that starts one ("panic: ", "fatal error: ") it passes keep more lines, then only counts them,
+// so a goroutine dump of hundreds of lines does not bury the verdict block that follows. The
+// run's log.txt keeps all of it, the row's error its start and end (tailWriter).
+type crashTrim struct {
+	w       io.Writer
+	keep    int    // lines still to pass after the crash began
+	line    []byte // the current line's start (enough to recognise a mark)
+	crashed bool
+	dropped int    // lines left out
+	where   string // where the whole crash is kept
+}
+
+var crashMarks = [][]byte{[]byte("panic: "), []byte("fatal error: ")}
+
+func (c *crashTrim) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i+1]
+		}
+		p = p[len(seg):]
+		if !c.crashed && len(c.line) < 64 {
+			c.line = append(c.line, seg[:min(len(seg), 64-len(c.line))]...)
+			for _, m := range crashMarks {
+				if !c.crashed && bytes.HasPrefix(c.line, m) {
+					c.crashed, c.keep = true, c.keep+1 // the mark's own line, then keep more
+				}
+			}
+		}
+		switch {
+		case !c.crashed || c.keep > 0:
+			c.w.Write(seg)
+		case i >= 0:
+			c.dropped++
+		}
+		if i >= 0 { // a line ended
+			c.line = c.line[:0]
+			if c.crashed && c.keep > 0 {
+				c.keep--
+			}
+		}
+	}
+	return n, nil
+}
+
+// finish says how much of a crash was left out.
+func (c *crashTrim) finish() {
+	if c.dropped > 0 {
+		fmt.Fprintf(c.w, "… (%d more lines of the crash left out: %s)\n", c.dropped, c.where)
+	}
 }

@@ -295,7 +295,7 @@ func (h *Harness) printBlock(ctx context.Context, w io.Writer, r ledger.Run, dir
 	fmt.Fprintf(w, "description:      %s\n", r.Description)
 	fmt.Fprintf(w, "folder:           %s\n", dir)
 	if r.Error != "" {
-		fmt.Fprintf(w, "error:            %s\n", strings.ReplaceAll(r.Error, "\n", "\n                  "))
+		fmt.Fprintf(w, "error:            %s\n", strings.ReplaceAll(errorLines(r.Error, dir), "\n", "\n                  "))
 	}
 }
 
@@ -349,6 +349,26 @@ func ReadCurve(path string) ([]train.Point, error) {
 		pts = append(pts, p)
 	}
 	return pts, sc.Err()
+}
+
+// blockErrorLines is how many lines of a run's error the verdict block shows; a crash's error
+// holds a Go stack of hundreds of lines, which result.json keeps in full.
+const blockErrorLines = 30
+
+func errorLines(msg, dir string) string {
+	lines := strings.Split(msg, "\n")
+	if len(lines) <= blockErrorLines {
+		return msg
+	}
+	n := blockErrorLines
+	for i, l := range lines[:n] {
+		if l == "…" { // a crash's start, then its output's end (tailWriter): the start says it
+			n = i
+			break
+		}
+	}
+	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… (%d more lines: the whole error is in %s)",
+		len(lines)-n, filepath.Join(dir, "result.json"))
 }
 
 // ForLedger is a harness that only reads l: enough for Ranking and PrintRanking of a sweep run by

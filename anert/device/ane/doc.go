@@ -8,7 +8,10 @@
 // ane-facts §B3, so Compile refuses past MaxCompiles). A compile failure dumps the MIL and its
 // blobs to a temporary directory named in the error. Every Program owns one output surface; its
 // first Input is the compiled model's own input surface, further Inputs (one per layer) are extra
-// IOSurfaces of the same layout evaluated through their own mapped request.
+// IOSurfaces of the same layout evaluated through their own mapped request. Eval leaves its result
+// in the output surface: Read copies one field (or its first columns) out, CopyTo moves a field
+// into another program's input surface under both surfaces' locks (one memmove when the rows line
+// up), and the Device counts the bytes of each (device.Traffic).
 package ane
 
 // MaxCompiles is the per-process compile budget: fiale observed ~100 compiles before

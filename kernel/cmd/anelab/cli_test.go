@@ -82,3 +82,15 @@ func TestBadFlagsRefused(t *testing.T) {
 		}
 	}
 }
+
+// --attention takes flash or gemm; anything else is refused before any work, naming the flag.
+func TestTrainAttentionFlag(t *testing.T) {
+	out, code := runCode(t, t.TempDir(), "train", "--attention", "fused", "--backend", "cuda")
+	if code == 0 || !strings.Contains(out, `--attention = "fused": must be "flash" or "gemm"`) {
+		t.Errorf("anelab train --attention fused: exit %d\n%s", code, out)
+	}
+	out, _ = runCode(t, t.TempDir(), "train", "-h")
+	if !strings.Contains(out, "-attention") || !strings.Contains(out, "ANELAB_CUDA_ATTENTION") {
+		t.Errorf("anelab train -h does not document --attention:\n%s", out)
+	}
+}

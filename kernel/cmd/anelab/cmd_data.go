@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/anelab/anelab/data/prep"
 )
@@ -41,6 +43,7 @@ func cmdData(args []string) error {
 		if *tokens <= 0 {
 			return fmt.Errorf("--tokens %d: must be positive", *tokens)
 		}
+		defer stopPreparing(*out)()
 		return prep.PrepareDefault(*out, *vocab, *tokens, os.Stdout)
 	case "text":
 		out := fs.String("out", prep.DefaultTextDir, "output folder")
@@ -56,6 +59,7 @@ func cmdData(args []string) error {
 		if !(*valFrac > 0 && *valFrac < 1) {
 			return fmt.Errorf("--val %v: must be a fraction in (0, 1)", *valFrac)
 		}
+		defer stopPreparing(*out)()
 		return prep.PrepareText(*out, files, *vocab, *valFrac, os.Stdout)
 	case "tinystories":
 		out := fs.String("out", prep.DefaultTinyStoriesDir, "output folder")
@@ -66,7 +70,33 @@ func cmdData(args []string) error {
 		if err := noArgs(fs.Name(), pos); err != nil {
 			return err
 		}
+		defer stopPreparing(*out)()
 		return prep.DownloadTinyStories(*out, os.Stdout)
 	}
 	return fmt.Errorf("unknown data kind %q: want default, text or tinystories", kind)
+}
+
+// stopPreparing makes Ctrl-C or SIGTERM during a preparation of out remove the half-built dataset
+// and exit (status 130): out keeps what it held, since preparation builds beside it and swaps in
+// only at the end. The returned function ends the handling.
+func stopPreparing(out string) func() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			msg := fmt.Sprintf("\n%v: preparation stopped; %s is as it was", sig, out)
+			if tmp := prep.RemovePartial(out); tmp != "" {
+				msg += " (removed the half-built " + tmp + ")"
+			}
+			fmt.Fprintln(os.Stderr, msg)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }

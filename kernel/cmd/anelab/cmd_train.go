@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/anelab/anelab/anert/cudab"
 	"github.com/anelab/anelab/anert/train"
 	"github.com/anelab/anelab/data"
 )
@@ -26,9 +27,15 @@ func cmdTrain(args []string) error {
 	resume := fs.String("resume", "", "checkpoint to continue from (this run's lr and schedule apply)")
 	allowData := fs.Bool("allow-data-change", false, "let --resume continue on data or a tokenizer other than the checkpoint's")
 	outDir := fs.String("out", "runs/latest", "folder for model.ckpt, result.json, curve.tsv, config.json")
+	attention := fs.String("attention", "", "cuda backend: flash (fused kernels) or gemm (batched GEMMs + softmax); default $"+cudab.AttentionEnv+", else "+string(cudab.DefaultAttention))
 	cfg, err := parseConfig(fs, args)
 	if err != nil {
 		return err
+	}
+	if *attention != "" {
+		if _, err := cudab.ParseAttention(*attention); err != nil {
+			return err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -38,7 +45,7 @@ func cmdTrain(args []string) error {
 	}
 	ckptPath := filepath.Join(*outDir, "model.ckpt")
 	res, err := train.Run(context.Background(), cfg, train.Options{DataDir: *dataDir, Resume: *resume,
-		AllowDataChange: *allowData, Checkpoint: ckptPath, Out: os.Stdout, Stop: interrupts()})
+		AllowDataChange: *allowData, Attention: *attention, Checkpoint: ckptPath, Out: os.Stdout, Stop: interrupts()})
 	if err != nil {
 		return err
 	}

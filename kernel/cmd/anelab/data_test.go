@@ -32,7 +32,8 @@ func readFiles(t *testing.T, dir string) map[string]string {
 
 // Issue 10, defect 3: `anelab data default --out D` killed with SIGKILL while it prepares a new
 // dataset leaves the dataset in D as it was (it used to lose its manifest and get the new
-// tokenizer); the next preparation of D removes what the killed one left and replaces D whole.
+// tokenizer); the next preparation of D removes what the killed one left and replaces D whole;
+// Ctrl-C stops one, removing its half-built copy; an --out holding other files is refused.
 func TestKilledPreparationKeepsDataset(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "d")
@@ -82,6 +83,24 @@ func TestKilledPreparationKeepsDataset(t *testing.T) {
 	}
 	if d, err := data.Open(dir); err != nil || d.Manifest.Name != "text" {
 		t.Errorf("the new dataset: %v", err)
+	}
+
+	// Ctrl-C stops a preparation at once, removes its half-built folder and leaves D as it was.
+	before = readFiles(t, dir)
+	cmd = anelab("", "data", "default", "--out", dir, "--vocab", "400", "--tokens", "3000000")
+	out = startUntil(t, cmd, regexp.MustCompile(`tokenizer: \d+ tokens`))
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := exitStatus(cmd.Wait()); code != 130 || !strings.Contains(out.String(), "removed the half-built") {
+		t.Errorf("Ctrl-C: exit %d, want 130 and the half-built folder removed\n%s", code, out.String())
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+		t.Errorf("beside the dataset after Ctrl-C: %v", entries)
+	}
+	after = readFiles(t, dir)
+	for name, b := range before {
+		if after[name] != b {
+			t.Errorf("Ctrl-C: %s changed", name)
+		}
 	}
 
 	// A folder holding other files is refused, and left as it was.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/anelab/anelab/anert/bench"
 	"github.com/anelab/anelab/anert/cuda"
+	"github.com/anelab/anelab/anert/cudab"
 )
 
 func main() {
@@ -40,6 +41,7 @@ func run(args []string) error {
 	fs.StringVar(&o.TorchScript, "torch-script", "anert/bench/pytorch/run.sh", "the PyTorch reference's runner")
 	backend := fs.String("backend", "cpu", "cpu, or cuda / cuda-fp32: time whole steps on an NVIDIA GPU at a GPU-sized batch")
 	batches := fs.String("batch", "", "with --backend cuda: sequences per step per config, e.g. default=64,original=32")
+	attention := fs.String("attention", "", "with --backend cuda: flash, gemm, or both (flash,gemm) measured in turn (default: $ANELAB_CUDA_ATTENTION, else gemm)")
 	child := fs.String("child", "", "measure this one config and print its result as JSON (internal)")
 	cpuprofile := fs.String("cpuprofile", "", "with --child: write a CPU profile of the measurement to this file")
 	if err := fs.Parse(args); err != nil {
@@ -67,6 +69,16 @@ func run(args []string) error {
 			Warmup: o.Warmup, Steps: o.Steps, Benchstat: o.Benchstat}
 		if *backend == "cuda-fp32" {
 			co.Precision = cuda.FP32
+		}
+		for _, a := range strings.Split(*attention, ",") {
+			if a == "" && *attention != "" {
+				continue
+			}
+			at, err := cudab.ParseAttention(strings.TrimSpace(a))
+			if err != nil {
+				return err
+			}
+			co.Attentions = append(co.Attentions, at)
 		}
 		for _, kv := range strings.Split(*batches, ",") {
 			if kv == "" {

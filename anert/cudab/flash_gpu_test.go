@@ -1,0 +1,179 @@
+package cudab
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/cuda"
+	"github.com/anelab/anelab/anert/model"
+	"github.com/anelab/anelab/anert/optim"
+	"github.com/anelab/anelab/internal/num"
+)
+
+// The flag wins over the environment, the environment over the default; a bad value names
+// where it came from and what is allowed. Runs everywhere.
+func TestParseAttention(t *testing.T) {
+	for _, tc := range []struct {
+		flag, env string
+		want      Attention
+		err       string
+	}{
+		{"", "", DefaultAttention, ""},
+		{"flash", "", AttentionFlash, ""},
+		{"gemm", "flash", AttentionGEMM, ""},
+		{"", "flash", AttentionFlash, ""},
+		{"", " gemm ", AttentionGEMM, ""},
+		{"fused", "", "", `--attention = "fused": must be "flash" or "gemm"`},
+		{"", "sdpa", "", `ANELAB_CUDA_ATTENTION = "sdpa": must be "flash" or "gemm"`},
+	} {
+		t.Setenv(AttentionEnv, tc.env)
+		got, err := ParseAttention(tc.flag)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("flag %q env %q: error %v, want %q", tc.flag, tc.env, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("flag %q env %q: %q, %v; want %q", tc.flag, tc.env, got, err, tc.want)
+		}
+	}
+}
+
+// A head dim flash.cu has no kernels for is refused before any GPU work, naming the head dim
+// and the way out; runs everywhere.
+func TestFlashRefusesHeadDim(t *testing.T) {
+	cfg := config.Tiny()
+	cfg.Model.Dim, cfg.Model.Heads = 48, 2 // head dim 24
+	m, _ := model.New(cfg.Model, 1, nil)
+	o, _ := optim.New(cfg.Optim, m.Params())
+	_, err := New(cfg, m, o, nil, cuda.FP32, AttentionFlash)
+	if err == nil || !strings.Contains(err.Error(), "the model's is 24") || !strings.Contains(err.Error(), "--attention gemm") {
+		t.Fatalf("New with head dim 24 and flash attention: %v", err)
+	}
+	if _, err := New(cfg, m, o, nil, cuda.FP32, "sdpa"); err == nil || !strings.Contains(err.Error(), `"sdpa"`) {
+		t.Fatalf("New with attention sdpa: %v", err)
+	}
+}
+
+// The flash kernels on the GPU against the float64 reference, the same cases as
+// TestFlashEmulated (every head dim, partial tiles).
+func TestFlashKernelsOnGPU(t *testing.T) {
+	needGPU(t)
+	c, err := cuda.Open(cuda.FP32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for ci, fc := range flashCases {
+		d := newFlashData(fc, uint64(ci+1))
+		n, nr := fc.BH*fc.T*fc.HD, fc.BH*fc.T
+		d.O, d.dQ, d.dK, d.dV, d.lse = make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, nr)
+		err := c.Do(func() error {
+			k, err := compileFlash(c, fc.HD)
+			if err != nil {
+				return err
+			}
+			var p [10]cuda.Ptr // Q K V dO O dQ dK dV lse Dv
+			for i := range p {
+				size := n
+				if i >= 8 {
+					size = nr
+				}
+				if p[i], err = c.Alloc(size); err != nil {
+					return err
+				}
+				defer c.Free(p[i])
+			}
+			for i, x := range [][]float32{d.Q, d.K, d.V, d.dO} {
+				if err := cuda.Upload(c, p[i], x); err != nil {
+					return err
+				}
+			}
+			if err := flashForward(c, k, p[4], p[8], p[0], p[1], p[2], fc.T, fc.BH, fc.HD); err != nil {
+				return err
+			}
+			if err := flashBackward(c, k, p[5], p[6], p[7], p[9], p[0], p[1], p[2], p[4], p[3], p[8], fc.T, fc.BH, fc.HD); err != nil {
+				return err
+			}
+			for i, x := range [][]float32{d.O, d.dQ, d.dK, d.dV, d.lse} {
+				if err := cuda.Download(c, x, p[4+i]); err != nil {
+					return err
+				}
+			}
+			return c.Sync()
+		})
+		if err != nil {
+			t.Fatalf("BH=%d T=%d HD=%d: %v", fc.BH, fc.T, fc.HD, err)
+		}
+		w := compareFlash(t, "GPU", fc, d)
+		t.Logf("BH=%d T=%d HD=%d: worst relative error %.2g", fc.BH, fc.T, fc.HD, w)
+	}
+}
+
+// At the original's sequence length and head dim (seq 512, head dim 64), one micro-step with
+// flash attention gives the loss and every gradient of the GEMM attention (fp32, relative error
+// ≤ 1e-4), from the same weights and tokens; evaluation too.
+func TestFlashMatchesGEMMAttention(t *testing.T) {
+	needGPU(t)
+	cfg := config.Tiny()
+	cfg.Model.Seq, cfg.Model.Dim, cfg.Model.Heads, cfg.Model.FFN = 512, 128, 2, 256
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	const batch = 2
+	n := batch * cfg.Model.Seq
+	in, tgt := make([]uint16, n), make([]uint16, n)
+	for i := range in {
+		in[i], tgt[i] = uint16((i*7+3)%cfg.Model.Vocab), uint16((i*13+5)%cfg.Model.Vocab)
+	}
+	type out struct {
+		loss, eval float64
+		grads      [][]float32
+		names      []string
+	}
+	run := func(a Attention) out {
+		m, err := model.New(cfg.Model, 5, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := optim.New(cfg.Optim, m.Params())
+		tr, err := New(cfg, m, o, nil, cuda.FP32, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		var r out
+		if r.loss, err = tr.ForwardBackward(in, tgt, batch, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.GradsToHost(); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m.Params() {
+			r.grads = append(r.grads, append([]float32(nil), p.G...))
+			r.names = append(r.names, p.Name)
+		}
+		if r.eval, err = tr.Loss(in, tgt, batch); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	g, f := run(AttentionGEMM), run(AttentionFlash)
+	for _, x := range [][2]float64{{f.loss, g.loss}, {f.eval, g.eval}} {
+		if e := math.Abs(x[0]-x[1]) / x[1]; !(e <= 1e-4) {
+			t.Errorf("loss %.7f with flash attention, %.7f with GEMM attention: relative error %.2g", x[0], x[1], e)
+		}
+	}
+	worst := 0.0
+	for i := range g.grads {
+		e := num.RelErr(f.grads[i], g.grads[i])
+		worst = max(worst, e)
+		if !(e <= 1e-4) {
+			t.Errorf("gradient of %s: flash vs GEMM attention relative error %.2g > 1e-4", g.names[i], e)
+		}
+	}
+	t.Logf("seq 512, head dim 64: loss %.7f (flash) vs %.7f (gemm), worst gradient relative error %.2g", f.loss, g.loss, worst)
+}
