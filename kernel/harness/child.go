@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -84,7 +85,13 @@ type ChildReply struct {
 // of its config (weights, gradients, optimizer state, activations; peak RSS measures 1.1–1.3× of
 // it), plus 2 GiB for the script interpreter, BLAS buffers and thread stacks, which count as
 // address space whether touched or not. It is added to what the child holds when it starts.
+// A GPU run gets none (0): the CUDA driver reserves tens of GiB of address space for unified
+// addressing when it starts, and fails to start under a limit sized for host memory; its model
+// lives in GPU memory anyway.
 func MemLimit(cfg config.Config) int64 {
+	if strings.HasPrefix(cfg.Backend, "cuda") {
+		return 0
+	}
 	return int64(3*cfg.MemoryNeed()) + 2<<30
 }
 

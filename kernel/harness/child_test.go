@@ -262,3 +262,18 @@ func TestTailWriter(t *testing.T) {
 		t.Errorf("long output: %d bytes\n%s", len(got), got)
 	}
 }
+
+// MemLimit: 3 × the analytic need + 2 GiB on the CPU; none for a GPU run (the CUDA driver's
+// address-space reservation would fail under it).
+func TestMemLimit(t *testing.T) {
+	cfg := config.Default()
+	if got, want := MemLimit(cfg), int64(3*cfg.MemoryNeed())+2<<30; got != want || got <= 2<<30 {
+		t.Errorf("cpu: MemLimit = %d, want %d", got, want)
+	}
+	for _, b := range []string{"cuda", "cuda-fp32"} {
+		cfg.Backend = b
+		if got := MemLimit(cfg); got != 0 {
+			t.Errorf("%s: MemLimit = %d, want 0 (no limit)", b, got)
+		}
+	}
+}
