@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -49,12 +50,16 @@ func RunCUDA(w io.Writer, o CUDAOptions) error {
 	if len(attns) == 0 {
 		attns = []cudab.Attention{cudab.DefaultAttention}
 	}
+	// A failing row (say, a kernel that does not compile on this GPU) does not lose the others:
+	// the table has every row that ran, and the errors come after it.
 	var rs []CUDAResult
-	for _, name := range o.Configs {
-		for _, a := range attns {
+	var errs []error
+	for _, a := range attns { // one attention's rows after the other: a kernel fault in one cannot cost the rows before
+		for _, name := range o.Configs {
 			r, err := runCUDA(name, a, o)
 			if err != nil {
-				return fmt.Errorf("%s, %s attention: %w", name, a, err)
+				errs = append(errs, fmt.Errorf("%s, %s attention: %w", name, a, err))
+				continue
 			}
 			rs = append(rs, r)
 		}
@@ -78,7 +83,7 @@ func RunCUDA(w io.Writer, o CUDAOptions) error {
 			fmt.Fprintf(f, "%s 1 %.0f ns/op %.0f tok/s\n", name, r.MsPerStep*1e6, r.TokensPerS)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func runCUDA(name string, attn cudab.Attention, o CUDAOptions) (CUDAResult, error) {

@@ -98,13 +98,18 @@ var agreeCases = []agreeCase{
 // backend: relative error ≤ 1e-4 for losses and gradients. Each step starts both from the CPU's
 // weights and optimizer state (through FromHost, the resume path), so a Lion sign flip on a
 // near-zero momentum cannot carry over.
-// Every case runs with both attentions (a head dim flash.cu has no kernels for is skipped, named).
+// Every case runs with both attentions (a head dim flash.cu has no kernels for is skipped,
+// named); the attention is the first level of the subtest names, so `-test.run AgreesWithCPU/gemm`
+// runs the GEMM path alone (a kernel fault can leave the GPU's context unusable for the rest of a
+// process: gpucheck.sh runs each attention in its own).
 func TestFP32AgreesWithCPU(t *testing.T) {
 	needGPU(t)
-	for _, tc := range agreeCases {
-		for _, a := range []Attention{AttentionGEMM, AttentionFlash} {
-			t.Run(tc.name+"/"+string(a), func(t *testing.T) { agree(t, tc, cuda.FP32, a, 1e-4, 1e-4) })
-		}
+	for _, a := range []Attention{AttentionGEMM, AttentionFlash} {
+		t.Run(string(a), func(t *testing.T) {
+			for _, tc := range agreeCases {
+				t.Run(tc.name, func(t *testing.T) { agree(t, tc, cuda.FP32, a, 1e-4, 1e-4) })
+			}
+		})
 	}
 }
 

@@ -41,7 +41,7 @@ type Spec struct {
 	// Repeats is how many runs of this config to train, with seeds Seed, Seed+1, …; 0 or 1 is one
 	// run. Runs of identical configs (seed aside) pool in the ledger's verdicts, and repeats also
 	// measure the lab's noise floor, so a spec with repeats is judged on its mean with a narrower
-	// margin. The set is decided once, by its last repeat. `anelab run --repeats N` overrides it.
+	// margin. The set is decided once, by its last-recorded repeat. `anelab run --repeats N` overrides it.
 	Repeats int
 
 	// LR, when set, overrides the schedule: the learning rate for optimizer update step

@@ -95,7 +95,8 @@ func Open(ctx context.Context, lab, url string) (*Queue, error) {
 	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
 		b, err = openPostgres(ctx, lab, url)
 	default:
-		return nil, fmt.Errorf("queue database %q: want a postgres:// URL (or none for the lab's SQLite ledger.db)", redact(url))
+		return nil, fmt.Errorf("%s=%q: not a PostgreSQL URL: use postgres://user:password@host:5432/database (or unset %s "+
+			"for the lab's own %s)", ledger.EnvDB, redact(url), ledger.EnvDB, ledger.File)
 	}
 	if err != nil {
 		return nil, err

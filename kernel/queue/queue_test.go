@@ -285,3 +285,13 @@ func testGoneWorkerRescued(t *testing.T, url string) {
 		}
 	}
 }
+
+// TestOpenRefusesOtherDatabases: a URL that is not PostgreSQL is refused naming the setting and
+// what to do, with its password masked.
+func TestOpenRefusesOtherDatabases(t *testing.T) {
+	_, err := Open(context.Background(), t.TempDir(), "mysql://u:secret@host/db")
+	if err == nil || !strings.Contains(err.Error(), ledger.EnvDB) || !strings.Contains(err.Error(), "postgres://") ||
+		strings.Contains(err.Error(), "secret") {
+		t.Errorf("Open(mysql://…): %v", err)
+	}
+}
