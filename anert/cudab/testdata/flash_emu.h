@@ -1,7 +1,10 @@
 // Host emulation of the CUDA features flash.cu uses, so that g++ compiles the same kernel source
 // (TestFlashEmulated). A launch runs its blocks one after the other; a block's threads are fibers
 // (ucontext) run in turn, each up to its next __syncthreads, so every thread of the block reaches
-// a barrier before any passes it, exactly the guarantee CUDA gives. __shared__ becomes static:
+// a barrier before any passes it, exactly the guarantee CUDA gives. The order the threads run in
+// is shuffled at every barrier (a fixed-seed generator: runs repeat), so that code which relies on
+// one thread running before another without a barrier between them (a missing __syncthreads)
+// reads stale shared memory here as it would on a GPU. __shared__ becomes static:
 // one copy per kernel, shared by the threads of the block that runs. Deterministic, single OS
 // thread. A barrier reached by some threads of a block while others have ended is reported (on
 // a GPU that is undefined behaviour).
@@ -43,6 +46,21 @@ static std::vector<Fiber> fibers;
 static unsigned cur;
 static std::function<void()> body;
 static long long rounds; // barrier phases run, for the harness's report
+static unsigned long long rng = 0x9e3779b97f4a7c15ull;
+static std::vector<unsigned> order;
+
+// shuffle puts order[0..n) in a fresh random order (Fisher–Yates on a 64-bit LCG).
+static void shuffle(unsigned n) {
+    order.resize(n);
+    for (unsigned i = 0; i < n; i++) order[i] = i;
+    for (unsigned i = n; i > 1; i--) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned j = (unsigned)((rng >> 33) % i);
+        unsigned t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
 
 static void entry() {
     body();
@@ -76,7 +94,9 @@ void launch(unsigned grid, unsigned block, F k) {
         }
         for (;;) { // one phase: every thread runs to its next barrier or its end
             unsigned nd = 0;
-            for (unsigned t = 0; t < block; t++) {
+            shuffle(block);
+            for (unsigned k = 0; k < block; k++) {
+                unsigned t = order[k];
                 cur = t;
                 threadIdx = {t, 0, 0};
                 swapcontext(&sched, &fibers[t].ctx);
