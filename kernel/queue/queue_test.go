@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river/riverdriver"
 
+	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/internal/pgtest"
 	"github.com/anelab/anelab/kernel/harness"
 	"github.com/anelab/anelab/kernel/harness/harnesstest"
@@ -128,7 +129,7 @@ func testTwoWorkersDrainSweep(t *testing.T, url string) {
 				return
 			}
 			defer w.Close()
-			stats[i], errs[i] = w.Work(context.Background(), WorkerOptions{Slots: 1, UntilEmpty: true, Poll: 100 * time.Millisecond,
+			stats[i], errs[i] = w.Work(context.Background(), WorkerOptions{Slots: 1, ThreadsPerSlot: i + 1, UntilEmpty: true, Poll: 100 * time.Millisecond,
 				ClientID: fmt.Sprintf("test-worker-%d", i), Harness: harnessOpts(&outs[i])})
 		}()
 	}
@@ -148,6 +149,16 @@ func testTwoWorkersDrainSweep(t *testing.T, url string) {
 	ids := map[string]bool{}
 	for _, r := range runs {
 		ids[r.ID] = true
+		// Each worker's --threads-per-slot is what trained, and threads stay out of the config hash.
+		if !strings.Contains(r.Config, `"threads":1`) && !strings.Contains(r.Config, `"threads":2`) {
+			t.Errorf("%s trained with threads other than its worker's: %s", r.ID, r.Config)
+		}
+		var cfg config.Config
+		json.Unmarshal([]byte(r.Config), &cfg)
+		cfg.Train.Threads = 7
+		if h := harness.ConfigHash(cfg, r.Parent, "", r.DataSum); h != r.ConfigHash {
+			t.Errorf("%s: config hash %s depends on threads (%s with 7)", r.ID, r.ConfigHash, h)
+		}
 		if r.Status != ledger.StatusOK {
 			t.Errorf("%s: %s %s", r.ID, r.Status, r.Error)
 		}
