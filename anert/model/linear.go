@@ -83,69 +83,57 @@ func (j *gemmJob) grids() int {
 // plan cuts the products into blocks for w goroutines. Each block packs its rows of op(A) and
 // its columns of op(B) into BLAS's blocked layout, so the cut is chosen for little repacking:
 //
-//   - up to 4 goroutines: rows only. A lone product (or a sum) gets one block per goroutine, or
-//     two when each still has 256 rows or more (so that a goroutine slowed by another process can
-//     leave its second to the other). With blocks of 128 rows, repacking all of op(B) per block
-//     cost ~10% of the GEMM time; splitting columns measured no faster on two cores.
-//   - more goroutines: a pm × pn grid per product (pm·pn = its blocks), pm chosen to minimise the
-//     data packed, pn·m·k + pm·k·n, with bounds on multiples of 16 (gridOf). A lone product gets
+//   - up to 4 goroutines: rows only, each product (or the sum) cut as if it ran alone: one block
+//     per goroutine, or two when each still has 256 rows or more (so that a goroutine slowed by
+//     another process can leave its second to the other). Every product then spreads evenly over
+//     the goroutines, so products of any sizes share them in proportion to their work. With blocks
+//     of 128 rows, repacking all of op(B) per block cost ~10% of the GEMM time; splitting columns
+//     measured no faster on two cores.
+//   - more goroutines: a pm × pn grid per product, pm chosen to minimise the data packed,
+//     pn·m·k + pm·k·n, with bounds on multiples of 16 (gridOf). A lone product (or the sum) gets
 //     w blocks, or 2w for 10⁸ multiply-adds or more. On 16 cores, splitting rows 16 ways repacked
 //     op(B) 16 times and ran the model's shapes at a third to a half of the grid's rate
-//     (anert/bench/cmd/gemmsplit).
-//   - several independent products: blocks of about equal cost, product i getting
-//     p_i ≈ q·w·cost_i/Σcost blocks, q the smallest of 1…4 whose blocks, taken in order by w
-//     goroutines, finish within 10% of a perfect share (shares); up to 4 goroutines, q = 2 first
-//     when its blocks keep 256 rows or more, as for a lone product.
+//     (anert/bench/cmd/gemmsplit). Several products get blocks of about equal cost: product i
+//     p_i ≈ q·w·cost_i/Σcost, q the smallest of 1…4 whose blocks, taken in order by w goroutines,
+//     finish within 10% of a perfect share (shares), rather than w blocks each, which would cut
+//     a small product (a GQA key projection) into slivers.
 func (j *gemmJob) plan(w int) {
-	if j.sum || j.ng == 1 {
-		g := &j.g[0]
+	if j.sum {
 		k := 0
-		if j.sum {
-			for _, s := range j.g[:j.ng] {
-				k += s.k
-			}
-		} else {
-			k = g.k
+		for _, s := range j.g[:j.ng] {
+			k += s.k
 		}
-		j.pm[0], j.pn[0] = lonePlan(w, g.m, g.n, k)
+		j.pm[0], j.pn[0] = lonePlan(w, j.g[0].m, j.g[0].n, k)
 		j.start[0], j.start[1] = 0, j.pm[0]*j.pn[0]
 		return
 	}
-	var cost [maxGemms]float64
-	total := 0.0
-	for i, s := range j.g[:j.ng] {
-		cost[i] = float64(s.m) * float64(s.n) * float64(s.k)
-		total += cost[i]
-	}
 	var p [maxGemms]int
-	// cut sets p for q blocks per goroutine, reporting whether they finish within 10% of a
-	// perfect share and the fewest rows of a block.
-	cut := func(q int) (balanced bool, rows int) {
-		rows = 1 << 30
-		for i := range j.ng {
-			p[i] = max(1, int(float64(q*w)*cost[i]/max(total, 1)+0.5))
-			if w <= 4 { // row blocks of at least 16 rows
-				p[i] = min(p[i], max(1, j.g[i].m/16))
-			}
-			rows = min(rows, j.g[i].m/p[i])
+	if w <= 4 || j.ng == 1 {
+		for i, g := range j.g[:j.ng] {
+			j.pm[i], j.pn[i] = lonePlan(w, g.m, g.n, g.k)
+			p[i] = j.pm[i] * j.pn[i]
 		}
-		return shares(w, cost[:j.ng], p[:j.ng]) <= 1.1*total/float64(w), rows
-	}
-	done := false
-	if w <= 4 { // two blocks per goroutine when they keep 256 rows, as for a lone product
-		ok, rows := cut(2)
-		done = ok && rows >= 256
-	}
-	for q := 1; !done && q <= 4; q++ {
-		done, _ = cut(q)
+	} else {
+		var cost [maxGemms]float64
+		total := 0.0
+		for i, g := range j.g[:j.ng] {
+			cost[i] = float64(g.m) * float64(g.n) * float64(g.k)
+			total += cost[i]
+		}
+		for q := 1; q <= 4; q++ {
+			for i := range j.ng {
+				p[i] = max(1, int(float64(q*w)*cost[i]/max(total, 1)+0.5))
+			}
+			if shares(w, cost[:j.ng], p[:j.ng]) <= 1.1*total/float64(w) {
+				break
+			}
+		}
+		for i, g := range j.g[:j.ng] {
+			j.pm[i], j.pn[i] = gridOf(g.m, g.n, p[i])
+		}
 	}
 	j.start[0] = 0
 	for i := range j.ng {
-		if w <= 4 {
-			j.pm[i], j.pn[i] = p[i], 1
-		} else {
-			j.pm[i], j.pn[i] = gridOf(j.g[i].m, j.g[i].n, p[i])
-		}
 		j.start[i+1] = j.start[i] + j.pm[i]*j.pn[i]
 	}
 }

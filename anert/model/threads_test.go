@@ -139,10 +139,10 @@ func TestTeamGemms(t *testing.T) {
 	}
 }
 
-// TestGemmPlan: independent products share the goroutines in proportion to their work — equal
-// products get equal numbers of blocks, a product with 4× the work about 4× the blocks — and the
-// blocks finish within 10% of a perfect share; up to 4 goroutines, two blocks each when they keep
-// 256 rows; a lone product keeps the single-GEMM split.
+// TestGemmPlan: up to 4 goroutines every product is cut as if it ran alone (so it spreads evenly
+// over the goroutines); more goroutines share them in proportion to work — equal products get
+// equal numbers of blocks, a product with 4× the work about 4× the blocks — and the blocks finish
+// within 10% of a perfect share; a lone product keeps the single-GEMM split.
 func TestGemmPlan(t *testing.T) {
 	mk := func(d ...[3]int) []gemmSpec {
 		var gs []gemmSpec
@@ -156,10 +156,11 @@ func TestGemmPlan(t *testing.T) {
 		gs     []gemmSpec
 		blocks []int // per product
 	}{
-		{2, mk([3]int{1024, 256, 256}, [3]int{1024, 256, 256}, [3]int{1024, 256, 256}), []int{2, 2, 2}},
-		{2, mk([3]int{1024, 768, 256}, [3]int{1024, 768, 256}), []int{2, 2}}, // two each: 512 rows
+		{2, mk([3]int{1024, 256, 256}, [3]int{1024, 256, 256}, [3]int{1024, 256, 256}), []int{4, 4, 4}},
+		{2, mk([3]int{1024, 768, 256}, [3]int{1024, 768, 256}), []int{4, 4}},
 		{2, mk([3]int{256, 768, 1024}, [3]int{768, 256, 1024}, [3]int{768, 256, 1024}), []int{2, 2, 2}},
-		{4, mk([3]int{1024, 1024, 256}, [3]int{1024, 256, 256}), []int{3, 1}},
+		{4, mk([3]int{1024, 1024, 256}, [3]int{1024, 256, 256}), []int{4, 4}},
+		{3, mk([3]int{600, 64, 64}, [3]int{20, 64, 64}), []int{3, 3}},
 		{16, mk([3]int{512, 768, 768}, [3]int{512, 768, 768}, [3]int{512, 768, 768}), []int{5, 5, 5}},
 		{16, mk([3]int{1024, 256, 256}, [3]int{1024, 64, 256}, [3]int{1024, 64, 256}), []int{21, 5, 5}},
 		{2, mk([3]int{1024, 256, 256}), []int{4}},
