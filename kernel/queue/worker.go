@@ -269,6 +269,9 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[Args]) error {
 	defer func() { w.slots <- s }()
 	j := job.Args.Job
 	for n := 1; n < job.Attempt; n++ {
+		if r, err := s.h.Ledger.Get(ctx, AttemptID(j.ID, n)); err == nil && r.Status == harness.StatusInterrupted {
+			continue // a stopped worker's attempt: recorded as such, and the job was put back
+		}
 		recorded, err := s.h.Ledger.Abandon(context.WithoutCancel(ctx), attemptRun(j, n),
 			fmt.Sprintf("attempt %d of %d ended without recording a result; retried as %s", n, job.MaxAttempts, AttemptID(j.ID, job.Attempt)))
 		if err != nil {
