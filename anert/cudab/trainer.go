@@ -312,39 +312,22 @@ func (t *Trainer) GradsToHost() error {
 // ZeroGrad sets every device gradient to 0.
 func (t *Trainer) ZeroGrad() error { return t.c.Do(func() error { return t.c.Zero(t.g, t.nw) }) }
 
-// prepare checks a batch like the CPU model does and converts ids and targets (as classifier
-// rows) to int32 for the device.
+// prepare checks a batch as the CPU model does (model.CheckBatch, model.TargetRows) and converts
+// ids and targets (as classifier rows) to int32 for the device.
 func (t *Trainer) prepare(inputs, targets []uint16, batch int) error {
-	T, V := t.cfg.Model.Seq, t.cfg.Model.Vocab
-	if batch <= 0 {
-		return fmt.Errorf("cudab: batch = %d: must be positive", batch)
+	if err := model.CheckBatch(inputs, targets, batch, t.cfg.Model.Seq, t.cfg.Model.Vocab); err != nil {
+		return fmt.Errorf("cudab: %w", err)
 	}
-	n := batch * T
-	if len(inputs) != n || len(targets) != n {
-		return fmt.Errorf("cudab: got %d inputs and %d targets; batch %d × model.seq %d needs %d of each",
-			len(inputs), len(targets), batch, T, n)
-	}
+	n := batch * t.cfg.Model.Seq
 	if cap(t.ids) < n {
 		t.ids, t.tgt = make([]int32, n), make([]int32, n)
 	}
 	t.ids, t.tgt = t.ids[:n], t.tgt[:n]
 	for i, id := range inputs {
-		if int(id) >= V {
-			return fmt.Errorf("cudab: input token id %d at position %d is outside the vocabulary (model.vocab = %d)", id, i, V)
-		}
 		t.ids[i] = int32(id)
 	}
-	for i, id := range targets {
-		if int(id) >= V {
-			return fmt.Errorf("cudab: target token id %d at position %d is outside the vocabulary (model.vocab = %d)", id, i, V)
-		}
-		c := int32(id)
-		if t.active != nil {
-			if c = t.toCompact[id]; c < 0 {
-				return fmt.Errorf("cudab: target token id %d at position %d is not in the active vocabulary (%d ids)", id, i, len(t.active))
-			}
-		}
-		t.tgt[i] = c
+	if err := model.TargetRows(t.tgt, targets, t.toCompact, len(t.active)); err != nil {
+		return fmt.Errorf("cudab: %w", err)
 	}
 	if err := t.ensure(batch); err != nil {
 		return err

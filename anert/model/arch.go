@@ -174,9 +174,7 @@ func (c *CPU) qkvForward(t *team, s Shape, w *Layer, a *LayerActs) {
 	if qkn {
 		qp, kp = a.QRaw, a.KRaw
 	}
-	linearForward(t, qp, a.Xn, w.Wq.W, n, d, d)
-	linearForward(t, kp, a.Xn, w.Wk.W, n, d, kvd)
-	linearForward(t, v, a.Xn, w.Wv.W, n, d, kvd)
+	t.gemms(linear(qp, a.Xn, w.Wq.W, n, d, d), linear(kp, a.Xn, w.Wk.W, n, d, kvd), linear(v, a.Xn, w.Wv.W, n, d, kvd))
 	if qkn {
 		rmsnormForward(t, q, a.RQ, qp, w.QNorm.W, n*s.H, s.HD, s.NormEps)
 		rmsnormForward(t, k, a.RK, kp, w.KNorm.W, n*kv, s.HD, s.NormEps)
@@ -227,7 +225,6 @@ func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs) {
 		copy(a.DQ, dq)
 		copy(a.DK, dk)
 	}
-	linearBackwardInput(t, a.DXn, a.DQ, w.Wq.W, n, d, d, 0)
-	linearBackwardInput(t, a.DXn, a.DK, w.Wk.W, n, d, kvd, 1)
-	linearBackwardInput(t, a.DXn, a.DV, w.Wv.W, n, d, kvd, 1)
+	t.gemmSum(linearInput(a.DXn, a.DQ, w.Wq.W, n, d, d, 0), linearInput(a.DXn, a.DK, w.Wk.W, n, d, kvd, 1),
+		linearInput(a.DXn, a.DV, w.Wv.W, n, d, kvd, 1))
 }

@@ -41,19 +41,19 @@ func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 		} else {
 			classifierBackwardWeight(t, m.headParam().G, dlogits, b.xf, n, c, d)
 		}
-	case dwFFN:
+	case dwFFN: // one loop (team.gemms)
 		p, a := &m.Layers[l], &b.acts[l]
-		linearBackwardWeight(t, p.W2.G, a.DY, a.Gate, n, f, d)
-		linearBackwardWeight(t, p.W1.G, a.DH1, a.X2n, n, d, f)
-		if p.W3 != nil {
-			linearBackwardWeight(t, p.W3.G, a.DH3, a.X2n, n, d, f)
+		gs := [3]gemmSpec{linearWeight(p.W2.G, a.DY, a.Gate, n, f, d), linearWeight(p.W1.G, a.DH1, a.X2n, n, d, f)}
+		if p.W3 == nil {
+			t.gemms(gs[:2]...)
+			return
 		}
-	case dwAttn:
+		gs[2] = linearWeight(p.W3.G, a.DH3, a.X2n, n, d, f)
+		t.gemms(gs[:]...)
+	case dwAttn: // one loop
 		p, a := &m.Layers[l], &b.acts[l]
-		linearBackwardWeight(t, p.Wo.G, a.DO, a.A, n, d, d)
-		linearBackwardWeight(t, p.Wq.G, a.DQ, a.Xn, n, d, d)
-		linearBackwardWeight(t, p.Wk.G, a.DK, a.Xn, n, d, kvd)
-		linearBackwardWeight(t, p.Wv.G, a.DV, a.Xn, n, d, kvd)
+		t.gemms(linearWeight(p.Wo.G, a.DO, a.A, n, d, d), linearWeight(p.Wq.G, a.DQ, a.Xn, n, d, d),
+			linearWeight(p.Wk.G, a.DK, a.Xn, n, d, kvd), linearWeight(p.Wv.G, a.DV, a.Xn, n, d, kvd))
 	}
 }
 

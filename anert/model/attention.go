@@ -6,26 +6,24 @@ import (
 	"github.com/anelab/anelab/anert/blas"
 )
 
-// attnHeadForward is causal softmax attention for one sequence and one head, with GEMMs:
+// attnRowsForward is causal softmax attention for the queries [r0, r1) of one sequence and one
+// head, with GEMMs:
 //
 //	S = scale·Q·Kᵀ,  P_{t,s} = exp(S_{t,s} − lse_t) for s ≤ t (0 for s > t),
 //	lse_t = log Σ_{s≤t} exp(S_{t,s}),  A = P·V.
 //
 // q, k, v and a are strided views of one head: row t is x[t·ld : t·ld+hd] (ld = model width, the
-// head's column offset already applied). lse [T] is saved for the backward pass; s is T×T scratch.
-// The rows are processed in blocks of blk: block [r0, r1) needs only keys [0, r1), so about half
-// of the masked upper triangle is never computed.
+// head's column offset already applied). lse [T] is saved for the backward pass; s is scratch of
+// (r1−r0)×T. The queries [r0, r1) need only the keys [0, r1), so cutting the rows of a head into
+// blocks skips about half of the masked upper triangle.
 //
-// What runs: the CPU backend's attnFwdJob.Run calls this per (sequence, head) pair on the team's
-// goroutines; each block is two single-threaded BLAS GEMMs around softmaxCausal
+// What runs: the CPU backend's attnFwdJob.Run calls this per (sequence, head, row block) item on
+// the team's goroutines: two single-threaded BLAS GEMMs around softmaxCausal
 // (anelab_softmax_causal in kernels.c on cgo builds, softmaxCausalGo below without cgo).
-func attnHeadForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, blk int) {
-	for r0 := 0; r0 < T; r0 += blk {
-		r1 := min(r0+blk, T)
-		blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
-		softmaxCausal(s[r0*T:], T, r1-r0, r0, r1, lse[r0:])
-		blas.Sgemm(false, false, r1-r0, hd, r1, 1, s[r0*T:], T, v, ld, 0, a[r0*ld:], ld)
-	}
+func attnRowsForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, r0, r1 int) {
+	blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s, T)
+	softmaxCausal(s, T, r1-r0, r0, r1, lse[r0:])
+	blas.Sgemm(false, false, r1-r0, hd, r1, 1, s, T, v, ld, 0, a[r0*ld:], ld)
 }
 
 // softmaxCausalGo is the causal softmax of rows rows of scores: row i (at s[i·ld:]) is query
@@ -56,33 +54,49 @@ func softmaxCausalGo(s []float32, ld, rows, t0, ncols int, lse []float32) {
 	}
 }
 
-// attnHeadBackward is the backward of attnHeadForward for one sequence and head. Given
-// dA (same strided layout) it recomputes P from q, k and lse, then overwrites dq, dk, dv:
+// The backward of attention for one sequence and head, given dA (same strided layout as A),
+// recomputing P from q, k and lse:
 //
 //	dP = dA·Vᵀ,  dV = Pᵀ·dA,
 //	dS_{t,s} = scale · P_{t,s}·(dP_{t,s} − Σ_{s'} P_{t,s'}·dP_{t,s'}),
-//	dQ = dS·K,  dK = dSᵀ·Q.
+//	dQ = dS·K,  dK = dSᵀ·Q,
 //
-// s and dp are T×T scratch (they end holding P and dS). Blocks as in attnHeadForward: the same
-// row partition for P, dP, dS and dQ, and the same partition of key columns for dK and dV, so that
-// every entry a GEMM reads was written (or zeroed) by this call.
-//
-// What runs: attnBwdJob.Run per (sequence, head) pair; six BLAS GEMMs per block around
-// softmaxCausalBackward (anelab_softmax_causal_bwd in kernels.c on cgo builds,
-// softmaxCausalBackwardGo below without cgo).
+// runs in two steps over blocks of the same size as the forward's: attnRowsBackward on every
+// block of query rows (P, dS and dQ of those rows), then attnColsBackward on every block of key
+// columns (dK, dV of those keys), which reads the P and dS of the rows at or below its block.
+// s and dp are the head's T×T scratch (they end holding P and dS); with the same partition for
+// rows and columns, every entry a column block reads was written (or zeroed) by a row block.
+// What runs: the CPU backend's attnBwdJob.Run, either one loop over whole heads
+// (attnHeadBackward) or two loops of (head, block) items per group of heads; six single-threaded
+// BLAS GEMMs per block pair around softmaxCausalBackward (anelab_softmax_causal_bwd in kernels.c
+// on cgo builds, softmaxCausalBackwardGo below without cgo).
+
+// attnHeadBackward is the backward over one whole head: every row block, then every key block
+// (blocks of blk), with s and dp the head's T×T scratch.
 func attnHeadBackward(dq, dk, dv, da, q, k, v, lse, s, dp []float32, T, hd, ld int, scale float32, blk int) {
 	for r0 := 0; r0 < T; r0 += blk {
-		r1 := min(r0+blk, T)
-		blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
-		blas.Sgemm(false, true, r1-r0, r1, hd, 1, da[r0*ld:], ld, v, ld, 0, dp[r0*T:], T)
-		softmaxCausalBackward(s[r0*T:], dp[r0*T:], T, r1-r0, r0, r1, scale, lse[r0:])
-		blas.Sgemm(false, false, r1-r0, hd, r1, 1, dp[r0*T:], T, k, ld, 0, dq[r0*ld:], ld)
+		attnRowsBackward(dq, da, q, k, v, lse, s, dp, T, hd, ld, scale, r0, min(r0+blk, T))
 	}
 	for c0 := 0; c0 < T; c0 += blk {
-		c1 := min(c0+blk, T)
-		blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, s[c0*T+c0:], T, da[c0*ld:], ld, 0, dv[c0*ld:], ld)
-		blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, dp[c0*T+c0:], T, q[c0*ld:], ld, 0, dk[c0*ld:], ld)
+		attnColsBackward(dk, dv, da, q, s, dp, T, hd, ld, c0, min(c0+blk, T))
 	}
+}
+
+// attnRowsBackward is the backward's first step for the query rows [r0, r1): P and dS of those
+// rows (columns [0, r1)) into s and dp, and dQ[r0:r1] = dS·K (overwritten).
+func attnRowsBackward(dq, da, q, k, v, lse, s, dp []float32, T, hd, ld int, scale float32, r0, r1 int) {
+	blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
+	blas.Sgemm(false, true, r1-r0, r1, hd, 1, da[r0*ld:], ld, v, ld, 0, dp[r0*T:], T)
+	softmaxCausalBackward(s[r0*T:], dp[r0*T:], T, r1-r0, r0, r1, scale, lse[r0:])
+	blas.Sgemm(false, false, r1-r0, hd, r1, 1, dp[r0*T:], T, k, ld, 0, dq[r0*ld:], ld)
+}
+
+// attnColsBackward is the backward's second step for the keys [c0, c1): dV[c0:c1] = Pᵀ·dA and
+// dK[c0:c1] = dSᵀ·Q over the query rows [c0, T) (the rows above c0 do not see these keys),
+// overwritten.
+func attnColsBackward(dk, dv, da, q, s, dp []float32, T, hd, ld, c0, c1 int) {
+	blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, s[c0*T+c0:], T, da[c0*ld:], ld, 0, dv[c0*ld:], ld)
+	blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, dp[c0*T+c0:], T, q[c0*ld:], ld, 0, dk[c0*ld:], ld)
 }
 
 // softmaxCausalBackwardGo is the softmax backward of rows rows laid out as in softmaxCausalGo:

@@ -1,17 +1,19 @@
 package model
 
 // CPU is the reference Backend: fp32 GEMMs through anert/blas over all N = B·T tokens at once
-// (rows split over s.Workers goroutines), and attention per (sequence, head) with GEMMs on
-// strided views, the (sequence, head) pairs spread over the same goroutines.
+// (blocks of each product spread over s.Workers goroutines, independent products in one loop),
+// and attention as GEMMs on strided views per (sequence, head, block of rows), the items spread
+// over the same goroutines.
 type CPU struct {
-	// Block is the query/key block of the causal attention GEMMs (see attnHeadForward).
+	// Block is the query/key block of the causal attention GEMMs (see attnRowsForward).
 	Block int
 
-	t     *team
-	s, dp []float32 // per-worker T×T scratch
-	act   actJob    // the architecture options' loop bodies (arch.go), reused so a step allocates nothing
-	kv    kvJob
-	gqa   LayerActs // attnGrads' view
+	scratch int // the most floats of the backward's P and dS per group (0: attnScratch; tests)
+	t       *team
+	s, dp   []float32 // attention scratch: per worker blk×T (forward); per head of a group T×T (backward)
+	act     actJob    // the architecture options' loop bodies (arch.go), reused so a step allocates nothing
+	kv      kvJob
+	gqa     LayerActs // attnGrads' view
 }
 
 // NewCPU returns the CPU backend.
@@ -23,97 +25,170 @@ func (c *CPU) Name() string { return "cpu" }
 // WeightsChanged does nothing: the CPU backend reads the weights in place.
 func (c *CPU) WeightsChanged() {}
 
-// team returns the backend's team for s.Workers goroutines and grows the per-worker scratch.
+// attnScratch is the most memory the attention backward's P and dS of a group of heads take
+// (floats): 16 MiB, all the heads of the default and the original's shapes at once.
+const attnScratch = 4 << 20
+
+// team returns the backend's team for s.Workers goroutines and grows the attention scratch.
 func (c *CPU) team(s Shape) *team {
 	w := max(1, s.Workers)
 	if c.t == nil || c.t.w != w {
 		c.t = newTeam(w)
 	}
-	if need := w * s.T * s.T; len(c.s) < need {
-		c.s, c.dp = make([]float32, need), make([]float32, need)
-	}
 	if c.Block <= 0 {
 		c.Block = s.T
+	}
+	if need := max(w, c.group(s)) * s.T * s.T; len(c.s) < need {
+		c.s, c.dp = make([]float32, need), make([]float32, need)
 	}
 	return c.t
 }
 
-// AttnForward: qkvForward (q, k, v = Xn·Wq/k/vᵀ; QK-norm, RoPE on q, k; the GQA repeat); per
-// (b, h) causal attention into A and LSE; O = A·Woᵀ.
+// group is how many (sequence, head) pairs the attention backward takes at a time: all of them
+// when their T×T P and dS fit attnScratch, else equal groups of at least one per goroutine.
+// It is 0 when there are pairs enough for whole pairs to be the items of one loop (at least 4 per
+// goroutine: then each goroutine keeps a pair's P and dS in its own T×T scratch, in cache, and the
+// dynamic hand-out of pairs balances the loop).
+func (c *CPU) group(s Shape) int {
+	bh := s.B * s.H
+	if bh >= 4*max(1, s.Workers) {
+		return 0
+	}
+	most := attnScratch
+	if c.scratch > 0 {
+		most = c.scratch
+	}
+	g := min(bh, max(s.Workers, most/(2*s.T*s.T), 1))
+	groups := (bh + g - 1) / g
+	return (bh + groups - 1) / groups
+}
+
+// AttnForward: qkvForward (q, k, v = Xn·Wq/k/vᵀ in one loop; QK-norm, RoPE on q, k; the GQA
+// repeat); causal attention into A and LSE as one loop over (sequence, head, row block) items;
+// O = A·Woᵀ.
 func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d := s.N, s.D
 	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
 	j := &t.attnFwd
-	*j = attnFwdJob{c: c, s: s, a: a}
-	t.run(s.B*s.H, s.B*s.H, j)
+	blk := min(c.Block, s.T)
+	*j = attnFwdJob{c: c, s: s, a: a, blk: blk, nb: (s.T + blk - 1) / blk}
+	items := s.B * s.H * j.nb
+	t.run(items, items, j)
 	linearForward(t, a.O, a.A, w.Wo.W, n, d, d)
 	return nil
 }
 
-// attnFwdJob runs attnHeadForward on (sequence, head) pairs it = b·H + h.
+// attnFwdJob runs attnRowsForward on items i: (sequence, head) pair it = i mod B·H (it = b·H + h),
+// row block nb−1 − ⌊i/(B·H)⌋ — the last, costliest blocks first, so that the goroutines finish
+// together.
 type attnFwdJob struct {
-	c *CPU
-	s Shape
-	a *LayerActs
+	c       *CPU
+	s       Shape
+	a       *LayerActs
+	blk, nb int
 }
 
 func (j *attnFwdJob) Run(wk, _, lo, hi int) {
-	s, a, T := j.s, j.a, j.s.T
-	for it := lo; it < hi; it++ {
+	s, a, T, bh := j.s, j.a, j.s.T, j.s.B*j.s.H
+	scratch := j.c.s[wk*j.blk*T : (wk+1)*j.blk*T]
+	for i := lo; i < hi; i++ {
+		it, r0 := i%bh, (j.nb-1-i/bh)*j.blk
 		b, h := it/s.H, it%s.H
 		off := b*T*s.D + h*s.HD
-		attnHeadForward(a.A[off:], a.LSE[it*T:], a.Q[off:], a.K[off:], a.V[off:],
-			j.c.s[wk*T*T:], T, s.HD, s.D, s.Scale, j.c.Block)
+		attnRowsForward(a.A[off:], a.LSE[it*T:], a.Q[off:], a.K[off:], a.V[off:], scratch,
+			T, s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
 	}
 }
 
-// AttnBackward: DA = DO·Wo; per (b, h) the SDPA backward into DQ, DK, DV; then qkvBackward: the
-// GQA reduce, RoPE backward on DQ, DK, the QK-norm backward, DXn = DQ·Wq + DK·Wk + DV·Wv.
+// AttnBackward: DA = DO·Wo; the SDPA backward into DQ, DK, DV: one loop over whole (sequence,
+// head) pairs when there are 4 or more per goroutine, else per group of pairs two loops, over
+// (pair, row block) items (attnRowsBackward) and then (pair, key block) items (attnColsBackward);
+// then qkvBackward: the GQA reduce, RoPE backward on DQ, DK, the QK-norm
+// backward, DXn = DQ·Wq + DK·Wk + DV·Wv (one loop).
 func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d := s.N, s.D
 	linearBackwardInput(t, a.DA, a.DO, w.Wo.W, n, d, d, 0)
 	j := &t.attnBwd
-	*j = attnBwdJob{c: c, s: s, a: c.attnGrads(s, a)}
-	t.run(s.B*s.H, s.B*s.H, j)
+	blk := min(c.Block, s.T)
+	*j = attnBwdJob{c: c, s: s, a: c.attnGrads(s, a), blk: blk, nb: (s.T + blk - 1) / blk}
+	bh, g := s.B*s.H, c.group(s)
+	if g == 0 { // whole pairs: one loop
+		j.p0, j.np, j.whole = 0, bh, true
+		t.run(bh, bh, j)
+	}
+	for j.p0 = 0; g > 0 && j.p0 < bh; j.p0 += g {
+		j.np = min(g, bh-j.p0)
+		j.cols = false
+		t.run(j.np*j.nb, j.np*j.nb, j)
+		j.cols = true
+		t.run(j.np*j.nb, j.np*j.nb, j)
+	}
 	c.qkvBackward(t, s, w, a) // GQA reduce, RoPE, QK-norm backward, DXn (arch.go)
 	return nil
 }
 
-// attnBwdJob runs attnHeadBackward on (sequence, head) pairs it = b·H + h.
+// attnBwdJob runs the attention backward of the pairs [p0, p0+np) (it = b·H + h). With whole,
+// item i is pair i, all its row blocks then all its key blocks, in worker i's scratch. With !cols,
+// attnRowsBackward on items i: pair p0 + i mod np, row block nb−1 − ⌊i/np⌋ (costliest first);
+// with cols, attnColsBackward on pair p0 + i mod np, key block ⌊i/np⌋ (the first keys are seen
+// by the most rows: costliest first). Pair p0 + k keeps its P and dS at k·T·T in the scratch.
 type attnBwdJob struct {
-	c *CPU
-	s Shape
-	a *LayerActs
+	c       *CPU
+	s       Shape
+	a       *LayerActs
+	blk, nb int
+	p0, np  int
+	cols    bool // the key blocks' loop (else the row blocks')
+	whole   bool // items are whole pairs
 }
 
 func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 	s, a, T := j.s, j.a, j.s.T
-	for it := lo; it < hi; it++ {
+	if j.whole {
+		sc, dp := j.c.s[wk*T*T:(wk+1)*T*T], j.c.dp[wk*T*T:(wk+1)*T*T]
+		for it := lo; it < hi; it++ {
+			b, h := it/s.H, it%s.H
+			off := b*T*s.D + h*s.HD
+			attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
+				a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale, j.blk)
+		}
+		return
+	}
+	for i := lo; i < hi; i++ {
+		k := i % j.np
+		it := j.p0 + k
 		b, h := it/s.H, it%s.H
 		off := b*T*s.D + h*s.HD
-		attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:],
-			a.V[off:], a.LSE[it*T:], j.c.s[wk*T*T:], j.c.dp[wk*T*T:], T, s.HD, s.D, s.Scale, j.c.Block)
+		sc, dp := j.c.s[k*T*T:(k+1)*T*T], j.c.dp[k*T*T:(k+1)*T*T]
+		if j.cols {
+			c0 := i / j.np * j.blk
+			attnColsBackward(a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], sc, dp, T, s.HD, s.D, c0, min(c0+j.blk, T))
+			continue
+		}
+		r0 := (j.nb - 1 - i/j.np) * j.blk
+		attnRowsBackward(a.DQ[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:], a.LSE[it*T:], sc, dp,
+			T, s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
 	}
 }
 
-// FFNForward: H1 = X2n·W1ᵀ, H3 = X2n·W3ᵀ, Gate = silu(H1)⊙H3, Y = Gate·W2ᵀ.
+// FFNForward: H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ (one loop), Gate = silu(H1)⊙H3, Y = Gate·W2ᵀ.
 func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d, f := s.N, s.D, s.F
-	linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
 	if s.Act != SwiGLU {
+		linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
 		actForward(t, &c.act, s.Act, a.Gate, a.H1, n*f) // a plain MLP (arch.go)
 	} else {
-		linearForward(t, a.H3, a.X2n, w.W3.W, n, d, f)
+		t.gemms(linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f))
 		swigluForward(t, a.Gate, a.H1, a.H3, n*f)
 	}
 	linearForward(t, a.Y, a.Gate, w.W2.W, n, f, d)
 	return nil
 }
 
-// FFNBackward: DGate = DY·W2, SwiGLU backward into DH1, DH3, DX2n = DH1·W1 + DH3·W3.
+// FFNBackward: DGate = DY·W2, SwiGLU backward into DH1, DH3, DX2n = DH1·W1 + DH3·W3 (one loop).
 func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	n, d, f := s.N, s.D, s.F
@@ -124,7 +199,6 @@ func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 		return nil
 	}
 	swigluBackward(t, a.DH1, a.DH3, a.DGate, a.H1, a.H3, n*f)
-	linearBackwardInput(t, a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
-	linearBackwardInput(t, a.DX2n, a.DH3, w.W3.W, n, d, f, 1)
+	t.gemmSum(linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0), linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1))
 	return nil
 }

@@ -21,15 +21,20 @@
 // comment. The matmul-heavy parts of a block go through a Backend (CPU here; an ANE backend
 // elsewhere); weight gradients, norms, residuals, classifier and loss stay here in fp32.
 //
-// Speed (CPU): every projection and weight gradient is one GEMM over all N = B·T tokens, split
-// by rows over the step's goroutines (team.gemm) with BLAS single-threaded (beginStep); attention
-// is GEMMs per (sequence, head) on strided views, skipping most of the masked triangle, the pairs
-// spread over the same goroutines. The goroutines are internal/par's persistent pool, which hands
-// out parts of each loop dynamically, so a core taken by another process slows a part, not the
-// step. The element-wise loops (softmax, SwiGLU, soft-cap + cross-entropy, RMSNorm, RoPE,
-// residuals) are C kernels vectorised by the compiler on cgo builds (kernels.c), pure Go
-// otherwise. Buffers are allocated for the largest batch seen and reused: after the first call a
-// step allocates nothing. Phase times: SetTimings.
+// Speed (CPU): every projection and weight gradient is one GEMM over all N = B·T tokens, cut into
+// blocks of its output that single-threaded BLAS calls compute on the step's goroutines (BLAS
+// itself is put in serial mode, beginStep); a layer's independent GEMMs (q, k, v; W1 and W3; the
+// weight gradients of the FFN and of the attention) run as one loop, the goroutines shared in
+// proportion to their work, and a sum of products (dXn, dX2n) as one loop over blocks of its
+// output (team.gemms, team.gemmSum). Attention is GEMMs on strided views, one loop over
+// (sequence, head, row block) items that skip most of the masked triangle; its backward is two
+// loops (row blocks, then key blocks) per group of heads. Every loop runs on internal/par's
+// persistent pool with the model's explicit thread budget (Threads), which hands out parts of the
+// loop dynamically, so a core taken by another process slows a part, not the step. The element-
+// wise loops (softmax, SwiGLU, soft-cap + cross-entropy, RMSNorm, RoPE, residuals) are C kernels
+// vectorised by the compiler on cgo builds (kernels.c), pure Go otherwise; each op's doc comment
+// names what runs. Buffers are allocated for the largest batch seen and reused: after the first
+// call a step allocates nothing. Phase times: SetTimings.
 //
 // A Model is not safe for concurrent use.
 package model

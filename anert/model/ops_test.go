@@ -160,6 +160,14 @@ func naiveAttention(q, k, v []float32, T, hd, ld int, scale float64) []float64 {
 	return a
 }
 
+// attnHeadForward is attention over one whole head, block by block, as the CPU backend's items
+// compute it (attnRowsForward; s is T×T scratch).
+func attnHeadForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, blk int) {
+	for r0 := 0; r0 < T; r0 += blk {
+		attnRowsForward(a, lse, q, k, v, s[r0*T:], T, hd, ld, scale, r0, min(r0+blk, T))
+	}
+}
+
 func TestAttentionGrad(t *testing.T) {
 	const T, hd, ld = 5, 3, 7 // the head sits at column offset 2 of rows of width 7
 	scale := float32(1 / math.Sqrt(hd))

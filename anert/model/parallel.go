@@ -7,7 +7,7 @@ import (
 
 // beginStep puts BLAS in serial mode (each call single-threaded) and returns the model's thread
 // budget (the Threads option). The model splits each GEMM over its own goroutines instead (see
-// team.gemm): then the element-wise loops and per-head attention between GEMMs don't compete with
+// team.gemms): then the element-wise loops and per-head attention between GEMMs don't compete with
 // an idle BLAS thread pool that spins (OpenBLAS's workers busy-yield for a while after each call),
 // a core taken by another process slows one part instead of stalling BLAS's barriers, and small
 // GEMMs (one attention head) run in parallel with each other. Serial mode is left on afterwards:

@@ -112,41 +112,65 @@ func (m *Model) shape(B, T, w int) Shape {
 		KV: m.cfg.KV(), Act: m.act, NormEps: float32(m.cfg.NormEps)}
 }
 
-// prepare checks a batch (sizes, token ids, targets against the active set), grows the buffers
-// (for w goroutines) and stores the targets as classifier rows in buf.tgt.
+// prepare checks a batch (CheckBatch, TargetRows), grows the buffers (for w goroutines) and
+// stores the targets as classifier rows in buf.tgt.
 func (m *Model) prepare(inputs, targets []uint16, batch, w int) error {
-	T, V := m.cfg.Seq, m.cfg.Vocab
-	if batch <= 0 {
-		return fmt.Errorf("model: batch = %d: must be positive", batch)
-	}
-	n := batch * T
-	if len(inputs) != n || len(targets) != n {
-		return fmt.Errorf("model: got %d inputs and %d targets; batch %d × model.seq %d needs %d of each",
-			len(inputs), len(targets), batch, T, n)
+	if err := CheckBatch(inputs, targets, batch, m.cfg.Seq, m.cfg.Vocab); err != nil {
+		return fmt.Errorf("model: %w", err)
 	}
 	if m.cfg.Compact && m.active == nil {
 		return errors.New("model: model.compact is true but SetActive was not called: pass it the ids seen in the data")
 	}
-	for i, id := range inputs {
-		if int(id) >= V {
-			return fmt.Errorf("model: input token id %d at position %d is outside the vocabulary (model.vocab = %d): "+
-				"does the data's tokenizer match the config?", id, i, V)
-		}
+	m.ensure(batch*m.cfg.Seq, w)
+	var to []int32
+	if m.cfg.Compact {
+		to = m.toCompact
 	}
-	m.ensure(n, w)
-	for i, id := range targets {
-		if int(id) >= V {
-			return fmt.Errorf("model: target token id %d at position %d is outside the vocabulary (model.vocab = %d): "+
-				"does the data's tokenizer match the config?", id, i, V)
-		}
-		c := int32(id)
-		if m.cfg.Compact {
-			if c = m.toCompact[id]; c < 0 {
-				return fmt.Errorf("model: target token id %d at position %d is not in the active vocabulary "+
-					"(%d ids, set by SetActive): build the active set from all the data, validation included", id, i, len(m.active))
+	if err := TargetRows(m.buf.tgt, targets, to, len(m.active)); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	return nil
+}
+
+// CheckBatch checks a micro-batch for a model of seq tokens per sequence and vocab ids: batch is
+// positive, there are batch·seq inputs and targets, and every id is inside the vocabulary. Every
+// backend checks a batch with it, so a bad batch gets the same error on each.
+func CheckBatch(inputs, targets []uint16, batch, seq, vocab int) error {
+	if batch <= 0 {
+		return fmt.Errorf("batch = %d: must be positive", batch)
+	}
+	n := batch * seq
+	if len(inputs) != n || len(targets) != n {
+		return fmt.Errorf("got %d inputs and %d targets; batch %d × model.seq %d needs %d of each",
+			len(inputs), len(targets), batch, seq, n)
+	}
+	for _, c := range []struct {
+		what string
+		ids  []uint16
+	}{{"input", inputs}, {"target", targets}} {
+		for i, id := range c.ids {
+			if int(id) >= vocab {
+				return fmt.Errorf("%s token id %d at position %d is outside the vocabulary (model.vocab = %d): "+
+					"does the data's tokenizer match the config?", c.what, id, i, vocab)
 			}
 		}
-		m.buf.tgt[i] = c
+	}
+	return nil
+}
+
+// TargetRows writes the classifier row of each target into rows[:len(targets)]: the id itself, or
+// with vocab compaction (toCompact: full id → compact row, −1 for an inactive id; nil without
+// compaction, active ids in all) its compact row. A target that is not active is an error.
+func TargetRows(rows []int32, targets []uint16, toCompact []int32, active int) error {
+	for i, id := range targets {
+		c := int32(id)
+		if toCompact != nil {
+			if c = toCompact[id]; c < 0 {
+				return fmt.Errorf("target token id %d at position %d is not in the active vocabulary "+
+					"(%d ids): build the active set from all the data, validation included", id, i, active)
+			}
+		}
+		rows[i] = c
 	}
 	return nil
 }

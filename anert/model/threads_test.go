@@ -1,0 +1,188 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/config"
+)
+
+// TestThreadsAgree: a training step on 1, 5 and 16 goroutines gives the same loss and gradients
+// (within float32 rounding: the blocks of a GEMM are separate BLAS calls), with the attention
+// backward taking all heads at once or in groups of one and two. The config is large enough that
+// every loop is cut: a grid of GEMM blocks at 16 goroutines, three row blocks per head (the last
+// partial), several (sequence, head) pairs per goroutine.
+func TestThreadsAgree(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Model)
+	}{
+		{"default", func(*config.Model) {}},
+		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
+				Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
+			tc.edit(&cfg)
+			const batch = 3
+			r := rand.New(rand.NewPCG(3, 3))
+			in, tg := randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab))
+			step := func(threads, scratch int) (float64, [][]float32) {
+				cpu := NewCPU()
+				cpu.Block, cpu.scratch = 16, scratch
+				m, err := New(cfg, 1, cpu, Threads(threads))
+				if err != nil {
+					t.Fatal(err)
+				}
+				perturb(m, 5)
+				loss, err := m.ForwardBackward(in, tg, batch, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var g [][]float32
+				for _, p := range m.Params() {
+					g = append(g, p.G)
+				}
+				return loss, g
+			}
+			loss1, g1 := step(1, 0)
+			for _, run := range []struct{ threads, scratch int }{
+				{5, 0}, {16, 0}, {2, 2 * 40 * 40}, {5, 4 * 40 * 40}, {16, 2 * 40 * 40},
+			} {
+				name := fmt.Sprintf("%d threads, scratch %d", run.threads, run.scratch)
+				loss, g := step(run.threads, run.scratch)
+				if math.Abs(loss-loss1) > 1e-6*math.Abs(loss1) {
+					t.Errorf("%s: loss %.9g, 1 thread %.9g", name, loss, loss1)
+				}
+				for i, p := range g1 {
+					var top, diff float64
+					for j, v := range p {
+						top = max(top, math.Abs(float64(v)))
+						diff = max(diff, math.Abs(float64(g[i][j]-v)))
+					}
+					if top == 0 || diff > 1e-5*top {
+						t.Errorf("%s: gradient %d: max |Δ| = %.3g of max %.3g", name, i, diff, top)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTeamGemms: independent products as one loop (gemms) and a sum of products into one output
+// (gemmSum) on 1 to 16 goroutines against plain blas.Sgemm calls, outputs preloaded and β = 1 or
+// 0.5, so that a block computed twice or never shows.
+func TestTeamGemms(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 2))
+	type dims struct{ m, n, k int }
+	spec := func(d dims, ta, tb bool, beta float32) (gemmSpec, []float32) {
+		lda, ldb := d.k, d.n
+		if ta {
+			lda = d.m
+		}
+		if tb {
+			ldb = d.k
+		}
+		c := rnd(r, d.m*d.n, -1, 1)
+		return gemmSpec{ta, tb, d.m, d.n, d.k, 0.5, rnd(r, d.m*d.k, -1, 1), lda, rnd(r, d.k*d.n, -1, 1), ldb,
+			beta, append([]float32(nil), c...), d.n}, c
+	}
+	check := func(name string, got, want []float32, k int) {
+		t.Helper()
+		for i := range want {
+			if math.Abs(float64(got[i]-want[i])) > 1e-5+1e-7*float64(k)*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s: C[%d] = %g, want %g", name, i, got[i], want[i])
+			}
+		}
+	}
+	for _, w := range []int{1, 2, 3, 5, 16} {
+		// gemms: a layer's q, k, v (equal), W1|W3, the weight gradients (unequal), a tiny one
+		for _, set := range [][]dims{
+			{{120, 64, 64}, {120, 64, 64}, {120, 64, 64}},
+			{{300, 200, 33}, {300, 50, 33}},
+			{{64, 96, 120}, {96, 64, 120}, {96, 64, 120}, {5, 3, 4}},
+			{{7, 5, 3}},
+		} {
+			for _, tr := range [][2]bool{{false, true}, {true, false}, {false, false}, {true, true}} {
+				var gs []gemmSpec
+				var want [][]float32
+				for i, d := range set {
+					g, c := spec(d, tr[0], tr[1], float32(1-0.5*float64(i%2)))
+					blas.Sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, c, g.ldc)
+					gs, want = append(gs, g), append(want, c)
+				}
+				newTeam(w).gemms(gs...)
+				for i := range gs {
+					check(fmt.Sprintf("gemms w=%d %v trans %v product %d", w, set, tr, i), gs[i].c, want[i], set[i].k)
+				}
+			}
+		}
+		// gemmSum: dXn = dq·Wq + dk·Wk + dv·Wv (k may differ: GQA), β0 = 0 and 1
+		for _, beta := range []float32{0, 1} {
+			m, n := 130, 48
+			g0, c := spec(dims{m, n, 48}, false, false, beta)
+			gs := []gemmSpec{g0}
+			want := append([]float32(nil), c...)
+			blas.Sgemm(false, false, m, n, 48, 0.5, g0.a, g0.lda, g0.b, g0.ldb, beta, want, n)
+			for _, k := range []int{24, 24} {
+				g, _ := spec(dims{m, n, k}, false, false, 1)
+				g.c = g0.c
+				blas.Sgemm(false, false, m, n, k, 0.5, g.a, g.lda, g.b, g.ldb, 1, want, n)
+				gs = append(gs, g)
+			}
+			newTeam(w).gemmSum(gs...)
+			check(fmt.Sprintf("gemmSum w=%d β=%g", w, beta), g0.c, want, 96)
+		}
+	}
+}
+
+// TestGemmPlan: independent products share the goroutines in proportion to their work — equal
+// products get equal numbers of blocks, a product with 4× the work about 4× the blocks — and the
+// blocks finish within 10% of a perfect share; up to 4 goroutines, two blocks each when they keep
+// 256 rows; a lone product keeps the single-GEMM split.
+func TestGemmPlan(t *testing.T) {
+	mk := func(d ...[3]int) []gemmSpec {
+		var gs []gemmSpec
+		for _, x := range d {
+			gs = append(gs, gemmSpec{m: x[0], n: x[1], k: x[2]})
+		}
+		return gs
+	}
+	for _, tc := range []struct {
+		w      int
+		gs     []gemmSpec
+		blocks []int // per product
+	}{
+		{2, mk([3]int{1024, 256, 256}, [3]int{1024, 256, 256}, [3]int{1024, 256, 256}), []int{2, 2, 2}},
+		{2, mk([3]int{1024, 768, 256}, [3]int{1024, 768, 256}), []int{2, 2}}, // two each: 512 rows
+		{2, mk([3]int{256, 768, 1024}, [3]int{768, 256, 1024}, [3]int{768, 256, 1024}), []int{2, 2, 2}},
+		{4, mk([3]int{1024, 1024, 256}, [3]int{1024, 256, 256}), []int{3, 1}},
+		{16, mk([3]int{512, 768, 768}, [3]int{512, 768, 768}, [3]int{512, 768, 768}), []int{5, 5, 5}},
+		{16, mk([3]int{1024, 256, 256}, [3]int{1024, 64, 256}, [3]int{1024, 64, 256}), []int{21, 5, 5}},
+		{2, mk([3]int{1024, 256, 256}), []int{4}},
+		{16, mk([3]int{1024, 256, 256}), []int{16}},
+	} {
+		var j gemmJob
+		j.set(tc.gs, false)
+		j.plan(tc.w)
+		var cost []float64
+		var got []int
+		total := 0.0
+		for i, g := range tc.gs {
+			got = append(got, j.pm[i]*j.pn[i])
+			cost = append(cost, float64(g.m*g.n*g.k))
+			total += cost[len(cost)-1]
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.blocks) {
+			t.Errorf("w=%d %v: blocks %v, want %v", tc.w, tc.gs, got, tc.blocks)
+		}
+		if len(tc.gs) > 1 {
+			if end := shares(tc.w, cost, got); end > 1.1*total/float64(tc.w) {
+				t.Errorf("w=%d: blocks %v finish at %.3g of a perfect %.3g", tc.w, got, end, total/float64(tc.w))
+			}
+		}
+	}
+}
