@@ -16,7 +16,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -356,8 +355,6 @@ func holderGone(id string) bool {
 	}
 	return ledger.ProcessGone(pid, host, boot)
 }
-
-var errRecorded = errors.New("already recorded")
 
 // SweepRuns is a sweep as Ranking takes it: the heads when it was submitted, its jobs (each with
 // the run id of the attempt that recorded it) and their recorded runs.

@@ -83,6 +83,7 @@ func (q *Queue) Work(ctx context.Context, opt WorkerOptions) (Stats, error) {
 	}
 	var mu sync.Mutex // one line at a time on the console
 	slots := make(chan *slot, opt.Slots)
+	var first *slot // its ledger also serves the rescue of gone workers' jobs
 	for i := range opt.Slots {
 		ho := opt.Harness
 		ho.Lab = q.Lab
@@ -99,10 +100,12 @@ func (q *Queue) Work(ctx context.Context, opt WorkerOptions) (Stats, error) {
 			return st, err
 		}
 		defer h.Close()
-		slots <- &slot{n: i + 1, h: h, out: ho.Out}
+		sl := &slot{n: i + 1, h: h, out: ho.Out}
+		if first == nil {
+			first = sl
+		}
+		slots <- sl
 	}
-	l := (<-slots)
-	slots <- l
 	w := &runWorker{q: q, slots: slots, stats: &st}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, w); err != nil {
@@ -142,7 +145,7 @@ func (q *Queue) Work(ctx context.Context, opt WorkerOptions) (Stats, error) {
 	defer tick.Stop()
 loop:
 	for {
-		n, err := q.rescueGone(jobCtx, c, exec, l.h.Ledger)
+		n, err := q.rescueGone(jobCtx, c, exec, first.h.Ledger)
 		st.Rescued += n
 		if err != nil {
 			fmt.Fprintf(out, "anelab worker: looking for jobs of gone workers: %v\n", err)
@@ -269,6 +272,9 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[Args]) error {
 	defer func() { w.slots <- s }()
 	j := job.Args.Job
 	for n := 1; n < job.Attempt; n++ {
+		if r, err := s.h.Ledger.Get(ctx, AttemptID(j.ID, n)); err == nil && r.Status == harness.StatusInterrupted {
+			continue // a stopped worker's attempt: recorded as such, and the job was put back
+		}
 		recorded, err := s.h.Ledger.Abandon(context.WithoutCancel(ctx), attemptRun(j, n),
 			fmt.Sprintf("attempt %d of %d ended without recording a result; retried as %s", n, job.MaxAttempts, AttemptID(j.ID, job.Attempt)))
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/anelab/anelab/internal/pgtest"
+	"github.com/anelab/anelab/kernel/harness"
 	"github.com/anelab/anelab/kernel/ledger"
 	"github.com/anelab/anelab/kernel/queue"
 	"github.com/anelab/anelab/kernel/queue/queuetest"
@@ -192,4 +194,42 @@ func testKilledWorker(t *testing.T, f fleet) {
 	if q := f.run(t, 1, "queue"); !strings.Contains(q, "6 done, 0 failed") || !strings.Contains(q, queue.AttemptID(victim.ID, 2)) {
 		t.Errorf("anelab queue:\n%s", q)
 	}
+}
+
+// TestWorkerInterrupted: the first SIGINT lets a worker's run finish; a second interrupts it — the
+// run is recorded interrupted and its job goes back to the queue, where the next worker runs it
+// as "<id>-a2".
+func TestWorkerInterrupted(t *testing.T) {
+	lab := t.TempDir()
+	f := fleet{labs: []string{lab, lab}}
+	f.run(t, 0, "submit", testdata+"baseline.go", "--steps", "30")
+	a, waitA := f.start(t, 0, []string{"ANELAB_FAKE_STEP_MS=300"})
+	var victim ledger.Run
+	for deadline := time.Now().Add(30 * time.Second); victim.ID == ""; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			a.Process.Kill()
+			t.Fatalf("no run started in 30 s:\n%s", waitA())
+		}
+		for _, r := range f.runs(t) {
+			if r.Status == ledger.StatusRunning {
+				victim = r
+			}
+		}
+	}
+	a.Process.Signal(os.Interrupt)
+	time.Sleep(300 * time.Millisecond)
+	a.Process.Signal(os.Interrupt)
+	outA := waitA()
+	if !a.ProcessState.Success() || !strings.Contains(outA, "stopping: no new jobs") {
+		t.Fatalf("worker A after two interrupts: %v\n%s", a.ProcessState, outA)
+	}
+	if r := f.runs(t); len(r) != 1 || r[0].Status != harness.StatusInterrupted {
+		t.Fatalf("after the interrupt: %+v\n%s", r, outA)
+	}
+	out := f.run(t, 1, "worker", "--poll", "200ms", "--until-empty")
+	runs := f.runs(t)
+	if len(runs) != 2 || runs[1].ID != queue.AttemptID(victim.ID, 2) || runs[1].Status != ledger.StatusOK {
+		t.Errorf("rows after the second worker: %+v\n%s", runs, out)
+	}
+	checkReplay(t, runs)
 }
