@@ -8,20 +8,22 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps build run test check-size test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe fuzz
+.PHONY: all deps test-deps build run test check-size test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe fuzz
 
 all: build
 
-# Debian packages, installed when missing: OpenBLAS (BLAS for the CPU backend; Accelerate on macOS)
-# and PostgreSQL (the ledger's and queue's PostgreSQL tests start a throwaway server with its
-# initdb/postgres; without it those tests skip). On the project's machines postgresql comes
-# installed; where it does not, this install took 148 s (apt-get update included) on the loaded
-# 2-core machine (load average 19), measured in an overlay copy of the system without it.
-# g++: TestFlashEmulated compiles the CUDA attention kernels (anert/cudab/flash.cu) for the CPU.
-DEBS := libopenblas-dev postgresql g++
-deps:
+# Debian packages, installed when missing. `make run` needs only OpenBLAS (BLAS for the CPU backend;
+# Accelerate on macOS). The tests also need PostgreSQL (the ledger's and queue's PostgreSQL tests
+# start a throwaway server with its initdb/postgres; `make test` requires them on Linux) — where it is
+# not installed, this took 148 s (apt-get update included) on the loaded 2-core machine (load average
+# 19), measured in an overlay copy of the system without it — and g++ (TestFlashEmulated compiles the
+# CUDA attention kernels, anert/cudab/flash.cu, for the CPU).
+DEBS      := libopenblas-dev
+TEST_DEBS := $(DEBS) postgresql g++
+deps test-deps: DEBS_WANTED = $(if $(filter test-deps,$@),$(TEST_DEBS),$(DEBS))
+deps test-deps:
 ifeq ($(UNAME),Linux)
-	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(DEBS_WANTED); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing" $$missing; \
 		export DEBIAN_FRONTEND=noninteractive; \
@@ -40,7 +42,7 @@ run: build
 	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT) --backend $(BACKEND)
 	$(BIN) sample --tokens 200 $(OUT)/model.ckpt
 
-test: deps check-size test-go test-notebooks cross
+test: test-deps check-size test-go test-notebooks cross
 
 # No binaries or generated data in the repository: a submission of a session that committed them was
 # refused for size. Every tracked file stays under 1 MB.
@@ -48,7 +50,7 @@ check-size:
 	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1000000'); \
 	if [ -n "$$big" ]; then echo "tracked files over 1 MB (binaries or generated data?):"; echo "$$big"; exit 1; fi
 
-# On Linux `deps` installed postgresql, so the PostgreSQL cases must run, not skip.
+# On Linux `test-deps` installed postgresql, so the PostgreSQL cases must run, not skip.
 ifeq ($(UNAME),Linux)
 test-go test-race: export ANELAB_PGTEST_REQUIRED = 1
 endif
