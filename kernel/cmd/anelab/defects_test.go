@@ -25,6 +25,7 @@ var issue10 = []struct {
 		"kernel/nb.TestRunScriptSurvivesScriptDeaths",
 		"kernel/harness.TestChildFailure",
 		"kernel/harness.TestRealTrainerInChild",
+		"kernel/harness.TestMemLimit",
 	}},
 	{2, "NaN and Inf pass validation", []string{
 		"anert/config.TestValidateRefusesNonFiniteFloats",
