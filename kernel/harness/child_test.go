@@ -53,15 +53,7 @@ func TestChildFailure(t *testing.T) {
 		{"script stack overflow", ChildEnd{Script: true, ExitCode: 2, Tail: "fatal error: stack overflow"}, ledger.StatusCrash, "stack overflow while evaluating the script"},
 	}
 	for _, tc := range cases {
-		f := ChildFailure(tc.end)
-		switch {
-		case tc.status == "" && f != nil:
-			t.Errorf("%s: failure %v, want none", tc.name, f)
-		case tc.status != "" && f == nil:
-			t.Errorf("%s: no failure, want %s", tc.name, tc.status)
-		case f != nil && (f.Status != tc.status || !strings.Contains(f.Msg, tc.want)):
-			t.Errorf("%s: %s %q, want %s mentioning %q", tc.name, f.Status, f.Msg, tc.status, tc.want)
-		}
+		checkFailure(t, tc.name, ChildFailure(tc.end), tc.status, tc.want)
 	}
 }
 
@@ -112,15 +104,7 @@ func TestTrainFailure(t *testing.T) {
 		{"runner error", trainEnd{outcome: outcome{err: errors.New("shard 3: checksum mismatch")}}, ledger.StatusCrash, "checksum mismatch"},
 	}
 	for _, tc := range cases {
-		f := trainFailure(tc.end)
-		switch {
-		case tc.status == "" && f != nil:
-			t.Errorf("%s: failure %v, want none", tc.name, f)
-		case tc.status != "" && f == nil:
-			t.Errorf("%s: no failure, want %s", tc.name, tc.status)
-		case f != nil && (f.Status != tc.status || !strings.Contains(f.Msg, tc.want)):
-			t.Errorf("%s: %s %q, want %s mentioning %q", tc.name, f.Status, f.Msg, tc.status, tc.want)
-		}
+		checkFailure(t, tc.name, trainFailure(tc.end), tc.status, tc.want)
 	}
 }
 
@@ -275,5 +259,18 @@ func TestMemLimit(t *testing.T) {
 		if got := MemLimit(cfg); got != 0 {
 			t.Errorf("%s: MemLimit = %d, want 0 (no limit)", b, got)
 		}
+	}
+}
+
+// checkFailure: f is nil when status is "", else has that status and a message mentioning want.
+func checkFailure(t *testing.T, name string, f *Failure, status, want string) {
+	t.Helper()
+	switch {
+	case status == "" && f != nil:
+		t.Errorf("%s: failure %v, want none", name, f)
+	case status != "" && f == nil:
+		t.Errorf("%s: no failure, want %s", name, status)
+	case f != nil && (f.Status != status || !strings.Contains(f.Msg, want)):
+		t.Errorf("%s: %s %q, want %s mentioning %q", name, f.Status, f.Msg, status, want)
 	}
 }

@@ -69,6 +69,23 @@ func (f fleet) runs(t *testing.T) []ledger.Run {
 }
 
 // start starts a worker process in lab folder i; wait waits for it and returns its output.
+// awaitRunning waits until worker w (started by start; wait reaps it) has a running row in the
+// ledger, and returns that row: the worker is then surely mid-job. It kills w after 30 s without one.
+func (f fleet) awaitRunning(t *testing.T, w *exec.Cmd, wait func() string) ledger.Run {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		for _, r := range f.runs(t) {
+			if r.Status == ledger.StatusRunning && r.PID == w.Process.Pid {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			w.Process.Kill()
+			t.Fatalf("worker (pid %d) started no run in 30 s:\n%s", w.Process.Pid, wait())
+		}
+	}
+}
+
 func (f fleet) start(t *testing.T, i int, extraEnv []string, args ...string) (*exec.Cmd, func() string) {
 	t.Helper()
 	c := f.cmd(i, append([]string{"worker", "--poll", "200ms"}, args...)...)
@@ -148,18 +165,7 @@ func testKilledWorker(t *testing.T, f fleet) {
 	f.run(t, 0, "submit", testdata+"sweep6.go", "--steps", "30")
 	// Worker A trains slowly (3 s a job), so it is surely mid-job when killed.
 	a, waitA := f.start(t, 0, []string{"ANELAB_FAKE_STEP_MS=100"})
-	var victim ledger.Run
-	for deadline := time.Now().Add(30 * time.Second); victim.ID == ""; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			a.Process.Kill()
-			t.Fatalf("worker A started no run in 30 s:\n%s", waitA())
-		}
-		for _, r := range f.runs(t) {
-			if r.Status == ledger.StatusRunning && r.PID == a.Process.Pid {
-				victim = r
-			}
-		}
-	}
+	victim := f.awaitRunning(t, a, waitA)
 	b, waitB := f.start(t, 1, nil, "--until-empty")
 	if err := a.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -204,18 +210,7 @@ func TestWorkerInterrupted(t *testing.T) {
 	f := fleet{labs: []string{lab, lab}}
 	f.run(t, 0, "submit", testdata+"baseline.go", "--steps", "30")
 	a, waitA := f.start(t, 0, []string{"ANELAB_FAKE_STEP_MS=300"})
-	var victim ledger.Run
-	for deadline := time.Now().Add(30 * time.Second); victim.ID == ""; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			a.Process.Kill()
-			t.Fatalf("no run started in 30 s:\n%s", waitA())
-		}
-		for _, r := range f.runs(t) {
-			if r.Status == ledger.StatusRunning {
-				victim = r
-			}
-		}
-	}
+	victim := f.awaitRunning(t, a, waitA)
 	a.Process.Signal(os.Interrupt)
 	time.Sleep(300 * time.Millisecond)
 	a.Process.Signal(os.Interrupt)
