@@ -10,7 +10,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 threads="${1:-$(nproc)}"
-py=/usr/bin/python3 # Debian's python: a pyenv python3 on PATH does not see Debian's dist-packages
+py="${PYTHON:-/usr/bin/python3}" # Debian's python: a pyenv python3 on PATH does not see Debian's dist-packages
 
 if ! [[ "$threads" =~ ^[1-9][0-9]*$ ]]; then
 	echo "run.sh: THREADS = '$threads': give a positive integer (default: nproc)" >&2
