@@ -44,11 +44,14 @@ func TestLoopsPerStep(t *testing.T) {
 		edit         func(*config.Model)
 		layer, other int
 	}{
-		// forward (12): attention RMSNorm, QKV, RoPE q, RoPE k, attention, Wo, residual, FFN RMSNorm,
-		// W1|W3, SwiGLU, W2, residual. backward (15): residual, DGate, SwiGLU, dX2n, FFN dW, RMSNorm,
-		// residual, DA, attention rows, attention keys, RoPE q, RoPE k, dXn, attention dW, RMSNorm.
+		// forward (10): attention RMSNorm, QKV (+ RoPE on q, k), attention, Wo, residual, FFN RMSNorm,
+		// W1|W3 (+ SwiGLU), W2, residual. backward (11 + 2 dW): residual, DGate (+ SwiGLU backward),
+		// dX2n, FFN dW, RMSNorm, residual, DA, attention rows (+ RoPE backward of dq), attention
+		// keys (+ of dk), dXn, attention dW, RMSNorm.
 		// other (7): final RMSNorm, classifier, loss; dxf, classifier dW, clear dx, final RMSNorm.
-		{"default", func(*config.Model) {}, 27, 7},
+		// Before the GEMM epilogues: 27 per layer (RoPE q, k and SwiGLU, forward and backward, as
+		// loops of their own).
+		{"default", func(*config.Model) {}, 21, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base

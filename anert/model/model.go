@@ -26,7 +26,7 @@
 // itself is put in serial mode, beginStep); a layer's independent GEMMs (q, k, v; W1 and W3; the
 // weight gradients of the FFN and of the attention) run as one loop, the goroutines shared in
 // proportion to their work, and a sum of products (dXn, dX2n) as one loop over blocks of its
-// output (team.gemms, team.gemmSum). Attention is GEMMs on strided views, one loop over
+// output (team.gemms, team.gemmGrid). Attention is GEMMs on strided views, one loop over
 // (sequence, head, row block) items that skip most of the masked triangle; its backward is two
 // loops (row blocks, then key blocks) per group of heads. Every loop runs on internal/par's
 // persistent pool with the model's explicit thread budget (Threads), which hands out parts of the

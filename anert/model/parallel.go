@@ -32,6 +32,10 @@ type team struct {
 	resid    residualJob
 	rope     ropeJob
 	swiglu   swigluJob
+	ropeQ    ropeTile // RoPE on q's blocks (the projections' post ops)
+	ropeK    ropeTile
+	// the post ops as tileOps (stored here, so that making one allocates nothing)
+	swigluTile rangeTile
 	loss     lossJob
 	attnFwd  attnFwdJob
 	attnBwd  attnBwdJob
