@@ -26,21 +26,21 @@ func (m *Model) beginStep() (w int) {
 type team struct {
 	w int // goroutines per loop: the caller and w−1 pool workers
 
-	gemm1    gemmJob
-	norm     rmsnormJob
-	normBwd  rmsnormBwdJob
-	resid    residualJob
-	rope     ropeJob
-	swiglu   swigluJob
-	ropeQ    ropeTile // RoPE on q's blocks (the projections' post ops)
-	ropeK    ropeTile
+	gemm1   gemmJob
+	norm    rmsnormJob
+	normBwd rmsnormBwdJob
+	resid   residualJob
+	rope    ropeJob
+	swiglu  swigluJob
+	ropeQ   ropeTile // RoPE on q's blocks (the projections' post ops)
+	ropeK   ropeTile
 	// the post ops as tileOps (stored here, so that making one allocates nothing)
 	swigluTile rangeTile
-	loss     lossJob
-	attnFwd  attnFwdJob
-	attnBwd  attnBwdJob
-	zero     zeroJob
-	partsBuf []float32 // rmsnormBackward's per-part partial dg
+	loss       lossJob
+	attnFwd    attnFwdJob
+	attnBwd    attnBwdJob
+	zero       zeroJob
+	partsBuf   []float32 // rmsnormBackward's per-part partial dg
 }
 
 // newTeam returns a team of w goroutines (at least 1).
