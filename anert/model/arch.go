@@ -223,10 +223,13 @@ func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs) {
 	// RoPE's backward ran in the attention backward's items (attnBwdJob.unrotate).
 	if w.QNorm != nil {
 		dq, dk := a.DQN[:n*d], a.DKN[:n*kvd]
-		t.clear(dq)
-		t.clear(dk)
-		rmsnormBackward(t, dq, w.QNorm.G, a.DQ, a.QRaw, a.RQ, w.QNorm.W, n*s.H, s.HD)
-		rmsnormBackward(t, dk, w.KNorm.G, a.DK, a.KRaw, a.RK, w.KNorm.W, n*kv, s.HD)
+		// rmsnormBackward with dq, dk overwritten rather than added to (no loop to clear them)
+		nq := t.rmsnormBwdOp(dq, a.DQ, a.QRaw, a.RQ, w.QNorm.W, n*s.H, s.HD, true)
+		t.rowLoop(n*s.H, nq)
+		nq.addTo(w.QNorm.G)
+		nk := t.rmsnormBwdOp(dk, a.DK, a.KRaw, a.RK, w.KNorm.W, n*kv, s.HD, true)
+		t.rowLoop(n*kv, nk)
+		nk.addTo(w.KNorm.G)
 		copy(a.DQ, dq)
 		copy(a.DK, dk)
 	}

@@ -23,11 +23,14 @@ const (
 	dwClassifier = iota // gE (gE_c) += dlogitsᵀ·xf
 	dwFFN               // layer l: dW2 += DYᵀ·Gate, dW1 += DH1ᵀ·X2n, dW3 += DH3ᵀ·X2n
 	dwAttn              // layer l: dWo += DOᵀ·A, dWq += DQᵀ·Xn, dWk += DKᵀ·Xn, dWv += DVᵀ·Xn
+	dwLayer             // layer l: dwFFN's and dwAttn's products as one loop (the synchronous step)
 	dwStop              // ends the worker
 )
 
-// weightGrad runs the weight-gradient GEMMs of kind (layer l) on team t: the same calls, in the
-// same order, whether the step runs them in place (synchronous) or on the dW worker.
+// weightGrad runs the weight-gradient GEMMs of kind (layer l) on team t. The synchronous step runs
+// a layer's as one loop (dwLayer); the dW worker as two (dwFFN as soon as FFNBackward is done, to
+// overlap AttnBackward, then dwAttn). Up to 4 goroutines every product is cut into the same blocks
+// either way (gemmJob.plan), so the gradients are the same bits; on more the blocks differ.
 func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 	n, d, f, c, kvd := s.N, s.D, s.F, m.classes(), s.KVD()
 	b := &m.buf
@@ -41,19 +44,21 @@ func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 		} else {
 			classifierBackwardWeight(t, m.headParam().G, dlogits, b.xf, n, c, d)
 		}
-	case dwFFN: // one loop (team.gemms)
+	default: // one loop (team.gemms) of the FFN's products, the attention's, or both
 		p, a := &m.Layers[l], &b.acts[l]
-		gs := [3]gemmSpec{linearWeight(p.W2.G, a.DY, a.Gate, n, f, d), linearWeight(p.W1.G, a.DH1, a.X2n, n, d, f)}
-		if p.W3 == nil {
-			t.gemms(gs[:2]...)
-			return
+		var buf [maxGemms]gemmSpec
+		gs := buf[:0]
+		if kind != dwAttn {
+			gs = append(gs, linearWeight(p.W2.G, a.DY, a.Gate, n, f, d), linearWeight(p.W1.G, a.DH1, a.X2n, n, d, f))
+			if p.W3 != nil {
+				gs = append(gs, linearWeight(p.W3.G, a.DH3, a.X2n, n, d, f))
+			}
 		}
-		gs[2] = linearWeight(p.W3.G, a.DH3, a.X2n, n, d, f)
-		t.gemms(gs[:]...)
-	case dwAttn: // one loop
-		p, a := &m.Layers[l], &b.acts[l]
-		t.gemms(linearWeight(p.Wo.G, a.DO, a.A, n, d, d), linearWeight(p.Wq.G, a.DQ, a.Xn, n, d, d),
-			linearWeight(p.Wk.G, a.DK, a.Xn, n, d, kvd), linearWeight(p.Wv.G, a.DV, a.Xn, n, d, kvd))
+		if kind != dwFFN {
+			gs = append(gs, linearWeight(p.Wo.G, a.DO, a.A, n, d, d), linearWeight(p.Wq.G, a.DQ, a.Xn, n, d, d),
+				linearWeight(p.Wk.G, a.DK, a.Xn, n, d, kvd), linearWeight(p.Wv.G, a.DV, a.Xn, n, d, kvd))
+		}
+		t.gemms(gs...)
 	}
 }
 
@@ -74,8 +79,8 @@ func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 //     the classifier), which nothing writes until the next forward pass, and the d-quantities DY,
 //     DH1, DH3, DO, DQ, DK, DV, which are scratch shared between layers. With an async backend the
 //     shared scratch is double-buffered (buffers.ensure: layer l uses set l mod 2), so layer l−1's
-//     calls write the other set; before layer l−2 writes set l mod 2 again (residualBackward into
-//     its DY), the step waits for layer l's jobs. Within a layer the FFN job reads DY, DH1, DH3,
+//     calls write the other set; before layer l−2 writes set l mod 2 again (its DY, written by
+//     layer l−1's normBackward), the step waits for layer l's jobs. Within a layer the FFN job reads DY, DH1, DH3,
 //     which AttnBackward does not write (AsyncBackend's contract).
 //   - The backward pass drains the queue before returning, on errors too: when ForwardBackward
 //     returns, every gradient is complete and nothing reads the buffers.

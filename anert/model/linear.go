@@ -53,8 +53,8 @@ func (t rangeTile) tile(r0, r1, c0, c1 int) {
 	}
 }
 
-// maxGemms is the most products one loop takes (a layer's four attention weight gradients).
-const maxGemms = 4
+// maxGemms is the most products one loop takes (a layer's seven weight gradients).
+const maxGemms = 8
 
 // gemm is one blas.Sgemm split over the team's goroutines (see gemms).
 func (t *team) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,

@@ -29,6 +29,7 @@ type team struct {
 	gemm1   gemmJob
 	norm    rmsnormJob
 	normBwd rmsnormBwdJob
+	chain   chainJob
 	resid   residualJob
 	rope    ropeJob
 	swiglu  swigluJob
@@ -52,6 +53,36 @@ func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 
 // chunks is par.Chunks for the team's goroutines.
 func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk) }
+
+// rowParts is the number of parts of a rowLoop over n rows.
+func (t *team) rowParts(n int) int { return t.chunks(n, 16) }
+
+// rowLoop runs row-local ops (each op's Run(worker, part, lo, hi) does the rows [lo, hi) of its
+// matrices) one after the other on each block of rows, as ONE loop: a chain of ops that need no
+// other block's rows (a residual add and the RMSNorm after it) then waits once for the slowest
+// block instead of once per op, and each block's rows are still in cache for the next op. An op
+// that sums over rows (rmsnormBwdJob's dg) keeps per-part sums, rowParts(n) of them.
+func (t *team) rowLoop(n int, ops ...par.Job) {
+	j := &t.chain
+	j.n = copy(j.ops[:], ops)
+	if j.n != len(ops) {
+		panic("model: rowLoop takes at most 3 ops")
+	}
+	t.run(n, t.rowParts(n), j)
+	j.ops = [3]par.Job{}
+}
+
+// chainJob runs its ops in turn on each part.
+type chainJob struct {
+	ops [3]par.Job
+	n   int
+}
+
+func (j *chainJob) Run(w, p, lo, hi int) {
+	for _, op := range j.ops[:j.n] {
+		op.Run(w, p, lo, hi)
+	}
+}
 
 // clear zeroes s on the team's goroutines (a memory-bound pass: two cores clear a large buffer
 // faster than one).

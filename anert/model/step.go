@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/tensor"
 )
 
 // buffers is every activation and gradient buffer, sized for rows = B·T tokens and cls
@@ -176,27 +177,30 @@ func TargetRows(rows []int32, targets []uint16, toCompact []int32, active int) e
 }
 
 // forwardLayers runs the embedding and every block on B sequences of T tokens, leaving the last
-// block's output in buf.xL.
+// block's output in buf.xL and its final RMSNorm in buf.xf, buf.rf. Each residual add and the
+// RMSNorm that reads its output are one loop over blocks of rows (rowLoop): both are row-local.
 func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	n, d, t, eps := s.N, s.D, m.team, float32(m.cfg.NormEps)
-	acts := m.buf.acts
+	acts, b := m.buf.acts, &m.buf
 	embedForward(acts[0].X, m.Embed.W, inputs, d)
+	rmsnormForward(t, acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, n, d, eps)
 	for l := range m.Layers {
 		p, a := &m.Layers[l], &acts[l]
-		rmsnormForward(t, a.Xn, a.RAtt, a.X, p.AttnNorm.W, n, d, eps)
 		if err := m.backend.AttnForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention on %s backend: %w", l, m.backend.Name(), err)
 		}
-		residualForward(t, a.X2, a.X, a.O, m.alpha, n*d)
-		rmsnormForward(t, a.X2n, a.RFFN, a.X2, p.FFNNorm.W, n, d, eps)
+		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn).
+		t.rowLoop(n, t.residualOp(a.X2, a.X, a.O, m.alpha, d), t.rmsnormOp(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, d, eps))
 		if err := m.backend.FFNForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN on %s backend: %w", l, m.backend.Name(), err)
 		}
-		next := m.buf.xL
+		// x' = x2 + α·y, then the next layer's attention RMSNorm (after the last: the final one).
+		next, nextn, r, g := b.xL, b.xf, b.rf, m.FinalNorm.W
 		if l+1 < len(acts) {
-			next = acts[l+1].X
+			an := &acts[l+1]
+			next, nextn, r, g = an.X, an.Xn, an.RAtt, m.Layers[l+1].AttnNorm.W
 		}
-		residualForward(t, next, a.X2, a.Y, m.alpha, n*d)
+		t.rowLoop(n, t.residualOp(next, a.X2, a.Y, m.alpha, d), t.rmsnormOp(nextn, r, next, g, d, eps))
 	}
 	return nil
 }
@@ -211,12 +215,12 @@ func (m *Model) classifier() []float32 {
 	return m.buf.ec
 }
 
-// head runs the final norm, the classifier, the soft-cap and the loss over the n rows of buf.xL,
-// returning the mean loss. With train, it leaves dlogits = gradScale·∂loss/∂logits in buf.logits.
+// head runs the classifier, the soft-cap and the loss over the n rows of buf.xf (the final norm
+// of buf.xL, from forwardLayers), returning the mean loss. With train, it leaves dlogits =
+// gradScale·∂loss/∂logits in buf.logits.
 func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64 {
 	d, c, t := m.cfg.Dim, m.classes(), m.team
 	b := &m.buf
-	rmsnormForward(t, b.xf, b.rf, b.xL, m.FinalNorm.W, n, d, float32(m.cfg.NormEps))
 	classifierForward(t, b.logits, b.xf, ec, n, c, d)
 	parts := t.chunks(n, 1)
 	j := &t.loss
@@ -322,27 +326,36 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
 	m.dW(q, dwClassifier, 0, s, ec)
 	dx := b.dx[:n*d]
-	t.clear(dx)
-	rmsnormBackward(t, dx, m.FinalNorm.G, b.dxf, b.xL, b.rf, m.FinalNorm.W, n, d)
+	// dx = the final norm's backward (the residual stream's first gradient), and since the last
+	// layer's x' = x2 + α·y, its dy = α·dx.
+	m.normBackward(t, dx, m.FinalNorm, b.dxf, b.xL, b.rf, n, d, true, b.acts[len(m.Layers)-1].DY)
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
-		if q != nil { // layer l+2's jobs read this layer's scratch set
-			q.wait(after[l%2])
-		}
-		// x' = x2 + α·y: dy = α·dx, and dx flows on to x2.
-		residualBackward(t, a.DY, dx, m.alpha, n*d)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		m.dW(q, dwFFN, l, s, ec)
-		rmsnormBackward(t, dx, p.FFNNorm.G, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, n, d)
-		// x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
-		residualBackward(t, a.DO, dx, m.alpha, n*d)
+		if q != nil { // async: queued now, to overlap AttnBackward
+			m.dW(q, dwFFN, l, s, ec)
+		}
+		// dx2 = dx + the FFN norm's backward; x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
+		m.normBackward(t, dx, p.FFNNorm, a.DX2n, a.X2, a.RFFN, n, d, false, a.DO)
 		if err := m.backend.AttnBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		m.dW(q, dwAttn, l, s, ec)
-		rmsnormBackward(t, dx, p.AttnNorm.G, a.DXn, a.X, a.RAtt, p.AttnNorm.W, n, d)
+		if q != nil {
+			m.dW(q, dwAttn, l, s, ec)
+		} else { // the FFN's and the attention's as one loop
+			m.dW(nil, dwLayer, l, s, ec)
+		}
+		// dx += the attention norm's backward; the layer below's x' = x2 + α·y: its dy = α·dx.
+		var dy []float32
+		if l > 0 {
+			if q != nil { // layer l+1's jobs read the scratch set of layer l−1
+				q.wait(after[(l-1)%2])
+			}
+			dy = b.acts[l-1].DY
+		}
+		m.normBackward(t, dx, p.AttnNorm, a.DXn, a.X, a.RAtt, n, d, false, dy)
 		if q != nil {
 			after[l%2] = q.sent
 		}
@@ -352,6 +365,21 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	}
 	embedBackward(m.Embed.G, dx, inputs, d)
 	return nil
+}
+
+// normBackward is the backward of x_n = RMSNorm(x, g) and, when dy is not nil, of the residual
+// add x = x_below + α·y that produced x, as one loop over blocks of rows (rowLoop):
+//
+//	dx += ∂x_n/∂x·dout   (rmsnormBackward; with first, dx = instead of +=; g.G accumulates),
+//	dy  = α·dx           (residualBackward: the branch's gradient; dx flows on to x_below).
+func (m *Model) normBackward(t *team, dx []float32, g *tensor.Param, dout, x, rinv []float32, n, d int, first bool, dy []float32) {
+	nb := t.rmsnormBwdOp(dx, dout, x, rinv, g.W, n, d, first)
+	if dy == nil {
+		t.rowLoop(n, nb)
+	} else {
+		t.rowLoop(n, nb, t.residualBwdOp(dy, dx, m.alpha, d))
+	}
+	nb.addTo(g.G)
 }
 
 // dW runs the weight-gradient GEMMs of kind (layer l) now on the step's team, timed as
@@ -389,9 +417,8 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 		return nil, err
 	}
 	b := &m.buf
-	rmsnormRows(b.xf, b.rf, b.xL[(s.N-1)*d:], m.FinalNorm.W, 1, d, float32(m.cfg.NormEps))
 	out := make([]float32, V)
-	blas.Sgemm(false, true, 1, V, d, 1, b.xf, d, m.headParam().W, d, 0, out, V)
+	blas.Sgemm(false, true, 1, V, d, 1, b.xf[(s.N-1)*d:], d, m.headParam().W, d, 0, out, V)
 	if c := float32(m.cfg.Softcap); c > 0 {
 		softcapForward(out, out, c)
 	}
