@@ -47,3 +47,36 @@ func (c *Ctx) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a Ptr
 	}
 	return nil
 }
+
+// DType is the element type of a GEMM operand in device memory.
+type DType uintptr
+
+const (
+	TypeF32  DType = 0  // CUDA_R_32F
+	TypeBF16 DType = 14 // CUDA_R_16BF: 2 bytes an element
+)
+
+// Compute is a cuBLAS compute type (cublasComputeType_t).
+type Compute uintptr
+
+const (
+	Compute32F         Compute = 68 // CUBLAS_COMPUTE_32F: fp32 accumulation, tensor cores for 16-bit inputs
+	Compute32FPedantic Compute = 69 // no TF32, no reduced-precision reductions
+	Compute32FFast16BF Compute = 75 // fp32 inputs rounded to bf16 on load
+)
+
+// GemmTyped is Gemm with the operands' element types and the compute type given, for measuring
+// the choices (anert/bench/cmd/cudagemm): C = alpha·op(A)·op(B) + beta·C, row-major, strides in
+// elements of each operand's own type.
+func (c *Ctx) GemmTyped(transA, transB bool, m, n, k int, alpha float32, a Ptr, at DType, lda int,
+	b Ptr, bt DType, ldb int, beta float32, cc Ptr, ct DType, ldc int, comp Compute) error {
+	c.one[0], c.one[1] = alpha, beta
+	pa, pb := uintptr(unsafe.Pointer(&c.one[0])), uintptr(unsafe.Pointer(&c.one[1]))
+	r := ccall(c.a.cublasGemmEx, c.blas, op(transB), op(transA), uintptr(n), uintptr(m), uintptr(k),
+		pa, uintptr(b), uintptr(bt), uintptr(ldb), uintptr(a), uintptr(at), uintptr(lda),
+		pb, uintptr(cc), uintptr(ct), uintptr(ldc), uintptr(comp), ^uintptr(0))
+	if r != 0 {
+		return cublasErr(fmt.Sprintf("GEMM types a=%d b=%d c=%d compute=%d m=%d n=%d k=%d", at, bt, ct, comp, m, n, k), r)
+	}
+	return nil
+}
