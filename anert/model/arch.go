@@ -224,10 +224,10 @@ func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs) {
 	if w.QNorm != nil {
 		dq, dk := a.DQN[:n*d], a.DKN[:n*kvd]
 		// rmsnormBackward with dq, dk overwritten rather than added to (no loop to clear them)
-		nq := t.rmsnormBwdOp(dq, a.DQ, a.QRaw, a.RQ, w.QNorm.W, n*s.H, s.HD, true)
+		nq := t.rmsnormBwdOp(dq, a.DQ, a.QRaw, a.RQ, w.QNorm.W, s.HD, true)
 		t.rowLoop(n*s.H, nq)
 		nq.addTo(w.QNorm.G)
-		nk := t.rmsnormBwdOp(dk, a.DK, a.KRaw, a.RK, w.KNorm.W, n*kv, s.HD, true)
+		nk := t.rmsnormBwdOp(dk, a.DK, a.KRaw, a.RK, w.KNorm.W, s.HD, true)
 		t.rowLoop(n*kv, nk)
 		nk.addTo(w.KNorm.G)
 		copy(a.DQ, dq)

@@ -14,6 +14,21 @@ type CPU struct {
 	act     actJob    // the architecture options' loop bodies (arch.go), reused so a step allocates nothing
 	kv      kvJob
 	gqa     LayerActs // attnGrads' view
+	rows    rowChain  // the model's chain for the next call's last GEMM (fuseRows)
+}
+
+// fuseRows makes ch the row epilogue (gemmSpec.rowPost) of the next call's last GEMM, on the
+// output the model's chain reads: O = A·Woᵀ (AttnForward), Y = Gate·W2ᵀ (FFNForward), DX2n
+// (FFNBackward). The model then runs no loop of its own for it (Model.fuse).
+func (c *CPU) fuseRows(ch rowChain) { c.rows = ch }
+
+// takeRows returns the chain fuseRows gave for this call (nil if none), so that it never
+// outlives the call. (A call that fails before taking it leaves it behind, harmlessly: the
+// model gives a new chain before each of the three calls that take one.)
+func (c *CPU) takeRows() rowChain {
+	ch := c.rows
+	c.rows = nil
+	return ch
 }
 
 // NewCPU returns the CPU backend.
@@ -65,9 +80,9 @@ func (c *CPU) group(s Shape) int {
 
 // AttnForward: qkvForward (q, k, v = Xn·Wq/k/vᵀ in one loop; QK-norm, RoPE on q, k; the GQA
 // repeat); causal attention into A and LSE as one loop over (sequence, head, row block) items;
-// O = A·Woᵀ.
+// O = A·Woᵀ (with the model's chain on its rows, fuseRows).
 func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
-	t := c.team(s)
+	t, rows := c.team(s), c.takeRows()
 	n, d := s.N, s.D
 	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
 	j := &t.attnFwd
@@ -75,7 +90,9 @@ func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	*j = attnFwdJob{c: c, s: s, a: a, blk: blk, nb: (s.T + blk - 1) / blk}
 	items := s.B * s.H * j.nb
 	t.run(items, items, j)
-	linearForward(t, a.O, a.A, w.Wo.W, n, d, d)
+	o := linear(a.O, a.A, w.Wo.W, n, d, d)
+	o.rowPost = rows
+	t.gemms(o)
 	return nil
 }
 
@@ -191,9 +208,9 @@ func (j *attnBwdJob) unrotate(g []float32, t0, t1 int) {
 }
 
 // FFNForward, two loops: H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ on one grid, each block followed by
-// Gate = silu(H1)⊙H3 on it (swigluPost); Y = Gate·W2ᵀ.
+// Gate = silu(H1)⊙H3 on it (swigluPost); Y = Gate·W2ᵀ (with the model's chain on its rows).
 func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
-	t := c.team(s)
+	t, rows := c.team(s), c.takeRows()
 	n, d, f := s.N, s.D, s.F
 	if s.Act != SwiGLU {
 		linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
@@ -203,25 +220,31 @@ func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 		h3.post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
 		t.gemmGrid(h1, h3)
 	}
-	linearForward(t, a.Y, a.Gate, w.W2.W, n, f, d)
+	y := linear(a.Y, a.Gate, w.W2.W, n, f, d)
+	y.rowPost = rows
+	t.gemms(y)
 	return nil
 }
 
 // FFNBackward, two loops: DGate = DY·W2, each block followed by the SwiGLU backward into DH1,
-// DH3 on it (swigluPost); DX2n = DH1·W1 + DH3·W3 on one grid.
+// DH3 on it (swigluPost); DX2n = DH1·W1 + DH3·W3 on one grid (with the model's chain on its rows).
 func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
-	t := c.team(s)
+	t, rows := c.team(s), c.takeRows()
 	n, d, f := s.N, s.D, s.F
 	if s.Act != SwiGLU {
 		linearBackwardInput(t, a.DGate, a.DY, w.W2.W, n, f, d, 0)
 		actBackward(t, &c.act, s.Act, a.DH1, a.DGate, a.H1, n*f)
-		linearBackwardInput(t, a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+		dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+		dx.rowPost = rows
+		t.gemms(dx)
 		return nil
 	}
 	dg := linearInput(a.DGate, a.DY, w.W2.W, n, f, d, 0)
 	dg.post = swigluPost(t, swigluJob{bwd: true, gate: a.DGate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f],
 		dh1: a.DH1[:n*f], dh3: a.DH3[:n*f]}, f)
 	t.gemms(dg)
-	t.gemmGrid(linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0), linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1))
+	dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+	dx.rowPost = rows
+	t.gemmGrid(dx, linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1))
 	return nil
 }

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"sync/atomic"
+
 	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/internal/par"
 )
@@ -27,6 +29,13 @@ type gemmSpec struct {
 	// blocks are that wide.
 	post tileOp
 	unit int
+
+	// rowPost, when set (on a loop's only grid: one gemms product, or a gemmGrid's first spec),
+	// runs on each block of rows of C once every block of those rows is computed — by the
+	// goroutine that finishes the last of them, so no goroutine waits — as part number ⌊row
+	// block⌋: a row-local chain that needs whole rows (a residual add and an RMSNorm) fused into
+	// the GEMM's loop as its row epilogue.
+	rowPost rowChain
 }
 
 // A tileOp is an element-wise op on a block of a matrix: the rows [r0, r1) and columns [c0, c1).
@@ -59,7 +68,7 @@ const maxGemms = 8
 // gemm is one blas.Sgemm split over the team's goroutines (see gemms).
 func (t *team) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	t.gemms(gemmSpec{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0})
+	t.gemms(gemmSpec{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0, nil})
 }
 
 // gemms runs independent products (no output overlaps another's inputs or output: a layer's
@@ -73,6 +82,7 @@ func (t *team) gemms(gs ...gemmSpec) {
 	j := &t.gemm1
 	j.set(gs, false)
 	j.plan(t.w)
+	j.armRows()
 	t.run(j.blocks(), j.blocks(), j)
 }
 
@@ -86,6 +96,7 @@ func (t *team) gemmGrid(gs ...gemmSpec) {
 	j := &t.gemm1
 	j.set(gs, true)
 	j.plan(t.w)
+	j.armRows()
 	t.run(j.blocks(), j.blocks(), j)
 }
 
@@ -99,6 +110,7 @@ type gemmJob struct {
 	shared bool
 	pm, pn [maxGemms]int
 	start  [maxGemms + 1]int
+	left   []atomic.Int32 // with a rowPost: blocks of each row block not yet computed
 }
 
 func (j *gemmJob) set(gs []gemmSpec, shared bool) {
@@ -111,6 +123,28 @@ func (j *gemmJob) set(gs []gemmSpec, shared bool) {
 		}
 	}
 	j.ng, j.shared = copy(j.g[:], gs), shared
+	for i, g := range gs {
+		if g.rowPost != nil && (i > 0 || j.grids() > 1) {
+			panic("model: a rowPost needs the loop's only grid")
+		}
+	}
+}
+
+// armRows prepares a rowPost for the grid's row blocks: its parts, and the count of blocks left
+// in each row block.
+func (j *gemmJob) armRows() {
+	rp := j.g[0].rowPost
+	if rp == nil {
+		return
+	}
+	pm := j.pm[0]
+	if len(j.left) < pm {
+		j.left = make([]atomic.Int32, pm)
+	}
+	for i := range pm {
+		j.left[i].Store(int32(j.pn[0]))
+	}
+	rp.prepare(pm)
 }
 
 // blocks is the number of blocks of the loop.
@@ -261,8 +295,9 @@ func bound(n, p, i, u int) int {
 	return i * n / p
 }
 
-// Run computes blocks [lo, hi) of the loop.
-func (j *gemmJob) Run(_, _, lo, hi int) {
+// Run computes blocks [lo, hi) of the loop. The block that completes a row block runs the rowPost
+// on it: the atomic count orders every other block's writes before it.
+func (j *gemmJob) Run(wk, _, lo, hi int) {
 	for b := lo; b < hi; b++ {
 		i := 0
 		for b >= j.start[i+1] {
@@ -288,6 +323,9 @@ func (j *gemmJob) Run(_, _, lo, hi int) {
 				gs[k].post.tile(r0, r1, c0, c1)
 			}
 		}
+		if rp := gs[0].rowPost; rp != nil && j.left[bi].Add(-1) == 0 {
+			rp.Run(wk, bi, r0, r1)
+		}
 	}
 }
 
@@ -310,18 +348,18 @@ func (g *gemmSpec) block(r0, r1, c0, c1 int, beta float32) {
 // linear is the spec of y = x·Wᵀ for x [n, in], W [out, in] (llama2.c layout), y [n, out]
 // (overwritten).
 func linear(y, x, wt []float32, n, in, out int) gemmSpec {
-	return gemmSpec{false, true, n, out, in, 1, x, in, wt, in, 0, y, out, nil, 0}
+	return gemmSpec{false, true, n, out, in, 1, x, in, wt, in, 0, y, out, nil, 0, nil}
 }
 
 // linearInput is the spec of dx = beta·dx + dy·W for dy [n, out], W [out, in], dx [n, in].
 func linearInput(dx, dy, wt []float32, n, in, out int, beta float32) gemmSpec {
-	return gemmSpec{false, false, n, in, out, 1, dy, out, wt, in, beta, dx, in, nil, 0}
+	return gemmSpec{false, false, n, in, out, 1, dy, out, wt, in, beta, dx, in, nil, 0, nil}
 }
 
 // linearWeight is the spec of the weight gradient dW += dyᵀ·x for dy [n, out], x [n, in],
 // dW [out, in]: one GEMM over all n = B·T tokens.
 func linearWeight(dw, dy, x []float32, n, in, out int) gemmSpec {
-	return gemmSpec{true, false, out, in, n, 1, dy, out, x, in, 1, dw, in, nil, 0}
+	return gemmSpec{true, false, out, in, n, 1, dy, out, x, in, 1, dw, in, nil, 0, nil}
 }
 
 // linearForward is y = x·Wᵀ (see linear) on the team.

@@ -44,19 +44,20 @@ func TestLoopsPerStep(t *testing.T) {
 		edit         func(*config.Model)
 		layer, other int
 	}{
-		// forward (7): QKV (+ RoPE on q, k), attention, Wo, residual + FFN RMSNorm, W1|W3 (+ SwiGLU),
-		// W2, residual + next RMSNorm. backward (8 + 1): DGate (+ SwiGLU backward), dX2n, FFN
-		// RMSNorm backward + residual, DA, attention rows (+ RoPE backward of dq), attention keys
-		// (+ of dk), dXn, the layer's 7 weight gradients, attention RMSNorm backward + residual.
+		// forward (5): QKV (+ RoPE on q, k), attention, Wo (+ residual + FFN RMSNorm on each
+		// block of rows), W1|W3 (+ SwiGLU), W2 (+ residual + next RMSNorm). backward (7 + 1):
+		// DGate (+ SwiGLU backward), dX2n (+ FFN RMSNorm backward + residual), DA, attention rows
+		// (+ RoPE backward of dq), attention keys (+ of dk), dXn, the layer's 7 weight gradients,
+		// attention RMSNorm backward + residual.
 		// other (6): first RMSNorm, classifier, loss; dxf, classifier dW, final RMSNorm backward.
 		// Before the fusions: 27 per layer and 7 others (RoPE q, k and SwiGLU, forward and
-		// backward, each residual add and the clearing of dx as loops of their own, and the
-		// weight gradients as two loops).
-		{"default", func(*config.Model) {}, 16, 6},
+		// backward, each residual add, RMSNorm and the clearing of dx as loops of their own, and
+		// the weight gradients as two loops).
+		{"default", func(*config.Model) {}, 13, 6},
 		// relu2: W1, the activation, W2 (3 loops instead of 2, forward and backward); GQA: the
 		// repeat of k and v (2), their reduce (2); QK-norm: RMSNorm of q, k (2) and RoPE (2) as
 		// loops, and their backward (2).
-		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }, 28, 6},
+		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }, 25, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base

@@ -54,22 +54,37 @@ func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 // chunks is par.Chunks for the team's goroutines.
 func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk) }
 
-// rowParts is the number of parts of a rowLoop over n rows.
-func (t *team) rowParts(n int) int { return t.chunks(n, 16) }
-
 // rowLoop runs row-local ops (each op's Run(worker, part, lo, hi) does the rows [lo, hi) of its
 // matrices) one after the other on each block of rows, as ONE loop: a chain of ops that need no
 // other block's rows (a residual add and the RMSNorm after it) then waits once for the slowest
-// block instead of once per op, and each block's rows are still in cache for the next op. An op
-// that sums over rows (rmsnormBwdJob's dg) keeps per-part sums, rowParts(n) of them.
-func (t *team) rowLoop(n int, ops ...par.Job) {
+// block instead of once per op, and each block's rows are still in cache for the next op.
+func (t *team) rowLoop(n int, ops ...par.Job) { t.runChain(n, t.chainOf(ops...)) }
+
+// chainOf sets the team's chain job to run ops in turn on each block of rows.
+func (t *team) chainOf(ops ...par.Job) *chainJob {
 	j := &t.chain
 	j.n = copy(j.ops[:], ops)
 	if j.n != len(ops) {
-		panic("model: rowLoop takes at most 3 ops")
+		panic("model: a chain takes at most 3 ops")
 	}
-	t.run(n, t.rowParts(n), j)
-	j.ops = [3]par.Job{}
+	return j
+}
+
+// runChain runs a chain as one loop over n rows, in chunks of at least 16 rows.
+func (t *team) runChain(n int, c rowChain) {
+	parts := t.chunks(n, 16)
+	c.prepare(parts)
+	t.run(n, parts, c)
+}
+
+// A rowChain is row-local work on blocks of rows: Run(worker, part, lo, hi) does the rows
+// [lo, hi) as part number part. prepare(parts) is called before a loop with the number of parts
+// it will see (an op that sums over rows, rmsnormBwdJob's dg, keeps per-part sums, added in part
+// order afterwards). It runs as a loop of its own (runChain) or as the row epilogue of a GEMM's
+// loop (gemmSpec.rowPost), its parts then the GEMM's blocks of rows.
+type rowChain interface {
+	par.Job
+	prepare(parts int)
 }
 
 // chainJob runs its ops in turn on each part.
@@ -81,6 +96,15 @@ type chainJob struct {
 func (j *chainJob) Run(w, p, lo, hi int) {
 	for _, op := range j.ops[:j.n] {
 		op.Run(w, p, lo, hi)
+	}
+}
+
+// prepare prepares the ops that keep per-part sums.
+func (j *chainJob) prepare(parts int) {
+	for _, op := range j.ops[:j.n] {
+		if p, ok := op.(interface{ prepare(int) }); ok {
+			p.prepare(parts)
+		}
 	}
 }
 

@@ -62,29 +62,33 @@ func rmsnormRowsGo(out, rinv, x, g []float32, rows, d int, eps float32) {
 // backward after it, see Model.normBackward) → rmsnormBackwardRows: anelab_rmsnorm_bwd in
 // kernels.c on cgo builds, rmsnormBackwardRowsGo below without cgo.
 func rmsnormBackward(t *team, dx, dg, dout, x, rinv, g []float32, n, d int) {
-	j := t.rmsnormBwdOp(dx, dout, x, rinv, g, n, d, false)
+	j := t.rmsnormBwdOp(dx, dout, x, rinv, g, d, false)
 	t.rowLoop(n, j)
 	j.addTo(dg)
 }
 
-// rmsnormBwdOp is rmsnormBackward as a row-local op of a team.rowLoop over n rows (the team's
-// job, reused): with zero it overwrites dx instead of adding to it. After the loop, addTo(dg)
-// adds the per-part sums of dg in part order.
-func (t *team) rmsnormBwdOp(dx, dout, x, rinv, g []float32, n, d int, zero bool) *rmsnormBwdJob {
-	parts := t.rowParts(n)
-	if len(t.partsBuf) < parts*d {
-		t.partsBuf = make([]float32, parts*d)
-	}
-	part := t.partsBuf[:parts*d]
-	clear(part)
-	t.normBwd = rmsnormBwdJob{dx: dx, part: part, dout: dout, x: x, rinv: rinv, g: g, d: d, zero: zero}
+// rmsnormBwdOp is rmsnormBackward as a row-local op of a rowChain (the team's job, reused): with
+// zero it overwrites dx instead of adding to it. After the loop, addTo(dg) adds the per-part sums
+// of dg in part order.
+func (t *team) rmsnormBwdOp(dx, dout, x, rinv, g []float32, d int, zero bool) *rmsnormBwdJob {
+	t.normBwd = rmsnormBwdJob{dx: dx, buf: &t.partsBuf, dout: dout, x: x, rinv: rinv, g: g, d: d, zero: zero}
 	return &t.normBwd
 }
 
 type rmsnormBwdJob struct {
 	dx, part, dout, x, rinv, g []float32
+	buf                        *[]float32 // the team's scratch that part is cut from
 	d                          int
 	zero                       bool
+}
+
+// prepare sets part to zeroed sums for parts parts.
+func (j *rmsnormBwdJob) prepare(parts int) {
+	if len(*j.buf) < parts*j.d {
+		*j.buf = make([]float32, parts*j.d)
+	}
+	j.part = (*j.buf)[:parts*j.d]
+	clear(j.part)
 }
 
 func (j *rmsnormBwdJob) Run(_, p, lo, hi int) {

@@ -178,7 +178,9 @@ func TargetRows(rows []int32, targets []uint16, toCompact []int32, active int) e
 
 // forwardLayers runs the embedding and every block on B sequences of T tokens, leaving the last
 // block's output in buf.xL and its final RMSNorm in buf.xf, buf.rf. Each residual add and the
-// RMSNorm that reads its output are one loop over blocks of rows (rowLoop): both are row-local.
+// RMSNorm that reads its output are one chain over blocks of rows (both are row-local), run on
+// each block of rows of O (of Y) as the backend's GEMM completes it when the backend can (fuse),
+// else as one loop after the call.
 func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	n, d, t, eps := s.N, s.D, m.team, float32(m.cfg.NormEps)
 	acts, b := m.buf.acts, &m.buf
@@ -186,13 +188,14 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	rmsnormForward(t, acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, n, d, eps)
 	for l := range m.Layers {
 		p, a := &m.Layers[l], &acts[l]
+		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn).
+		ch := t.chainOf(t.residualOp(a.X2, a.X, a.O, m.alpha, d), t.rmsnormOp(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, d, eps))
+		fused := m.fuse(ch)
 		if err := m.backend.AttnForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention on %s backend: %w", l, m.backend.Name(), err)
 		}
-		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn).
-		t.rowLoop(n, t.residualOp(a.X2, a.X, a.O, m.alpha, d), t.rmsnormOp(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, d, eps))
-		if err := m.backend.FFNForward(l, s, p, a); err != nil {
-			return fmt.Errorf("model: layer %d FFN on %s backend: %w", l, m.backend.Name(), err)
+		if !fused {
+			t.runChain(n, ch)
 		}
 		// x' = x2 + α·y, then the next layer's attention RMSNorm (after the last: the final one).
 		next, nextn, r, g := b.xL, b.xf, b.rf, m.FinalNorm.W
@@ -200,9 +203,30 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 			an := &acts[l+1]
 			next, nextn, r, g = an.X, an.Xn, an.RAtt, m.Layers[l+1].AttnNorm.W
 		}
-		t.rowLoop(n, t.residualOp(next, a.X2, a.Y, m.alpha, d), t.rmsnormOp(nextn, r, next, g, d, eps))
+		ch = t.chainOf(t.residualOp(next, a.X2, a.Y, m.alpha, d), t.rmsnormOp(nextn, r, next, g, d, eps))
+		fused = m.fuse(ch)
+		if err := m.backend.FFNForward(l, s, p, a); err != nil {
+			return fmt.Errorf("model: layer %d FFN on %s backend: %w", l, m.backend.Name(), err)
+		}
+		if !fused {
+			t.runChain(n, ch)
+		}
 	}
 	return nil
+}
+
+// rowFuser is a backend that can run the model's row-local chain after a call inside the call's
+// last GEMM loop, on each block of rows of its output as soon as it is complete (CPU.fuseRows).
+type rowFuser interface{ fuseRows(rowChain) }
+
+// fuse hands ch to the backend for its next call, if it can take it; otherwise the caller runs
+// it after the call (runChain).
+func (m *Model) fuse(ch rowChain) bool {
+	f, ok := m.backend.(rowFuser)
+	if ok {
+		f.fuseRows(ch)
+	}
+	return ok
 }
 
 // classifier returns E_c: E's values (the untied head's, if any), or with compaction its active
@@ -331,14 +355,21 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	m.normBackward(t, dx, m.FinalNorm, b.dxf, b.xL, b.rf, n, d, true, b.acts[len(m.Layers)-1].DY)
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
+		// dx2 = dx + the FFN norm's backward; x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
+		// On each block of rows of DX2n as the backend completes it when it can (fuse).
+		nb := t.rmsnormBwdOp(dx, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, d, false)
+		ch := t.chainOf(nb, t.residualBwdOp(a.DO, dx, m.alpha, d))
+		fused := m.fuse(ch)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN backward on %s backend: %w", l, m.backend.Name(), err)
 		}
+		if !fused {
+			t.runChain(n, ch)
+		}
+		nb.addTo(p.FFNNorm.G)
 		if q != nil { // async: queued now, to overlap AttnBackward
 			m.dW(q, dwFFN, l, s, ec)
 		}
-		// dx2 = dx + the FFN norm's backward; x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
-		m.normBackward(t, dx, p.FFNNorm, a.DX2n, a.X2, a.RFFN, n, d, false, a.DO)
 		if err := m.backend.AttnBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention backward on %s backend: %w", l, m.backend.Name(), err)
 		}
@@ -373,7 +404,7 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 //	dx += ∂x_n/∂x·dout   (rmsnormBackward; with first, dx = instead of +=; g.G accumulates),
 //	dy  = α·dx           (residualBackward: the branch's gradient; dx flows on to x_below).
 func (m *Model) normBackward(t *team, dx []float32, g *tensor.Param, dout, x, rinv []float32, n, d int, first bool, dy []float32) {
-	nb := t.rmsnormBwdOp(dx, dout, x, rinv, g.W, n, d, first)
+	nb := t.rmsnormBwdOp(dx, dout, x, rinv, g.W, d, first)
 	if dy == nil {
 		t.rowLoop(n, nb)
 	} else {

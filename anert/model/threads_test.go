@@ -89,7 +89,7 @@ func TestTeamGemms(t *testing.T) {
 		}
 		c := rnd(r, d.m*d.n, -1, 1)
 		return gemmSpec{ta, tb, d.m, d.n, d.k, 0.5, rnd(r, d.m*d.k, -1, 1), lda, rnd(r, d.k*d.n, -1, 1), ldb,
-			beta, append([]float32(nil), c...), d.n, nil, 0}, c
+			beta, append([]float32(nil), c...), d.n, nil, 0, nil}, c
 	}
 	check := func(name string, got, want []float32, k int) {
 		t.Helper()
@@ -258,6 +258,78 @@ func TestGemmPosts(t *testing.T) {
 					if v := ch.seen[i].Load(); v != 1 {
 						t.Fatalf("%s: element %d seen by the post op %d times", name, i, v)
 					}
+				}
+			}
+		}
+	}
+}
+
+// rowCheck is a rowPost that checks each block of rows it is given: whole rows of every C in cs
+// already computed (equal to want), a part index below the prepared count and seen once.
+type rowCheck struct {
+	t         *testing.T
+	n, parts  int
+	cs, wants [][]float32
+	rows      []atomic.Int32
+	partSeen  []atomic.Int32
+}
+
+func (c *rowCheck) prepare(parts int) { c.parts, c.partSeen = parts, make([]atomic.Int32, parts) }
+
+func (c *rowCheck) Run(_, p, lo, hi int) {
+	if p < 0 || p >= c.parts {
+		c.t.Errorf("part %d of %d", p, c.parts)
+		return
+	}
+	c.partSeen[p].Add(1)
+	for r := lo; r < hi; r++ {
+		c.rows[r].Add(1)
+		for i, cm := range c.cs {
+			for col := range c.n {
+				if w := c.wants[i][r*c.n+col]; math.Abs(float64(cm[r*c.n+col]-w)) > 1e-4*(1+math.Abs(float64(w))) {
+					c.t.Errorf("rowPost saw C%d[%d,%d] = %g before it was computed (%g)", i, r, col, cm[r*c.n+col], w)
+					return
+				}
+			}
+		}
+	}
+}
+
+// TestGemmRowPost: a rowPost runs once on every row of C, each time on whole rows already
+// computed by every block (and every product of a gemmGrid), as a distinct part below the count
+// it was prepared with — on 1 to 16 goroutines, with grids that cut columns.
+func TestGemmRowPost(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const k = 40
+	for _, w := range []int{1, 2, 5, 16} {
+		for _, tc := range []struct {
+			m, n     int
+			products int // 1: gemms, 2: gemmGrid
+		}{{256, 96, 1}, {64, 96, 1}, {1000, 256, 1}, {256, 96, 2}, {37, 5, 2}} {
+			var gs []gemmSpec
+			var cs, wants [][]float32
+			for range tc.products {
+				a, b, c := rnd(r, tc.m*k, -1, 1), rnd(r, tc.n*k, -1, 1), rnd(r, tc.m*tc.n, -1, 1)
+				want := make([]float32, tc.m*tc.n)
+				blas.Sgemm(false, true, tc.m, tc.n, k, 1, a, k, b, k, 0, want, tc.n)
+				gs, cs, wants = append(gs, linear(c, a, b, tc.m, k, tc.n)), append(cs, c), append(wants, want)
+			}
+			ch := &rowCheck{t: t, n: tc.n, cs: cs, wants: wants, rows: make([]atomic.Int32, tc.m)}
+			gs[0].rowPost = ch
+			if tc.products == 1 {
+				newTeam(w).gemms(gs...)
+			} else {
+				newTeam(w).gemmGrid(gs...)
+			}
+			name := fmt.Sprintf("w=%d %d×%d products %d", w, tc.m, tc.n, tc.products)
+			for i := range ch.rows {
+				if v := ch.rows[i].Load(); v != 1 {
+					t.Fatalf("%s: row %d seen by the rowPost %d times", name, i, v)
+				}
+			}
+			for p := range ch.partSeen {
+				if v := ch.partSeen[p].Load(); v > 1 {
+					t.Fatalf("%s: part %d run %d times", name, p, v)
 				}
 			}
 		}
