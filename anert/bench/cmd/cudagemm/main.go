@@ -48,6 +48,12 @@ func run(N, D, F, V int) error {
 		return err
 	}
 	defer c.Close()
+	// Driver calls must come from the thread the context is current on: Do runs f there.
+	return c.Do(func() error { return measure(c, N, D, F, V) })
+}
+
+func measure(c *cuda.Ctx, N, D, F, V int) error {
+	var err error
 	shapes := []shape{
 		{"qkv fwd  X·Wᵀ", false, true, N, 3 * D, D},
 		{"w13 fwd  X·Wᵀ", false, true, N, 2 * F, D},
