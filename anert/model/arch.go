@@ -213,8 +213,10 @@ func (c *CPU) attnGrads(s Shape, a *LayerActs) *LayerActs {
 //
 //	dq, dK ← RoPE⁻¹(dq), RoPE⁻¹(dK)   (in the attention backward's items, see attnBwdJob);
 //	dk, dv = kvReduce(dK), kvReduce(dV);
-//	dq, dk ← RMSNorm_head backward (rmsnorm.go);  dXn = dq·Wq + dk·Wk + dv·Wv.
-func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs) {
+//	dq, dk ← RMSNorm_head backward (rmsnorm.go);  dXn = dq·Wq + dk·Wk + dv·Wv,
+//
+// the last as one loop with rows on its blocks of rows (rowPost) and the products more.
+func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs, rows rowChain, more []gemmSpec) {
 	n, d, kvd, kv := s.N, s.D, s.KVD(), s.KVHeads()
 	if kv != s.H {
 		kvReduce(t, &c.kv, a.DK, a.DKE, n, s.H, kv, s.HD)
@@ -233,6 +235,8 @@ func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs) {
 		copy(a.DQ, dq)
 		copy(a.DK, dk)
 	}
-	t.gemmGrid(linearInput(a.DXn, a.DQ, w.Wq.W, n, d, d, 0), linearInput(a.DXn, a.DK, w.Wk.W, n, d, kvd, 1),
-		linearInput(a.DXn, a.DV, w.Wv.W, n, d, kvd, 1))
+	dx := linearInput(a.DXn, a.DQ, w.Wq.W, n, d, d, 0)
+	dx.rowPost = rows
+	t.gemmLoop([]gemmSpec{dx, linearInput(a.DXn, a.DK, w.Wk.W, n, d, kvd, 1),
+		linearInput(a.DXn, a.DV, w.Wv.W, n, d, kvd, 1)}, more)
 }

@@ -23,16 +23,14 @@ const (
 	dwClassifier = iota // gE (gE_c) += dlogitsᵀ·xf
 	dwFFN               // layer l: dW2 += DYᵀ·Gate, dW1 += DH1ᵀ·X2n, dW3 += DH3ᵀ·X2n
 	dwAttn              // layer l: dWo += DOᵀ·A, dWq += DQᵀ·Xn, dWk += DKᵀ·Xn, dWv += DVᵀ·Xn
-	dwLayer             // layer l: dwFFN's and dwAttn's products as one loop (the synchronous step)
 	dwStop              // ends the worker
 )
 
-// weightGrad runs the weight-gradient GEMMs of kind (layer l) on team t. The synchronous step runs
-// a layer's as one loop (dwLayer); the dW worker as two (dwFFN as soon as FFNBackward is done, to
-// overlap AttnBackward, then dwAttn). Up to 4 goroutines every product is cut into the same blocks
-// either way (gemmJob.plan), so the gradients are the same bits; on more the blocks differ.
+// weightGrad runs the weight-gradient GEMMs of kind (layer l) on team t, as one loop: in place
+// (a synchronous backend that does not fuse them into its own loops, see Model.fuseDW) or on the
+// dW worker.
 func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
-	n, d, f, c, kvd := s.N, s.D, s.F, m.classes(), s.KVD()
+	n, d, c := s.N, s.D, m.classes()
 	b := &m.buf
 	switch kind {
 	case dwClassifier:
@@ -44,22 +42,31 @@ func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 		} else {
 			classifierBackwardWeight(t, m.headParam().G, dlogits, b.xf, n, c, d)
 		}
-	default: // one loop (team.gemms) of the FFN's products, the attention's, or both
-		p, a := &m.Layers[l], &b.acts[l]
+	default:
 		var buf [maxGemms]gemmSpec
-		gs := buf[:0]
-		if kind != dwAttn {
-			gs = append(gs, linearWeight(p.W2.G, a.DY, a.Gate, n, f, d), linearWeight(p.W1.G, a.DH1, a.X2n, n, d, f))
-			if p.W3 != nil {
-				gs = append(gs, linearWeight(p.W3.G, a.DH3, a.X2n, n, d, f))
-			}
-		}
-		if kind != dwFFN {
-			gs = append(gs, linearWeight(p.Wo.G, a.DO, a.A, n, d, d), linearWeight(p.Wq.G, a.DQ, a.Xn, n, d, d),
-				linearWeight(p.Wk.G, a.DK, a.Xn, n, d, kvd), linearWeight(p.Wv.G, a.DV, a.Xn, n, d, kvd))
-		}
-		t.gemms(gs...)
+		t.gemms(m.layerWeightGrads(&buf, kind, l, s)...)
 	}
+}
+
+// layerWeightGrads is the weight-gradient products of layer l's FFN (dwFFN) or attention
+// (dwAttn), in buf:
+//
+//	FFN:       dW2 += DYᵀ·Gate, dW1 += DH1ᵀ·X2n, dW3 += DH3ᵀ·X2n
+//	attention: dWo += DOᵀ·A, dWq += DQᵀ·Xn, dWk += DKᵀ·Xn, dWv += DVᵀ·Xn
+func (m *Model) layerWeightGrads(buf *[maxGemms]gemmSpec, kind, l int, s Shape) []gemmSpec {
+	n, d, f, kvd := s.N, s.D, s.F, s.KVD()
+	p, a := &m.Layers[l], &m.buf.acts[l]
+	if kind == dwAttn {
+		*buf = [maxGemms]gemmSpec{linearWeight(p.Wo.G, a.DO, a.A, n, d, d), linearWeight(p.Wq.G, a.DQ, a.Xn, n, d, d),
+			linearWeight(p.Wk.G, a.DK, a.Xn, n, d, kvd), linearWeight(p.Wv.G, a.DV, a.Xn, n, d, kvd)}
+		return buf[:4]
+	}
+	*buf = [maxGemms]gemmSpec{linearWeight(p.W2.G, a.DY, a.Gate, n, f, d), linearWeight(p.W1.G, a.DH1, a.X2n, n, d, f)}
+	if p.W3 == nil {
+		return buf[:2]
+	}
+	buf[2] = linearWeight(p.W3.G, a.DH3, a.X2n, n, d, f)
+	return buf[:3]
 }
 
 // dwQueue is the asynchronous weight-gradient pipeline of an AsyncBackend's step (seed-system

@@ -15,20 +15,26 @@ type CPU struct {
 	kv      kvJob
 	gqa     LayerActs // attnGrads' view
 	rows    rowChain  // the model's chain for the next call's last GEMM (fuseRows)
+	more    [maxGemms]gemmSpec
+	nmore   int // the model's products for the next call's last loop (fuseGemms)
 }
 
 // fuseRows makes ch the row epilogue (gemmSpec.rowPost) of the next call's last GEMM, on the
 // output the model's chain reads: O = A·Woᵀ (AttnForward), Y = Gate·W2ᵀ (FFNForward), DX2n
-// (FFNBackward). The model then runs no loop of its own for it (Model.fuse).
+// (FFNBackward), DXn (AttnBackward). The model then runs no loop of its own for it (Model.fuse).
 func (c *CPU) fuseRows(ch rowChain) { c.rows = ch }
 
-// takeRows returns the chain fuseRows gave for this call (nil if none), so that it never
-// outlives the call. (A call that fails before taking it leaves it behind, harmlessly: the
-// model gives a new chain before each of the three calls that take one.)
-func (c *CPU) takeRows() rowChain {
-	ch := c.rows
-	c.rows = nil
-	return ch
+// fuseGemms adds products (the layer's weight gradients, independent of the call's own) to the
+// next backward call's last loop: FFNBackward's DX2n, AttnBackward's DXn (Model.fuseDW).
+func (c *CPU) fuseGemms(gs []gemmSpec) { c.nmore = copy(c.more[:], gs) }
+
+// takeFused returns what fuseRows and fuseGemms gave for this call (nil if nothing), so that it
+// never outlives the call. (A call that fails before taking it leaves it behind, harmlessly: the
+// model gives anew before each call that takes it.)
+func (c *CPU) takeFused() (rowChain, []gemmSpec) {
+	ch, more := c.rows, c.more[:c.nmore]
+	c.rows, c.nmore = nil, 0
+	return ch, more
 }
 
 // NewCPU returns the CPU backend.
@@ -82,7 +88,8 @@ func (c *CPU) group(s Shape) int {
 // repeat); causal attention into A and LSE as one loop over (sequence, head, row block) items;
 // O = A·Woᵀ (with the model's chain on its rows, fuseRows).
 func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
-	t, rows := c.team(s), c.takeRows()
+	t := c.team(s)
+	rows, _ := c.takeFused()
 	n, d := s.N, s.D
 	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
 	j := &t.attnFwd
@@ -121,10 +128,11 @@ func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 // AttnBackward: DA = DO·Wo; the SDPA backward into DQ, DK, DV: one loop over whole (sequence,
 // head) pairs when there are 4 or more per goroutine, else per group of pairs two loops, over
 // (pair, row block) items (attnRowsBackward) and then (pair, key block) items (attnColsBackward);
-// then qkvBackward: the GQA reduce, RoPE backward on DQ, DK, the QK-norm
-// backward, DXn = DQ·Wq + DK·Wk + DV·Wv (one loop).
+// then qkvBackward: the GQA reduce, the QK-norm backward, DXn = DQ·Wq + DK·Wk + DV·Wv (one
+// loop, with the model's chain on its rows and the model's products, see fuseRows, fuseGemms).
 func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
+	rows, more := c.takeFused()
 	n, d := s.N, s.D
 	linearBackwardInput(t, a.DA, a.DO, w.Wo.W, n, d, d, 0)
 	j := &t.attnBwd
@@ -142,7 +150,7 @@ func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 		j.cols = true
 		t.run(j.np*j.nb, j.np*j.nb, j)
 	}
-	c.qkvBackward(t, s, w, a) // GQA reduce, RoPE, QK-norm backward, DXn (arch.go)
+	c.qkvBackward(t, s, w, a, rows, more) // GQA reduce, QK-norm backward, DXn (arch.go)
 	return nil
 }
 
@@ -210,7 +218,8 @@ func (j *attnBwdJob) unrotate(g []float32, t0, t1 int) {
 // FFNForward, two loops: H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ on one grid, each block followed by
 // Gate = silu(H1)⊙H3 on it (swigluPost); Y = Gate·W2ᵀ (with the model's chain on its rows).
 func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
-	t, rows := c.team(s), c.takeRows()
+	t := c.team(s)
+	rows, _ := c.takeFused()
 	n, d, f := s.N, s.D, s.F
 	if s.Act != SwiGLU {
 		linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
@@ -227,16 +236,18 @@ func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 }
 
 // FFNBackward, two loops: DGate = DY·W2, each block followed by the SwiGLU backward into DH1,
-// DH3 on it (swigluPost); DX2n = DH1·W1 + DH3·W3 on one grid (with the model's chain on its rows).
+// DH3 on it (swigluPost); DX2n = DH1·W1 + DH3·W3 on one grid (with the model's chain on its
+// rows), and in the same loop the model's products (the FFN's weight gradients, fuseGemms).
 func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
-	t, rows := c.team(s), c.takeRows()
+	t := c.team(s)
+	rows, more := c.takeFused()
 	n, d, f := s.N, s.D, s.F
 	if s.Act != SwiGLU {
 		linearBackwardInput(t, a.DGate, a.DY, w.W2.W, n, f, d, 0)
 		actBackward(t, &c.act, s.Act, a.DH1, a.DGate, a.H1, n*f)
 		dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
 		dx.rowPost = rows
-		t.gemms(dx)
+		t.gemmLoop([]gemmSpec{dx}, more)
 		return nil
 	}
 	dg := linearInput(a.DGate, a.DY, w.W2.W, n, f, d, 0)
@@ -245,6 +256,6 @@ func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t.gemms(dg)
 	dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
 	dx.rowPost = rows
-	t.gemmGrid(dx, linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1))
+	t.gemmLoop([]gemmSpec{dx, linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1)}, more)
 	return nil
 }

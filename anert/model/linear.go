@@ -78,13 +78,7 @@ func (t *team) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32
 // blocks of about the same cost (gemmJob.plan), and the goroutines take blocks until none is
 // left. One loop instead of one per product saves a wait for the slowest block per product, and
 // small products (a GQA key projection) no longer run alone on many cores.
-func (t *team) gemms(gs ...gemmSpec) {
-	j := &t.gemm1
-	j.set(gs, false)
-	j.plan(t.w)
-	j.armRows()
-	t.run(j.blocks(), j.blocks(), j)
-}
+func (t *team) gemms(gs ...gemmSpec) { t.gemmLoop(gs[:1], gs[1:]) }
 
 // gemmGrid runs products of the same m × n output shape on ONE grid of blocks: each block
 // computes the same rows and columns of every product in turn (each with its own C and β), then
@@ -92,46 +86,59 @@ func (t *team) gemms(gs ...gemmSpec) {
 // on h1 = x·W1ᵀ and h3 = x·W3ᵀ). Products sharing one C with β = 1 after the first add up:
 // C = Σ_i α_i·op(A_i)·op(B_i) + β_0·C — dXn = dq·Wq + dk·Wk + dv·Wv and dX2n = dh1·W1 + dh3·W3
 // as one loop (no block waits for another product's loop). Product 0's unit applies.
-func (t *team) gemmGrid(gs ...gemmSpec) {
+func (t *team) gemmGrid(gs ...gemmSpec) { t.gemmLoop(gs, nil) }
+
+// gemmLoop is gemmGrid on grid and, in the same loop, gemms on more (independent of grid's
+// products and of each other): a backward step's input-side sum and the weight gradients that
+// read the same inputs, as one loop.
+func (t *team) gemmLoop(grid, more []gemmSpec) {
 	j := &t.gemm1
-	j.set(gs, true)
+	j.set(grid, more)
 	j.plan(t.w)
 	j.armRows()
 	t.run(j.blocks(), j.blocks(), j)
 }
 
-// gemmJob is one gemms or gemmGrid call: product i (of ng) is cut into a pm[i] × pn[i] grid of
-// blocks of C, numbered from start[i]; block b of a product is at row block b/pn and column block
-// b mod pn. With shared (gemmGrid), there is one grid (product 0's), and each block runs every
-// product.
+// gemmJob is one gemmLoop: its products in grids, grid i made of the products [first[i],
+// first[i+1]) (same output shape), cut into a pm[i] × pn[i] grid of blocks of C numbered from
+// start[i]; block b of a grid is at row block b/pn and column block b mod pn, and runs every
+// product of its grid.
 type gemmJob struct {
 	g      [maxGemms]gemmSpec
 	ng     int
-	shared bool
+	ngrid  int
+	first  [maxGemms + 1]int
 	pm, pn [maxGemms]int
 	start  [maxGemms + 1]int
 	left   []atomic.Int32 // with a rowPost: blocks of each row block not yet computed
 }
 
-func (j *gemmJob) set(gs []gemmSpec, shared bool) {
-	if len(gs) > maxGemms || len(gs) == 0 {
-		panic("model: gemms takes 1 to maxGemms products")
+// set stores the products: grid's on one grid, each of more on its own.
+func (j *gemmJob) set(grid, more []gemmSpec) {
+	if len(grid)+len(more) > maxGemms || len(grid) == 0 {
+		panic("model: a gemm loop takes 1 to maxGemms products")
 	}
-	for _, g := range gs[1:] {
-		if shared && (g.m != gs[0].m || g.n != gs[0].n) {
+	for _, g := range grid[1:] {
+		if g.m != grid[0].m || g.n != grid[0].n {
 			panic("model: gemmGrid's products must have the same output shape")
 		}
 	}
-	j.ng, j.shared = copy(j.g[:], gs), shared
-	for i, g := range gs {
-		if g.rowPost != nil && (i > 0 || j.grids() > 1) {
-			panic("model: a rowPost needs the loop's only grid")
+	j.ng = copy(j.g[:], grid)
+	j.ng += copy(j.g[j.ng:], more)
+	j.ngrid = 1 + len(more)
+	j.first[0], j.first[1] = 0, len(grid)
+	for i := range more {
+		j.first[i+2] = len(grid) + i + 1
+	}
+	for i, g := range j.g[:j.ng] {
+		if g.rowPost != nil && i > 0 {
+			panic("model: a rowPost goes on the loop's first product (its first grid)")
 		}
 	}
 }
 
-// armRows prepares a rowPost for the grid's row blocks: its parts, and the count of blocks left
-// in each row block.
+// armRows prepares a rowPost for the first grid's row blocks: its parts, and the count of blocks
+// left in each row block.
 func (j *gemmJob) armRows() {
 	rp := j.g[0].rowPost
 	if rp == nil {
@@ -148,71 +155,64 @@ func (j *gemmJob) armRows() {
 }
 
 // blocks is the number of blocks of the loop.
-func (j *gemmJob) blocks() int { return j.start[j.grids()] }
+func (j *gemmJob) blocks() int { return j.start[j.ngrid] }
 
-// grids is the number of grids: 1 for a gemmGrid, ng otherwise.
-func (j *gemmJob) grids() int {
-	if j.shared {
-		return 1
+// gridCost is grid i's output shape, its k summed over its products, and its column unit.
+func (j *gemmJob) gridCost(i int) (m, n, k, unit int) {
+	g0 := j.g[j.first[i]]
+	for _, g := range j.g[j.first[i]:j.first[i+1]] {
+		k += g.k
 	}
-	return j.ng
+	return g0.m, g0.n, k, g0.unit
 }
 
 // plan cuts the products into blocks for w goroutines. Each block packs its rows of op(A) and
 // its columns of op(B) into BLAS's blocked layout, so the cut is chosen for little repacking:
 //
-//   - up to 4 goroutines: rows only, each product (or the shared grid) cut as if it ran alone: one block
+//   - up to 4 goroutines: rows only, each grid (a product, or gemmGrid's products) cut as if it ran alone: one block
 //     per goroutine, or two when each still has 256 rows or more (so that a goroutine slowed by
 //     another process can leave its second to the other). Every product then spreads evenly over
 //     the goroutines, so products of any sizes share them in proportion to their work. With blocks
 //     of 128 rows, repacking all of op(B) per block cost ~10% of the GEMM time; splitting columns
 //     measured no faster on two cores.
 //   - more goroutines: a pm × pn grid per product, pm chosen to minimise the data packed,
-//     pn·m·k + pm·k·n, with bounds on multiples of 16 or the spec's unit (gridOf). A lone product
-//     (or a shared grid) gets
-//     w blocks, or 2w for 10⁸ multiply-adds or more. On 16 cores, splitting rows 16 ways repacked
+//     pn·m·k + pm·k·n, with bounds on multiples of 16 or the spec's unit (gridOf). A lone grid
+//     gets w blocks, or 2w for 10⁸ multiply-adds or more. On 16 cores, splitting rows 16 ways repacked
 //     op(B) 16 times and ran the model's shapes at a third to a half of the grid's rate
-//     (anert/bench/cmd/gemmsplit). Several products get blocks of about equal cost: product i
+//     (anert/bench/cmd/gemmsplit). Several grids get blocks of about equal cost: grid i
 //     p_i ≈ q·w·cost_i/Σcost, q the smallest of 1…4 whose blocks, taken in order by w goroutines,
 //     finish within 10% of a perfect share (shares), rather than w blocks each, which would cut
 //     a small product (a GQA key projection) into slivers.
 func (j *gemmJob) plan(w int) {
-	if j.shared {
-		k := 0
-		for _, s := range j.g[:j.ng] {
-			k += s.k
-		}
-		j.pm[0], j.pn[0] = lonePlan(w, j.g[0].m, j.g[0].n, k, j.g[0].unit)
-		j.start[0], j.start[1] = 0, j.pm[0]*j.pn[0]
-		return
-	}
 	var p [maxGemms]int
-	if w <= 4 || j.ng == 1 {
-		for i, g := range j.g[:j.ng] {
-			j.pm[i], j.pn[i] = lonePlan(w, g.m, g.n, g.k, g.unit)
-			p[i] = j.pm[i] * j.pn[i]
+	if w <= 4 || j.ngrid == 1 {
+		for i := range j.ngrid {
+			m, n, k, u := j.gridCost(i)
+			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u)
 		}
 	} else {
 		var cost [maxGemms]float64
 		total := 0.0
-		for i, g := range j.g[:j.ng] {
-			cost[i] = float64(g.m) * float64(g.n) * float64(g.k)
+		for i := range j.ngrid {
+			m, n, k, _ := j.gridCost(i)
+			cost[i] = float64(m) * float64(n) * float64(k)
 			total += cost[i]
 		}
 		for q := 1; q <= 4; q++ {
-			for i := range j.ng {
+			for i := range j.ngrid {
 				p[i] = max(1, int(float64(q*w)*cost[i]/max(total, 1)+0.5))
 			}
-			if shares(w, cost[:j.ng], p[:j.ng]) <= 1.1*total/float64(w) {
+			if shares(w, cost[:j.ngrid], p[:j.ngrid]) <= 1.1*total/float64(w) {
 				break
 			}
 		}
-		for i, g := range j.g[:j.ng] {
-			j.pm[i], j.pn[i] = gridOf(g.m, g.n, p[i], g.unit)
+		for i := range j.ngrid {
+			m, n, _, u := j.gridCost(i)
+			j.pm[i], j.pn[i] = gridOf(m, n, p[i], u)
 		}
 	}
 	j.start[0] = 0
-	for i := range j.ng {
+	for i := range j.ngrid {
 		j.start[i+1] = j.start[i] + j.pm[i]*j.pn[i]
 	}
 }
@@ -304,23 +304,18 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 			i++
 		}
 		bi, bj := (b-j.start[i])/j.pn[i], (b-j.start[i])%j.pn[i]
-		g := &j.g[i]
-		u := colUnit(g.unit)
-		r0, r1 := bound(g.m, j.pm[i], bi, 16), bound(g.m, j.pm[i], bi+1, 16)
-		c0, c1 := bound(g.n, j.pn[i], bj, u), bound(g.n, j.pn[i], bj+1, u)
-		if r1 <= r0 || c1 <= c0 {
-			continue
-		}
-		gs := j.g[i : i+1]
-		if j.shared {
-			gs = j.g[:j.ng]
-		}
-		for k := range gs {
-			gs[k].block(r0, r1, c0, c1, gs[k].beta)
-		}
-		for k := range gs {
-			if gs[k].post != nil {
-				gs[k].post.tile(r0, r1, c0, c1)
+		gs := j.g[j.first[i]:j.first[i+1]]
+		u := colUnit(gs[0].unit)
+		r0, r1 := bound(gs[0].m, j.pm[i], bi, 16), bound(gs[0].m, j.pm[i], bi+1, 16)
+		c0, c1 := bound(gs[0].n, j.pn[i], bj, u), bound(gs[0].n, j.pn[i], bj+1, u)
+		if r1 > r0 && c1 > c0 {
+			for k := range gs {
+				gs[k].block(r0, r1, c0, c1, gs[k].beta)
+			}
+			for k := range gs {
+				if gs[k].post != nil {
+					gs[k].post.tile(r0, r1, c0, c1)
+				}
 			}
 		}
 		if rp := gs[0].rowPost; rp != nil && j.left[bi].Add(-1) == 0 {

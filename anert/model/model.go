@@ -70,9 +70,10 @@ type Model struct {
 
 	threads int // thread budget (Threads option; 0: all cores)
 	buf     buffers
-	team    *team    // the goroutines of a step (see beginStep) and its loop bodies
-	dwq     dwQueue  // the weight-gradient worker of an async backend (AsyncBackend)
-	timings *Timings // phase times, when enabled (SetTimings)
+	team    *team              // the goroutines of a step (see beginStep) and its loop bodies
+	dwq     dwQueue            // the weight-gradient worker of an async backend (AsyncBackend)
+	dwFused [maxGemms]gemmSpec // the specs fuseDW hands to the backend (here, so that nothing allocates)
+	timings *Timings           // phase times, when enabled (SetTimings)
 }
 
 // An Option configures a Model built by New.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/anelab/anelab/anert/blas"
-	"github.com/anelab/anelab/anert/tensor"
 )
 
 // buffers is every activation and gradient buffer, sized for rows = B·T tokens and cls
@@ -305,7 +304,9 @@ func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
 // the loss with its gradient; Backward is the input-side backward pass (dlogits down to the
 // embedding: the backend's FFNBackward and AttnBackward, the norms, the residuals); WeightGrad is
 // the weight-gradient GEMMs (dW += dyᵀ·x, the classifier's included), which run inside the
-// backward pass but are not counted in Backward. With an async backend (AsyncBackend) the
+// backward pass but are not counted in Backward — where they run apart: the CPU backend runs a
+// layer's weight gradients inside its backward calls' last loops (Model.fuseDW), so with it
+// WeightGrad is the classifier's and the layers' are in Backward. With an async backend (AsyncBackend) the
 // weight gradients overlap the backward pass: WeightGrad is then only the time the backward pass
 // waited for them (the part the overlap did not hide), so the phases still add up to wall time.
 type Timings struct {
@@ -352,14 +353,16 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	dx := b.dx[:n*d]
 	// dx = the final norm's backward (the residual stream's first gradient), and since the last
 	// layer's x' = x2 + α·y, its dy = α·dx.
-	m.normBackward(t, dx, m.FinalNorm, b.dxf, b.xL, b.rf, n, d, true, b.acts[len(m.Layers)-1].DY)
+	nb, ch := m.normBackward(t, dx, b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
+	t.runChain(n, ch)
+	nb.addTo(m.FinalNorm.G)
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
-		// dx2 = dx + the FFN norm's backward; x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
-		// On each block of rows of DX2n as the backend completes it when it can (fuse).
-		nb := t.rmsnormBwdOp(dx, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, d, false)
-		ch := t.chainOf(nb, t.residualBwdOp(a.DO, dx, m.alpha, d))
-		fused := m.fuse(ch)
+		// The FFN's backward; then dx2 = dx + the FFN norm's backward and, as x2 = x + α·o,
+		// do = α·dx2 (dx2 flows on to x): on each block of rows of DX2n as the backend completes
+		// it when it can (fuse), and the FFN's weight gradients in its last loop (fuseDW).
+		nb, ch := m.normBackward(t, dx, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, d, false, a.DO)
+		fused, dwFused := m.fuse(ch), m.fuseDW(q, dwFFN, l, s)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN backward on %s backend: %w", l, m.backend.Name(), err)
 		}
@@ -367,26 +370,33 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 			t.runChain(n, ch)
 		}
 		nb.addTo(p.FFNNorm.G)
-		if q != nil { // async: queued now, to overlap AttnBackward
+		if !dwFused { // async: queued now, to overlap AttnBackward
 			m.dW(q, dwFFN, l, s, ec)
+		}
+		// The attention's backward; then dx += the attention norm's backward and, as the layer
+		// below's x' = x2 + α·y, its dy = α·dx: likewise on DXn's blocks of rows.
+		var dy []float32
+		if l > 0 {
+			dy = b.acts[l-1].DY
+		}
+		nb, ch = m.normBackward(t, dx, a.DXn, a.X, a.RAtt, p.AttnNorm.W, d, false, dy)
+		fused, dwFused = m.fuse(ch), m.fuseDW(q, dwAttn, l, s)
+		if fused && l > 0 && q != nil { // layer l+1's jobs read the scratch set of layer l−1 (dy)
+			q.wait(after[(l-1)%2])
 		}
 		if err := m.backend.AttnBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		if q != nil {
+		if !dwFused {
 			m.dW(q, dwAttn, l, s, ec)
-		} else { // the FFN's and the attention's as one loop
-			m.dW(nil, dwLayer, l, s, ec)
 		}
-		// dx += the attention norm's backward; the layer below's x' = x2 + α·y: its dy = α·dx.
-		var dy []float32
-		if l > 0 {
-			if q != nil { // layer l+1's jobs read the scratch set of layer l−1
+		if !fused {
+			if l > 0 && q != nil {
 				q.wait(after[(l-1)%2])
 			}
-			dy = b.acts[l-1].DY
+			t.runChain(n, ch)
 		}
-		m.normBackward(t, dx, p.AttnNorm, a.DXn, a.X, a.RAtt, n, d, false, dy)
+		nb.addTo(p.AttnNorm.G)
 		if q != nil {
 			after[l%2] = q.sent
 		}
@@ -398,19 +408,36 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	return nil
 }
 
-// normBackward is the backward of x_n = RMSNorm(x, g) and, when dy is not nil, of the residual
-// add x = x_below + α·y that produced x, as one loop over blocks of rows (rowLoop):
+// normBackward is the chain (one loop over blocks of rows) of the backward of x_n =
+// RMSNorm(x, g) and, when dy is not nil, of the residual add x = x_below + α·y that produced x:
 //
-//	dx += ∂x_n/∂x·dout   (rmsnormBackward; with first, dx = instead of +=; g.G accumulates),
+//	dx += ∂x_n/∂x·dout   (rmsnormBackward; with first, dx = instead of +=),
 //	dy  = α·dx           (residualBackward: the branch's gradient; dx flows on to x_below).
-func (m *Model) normBackward(t *team, dx []float32, g *tensor.Param, dout, x, rinv []float32, n, d int, first bool, dy []float32) {
-	nb := t.rmsnormBwdOp(dx, dout, x, rinv, g.W, d, first)
+//
+// After the chain has run, nb.addTo(gain's gradient) adds the gain's.
+func (m *Model) normBackward(t *team, dx, dout, x, rinv, g []float32, d int, first bool, dy []float32) (nb *rmsnormBwdJob, ch rowChain) {
+	nb = t.rmsnormBwdOp(dx, dout, x, rinv, g, d, first)
 	if dy == nil {
-		t.rowLoop(n, nb)
-	} else {
-		t.rowLoop(n, nb, t.residualBwdOp(dy, dx, m.alpha, d))
+		return nb, t.chainOf(nb)
 	}
-	nb.addTo(g.G)
+	return nb, t.chainOf(nb, t.residualBwdOp(dy, dx, m.alpha, d))
+}
+
+// gemmFuser is a backend that can run the model's products (a layer's weight gradients) in its
+// next backward call's last loop (CPU.fuseGemms).
+type gemmFuser interface{ fuseGemms([]gemmSpec) }
+
+// fuseDW hands layer l's weight gradients of kind (dwFFN: to FFNBackward, dwAttn: to
+// AttnBackward) to a synchronous backend that can run them in its last loop, with the input-side
+// sum that reads the same d-quantities; reports whether it did (else the caller runs dW). Their
+// time is then part of Backward.
+func (m *Model) fuseDW(q *dwQueue, kind, l int, s Shape) bool {
+	f, ok := m.backend.(gemmFuser)
+	if !ok || q != nil {
+		return false
+	}
+	f.fuseGemms(m.layerWeightGrads(&m.dwFused, kind, l, s))
+	return true
 }
 
 // dW runs the weight-gradient GEMMs of kind (layer l) now on the step's team, timed as

@@ -168,7 +168,7 @@ func TestGemmPlan(t *testing.T) {
 		{16, mk([3]int{1024, 256, 256}), []int{16}},
 	} {
 		var j gemmJob
-		j.set(tc.gs, false)
+		j.set(tc.gs[:1], tc.gs[1:])
 		j.plan(tc.w)
 		var cost []float64
 		var got []int
@@ -296,15 +296,16 @@ func (c *rowCheck) Run(_, p, lo, hi int) {
 }
 
 // TestGemmRowPost: a rowPost runs once on every row of C, each time on whole rows already
-// computed by every block (and every product of a gemmGrid), as a distinct part below the count
-// it was prepared with — on 1 to 16 goroutines, with grids that cut columns.
+// computed by every block (and every product of the grid), as a distinct part below the count
+// it was prepared with, while other products of the loop (gemmLoop's more) are computed too — on
+// 1 to 16 goroutines, with grids that cut columns.
 func TestGemmRowPost(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const k = 40
 	for _, w := range []int{1, 2, 5, 16} {
 		for _, tc := range []struct {
 			m, n     int
-			products int // 1: gemms, 2: gemmGrid
+			products int // on the grid
 		}{{256, 96, 1}, {64, 96, 1}, {1000, 256, 1}, {256, 96, 2}, {37, 5, 2}} {
 			var gs []gemmSpec
 			var cs, wants [][]float32
@@ -316,10 +317,22 @@ func TestGemmRowPost(t *testing.T) {
 			}
 			ch := &rowCheck{t: t, n: tc.n, cs: cs, wants: wants, rows: make([]atomic.Int32, tc.m)}
 			gs[0].rowPost = ch
-			if tc.products == 1 {
-				newTeam(w).gemms(gs...)
-			} else {
-				newTeam(w).gemmGrid(gs...)
+			// and in the same loop (gemmLoop) two independent products of other shapes
+			var more []gemmSpec
+			var moreWant [][]float32
+			for _, d := range []struct{ m, n, k int }{{33, 70, 20}, {128, 48, 64}} {
+				a, b, c := rnd(r, d.m*d.k, -1, 1), rnd(r, d.n*d.k, -1, 1), rnd(r, d.m*d.n, -1, 1)
+				want := make([]float32, d.m*d.n)
+				blas.Sgemm(false, true, d.m, d.n, d.k, 1, a, d.k, b, d.k, 0, want, d.n)
+				more, moreWant = append(more, linear(c, a, b, d.m, d.k, d.n)), append(moreWant, want)
+			}
+			newTeam(w).gemmLoop(gs, more)
+			for i, g := range more {
+				for e, v := range moreWant[i] {
+					if math.Abs(float64(g.c[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+						t.Fatalf("w=%d: product %d of more: C[%d] = %g, want %g", w, i, e, g.c[e], v)
+					}
+				}
 			}
 			name := fmt.Sprintf("w=%d %d×%d products %d", w, tc.m, tc.n, tc.products)
 			for i := range ch.rows {
