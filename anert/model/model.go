@@ -35,6 +35,7 @@
 //   - the row-local chain after a GEMM — residual add and RMSNorm (forward), RMSNorm backward and
 //     residual backward — runs on each block of rows of the GEMM's output as soon as the block is
 //     complete (gemmSpec.rowPost; Model.fuse), or as one loop of its own (team.rowLoop).
+//
 // Attention is GEMMs on strided views, one loop over (sequence, head, row block) items that skip
 // most of the masked triangle; its backward is two loops (row blocks, then key blocks) per group
 // of heads. Every loop runs on internal/par's persistent pool with the model's explicit thread
