@@ -10,8 +10,8 @@ import (
 type DType int
 
 const (
-	TypeF32  DType = iota // IEEE single (CUDA_R_32F)
-	TypeBF16              // bfloat16: fp32's sign, exponent and top 7 mantissa bits (CUDA_R_16BF)
+	TypeF32  DType = 0  // IEEE single (CUDA_R_32F)
+	TypeBF16 DType = 14 // bfloat16: fp32's sign, exponent and top 7 mantissa bits (CUDA_R_16BF)
 )
 
 func (d DType) String() string {
@@ -29,12 +29,7 @@ func (d DType) Size() int {
 	return 4
 }
 
-func (d DType) cudaType() uintptr {
-	if d == TypeBF16 {
-		return 14 // CUDA_R_16BF
-	}
-	return 0 // CUDA_R_32F
-}
+func (d DType) cudaType() uintptr { return uintptr(d) } // the constants are cudaDataType_t's
 
 // Compute is a cuBLAS compute type (cublasComputeType_t): how the products are formed and summed.
 type Compute int
