@@ -67,12 +67,14 @@ func (c *CPU) team(s Shape) *team {
 
 // group is how many (sequence, head) pairs the attention backward takes at a time: all of them
 // when their T×T P and dS fit attnScratch, else equal groups of at least one per goroutine.
-// It is 0 when there are pairs enough for whole pairs to be the items of one loop (at least 4 per
-// goroutine: then each goroutine keeps a pair's P and dS in its own T×T scratch, in cache, and the
-// dynamic hand-out of pairs balances the loop).
+// It is 0 when whole pairs are the items of one loop, each goroutine keeping a pair's P and dS in
+// its own T×T scratch, in cache: when there are at least 4 pairs per goroutine (the dynamic
+// hand-out of pairs balances the loop), or a whole number of pairs per goroutine (the pairs cost
+// the same, so the goroutines finish together: one loop instead of two, e.g. the default shape's
+// 16 pairs on 16 cores).
 func (c *CPU) group(s Shape) int {
-	bh := s.B * s.H
-	if bh >= 4*max(1, s.Workers) {
+	bh, w := s.B*s.H, max(1, s.Workers)
+	if bh >= 4*w || bh%w == 0 {
 		return 0
 	}
 	most := attnScratch
