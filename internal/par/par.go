@@ -174,15 +174,22 @@ const (
 	shortSpin = 50 * time.Microsecond
 )
 
-// spinFor is the spin of a loop on w goroutines: longSpin when they fit the Go scheduler's
-// processors (GOMAXPROCS), else shortSpin — more goroutines than processors would spin on the
-// processors the working ones need (16 threads on a 2-core machine, as the tests run).
+// spinFor is the spin of a loop on w goroutines: longSpin on many cores (w ≥ manyCores) when the
+// goroutines fit the Go scheduler's processors (GOMAXPROCS), else shortSpin. More goroutines
+// than processors would spin on the processors the working ones need (16 threads on a 2-core
+// machine, as the tests run). On few cores a loop's parts are long and waking one or three
+// goroutines is cheap, while a goroutine that spins through a tail on a machine shared with other
+// processes uses up its time slice and is then preempted in the next loop (on the 2-core machine
+// under load, BenchmarkLoop with a 200 µs gap cost 176 µs a loop spinning 2 ms, 23 µs with 50 µs).
 func spinFor(w int) time.Duration {
-	if w <= runtime.GOMAXPROCS(0) {
+	if w >= manyCores && w <= runtime.GOMAXPROCS(0) {
 		return longSpin
 	}
 	return shortSpin
 }
+
+// manyCores is the goroutine count from which a loop spins long (spinFor).
+const manyCores = 8
 
 // spinUntil busy-waits until cond holds or d has passed, and reports whether cond held. It yields
 // now and then (runtime.Gosched), so that a spinning goroutine holds its core only while no other
