@@ -320,8 +320,10 @@ __device__ __forceinline__ float flashb_quad_sum(float v) {
 }
 
 // Stage rows r0..r0+R−1 of a [T, HD] fp32 matrix as bf16 in shared memory, rows ≥ T as zeros:
-// row-major (dst[r][w] = columns 2w, 2w+1 of row r0+r) or transposed (dst[d][w] = rows r0+2w,
-// r0+2w+1 of column d). Consecutive threads read consecutive floats (coalesced).
+// row-major (dst[r][w] = columns 2w, 2w+1 of row r0+r; consecutive threads read consecutive
+// floats) or transposed (dst[d][w] = rows r0+2w, r0+2w+1 of column d; lane l of a warp takes
+// column 8·i + l/4 and word 4·j + l%4, so a warp reads whole 32-byte sectors and its 32 stores
+// hit 32 different banks: the row stride is ≡ 4 words mod 32).
 template <int HD, int R>
 __device__ __forceinline__ void flashb_stage_rows(unsigned (*dst)[HD / 2 + 4], const float* __restrict__ X, int r0, int T) {
     for (int e = threadIdx.x; e < R * HD / 2; e += blockDim.x) {
@@ -336,8 +338,9 @@ __device__ __forceinline__ void flashb_stage_rows(unsigned (*dst)[HD / 2 + 4], c
 }
 template <int HD, int R>
 __device__ __forceinline__ void flashb_stage_cols(unsigned (*dst)[R / 2 + 4], const float* __restrict__ X, int r0, int T) {
-    for (int e = threadIdx.x; e < R / 2 * HD; e += blockDim.x) {
-        int d = e % HD, w = e / HD, x = r0 + 2 * w;
+    for (int e = threadIdx.x; e < R / 2 * HD; e += blockDim.x) { // blockDim.x is a multiple of 32
+        int l = e % 32, c = e / 32;
+        int d = (c % (HD / 8)) * 8 + l / 4, w = (c / (HD / 8)) * 4 + l % 4, x = r0 + 2 * w;
         float a = x < T ? X[(long long)x * HD + d] : 0.f;
         float b = x + 1 < T ? X[(long long)(x + 1) * HD + d] : 0.f;
         dst[d][w] = flashb_pack(a, b);
@@ -561,8 +564,8 @@ __device__ void flashb_dkdv(float* __restrict__ dK, float* __restrict__ dV, cons
     __shared__ unsigned Qt[HD][FLASHB_BK / 2 + 4];
     __shared__ unsigned dOt[HD][FLASHB_BK / 2 + 4];
     __shared__ float Ls[FLASHB_BK], Ds[FLASHB_BK];
-    int ntiles = (T + FLASHB_ROWS - 1) / FLASHB_ROWS, bh, tile;
-    flash_tile(ntiles, BH, &bh, &tile);
+    // Heaviest first here too: the first key tiles see the most query rows.
+    int bh = blockIdx.x % BH, tile = blockIdx.x / BH;
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     int k0 = tile * FLASHB_ROWS, j0 = k0 + 16 * (int)(threadIdx.x / 32);
     long long base = (long long)bh * T * HD;
