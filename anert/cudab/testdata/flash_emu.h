@@ -118,15 +118,24 @@ void launch(unsigned grid, unsigned block, F k) {
             rounds++;
             // Release every warp whose 32 lanes all wait at a warp operation; else, when every
             // thread waits at __syncthreads, the block; else every thread has ended, or it is a deadlock.
-            bool released = false;
+            // Of the warps ready, a random nonempty subset goes on, so warps drift apart as they
+            // may on a GPU (a missing __syncthreads between one warp's reads of a shared tile and
+            // another's writes to it shows), instead of running in lockstep.
+            std::vector<unsigned> ready;
             for (unsigned w = 0; w * 32 < block; w++) {
                 unsigned at = 0, n = block - w * 32 < 32 ? block - w * 32 : 32;
                 for (unsigned l = 0; l < n; l++) at += fibers[w * 32 + l].state == AT_WARP;
-                if (at == 32)
-                    for (unsigned l = 0; l < 32; l++) fibers[w * 32 + l].state = RUNNING;
-                released |= at == 32;
+                if (at == 32) ready.push_back(w);
             }
-            if (released) continue;
+            if (!ready.empty()) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                unsigned long long pick = rng >> 20;
+                if ((pick & ((1ull << ready.size()) - 1)) == 0) pick |= 1ull << ((rng >> 8) % ready.size());
+                for (unsigned k = 0; k < ready.size(); k++)
+                    if (pick >> k & 1)
+                        for (unsigned l = 0; l < 32; l++) fibers[ready[k] * 32 + l].state = RUNNING;
+                continue;
+            }
             unsigned nb = 0, nd = 0;
             for (unsigned t = 0; t < block; t++) {
                 nb += fibers[t].state == AT_BLOCK;
