@@ -96,6 +96,7 @@ type Step struct {
 	Backward   int64
 	WeightGrad int64
 	Optimizer  int64
+	Loops      int64 // parallel loops the step ran (par.Loops): each ends in a wait for its slowest part
 	Sgemm      Burst // right before the step, w goroutines on one BLAS thread each
 }
 
@@ -174,6 +175,7 @@ func NewRig(cfg config.Config) (*Rig, error) {
 // returns its phase times and loss.
 func (r *Rig) Step() (st Step, loss float64, err error) {
 	r.timings = model.Timings{}
+	loops0 := par.Loops()
 	t0 := time.Now()
 	loss, err = r.Model.ForwardBackward(r.ins[r.k%4], r.tgts[r.k%4], r.cfg.Train.Batch, float32(optim.GradScale(r.cfg.Optim)))
 	if err != nil {
@@ -187,6 +189,7 @@ func (r *Rig) Step() (st Step, loss float64, err error) {
 	r.Model.ZeroGrad()
 	r.k++
 	t2 := time.Now()
+	st.Loops = int64(par.Loops() - loops0)
 	st.Ns, st.Optimizer = t2.Sub(t0).Nanoseconds(), t2.Sub(t1).Nanoseconds()
 	st.Forward, st.Backward, st.WeightGrad = int64(r.timings.Forward), int64(r.timings.Backward), int64(r.timings.WeightGrad)
 	return st, loss, nil

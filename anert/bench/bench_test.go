@@ -33,7 +33,7 @@ func TestMeasureTiny(t *testing.T) {
 		t.Fatalf("steps %d, threads %d, tokens %d", len(r.Steps), r.Threads, r.Tokens())
 	}
 	for i, s := range r.Steps {
-		if s.Ns <= 0 || s.Forward <= 0 || s.Backward <= 0 || s.WeightGrad <= 0 || s.Optimizer <= 0 ||
+		if s.Ns <= 0 || s.Forward <= 0 || s.Backward <= 0 || s.WeightGrad <= 0 || s.Optimizer <= 0 || s.Loops <= 0 ||
 			s.Forward+s.Backward+s.WeightGrad+s.Optimizer > s.Ns || !(s.Sgemm.Mean > 0) || !(s.Sgemm.Best > 0) {
 			t.Fatalf("step %d: %+v", i, s)
 		}

@@ -17,8 +17,9 @@ import (
 
 // CUDAOptions are the settings of the GPU benchmark (anebench --backend cuda).
 type CUDAOptions struct {
-	Configs   []string
-	Precision cuda.Precision
+	Configs []string
+	// Precisions are measured in turn for each config and attention (nil: cuda.BF16).
+	Precisions []cuda.Precision
 	// Attentions are measured in turn for each config (nil: cudab.DefaultAttention).
 	Attentions []cudab.Attention
 	Batch      map[string]int // per config: sequences per step (default: GPUBatch)
@@ -52,16 +53,22 @@ func RunCUDA(w io.Writer, o CUDAOptions) error {
 	}
 	// A failing row (say, a kernel that does not compile on this GPU) does not lose the others:
 	// the table has every row that ran, and the errors come after it.
+	precs := o.Precisions
+	if len(precs) == 0 {
+		precs = []cuda.Precision{cuda.BF16}
+	}
 	var rs []CUDAResult
 	var errs []error
 	for _, a := range attns { // one attention's rows after the other: a kernel fault in one cannot cost the rows before
 		for _, name := range o.Configs {
-			r, err := runCUDA(name, a, o)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s, %s attention: %w", name, a, err))
-				continue
+			for _, p := range precs {
+				r, err := runCUDA(name, a, p, o)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s, %s attention, %s GEMMs: %w", name, a, p, err))
+					continue
+				}
+				rs = append(rs, r)
 			}
-			rs = append(rs, r)
 		}
 	}
 	fmt.Fprintf(w, "\n| config | backend | attention | batch × seq | tok/s | ms/step | model TFLOP/s | cuBLAS peak TFLOP/s | MFU |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -86,7 +93,7 @@ func RunCUDA(w io.Writer, o CUDAOptions) error {
 	return errors.Join(errs...)
 }
 
-func runCUDA(name string, attn cudab.Attention, o CUDAOptions) (CUDAResult, error) {
+func runCUDA(name string, attn cudab.Attention, prec cuda.Precision, o CUDAOptions) (CUDAResult, error) {
 	spec, err := SpecByName(name)
 	if err != nil {
 		return CUDAResult{}, err
@@ -107,7 +114,7 @@ func runCUDA(name string, attn cudab.Attention, o CUDAOptions) (CUDAResult, erro
 	if err != nil {
 		return CUDAResult{}, err
 	}
-	t, err := cudab.New(cfg, m, opt, nil, o.Precision, attn)
+	t, err := cudab.New(cfg, m, opt, nil, prec, attn)
 	if err != nil {
 		return CUDAResult{}, err
 	}
@@ -158,7 +165,7 @@ func runCUDA(name string, attn cudab.Attention, o CUDAOptions) (CUDAResult, erro
 	slices.Sort(ms)
 	med := ms[len(ms)/2]
 	tok := float64(B * T)
-	return CUDAResult{Name: name, Precision: o.Precision.String(), Attention: string(t.Attention()), Batch: B, TokensPerStep: B * T,
+	return CUDAResult{Name: name, Precision: prec.String(), Attention: string(t.Attention()), Batch: B, TokensPerStep: B * T,
 		TokensPerS: tok / (med / 1e3), MsPerStep: med, ModelTFLOPS: m.FLOPsPerToken() * tok / (med / 1e3) / 1e12,
 		PeakTFLOPS: peak / 1e3}, nil
 }

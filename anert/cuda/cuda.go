@@ -33,6 +33,9 @@ type Ptr uintptr
 // Add is p advanced by n float32 elements.
 func (p Ptr) Add(n int) Ptr { return p + Ptr(4*n) }
 
+// AddBF16 is p advanced by n bf16 (2-byte) elements.
+func (p Ptr) AddBF16(n int) Ptr { return p + Ptr(2*n) }
+
 // api is every C entry point used, resolved once by load.
 type api struct {
 	cuInit, cuDriverGetVersion, cuDeviceGetCount, cuDeviceGet, cuDeviceGetName, cuDeviceGetAttribute,
@@ -203,30 +206,43 @@ type Ctx struct {
 	one  [2]float32 // alpha, beta for GEMMs, read by cuBLAS during the call
 }
 
-// Precision is how Gemm computes.
+// Precision is how a trainer's GEMMs compute, and how Gemm and GemmBatched (fp32 tensors)
+// compute.
 type Precision int
 
 const (
 	// FP32: IEEE single precision throughout (CUBLAS_COMPUTE_32F_PEDANTIC: no TF32, no reduced
 	// precision reductions), for agreement with the CPU backend.
 	FP32 Precision = iota
-	// BF16: tensor-core GEMMs on bf16 operands with fp32 accumulation and fp32 results
-	// (CUBLAS_COMPUTE_32F_FAST_16BF): cuBLAS rounds the fp32 inputs to bf16 as it loads them.
+	// BF16: tensor-core GEMMs on bf16 operands with fp32 accumulation. A trainer stores the
+	// operands in bf16 (GemmTyped with TypeBF16: half the bytes read, no conversion on load);
+	// Gemm and GemmBatched, on fp32 tensors, compute as BF16Fast does.
 	BF16
+	// BF16Fast: tensor-core GEMMs on fp32 tensors (CUBLAS_COMPUTE_32F_FAST_16BF): cuBLAS rounds
+	// the fp32 inputs to bf16 as it loads them. The cuda backend's bf16 mode before it stored bf16
+	// operands, kept to measure against (--gemm-precision fast16bf).
+	BF16Fast
 )
 
 func (p Precision) String() string {
-	if p == BF16 {
+	switch p {
+	case BF16:
 		return "bf16"
+	case BF16Fast:
+		return "bf16-fast16bf"
 	}
 	return "fp32"
 }
 
-func (p Precision) computeType() uintptr {
-	if p == BF16 {
-		return 75 // CUBLAS_COMPUTE_32F_FAST_16BF
+func (p Precision) computeType() uintptr { return uintptr(p.F32Compute()) }
+
+// F32Compute is the compute type of GEMMs on fp32 tensors in this precision: pedantic fp32, or
+// (both bf16 modes) rounded to bf16 on load.
+func (p Precision) F32Compute() Compute {
+	if p == FP32 {
+		return Compute32FPedantic
 	}
-	return 69 // CUBLAS_COMPUTE_32F_PEDANTIC
+	return Compute32FFast16BF
 }
 
 // Open makes the first GPU's primary context current and creates a cuBLAS handle. Its error
@@ -301,15 +317,21 @@ func (c *Ctx) MemInfo() (free, total uint64) {
 }
 
 // Alloc allocates n float32 (4-byte) elements of device memory, not initialised.
-func (c *Ctx) Alloc(n int) (Ptr, error) {
+func (c *Ctx) Alloc(n int) (Ptr, error) { return c.AllocBytes(4 * n) }
+
+// AllocBF16 allocates n bf16 (2-byte) elements of device memory, not initialised.
+func (c *Ctx) AllocBF16(n int) (Ptr, error) { return c.AllocBytes(2 * n) }
+
+// AllocBytes allocates n bytes of device memory (256-byte aligned), not initialised.
+func (c *Ctx) AllocBytes(n int) (Ptr, error) {
 	var p Ptr
 	if n <= 0 {
-		n = 1
+		n = 4
 	}
-	if r := ccall(c.a.cuMemAlloc, uintptr(unsafe.Pointer(&p)), uintptr(4*n)); r != 0 {
+	if r := ccall(c.a.cuMemAlloc, uintptr(unsafe.Pointer(&p)), uintptr(n)); r != 0 {
 		free, total := c.MemInfo()
 		return 0, fmt.Errorf("%w (asked for %.1f MiB; %.0f of %.0f MiB free)", c.a.cuErr("cuMemAlloc", r),
-			float64(4*n)/(1<<20), float64(free)/(1<<20), float64(total)/(1<<20))
+			float64(n)/(1<<20), float64(free)/(1<<20), float64(total)/(1<<20))
 	}
 	c.allocs[p] = n
 	return p, nil
@@ -323,23 +345,24 @@ func (c *Ctx) Free(p Ptr) {
 	}
 }
 
-// Upload copies host values to device memory at dst (len(src) elements of 4 bytes).
-func Upload[T float32 | int32 | uint32](c *Ctx, dst Ptr, src []T) error {
+// Upload copies host values to device memory at dst (len(src) elements of their size: uint16
+// for bf16 bits).
+func Upload[T float32 | int32 | uint32 | uint16](c *Ctx, dst Ptr, src []T) error {
 	if len(src) == 0 {
 		return nil
 	}
-	r := ccall(c.a.cuMemcpyHtoD, uintptr(dst), uintptr(unsafe.Pointer(&src[0])), uintptr(4*len(src)))
+	r := ccall(c.a.cuMemcpyHtoD, uintptr(dst), uintptr(unsafe.Pointer(&src[0])), uintptr(int(unsafe.Sizeof(src[0]))*len(src)))
 	runtime.KeepAlive(src)
 	return c.a.cuErr("cuMemcpyHtoD", r)
 }
 
-// Download copies len(dst) 4-byte values from device memory at src to the host, after all
-// earlier work on the context has finished.
-func Download[T float32 | int32 | uint32](c *Ctx, dst []T, src Ptr) error {
+// Download copies len(dst) values from device memory at src to the host, after all earlier
+// work on the context has finished.
+func Download[T float32 | int32 | uint32 | uint16](c *Ctx, dst []T, src Ptr) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	r := ccall(c.a.cuMemcpyDtoH, uintptr(unsafe.Pointer(&dst[0])), uintptr(src), uintptr(4*len(dst)))
+	r := ccall(c.a.cuMemcpyDtoH, uintptr(unsafe.Pointer(&dst[0])), uintptr(src), uintptr(int(unsafe.Sizeof(dst[0]))*len(dst)))
 	runtime.KeepAlive(dst)
 	return c.a.cuErr("cuMemcpyDtoH", r)
 }

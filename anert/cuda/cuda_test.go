@@ -221,3 +221,139 @@ func TestCompileLaunch(t *testing.T) {
 	}
 	t.Log(c.Name(), c.Versions())
 }
+
+// bf16 rounding is to nearest, ties to even, on the dropped 16 bits; NaN stays NaN, overflow
+// goes to ±Inf, values already bf16 are unchanged. Runs everywhere.
+func TestBF16Rounding(t *testing.T) {
+	for _, c := range []struct {
+		in   uint32 // float32 bits
+		want uint16
+	}{
+		{0x3f800000, 0x3f80}, // 1
+		{0x3f808000, 0x3f80}, // 1 + half an ulp: tie, even stays
+		{0x3f818000, 0x3f82}, // tie, odd goes up to even
+		{0x3f808001, 0x3f81}, // just above the tie
+		{0x3f807fff, 0x3f80}, // just below
+		{0xbf818000, 0xbf82}, // negative tie
+		{0x7f7fffff, 0x7f80}, // max float rounds to +Inf
+		{0x7f800000, 0x7f80}, // +Inf
+		{0xff800000, 0xff80}, // −Inf
+		{0x00000001, 0x0000}, // smallest subnormal rounds to 0
+		{0x80000000, 0x8000}, // −0
+	} {
+		f := math.Float32frombits(c.in)
+		if got := ToBF16(f); got != c.want {
+			t.Errorf("ToBF16(%#08x = %g) = %#04x, want %#04x", c.in, f, got, c.want)
+		}
+	}
+	nan := ToBF16(float32(math.NaN()))
+	if !math.IsNaN(float64(FromBF16(nan))) {
+		t.Errorf("NaN became %#04x = %g", nan, FromBF16(nan))
+	}
+	if n := ToBF16(math.Float32frombits(0x7f800001)); !math.IsNaN(float64(FromBF16(n))) { // a NaN whose payload is all in the dropped bits
+		t.Errorf("NaN 0x7f800001 became %#04x", n)
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 10000 {
+		f := float32(r.NormFloat64() * 100)
+		b := RoundBF16(f)
+		if RoundBF16(b) != b {
+			t.Fatalf("RoundBF16 is not idempotent at %g", f)
+		}
+		if e := math.Abs(float64(b-f)) / math.Abs(float64(f)); e > 1.0/256 {
+			t.Fatalf("RoundBF16(%g) = %g: relative error %.3g > 2⁻⁸", f, b, e)
+		}
+	}
+}
+
+func bf16s(x []float32) []uint16 {
+	h := make([]uint16, len(x))
+	for i, v := range x {
+		h[i] = ToBF16(v)
+	}
+	return h
+}
+
+// GemmTyped on bf16 operands (the trainer's bf16 mode): bf16 products are exact in fp32, so
+// against a float64 reference on the rounded inputs the fp32 result is off by fp32 summation
+// only, the bf16 result by its own rounding; every transpose combination, a batch of 3 with
+// strides, C with beta = 1 (gradient accumulation).
+func TestGemmTypedBF16(t *testing.T) {
+	c := openOrSkip(t, BF16)
+	r := rand.New(rand.NewPCG(4, 4))
+	m, n, k, batch := 37, 48, 72, 3
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			for _, out := range []DType{TypeF32, TypeBF16} {
+				a, b, c0 := randn(r, batch*m*k), randn(r, batch*k*n), randn(r, batch*m*n)
+				ar, br, cr := make([]float32, len(a)), make([]float32, len(b)), make([]float32, len(c0))
+				for i := range a {
+					ar[i] = RoundBF16(a[i])
+				}
+				for i := range b {
+					br[i] = RoundBF16(b[i])
+				}
+				for i := range c0 {
+					cr[i] = c0[i]
+					if out == TypeBF16 {
+						cr[i] = RoundBF16(c0[i])
+					}
+				}
+				lda, ldb := k, n
+				if ta {
+					lda = m
+				}
+				if tb {
+					ldb = k
+				}
+				got := make([]float32, len(c0))
+				err := c.Do(func() error {
+					pa, _ := c.AllocBF16(len(a))
+					pb, _ := c.AllocBF16(len(b))
+					pc, _ := c.Alloc(len(c0))
+					defer c.Free(pa)
+					defer c.Free(pb)
+					defer c.Free(pc)
+					Upload(c, pa, bf16s(a))
+					Upload(c, pb, bf16s(b))
+					if out == TypeBF16 {
+						Upload(c, pc, bf16s(c0))
+					} else {
+						Upload(c, pc, c0)
+					}
+					err := c.GemmTyped(ta, tb, m, n, k, 0.5, Operand{pa, TypeBF16, lda, m * k}, Operand{pb, TypeBF16, ldb, k * n},
+						1, Operand{pc, out, n, m * n}, Compute32F, batch)
+					if err != nil {
+						return err
+					}
+					if out == TypeBF16 {
+						h := make([]uint16, len(got))
+						if err := Download(c, h, pc); err != nil {
+							return err
+						}
+						for i, v := range h {
+							got[i] = FromBF16(v)
+						}
+						return nil
+					}
+					return Download(c, got, pc)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				tol := 1e-6
+				if out == TypeBF16 {
+					tol = 4e-3
+				}
+				for i := range batch {
+					want := refGemm(ta, tb, m, n, k, 0.5, ar[i*m*k:], lda, br[i*k*n:], ldb, 1, cr[i*m*n:], n)
+					if e := relErr(got[i*m*n:(i+1)*m*n], want); e > tol {
+						t.Errorf("bf16→%s transA=%v transB=%v problem %d: relative error %.3g > %g", out, ta, tb, i, e, tol)
+					} else if i == 0 {
+						t.Logf("bf16→%s transA=%v transB=%v: relative error %.3g", out, ta, tb, e)
+					}
+				}
+			}
+		}
+	}
+}

@@ -116,7 +116,7 @@ type flashKernels struct {
 // flashUsesBF16 says whether a context of precision p runs head dim hd's bf16 tensor-core kernels
 // (else the fp32 ones: cuda-fp32 always, for exact agreement with the CPU backend).
 func flashUsesBF16(p cuda.Precision, hd int) bool {
-	return p == cuda.BF16 && slices.Contains(flashBF16HeadDims, hd)
+	return p != cuda.FP32 && slices.Contains(flashBF16HeadDims, hd)
 }
 
 // compileFlash compiles flash.cu (only when a run uses it) and looks up head dim hd's kernels,

@@ -6,6 +6,27 @@
 #define BLOCK 256
 #define NEG_INF (-__int_as_float(0x7f800000)) // NVRTC has no math.h INFINITY
 
+// bf16 (bf16 mode's GEMM operands): the top half of an fp32, kept as its bits so that NVRTC needs
+// no cuda_bf16.h. f2bf rounds to nearest, ties to even (a NaN stays a quiet NaN), as
+// __float2bfloat16_rn does and as cuda.ToBF16 does on the host; bf2f is exact.
+typedef unsigned short bf16;
+
+__device__ __forceinline__ bf16 f2bf(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (bf16)(u >> 16);
+}
+
+__device__ __forceinline__ float bf2f(bf16 h) { return __uint_as_float(((unsigned)h) << 16); }
+
+// getf/putf read and write an element of either type as fp32, so that one template body serves
+// the fp32 kernels (unchanged arithmetic: getf and putf are plain loads and stores) and the bf16 ones.
+__device__ __forceinline__ float getf(const float* p, long long i) { return p[i]; }
+__device__ __forceinline__ float getf(const bf16* p, long long i) { return bf2f(p[i]); }
+__device__ __forceinline__ void putf(float* p, long long i, float v) { p[i] = v; }
+__device__ __forceinline__ void putf(bf16* p, long long i, float v) { p[i] = f2bf(v); }
+
 // block_sum returns the sum of v over the block (blockDim.x a multiple of 32, ≤ 1024) to every thread.
 __device__ float block_sum(float v) {
     __shared__ float sh[32];
@@ -48,7 +69,127 @@ __device__ double block_sum_d(double v) {
 
 #define GRID_STRIDE(i, n) for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
 
+// Template bodies of the kernels that come in an fp32 and a bf16 variant; the extern "C"
+// kernels below instantiate them (names ending _bf write, or read, bf16 where their comment says).
+
+template <class T>
+__device__ void gather_rows_t(T* dst, const T* src, const int* rows, int nrows, int d) {
+    GRID_STRIDE(i, (long long)nrows * d) {
+        long long c = i / d; int j = i % d;
+        dst[i] = src[(long long)rows[c] * d + j];
+    }
+}
+
+// One block per row.
+template <class O>
+__device__ void rmsnorm_fwd_t(O* out, float* rinv, const float* x, const float* g, int d, float eps) {
+    long long row = blockIdx.x;
+    const float* xr = x + row * d;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss);
+    float r = (float)(1.0 / sqrt((double)(ss / (float)d + eps)));
+    if (threadIdx.x == 0) rinv[row] = r;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) putf(out, row * d + i, g[i] * xr[i] * r);
+}
+
+// Head split (+ RoPE): in [N, ld] has head h of row r = b·T + t at columns h·HD..; out is
+// [B·H, T, HD]. With cos != 0 each pair (2i, 2i+1) is rotated by sign·θ_{t,i}.
+template <class I>
+__device__ void split_heads_t(float* out, const I* in, int n, int ld, int T, int H, int HD,
+                              const float* cs, const float* sn, float sign) {
+    int half = HD / 2;
+    GRID_STRIDE(k, (long long)n * H * half) {
+        int i = k % half; long long rh = k / half; int h = rh % H; long long r = rh / H;
+        long long b = r / T; int t = r % T;
+        long long src = r * ld + h * HD + 2 * i;
+        float a = getf(in, src), bb = getf(in, src + 1);
+        if (cs) {
+            float c = cs[t * half + i], s = sign * sn[t * half + i];
+            float a2 = a * c - bb * s, b2 = a * s + bb * c;
+            a = a2; bb = b2;
+        }
+        float* dst = out + ((b * H + h) * T + t) * HD + 2 * i;
+        dst[0] = a; dst[1] = bb;
+    }
+}
+
+// The inverse of split_heads: in [B·H, T, HD] → out [N, ld] at column h·HD (+ RoPE by sign·θ).
+template <class O>
+__device__ void merge_heads_t(O* out, const float* in, int n, int ld, int T, int H, int HD,
+                              const float* cs, const float* sn, float sign) {
+    int half = HD / 2;
+    GRID_STRIDE(k, (long long)n * H * half) {
+        int i = k % half; long long rh = k / half; int h = rh % H; long long r = rh / H;
+        long long b = r / T; int t = r % T;
+        const float* src = in + ((b * H + h) * T + t) * HD + 2 * i;
+        float a = src[0], bb = src[1];
+        if (cs) {
+            float c = cs[t * half + i], s = sign * sn[t * half + i];
+            float a2 = a * c - bb * s, b2 = a * s + bb * c;
+            a = a2; bb = b2;
+        }
+        long long dst = r * ld + h * HD + 2 * i;
+        putf(out, dst, a); putf(out, dst + 1, bb);
+    }
+}
+
+__device__ float sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
+
+template <class H, class G>
+__device__ void swiglu_fwd_t(G* gate, const H* h1, const H* h3, long long n) {
+    GRID_STRIDE(i, n) { float x = getf(h1, i); putf(gate, i, x * sigmoid(x) * getf(h3, i)); }
+}
+
+template <class H, class D>
+__device__ void swiglu_bwd_t(D* dh1, D* dh3, const float* dg, const H* h1, const H* h3, long long n) {
+    GRID_STRIDE(i, n) {
+        float x = getf(h1, i), s = sigmoid(x), g = dg[i];
+        putf(dh3, i, g * x * s);
+        putf(dh1, i, g * getf(h3, i) * s * (1.f + x * (1.f - s)));
+    }
+}
+
+// Soft-cap + cross-entropy per row, one block per row of z [N, C]: z ← c·tanh(z/c) (c > 0),
+// loss_row = m + log Σ exp(z − m) − z_tgt (in double), and with train dz (z itself in fp32) gets
+// dl = scale·(softmax(z) − [j = tgt])·(1 − (z/c)²).
+template <class D>
+__device__ void softcap_ce_t(float* z, D* dz, double* lossrow, const int* tgt, int C, float capc, float scale, int train) {
+    long long row = blockIdx.x;
+    float* r = z + row * C;
+    int tg = tgt[row];
+    float inv = capc > 0.f ? 1.f / capc : 0.f;
+    float m = NEG_INF;
+    for (int j = threadIdx.x; j < C; j += blockDim.x) {
+        float v = r[j];
+        if (capc > 0.f) { v = capc * tanhf(v * inv); r[j] = v; }
+        m = fmaxf(m, v);
+    }
+    m = block_max(m);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j < C; j += blockDim.x) sum += expf(r[j] - m);
+    sum = block_sum(sum);
+    __syncthreads();
+    float zt = r[tg];
+    if (threadIdx.x == 0) lossrow[row] = (double)m + log((double)sum) - (double)zt;
+    __syncthreads();
+    if (!train) return;
+    float k = scale / sum;
+    for (int j = threadIdx.x; j < C; j += blockDim.x) {
+        float x = r[j];
+        float gg = k * expf(x - m);
+        if (j == tg) gg -= scale;
+        if (capc > 0.f) { float u = x * inv; gg *= 1.f - u * u; }
+        putf(dz, row * C + j, gg);
+    }
+}
+
 extern "C" {
+
+// out = bf16(in): bf16 mode's weight copy after an upload.
+__global__ void to_bf16(bf16* out, const float* in, long long n) {
+    GRID_STRIDE(i, n) out[i] = f2bf(in[i]);
+}
 
 __global__ void embed_fwd(float* x, const float* E, const int* ids, int n, int d) {
     GRID_STRIDE(i, (long long)n * d) {
@@ -65,10 +206,11 @@ __global__ void embed_bwd(float* dE, const float* dx, const int* ids, int n, int
 }
 
 __global__ void gather_rows(float* dst, const float* src, const int* rows, int nrows, int d) {
-    GRID_STRIDE(i, (long long)nrows * d) {
-        long long c = i / d; int j = i % d;
-        dst[i] = src[(long long)rows[c] * d + j];
-    }
+    gather_rows_t(dst, src, rows, nrows, d);
+}
+
+__global__ void gather_rows_bf(bf16* dst, const bf16* src, const int* rows, int nrows, int d) {
+    gather_rows_t(dst, src, rows, nrows, d);
 }
 
 // rows are unique, so no two threads add to one element.
@@ -79,16 +221,14 @@ __global__ void scatter_add_rows(float* dst, const float* src, const int* rows, 
     }
 }
 
-// One block per row.
+// One block per row: out = g·x·r, r = 1/√(mean(x²) + eps) saved per row.
 __global__ void rmsnorm_fwd(float* out, float* rinv, const float* x, const float* g, int d, float eps) {
-    long long row = blockIdx.x;
-    const float* xr = x + row * d;
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) ss += xr[i] * xr[i];
-    ss = block_sum(ss);
-    float r = (float)(1.0 / sqrt((double)(ss / (float)d + eps)));
-    if (threadIdx.x == 0) rinv[row] = r;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) out[row * d + i] = g[i] * xr[i] * r;
+    rmsnorm_fwd_t(out, rinv, x, g, d, eps);
+}
+
+// rmsnorm_fwd with out in bf16 (it feeds only GEMMs).
+__global__ void rmsnorm_fwd_bf(bf16* out, float* rinv, const float* x, const float* g, int d, float eps) {
+    rmsnorm_fwd_t(out, rinv, x, g, d, eps);
 }
 
 // One block per row: dx += r·(g·dy − x·r²·Σ(g·dy·x)/d); gpart[row] = dy·x·r (summed over rows by col_sum_add).
@@ -118,43 +258,28 @@ __global__ void col_sum_add(float* dst, const float* part, int n, int d, int row
     atomicAdd(&dst[j], s);
 }
 
-// Head split (+ RoPE): in [N, ld] has head h of row r = b·T + t at columns h·HD..; out is
-// [B·H, T, HD]. With cos != 0 each pair (2i, 2i+1) is rotated by sign·θ_{t,i}.
+// split_heads_t: [N, ld] → head-major [B·H, T, HD] (+ RoPE).
 __global__ void split_heads(float* out, const float* in, int n, int ld, int T, int H, int HD,
                             const float* cs, const float* sn, float sign) {
-    int half = HD / 2;
-    GRID_STRIDE(k, (long long)n * H * half) {
-        int i = k % half; long long rh = k / half; int h = rh % H; long long r = rh / H;
-        long long b = r / T; int t = r % T;
-        const float* src = in + r * ld + h * HD + 2 * i;
-        float a = src[0], bb = src[1];
-        if (cs) {
-            float c = cs[t * half + i], s = sign * sn[t * half + i];
-            float a2 = a * c - bb * s, b2 = a * s + bb * c;
-            a = a2; bb = b2;
-        }
-        float* dst = out + ((b * H + h) * T + t) * HD + 2 * i;
-        dst[0] = a; dst[1] = bb;
-    }
+    split_heads_t(out, in, n, ld, T, H, HD, cs, sn, sign);
 }
 
-// The inverse of split_heads: in [B·H, T, HD] → out [N, ld] at column h·HD (+ RoPE by sign·θ).
+// split_heads from a bf16 [N, ld] (bf16 mode's merged attention output, for flash's D pass).
+__global__ void split_heads_bf(float* out, const bf16* in, int n, int ld, int T, int H, int HD,
+                               const float* cs, const float* sn, float sign) {
+    split_heads_t(out, in, n, ld, T, H, HD, cs, sn, sign);
+}
+
+// merge_heads_t: head-major [B·H, T, HD] → [N, ld] (+ RoPE).
 __global__ void merge_heads(float* out, const float* in, int n, int ld, int T, int H, int HD,
                             const float* cs, const float* sn, float sign) {
-    int half = HD / 2;
-    GRID_STRIDE(k, (long long)n * H * half) {
-        int i = k % half; long long rh = k / half; int h = rh % H; long long r = rh / H;
-        long long b = r / T; int t = r % T;
-        const float* src = in + ((b * H + h) * T + t) * HD + 2 * i;
-        float a = src[0], bb = src[1];
-        if (cs) {
-            float c = cs[t * half + i], s = sign * sn[t * half + i];
-            float a2 = a * c - bb * s, b2 = a * s + bb * c;
-            a = a2; bb = b2;
-        }
-        float* dst = out + r * ld + h * HD + 2 * i;
-        dst[0] = a; dst[1] = bb;
-    }
+    merge_heads_t(out, in, n, ld, T, H, HD, cs, sn, sign);
+}
+
+// merge_heads into bf16 (the attention output A and dQKV, which feed only GEMMs).
+__global__ void merge_heads_bf(bf16* out, const float* in, int n, int ld, int T, int H, int HD,
+                               const float* cs, const float* sn, float sign) {
+    merge_heads_t(out, in, n, ld, T, H, HD, cs, sn, sign);
 }
 
 // Causal softmax in place, one block per score row (row k is query t = k mod T of its (b, h)):
@@ -185,18 +310,24 @@ __global__ void softmax_causal_bwd(float* dp, const float* p, int T, float scale
     for (int j = threadIdx.x; j < T; j += blockDim.x) g[j] = j <= t ? scale * pr[j] * (g[j] - dot) : 0.f;
 }
 
-__device__ float sigmoid(float x) { return 1.f / (1.f + expf(-x)); }
-
+// gate = silu(h1)·h3
 __global__ void swiglu_fwd(float* gate, const float* h1, const float* h3, long long n) {
-    GRID_STRIDE(i, n) { float x = h1[i]; gate[i] = x * sigmoid(x) * h3[i]; }
+    swiglu_fwd_t(gate, h1, h3, n);
 }
 
+// swiglu_fwd on bf16 h1, h3 (GEMM outputs) into a bf16 gate.
+__global__ void swiglu_fwd_bf(bf16* gate, const bf16* h1, const bf16* h3, long long n) {
+    swiglu_fwd_t(gate, h1, h3, n);
+}
+
+// dh3 = dg·silu(h1);  dh1 = dg·h3·σ(h1)·(1 + h1·(1 − σ(h1)))
 __global__ void swiglu_bwd(float* dh1, float* dh3, const float* dg, const float* h1, const float* h3, long long n) {
-    GRID_STRIDE(i, n) {
-        float x = h1[i], s = sigmoid(x), g = dg[i];
-        dh3[i] = g * x * s;
-        dh1[i] = g * h3[i] * s * (1.f + x * (1.f - s));
-    }
+    swiglu_bwd_t(dh1, dh3, dg, h1, h3, n);
+}
+
+// swiglu_bwd on bf16 h1, h3 into bf16 dh1, dh3 (they feed only GEMMs); dg stays fp32.
+__global__ void swiglu_bwd_bf(bf16* dh1, bf16* dh3, const float* dg, const bf16* h1, const bf16* h3, long long n) {
+    swiglu_bwd_t(dh1, dh3, dg, h1, h3, n);
 }
 
 // out = x + a·y
@@ -209,37 +340,19 @@ __global__ void scale_to(float* out, const float* y, float a, long long n) {
     GRID_STRIDE(i, n) out[i] = a * y[i];
 }
 
-// Soft-cap + cross-entropy per row, one block per row of z [N, C]: z ← c·tanh(z/c) (c > 0),
-// loss_row = m + log Σ exp(z − m) − z_tgt (in double), and with train z is overwritten with
-// dl = scale·(softmax(z) − [j = tgt])·(1 − (z/c)²).
+// out = bf16(a·y) (the residual branches' output gradients, which feed only GEMMs)
+__global__ void scale_to_bf(bf16* out, const float* y, float a, long long n) {
+    GRID_STRIDE(i, n) out[i] = f2bf(a * y[i]);
+}
+
+// softcap_ce_t with dl written over z.
 __global__ void softcap_ce(float* z, double* lossrow, const int* tgt, int C, float capc, float scale, int train) {
-    long long row = blockIdx.x;
-    float* r = z + row * C;
-    int tg = tgt[row];
-    float inv = capc > 0.f ? 1.f / capc : 0.f;
-    float m = NEG_INF;
-    for (int j = threadIdx.x; j < C; j += blockDim.x) {
-        float v = r[j];
-        if (capc > 0.f) { v = capc * tanhf(v * inv); r[j] = v; }
-        m = fmaxf(m, v);
-    }
-    m = block_max(m);
-    float sum = 0.f;
-    for (int j = threadIdx.x; j < C; j += blockDim.x) sum += expf(r[j] - m);
-    sum = block_sum(sum);
-    __syncthreads();
-    float zt = r[tg];
-    if (threadIdx.x == 0) lossrow[row] = (double)m + log((double)sum) - (double)zt;
-    __syncthreads();
-    if (!train) return;
-    float k = scale / sum;
-    for (int j = threadIdx.x; j < C; j += blockDim.x) {
-        float x = r[j];
-        float gg = k * expf(x - m);
-        if (j == tg) gg -= scale;
-        if (capc > 0.f) { float u = x * inv; gg *= 1.f - u * u; }
-        r[j] = gg;
-    }
+    softcap_ce_t(z, z, lossrow, tgt, C, capc, scale, train);
+}
+
+// softcap_ce_t with dl written to dz in bf16 (it feeds only GEMMs); z keeps the capped logits.
+__global__ void softcap_ce_bf(float* z, bf16* dz, double* lossrow, const int* tgt, int C, float capc, float scale, int train) {
+    softcap_ce_t(z, dz, lossrow, tgt, C, capc, scale, train);
 }
 
 // Block partial sums of a double vector (for the loss): part[block] = Σ of its slice.
@@ -266,27 +379,33 @@ __global__ void scale_inplace(float* g, float f, long long n) {
     GRID_STRIDE(i, n) g[i] *= f;
 }
 
-// Lion: c = b1·m + a1·g;  w ← w·f − lr·sign(c) (sign(±0) = 0);  m ← b2·m + a2·g.
-__global__ void lion(float* w, const float* g, float* m, long long n, float lr, float f,
+// Lion: c = b1·m + a1·g;  w ← w·f − lr·sign(c) (sign(±0) = 0);  m ← b2·m + a2·g. With wb
+// (bf16 mode) also wb ← bf16(w), the GEMMs' copy, in the same pass.
+__global__ void lion(float* w, bf16* wb, const float* g, float* m, long long n, float lr, float f,
                      float b1, float a1, float b2, float a2) {
     GRID_STRIDE(i, n) {
         float gi = g[i], mi = m[i];
         float c = b1 * mi + a1 * gi;
         float s = c == 0.f ? 0.f : copysignf(lr, c);
-        w[i] = w[i] * f - s;
+        float wi = w[i] * f - s;
+        w[i] = wi;
+        if (wb) wb[i] = f2bf(wi);
         m[i] = b2 * mi + a2 * gi;
     }
 }
 
-// AdamW: m ← b1·m + a1·g;  v ← b2·v + a2·g²;  w ← w·f − k·m/(√(r·v) + eps).
-__global__ void adamw(float* w, const float* g, float* m, float* v, long long n, float k, float r, float f,
+// AdamW: m ← b1·m + a1·g;  v ← b2·v + a2·g²;  w ← w·f − k·m/(√(r·v) + eps); with wb also
+// wb ← bf16(w).
+__global__ void adamw(float* w, bf16* wb, const float* g, float* m, float* v, long long n, float k, float r, float f,
                       float b1, float a1, float b2, float a2, float eps) {
     GRID_STRIDE(i, n) {
         float gi = g[i];
         float mi = b1 * m[i] + a1 * gi;
         float vi = b2 * v[i] + a2 * gi * gi;
         m[i] = mi; v[i] = vi;
-        w[i] = w[i] * f - k * mi / (sqrtf(r * vi) + eps);
+        float wi = w[i] * f - k * mi / (sqrtf(r * vi) + eps);
+        w[i] = wi;
+        if (wb) wb[i] = f2bf(wi);
     }
 }
 

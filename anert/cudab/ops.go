@@ -1,6 +1,7 @@
 package cudab
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/anelab/anelab/anert/cuda"
@@ -13,6 +14,8 @@ type kernels struct {
 	embedFwd, embedBwd, gatherRows, scatterAddRows, rmsFwd, rmsBwd, colSumAdd, split, merge,
 	softmaxFwd, softmaxBwd, swigluFwd, swigluBwd, axpy, scaleTo, softcapCE, sumD, scaleSumsq,
 	scaleInplace, lion, adamw *cuda.Func
+	// bf16 mode's variants: the same formulas, bf16 where the kernel's comment says.
+	toBF16, gatherRowsBF, rmsFwdBF, splitBF, mergeBF, swigluFwdBF, swigluBwdBF, scaleToBF, softcapCEBF *cuda.Func
 }
 
 func compile(c *cuda.Ctx) (*kernels, error) {
@@ -32,6 +35,9 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 		{&k.swigluFwd, "swiglu_fwd"}, {&k.swigluBwd, "swiglu_bwd"}, {&k.axpy, "axpy"}, {&k.scaleTo, "scale_to"},
 		{&k.softcapCE, "softcap_ce"}, {&k.sumD, "sum_d"}, {&k.scaleSumsq, "scale_sumsq"},
 		{&k.scaleInplace, "scale_inplace"}, {&k.lion, "lion"}, {&k.adamw, "adamw"},
+		{&k.toBF16, "to_bf16"}, {&k.gatherRowsBF, "gather_rows_bf"}, {&k.rmsFwdBF, "rmsnorm_fwd_bf"},
+		{&k.splitBF, "split_heads_bf"}, {&k.mergeBF, "merge_heads_bf"}, {&k.swigluFwdBF, "swiglu_fwd_bf"},
+		{&k.swigluBwdBF, "swiglu_bwd_bf"}, {&k.scaleToBF, "scale_to_bf"}, {&k.softcapCEBF, "softcap_ce_bf"},
 	} {
 		if *f.p, err = m.Func(f.name); err != nil {
 			return nil, err
@@ -41,7 +47,8 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 }
 
 // layerBufs is one layer's saved activations (device). P ([B·H, T, T]) is the GEMM attention's,
-// LSE ([B·H, T]) the flash attention's.
+// LSE ([B·H, T]) the flash attention's. In bf16 mode Xn, A, X2n, H1, H3 and Gate are bf16
+// (bufferPlan).
 type layerBufs struct {
 	X, Xn, RAtt, Qh, Kh, Vh, P, LSE, A, X2, X2n, RFFN, H1, H3, Gate cuda.Ptr
 }
@@ -50,12 +57,110 @@ type layerBufs struct {
 type buffers struct {
 	batch                                                 int
 	layers                                                []layerBufs
-	xL, xf, rf, dx, dxf, logits, ec, gec                  cuda.Ptr
+	xL, xf, rf, dx, dxf, logits, dlogits, ec, gec         cuda.Ptr
 	qkv, o, y, dy, dgate, dh1, dh3, dx2n, do, da, dah, dp cuda.Ptr
 	dqh, dkh, dvh, dqkv, dxn, gpart, ah                   cuda.Ptr
 	dvec                                                  cuda.Ptr // flash: D = rowsum(dO∘O), [B·H, T]
 	lossRow, part, ids, tgt                               cuda.Ptr
 	all                                                   []cuda.Ptr
+}
+
+// Element sizes of the buffer plan.
+const (
+	sizeBF16 = 2
+	sizeF32  = 4 // also int32 (ids, targets)
+	sizeF64  = 8
+)
+
+// bufSpec is one device buffer: the field its address goes to, its elements and their size.
+type bufSpec struct {
+	name string
+	p    *cuda.Ptr
+	n    int
+	size int
+}
+
+// bufferPlan lists every buffer for batch sequences into b's fields. In bf16 mode (t.bf) the
+// activations that only GEMMs (and kernels that read bf16) consume are bf16: the norms' outputs
+// Xn, X2n and xf, the merged attention output A, the FFN's H1, H3 and Gate, and on the backward
+// side dlogits, dy, do, dh1, dh3 and dQKV; the residual stream, the GEMM outputs that fp32
+// kernels read, the attention's Q/K/V/P and every gradient summed into a weight's stay fp32.
+// Other modes have every buffer fp32 (and no dlogits: dl overwrites the logits).
+func (t *Trainer) bufferPlan(b *buffers, batch int) []bufSpec {
+	mc := t.cfg.Model
+	N, D, F, H, T, C := batch*mc.Seq, mc.Dim, mc.FFN, mc.Heads, mc.Seq, t.classes()
+	nd, nf, ss := N*D, N*F, N*H*T
+	act := sizeF32 // GEMM-only activations
+	if t.bf {
+		act = sizeBF16
+	}
+	var ps []bufSpec
+	add := func(name string, p *cuda.Ptr, n, size int) { ps = append(ps, bufSpec{name, p, n, size}) }
+	flash := t.attn == AttentionFlash
+	b.layers = make([]layerBufs, mc.Layers)
+	for l := range b.layers {
+		a := &b.layers[l]
+		L := func(s string) string { return fmt.Sprintf("layer%d.%s", l, s) }
+		add(L("X"), &a.X, nd, sizeF32)
+		add(L("Xn"), &a.Xn, nd, act)
+		add(L("RAtt"), &a.RAtt, N, sizeF32)
+		add(L("Qh"), &a.Qh, nd, sizeF32)
+		add(L("Kh"), &a.Kh, nd, sizeF32)
+		add(L("Vh"), &a.Vh, nd, sizeF32)
+		add(L("A"), &a.A, nd, act)
+		add(L("X2"), &a.X2, nd, sizeF32)
+		add(L("X2n"), &a.X2n, nd, act)
+		add(L("RFFN"), &a.RFFN, N, sizeF32)
+		add(L("H1"), &a.H1, nf, act)
+		add(L("H3"), &a.H3, nf, act)
+		add(L("Gate"), &a.Gate, nf, act)
+		if flash {
+			add(L("LSE"), &a.LSE, N*H, sizeF32)
+		} else {
+			add(L("P"), &a.P, ss, sizeF32)
+		}
+	}
+	add("xL", &b.xL, nd, sizeF32)
+	add("xf", &b.xf, nd, act)
+	add("rf", &b.rf, N, sizeF32)
+	add("dx", &b.dx, nd, sizeF32)
+	add("dxf", &b.dxf, nd, sizeF32)
+	add("logits", &b.logits, N*C, sizeF32)
+	if t.bf {
+		add("dlogits", &b.dlogits, N*C, sizeBF16)
+	}
+	if t.active != nil {
+		add("ec", &b.ec, C*D, act)
+		add("gec", &b.gec, C*D, sizeF32)
+	}
+	add("qkv", &b.qkv, 3*nd, sizeF32)
+	add("o", &b.o, nd, sizeF32)
+	add("y", &b.y, nd, sizeF32)
+	add("dy", &b.dy, nd, act)
+	add("dgate", &b.dgate, nf, sizeF32)
+	add("dh1", &b.dh1, nf, act)
+	add("dh3", &b.dh3, nf, act)
+	add("dx2n", &b.dx2n, nd, sizeF32)
+	add("do", &b.do, nd, act)
+	add("da", &b.da, nd, sizeF32)
+	add("dah", &b.dah, nd, sizeF32)
+	if flash {
+		add("dvec", &b.dvec, N*H, sizeF32)
+	} else {
+		add("dp", &b.dp, ss, sizeF32)
+	}
+	add("dqh", &b.dqh, nd, sizeF32)
+	add("dkh", &b.dkh, nd, sizeF32)
+	add("dvh", &b.dvh, nd, sizeF32)
+	add("dqkv", &b.dqkv, 3*nd, act)
+	add("dxn", &b.dxn, nd, sizeF32)
+	add("gpart", &b.gpart, nd, sizeF32)
+	add("ah", &b.ah, nd, sizeF32)
+	add("lossRow", &b.lossRow, N, sizeF64)
+	add("part", &b.part, maxBlocks, sizeF64)
+	add("ids", &b.ids, N, sizeF32)
+	add("tgt", &b.tgt, N, sizeF32)
+	return ps
 }
 
 // ensure sizes the buffers for batch sequences (reallocating everything when a larger batch
@@ -69,54 +174,17 @@ func (t *Trainer) ensure(batch int) error {
 		t.c.Free(p)
 	}
 	*b = buffers{batch: batch}
-	mc := t.cfg.Model
-	N, D, F, H, T, C := batch*mc.Seq, mc.Dim, mc.FFN, mc.Heads, mc.Seq, t.classes()
-	var err error
-	alloc := func(n int) cuda.Ptr {
+	for _, s := range t.bufferPlan(b, batch) {
+		p, err := t.c.AllocBytes(s.n * s.size)
 		if err != nil {
-			return 0
+			for _, p := range b.all {
+				t.c.Free(p)
+			}
+			*b = buffers{}
+			return fmt.Errorf("cudab: buffer %s (%d × %d bytes, batch %d): %w", s.name, s.n, s.size, batch, err)
 		}
-		var p cuda.Ptr
-		if p, err = t.c.Alloc(n); err == nil {
-			b.all = append(b.all, p)
-		}
-		return p
-	}
-	nd, nf, ss := N*D, N*F, N*H*T
-	flash := t.attn == AttentionFlash
-	b.layers = make([]layerBufs, mc.Layers)
-	for l := range b.layers {
-		a := layerBufs{X: alloc(nd), Xn: alloc(nd), RAtt: alloc(N), Qh: alloc(nd), Kh: alloc(nd), Vh: alloc(nd),
-			A: alloc(nd), X2: alloc(nd), X2n: alloc(nd), RFFN: alloc(N), H1: alloc(nf), H3: alloc(nf), Gate: alloc(nf)}
-		if flash {
-			a.LSE = alloc(N * H)
-		} else {
-			a.P = alloc(ss)
-		}
-		b.layers[l] = a
-	}
-	b.xL, b.xf, b.rf, b.dx, b.dxf = alloc(nd), alloc(nd), alloc(N), alloc(nd), alloc(nd)
-	b.logits = alloc(N * C)
-	if t.active != nil {
-		b.ec, b.gec = alloc(C*D), alloc(C*D)
-	}
-	b.qkv, b.o, b.y, b.dy = alloc(3*nd), alloc(nd), alloc(nd), alloc(nd)
-	b.dgate, b.dh1, b.dh3 = alloc(nf), alloc(nf), alloc(nf)
-	b.dx2n, b.do, b.da, b.dah = alloc(nd), alloc(nd), alloc(nd), alloc(nd)
-	if flash {
-		b.dvec = alloc(N * H)
-	} else {
-		b.dp = alloc(ss)
-	}
-	b.dqh, b.dkh, b.dvh, b.dqkv, b.dxn, b.gpart, b.ah = alloc(nd), alloc(nd), alloc(nd), alloc(3*nd), alloc(nd), alloc(nd), alloc(nd)
-	b.lossRow, b.part = alloc(2*N), alloc(2*maxBlocks)
-	b.ids, b.tgt = alloc(N), alloc(N)
-	if err != nil {
-		for _, p := range b.all {
-			t.c.Free(p)
-		}
-		*b = buffers{}
-		return err
+		*s.p = p
+		b.all = append(b.all, p)
 	}
 	return nil
 }
@@ -148,10 +216,46 @@ func (t *Trainer) rows(f *cuda.Func, n int, args ...any) {
 	t.launch(f, cuda.Dim3{X: n}, cuda.Dim3{X: 256}, args...)
 }
 
-func (t *Trainer) gemm(ta, tb bool, m, n, k int, alpha float32, a cuda.Ptr, lda int, b cuda.Ptr, ldb int, beta float32, c cuda.Ptr, ldc int) {
-	if t.err == nil {
-		t.fail(t.c.Gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+// mm is C = op(A)·op(B) + beta·C on operands of the types given: bf16 A and B compute natively
+// (fp32 accumulation), fp32 ones in the context's precision (pedantic fp32, or rounded to bf16
+// on load in the bf16 modes).
+func (t *Trainer) mm(ta, tb bool, m, n, k int, a, b cuda.Operand, beta float32, c cuda.Operand) {
+	if t.err != nil {
+		return
 	}
+	compute := t.c.Precision().F32Compute()
+	if a.Type == cuda.TypeBF16 {
+		compute = cuda.Compute32F
+	}
+	t.fail(t.c.GemmTyped(ta, tb, m, n, k, 1, a, b, beta, c, compute, 1))
+}
+
+// act is an activation buffer of the plan's GEMM-only kind as a GEMM operand (bf16 in bf16 mode).
+func (t *Trainer) act(p cuda.Ptr, ld int) cuda.Operand {
+	if t.bf {
+		return cuda.BF16Op(p, ld)
+	}
+	return cuda.F32(p, ld)
+}
+
+// wop is parameter i's weights as a GEMM operand: the bf16 copy in bf16 mode, else the fp32
+// master.
+func (t *Trainer) wop(i, ld int) cuda.Operand {
+	if t.bf {
+		return cuda.BF16Op(t.wb.AddBF16(t.offs[i]), ld)
+	}
+	return cuda.F32(t.w.Add(t.offs[i]), ld)
+}
+
+// lwop is layer l's parameter which as a GEMM operand.
+func (t *Trainer) lwop(l, which, ld int) cuda.Operand { return t.wop(1+l*perLayer+which, ld) }
+
+// pick is k's bf16 variant in bf16 mode, else k.
+func (t *Trainer) pick(k, bf *cuda.Func) *cuda.Func {
+	if t.bf {
+		return bf
+	}
+	return k
 }
 
 func (t *Trainer) gemmB(ta, tb bool, m, n, k int, alpha float32, a cuda.Ptr, lda, sa int, b cuda.Ptr, ldb, sb int,
@@ -197,80 +301,84 @@ func (t *Trainer) forward(batch int) {
 	N := batch * T
 	BH := batch * H
 	b := &t.buf
+	k := t.k
 	eps := float32(mc.NormEps)
 	scale := float32(1 / sqrtF(float64(HD)))
 	E, _ := t.param(0)
-	t.ew(t.k.embedFwd, int64(N*D), b.layers[0].X, E, b.ids, N, D)
+	t.ew(k.embedFwd, int64(N*D), b.layers[0].X, E, b.ids, N, D)
 	for l := range b.layers {
 		a := &b.layers[l]
 		gAtt, _ := t.lp(l, pAttnNorm)
-		wqkv, _ := t.lp(l, pWq)
-		wo, _ := t.lp(l, pWo)
 		gFFN, _ := t.lp(l, pFFNNorm)
-		w1, _ := t.lp(l, pW1)
-		w2, _ := t.lp(l, pW2)
-		w3, _ := t.lp(l, pW3)
-		t.rows(t.k.rmsFwd, N, a.Xn, a.RAtt, a.X, gAtt, D, eps)
-		t.gemm(false, true, N, 3*D, D, 1, a.Xn, D, wqkv, D, 0, b.qkv, 3*D)
+		t.rows(t.pick(k.rmsFwd, k.rmsFwdBF), N, a.Xn, a.RAtt, a.X, gAtt, D, eps)
+		t.mm(false, true, N, 3*D, D, t.act(a.Xn, D), t.lwop(l, pWq, D), 0, cuda.F32(b.qkv, 3*D))
 		pairs := int64(N * D / 2)
-		t.ew(t.k.split, pairs, a.Qh, b.qkv, N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
-		t.ew(t.k.split, pairs, a.Kh, b.qkv.Add(D), N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
-		t.ew(t.k.split, pairs, a.Vh, b.qkv.Add(2*D), N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
+		t.ew(k.split, pairs, a.Qh, b.qkv, N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
+		t.ew(k.split, pairs, a.Kh, b.qkv.Add(D), N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
+		t.ew(k.split, pairs, a.Vh, b.qkv.Add(2*D), N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
 		if t.attn == AttentionFlash {
 			if t.err == nil {
 				t.fail(flashForward(t.c, t.fk, b.ah, a.LSE, a.Qh, a.Kh, a.Vh, T, BH, HD))
 			}
 		} else {
 			t.gemmB(false, true, T, T, HD, scale, a.Qh, HD, T*HD, a.Kh, HD, T*HD, 0, a.P, T, T*T, BH)
-			t.rows(t.k.softmaxFwd, BH*T, a.P, T)
+			t.rows(k.softmaxFwd, BH*T, a.P, T)
 			t.gemmB(false, false, T, HD, T, 1, a.P, T, T*T, a.Vh, HD, T*HD, 0, b.ah, HD, T*HD, BH)
 		}
-		t.ew(t.k.merge, pairs, a.A, b.ah, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
-		t.gemm(false, true, N, D, D, 1, a.A, D, wo, D, 0, b.o, D)
-		t.ew(t.k.axpy, int64(N*D), a.X2, a.X, b.o, t.alpha, int64(N*D))
-		t.rows(t.k.rmsFwd, N, a.X2n, a.RFFN, a.X2, gFFN, D, eps)
-		t.gemm(false, true, N, F, D, 1, a.X2n, D, w1, D, 0, a.H1, F)
-		t.gemm(false, true, N, F, D, 1, a.X2n, D, w3, D, 0, a.H3, F)
-		t.ew(t.k.swigluFwd, int64(N*F), a.Gate, a.H1, a.H3, int64(N*F))
-		t.gemm(false, true, N, D, F, 1, a.Gate, F, w2, F, 0, b.y, D)
+		t.ew(t.pick(k.merge, k.mergeBF), pairs, a.A, b.ah, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
+		t.mm(false, true, N, D, D, t.act(a.A, D), t.lwop(l, pWo, D), 0, cuda.F32(b.o, D))
+		t.ew(k.axpy, int64(N*D), a.X2, a.X, b.o, t.alpha, int64(N*D))
+		t.rows(t.pick(k.rmsFwd, k.rmsFwdBF), N, a.X2n, a.RFFN, a.X2, gFFN, D, eps)
+		t.mm(false, true, N, F, D, t.act(a.X2n, D), t.lwop(l, pW1, D), 0, t.act(a.H1, F))
+		t.mm(false, true, N, F, D, t.act(a.X2n, D), t.lwop(l, pW3, D), 0, t.act(a.H3, F))
+		t.ew(t.pick(k.swigluFwd, k.swigluFwdBF), int64(N*F), a.Gate, a.H1, a.H3, int64(N*F))
+		t.mm(false, true, N, D, F, t.act(a.Gate, F), t.lwop(l, pW2, F), 0, cuda.F32(b.y, D))
 		next := b.xL
 		if l+1 < len(b.layers) {
 			next = b.layers[l+1].X
 		}
-		t.ew(t.k.axpy, int64(N*D), next, a.X2, b.y, t.alpha, int64(N*D))
+		t.ew(k.axpy, int64(N*D), next, a.X2, b.y, t.alpha, int64(N*D))
 	}
 }
 
-// classifier returns E_c (E, or its active rows gathered into buf.ec).
-func (t *Trainer) classifier() cuda.Ptr {
-	E, _ := t.param(0)
-	if t.active == nil {
-		return E
-	}
+// classifier returns E_c as a GEMM operand (E, or its active rows gathered into buf.ec; bf16 in
+// bf16 mode).
+func (t *Trainer) classifier() cuda.Operand {
 	D := t.cfg.Model.Dim
-	t.ew(t.k.gatherRows, int64(len(t.active)*D), t.buf.ec, E, t.actDev, len(t.active), D)
-	return t.buf.ec
+	if t.active == nil {
+		return t.wop(0, D)
+	}
+	if t.bf {
+		t.ew(t.k.gatherRowsBF, int64(len(t.active)*D), t.buf.ec, t.wb, t.actDev, len(t.active), D)
+	} else {
+		t.ew(t.k.gatherRows, int64(len(t.active)*D), t.buf.ec, t.w, t.actDev, len(t.active), D)
+	}
+	return t.act(t.buf.ec, D)
 }
 
 // head is the final norm, the classifier and the soft-capped loss per row (buf.lossRow); with
-// train buf.logits ends holding dlogits = gradScale/N·∂loss/∂logits.
+// train dl = gradScale/N·∂loss/∂logits ends in buf.logits (fp32 modes) or buf.dlogits (bf16).
 func (t *Trainer) head(n int, train bool, gradScale float32) {
 	mc := t.cfg.Model
 	D, C := mc.Dim, t.classes()
 	b := &t.buf
 	gF, _ := t.param(len(t.ps) - 1)
-	t.rows(t.k.rmsFwd, n, b.xf, b.rf, b.xL, gF, D, float32(mc.NormEps))
-	ec := t.classifier()
-	t.gemm(false, true, n, C, D, 1, b.xf, D, ec, D, 0, b.logits, C)
+	t.rows(t.pick(t.k.rmsFwd, t.k.rmsFwdBF), n, b.xf, b.rf, b.xL, gF, D, float32(mc.NormEps))
+	t.mm(false, true, n, C, D, t.act(b.xf, D), t.classifier(), 0, cuda.F32(b.logits, C))
 	tr := 0
 	if train {
 		tr = 1
 	}
-	t.launch(t.k.softcapCE, cuda.Dim3{X: n}, cuda.Dim3{X: 256}, b.logits, b.lossRow, b.tgt, C,
-		float32(mc.Softcap), gradScale/float32(n), tr)
+	if t.bf {
+		t.launch(t.k.softcapCEBF, cuda.Dim3{X: n}, cuda.Dim3{X: 256}, b.logits, b.dlogits, b.lossRow, b.tgt, C,
+			float32(mc.Softcap), gradScale/float32(n), tr)
+	} else {
+		t.launch(t.k.softcapCE, cuda.Dim3{X: n}, cuda.Dim3{X: 256}, b.logits, b.lossRow, b.tgt, C,
+			float32(mc.Softcap), gradScale/float32(n), tr)
+	}
 }
 
-// backward propagates buf.logits (dlogits) down to the embedding, adding every gradient.
+// backward propagates dlogits (head's) down to the embedding, adding every gradient.
 func (t *Trainer) backward(batch int) {
 	mc := t.cfg.Model
 	T, D, F, H := mc.Seq, mc.Dim, mc.FFN, mc.Heads
@@ -279,19 +387,24 @@ func (t *Trainer) backward(batch int) {
 	BH := batch * H
 	C := t.classes()
 	b := &t.buf
+	k := t.k
 	scale := float32(1 / sqrtF(float64(HD)))
-	E, gE := t.param(0)
-	ec := E
+	_, gE := t.param(0)
+	ec := t.wop(0, D)
 	if t.active != nil {
-		ec = b.ec // gathered by head's classifier call
+		ec = t.act(b.ec, D) // gathered by head's classifier call
 	}
-	t.gemm(false, false, N, D, C, 1, b.logits, C, ec, D, 0, b.dxf, D)
+	dl := cuda.F32(b.logits, C)
+	if t.bf {
+		dl = cuda.BF16Op(b.dlogits, C)
+	}
+	t.mm(false, false, N, D, C, dl, ec, 0, cuda.F32(b.dxf, D))
 	if t.active != nil {
 		t.fail(t.c.Zero(b.gec, C*D))
-		t.gemm(true, false, C, D, N, 1, b.logits, C, b.xf, D, 1, b.gec, D)
-		t.ew(t.k.scatterAddRows, int64(C*D), gE, b.gec, t.actDev, C, D)
+		t.mm(true, false, C, D, N, dl, t.act(b.xf, D), 1, cuda.F32(b.gec, D))
+		t.ew(k.scatterAddRows, int64(C*D), gE, b.gec, t.actDev, C, D)
 	} else {
-		t.gemm(true, false, C, D, N, 1, b.logits, C, b.xf, D, 1, gE, D)
+		t.mm(true, false, C, D, N, dl, t.act(b.xf, D), 1, cuda.F32(gE, D))
 	}
 	t.fail(t.c.Zero(b.dx, N*D))
 	gFw, gFg := t.param(len(t.ps) - 1)
@@ -301,49 +414,54 @@ func (t *Trainer) backward(batch int) {
 	for l := len(b.layers) - 1; l >= 0; l-- {
 		a := &b.layers[l]
 		gAttW, gAttG := t.lp(l, pAttnNorm)
-		wqkv, gqkv := t.lp(l, pWq)
-		wo, gwo := t.lp(l, pWo)
+		_, gqkv := t.lp(l, pWq)
+		_, gwo := t.lp(l, pWo)
 		gFFNW, gFFNG := t.lp(l, pFFNNorm)
-		w1, gw1 := t.lp(l, pW1)
-		w2, gw2 := t.lp(l, pW2)
-		w3, gw3 := t.lp(l, pW3)
+		_, gw1 := t.lp(l, pW1)
+		_, gw2 := t.lp(l, pW2)
+		_, gw3 := t.lp(l, pW3)
 		// x' = x2 + α·y
-		t.ew(t.k.scaleTo, nd, b.dy, b.dx, t.alpha, nd)
-		t.gemm(false, false, N, F, D, 1, b.dy, D, w2, F, 0, b.dgate, F)
-		t.gemm(true, false, D, F, N, 1, b.dy, D, a.Gate, F, 1, gw2, F)
-		t.ew(t.k.swigluBwd, int64(N*F), b.dh1, b.dh3, b.dgate, a.H1, a.H3, int64(N*F))
-		t.gemm(false, false, N, D, F, 1, b.dh1, F, w1, D, 0, b.dx2n, D)
-		t.gemm(false, false, N, D, F, 1, b.dh3, F, w3, D, 1, b.dx2n, D)
-		t.gemm(true, false, F, D, N, 1, b.dh1, F, a.X2n, D, 1, gw1, D)
-		t.gemm(true, false, F, D, N, 1, b.dh3, F, a.X2n, D, 1, gw3, D)
+		t.ew(t.pick(k.scaleTo, k.scaleToBF), nd, b.dy, b.dx, t.alpha, nd)
+		t.mm(false, false, N, F, D, t.act(b.dy, D), t.lwop(l, pW2, F), 0, cuda.F32(b.dgate, F))
+		t.mm(true, false, D, F, N, t.act(b.dy, D), t.act(a.Gate, F), 1, cuda.F32(gw2, F))
+		t.ew(t.pick(k.swigluBwd, k.swigluBwdBF), int64(N*F), b.dh1, b.dh3, b.dgate, a.H1, a.H3, int64(N*F))
+		t.mm(false, false, N, D, F, t.act(b.dh1, F), t.lwop(l, pW1, D), 0, cuda.F32(b.dx2n, D))
+		t.mm(false, false, N, D, F, t.act(b.dh3, F), t.lwop(l, pW3, D), 1, cuda.F32(b.dx2n, D))
+		t.mm(true, false, F, D, N, t.act(b.dh1, F), t.act(a.X2n, D), 1, cuda.F32(gw1, D))
+		t.mm(true, false, F, D, N, t.act(b.dh3, F), t.act(a.X2n, D), 1, cuda.F32(gw3, D))
 		t.rmsnormBwd(b.dx, gFFNG, b.dx2n, a.X2, a.RFFN, gFFNW, N, D)
 		// x2 = x + α·o
-		t.ew(t.k.scaleTo, nd, b.do, b.dx, t.alpha, nd)
-		t.gemm(false, false, N, D, D, 1, b.do, D, wo, D, 0, b.da, D)
-		t.gemm(true, false, D, D, N, 1, b.do, D, a.A, D, 1, gwo, D)
-		t.ew(t.k.split, pairs, b.dah, b.da, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
+		t.ew(t.pick(k.scaleTo, k.scaleToBF), nd, b.do, b.dx, t.alpha, nd)
+		t.mm(false, false, N, D, D, t.act(b.do, D), t.lwop(l, pWo, D), 0, cuda.F32(b.da, D))
+		t.mm(true, false, D, D, N, t.act(b.do, D), t.act(a.A, D), 1, cuda.F32(gwo, D))
+		t.ew(k.split, pairs, b.dah, b.da, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
 		if t.attn == AttentionFlash {
-			// O head-major again (a permutation of the saved A; no RoPE on the value side) for
-			// D = rowsum(dO∘O).
-			t.ew(t.k.split, pairs, b.ah, a.A, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
+			// O head-major again (a permutation of the saved A, bf16 in bf16 mode; no RoPE on
+			// the value side) for D = rowsum(dO∘O).
+			t.ew(t.pick(k.split, k.splitBF), pairs, b.ah, a.A, N, D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
 			if t.err == nil {
 				t.fail(flashBackward(t.c, t.fk, b.dqh, b.dkh, b.dvh, b.dvec, a.Qh, a.Kh, a.Vh, b.ah, b.dah, a.LSE, T, BH, HD))
 			}
 		} else {
 			t.gemmB(false, true, T, T, HD, 1, b.dah, HD, T*HD, a.Vh, HD, T*HD, 0, b.dp, T, T*T, BH)
 			t.gemmB(true, false, T, HD, T, 1, a.P, T, T*T, b.dah, HD, T*HD, 0, b.dvh, HD, T*HD, BH)
-			t.rows(t.k.softmaxBwd, BH*T, b.dp, a.P, T, scale)
+			t.rows(k.softmaxBwd, BH*T, b.dp, a.P, T, scale)
 			t.gemmB(false, false, T, HD, T, 1, b.dp, T, T*T, a.Kh, HD, T*HD, 0, b.dqh, HD, T*HD, BH)
 			t.gemmB(true, false, T, HD, T, 1, b.dp, T, T*T, a.Qh, HD, T*HD, 0, b.dkh, HD, T*HD, BH)
 		}
-		t.ew(t.k.merge, pairs, b.dqkv, b.dqh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
-		t.ew(t.k.merge, pairs, b.dqkv.Add(D), b.dkh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
-		t.ew(t.k.merge, pairs, b.dqkv.Add(2*D), b.dvh, N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
-		t.gemm(false, false, N, D, 3*D, 1, b.dqkv, 3*D, wqkv, D, 0, b.dxn, D)
-		t.gemm(true, false, 3*D, D, N, 1, b.dqkv, 3*D, a.Xn, D, 1, gqkv, D)
+		// dQKV: bf16 in bf16 mode, at element offsets D and 2·D of its rows.
+		merge, at := k.merge, cuda.Ptr.Add
+		if t.bf {
+			merge, at = k.mergeBF, cuda.Ptr.AddBF16
+		}
+		t.ew(merge, pairs, b.dqkv, b.dqh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
+		t.ew(merge, pairs, at(b.dqkv, D), b.dkh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
+		t.ew(merge, pairs, at(b.dqkv, 2*D), b.dvh, N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
+		t.mm(false, false, N, D, 3*D, t.act(b.dqkv, 3*D), t.lwop(l, pWq, D), 0, cuda.F32(b.dxn, D))
+		t.mm(true, false, 3*D, D, N, t.act(b.dqkv, 3*D), t.act(a.Xn, D), 1, cuda.F32(gqkv, D))
 		t.rmsnormBwd(b.dx, gAttG, b.dxn, a.X, a.RAtt, gAttW, N, D)
 	}
-	t.ew(t.k.embedBwd, nd, gE, b.dx, b.ids, N, D)
+	t.ew(k.embedBwd, nd, gE, b.dx, b.ids, N, D)
 }
 
 func sqrtF(x float64) float64 { return math.Sqrt(x) }

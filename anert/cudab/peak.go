@@ -7,7 +7,8 @@ import (
 )
 
 // PeakGFLOPS is the cuBLAS GEMM rate in the trainer's precision on square n×n products of random
-// data (n = 8192 in bf16, 4096 in fp32), the median of 5 timed after 2 untimed: the ceiling
+// data (n = 8192 in bf16, 4096 in fp32; bf16 operands in bf16 mode, fp32 tensors rounded on load
+// in bf16-fast16bf), the median of 5 timed after 2 untimed: the ceiling
 // util_pct is measured against, as the CPU backend's is the sgemm rate measured in its process.
 // Measured once and cached.
 func (t *Trainer) PeakGFLOPS() (float64, error) {
@@ -15,13 +16,20 @@ func (t *Trainer) PeakGFLOPS() (float64, error) {
 		return t.peak, nil
 	}
 	n := 4096
-	if t.c.Precision() == cuda.BF16 {
+	if t.c.Precision() != cuda.FP32 {
 		n = 8192
 	}
+	// Operands as the trainer's GEMMs have them, and the 4-byte words of the weights they are
+	// filled from.
+	dt, src, srcWords := cuda.TypeF32, t.w, t.nw
+	if t.bf {
+		dt, src, srcWords = cuda.TypeBF16, t.wb, t.nw/2
+	}
+	words := n * n * dt.Size() / 4
 	err := t.c.Do(func() error {
 		var ps [3]cuda.Ptr
 		for i := range ps {
-			p, err := t.c.Alloc(n * n)
+			p, err := t.c.AllocBytes(n * n * dt.Size())
 			if err != nil {
 				return err
 			}
@@ -31,11 +39,15 @@ func (t *Trainer) PeakGFLOPS() (float64, error) {
 		// Random-looking data (never zeros: zeros run faster than real data): the weights,
 		// repeated.
 		for i := range 2 {
-			for off := 0; off < n*n; off += t.nw {
-				if err := t.c.Copy(ps[i].Add(off), t.w, min(t.nw, n*n-off)); err != nil {
+			for off := 0; off < words; off += srcWords {
+				if err := t.c.Copy(ps[i].Add(off), src, min(srcWords, words-off)); err != nil {
 					return err
 				}
 			}
+		}
+		compute := t.c.Precision().F32Compute()
+		if t.bf {
+			compute = cuda.Compute32F
 		}
 		tm, err := t.c.NewTimer()
 		if err != nil {
@@ -45,7 +57,8 @@ func (t *Trainer) PeakGFLOPS() (float64, error) {
 		var ms []float64
 		for i := range 7 {
 			tm.Start()
-			if err := t.c.Gemm(false, true, n, n, n, 1, ps[0], n, ps[1], n, 0, ps[2], n); err != nil {
+			op := func(p cuda.Ptr) cuda.Operand { return cuda.Operand{P: p, Type: dt, LD: n} }
+			if err := t.c.GemmTyped(false, true, n, n, n, 1, op(ps[0]), op(ps[1]), 0, op(ps[2]), compute, 1); err != nil {
 				return err
 			}
 			d, err := tm.Stop()

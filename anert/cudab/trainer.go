@@ -5,6 +5,17 @@
 // (for exact agreement with the CPU backend) or with bf16 tensor-core operands, fp32
 // accumulation and fp32 master weights (cuda.BF16).
 //
+// bf16 mode (cuda.BF16) stores the GEMMs' operands in bf16: the weights are read from a bf16 copy
+// that the optimizer kernels refresh in the same pass that updates the fp32 masters (and
+// FromHost after an upload), and each activation or gradient that only GEMMs consume is written
+// in bf16 by the kernel that produces it (bufferPlan lists them); GEMMs run on bf16 A and B with
+// fp32 accumulation, into fp32 where an fp32 consumer reads the result (the residual stream,
+// the weight gradients accumulated into the fp32 gradient buffer) and bf16 where only a GEMM or a
+// bf16-reading kernel does. Weights, gradients, optimizer state, the residual stream and the
+// loss stay fp32. cuda.BF16Fast is the earlier bf16 mode, kept to measure against: every tensor
+// fp32, cuBLAS rounding the operands to bf16 as it loads them (COMPUTE_32F_FAST_16BF). In both
+// bf16 modes the GEMM attention's batched GEMMs run on fp32 Q/K/V/P as BF16Fast does.
+//
 // The host model and optimizer stay the source of truth for checkpoints: New uploads their
 // weights and optimizer state, and ToHost copies the device's back into them (their Params' W and
 // the slices of the optimizer's State), so checkpoints save and restore as on the CPU.
@@ -79,6 +90,8 @@ type Trainer struct {
 	nw   int   // parameter count
 
 	w, g, om, ov cuda.Ptr // flat weights, gradients, optimizer m and v (AdamW)
+	bf           bool     // bf16 mode: bf16 GEMM operands (prec == cuda.BF16)
+	wb           cuda.Ptr // bf16 mode: bf16 copy of w, the GEMMs' weights
 	t            int      // optimizer updates done
 	alpha        float32
 	cos, sin     cuda.Ptr // RoPE tables [Seq, HD/2]; 0 for NoPE
@@ -120,11 +133,14 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 	if cfg.Model.Compact && len(active) == 0 {
 		return nil, errors.New("cudab: model.compact is true but no active ids were given")
 	}
+	if prec != cuda.FP32 && prec != cuda.BF16 && prec != cuda.BF16Fast {
+		return nil, fmt.Errorf("cudab: unknown GEMM precision %d", prec)
+	}
 	c, err := cuda.Open(prec)
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{c: c, cfg: cfg, m: m, opt: opt, ps: m.Params(), attn: attn,
+	t := &Trainer{c: c, cfg: cfg, m: m, opt: opt, ps: m.Params(), attn: attn, bf: prec == cuda.BF16,
 		alpha: float32(1 / math.Sqrt(2*float64(cfg.Model.Layers)))}
 	for _, p := range t.ps {
 		t.offs = append(t.offs, t.nw)
@@ -154,6 +170,11 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 		}
 		if t.g, err = c.Alloc(t.nw); err != nil {
 			return err
+		}
+		if t.bf {
+			if t.wb, err = c.AllocBF16(t.nw); err != nil {
+				return err
+			}
 		}
 		if t.om, err = c.Alloc(t.nw); err != nil {
 			return err
@@ -261,6 +282,11 @@ func (t *Trainer) fromHost() error {
 		}
 	}
 	t.t = t.opt.T()
+	if t.bf {
+		t.err = nil
+		t.ew(t.k.toBF16, int64(t.nw), t.wb, t.w, int64(t.nw))
+		return t.err
+	}
 	return nil
 }
 
@@ -434,11 +460,15 @@ func (t *Trainer) Update(lr float64) error {
 			plr := lr * scale
 			n := int64(len(p.W))
 			w, g, m := t.w.Add(t.offs[i]), t.g.Add(t.offs[i]), t.om.Add(t.offs[i])
+			wb := cuda.Ptr(0) // fp32 modes: no bf16 copy
+			if t.bf {
+				wb = t.wb.AddBF16(t.offs[i])
+			}
 			switch o.Name {
 			case "lion":
-				t.launch(t.k.lion, t.grid(n), cuda.Dim3{X: 256}, w, g, m, n, float32(plr), float32(1-plr*wd), b1, a1, b2, a2)
+				t.launch(t.k.lion, t.grid(n), cuda.Dim3{X: 256}, w, wb, g, m, n, float32(plr), float32(1-plr*wd), b1, a1, b2, a2)
 			case "adamw":
-				t.launch(t.k.adamw, t.grid(n), cuda.Dim3{X: 256}, w, g, m, t.ov.Add(t.offs[i]), n,
+				t.launch(t.k.adamw, t.grid(n), cuda.Dim3{X: 256}, w, wb, g, m, t.ov.Add(t.offs[i]), n,
 					float32(plr/bc1), float32(1/bc2), float32(1-plr*wd), b1, a1, b2, a2, float32(o.Eps))
 			}
 		}

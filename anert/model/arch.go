@@ -158,7 +158,8 @@ func (j *kvJob) Run(_, _, lo, hi int) {
 // width hd and the backward is rmsnormBackward (dx and dg formulas in rmsnorm.go).
 
 // qkvForward is the attention block's input stage on the CPU: the projections and, per option,
-// QK-norm, RoPE and the KV-head repeat, leaving in a.Q, a.K, a.V what the attention reads:
+// QK-norm, RoPE and the KV-head repeat, leaving in a.Q, a.K, a.V what the attention reads
+// (without QK-norm, RoPE runs on each block of q and k in the projections' loop: ropeTile):
 //
 //	q = Xn·Wqᵀ, k = Xn·Wkᵀ, v = Xn·Wvᵀ  (k, v at KV·hd columns);
 //	q, k ← RMSNorm_head(q, g_q), RMSNorm_head(k, g_k)   (QK-norm; raw q, k and 1/rms saved);
@@ -174,12 +175,18 @@ func (c *CPU) qkvForward(t *team, s Shape, w *Layer, a *LayerActs) {
 	if qkn {
 		qp, kp = a.QRaw, a.KRaw
 	}
-	t.gemms(linear(qp, a.Xn, w.Wq.W, n, d, d), linear(kp, a.Xn, w.Wk.W, n, d, kvd), linear(v, a.Xn, w.Wv.W, n, d, kvd))
+	gq, gk := linear(qp, a.Xn, w.Wq.W, n, d, d), linear(kp, a.Xn, w.Wk.W, n, d, kvd)
+	if s.Cos != nil && !qkn { // RoPE on each block of q and k (whole heads), in the projections' loop
+		t.ropeQ = ropeTile{x: q, cos: s.Cos, sin: s.Sin, T: s.T, ld: d, hd: s.HD, sign: 1}
+		t.ropeK = ropeTile{x: k, cos: s.Cos, sin: s.Sin, T: s.T, ld: kvd, hd: s.HD, sign: 1}
+		gq.post, gq.unit, gk.post, gk.unit = &t.ropeQ, s.HD, &t.ropeK, s.HD
+	}
+	t.gemms(gq, gk, linear(v, a.Xn, w.Wv.W, n, d, kvd))
 	if qkn {
 		rmsnormForward(t, q, a.RQ, qp, w.QNorm.W, n*s.H, s.HD, s.NormEps)
 		rmsnormForward(t, k, a.RK, kp, w.KNorm.W, n*kv, s.HD, s.NormEps)
 	}
-	if s.Cos != nil {
+	if s.Cos != nil && qkn {
 		ropeForward(t, q, s.Cos, s.Sin, n, s.T, d, s.HD)
 		ropeForward(t, k, s.Cos, s.Sin, n, s.T, kvd, s.HD)
 	}
@@ -204,27 +211,32 @@ func (c *CPU) attnGrads(s Shape, a *LayerActs) *LayerActs {
 // GQA a.DKE, a.DVE) it leaves in a.DQ, a.DK, a.DV the gradients of the projections and adds
 // a.DXn = DQ·Wq + DK·Wk + DV·Wv (overwritten), accumulating the QK-norm gains' gradients:
 //
-//	dk, dv = kvReduce(dK), kvReduce(dV);  dq, dk ← RoPE⁻¹(dq), RoPE⁻¹(dk);
-//	dq, dk ← RMSNorm_head backward (rmsnorm.go);  dXn = dq·Wq + dk·Wk + dv·Wv.
-func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs) {
+//	dq, dK ← RoPE⁻¹(dq), RoPE⁻¹(dK)   (in the attention backward's items, see attnBwdJob);
+//	dk, dv = kvReduce(dK), kvReduce(dV);
+//	dq, dk ← RMSNorm_head backward (rmsnorm.go);  dXn = dq·Wq + dk·Wk + dv·Wv,
+//
+// the last as one loop with rows on its blocks of rows (rowPost) and the products more.
+func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs, rows rowChain, more []gemmSpec) {
 	n, d, kvd, kv := s.N, s.D, s.KVD(), s.KVHeads()
 	if kv != s.H {
 		kvReduce(t, &c.kv, a.DK, a.DKE, n, s.H, kv, s.HD)
 		kvReduce(t, &c.kv, a.DV, a.DVE, n, s.H, kv, s.HD)
 	}
-	if s.Cos != nil {
-		ropeBackward(t, a.DQ, s.Cos, s.Sin, n, s.T, d, s.HD)
-		ropeBackward(t, a.DK, s.Cos, s.Sin, n, s.T, kvd, s.HD)
-	}
+	// RoPE's backward ran in the attention backward's items (attnBwdJob.unrotate).
 	if w.QNorm != nil {
 		dq, dk := a.DQN[:n*d], a.DKN[:n*kvd]
-		t.clear(dq)
-		t.clear(dk)
-		rmsnormBackward(t, dq, w.QNorm.G, a.DQ, a.QRaw, a.RQ, w.QNorm.W, n*s.H, s.HD)
-		rmsnormBackward(t, dk, w.KNorm.G, a.DK, a.KRaw, a.RK, w.KNorm.W, n*kv, s.HD)
+		// rmsnormBackward with dq, dk overwritten rather than added to (no loop to clear them)
+		nq := t.rmsnormBwdOp(dq, a.DQ, a.QRaw, a.RQ, w.QNorm.W, s.HD, true)
+		t.rowLoop(n*s.H, nq)
+		nq.addTo(w.QNorm.G)
+		nk := t.rmsnormBwdOp(dk, a.DK, a.KRaw, a.RK, w.KNorm.W, s.HD, true)
+		t.rowLoop(n*kv, nk)
+		nk.addTo(w.KNorm.G)
 		copy(a.DQ, dq)
 		copy(a.DK, dk)
 	}
-	t.gemmSum(linearInput(a.DXn, a.DQ, w.Wq.W, n, d, d, 0), linearInput(a.DXn, a.DK, w.Wk.W, n, d, kvd, 1),
-		linearInput(a.DXn, a.DV, w.Wv.W, n, d, kvd, 1))
+	dx := linearInput(a.DXn, a.DQ, w.Wq.W, n, d, d, 0)
+	dx.rowPost = rows
+	t.gemmLoop([]gemmSpec{dx, linearInput(a.DXn, a.DK, w.Wk.W, n, d, kvd, 1),
+		linearInput(a.DXn, a.DV, w.Wv.W, n, d, kvd, 1)}, more)
 }

@@ -26,10 +26,11 @@ const (
 	dwStop              // ends the worker
 )
 
-// weightGrad runs the weight-gradient GEMMs of kind (layer l) on team t: the same calls, in the
-// same order, whether the step runs them in place (synchronous) or on the dW worker.
+// weightGrad runs the weight-gradient GEMMs of kind (layer l) on team t, as one loop: in place
+// (a synchronous backend that does not fuse them into its own loops, see Model.fuseDW) or on the
+// dW worker.
 func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
-	n, d, f, c, kvd := s.N, s.D, s.F, m.classes(), s.KVD()
+	n, d, c := s.N, s.D, m.classes()
 	b := &m.buf
 	switch kind {
 	case dwClassifier:
@@ -41,20 +42,31 @@ func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 		} else {
 			classifierBackwardWeight(t, m.headParam().G, dlogits, b.xf, n, c, d)
 		}
-	case dwFFN: // one loop (team.gemms)
-		p, a := &m.Layers[l], &b.acts[l]
-		gs := [3]gemmSpec{linearWeight(p.W2.G, a.DY, a.Gate, n, f, d), linearWeight(p.W1.G, a.DH1, a.X2n, n, d, f)}
-		if p.W3 == nil {
-			t.gemms(gs[:2]...)
-			return
-		}
-		gs[2] = linearWeight(p.W3.G, a.DH3, a.X2n, n, d, f)
-		t.gemms(gs[:]...)
-	case dwAttn: // one loop
-		p, a := &m.Layers[l], &b.acts[l]
-		t.gemms(linearWeight(p.Wo.G, a.DO, a.A, n, d, d), linearWeight(p.Wq.G, a.DQ, a.Xn, n, d, d),
-			linearWeight(p.Wk.G, a.DK, a.Xn, n, d, kvd), linearWeight(p.Wv.G, a.DV, a.Xn, n, d, kvd))
+	default:
+		var buf [maxGemms]gemmSpec
+		t.gemms(m.layerWeightGrads(&buf, kind, l, s)...)
 	}
+}
+
+// layerWeightGrads is the weight-gradient products of layer l's FFN (dwFFN) or attention
+// (dwAttn), in buf:
+//
+//	FFN:       dW2 += DYᵀ·Gate, dW1 += DH1ᵀ·X2n, dW3 += DH3ᵀ·X2n
+//	attention: dWo += DOᵀ·A, dWq += DQᵀ·Xn, dWk += DKᵀ·Xn, dWv += DVᵀ·Xn
+func (m *Model) layerWeightGrads(buf *[maxGemms]gemmSpec, kind, l int, s Shape) []gemmSpec {
+	n, d, f, kvd := s.N, s.D, s.F, s.KVD()
+	p, a := &m.Layers[l], &m.buf.acts[l]
+	if kind == dwAttn {
+		*buf = [maxGemms]gemmSpec{linearWeight(p.Wo.G, a.DO, a.A, n, d, d), linearWeight(p.Wq.G, a.DQ, a.Xn, n, d, d),
+			linearWeight(p.Wk.G, a.DK, a.Xn, n, d, kvd), linearWeight(p.Wv.G, a.DV, a.Xn, n, d, kvd)}
+		return buf[:4]
+	}
+	*buf = [maxGemms]gemmSpec{linearWeight(p.W2.G, a.DY, a.Gate, n, f, d), linearWeight(p.W1.G, a.DH1, a.X2n, n, d, f)}
+	if p.W3 == nil {
+		return buf[:2]
+	}
+	buf[2] = linearWeight(p.W3.G, a.DH3, a.X2n, n, d, f)
+	return buf[:3]
 }
 
 // dwQueue is the asynchronous weight-gradient pipeline of an AsyncBackend's step (seed-system
@@ -74,8 +86,8 @@ func (m *Model) weightGrad(t *team, kind, l int, s Shape, ec []float32) {
 //     the classifier), which nothing writes until the next forward pass, and the d-quantities DY,
 //     DH1, DH3, DO, DQ, DK, DV, which are scratch shared between layers. With an async backend the
 //     shared scratch is double-buffered (buffers.ensure: layer l uses set l mod 2), so layer l−1's
-//     calls write the other set; before layer l−2 writes set l mod 2 again (residualBackward into
-//     its DY), the step waits for layer l's jobs. Within a layer the FFN job reads DY, DH1, DH3,
+//     calls write the other set; before layer l−2 writes set l mod 2 again (its DY, written by
+//     layer l−1's normBackward), the step waits for layer l's jobs. Within a layer the FFN job reads DY, DH1, DH3,
 //     which AttnBackward does not write (AsyncBackend's contract).
 //   - The backward pass drains the queue before returning, on errors too: when ForwardBackward
 //     returns, every gradient is complete and nothing reads the buffers.

@@ -14,6 +14,27 @@ type CPU struct {
 	act     actJob    // the architecture options' loop bodies (arch.go), reused so a step allocates nothing
 	kv      kvJob
 	gqa     LayerActs // attnGrads' view
+	rows    rowChain  // the model's chain for the next call's last GEMM (fuseRows)
+	more    [maxGemms]gemmSpec
+	nmore   int // the model's products for the next call's last loop (fuseGemms)
+}
+
+// fuseRows makes ch the row epilogue (gemmSpec.rowPost) of the next call's last GEMM, on the
+// output the model's chain reads: O = A·Woᵀ (AttnForward), Y = Gate·W2ᵀ (FFNForward), DX2n
+// (FFNBackward), DXn (AttnBackward). The model then runs no loop of its own for it (Model.fuse).
+func (c *CPU) fuseRows(ch rowChain) { c.rows = ch }
+
+// fuseGemms adds products (the layer's weight gradients, independent of the call's own) to the
+// next backward call's last loop: FFNBackward's DX2n, AttnBackward's DXn (Model.fuseDW).
+func (c *CPU) fuseGemms(gs []gemmSpec) { c.nmore = copy(c.more[:], gs) }
+
+// takeFused returns what fuseRows and fuseGemms gave for this call (nil if nothing), so that it
+// never outlives the call. (A call that fails before taking it leaves it behind, harmlessly: the
+// model gives anew before each call that takes it.)
+func (c *CPU) takeFused() (rowChain, []gemmSpec) {
+	ch, more := c.rows, c.more[:c.nmore]
+	c.rows, c.nmore = nil, 0
+	return ch, more
 }
 
 // NewCPU returns the CPU backend.
@@ -65,9 +86,10 @@ func (c *CPU) group(s Shape) int {
 
 // AttnForward: qkvForward (q, k, v = Xn·Wq/k/vᵀ in one loop; QK-norm, RoPE on q, k; the GQA
 // repeat); causal attention into A and LSE as one loop over (sequence, head, row block) items;
-// O = A·Woᵀ.
+// O = A·Woᵀ (with the model's chain on its rows, fuseRows).
 func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
+	rows, _ := c.takeFused()
 	n, d := s.N, s.D
 	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
 	j := &t.attnFwd
@@ -75,7 +97,9 @@ func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	*j = attnFwdJob{c: c, s: s, a: a, blk: blk, nb: (s.T + blk - 1) / blk}
 	items := s.B * s.H * j.nb
 	t.run(items, items, j)
-	linearForward(t, a.O, a.A, w.Wo.W, n, d, d)
+	o := linear(a.O, a.A, w.Wo.W, n, d, d)
+	o.rowPost = rows
+	t.gemms(o)
 	return nil
 }
 
@@ -104,10 +128,11 @@ func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 // AttnBackward: DA = DO·Wo; the SDPA backward into DQ, DK, DV: one loop over whole (sequence,
 // head) pairs when there are 4 or more per goroutine, else per group of pairs two loops, over
 // (pair, row block) items (attnRowsBackward) and then (pair, key block) items (attnColsBackward);
-// then qkvBackward: the GQA reduce, RoPE backward on DQ, DK, the QK-norm
-// backward, DXn = DQ·Wq + DK·Wk + DV·Wv (one loop).
+// then qkvBackward: the GQA reduce, the QK-norm backward, DXn = DQ·Wq + DK·Wk + DV·Wv (one
+// loop, with the model's chain on its rows and the model's products, see fuseRows, fuseGemms).
 func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
+	rows, more := c.takeFused()
 	n, d := s.N, s.D
 	linearBackwardInput(t, a.DA, a.DO, w.Wo.W, n, d, d, 0)
 	j := &t.attnBwd
@@ -125,7 +150,7 @@ func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 		j.cols = true
 		t.run(j.np*j.nb, j.np*j.nb, j)
 	}
-	c.qkvBackward(t, s, w, a) // GQA reduce, RoPE, QK-norm backward, DXn (arch.go)
+	c.qkvBackward(t, s, w, a, rows, more) // GQA reduce, QK-norm backward, DXn (arch.go)
 	return nil
 }
 
@@ -134,6 +159,8 @@ func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 // attnRowsBackward on items i: pair p0 + i mod np, row block nb−1 − ⌊i/np⌋ (costliest first);
 // with cols, attnColsBackward on pair p0 + i mod np, key block ⌊i/np⌋ (the first keys are seen
 // by the most rows: costliest first). Pair p0 + k keeps its P and dS at k·T·T in the scratch.
+// Each item then applies RoPE's backward to the rows of dQ (or dK) it wrote (unrotate), so the
+// rotation needs no loop of its own.
 type attnBwdJob struct {
 	c       *CPU
 	s       Shape
@@ -153,6 +180,8 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 			off := b*T*s.D + h*s.HD
 			attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
 				a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale, j.blk)
+			j.unrotate(a.DQ[off:], 0, T)
+			j.unrotate(a.DK[off:], 0, T)
 		}
 		return
 	}
@@ -165,40 +194,68 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 		if j.cols {
 			c0 := i / j.np * j.blk
 			attnColsBackward(a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], sc, dp, T, s.HD, s.D, c0, min(c0+j.blk, T))
+			j.unrotate(a.DK[off:], c0, min(c0+j.blk, T))
 			continue
 		}
 		r0 := (j.nb - 1 - i/j.np) * j.blk
 		attnRowsBackward(a.DQ[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:], a.LSE[it*T:], sc, dp,
 			T, s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
+		j.unrotate(a.DQ[off:], r0, min(r0+j.blk, T))
 	}
 }
 
-// FFNForward: H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ (one loop), Gate = silu(H1)⊙H3, Y = Gate·W2ᵀ.
+// unrotate is RoPE's backward (ropeBackward: rotation by −θ) on positions [t0, t1) of one head's
+// gradient g (a strided view, row t at t·D), right after an item computed them: the rotation is
+// per head and per position, so each block of rows can be unrotated alone. With GQA, g is the
+// repeated-width dK, unrotated before kvReduce sums it over the query heads: the heads sharing a
+// KV head share its angles, so the two commute. Nothing with NoPE (no tables).
+func (j *attnBwdJob) unrotate(g []float32, t0, t1 int) {
+	if s := j.s; s.Cos != nil && t1 > t0 {
+		ropeRows(g[t0*s.D:], t1-t0, t0, s.T, s.HD, s.D, s.HD, s.Cos, s.Sin, -1)
+	}
+}
+
+// FFNForward, two loops: H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ on one grid, each block followed by
+// Gate = silu(H1)⊙H3 on it (swigluPost); Y = Gate·W2ᵀ (with the model's chain on its rows).
 func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
+	rows, _ := c.takeFused()
 	n, d, f := s.N, s.D, s.F
 	if s.Act != SwiGLU {
 		linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
 		actForward(t, &c.act, s.Act, a.Gate, a.H1, n*f) // a plain MLP (arch.go)
 	} else {
-		t.gemms(linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f))
-		swigluForward(t, a.Gate, a.H1, a.H3, n*f)
+		h1, h3 := linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f)
+		h3.post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
+		t.gemmGrid(h1, h3)
 	}
-	linearForward(t, a.Y, a.Gate, w.W2.W, n, f, d)
+	y := linear(a.Y, a.Gate, w.W2.W, n, f, d)
+	y.rowPost = rows
+	t.gemms(y)
 	return nil
 }
 
-// FFNBackward: DGate = DY·W2, SwiGLU backward into DH1, DH3, DX2n = DH1·W1 + DH3·W3 (one loop).
+// FFNBackward, two loops: DGate = DY·W2, each block followed by the SwiGLU backward into DH1,
+// DH3 on it (swigluPost); DX2n = DH1·W1 + DH3·W3 on one grid (with the model's chain on its
+// rows), and in the same loop the model's products (the FFN's weight gradients, fuseGemms).
 func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
+	rows, more := c.takeFused()
 	n, d, f := s.N, s.D, s.F
-	linearBackwardInput(t, a.DGate, a.DY, w.W2.W, n, f, d, 0)
 	if s.Act != SwiGLU {
+		linearBackwardInput(t, a.DGate, a.DY, w.W2.W, n, f, d, 0)
 		actBackward(t, &c.act, s.Act, a.DH1, a.DGate, a.H1, n*f)
-		linearBackwardInput(t, a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+		dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+		dx.rowPost = rows
+		t.gemmLoop([]gemmSpec{dx}, more)
 		return nil
 	}
-	swigluBackward(t, a.DH1, a.DH3, a.DGate, a.H1, a.H3, n*f)
-	t.gemmSum(linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0), linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1))
+	dg := linearInput(a.DGate, a.DY, w.W2.W, n, f, d, 0)
+	dg.post = swigluPost(t, swigluJob{bwd: true, gate: a.DGate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f],
+		dh1: a.DH1[:n*f], dh3: a.DH3[:n*f]}, f)
+	t.gemms(dg)
+	dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
+	dx.rowPost = rows
+	t.gemmLoop([]gemmSpec{dx, linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1)}, more)
 	return nil
 }

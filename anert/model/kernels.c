@@ -199,14 +199,14 @@ KERNEL void anelab_scale(float *restrict out, const float *restrict x, float a, 
 	for (long i = 0; i < n; i++) out[i] = a * x[i];
 }
 
-KERNEL void anelab_rope(float *restrict x, int rows, int r0, int T, int d, int hd, const float *restrict cs,
+KERNEL void anelab_rope(float *restrict x, int rows, int r0, int T, int w, int ld, int hd, const float *restrict cs,
                         const float *restrict sn, float sign) {
 	int half = hd / 2;
 	for (int r = 0; r < rows; r++) {
 		int p = (r0 + r) % T;
 		const float *c = cs + (long)p * half, *s = sn + (long)p * half;
-		float *row = x + (long)r * d;
-		for (int h = 0; h < d; h += hd) {
+		float *row = x + (long)r * ld;
+		for (int h = 0; h < w; h += hd) {
 			float *v = row + h;
 			SIMD
 			for (int i = 0; i < half; i++) {

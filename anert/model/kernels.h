@@ -12,4 +12,4 @@ void anelab_rmsnorm_fwd(float *out, float *rinv, const float *x, const float *g,
 void anelab_rmsnorm_bwd(float *dx, float *pg, const float *dout, const float *x, const float *rinv, const float *g, int rows, int d);
 void anelab_axpby(float *out, const float *x, const float *y, float a, long n);
 void anelab_scale(float *out, const float *x, float a, long n);
-void anelab_rope(float *x, int rows, int r0, int T, int d, int hd, const float *cs, const float *sn, float sign);
+void anelab_rope(float *x, int rows, int r0, int T, int w, int ld, int hd, const float *cs, const float *sn, float sign);

@@ -96,10 +96,13 @@ func scaleTo(out, x []float32, a float32) {
 	}
 }
 
-func ropeRows(x []float32, rows, r0, T, d, hd int, cos, sin []float32, sign float32) {
-	if rows > 0 {
-		_ = x[rows*d-1]
+func ropeRows(x []float32, rows, r0, T, w, ld, hd int, cos, sin []float32, sign float32) {
+	if rows > 0 && w > 0 {
+		_ = x[(rows-1)*ld+w-1]
 		_, _ = cos[T*hd/2-1], sin[T*hd/2-1]
-		C.anelab_rope(fp(x), C.int(rows), C.int(r0), C.int(T), C.int(d), C.int(hd), fp(cos), fp(sin), C.float(sign))
+		if w%hd != 0 || w > ld {
+			panic("model: ropeRows needs whole heads within the row stride")
+		}
+		C.anelab_rope(fp(x), C.int(rows), C.int(r0), C.int(T), C.int(w), C.int(ld), C.int(hd), fp(cos), fp(sin), C.float(sign))
 	}
 }

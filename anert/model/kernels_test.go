@@ -87,14 +87,18 @@ func TestKernelsMatchGo(t *testing.T) {
 		near("rmsnorm dx", dx, dx2, 1e-5)
 		near("rmsnorm dg", pg, pg2, 1e-5)
 
-		const T, hd, rd = 5, 4, 8
+		const T, hd, rd = 5, 4, 12
 		cosT, sinT := RopeTables(T, hd, 10)
 		xr := vec(n*rd, -1, 1)
 		xr2 := cp(xr)
 		for _, sign := range []float32{1, -1} {
-			ropeRows(xr, n, 3, T, rd, hd, cosT, sinT, sign)
-			ropeRowsGo(xr2, n, 3, T, rd, hd, cosT, sinT, sign)
+			ropeRows(xr, n, 3, T, rd, rd, hd, cosT, sinT, sign)
+			ropeRowsGo(xr2, n, 3, T, rd, rd, hd, cosT, sinT, sign)
 			near("rope", xr, xr2, 1e-6)
+			// one head in the middle of each row (a block of columns): the rest untouched
+			ropeRows(xr[hd:], n, 2, T, hd, rd, hd, cosT, sinT, sign)
+			ropeRowsGo(xr2[hd:], n, 2, T, hd, rd, hd, cosT, sinT, sign)
+			near("rope block", xr, xr2, 1e-6)
 		}
 
 		y := vec(n, -1, 1)

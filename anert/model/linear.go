@@ -1,6 +1,11 @@
 package model
 
-import "github.com/anelab/anelab/anert/blas"
+import (
+	"sync/atomic"
+
+	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/internal/par"
+)
 
 // A gemmSpec is one BLAS product C = α·op(A)·op(B) + β·C, C [m, n], op(A) [m, k], op(B) [k, n]
 // (row-major, leading dimensions lda, ldb, ldc; op(X) = Xᵀ when trans).
@@ -15,131 +20,206 @@ type gemmSpec struct {
 	beta           float32
 	c              []float32
 	ldc            int
+
+	// post, when set, runs on each block of C once the block is computed (in a gemmGrid, once
+	// every product of the block is): an element-wise op fused into the GEMM's loop as its
+	// epilogue (RoPE on q and k, SwiGLU on h1 and h3), which then needs no loop of its own and
+	// finds the block still in cache. unit, when set, makes the blocks' column bounds multiples of
+	// unit (the head width, for an op on whole heads); else they are multiples of 16 where the
+	// blocks are that wide.
+	post tileOp
+	unit int
+
+	// rowPost, when set (on a loop's only grid: one gemms product, or a gemmGrid's first spec),
+	// runs on each block of rows of C once every block of those rows is computed — by the
+	// goroutine that finishes the last of them, so no goroutine waits — as part number ⌊row
+	// block⌋: a row-local chain that needs whole rows (a residual add and an RMSNorm) fused into
+	// the GEMM's loop as its row epilogue.
+	rowPost rowChain
 }
 
-// maxGemms is the most products one loop takes (a layer's four attention weight gradients).
-const maxGemms = 4
+// A tileOp is an element-wise op on a block of a matrix: the rows [r0, r1) and columns [c0, c1).
+// It is called on different blocks from several goroutines at once.
+type tileOp interface {
+	tile(r0, r1, c0, c1 int)
+}
+
+// rangeTile runs a range op (a par.Job over [lo, hi) of a flat row-major matrix of ld columns,
+// such as swigluJob) on a block of that matrix: as one range when the block spans whole rows,
+// else one range per row.
+type rangeTile struct {
+	j  par.Job
+	ld int
+}
+
+func (t rangeTile) tile(r0, r1, c0, c1 int) {
+	if c0 == 0 && c1 == t.ld {
+		t.j.Run(0, 0, r0*t.ld, r1*t.ld)
+		return
+	}
+	for r := r0; r < r1; r++ {
+		t.j.Run(0, 0, r*t.ld+c0, r*t.ld+c1)
+	}
+}
+
+// maxGemms is the most products one loop takes (a layer's seven weight gradients).
+const maxGemms = 8
 
 // gemm is one blas.Sgemm split over the team's goroutines (see gemms).
 func (t *team) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	t.gemms(gemmSpec{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc})
+	t.gemms(gemmSpec{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0, nil})
 }
 
 // gemms runs independent products (no output overlaps another's inputs or output: a layer's
-// q, k, v projections, W1 and W3, the weight gradients of one backward step) as ONE parallel loop
-// over blocks of their outputs, each block a single-threaded BLAS call (see beginStep). The
-// products share the goroutines in proportion to their work: each is cut into blocks of about
-// the same cost (gemmJob.plan), and the goroutines take blocks until none is left. One loop
-// instead of one per product saves a wait for the slowest block per product, and small products
-// (a GQA key projection) no longer run alone on many cores.
-func (t *team) gemms(gs ...gemmSpec) {
+// q, k, v projections, the weight gradients of one backward step) as ONE parallel loop over
+// blocks of their outputs, each block a single-threaded BLAS call (see beginStep) followed by its
+// spec's post op. The products share the goroutines in proportion to their work: each is cut into
+// blocks of about the same cost (gemmJob.plan), and the goroutines take blocks until none is
+// left. One loop instead of one per product saves a wait for the slowest block per product, and
+// small products (a GQA key projection) no longer run alone on many cores.
+func (t *team) gemms(gs ...gemmSpec) { t.gemmLoop(gs[:1], gs[1:]) }
+
+// gemmGrid runs products of the same m × n output shape on ONE grid of blocks: each block
+// computes the same rows and columns of every product in turn (each with its own C and β), then
+// runs the specs' post ops on them, so that a post op may combine the products' blocks (SwiGLU
+// on h1 = x·W1ᵀ and h3 = x·W3ᵀ). Products sharing one C with β = 1 after the first add up:
+// C = Σ_i α_i·op(A_i)·op(B_i) + β_0·C — dXn = dq·Wq + dk·Wk + dv·Wv and dX2n = dh1·W1 + dh3·W3
+// as one loop (no block waits for another product's loop). Product 0's unit applies.
+func (t *team) gemmGrid(gs ...gemmSpec) { t.gemmLoop(gs, nil) }
+
+// gemmLoop is gemmGrid on grid and, in the same loop, gemms on more (independent of grid's
+// products and of each other): a backward step's input-side sum and the weight gradients that
+// read the same inputs, as one loop.
+func (t *team) gemmLoop(grid, more []gemmSpec) {
 	j := &t.gemm1
-	j.set(gs, false)
+	j.set(grid, more)
 	j.plan(t.w)
+	j.armRows()
 	t.run(j.blocks(), j.blocks(), j)
 }
 
-// gemmSum adds up products into one output, C = Σ_i α_i·op(A_i)·op(B_i) + β_0·C (every spec has
-// the same C, m and n; the first spec's β applies, the others add): dXn = dq·Wq + dk·Wk + dv·Wv
-// and dX2n = dh1·W1 + dh3·W3 as ONE loop over blocks of C, each block computing its part of
-// every product in turn (so no block waits for another product's loop).
-func (t *team) gemmSum(gs ...gemmSpec) {
-	j := &t.gemm1
-	j.set(gs, true)
-	j.plan(t.w)
-	t.run(j.blocks(), j.blocks(), j)
-}
-
-// gemmJob is one gemms or gemmSum call: product i (of ng) is cut into a pm[i] × pn[i] grid of
-// blocks of C, numbered from start[i]; block b of a product is at row block b/pn and column block
-// b mod pn. With sum, there is one grid (product 0's), and each block runs every product.
+// gemmJob is one gemmLoop: its products in grids, grid i made of the products [first[i],
+// first[i+1]) (same output shape), cut into a pm[i] × pn[i] grid of blocks of C numbered from
+// start[i]; block b of a grid is at row block b/pn and column block b mod pn, and runs every
+// product of its grid.
 type gemmJob struct {
 	g      [maxGemms]gemmSpec
 	ng     int
-	sum    bool
+	ngrid  int
+	first  [maxGemms + 1]int
 	pm, pn [maxGemms]int
 	start  [maxGemms + 1]int
+	left   []atomic.Int32 // with a rowPost: blocks of each row block not yet computed
 }
 
-func (j *gemmJob) set(gs []gemmSpec, sum bool) {
-	if len(gs) > maxGemms || len(gs) == 0 {
-		panic("model: gemms takes 1 to maxGemms products")
+// set stores the products: grid's on one grid, each of more on its own.
+func (j *gemmJob) set(grid, more []gemmSpec) {
+	if len(grid)+len(more) > maxGemms || len(grid) == 0 {
+		panic("model: a gemm loop takes 1 to maxGemms products")
 	}
-	j.ng, j.sum = copy(j.g[:], gs), sum
+	for _, g := range grid[1:] {
+		if g.m != grid[0].m || g.n != grid[0].n {
+			panic("model: gemmGrid's products must have the same output shape")
+		}
+	}
+	j.ng = copy(j.g[:], grid)
+	j.ng += copy(j.g[j.ng:], more)
+	j.ngrid = 1 + len(more)
+	j.first[0], j.first[1] = 0, len(grid)
+	for i := range more {
+		j.first[i+2] = len(grid) + i + 1
+	}
+	for i, g := range j.g[:j.ng] {
+		if g.rowPost != nil && i > 0 {
+			panic("model: a rowPost goes on the loop's first product (its first grid)")
+		}
+	}
+}
+
+// armRows prepares a rowPost for the first grid's row blocks: its parts, and the count of blocks
+// left in each row block.
+func (j *gemmJob) armRows() {
+	rp := j.g[0].rowPost
+	if rp == nil {
+		return
+	}
+	pm := j.pm[0]
+	if len(j.left) < pm {
+		j.left = make([]atomic.Int32, pm)
+	}
+	for i := range pm {
+		j.left[i].Store(int32(j.pn[0]))
+	}
+	rp.prepare(pm)
 }
 
 // blocks is the number of blocks of the loop.
-func (j *gemmJob) blocks() int { return j.start[j.grids()] }
+func (j *gemmJob) blocks() int { return j.start[j.ngrid] }
 
-// grids is the number of grids: 1 for a sum, ng otherwise.
-func (j *gemmJob) grids() int {
-	if j.sum {
-		return 1
+// gridCost is grid i's output shape, its k summed over its products, and its column unit.
+func (j *gemmJob) gridCost(i int) (m, n, k, unit int) {
+	g0 := j.g[j.first[i]]
+	for _, g := range j.g[j.first[i]:j.first[i+1]] {
+		k += g.k
 	}
-	return j.ng
+	return g0.m, g0.n, k, g0.unit
 }
 
 // plan cuts the products into blocks for w goroutines. Each block packs its rows of op(A) and
 // its columns of op(B) into BLAS's blocked layout, so the cut is chosen for little repacking:
 //
-//   - up to 4 goroutines: rows only, each product (or the sum) cut as if it ran alone: one block
+//   - up to 4 goroutines: rows only, each grid (a product, or gemmGrid's products) cut as if it ran alone: one block
 //     per goroutine, or two when each still has 256 rows or more (so that a goroutine slowed by
 //     another process can leave its second to the other). Every product then spreads evenly over
 //     the goroutines, so products of any sizes share them in proportion to their work. With blocks
 //     of 128 rows, repacking all of op(B) per block cost ~10% of the GEMM time; splitting columns
 //     measured no faster on two cores.
 //   - more goroutines: a pm × pn grid per product, pm chosen to minimise the data packed,
-//     pn·m·k + pm·k·n, with bounds on multiples of 16 (gridOf). A lone product (or the sum) gets
-//     w blocks, or 2w for 10⁸ multiply-adds or more. On 16 cores, splitting rows 16 ways repacked
+//     pn·m·k + pm·k·n, with bounds on multiples of 16 or the spec's unit (gridOf). A lone grid
+//     gets w blocks, or 2w for 10⁸ multiply-adds or more. On 16 cores, splitting rows 16 ways repacked
 //     op(B) 16 times and ran the model's shapes at a third to a half of the grid's rate
-//     (anert/bench/cmd/gemmsplit). Several products get blocks of about equal cost: product i
+//     (anert/bench/cmd/gemmsplit). Several grids get blocks of about equal cost: grid i
 //     p_i ≈ q·w·cost_i/Σcost, q the smallest of 1…4 whose blocks, taken in order by w goroutines,
 //     finish within 10% of a perfect share (shares), rather than w blocks each, which would cut
 //     a small product (a GQA key projection) into slivers.
 func (j *gemmJob) plan(w int) {
-	if j.sum {
-		k := 0
-		for _, s := range j.g[:j.ng] {
-			k += s.k
-		}
-		j.pm[0], j.pn[0] = lonePlan(w, j.g[0].m, j.g[0].n, k)
-		j.start[0], j.start[1] = 0, j.pm[0]*j.pn[0]
-		return
-	}
 	var p [maxGemms]int
-	if w <= 4 || j.ng == 1 {
-		for i, g := range j.g[:j.ng] {
-			j.pm[i], j.pn[i] = lonePlan(w, g.m, g.n, g.k)
-			p[i] = j.pm[i] * j.pn[i]
+	if w <= 4 || j.ngrid == 1 {
+		for i := range j.ngrid {
+			m, n, k, u := j.gridCost(i)
+			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u)
 		}
 	} else {
 		var cost [maxGemms]float64
 		total := 0.0
-		for i, g := range j.g[:j.ng] {
-			cost[i] = float64(g.m) * float64(g.n) * float64(g.k)
+		for i := range j.ngrid {
+			m, n, k, _ := j.gridCost(i)
+			cost[i] = float64(m) * float64(n) * float64(k)
 			total += cost[i]
 		}
 		for q := 1; q <= 4; q++ {
-			for i := range j.ng {
+			for i := range j.ngrid {
 				p[i] = max(1, int(float64(q*w)*cost[i]/max(total, 1)+0.5))
 			}
-			if shares(w, cost[:j.ng], p[:j.ng]) <= 1.1*total/float64(w) {
+			if shares(w, cost[:j.ngrid], p[:j.ngrid]) <= 1.1*total/float64(w) {
 				break
 			}
 		}
-		for i, g := range j.g[:j.ng] {
-			j.pm[i], j.pn[i] = gridOf(g.m, g.n, p[i])
+		for i := range j.ngrid {
+			m, n, _, u := j.gridCost(i)
+			j.pm[i], j.pn[i] = gridOf(m, n, p[i], u)
 		}
 	}
 	j.start[0] = 0
-	for i := range j.ng {
+	for i := range j.ngrid {
 		j.start[i+1] = j.start[i] + j.pm[i]*j.pn[i]
 	}
 }
 
-// lonePlan is the grid of a lone product (or a sum) of m×n×k on w goroutines (see plan).
-func lonePlan(w, m, n, k int) (pm, pn int) {
+// lonePlan is the grid of a lone product (or a shared grid) of m×n×k on w goroutines (see plan),
+// columns cut on multiples of unit (0: 16).
+func lonePlan(w, m, n, k, unit int) (pm, pn int) {
 	if w <= 4 {
 		return w * max(1, min(2, m/(256*w))), 1
 	}
@@ -147,7 +227,7 @@ func lonePlan(w, m, n, k int) (pm, pn int) {
 	if m*n*k >= 1e8 {
 		parts *= 2
 	}
-	return gridOf(m, n, parts)
+	return gridOf(m, n, parts, unit)
 }
 
 // shares is when w goroutines, each taking the next block as soon as it is free, finish the
@@ -171,16 +251,17 @@ func shares(w int, cost []float64, p []int) float64 {
 	return end
 }
 
-// gridOf is the pm × pn = parts split (pm a divisor of parts, at most m/16 rows of blocks and n/16
-// columns where possible) that minimises the packed data pn·m + pm·n (× k).
-func gridOf(m, n, parts int) (pm, pn int) {
+// gridOf is the pm × pn = parts split (pm a divisor of parts, at most m/16 rows of blocks and
+// n/unit columns where possible; unit 0 is 16) that minimises the packed data pn·m + pm·n (× k).
+func gridOf(m, n, parts, unit int) (pm, pn int) {
+	unit = colUnit(unit)
 	best := -1
 	for d := 1; d <= parts; d++ {
 		if parts%d != 0 {
 			continue
 		}
 		e := parts / d
-		if (d > 1 && m < 16*d) || (e > 1 && n < 16*e) {
+		if (d > 1 && m < 16*d) || (e > 1 && n < unit*e) {
 			continue
 		}
 		if c := e*m + d*n; best < 0 || c < best {
@@ -193,39 +274,52 @@ func gridOf(m, n, parts int) (pm, pn int) {
 	return pm, pn
 }
 
-// bound is the i-th of p block boundaries of [0, n): i·n/p rounded to a multiple of 16 when the
-// blocks are at least 16 wide (n when i = p).
-func bound(n, p, i int) int {
+// colUnit is a spec's column unit: unit, or 16 when unset.
+func colUnit(unit int) int {
+	if unit > 0 {
+		return unit
+	}
+	return 16
+}
+
+// bound is the i-th of p block boundaries of [0, n): i·n/p rounded to a multiple of u when the
+// blocks are at least u wide (n when i = p). (Blocks of whole heads: n is a multiple of u = hd
+// and the grid has at most n/u columns of blocks, so the bounds always round.)
+func bound(n, p, i, u int) int {
 	if i >= p {
 		return n
 	}
-	if n >= 16*p {
-		return min(n, (i*n/p+8)/16*16)
+	if n >= u*p {
+		return min(n, (i*n/p+u/2)/u*u)
 	}
 	return i * n / p
 }
 
-// Run computes blocks [lo, hi) of the loop.
-func (j *gemmJob) Run(_, _, lo, hi int) {
+// Run computes blocks [lo, hi) of the loop. The block that completes a row block runs the rowPost
+// on it: the atomic count orders every other block's writes before it.
+func (j *gemmJob) Run(wk, _, lo, hi int) {
 	for b := lo; b < hi; b++ {
 		i := 0
 		for b >= j.start[i+1] {
 			i++
 		}
 		bi, bj := (b-j.start[i])/j.pn[i], (b-j.start[i])%j.pn[i]
-		g := &j.g[i]
-		r0, r1 := bound(g.m, j.pm[i], bi), bound(g.m, j.pm[i], bi+1)
-		c0, c1 := bound(g.n, j.pn[i], bj), bound(g.n, j.pn[i], bj+1)
-		if !j.sum {
-			g.block(r0, r1, c0, c1, g.beta)
-			continue
-		}
-		for k := range j.ng {
-			beta := j.g[0].beta
-			if k > 0 {
-				beta = 1
+		gs := j.g[j.first[i]:j.first[i+1]]
+		u := colUnit(gs[0].unit)
+		r0, r1 := bound(gs[0].m, j.pm[i], bi, 16), bound(gs[0].m, j.pm[i], bi+1, 16)
+		c0, c1 := bound(gs[0].n, j.pn[i], bj, u), bound(gs[0].n, j.pn[i], bj+1, u)
+		if r1 > r0 && c1 > c0 {
+			for k := range gs {
+				gs[k].block(r0, r1, c0, c1, gs[k].beta)
 			}
-			j.g[k].block(r0, r1, c0, c1, beta)
+			for k := range gs {
+				if gs[k].post != nil {
+					gs[k].post.tile(r0, r1, c0, c1)
+				}
+			}
+		}
+		if rp := gs[0].rowPost; rp != nil && j.left[bi].Add(-1) == 0 {
+			rp.Run(wk, bi, r0, r1)
 		}
 	}
 }
@@ -249,18 +343,18 @@ func (g *gemmSpec) block(r0, r1, c0, c1 int, beta float32) {
 // linear is the spec of y = x·Wᵀ for x [n, in], W [out, in] (llama2.c layout), y [n, out]
 // (overwritten).
 func linear(y, x, wt []float32, n, in, out int) gemmSpec {
-	return gemmSpec{false, true, n, out, in, 1, x, in, wt, in, 0, y, out}
+	return gemmSpec{false, true, n, out, in, 1, x, in, wt, in, 0, y, out, nil, 0, nil}
 }
 
 // linearInput is the spec of dx = beta·dx + dy·W for dy [n, out], W [out, in], dx [n, in].
 func linearInput(dx, dy, wt []float32, n, in, out int, beta float32) gemmSpec {
-	return gemmSpec{false, false, n, in, out, 1, dy, out, wt, in, beta, dx, in}
+	return gemmSpec{false, false, n, in, out, 1, dy, out, wt, in, beta, dx, in, nil, 0, nil}
 }
 
 // linearWeight is the spec of the weight gradient dW += dyᵀ·x for dy [n, out], x [n, in],
 // dW [out, in]: one GEMM over all n = B·T tokens.
 func linearWeight(dw, dy, x []float32, n, in, out int) gemmSpec {
-	return gemmSpec{true, false, out, in, n, 1, dy, out, x, in, 1, dw, in}
+	return gemmSpec{true, false, out, in, n, 1, dy, out, x, in, 1, dw, in, nil, 0, nil}
 }
 
 // linearForward is y = x·Wᵀ (see linear) on the team.
@@ -269,7 +363,7 @@ func linearForward(t *team, y, x, wt []float32, n, in, out int) {
 }
 
 // linearBackwardInput is dx = beta·dx + dy·W (see linearInput) on the team (beta 0 overwrites;
-// a sum of products into one dx is one gemmSum).
+// a sum of products into one dx is one gemmGrid).
 func linearBackwardInput(t *team, dx, dy, wt []float32, n, in, out int, beta float32) {
 	t.gemms(linearInput(dx, dy, wt, n, in, out, beta))
 }

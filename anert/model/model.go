@@ -23,17 +23,26 @@
 //
 // Speed (CPU): every projection and weight gradient is one GEMM over all N = B·T tokens, cut into
 // blocks of its output that single-threaded BLAS calls compute on the step's goroutines (BLAS
-// itself is put in serial mode, beginStep); a layer's independent GEMMs (q, k, v; W1 and W3; the
-// weight gradients of the FFN and of the attention) run as one loop, the goroutines shared in
-// proportion to their work, and a sum of products (dXn, dX2n) as one loop over blocks of its
-// output (team.gemms, team.gemmSum). Attention is GEMMs on strided views, one loop over
-// (sequence, head, row block) items that skip most of the masked triangle; its backward is two
-// loops (row blocks, then key blocks) per group of heads. Every loop runs on internal/par's
-// persistent pool with the model's explicit thread budget (Threads), which hands out parts of the
-// loop dynamically, so a core taken by another process slows a part, not the step. The element-
-// wise loops (softmax, SwiGLU, soft-cap + cross-entropy, RMSNorm, RoPE, residuals) are C kernels
-// vectorised by the compiler on cgo builds (kernels.c), pure Go otherwise; each op's doc comment
-// names what runs. Buffers are allocated for the largest batch seen and reused: after the first
+// itself is put in serial mode, beginStep). A step is a short sequence of parallel loops, each
+// ending in a wait for its slowest part, so the ops that need no other loop's output share one
+// (TestLoopsPerStep counts them: 11 per layer):
+//   - independent GEMMs (q, k, v; a backward step's input-side sum and its weight gradients) run
+//     as one loop, the goroutines shared in proportion to their work; a sum of products (dXn,
+//     dX2n) and products combined element-wise (W1 and W3) on one grid (team.gemms, gemmGrid,
+//     gemmLoop in linear.go);
+//   - element-wise ops run on each GEMM block as it is computed (gemmSpec.post): RoPE on q and k,
+//     SwiGLU on h1 and h3, its backward on dGate; RoPE's backward in the attention backward's items;
+//   - the row-local chain after a GEMM — residual add and RMSNorm (forward), RMSNorm backward and
+//     residual backward — runs on each block of rows of the GEMM's output as soon as the block is
+//     complete (gemmSpec.rowPost; Model.fuse), or as one loop of its own (team.rowLoop).
+//
+// Attention is GEMMs on strided views, one loop over (sequence, head, row block) items that skip
+// most of the masked triangle; its backward is two loops (row blocks, then key blocks) per group
+// of heads. Every loop runs on internal/par's persistent pool with the model's explicit thread
+// budget (Threads), which hands out parts of the loop dynamically, so a core taken by another
+// process slows a part, not the step. The element-wise kernels (softmax, SwiGLU, soft-cap +
+// cross-entropy, RMSNorm, RoPE, residuals) are C, vectorised by the compiler, on cgo builds
+// (kernels.c), pure Go otherwise; each op's doc comment names what runs. Buffers are allocated for the largest batch seen and reused: after the first
 // call a step allocates nothing. Phase times: SetTimings.
 //
 // A Model is not safe for concurrent use.
@@ -70,9 +79,10 @@ type Model struct {
 
 	threads int // thread budget (Threads option; 0: all cores)
 	buf     buffers
-	team    *team    // the goroutines of a step (see beginStep) and its loop bodies
-	dwq     dwQueue  // the weight-gradient worker of an async backend (AsyncBackend)
-	timings *Timings // phase times, when enabled (SetTimings)
+	team    *team              // the goroutines of a step (see beginStep) and its loop bodies
+	dwq     dwQueue            // the weight-gradient worker of an async backend (AsyncBackend)
+	dwFused [maxGemms]gemmSpec // the specs fuseDW hands to the backend (here, so that nothing allocates)
+	timings *Timings           // phase times, when enabled (SetTimings)
 }
 
 // An Option configures a Model built by New.

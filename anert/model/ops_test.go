@@ -231,9 +231,9 @@ func TestResidualGrad(t *testing.T) {
 	const n, alpha = 6, 0.3
 	x, y, w := rnd(r, n, -1, 1), rnd(r, n, -1, 1), rnd(r, n, -1, 1)
 	out := make([]float32, n)
-	f := func() float64 { residualForward(newTeam(2), out, x, y, alpha, n); return dotw(w, out) }
+	f := func() float64 { residualForward(newTeam(2), out, x, y, alpha, n, 1); return dotw(w, out) }
 	dy := make([]float32, n)
-	residualBackward(newTeam(2), dy, w, alpha, n)
+	residualBackward(newTeam(2), dy, w, alpha, n, 1)
 	fdCheck(t, "dy", y, dy, f)
 	fdCheck(t, "dx", x, w, f) // the skip path passes dout through
 }

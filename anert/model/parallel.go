@@ -26,17 +26,22 @@ func (m *Model) beginStep() (w int) {
 type team struct {
 	w int // goroutines per loop: the caller and w−1 pool workers
 
-	gemm1    gemmJob
-	norm     rmsnormJob
-	normBwd  rmsnormBwdJob
-	resid    residualJob
-	rope     ropeJob
-	swiglu   swigluJob
-	loss     lossJob
-	attnFwd  attnFwdJob
-	attnBwd  attnBwdJob
-	zero     zeroJob
-	partsBuf []float32 // rmsnormBackward's per-part partial dg
+	gemm1   gemmJob
+	norm    rmsnormJob
+	normBwd rmsnormBwdJob
+	chain   chainJob
+	resid   residualJob
+	rope    ropeJob
+	swiglu  swigluJob
+	ropeQ   ropeTile // RoPE on q's blocks (the projections' post ops)
+	ropeK   ropeTile
+	// the post ops as tileOps (stored here, so that making one allocates nothing)
+	swigluTile rangeTile
+	loss       lossJob
+	attnFwd    attnFwdJob
+	attnBwd    attnBwdJob
+	zero       zeroJob
+	partsBuf   []float32 // rmsnormBackward's per-part partial dg
 }
 
 // newTeam returns a team of w goroutines (at least 1).
@@ -48,6 +53,60 @@ func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 
 // chunks is par.Chunks for the team's goroutines.
 func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk) }
+
+// rowLoop runs row-local ops (each op's Run(worker, part, lo, hi) does the rows [lo, hi) of its
+// matrices) one after the other on each block of rows, as ONE loop: a chain of ops that need no
+// other block's rows (a residual add and the RMSNorm after it) then waits once for the slowest
+// block instead of once per op, and each block's rows are still in cache for the next op.
+func (t *team) rowLoop(n int, ops ...par.Job) { t.runChain(n, t.chainOf(ops...)) }
+
+// chainOf sets the team's chain job to run ops in turn on each block of rows.
+func (t *team) chainOf(ops ...par.Job) *chainJob {
+	j := &t.chain
+	j.n = copy(j.ops[:], ops)
+	if j.n != len(ops) {
+		panic("model: a chain takes at most 3 ops")
+	}
+	return j
+}
+
+// runChain runs a chain as one loop over n rows, in chunks of at least 16 rows.
+func (t *team) runChain(n int, c rowChain) {
+	parts := t.chunks(n, 16)
+	c.prepare(parts)
+	t.run(n, parts, c)
+}
+
+// A rowChain is row-local work on blocks of rows: Run(worker, part, lo, hi) does the rows
+// [lo, hi) as part number part. prepare(parts) is called before a loop with the number of parts
+// it will see (an op that sums over rows, rmsnormBwdJob's dg, keeps per-part sums, added in part
+// order afterwards). It runs as a loop of its own (runChain) or as the row epilogue of a GEMM's
+// loop (gemmSpec.rowPost), its parts then the GEMM's blocks of rows.
+type rowChain interface {
+	par.Job
+	prepare(parts int)
+}
+
+// chainJob runs its ops in turn on each part.
+type chainJob struct {
+	ops [3]par.Job
+	n   int
+}
+
+func (j *chainJob) Run(w, p, lo, hi int) {
+	for _, op := range j.ops[:j.n] {
+		op.Run(w, p, lo, hi)
+	}
+}
+
+// prepare prepares the ops that keep per-part sums.
+func (j *chainJob) prepare(parts int) {
+	for _, op := range j.ops[:j.n] {
+		if p, ok := op.(interface{ prepare(int) }); ok {
+			p.prepare(parts)
+		}
+	}
+}
 
 // clear zeroes s on the team's goroutines (a memory-bound pass: two cores clear a large buffer
 // faster than one).

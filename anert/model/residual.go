@@ -1,33 +1,45 @@
 package model
 
-// residualForward is the scaled residual add out = x + α·y over n elements (α = 1/√(2·layers)).
+// residualForward is the scaled residual add out = x + α·y over n rows of d (α = 1/√(2·layers)).
 //
-// What runs: residualJob.Run on ranges (the team's goroutines) → axpy: anelab_axpby in kernels.c
-// on cgo builds, axpyGo below without cgo.
-func residualForward(t *team, out, x, y []float32, alpha float32, n int) {
-	j := &t.resid
-	*j = residualJob{out: out[:n], x: x[:n], y: y[:n], alpha: alpha}
-	t.run(n, t.chunks(n, 8192), j)
+// What runs: residualJob.Run on blocks of rows (in the model, in one loop with the RMSNorm after
+// it, see forwardLayers) → axpy: anelab_axpby in kernels.c on cgo builds, axpyGo below without cgo.
+func residualForward(t *team, out, x, y []float32, alpha float32, n, d int) {
+	t.rowLoop(n, t.residualOp(out, x, y, alpha, d))
 }
 
 // residualBackward is its backward for the branch: dy = α·dout. The skip path's gradient is dout
 // itself, which the caller keeps accumulating in place (dx = dout).
 //
-// What runs: residualJob.Run on ranges → scaleTo: anelab_scale in kernels.c on cgo builds,
+// What runs: residualJob.Run on blocks of rows (in the model, in one loop with the RMSNorm
+// backward before it, see Model.normBackward) → scaleTo: anelab_scale in kernels.c on cgo builds,
 // scaleToGo below without cgo.
-func residualBackward(t *team, dy, dout []float32, alpha float32, n int) {
-	j := &t.resid
-	*j = residualJob{out: dy[:n], y: dout[:n], alpha: alpha}
-	t.run(n, t.chunks(n, 8192), j)
+func residualBackward(t *team, dy, dout []float32, alpha float32, n, d int) {
+	t.rowLoop(n, t.residualBwdOp(dy, dout, alpha, d))
 }
 
-// residualJob is one residualForward (out = x + α·y) or residualBackward (out = α·y, x nil) call.
+// residualOp is residualForward as a row-local op of a team.rowLoop (the team's job, reused).
+func (t *team) residualOp(out, x, y []float32, alpha float32, d int) *residualJob {
+	t.resid = residualJob{out: out, x: x, y: y, alpha: alpha, d: d}
+	return &t.resid
+}
+
+// residualBwdOp is residualBackward as a row-local op of a team.rowLoop.
+func (t *team) residualBwdOp(dy, dout []float32, alpha float32, d int) *residualJob {
+	t.resid = residualJob{out: dy, y: dout, alpha: alpha, d: d}
+	return &t.resid
+}
+
+// residualJob is one residualForward (out = x + α·y) or residualBackward (out = α·y, x nil) on
+// the rows [lo, hi) of d columns.
 type residualJob struct {
 	out, x, y []float32
 	alpha     float32
+	d         int
 }
 
 func (j *residualJob) Run(_, _, lo, hi int) {
+	lo, hi = lo*j.d, hi*j.d
 	if j.x == nil {
 		scaleTo(j.out[lo:hi], j.y[lo:hi], j.alpha)
 	} else {

@@ -8,13 +8,17 @@ import "math"
 //
 // and saves r_t in rinv [n] for the backward pass.
 //
-// What runs: rmsnormJob.Run on blocks of rows (the team's goroutines) → rmsnormRows:
-// anelab_rmsnorm_fwd in kernels.c on cgo builds, rmsnormRowsGo below without cgo
-// (TestKernelsMatchGo compares them).
+// What runs: rmsnormJob.Run on blocks of rows (the team's goroutines; in the model, in one loop
+// with the residual add before it, see forwardLayers) → rmsnormRows: anelab_rmsnorm_fwd in
+// kernels.c on cgo builds, rmsnormRowsGo below without cgo (TestKernelsMatchGo compares them).
 func rmsnormForward(t *team, out, rinv, x, g []float32, n, d int, eps float32) {
-	j := &t.norm
-	*j = rmsnormJob{out: out, rinv: rinv, x: x, g: g, d: d, eps: eps}
-	t.run(n, t.chunks(n, 16), j)
+	t.rowLoop(n, t.rmsnormOp(out, rinv, x, g, d, eps))
+}
+
+// rmsnormOp is rmsnormForward as a row-local op of a team.rowLoop (the team's job, reused).
+func (t *team) rmsnormOp(out, rinv, x, g []float32, d int, eps float32) *rmsnormJob {
+	t.norm = rmsnormJob{out: out, rinv: rinv, x: x, g: g, d: d, eps: eps}
+	return &t.norm
 }
 
 type rmsnormJob struct {
@@ -54,34 +58,57 @@ func rmsnormRowsGo(out, rinv, x, g []float32, rows, d int, eps float32) {
 // The sums over t are accumulated per part of the loop in the team's scratch and added in part
 // order, so the result does not depend on which goroutine ran which part.
 //
-// What runs: rmsnormBwdJob.Run on blocks of rows → rmsnormBackwardRows: anelab_rmsnorm_bwd in
+// What runs: rmsnormBwdJob.Run on blocks of rows (in the model, in one loop with the residual's
+// backward after it, see Model.normBackward) → rmsnormBackwardRows: anelab_rmsnorm_bwd in
 // kernels.c on cgo builds, rmsnormBackwardRowsGo below without cgo.
 func rmsnormBackward(t *team, dx, dg, dout, x, rinv, g []float32, n, d int) {
-	parts := t.chunks(n, 16)
-	if len(t.partsBuf) < parts*d {
-		t.partsBuf = make([]float32, parts*d)
-	}
-	part := t.partsBuf[:parts*d]
-	clear(part)
-	j := &t.normBwd
-	*j = rmsnormBwdJob{dx: dx, part: part, dout: dout, x: x, rinv: rinv, g: g, d: d}
-	t.run(n, parts, j)
-	for k := range parts {
-		for i, v := range part[k*d : (k+1)*d] {
-			dg[i] += v
-		}
-	}
+	j := t.rmsnormBwdOp(dx, dout, x, rinv, g, d, false)
+	t.rowLoop(n, j)
+	j.addTo(dg)
+}
+
+// rmsnormBwdOp is rmsnormBackward as a row-local op of a rowChain (the team's job, reused): with
+// zero it overwrites dx instead of adding to it. After the loop, addTo(dg) adds the per-part sums
+// of dg in part order.
+func (t *team) rmsnormBwdOp(dx, dout, x, rinv, g []float32, d int, zero bool) *rmsnormBwdJob {
+	t.normBwd = rmsnormBwdJob{dx: dx, buf: &t.partsBuf, dout: dout, x: x, rinv: rinv, g: g, d: d, zero: zero}
+	return &t.normBwd
 }
 
 type rmsnormBwdJob struct {
 	dx, part, dout, x, rinv, g []float32
+	buf                        *[]float32 // the team's scratch that part is cut from
 	d                          int
+	zero                       bool
+}
+
+// prepare sets part to zeroed sums for parts parts.
+func (j *rmsnormBwdJob) prepare(parts int) {
+	if len(*j.buf) < parts*j.d {
+		*j.buf = make([]float32, parts*j.d)
+	}
+	j.part = (*j.buf)[:parts*j.d]
+	clear(j.part)
 }
 
 func (j *rmsnormBwdJob) Run(_, p, lo, hi int) {
 	d := j.d
+	if j.zero {
+		clear(j.dx[lo*d : hi*d])
+	}
 	rmsnormBackwardRows(j.dx[lo*d:hi*d], j.part[p*d:(p+1)*d], j.dout[lo*d:hi*d], j.x[lo*d:hi*d],
 		j.rinv[lo:hi], j.g, hi-lo, d)
+}
+
+// addTo adds the loop's dg sums to dg, in part order (so the result does not depend on which
+// goroutine ran which part).
+func (j *rmsnormBwdJob) addTo(dg []float32) {
+	d := j.d
+	for k := range len(j.part) / d {
+		for i, v := range j.part[k*d : (k+1)*d] {
+			dg[i] += v
+		}
+	}
 }
 
 // rmsnormBackwardRowsGo is rmsnormBackward's formula on rows rows, adding the dg sums to pg: the

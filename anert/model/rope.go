@@ -51,7 +51,20 @@ type ropeJob struct {
 }
 
 func (j *ropeJob) Run(_, _, lo, hi int) {
-	ropeRows(j.x[lo*j.d:hi*j.d], hi-lo, lo, j.T, j.d, j.hd, j.cos, j.sin, j.sign)
+	ropeRows(j.x[lo*j.d:hi*j.d], hi-lo, lo, j.T, j.d, j.d, j.hd, j.cos, j.sin, j.sign)
+}
+
+// ropeTile is ropeForward (sign 1) or ropeBackward (sign −1) on a block of x [n, ld] whose columns
+// are whole heads: the post op (epilogue) of the q and k projections, whose blocks are then cut on
+// head bounds (gemmSpec.unit = hd), so that the rotation needs no loop of its own.
+type ropeTile struct {
+	x, cos, sin []float32
+	T, ld, hd   int
+	sign        float32
+}
+
+func (j *ropeTile) tile(r0, r1, c0, c1 int) {
+	ropeRows(j.x[r0*j.ld+c0:], r1-r0, r0, j.T, c1-c0, j.ld, j.hd, j.cos, j.sin, j.sign)
 }
 
 // RoPERows rotates, in place, rows rows of the token-major x [rows, d] (row i is token r0 + i,
@@ -60,17 +73,20 @@ func (j *ropeJob) Run(_, _, lo, hi int) {
 // kernel (ropeRows), the same as the CPU backend's: for a backend that rotates on the CPU between
 // its own kernels (the ANE's "split" and "cpu-rope" variants).
 func RoPERows(x []float32, rows, r0, T, d, hd int, cos, sin []float32, sign float32) {
-	ropeRows(x, rows, r0, T, d, hd, cos, sin, sign)
+	ropeRows(x, rows, r0, T, d, d, hd, cos, sin, sign)
 }
 
-// ropeRowsGo is RoPERows in Go: the formula, the !cgo build's kernel and the C kernel's reference.
-func ropeRowsGo(x []float32, rows, r0, T, d, hd int, cos, sin []float32, sign float32) {
+// ropeRowsGo is RoPERows in Go on rows of w columns (whole heads) at row stride ld: the formula,
+// the !cgo build's kernel and the C kernel's reference. The heads of a block of columns (a GEMM's
+// block, one head of the attention) rotate as they would in the whole row: the angle of a pair
+// depends only on its position and its index i inside the head.
+func ropeRowsGo(x []float32, rows, r0, T, w, ld, hd int, cos, sin []float32, sign float32) {
 	half := hd / 2
 	for r := range rows {
 		p := (r0 + r) % T
 		c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
-		row := x[r*d : (r+1)*d]
-		for h := 0; h < d; h += hd {
+		row := x[r*ld : r*ld+w]
+		for h := 0; h < w; h += hd {
 			v := row[h : h+hd]
 			for i := range half {
 				a, b, sn := v[2*i], v[2*i+1], sign*s[i]

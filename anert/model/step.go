@@ -176,29 +176,56 @@ func TargetRows(rows []int32, targets []uint16, toCompact []int32, active int) e
 }
 
 // forwardLayers runs the embedding and every block on B sequences of T tokens, leaving the last
-// block's output in buf.xL.
+// block's output in buf.xL and its final RMSNorm in buf.xf, buf.rf. Each residual add and the
+// RMSNorm that reads its output are one chain over blocks of rows (both are row-local), run on
+// each block of rows of O (of Y) as the backend's GEMM completes it when the backend can (fuse),
+// else as one loop after the call.
 func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	n, d, t, eps := s.N, s.D, m.team, float32(m.cfg.NormEps)
-	acts := m.buf.acts
+	acts, b := m.buf.acts, &m.buf
 	embedForward(acts[0].X, m.Embed.W, inputs, d)
+	rmsnormForward(t, acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, n, d, eps)
 	for l := range m.Layers {
 		p, a := &m.Layers[l], &acts[l]
-		rmsnormForward(t, a.Xn, a.RAtt, a.X, p.AttnNorm.W, n, d, eps)
+		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn).
+		ch := t.chainOf(t.residualOp(a.X2, a.X, a.O, m.alpha, d), t.rmsnormOp(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, d, eps))
+		fused := m.fuse(ch)
 		if err := m.backend.AttnForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention on %s backend: %w", l, m.backend.Name(), err)
 		}
-		residualForward(t, a.X2, a.X, a.O, m.alpha, n*d)
-		rmsnormForward(t, a.X2n, a.RFFN, a.X2, p.FFNNorm.W, n, d, eps)
+		if !fused {
+			t.runChain(n, ch)
+		}
+		// x' = x2 + α·y, then the next layer's attention RMSNorm (after the last: the final one).
+		next, nextn, r, g := b.xL, b.xf, b.rf, m.FinalNorm.W
+		if l+1 < len(acts) {
+			an := &acts[l+1]
+			next, nextn, r, g = an.X, an.Xn, an.RAtt, m.Layers[l+1].AttnNorm.W
+		}
+		ch = t.chainOf(t.residualOp(next, a.X2, a.Y, m.alpha, d), t.rmsnormOp(nextn, r, next, g, d, eps))
+		fused = m.fuse(ch)
 		if err := m.backend.FFNForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN on %s backend: %w", l, m.backend.Name(), err)
 		}
-		next := m.buf.xL
-		if l+1 < len(acts) {
-			next = acts[l+1].X
+		if !fused {
+			t.runChain(n, ch)
 		}
-		residualForward(t, next, a.X2, a.Y, m.alpha, n*d)
 	}
 	return nil
+}
+
+// rowFuser is a backend that can run the model's row-local chain after a call inside the call's
+// last GEMM loop, on each block of rows of its output as soon as it is complete (CPU.fuseRows).
+type rowFuser interface{ fuseRows(rowChain) }
+
+// fuse hands ch to the backend for its next call, if it can take it; otherwise the caller runs
+// it after the call (runChain).
+func (m *Model) fuse(ch rowChain) bool {
+	f, ok := m.backend.(rowFuser)
+	if ok {
+		f.fuseRows(ch)
+	}
+	return ok
 }
 
 // classifier returns E_c: E's values (the untied head's, if any), or with compaction its active
@@ -211,12 +238,12 @@ func (m *Model) classifier() []float32 {
 	return m.buf.ec
 }
 
-// head runs the final norm, the classifier, the soft-cap and the loss over the n rows of buf.xL,
-// returning the mean loss. With train, it leaves dlogits = gradScale·∂loss/∂logits in buf.logits.
+// head runs the classifier, the soft-cap and the loss over the n rows of buf.xf (the final norm
+// of buf.xL, from forwardLayers), returning the mean loss. With train, it leaves dlogits =
+// gradScale·∂loss/∂logits in buf.logits.
 func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64 {
 	d, c, t := m.cfg.Dim, m.classes(), m.team
 	b := &m.buf
-	rmsnormForward(t, b.xf, b.rf, b.xL, m.FinalNorm.W, n, d, float32(m.cfg.NormEps))
 	classifierForward(t, b.logits, b.xf, ec, n, c, d)
 	parts := t.chunks(n, 1)
 	j := &t.loss
@@ -277,7 +304,9 @@ func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
 // the loss with its gradient; Backward is the input-side backward pass (dlogits down to the
 // embedding: the backend's FFNBackward and AttnBackward, the norms, the residuals); WeightGrad is
 // the weight-gradient GEMMs (dW += dyᵀ·x, the classifier's included), which run inside the
-// backward pass but are not counted in Backward. With an async backend (AsyncBackend) the
+// backward pass but are not counted in Backward — where they run apart: the CPU backend runs a
+// layer's weight gradients inside its backward calls' last loops (Model.fuseDW), so with it
+// WeightGrad is the classifier's and the layers' are in Backward. With an async backend (AsyncBackend) the
 // weight gradients overlap the backward pass: WeightGrad is then only the time the backward pass
 // waited for them (the part the overlap did not hide), so the phases still add up to wall time.
 type Timings struct {
@@ -322,27 +351,52 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
 	m.dW(q, dwClassifier, 0, s, ec)
 	dx := b.dx[:n*d]
-	t.clear(dx)
-	rmsnormBackward(t, dx, m.FinalNorm.G, b.dxf, b.xL, b.rf, m.FinalNorm.W, n, d)
+	// dx = the final norm's backward (the residual stream's first gradient), and since the last
+	// layer's x' = x2 + α·y, its dy = α·dx.
+	nb, ch := m.normBackward(t, dx, b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
+	t.runChain(n, ch)
+	nb.addTo(m.FinalNorm.G)
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
-		if q != nil { // layer l+2's jobs read this layer's scratch set
-			q.wait(after[l%2])
-		}
-		// x' = x2 + α·y: dy = α·dx, and dx flows on to x2.
-		residualBackward(t, a.DY, dx, m.alpha, n*d)
+		// The FFN's backward; then dx2 = dx + the FFN norm's backward and, as x2 = x + α·o,
+		// do = α·dx2 (dx2 flows on to x): on each block of rows of DX2n as the backend completes
+		// it when it can (fuse), and the FFN's weight gradients in its last loop (fuseDW).
+		nb, ch := m.normBackward(t, dx, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, d, false, a.DO)
+		fused, dwFused := m.fuse(ch), m.fuseDW(q, dwFFN, l, s)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		m.dW(q, dwFFN, l, s, ec)
-		rmsnormBackward(t, dx, p.FFNNorm.G, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, n, d)
-		// x2 = x + α·o: do = α·dx2, and dx2 flows on to x.
-		residualBackward(t, a.DO, dx, m.alpha, n*d)
+		if !fused {
+			t.runChain(n, ch)
+		}
+		nb.addTo(p.FFNNorm.G)
+		if !dwFused { // async: queued now, to overlap AttnBackward
+			m.dW(q, dwFFN, l, s, ec)
+		}
+		// The attention's backward; then dx += the attention norm's backward and, as the layer
+		// below's x' = x2 + α·y, its dy = α·dx: likewise on DXn's blocks of rows.
+		var dy []float32
+		if l > 0 {
+			dy = b.acts[l-1].DY
+		}
+		nb, ch = m.normBackward(t, dx, a.DXn, a.X, a.RAtt, p.AttnNorm.W, d, false, dy)
+		fused, dwFused = m.fuse(ch), m.fuseDW(q, dwAttn, l, s)
+		if fused && l > 0 && q != nil { // layer l+1's jobs read the scratch set of layer l−1 (dy)
+			q.wait(after[(l-1)%2])
+		}
 		if err := m.backend.AttnBackward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention backward on %s backend: %w", l, m.backend.Name(), err)
 		}
-		m.dW(q, dwAttn, l, s, ec)
-		rmsnormBackward(t, dx, p.AttnNorm.G, a.DXn, a.X, a.RAtt, p.AttnNorm.W, n, d)
+		if !dwFused {
+			m.dW(q, dwAttn, l, s, ec)
+		}
+		if !fused {
+			if l > 0 && q != nil {
+				q.wait(after[(l-1)%2])
+			}
+			t.runChain(n, ch)
+		}
+		nb.addTo(p.AttnNorm.G)
 		if q != nil {
 			after[l%2] = q.sent
 		}
@@ -352,6 +406,38 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	}
 	embedBackward(m.Embed.G, dx, inputs, d)
 	return nil
+}
+
+// normBackward is the chain (one loop over blocks of rows) of the backward of x_n =
+// RMSNorm(x, g) and, when dy is not nil, of the residual add x = x_below + α·y that produced x:
+//
+//	dx += ∂x_n/∂x·dout   (rmsnormBackward; with first, dx = instead of +=),
+//	dy  = α·dx           (residualBackward: the branch's gradient; dx flows on to x_below).
+//
+// After the chain has run, nb.addTo(gain's gradient) adds the gain's.
+func (m *Model) normBackward(t *team, dx, dout, x, rinv, g []float32, d int, first bool, dy []float32) (nb *rmsnormBwdJob, ch rowChain) {
+	nb = t.rmsnormBwdOp(dx, dout, x, rinv, g, d, first)
+	if dy == nil {
+		return nb, t.chainOf(nb)
+	}
+	return nb, t.chainOf(nb, t.residualBwdOp(dy, dx, m.alpha, d))
+}
+
+// gemmFuser is a backend that can run the model's products (a layer's weight gradients) in its
+// next backward call's last loop (CPU.fuseGemms).
+type gemmFuser interface{ fuseGemms([]gemmSpec) }
+
+// fuseDW hands layer l's weight gradients of kind (dwFFN: to FFNBackward, dwAttn: to
+// AttnBackward) to a synchronous backend that can run them in its last loop, with the input-side
+// sum that reads the same d-quantities; reports whether it did (else the caller runs dW). Their
+// time is then part of Backward.
+func (m *Model) fuseDW(q *dwQueue, kind, l int, s Shape) bool {
+	f, ok := m.backend.(gemmFuser)
+	if !ok || q != nil {
+		return false
+	}
+	f.fuseGemms(m.layerWeightGrads(&m.dwFused, kind, l, s))
+	return true
 }
 
 // dW runs the weight-gradient GEMMs of kind (layer l) now on the step's team, timed as
@@ -389,9 +475,8 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 		return nil, err
 	}
 	b := &m.buf
-	rmsnormRows(b.xf, b.rf, b.xL[(s.N-1)*d:], m.FinalNorm.W, 1, d, float32(m.cfg.NormEps))
 	out := make([]float32, V)
-	blas.Sgemm(false, true, 1, V, d, 1, b.xf, d, m.headParam().W, d, 0, out, V)
+	blas.Sgemm(false, true, 1, V, d, 1, b.xf[(s.N-1)*d:], d, m.headParam().W, d, 0, out, V)
 	if c := float32(m.cfg.Softcap); c > 0 {
 		softcapForward(out, out, c)
 	}

@@ -26,6 +26,16 @@ func swigluBackward(t *team, dh1, dh3, dgate, h1, h3 []float32, n int) {
 	t.run(n, t.chunks(n, 4096), j)
 }
 
+// swigluPost makes j (a swigluForward or swigluBackward job over whole [n, ld] matrices) the post
+// op of a GEMM loop over blocks of those matrices: the forward on each block of H1 and H3 once the
+// W1|W3 grid (team.gemmGrid) has computed it, the backward on each block of DGate = DY·W2. The
+// gate then needs no loop of its own and reads its inputs while they are in cache.
+func swigluPost(t *team, j swigluJob, ld int) tileOp {
+	t.swiglu = j
+	t.swigluTile = rangeTile{&t.swiglu, ld}
+	return &t.swigluTile
+}
+
 // SwiGLUBackward is swigluBackward over len(h1) elements on w goroutines (par.Threads(w)), the
 // same kernel as the CPU backend's: for a backend that runs the SwiGLU backward on the CPU
 // between its own kernels (the ANE's FFNBackward). It allocates its loop body.

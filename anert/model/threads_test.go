@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 
 	"github.com/anelab/anelab/anert/blas"
@@ -73,7 +74,7 @@ func TestThreadsAgree(t *testing.T) {
 }
 
 // TestTeamGemms: independent products as one loop (gemms) and a sum of products into one output
-// (gemmSum) on 1 to 16 goroutines against plain blas.Sgemm calls, outputs preloaded and β = 1 or
+// (gemmGrid) on 1 to 16 goroutines against plain blas.Sgemm calls, outputs preloaded and β = 1 or
 // 0.5, so that a block computed twice or never shows.
 func TestTeamGemms(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 2))
@@ -88,7 +89,7 @@ func TestTeamGemms(t *testing.T) {
 		}
 		c := rnd(r, d.m*d.n, -1, 1)
 		return gemmSpec{ta, tb, d.m, d.n, d.k, 0.5, rnd(r, d.m*d.k, -1, 1), lda, rnd(r, d.k*d.n, -1, 1), ldb,
-			beta, append([]float32(nil), c...), d.n}, c
+			beta, append([]float32(nil), c...), d.n, nil, 0, nil}, c
 	}
 	check := func(name string, got, want []float32, k int) {
 		t.Helper()
@@ -120,7 +121,7 @@ func TestTeamGemms(t *testing.T) {
 				}
 			}
 		}
-		// gemmSum: dXn = dq·Wq + dk·Wk + dv·Wv (k may differ: GQA), β0 = 0 and 1
+		// gemmGrid: dXn = dq·Wq + dk·Wk + dv·Wv (k may differ: GQA), β0 = 0 and 1
 		for _, beta := range []float32{0, 1} {
 			m, n := 130, 48
 			g0, c := spec(dims{m, n, 48}, false, false, beta)
@@ -133,8 +134,8 @@ func TestTeamGemms(t *testing.T) {
 				blas.Sgemm(false, false, m, n, k, 0.5, g.a, g.lda, g.b, g.ldb, 1, want, n)
 				gs = append(gs, g)
 			}
-			newTeam(w).gemmSum(gs...)
-			check(fmt.Sprintf("gemmSum w=%d β=%g", w, beta), g0.c, want, 96)
+			newTeam(w).gemmGrid(gs...)
+			check(fmt.Sprintf("gemmGrid w=%d β=%g", w, beta), g0.c, want, 96)
 		}
 	}
 }
@@ -167,7 +168,7 @@ func TestGemmPlan(t *testing.T) {
 		{16, mk([3]int{1024, 256, 256}), []int{16}},
 	} {
 		var j gemmJob
-		j.set(tc.gs, false)
+		j.set(tc.gs[:1], tc.gs[1:])
 		j.plan(tc.w)
 		var cost []float64
 		var got []int
@@ -183,6 +184,166 @@ func TestGemmPlan(t *testing.T) {
 		if len(tc.gs) > 1 {
 			if end := shares(tc.w, cost, got); end > 1.1*total/float64(tc.w) {
 				t.Errorf("w=%d: blocks %v finish at %.3g of a perfect %.3g", tc.w, got, end, total/float64(tc.w))
+			}
+		}
+	}
+}
+
+// tileCheck is a post op that checks each block it is given: column bounds on multiples of unit
+// (or n), the block of every C in cs already computed (equal to want), and counts how many times
+// each element was covered.
+type tileCheck struct {
+	t         *testing.T
+	n, unit   int
+	cs, wants [][]float32
+	seen      []atomic.Int32
+}
+
+func (c *tileCheck) tile(r0, r1, c0, c1 int) {
+	if c.unit > 0 && (c0%c.unit != 0 || (c1%c.unit != 0 && c1 != c.n)) {
+		c.t.Errorf("block columns [%d, %d) not on multiples of %d", c0, c1, c.unit)
+	}
+	for r := r0; r < r1; r++ {
+		for col := c0; col < c1; col++ {
+			c.seen[r*c.n+col].Add(1)
+			for i, cm := range c.cs {
+				if w := c.wants[i][r*c.n+col]; math.Abs(float64(cm[r*c.n+col]-w)) > 1e-4*(1+math.Abs(float64(w))) {
+					c.t.Errorf("post op saw C%d[%d,%d] = %g before it was computed (%g)", i, r, col, cm[r*c.n+col], w)
+					return
+				}
+			}
+		}
+	}
+}
+
+// TestGemmPosts: a spec's post op runs exactly once on every element of its output, after the
+// block is computed (in a gemmGrid, after every product's block), on column bounds that are
+// multiples of the spec's unit — on 1 to 16 goroutines, with grids that cut columns.
+func TestGemmPosts(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const k = 40
+	for _, w := range []int{1, 2, 5, 16} {
+		for _, tc := range []struct {
+			m, n, unit int
+			grid       bool
+		}{{256, 96, 0, false}, {256, 96, 24, false}, {64, 96, 24, false}, {256, 128, 32, false},
+			{64, 96, 24, true}, {64, 64, 0, true}} {
+			m := tc.m
+			var gs []gemmSpec
+			var cs, wants [][]float32
+			for range 2 {
+				a, b, c := rnd(r, m*k, -1, 1), rnd(r, tc.n*k, -1, 1), rnd(r, m*tc.n, -1, 1)
+				want := make([]float32, m*tc.n)
+				blas.Sgemm(false, true, m, tc.n, k, 1, a, k, b, k, 0, want, tc.n)
+				g := linear(c, a, b, m, k, tc.n)
+				g.unit = tc.unit
+				gs, cs, wants = append(gs, g), append(cs, c), append(wants, want)
+			}
+			name := fmt.Sprintf("w=%d %d×%d unit=%d grid=%v", w, m, tc.n, tc.unit, tc.grid)
+			var checks []*tileCheck
+			if tc.grid { // one post op, after both products
+				ch := &tileCheck{t: t, n: tc.n, unit: tc.unit, cs: cs, wants: wants, seen: make([]atomic.Int32, m*tc.n)}
+				gs[1].post, checks = ch, append(checks, ch)
+				newTeam(w).gemmGrid(gs...)
+			} else {
+				for i := range gs {
+					ch := &tileCheck{t: t, n: tc.n, unit: tc.unit, cs: cs[i : i+1], wants: wants[i : i+1],
+						seen: make([]atomic.Int32, m*tc.n)}
+					gs[i].post, checks = ch, append(checks, ch)
+				}
+				newTeam(w).gemms(gs...)
+			}
+			for _, ch := range checks {
+				for i := range ch.seen {
+					if v := ch.seen[i].Load(); v != 1 {
+						t.Fatalf("%s: element %d seen by the post op %d times", name, i, v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// rowCheck is a rowPost that checks each block of rows it is given: whole rows of every C in cs
+// already computed (equal to want), a part index below the prepared count and seen once.
+type rowCheck struct {
+	t         *testing.T
+	n, parts  int
+	cs, wants [][]float32
+	rows      []atomic.Int32
+	partSeen  []atomic.Int32
+}
+
+func (c *rowCheck) prepare(parts int) { c.parts, c.partSeen = parts, make([]atomic.Int32, parts) }
+
+func (c *rowCheck) Run(_, p, lo, hi int) {
+	if p < 0 || p >= c.parts {
+		c.t.Errorf("part %d of %d", p, c.parts)
+		return
+	}
+	c.partSeen[p].Add(1)
+	for r := lo; r < hi; r++ {
+		c.rows[r].Add(1)
+		for i, cm := range c.cs {
+			for col := range c.n {
+				if w := c.wants[i][r*c.n+col]; math.Abs(float64(cm[r*c.n+col]-w)) > 1e-4*(1+math.Abs(float64(w))) {
+					c.t.Errorf("rowPost saw C%d[%d,%d] = %g before it was computed (%g)", i, r, col, cm[r*c.n+col], w)
+					return
+				}
+			}
+		}
+	}
+}
+
+// TestGemmRowPost: a rowPost runs once on every row of C, each time on whole rows already
+// computed by every block (and every product of the grid), as a distinct part below the count
+// it was prepared with, while other products of the loop (gemmLoop's more) are computed too — on
+// 1 to 16 goroutines, with grids that cut columns.
+func TestGemmRowPost(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const k = 40
+	for _, w := range []int{1, 2, 5, 16} {
+		for _, tc := range []struct {
+			m, n     int
+			products int // on the grid
+		}{{256, 96, 1}, {64, 96, 1}, {1000, 256, 1}, {256, 96, 2}, {37, 5, 2}} {
+			var gs []gemmSpec
+			var cs, wants [][]float32
+			for range tc.products {
+				a, b, c := rnd(r, tc.m*k, -1, 1), rnd(r, tc.n*k, -1, 1), rnd(r, tc.m*tc.n, -1, 1)
+				want := make([]float32, tc.m*tc.n)
+				blas.Sgemm(false, true, tc.m, tc.n, k, 1, a, k, b, k, 0, want, tc.n)
+				gs, cs, wants = append(gs, linear(c, a, b, tc.m, k, tc.n)), append(cs, c), append(wants, want)
+			}
+			ch := &rowCheck{t: t, n: tc.n, cs: cs, wants: wants, rows: make([]atomic.Int32, tc.m)}
+			gs[0].rowPost = ch
+			// and in the same loop (gemmLoop) two independent products of other shapes
+			var more []gemmSpec
+			var moreWant [][]float32
+			for _, d := range []struct{ m, n, k int }{{33, 70, 20}, {128, 48, 64}} {
+				a, b, c := rnd(r, d.m*d.k, -1, 1), rnd(r, d.n*d.k, -1, 1), rnd(r, d.m*d.n, -1, 1)
+				want := make([]float32, d.m*d.n)
+				blas.Sgemm(false, true, d.m, d.n, d.k, 1, a, d.k, b, d.k, 0, want, d.n)
+				more, moreWant = append(more, linear(c, a, b, d.m, d.k, d.n)), append(moreWant, want)
+			}
+			newTeam(w).gemmLoop(gs, more)
+			for i, g := range more {
+				for e, v := range moreWant[i] {
+					if math.Abs(float64(g.c[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+						t.Fatalf("w=%d: product %d of more: C[%d] = %g, want %g", w, i, e, g.c[e], v)
+					}
+				}
+			}
+			name := fmt.Sprintf("w=%d %d×%d products %d", w, tc.m, tc.n, tc.products)
+			for i := range ch.rows {
+				if v := ch.rows[i].Load(); v != 1 {
+					t.Fatalf("%s: row %d seen by the rowPost %d times", name, i, v)
+				}
+			}
+			for p := range ch.partSeen {
+				if v := ch.partSeen[p].Load(); v > 1 {
+					t.Fatalf("%s: part %d run %d times", name, p, v)
+				}
 			}
 		}
 	}

@@ -124,3 +124,48 @@ func TestCUDARunFlashAttention(t *testing.T) {
 		t.Errorf("attention fused: %v", err)
 	}
 }
+
+// On a GPU: --backend cuda (bf16 operands) trains as the CPU does within bf16 tolerance (a
+// 30-update curve within 2% per update, the val loss within 2%); $ANELAB_CUDA_GEMM=fast16bf runs
+// the earlier bf16 mode and says so in kernel_variants; a bad value is refused by name.
+func TestCUDABF16RunTracksCPU(t *testing.T) {
+	if err := cuda.Available(); err != nil {
+		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
+	}
+	cfg := tinyConfig()
+	cfg.Train.Steps = 30
+	dir := tinyData(t)
+	cpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Backend = "cuda"
+	for _, g := range []struct{ env, variants, says string }{
+		{"", "attention=gemm", "bf16 GEMMs"},
+		{"fast16bf", "attention=gemm,gemm=bf16-fast16bf", "bf16-fast16bf GEMMs"},
+	} {
+		t.Setenv("ANELAB_CUDA_GEMM", g.env)
+		var out bytes.Buffer
+		res, err := Run(context.Background(), cfg, Options{DataDir: dir, Out: &out, Attention: "gemm"})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		if res.KernelVariants != g.variants || !strings.Contains(out.String(), g.says) {
+			t.Errorf("ANELAB_CUDA_GEMM=%q: kernel_variants %q; output:\n%s", g.env, res.KernelVariants, out.String())
+		}
+		for i, p := range res.Curve {
+			c := cpuRes.Curve[i].Loss
+			if math.Abs(p.Loss-c) > 2e-2*c {
+				t.Errorf("ANELAB_CUDA_GEMM=%q update %d: loss %.5f on the GPU, %.5f on the CPU", g.env, p.Step, p.Loss, c)
+			}
+		}
+		t.Logf("ANELAB_CUDA_GEMM=%q: val loss GPU %.5f CPU %.5f", g.env, res.ValLoss, cpuRes.ValLoss)
+		if math.Abs(res.ValLoss-cpuRes.ValLoss) > 2e-2*cpuRes.ValLoss {
+			t.Errorf("ANELAB_CUDA_GEMM=%q: val loss %.5f on the GPU, %.5f on the CPU", g.env, res.ValLoss, cpuRes.ValLoss)
+		}
+	}
+	t.Setenv("ANELAB_CUDA_GEMM", "fp8")
+	if _, err := Run(context.Background(), cfg, Options{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "ANELAB_CUDA_GEMM") {
+		t.Errorf("ANELAB_CUDA_GEMM=fp8: %v", err)
+	}
+}

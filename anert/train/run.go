@@ -462,6 +462,9 @@ func (s *session) result() Result {
 	if s.gpu != nil {
 		r.Backend, r.Device = s.cfg.Backend, s.gpu.DeviceName()
 		r.KernelVariants = "attention=" + string(s.gpu.Attention())
+		if p := s.gpu.Precision(); p == cuda.BF16Fast { // the default GEMMs go unnamed
+			r.KernelVariants += ",gemm=" + p.String()
+		}
 		if r.Backend == "auto" {
 			r.Backend = "cuda"
 		}

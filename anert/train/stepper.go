@@ -92,6 +92,11 @@ func newCUDAStepper(cfg config.Config, m *model.Model, opt optim.Optimizer, acti
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)
 	}
+	if prec == cuda.BF16 { // bf16 operands, or $ANELAB_CUDA_GEMM=fast16bf for the earlier fp32 tensors
+		if prec, err = cudab.ParseGEMMPrecision(""); err != nil {
+			return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)
+		}
+	}
 	t, err := cudab.New(cfg, m, opt, active, prec, attn)
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)

@@ -48,6 +48,7 @@ func Run(w, n, parts int, j Job) {
 	if parts <= 0 {
 		return
 	}
+	loops.Add(1)
 	w = min(max(w, 1), parts)
 	if w == 1 {
 		for i := range parts {
@@ -57,6 +58,15 @@ func Run(w, n, parts int, j Job) {
 	}
 	workers.run(w, n, parts, j)
 }
+
+// loops counts the loops Run has started (see Loops).
+var loops atomic.Uint64
+
+// Loops is the number of loops Run has started in this process (those of zero items excepted).
+// On w goroutines each loop ends in a wait for its slowest part, so the loops of a training step
+// are a countable proxy for its cost on many cores: tests assert how many a step runs, and a
+// change that fuses loops shows there (anert/model's TestLoopsPerStep). One atomic add per loop.
+func Loops() uint64 { return loops.Load() }
 
 // For runs fn over [0, n) split into at most w parts of at least minChunk items (one part when n
 // is small), as fn(worker, lo, hi). It allocates a closure: for cold paths.

@@ -126,3 +126,28 @@ func TestWorkersJoin(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoop is the cost of one loop of w parts of almost no work each, w = GOMAXPROCS: what a
+// loop adds to a step beyond its work (handing out parts, waking or catching the workers, the wait
+// for the last part). gap is serial work on the caller between loops: with gaps longer than the
+// workers' spin they fall asleep and each loop pays their wake-up. Multiply by the loops per step
+// (anert/model TestLoopsPerStep; anebench prints them) for the step's share.
+func BenchmarkLoop(b *testing.B) {
+	w := Threads(0)
+	for _, gap := range []time.Duration{0, 20 * time.Microsecond, 200 * time.Microsecond} {
+		b.Run(fmt.Sprintf("w=%d/gap=%v", w, gap), func(b *testing.B) {
+			var sink atomic.Int64
+			body := Func(func(_, lo, hi int) { sink.Add(int64(hi - lo)) })
+			for b.Loop() {
+				Run(w, w, w, body)
+				if gap > 0 {
+					for t := time.Now(); time.Since(t) < gap; {
+					}
+				}
+			}
+			if gap > 0 {
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)-float64(gap.Nanoseconds()), "ns/loop-gap")
+			}
+		})
+	}
+}

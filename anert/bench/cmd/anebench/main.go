@@ -42,6 +42,7 @@ func run(args []string) error {
 	backend := fs.String("backend", "cpu", "cpu, or cuda / cuda-fp32: time whole steps on an NVIDIA GPU at a GPU-sized batch")
 	batches := fs.String("batch", "", "with --backend cuda: sequences per step per config, e.g. default=64,original=32")
 	attention := fs.String("attention", "", "with --backend cuda: flash, gemm, or both (flash,gemm) measured in turn (default: $ANELAB_CUDA_ATTENTION, else gemm)")
+	gemmPrec := fs.String("gemm-precision", "", "with --backend cuda: bf16 (bf16 operands), fast16bf (fp32 tensors rounded on load), or both (bf16,fast16bf) measured in turn (default: $ANELAB_CUDA_GEMM, else bf16)")
 	child := fs.String("child", "", "measure this one config and print its result as JSON (internal)")
 	cpuprofile := fs.String("cpuprofile", "", "with --child: write a CPU profile of the measurement to this file")
 	if err := fs.Parse(args); err != nil {
@@ -65,10 +66,24 @@ func run(args []string) error {
 		return bench.Child(os.Stdout, *child, o.Options)
 	}
 	if *backend == "cuda" || *backend == "cuda-fp32" {
-		co := bench.CUDAOptions{Configs: strings.Split(*configs, ","), Precision: cuda.BF16, Batch: map[string]int{},
+		co := bench.CUDAOptions{Configs: strings.Split(*configs, ","), Batch: map[string]int{},
 			Warmup: o.Warmup, Steps: o.Steps, Benchstat: o.Benchstat}
 		if *backend == "cuda-fp32" {
-			co.Precision = cuda.FP32
+			if *gemmPrec != "" {
+				return fmt.Errorf("--gemm-precision applies to --backend cuda (bf16), not cuda-fp32")
+			}
+			co.Precisions = []cuda.Precision{cuda.FP32}
+		} else {
+			for _, g := range strings.Split(*gemmPrec, ",") {
+				if g == "" && *gemmPrec != "" {
+					continue
+				}
+				p, err := cudab.ParseGEMMPrecision(strings.TrimSpace(g))
+				if err != nil {
+					return err
+				}
+				co.Precisions = append(co.Precisions, p)
+			}
 		}
 		for _, a := range strings.Split(*attention, ",") {
 			if a == "" && *attention != "" {
