@@ -1,11 +1,16 @@
 // Fused causal attention, flash-style (package cudab), compiled at run time by NVRTC; the same
-// source is compiled as host C++ by TestFlashEmulated (flash_emu.h runs a block's threads as
-// fibers switched at __syncthreads), so it uses nothing beyond blockIdx/threadIdx/blockDim,
-// __syncthreads, static __shared__ arrays and expf/logf/fmaxf: no warp intrinsics, no atomics.
+// source is compiled as host C++ by TestFlashEmulated and TestFlashBF16Emulated (flash_emu.h runs
+// a block's threads as fibers switched at __syncthreads and at warp operations), so it uses
+// nothing beyond blockIdx/threadIdx/blockDim, __syncthreads, static __shared__ arrays,
+// expf/exp2f/logf/fmaxf, __shfl_xor_sync and the two inline-PTX wrappers of the bf16 variant
+// (flashb_pack, flashb_mma), which flash_emu.h defines for the CPU. No atomics.
 //
-// Layout: Q, K, V, O, dO, dQ, dK, dV are head-major [BH, T, HD] (split_heads' output), row i of
-// head bh at (bh·T + i)·HD; lse and Dv are [BH, T]. scale = 1/√HD. fp32 throughout (the exact
-// mode): the scores never reach device memory, only the log-sum-exp per query row.
+// Two variants, one interface: the fp32 kernels below (cuda-fp32, the exact mode) and the bf16
+// tensor-core kernels after them (bf16 mode).
+//
+// Layout: Q, K, V, O, dO, dQ, dK, dV are head-major fp32 [BH, T, HD] (split_heads' output), row
+// i of head bh at (bh·T + i)·HD; lse and Dv are [BH, T]. scale = 1/√HD. The scores never reach
+// device memory, only the log-sum-exp per query row. The fp32 kernels are fp32 throughout.
 //
 // Forward, per query row i (online softmax over key tiles of FLASH_BK):
 //   s_j = scale·q_i·k_j (j ≤ i),  m ← max(m, max_j s_j),  l ← l·e^{m_old−m} + Σ_j e^{s_j−m},
