@@ -21,13 +21,15 @@ const (
 	// are [B·H, T, T] buffers in device memory, P saved per layer for the backward pass.
 	AttentionGEMM Attention = "gemm"
 	// AttentionFlash is the fused flash-style kernels of flash.cu: online softmax over key tiles,
-	// only the log-sum-exp per query row saved, P recomputed in the backward pass. fp32 tiles.
+	// only the log-sum-exp per query row saved, P recomputed in the backward pass. fp32 tiles in
+	// cuda-fp32; bf16 tensor-core tiles (mma.sync) in bf16 mode (flashUsesBF16).
 	AttentionFlash Attention = "flash"
 )
 
 // DefaultAttention is what runs when neither --attention nor ANELAB_CUDA_ATTENTION says: the
-// GEMM path, until the flash kernels (verified on the CPU by TestFlashEmulated) have passed
-// TestFlash* and TestFP32AgreesWithCPU on a GPU.
+// GEMM path, until the flash kernels (verified on the CPU by TestFlashEmulated and
+// TestFlashBF16Emulated) have passed TestFlash* on a GPU and measured no slower than it at both
+// configs (gpucheck.sh).
 const DefaultAttention = AttentionGEMM
 
 // AttentionEnv names the environment variable that chooses the attention when no flag does
