@@ -67,12 +67,14 @@ func (c *CPU) team(s Shape) *team {
 
 // group is how many (sequence, head) pairs the attention backward takes at a time: all of them
 // when their T×T P and dS fit attnScratch, else equal groups of at least one per goroutine.
-// It is 0 when there are pairs enough for whole pairs to be the items of one loop (at least 4 per
-// goroutine: then each goroutine keeps a pair's P and dS in its own T×T scratch, in cache, and the
-// dynamic hand-out of pairs balances the loop).
+// It is 0 when whole pairs are the items of one loop, each goroutine keeping a pair's P and dS in
+// its own T×T scratch, in cache: when there are at least 4 pairs per goroutine (the dynamic
+// hand-out of pairs balances the loop), or a whole number of pairs per goroutine (the pairs cost
+// the same, so the goroutines finish together: one loop instead of two, e.g. the default shape's
+// 16 pairs on 16 cores).
 func (c *CPU) group(s Shape) int {
-	bh := s.B * s.H
-	if bh >= 4*max(1, s.Workers) {
+	bh, w := s.B*s.H, max(1, s.Workers)
+	if bh >= 4*w || bh%w == 0 {
 		return 0
 	}
 	most := attnScratch
@@ -125,19 +127,19 @@ func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 	}
 }
 
-// AttnBackward: DA = DO·Wo; the SDPA backward into DQ, DK, DV: one loop over whole (sequence,
-// head) pairs when there are 4 or more per goroutine, else per group of pairs two loops, over
-// (pair, row block) items (attnRowsBackward) and then (pair, key block) items (attnColsBackward);
+// AttnBackward: the SDPA backward into DQ, DK, DV, each item first computing its rows of its
+// head's DA = DO·Wo: one loop over whole (sequence, head) pairs when there are 4 or more per
+// goroutine, else per group of pairs two loops, over (pair, row block) items (attnRowsBackward)
+// and then (pair, key block) items (attnColsBackward);
 // then qkvBackward: the GQA reduce, the QK-norm backward, DXn = DQ·Wq + DK·Wk + DV·Wv (one
 // loop, with the model's chain on its rows and the model's products, see fuseRows, fuseGemms).
 func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, more := c.takeFused()
-	n, d := s.N, s.D
-	linearBackwardInput(t, a.DA, a.DO, w.Wo.W, n, d, d, 0)
 	j := &t.attnBwd
 	blk := min(c.Block, s.T)
-	*j = attnBwdJob{c: c, s: s, a: c.attnGrads(s, a), blk: blk, nb: (s.T + blk - 1) / blk}
+	*j = attnBwdJob{c: c, s: s, a: c.attnGrads(s, a), blk: blk, nb: (s.T + blk - 1) / blk,
+		dA: linearInput(a.DA, a.DO, w.Wo.W, s.N, s.D, s.D, 0)}
 	bh, g := s.B*s.H, c.group(s)
 	if g == 0 { // whole pairs: one loop
 		j.p0, j.np, j.whole = 0, bh, true
@@ -159,8 +161,10 @@ func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 // attnRowsBackward on items i: pair p0 + i mod np, row block nb−1 − ⌊i/np⌋ (costliest first);
 // with cols, attnColsBackward on pair p0 + i mod np, key block ⌊i/np⌋ (the first keys are seen
 // by the most rows: costliest first). Pair p0 + k keeps its P and dS at k·T·T in the scratch.
-// Each item then applies RoPE's backward to the rows of dQ (or dK) it wrote (unrotate), so the
-// rotation needs no loop of its own.
+// A row item (or a whole pair) first computes the rows of its head's dA it reads, as a block of
+// the product DA = DO·Wo (dA: the head's columns, the item's rows), so that DA needs no loop of
+// its own; the key items read the rows the row items wrote. Each item then applies RoPE's
+// backward to the rows of dQ (or dK) it wrote (unrotate), so the rotation needs no loop either.
 type attnBwdJob struct {
 	c       *CPU
 	s       Shape
@@ -169,6 +173,13 @@ type attnBwdJob struct {
 	p0, np  int
 	cols    bool // the key blocks' loop (else the row blocks')
 	whole   bool // items are whole pairs
+	dA      gemmSpec
+}
+
+// da computes dA for the query positions [t0, t1) of head h of sequence b.
+func (j *attnBwdJob) da(b, h, t0, t1 int) {
+	s := j.s
+	j.dA.block(b*s.T+t0, b*s.T+t1, h*s.HD, (h+1)*s.HD, 0)
 }
 
 func (j *attnBwdJob) Run(wk, _, lo, hi int) {
@@ -178,6 +189,7 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 		for it := lo; it < hi; it++ {
 			b, h := it/s.H, it%s.H
 			off := b*T*s.D + h*s.HD
+			j.da(b, h, 0, T)
 			attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
 				a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale, j.blk)
 			j.unrotate(a.DQ[off:], 0, T)
@@ -198,6 +210,7 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 			continue
 		}
 		r0 := (j.nb - 1 - i/j.np) * j.blk
+		j.da(b, h, r0, min(r0+j.blk, T))
 		attnRowsBackward(a.DQ[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:], a.LSE[it*T:], sc, dp,
 			T, s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
 		j.unrotate(a.DQ[off:], r0, min(r0+j.blk, T))

@@ -42,30 +42,34 @@ func TestLoopsPerStep(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		edit         func(*config.Model)
+		batch        int
 		layer, other int
 	}{
 		// forward (5): QKV (+ RoPE on q, k), attention, Wo (+ residual + FFN RMSNorm on each
-		// block of rows), W1|W3 (+ SwiGLU), W2 (+ residual + next RMSNorm). backward (6):
+		// block of rows), W1|W3 (+ SwiGLU), W2 (+ residual + next RMSNorm). backward (5):
 		// DGate (+ SwiGLU backward), dX2n (+ FFN RMSNorm backward + residual on each block of
-		// rows, + the FFN's 3 weight gradients), DA, attention rows (+ RoPE backward of dq),
-		// attention keys (+ of dk), dXn (+ attention RMSNorm backward + residual, + the
-		// attention's 4 weight gradients).
+		// rows, + the FFN's 3 weight gradients), attention rows (+ their block of DA before, RoPE
+		// backward of dq after), attention keys (+ of dk), dXn (+ attention RMSNorm backward +
+		// residual, + the attention's 4 weight gradients).
 		// other (6): first RMSNorm, classifier, loss; dxf, classifier dW, final RMSNorm backward.
 		// Before the fusions: 27 per layer and 7 others (RoPE q, k and SwiGLU, forward and
 		// backward, each residual add, RMSNorm and the clearing of dx as loops of their own, and
 		// the weight gradients as two loops).
-		{"default", func(*config.Model) {}, 11, 6},
+		{"default", func(*config.Model) {}, 3, 10, 6},
+		// 16 (sequence, head) pairs on 16 goroutines: the attention backward's items are whole
+		// pairs, one loop instead of two (CPU.group).
+		{"16 pairs", func(*config.Model) {}, 4, 9, 6},
 		// relu2: W1, the activation, W2 (3 loops instead of 2, forward and backward); GQA: the
 		// repeat of k and v (2), their reduce (2); QK-norm: RMSNorm of q, k (2) and RoPE (2) as
 		// loops, and their backward (2).
-		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }, 23, 6},
+		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }, 3, 22, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base
 			tc.edit(&cfg)
-			one := stepLoops(t, cfg, 3, 16)
+			one := stepLoops(t, cfg, tc.batch, 16)
 			cfg.Layers = 2
-			two := stepLoops(t, cfg, 3, 16)
+			two := stepLoops(t, cfg, tc.batch, 16)
 			if layer, other := two-one, 2*one-two; layer != tc.layer || other != tc.other {
 				t.Errorf("%d loops per layer and %d others, want %d and %d", layer, other, tc.layer, tc.other)
 			}

@@ -25,13 +25,14 @@
 // blocks of its output that single-threaded BLAS calls compute on the step's goroutines (BLAS
 // itself is put in serial mode, beginStep). A step is a short sequence of parallel loops, each
 // ending in a wait for its slowest part, so the ops that need no other loop's output share one
-// (TestLoopsPerStep counts them: 11 per layer):
+// (TestLoopsPerStep counts them: 10 per layer):
 //   - independent GEMMs (q, k, v; a backward step's input-side sum and its weight gradients) run
 //     as one loop, the goroutines shared in proportion to their work; a sum of products (dXn,
 //     dX2n) and products combined element-wise (W1 and W3) on one grid (team.gemms, gemmGrid,
 //     gemmLoop in linear.go);
 //   - element-wise ops run on each GEMM block as it is computed (gemmSpec.post): RoPE on q and k,
-//     SwiGLU on h1 and h3, its backward on dGate; RoPE's backward in the attention backward's items;
+//     SwiGLU on h1 and h3, its backward on dGate; in the attention backward's items, their rows of
+//     dA = dO·Wo before and RoPE's backward after;
 //   - the row-local chain after a GEMM — residual add and RMSNorm (forward), RMSNorm backward and
 //     residual backward — runs on each block of rows of the GEMM's output as soon as the block is
 //     complete (gemmSpec.rowPost; Model.fuse), or as one loop of its own (team.rowLoop).

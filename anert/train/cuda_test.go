@@ -169,3 +169,21 @@ func TestCUDABF16RunTracksCPU(t *testing.T) {
 		t.Errorf("ANELAB_CUDA_GEMM=fp8: %v", err)
 	}
 }
+
+// Options.GEMMPrecision is checked before the GPU is touched (so this runs everywhere): a bad
+// value names --gemm-precision and the choices; cuda-fp32 refuses it (its GEMMs are fp32).
+func TestGEMMPrecisionOption(t *testing.T) {
+	t.Setenv("ANELAB_CUDA_GEMM", "")
+	cfg := tinyConfig()
+	dir := tinyData(t)
+	cfg.Backend = "cuda"
+	_, err := Run(context.Background(), cfg, Options{DataDir: dir, GEMMPrecision: "fp8"})
+	if err == nil || !strings.Contains(err.Error(), `--gemm-precision = "fp8"`) || !strings.Contains(err.Error(), "fast16bf") {
+		t.Errorf("backend cuda, GEMMPrecision fp8: %v", err)
+	}
+	cfg.Backend = "cuda-fp32"
+	_, err = Run(context.Background(), cfg, Options{DataDir: dir, GEMMPrecision: "fast16bf"})
+	if err == nil || !strings.Contains(err.Error(), "--gemm-precision") || !strings.Contains(err.Error(), "cuda-fp32") {
+		t.Errorf("backend cuda-fp32, GEMMPrecision fast16bf: %v", err)
+	}
+}

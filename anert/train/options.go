@@ -30,6 +30,9 @@ type Options struct {
 	// Attention is the cuda backend's attention: "flash" or "gemm" ("": $ANELAB_CUDA_ATTENTION,
 	// else cudab.DefaultAttention). Ignored on other backends.
 	Attention string
+	// GEMMPrecision is --backend cuda's GEMM operands: "bf16" (bf16 operands) or "fast16bf" (fp32
+	// tensors rounded on load; "": $ANELAB_CUDA_GEMM, else bf16). Ignored on other backends.
+	GEMMPrecision string
 	// Device, when set, is the device the ane backend runs on instead of device.Open(cfg.Device)
 	// (tests use fault-injecting devices); the run closes it.
 	Device device.Device

@@ -203,7 +203,7 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 		if cfg.Model.Compact {
 			active = ds.Seen()
 		}
-		t, err := newCUDAStepper(cfg, s.m, s.opt, active, prec, opts.Attention, out)
+		t, err := newCUDAStepper(cfg, s.m, s.opt, active, prec, opts.Attention, opts.GEMMPrecision, out)
 		if err != nil {
 			closeBackend(b)
 			return nil, err

@@ -86,14 +86,18 @@ func autoPicksCUDA(cfg config.Config, out io.Writer) bool {
 }
 
 // newCUDAStepper uploads the model and optimizer state to the GPU. attention is
-// Options.Attention (flag, else $ANELAB_CUDA_ATTENTION, else the default).
-func newCUDAStepper(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, prec cuda.Precision, attention string, out io.Writer) (*cudab.Trainer, error) {
+// Options.Attention (flag, else $ANELAB_CUDA_ATTENTION, else the default); gemm is
+// Options.GEMMPrecision (flag, else $ANELAB_CUDA_GEMM, else bf16), for backend cuda.
+func newCUDAStepper(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, prec cuda.Precision, attention, gemm string, out io.Writer) (*cudab.Trainer, error) {
 	attn, err := cudab.ParseAttention(attention)
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)
 	}
-	if prec == cuda.BF16 { // bf16 operands, or $ANELAB_CUDA_GEMM=fast16bf for the earlier fp32 tensors
-		if prec, err = cudab.ParseGEMMPrecision(""); err != nil {
+	if prec == cuda.FP32 && gemm != "" {
+		return nil, fmt.Errorf("backend %s: --gemm-precision %q applies to backend cuda (bf16); cuda-fp32 runs fp32 GEMMs", cfg.Backend, gemm)
+	}
+	if prec == cuda.BF16 { // bf16 operands, or fast16bf for the earlier fp32 tensors
+		if prec, err = cudab.ParseGEMMPrecision(gemm); err != nil {
 			return nil, fmt.Errorf("backend %s: %w", cfg.Backend, err)
 		}
 	}

@@ -83,6 +83,19 @@ func TestBadFlagsRefused(t *testing.T) {
 	}
 }
 
+// --gemm-precision takes bf16 or fast16bf; anything else is refused before any work, naming the
+// flag and the choices; -h documents it and its environment variable.
+func TestTrainGEMMPrecisionFlag(t *testing.T) {
+	out, code := runCode(t, t.TempDir(), "train", "--gemm-precision", "fp8", "--backend", "cuda")
+	if code == 0 || !strings.Contains(out, `--gemm-precision = "fp8": must be "bf16"`) || !strings.Contains(out, "fast16bf") {
+		t.Errorf("anelab train --gemm-precision fp8: exit %d\n%s", code, out)
+	}
+	out, _ = runCode(t, t.TempDir(), "train", "-h")
+	if !strings.Contains(out, "-gemm-precision") || !strings.Contains(out, "ANELAB_CUDA_GEMM") {
+		t.Errorf("anelab train -h does not document --gemm-precision:\n%s", out)
+	}
+}
+
 // --attention takes flash or gemm; anything else is refused before any work, naming the flag.
 func TestTrainAttentionFlag(t *testing.T) {
 	out, code := runCode(t, t.TempDir(), "train", "--attention", "fused", "--backend", "cuda")

@@ -27,6 +27,7 @@ func cmdTrain(args []string) error {
 	resume := fs.String("resume", "", "checkpoint to continue from (this run's lr and schedule apply)")
 	allowData := fs.Bool("allow-data-change", false, "let --resume continue on data or a tokenizer other than the checkpoint's")
 	outDir := fs.String("out", "runs/latest", "folder for model.ckpt, result.json, curve.tsv, config.json")
+	gemm := fs.String("gemm-precision", "", "cuda backend: bf16 (bf16 GEMM operands) or fast16bf (fp32 tensors rounded to bf16 on load, the earlier mode); default $"+cudab.GEMMEnv+", else bf16")
 	attention := fs.String("attention", "", "cuda backend: flash (fused kernels) or gemm (batched GEMMs + softmax); default $"+cudab.AttentionEnv+", else "+string(cudab.DefaultAttention))
 	cfg, err := parseConfig(fs, args)
 	if err != nil {
@@ -34,6 +35,11 @@ func cmdTrain(args []string) error {
 	}
 	if *attention != "" {
 		if _, err := cudab.ParseAttention(*attention); err != nil {
+			return err
+		}
+	}
+	if *gemm != "" {
+		if _, err := cudab.ParseGEMMPrecision(*gemm); err != nil {
 			return err
 		}
 	}
@@ -45,7 +51,7 @@ func cmdTrain(args []string) error {
 	}
 	ckptPath := filepath.Join(*outDir, "model.ckpt")
 	res, err := train.Run(context.Background(), cfg, train.Options{DataDir: *dataDir, Resume: *resume,
-		AllowDataChange: *allowData, Attention: *attention, Checkpoint: ckptPath, Out: os.Stdout, Stop: interrupts()})
+		AllowDataChange: *allowData, Attention: *attention, GEMMPrecision: *gemm, Checkpoint: ckptPath, Out: os.Stdout, Stop: interrupts()})
 	if err != nil {
 		return err
 	}
