@@ -122,6 +122,7 @@ type pool struct {
 	j         Job
 	n         int
 	remaining atomic.Int64 // parts not yet finished
+	spin      atomic.Int64 // the last loop's spin (spinFor), ns: how long its workers wait for the next
 }
 
 var workers = pool{done: make(chan struct{}, 1)}
@@ -145,6 +146,7 @@ func (p *pool) run(w, n, parts int, j Job) {
 		go p.worker(len(p.wake), c, s)
 	}
 	p.j, p.n = j, n
+	p.spin.Store(int64(spinFor(w)))
 	p.remaining.Store(int64(parts))
 	epoch := (p.state.Load()>>40 + 1) & (1<<24 - 1)
 	p.state.Store(epoch<<40 | uint64(w)<<32 | uint64(parts)<<16)
@@ -154,24 +156,38 @@ func (p *pool) run(w, n, parts int, j Job) {
 		}
 	}
 	if !p.work(0) {
-		spinUntil(func() bool { return p.remaining.Load() == 0 })
+		spinUntil(spinFor(w), func() bool { return p.remaining.Load() == 0 })
 		<-p.done
 	}
 	p.j = nil
 }
 
-// spin is how long a goroutine of the pool busy-waits before it blocks. It is longer than the
-// tail of a loop — the time from a goroutine's last part to the loop's end, up to a whole part —
-// so that neither a worker that ran out of parts nor a caller waiting for the last one goes to
-// sleep inside a step: on 16 cores a GEMM's part takes 0.1–1 ms, and with 50 µs each such tail
-// put them to sleep, the caller's wake-up then delaying the loop's end and the workers' the next
-// loop's start (waking 15 goroutines takes tens of µs: par.BenchmarkLoop with a gap of 2·spin).
-const spin = 2 * time.Millisecond
+// longSpin and shortSpin are how long a goroutine of the pool busy-waits before it blocks
+// (spinFor). longSpin is longer than the tail of a loop — the time from a goroutine's last part to
+// the loop's end, up to a whole part — so that neither a worker that ran out of parts nor a caller
+// waiting for the last one goes to sleep inside a step: on 16 cores a GEMM's part takes 0.1–1 ms,
+// and with 50 µs each such tail put them to sleep, the caller's wake-up then delaying the loop's
+// end and the workers' the next loop's start (waking 15 goroutines takes tens of µs:
+// par.BenchmarkLoop with a gap of 2·longSpin).
+const (
+	longSpin  = 2 * time.Millisecond
+	shortSpin = 50 * time.Microsecond
+)
 
-// spinUntil busy-waits until cond holds or spin has passed, and reports whether cond held. It
-// yields now and then (runtime.Gosched), so that a spinning goroutine holds its core only while
-// no other goroutine of the process wants one (an async backend's dW worker, the runtime's).
-func spinUntil(cond func() bool) bool {
+// spinFor is the spin of a loop on w goroutines: longSpin when they fit the Go scheduler's
+// processors (GOMAXPROCS), else shortSpin — more goroutines than processors would spin on the
+// processors the working ones need (16 threads on a 2-core machine, as the tests run).
+func spinFor(w int) time.Duration {
+	if w <= runtime.GOMAXPROCS(0) {
+		return longSpin
+	}
+	return shortSpin
+}
+
+// spinUntil busy-waits until cond holds or d has passed, and reports whether cond held. It yields
+// now and then (runtime.Gosched), so that a spinning goroutine holds its core only while no other
+// goroutine of the process wants one (an async backend's dW worker, the runtime's).
+func spinUntil(d time.Duration, cond func() bool) bool {
 	var start time.Time
 	for i := 0; ; i++ {
 		if cond() {
@@ -181,7 +197,7 @@ func spinUntil(cond func() bool) bool {
 			runtime.Gosched()
 			if start.IsZero() {
 				start = time.Now()
-			} else if time.Since(start) > spin {
+			} else if time.Since(start) > d {
 				return false
 			}
 		}
@@ -215,7 +231,7 @@ func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 		if p.work(k) {
 			p.done <- struct{}{}
 		}
-		if spinUntil(func() bool { return epoch() != seen }) {
+		if spinUntil(time.Duration(p.spin.Load()), func() bool { return epoch() != seen }) {
 			continue
 		}
 		// Announce the sleep, then look again: either this look sees the new loop, or the loop's

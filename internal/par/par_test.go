@@ -122,7 +122,7 @@ func TestWorkersJoin(t *testing.T) {
 			}
 		}
 		if it%4 == 0 {
-			time.Sleep(2 * spin) // let the workers fall asleep
+			time.Sleep(2 * longSpin) // let the workers fall asleep
 		}
 	}
 }
@@ -134,7 +134,7 @@ func TestWorkersJoin(t *testing.T) {
 // (anert/model TestLoopsPerStep; anebench prints them) for the step's share.
 func BenchmarkLoop(b *testing.B) {
 	w := Threads(0)
-	for _, gap := range []time.Duration{0, 200 * time.Microsecond, 2 * spin} {
+	for _, gap := range []time.Duration{0, 200 * time.Microsecond, 2 * longSpin} {
 		b.Run(fmt.Sprintf("w=%d/gap=%v", w, gap), func(b *testing.B) {
 			var sink atomic.Int64
 			body := Func(func(_, lo, hi int) { sink.Add(int64(hi - lo)) })
