@@ -379,8 +379,8 @@ __device__ __forceinline__ void flashb_load_a(unsigned (*a)[4], const float* __r
 // acc[n] (+)= A·Bᵀ over the head dim for N/8 column tiles: A = a (the warp's 16 rows, HD/16
 // fragments), B row n = the row-major staged tile's row n (the B fragment's k = head dim).
 template <int HD, int N>
-__device__ __forceinline__ void flashb_rows_x_tileT(float (*acc)[4], const unsigned (*a)[4],
-                                                     const unsigned (*tile)[HD / 2 + 4]) {
+__device__ __forceinline__ void flashb_rows_x_tileT(float (*acc)[4], unsigned (*a)[4],
+                                                     unsigned (*tile)[HD / 2 + 4]) {
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int nt = 0; nt < N / 8; nt++) {
@@ -397,7 +397,7 @@ __device__ __forceinline__ void flashb_rows_x_tileT(float (*acc)[4], const unsig
 // bf16 as A fragments, two 8-column tiles per fragment), X's transposed staged tile xt (k = row).
 // Chunk c is skipped when c ≥ nc (its columns are all masked).
 template <int HD, int NC, int W>
-__device__ __forceinline__ void flashb_acc_x_tile(float (*out)[4], const float (*p)[4], const unsigned (*xt)[W],
+__device__ __forceinline__ void flashb_acc_x_tile(float (*out)[4], float (*p)[4], unsigned (*xt)[W],
                                                   int c0, int nc) {
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
