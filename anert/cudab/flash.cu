@@ -376,15 +376,17 @@ __device__ __forceinline__ void flashb_load_a(unsigned (*a)[4], const float* __r
     }
 }
 
-// acc[n] (+)= A·Bᵀ over the head dim for N/8 column tiles: A = a (the warp's 16 rows, HD/16
-// fragments), B row n = the row-major staged tile's row n (the B fragment's k = head dim).
+// acc[n] = A·Bᵀ over the head dim for N/8 column tiles: A = a (the warp's 16 rows, HD/16
+// fragments), B row n = the row-major staged tile's row n (the B fragment's k = head dim). Tiles
+// from nn on are left zero (all their columns are masked: keys after the warp's last row).
 template <int HD, int N>
 __device__ __forceinline__ void flashb_rows_x_tileT(float (*acc)[4], unsigned (*a)[4],
-                                                     unsigned (*tile)[HD / 2 + 4]) {
+                                                     unsigned (*tile)[HD / 2 + 4], int nn = N / 8) {
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int nt = 0; nt < N / 8; nt++) {
         acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+        if (nt >= nn) continue; // warp-uniform (not break: the loop stays unrolled, acc in registers)
 #pragma unroll
         for (int kc = 0; kc < HD / 16; kc++) {
             unsigned b[2] = {tile[8 * nt + g][8 * kc + t], tile[8 * nt + g][8 * kc + 4 + t]};
@@ -440,7 +442,8 @@ __device__ void flashb_fwd(float* __restrict__ O, float* __restrict__ lse, const
         __syncthreads();
         if (k0 > r0 + 15) continue; // warp-uniform: every key of the tile is in the warp's rows' future
         float s[FLASHB_BK / 8][4];
-        flashb_rows_x_tileT<HD, FLASHB_BK>(s, qa, Ks);
+        int nn = (r0 + 15 - k0) / 8 + 1; // 8-key tiles with a key ≤ the warp's last row
+        flashb_rows_x_tileT<HD, FLASHB_BK>(s, qa, Ks, nn);
         float mx[2] = {m[0], m[1]};
 #pragma unroll
         for (int nt = 0; nt < FLASHB_BK / 8; nt++)
@@ -531,8 +534,9 @@ __device__ void flashb_dq(float* __restrict__ dQ, const float* __restrict__ Q, c
         __syncthreads();
         if (k0 > r0 + 15) continue;
         float s[FLASHB_BK / 8][4], dp[FLASHB_BK / 8][4];
-        flashb_rows_x_tileT<HD, FLASHB_BK>(s, qa, Ks);
-        flashb_rows_x_tileT<HD, FLASHB_BK>(dp, da, Vs);
+        int nn = (r0 + 15 - k0) / 8 + 1;
+        flashb_rows_x_tileT<HD, FLASHB_BK>(s, qa, Ks, nn);
+        flashb_rows_x_tileT<HD, FLASHB_BK>(dp, da, Vs, nn);
 #pragma unroll
         for (int nt = 0; nt < FLASHB_BK / 8; nt++)
 #pragma unroll
