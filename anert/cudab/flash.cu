@@ -378,15 +378,15 @@ __device__ __forceinline__ void flashb_load_a(unsigned (*a)[4], const float* __r
 
 // acc[n] = A·Bᵀ over the head dim for N/8 column tiles: A = a (the warp's 16 rows, HD/16
 // fragments), B row n = the row-major staged tile's row n (the B fragment's k = head dim). Tiles
-// from nn on are left zero (all their columns are masked: keys after the warp's last row).
+// outside [nlo, nn) are left zero (all their columns are masked by causality).
 template <int HD, int N>
 __device__ __forceinline__ void flashb_rows_x_tileT(float (*acc)[4], unsigned (*a)[4],
-                                                     unsigned (*tile)[HD / 2 + 4], int nn = N / 8) {
+                                                     unsigned (*tile)[HD / 2 + 4], int nn = N / 8, int nlo = 0) {
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int nt = 0; nt < N / 8; nt++) {
         acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
-        if (nt >= nn) continue; // warp-uniform (not break: the loop stays unrolled, acc in registers)
+        if (nt >= nn || nt < nlo) continue; // warp-uniform (not break: the loop stays unrolled, acc in registers)
 #pragma unroll
         for (int kc = 0; kc < HD / 16; kc++) {
             unsigned b[2] = {tile[8 * nt + g][8 * kc + t], tile[8 * nt + g][8 * kc + 4 + t]};
@@ -397,14 +397,14 @@ __device__ __forceinline__ void flashb_rows_x_tileT(float (*acc)[4], unsigned (*
 
 // out[nd] += P·X for HD/8 column tiles, P the warp's 16×(16·NC) accumulator tiles p (packed to
 // bf16 as A fragments, two 8-column tiles per fragment), X's transposed staged tile xt (k = row).
-// Chunk c is skipped when c ≥ nc (its columns are all masked).
+// Chunks outside [clo, nc) are skipped (their columns are all masked).
 template <int HD, int NC, int W>
 __device__ __forceinline__ void flashb_acc_x_tile(float (*out)[4], float (*p)[4], unsigned (*xt)[W],
-                                                  int c0, int nc) {
+                                                  int c0, int nc, int clo = 0) {
     int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
 #pragma unroll
     for (int c = 0; c < NC; c++) {
-        if (c >= nc) continue; // (not break: the loop must stay fully unrolled, p in registers)
+        if (c >= nc || c < clo) continue; // (not break: the loop must stay fully unrolled, p in registers)
         unsigned a[4] = {flashb_pack(p[2 * c][0], p[2 * c][1]), flashb_pack(p[2 * c][2], p[2 * c][3]),
                          flashb_pack(p[2 * c + 1][0], p[2 * c + 1][1]), flashb_pack(p[2 * c + 1][2], p[2 * c + 1][3])};
 #pragma unroll
@@ -604,8 +604,10 @@ __device__ void flashb_dkdv(float* __restrict__ dK, float* __restrict__ dV, cons
             if (i0 + hq + 31 < j0) continue; // warp-uniform: every query of the half precedes the warp's keys
             if (i0 + hq >= T) break;
             float s[4][4], dp[4][4];
-            flashb_rows_x_tileT<HD, 32>(s, ka, Qs + hq);
-            flashb_rows_x_tileT<HD, 32>(dp, va, dOs + hq);
+            // 8-query tiles before nlo precede every key of the warp (the diagonal tile only).
+            int nlo = j0 - i0 - hq > 0 ? (j0 - i0 - hq) / 8 : 0;
+            flashb_rows_x_tileT<HD, 32>(s, ka, Qs + hq, 4, nlo);
+            flashb_rows_x_tileT<HD, 32>(dp, va, dOs + hq, 4, nlo);
 #pragma unroll
             for (int nt = 0; nt < 4; nt++)
 #pragma unroll
@@ -615,8 +617,8 @@ __device__ void flashb_dkdv(float* __restrict__ dK, float* __restrict__ dV, cons
                     s[nt][i] = p;
                     dp[nt][i] = p * (dp[nt][i] - Ds[c]); // dSᵀ
                 }
-            flashb_acc_x_tile<HD, 2, FLASHB_BK / 2 + 4>(dv, s, dOt, hq, 2);
-            flashb_acc_x_tile<HD, 2, FLASHB_BK / 2 + 4>(dk, dp, Qt, hq, 2);
+            flashb_acc_x_tile<HD, 2, FLASHB_BK / 2 + 4>(dv, s, dOt, hq, 2, nlo / 2);
+            flashb_acc_x_tile<HD, 2, FLASHB_BK / 2 + 4>(dk, dp, Qt, hq, 2, nlo / 2);
         }
     }
 #pragma unroll
