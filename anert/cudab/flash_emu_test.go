@@ -273,9 +273,10 @@ func roundBF16(v float32) float32 {
 
 // TestFlashBF16Emulated runs the bf16 tensor-core kernels on the emulator (each mma.sync and
 // __shfl_xor_sync emulated across the warp's 32 lanes by the PTX ISA's fragment layouts) against
-// the float64 reference. Then, built with -DFLASH_EMU_MISLAYOUT (the emulated A fragment with
-// two groups' rows swapped), the same kernels must be far off: the layouts the kernels assume
-// are the ones the emulator reads, not just any consistent pair.
+// the float64 reference. Then, with each operand's layout mislaid in the emulator on purpose
+// (FLASH_EMU_MISLAYOUT = A, B, C: two groups' rows or two threads' k pairs swapped), the same
+// kernels must be far off: the layouts the kernels assume are the ones the emulator reads, not
+// just any consistent pair.
 func TestFlashBF16Emulated(t *testing.T) {
 	bin := buildFlashEmu(t)
 	data := make([]*flashData, len(flashBF16Cases))
@@ -288,15 +289,17 @@ func TestFlashBF16Emulated(t *testing.T) {
 		t.Logf("BH=%d T=%d HD=%d: worst relative error %.2g", c.BH, c.T, c.HD, w)
 	}
 
-	bad := buildFlashEmu(t, "-DFLASH_EMU_MISLAYOUT")
 	c := flashCase{1, 64, 32}
-	d := newFlashDataBF16(c, 9)
-	runFlashEmu(t, bad, true, []flashCase{c}, []*flashData{d})
-	O, _, _, _, _ := flashReference(c, d)
-	if e := relErr64(d.O, O); !(e > 0.1) {
-		t.Errorf("with the A fragment's groups 1 and 2 swapped, O's relative error is %.3g, want > 0.1 (is the mma emulated?)", e)
-	} else {
-		t.Logf("mislaid A fragment: O relative error %.2g", e)
+	for _, op := range []string{"A", "B", "C"} {
+		t.Setenv("FLASH_EMU_MISLAYOUT", op)
+		d := newFlashDataBF16(c, 9)
+		runFlashEmu(t, bin, true, []flashCase{c}, []*flashData{d})
+		O, _, _, _, _ := flashReference(c, d)
+		if e := relErr64(d.O, O); !(e > 0.1) {
+			t.Errorf("with the %s fragment mislaid, O's relative error is %.3g, want > 0.1 (is the mma emulated?)", op, e)
+		} else {
+			t.Logf("%s fragment mislaid: O relative error %.2g", op, e)
+		}
 	}
 }
 

@@ -16,8 +16,10 @@
 // reach the same warp operation (divergence, a lane that has ended or waits at __syncthreads) is
 // reported. The mma emulation reads the 32 lanes' A, B and C fragments by the PTX ISA's layout for
 // m16n8k16 with .bf16 operands (documented in flash.cu), so a kernel that builds its fragments in
-// any other layout computes wrong products here as on a GPU. -DFLASH_EMU_MISLAYOUT swaps the rows
-// of groups 1 and 2 in the A layout, for the test that shows a layout error is caught.
+// any other layout computes wrong products here as on a GPU. The environment variable
+// FLASH_EMU_MISLAYOUT = A, B or C mislays one operand on purpose (A: the rows of groups 1 and 2
+// swapped; B: the k pairs of threads 1 and 2 of a group swapped; C: the accumulators of groups 1
+// and 2 swapped), for the test that shows a layout error is caught.
 #pragma once
 #include <math.h>
 #include <stdio.h>
@@ -180,17 +182,26 @@ static inline unsigned short float_to_bf16(float f) { // round to nearest even (
 // Element i of register r of lane l: the low half for even i.
 static inline float half(unsigned r, int i) { return bf16_to_float((unsigned short)(i & 1 ? r >> 16 : r & 0xffff)); }
 
+// mislaid is FLASH_EMU_MISLAYOUT's letter (0 if unset), and swap12 swaps 1 and 2 where it applies.
+static inline char mislaid() {
+    static char m = -1;
+    if (m == -1) {
+        const char* e = getenv("FLASH_EMU_MISLAYOUT");
+        m = e && *e ? *e : 0;
+    }
+    return m;
+}
+static inline int swap12(char which, int i) { return mislaid() == which && (i == 1 || i == 2) ? 3 - i : i; }
+
 // A[row][k] of the 16×16 A operand from the lanes' fragments: lane 4·(row mod 8) + (k mod 8)/2,
 // register (row ≥ 8) + 2·(k ≥ 8), element k mod 2 (a0..a7 of the PTX ISA's figure).
 static inline float mmaA(const WarpSlot& s, int row, int k) {
-    int g = row % 8;
-#ifdef FLASH_EMU_MISLAYOUT
-    if (g == 1 || g == 2) g = 3 - g;
-#endif
-    return half(s.a[4 * g + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k);
+    return half(s.a[4 * swap12('A', row % 8) + (k % 8) / 2][(row >= 8) + 2 * (k >= 8)], k);
 }
 // B[k][n] of the 16×8 B operand: lane 4·n + (k mod 8)/2, register (k ≥ 8), element k mod 2.
-static inline float mmaB(const WarpSlot& s, int k, int n) { return half(s.b[4 * n + (k % 8) / 2][k >= 8], k); }
+static inline float mmaB(const WarpSlot& s, int k, int n) {
+    return half(s.b[4 * n + swap12('B', (k % 8) / 2)][k >= 8], k);
+}
 } // namespace emu
 
 static inline void __syncthreads() { emu::wait(emu::AT_BLOCK); }
@@ -208,7 +219,7 @@ static inline void flashb_mma(float* d, const unsigned* a, const unsigned* b) {
     for (int r = 0; r < 4; r++) s.a[lane][r] = a[r];
     for (int r = 0; r < 2; r++) s.b[lane][r] = b[r];
     emu::wait(emu::AT_WARP); // every lane's fragments deposited
-    int g = lane / 4, t = lane % 4;
+    int g = emu::swap12('C', lane / 4), t = lane % 4;
     for (int i = 0; i < 4; i++) {
         int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
         float acc = 0.f;
