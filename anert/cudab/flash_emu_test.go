@@ -124,8 +124,8 @@ func relErr64(got []float32, want []float64) float64 {
 // T·HD products. A wrong mask, tile edge, rescaling or lse gives errors of order 1.
 const flashTol = 2e-5
 
-// compareFlash checks a case's outputs against the float64 reference; it returns the worst error.
-func compareFlash(t *testing.T, where string, c flashCase, d *flashData) float64 {
+// compareFlash checks a case's outputs against the float64 reference within tol; it returns the worst error.
+func compareFlash(t *testing.T, where string, c flashCase, d *flashData, tol float64) float64 {
 	t.Helper()
 	O, dQ, dK, dV, lse := flashReference(c, d)
 	worst := 0.0
@@ -136,18 +136,18 @@ func compareFlash(t *testing.T, where string, c flashCase, d *flashData) float64
 	}{{"O", d.O, O}, {"lse", d.lse, lse}, {"dQ", d.dQ, dQ}, {"dK", d.dK, dK}, {"dV", d.dV, dV}} {
 		e := relErr64(x.got, x.want)
 		worst = max(worst, e)
-		if !(e <= flashTol) {
-			t.Errorf("%s BH=%d T=%d HD=%d: %s relative error %.3g > %g", where, c.BH, c.T, c.HD, x.name, e, flashTol)
+		if !(e <= tol) {
+			t.Errorf("%s BH=%d T=%d HD=%d: %s relative error %.3g > %g", where, c.BH, c.T, c.HD, x.name, e, tol)
 		}
 	}
 	return worst
 }
 
-// TestFlashEmulated compiles flash.cu as host C++ (testdata/flash_emu.h emulates blocks,
-// threads, __syncthreads and shared memory), runs its forward and backward kernels with the
-// launch geometry the trainer uses (flashGeometry, tile sizes as -D flags as for NVRTC), and
-// compares O, lse, dQ, dK and dV with a float64 reference. Needs g++; runs in CI without a GPU.
-func TestFlashEmulated(t *testing.T) {
+// buildFlashEmu compiles flash.cu as host C++ over testdata/flash_emu.h with the harness
+// (testdata/flash_emu_main.cpp), the tile sizes as -D flags as for NVRTC, plus extra flags; it
+// skips the test where that cannot run.
+func buildFlashEmu(t *testing.T, extra ...string) string {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the fiber emulation (flash_emu.h) uses Linux's ucontext")
 	}
@@ -163,18 +163,27 @@ func TestFlashEmulated(t *testing.T) {
 	}
 	bin := filepath.Join(dir, "flash_emu")
 	args := append([]string{"-O1", "-std=c++17", "-Wall", "-Wno-unknown-pragmas", "-o", bin, "main.cpp"}, flashDefines()...)
-	cmd := exec.Command(gxx, args...)
+	cmd := exec.Command(gxx, append(args, extra...)...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("g++ %v: %v\n%s", args, err, out)
 	}
+	return bin
+}
+
+// runFlashEmu runs the emulated kernels (bf16: the tensor-core variant) on the cases, with the
+// launch geometry the trainer uses (flashGeometry), and fills each case's outputs.
+func runFlashEmu(t *testing.T, bin string, bf16 bool, cases []flashCase, data []*flashData) {
+	t.Helper()
 	var in bytes.Buffer
-	data := make([]*flashData, len(flashCases))
-	for ci, c := range flashCases {
-		d := newFlashData(c, uint64(ci+1))
-		data[ci] = d
-		g := flashGeometry(c.BH, c.T)
-		hdr := []int32{int32(c.BH), int32(c.T), int32(c.HD)}
+	variant := int32(0)
+	if bf16 {
+		variant = 1
+	}
+	for ci, c := range cases {
+		d := data[ci]
+		g := flashGeometry(c.BH, c.T, bf16)
+		hdr := []int32{variant, int32(c.BH), int32(c.T), int32(c.HD)}
 		for _, l := range []launchDim{g.fwd, g.pre, g.dq, g.dkdv} {
 			hdr = append(hdr, int32(l.grid), int32(l.block))
 		}
@@ -191,7 +200,7 @@ func TestFlashEmulated(t *testing.T) {
 		t.Fatalf("the emulated kernels failed: %v\n%s", err, stderr.String())
 	}
 	t.Log(stderr.String())
-	for ci, c := range flashCases {
+	for ci, c := range cases {
 		d := data[ci]
 		n, nr := c.BH*c.T*c.HD, c.BH*c.T
 		for _, p := range []*[]float32{&d.O, &d.dQ, &d.dK, &d.dV} {
@@ -203,11 +212,94 @@ func TestFlashEmulated(t *testing.T) {
 				t.Fatalf("case %d: reading the harness's output: %v", ci, err)
 			}
 		}
-		w := compareFlash(t, "emulated", c, d)
-		t.Logf("BH=%d T=%d HD=%d: worst relative error %.2g", c.BH, c.T, c.HD, w)
 	}
 	if out.Len() != 0 {
 		t.Errorf("the harness wrote %d bytes more than expected", out.Len())
+	}
+}
+
+// TestFlashEmulated compiles flash.cu as host C++ (testdata/flash_emu.h emulates blocks,
+// threads, __syncthreads and shared memory), runs its fp32 forward and backward kernels with the
+// launch geometry the trainer uses (flashGeometry, tile sizes as -D flags as for NVRTC), and
+// compares O, lse, dQ, dK and dV with a float64 reference. Needs g++; runs in CI without a GPU.
+func TestFlashEmulated(t *testing.T) {
+	bin := buildFlashEmu(t)
+	data := make([]*flashData, len(flashCases))
+	for ci, c := range flashCases {
+		data[ci] = newFlashData(c, uint64(ci+1))
+	}
+	runFlashEmu(t, bin, false, flashCases, data)
+	for ci, c := range flashCases {
+		w := compareFlash(t, "emulated", c, data[ci], flashTol)
+		t.Logf("BH=%d T=%d HD=%d: worst relative error %.2g", c.BH, c.T, c.HD, w)
+	}
+}
+
+// flashBF16Cases cover the bf16 kernels' head dims, one row, exact and partial tiles (blocks of
+// 64 rows = 4 warps of 16, 64-key tiles, dK/dV's 32-query halves).
+var flashBF16Cases = []flashCase{
+	{2, 1, 32},   // one row: one warp with 15 rows past the end
+	{3, 77, 16},  // 64 + 13 rows
+	{2, 64, 64},  // exact tiles
+	{2, 130, 48}, // 3 blocks, the last of 2 rows
+	{1, 200, 64}, // 4 blocks, 4 key tiles, partial everywhere
+	{1, 96, 32},  // a partial block of whole warps (two of four)
+}
+
+// flashBF16Tol is the relative error allowed to the bf16 kernels against the float64 reference
+// on bf16-exact inputs: what remains is P and dS rounded to bf16 (8 significant bits, relative
+// 2⁻⁹ each) before their products, and fp32 sums. A wrong fragment layout, mask or rescaling
+// gives errors of order 1.
+const flashBF16Tol = 5e-3
+
+// newFlashDataBF16 is newFlashData with every input rounded to bf16, so the kernels' conversion
+// is exact and the reference sees the same numbers.
+func newFlashDataBF16(c flashCase, seed uint64) *flashData {
+	d := newFlashData(c, seed)
+	for _, x := range [][]float32{d.Q, d.K, d.V, d.dO} {
+		for i, v := range x {
+			x[i] = roundBF16(v)
+		}
+	}
+	return d
+}
+
+// roundBF16 rounds to the nearest bf16 (ties to even), as cvt.rn.bf16x2.f32 does.
+func roundBF16(v float32) float32 {
+	u := math.Float32bits(v)
+	u = (u + 0x7fff + (u>>16)&1) &^ 0xffff
+	return math.Float32frombits(u)
+}
+
+// TestFlashBF16Emulated runs the bf16 tensor-core kernels on the emulator (each mma.sync and
+// __shfl_xor_sync emulated across the warp's 32 lanes by the PTX ISA's fragment layouts) against
+// the float64 reference. Then, with each operand's layout mislaid in the emulator on purpose
+// (FLASH_EMU_MISLAYOUT = A, B, C: two groups' rows or two threads' k pairs swapped), the same
+// kernels must be far off: the layouts the kernels assume are the ones the emulator reads, not
+// just any consistent pair.
+func TestFlashBF16Emulated(t *testing.T) {
+	bin := buildFlashEmu(t)
+	data := make([]*flashData, len(flashBF16Cases))
+	for ci, c := range flashBF16Cases {
+		data[ci] = newFlashDataBF16(c, uint64(ci+1))
+	}
+	runFlashEmu(t, bin, true, flashBF16Cases, data)
+	for ci, c := range flashBF16Cases {
+		w := compareFlash(t, "emulated bf16", c, data[ci], flashBF16Tol)
+		t.Logf("BH=%d T=%d HD=%d: worst relative error %.2g", c.BH, c.T, c.HD, w)
+	}
+
+	c := flashCase{1, 64, 32}
+	for _, op := range []string{"A", "B", "C"} {
+		t.Setenv("FLASH_EMU_MISLAYOUT", op)
+		d := newFlashDataBF16(c, 9)
+		runFlashEmu(t, bin, true, []flashCase{c}, []*flashData{d})
+		O, _, _, _, _ := flashReference(c, d)
+		if e := relErr64(d.O, O); !(e > 0.1) {
+			t.Errorf("with the %s fragment mislaid, O's relative error is %.3g, want > 0.1 (is the mma emulated?)", op, e)
+		} else {
+			t.Logf("%s fragment mislaid: O relative error %.2g", op, e)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package cudab
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -61,20 +62,32 @@ func TestFlashRefusesHeadDim(t *testing.T) {
 // The flash kernels on the GPU against the float64 reference, the same cases as
 // TestFlashEmulated (every head dim, partial tiles).
 func TestFlashKernelsOnGPU(t *testing.T) {
+	flashKernelsOnGPU(t, cuda.FP32, flashCases, newFlashData, flashTol)
+}
+
+// The bf16 tensor-core kernels on the GPU, the cases and tolerance of TestFlashBF16Emulated.
+func TestFlashBF16KernelsOnGPU(t *testing.T) {
+	flashKernelsOnGPU(t, cuda.BF16, flashBF16Cases, newFlashDataBF16, flashBF16Tol)
+}
+
+func flashKernelsOnGPU(t *testing.T, prec cuda.Precision, cases []flashCase, gen func(flashCase, uint64) *flashData, tol float64) {
 	needGPU(t)
-	c, err := cuda.Open(cuda.FP32)
+	c, err := cuda.Open(prec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for ci, fc := range flashCases {
-		d := newFlashData(fc, uint64(ci+1))
+	for ci, fc := range cases {
+		d := gen(fc, uint64(ci+1))
 		n, nr := fc.BH*fc.T*fc.HD, fc.BH*fc.T
 		d.O, d.dQ, d.dK, d.dV, d.lse = make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, nr)
 		err := c.Do(func() error {
 			k, err := compileFlash(c, fc.HD)
 			if err != nil {
 				return err
+			}
+			if k.bf16 != (prec == cuda.BF16) {
+				return fmt.Errorf("precision %v, head dim %d: compileFlash chose bf16 = %v", prec, fc.HD, k.bf16)
 			}
 			var p [10]cuda.Ptr // Q K V dO O dQ dK dV lse Dv
 			for i := range p {
@@ -108,7 +121,7 @@ func TestFlashKernelsOnGPU(t *testing.T) {
 		if err != nil {
 			t.Fatalf("BH=%d T=%d HD=%d: %v", fc.BH, fc.T, fc.HD, err)
 		}
-		w := compareFlash(t, "GPU", fc, d)
+		w := compareFlash(t, "GPU "+prec.String(), fc, d, tol)
 		t.Logf("BH=%d T=%d HD=%d: worst relative error %.2g", fc.BH, fc.T, fc.HD, w)
 	}
 }
@@ -117,6 +130,16 @@ func TestFlashKernelsOnGPU(t *testing.T) {
 // flash attention gives the loss and every gradient of the GEMM attention (fp32, relative error
 // ≤ 1e-4), from the same weights and tokens; evaluation too.
 func TestFlashMatchesGEMMAttention(t *testing.T) {
+	flashMatchesGEMM(t, cuda.FP32, 1e-4, 1e-4)
+}
+
+// The same in bf16 mode (flash: the bf16 tensor-core kernels; gemm: bf16 tensor-core GEMMs), within
+// bf16 tolerance.
+func TestFlashBF16MatchesGEMMAttention(t *testing.T) {
+	flashMatchesGEMM(t, cuda.BF16, 1e-2, 5e-2)
+}
+
+func flashMatchesGEMM(t *testing.T, prec cuda.Precision, lossTol, gradTol float64) {
 	needGPU(t)
 	cfg := config.Tiny()
 	cfg.Model.Seq, cfg.Model.Dim, cfg.Model.Heads, cfg.Model.FFN = 512, 128, 2, 256
@@ -140,7 +163,7 @@ func TestFlashMatchesGEMMAttention(t *testing.T) {
 			t.Fatal(err)
 		}
 		o, _ := optim.New(cfg.Optim, m.Params())
-		tr, err := New(cfg, m, o, nil, cuda.FP32, a)
+		tr, err := New(cfg, m, o, nil, prec, a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +186,7 @@ func TestFlashMatchesGEMMAttention(t *testing.T) {
 	}
 	g, f := run(AttentionGEMM), run(AttentionFlash)
 	for _, x := range [][2]float64{{f.loss, g.loss}, {f.eval, g.eval}} {
-		if e := math.Abs(x[0]-x[1]) / x[1]; !(e <= 1e-4) {
+		if e := math.Abs(x[0]-x[1]) / x[1]; !(e <= lossTol) {
 			t.Errorf("loss %.7f with flash attention, %.7f with GEMM attention: relative error %.2g", x[0], x[1], e)
 		}
 	}
@@ -171,9 +194,9 @@ func TestFlashMatchesGEMMAttention(t *testing.T) {
 	for i := range g.grads {
 		e := num.RelErr(f.grads[i], g.grads[i])
 		worst = max(worst, e)
-		if !(e <= 1e-4) {
-			t.Errorf("gradient of %s: flash vs GEMM attention relative error %.2g > 1e-4", g.names[i], e)
+		if !(e <= gradTol) {
+			t.Errorf("gradient of %s: flash vs GEMM attention relative error %.2g > %g", g.names[i], e, gradTol)
 		}
 	}
-	t.Logf("seq 512, head dim 64: loss %.7f (flash) vs %.7f (gemm), worst gradient relative error %.2g", f.loss, g.loss, worst)
+	t.Logf("%v, seq 512, head dim 64: loss %.7f (flash) vs %.7f (gemm), worst gradient relative error %.2g", prec, f.loss, g.loss, worst)
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The fused (flash) attention's first GPU session, issue 13. Two halves, because the GPU machine
 # has no Go toolchain:
-#   here, with Go:        anert/cudab/gpucheck.sh build   → devbin/i13flash/{cudab.test,train.test,anebench}
+#   here, with Go:        anert/cudab/gpucheck.sh build   → $BIN/{cudab.test,train.test,anebench}
 #   on the GPU machine:   anert/cudab/gpucheck.sh run     → $OUT/gpucheck.log (and $OUT/bench.txt)
-# (one device call: carry devbin/i13flash, command `bash anert/cudab/gpucheck.sh run`).
+# (one device call: carry $BIN, command `bash anert/cudab/gpucheck.sh run`). BIN is a folder
+# relative to the repository root, devbin/gpucheck unless set (git-ignored, like all of devbin/).
 # Every binary is built with CGO_ENABLED=0: a static cgo binary crashes (SIGFPE) loading libcuda.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-D=$PWD/devbin/i13flash
+D=$PWD/${BIN:-devbin/gpucheck}
 case "${1:-}" in
 build)
 	set -e
@@ -18,25 +19,51 @@ build)
 	du -sh "$D"/*
 	;;
 run)
+	# Most important first, each step bounded, the whole within GPUCHECK_SECONDS (default 280: a
+	# device call's limit is 300 s); a step that fails or times out is logged and the next runs.
 	out=${OUT:-$PWD}
+	t0=$(date +%s)
+	total=${GPUCHECK_SECONDS:-280}
+	step() { # step LIMIT DIR CMD...: CMD in DIR, at most LIMIT seconds and what is left of total
+		local lim=$1 dir=$2 left=$((total - ($(date +%s) - t0)))
+		shift 2
+		if [ "$left" -lt 5 ]; then
+			echo "SKIPPED (out of time): $*"
+			return
+		fi
+		[ "$lim" -gt "$left" ] && lim=$left
+		echo "=== [$(($(date +%s) - t0)) s] $*"
+		(cd "$dir" && timeout "$lim" "$@") || echo "FAILED (rc $?): $*"
+	}
 	{
 		nvidia-smi -L
-		# 1. The GEMM path's agreement with the CPU backend (fp32 and bf16), as before; then the
-		#    flash kernels against the float64 reference and flash vs GEMM attention at seq 512;
-		#    then every agreement case with flash attention. Each in its own process: a kernel
-		#    fault can leave the GPU context unusable for the rest of one.
-		(cd anert/cudab && "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/gemm') || echo "FAILED: cudab gemm agreement"
-		(cd anert/cudab && "$D/cudab.test" -test.v -test.run 'Flash') || echo "FAILED: cudab flash kernels"
-		(cd anert/cudab && "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/flash') || echo "FAILED: cudab flash agreement"
-		# 2. Whole runs: flash attention's curve and val loss against the CPU's; the GEMM path's too.
-		(cd anert/train && "$D/train.test" -test.v -test.run 'CUDA') || echo "FAILED: train tests"
-		# 3. Speed, both attentions in turn, both configs at the GPU batch (16,384 tokens per step).
-		"$D/anebench" --backend cuda --configs default,original --attention gemm,flash --out "$out/bench.txt" || echo "FAILED: bench bf16"
-		"$D/anebench" --backend cuda-fp32 --configs default,original --attention gemm,flash --out "$out/bench.txt" || echo "FAILED: bench fp32"
+		# 1. The flash kernels (fp32 and bf16 tensor-core) against the float64 reference; loss and
+		#    gradients with flash vs GEMM attention at seq 512, head dim 64 (fp32 and bf16).
+		#    Each test binary from its package folder and each step in a process of its own: a
+		#    kernel fault can leave the GPU context unusable for the rest of one.
+		step 60 anert/cudab "$D/cudab.test" -test.v -test.run 'Flash.*OnGPU|Flash.*MatchesGEMM'
+		# 2. Speed, both attentions in turn, both configs at the GPU batch (16,384 tokens per
+		#    step), bf16; the PyTorch reference (eager) on the same GPU.
+		step 80 . "$D/anebench" --backend cuda --configs default,original --attention gemm,flash --steps 20 --out "$out/bench.txt"
+		step 40 . python3 anert/bench/pytorch/train_ref_gpu.py --config original
+		step 30 . python3 anert/bench/pytorch/train_ref_gpu.py --config default
+		# 3. Every agreement case with the CPU backend, flash then GEMM attention (fp32 ≤ 1e-4; bf16
+		#    within bf16 tolerance, with flash's bf16 kernels at head dims 16/48/64).
+		step 40 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/flash'
+		step 30 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/gemm'
+		# 4. Whole runs: flash attention's curve and val loss against the CPU's; the GEMM path's too.
+		step 60 anert/train "$D/train.test" -test.v -test.run 'CUDA'
+		# 5. fp32 speed; with GPUCHECK_TORCH=compile, torch.compile too.
+		step 60 . "$D/anebench" --backend cuda-fp32 --configs default,original --attention gemm,flash --out "$out/bench.txt"
+		if [ "${GPUCHECK_TORCH:-}" = compile ]; then
+			step 90 . python3 anert/bench/pytorch/train_ref_gpu.py --config original --compile
+			step 90 . python3 anert/bench/pytorch/train_ref_gpu.py --config default --compile
+		fi
+		echo "=== done in $(($(date +%s) - t0)) s"
 	} 2>&1 | tee "$out/gpucheck.log"
 	;;
 *)
-	echo "usage: $0 build|run" >&2
+	echo "usage: [BIN=folder] $0 build|run   (run: [GPUCHECK_SECONDS=280] [GPUCHECK_TORCH=compile])" >&2
 	exit 2
 	;;
 esac

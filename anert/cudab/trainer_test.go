@@ -117,7 +117,8 @@ func TestFP32AgreesWithCPU(t *testing.T) {
 // within bf16 tolerance, on every case (bf16 mode has its own kernels for the norms, SwiGLU,
 // the head merge, the loss's gradient, compaction's gather and both optimizers); the bf16 weight
 // copy is the masters rounded after every update and upload (checkBF16Copy). The earlier mode
-// (fp32 tensors rounded on load) on the first case.
+// (fp32 tensors rounded on load) on the first case. With flash attention the head-dim cases run
+// its bf16 tensor-core kernels (the tiny config's head dim 8 runs its fp32 ones).
 func TestBF16AgreesWithCPU(t *testing.T) {
 	needGPU(t)
 	for _, a := range []Attention{AttentionGEMM, AttentionFlash} {
