@@ -61,6 +61,15 @@ func actBackward(t *team, j *actJob, act Act, dh, dgate, h []float32, n int) {
 	t.run(n, t.chunks(n, 4096), j)
 }
 
+// actPost makes j (an actForward or actBackward job over whole [n, ld] matrices) the post op of
+// a GEMM loop over blocks of them (as swigluPost): the activation on each block of H1 as W1's
+// loop computes it, its backward on each block of DGate = DY·W2.
+func (c *CPU) actPost(j actJob, ld int) tileOp {
+	c.act = j
+	c.actTile = rangeTile{&c.act, ld}
+	return &c.actTile
+}
+
 // actJob is one actForward (out = gate) or actBackward (out = dh) call.
 type actJob struct {
 	act        Act

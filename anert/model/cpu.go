@@ -12,6 +12,7 @@ type CPU struct {
 	t       *team
 	s, dp   []float32 // attention scratch: per worker blk×T (forward); per head of a group T×T (backward)
 	act     actJob    // the architecture options' loop bodies (arch.go), reused so a step allocates nothing
+	actTile rangeTile // act as a post op (actPost)
 	kv      kvJob
 	gqa     LayerActs // attnGrads' view
 	rows    rowChain  // the model's chain for the next call's last GEMM (fuseRows)
@@ -234,9 +235,10 @@ func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, _ := c.takeFused()
 	n, d, f := s.N, s.D, s.F
-	if s.Act != SwiGLU {
-		linearForward(t, a.H1, a.X2n, w.W1.W, n, d, f)
-		actForward(t, &c.act, s.Act, a.Gate, a.H1, n*f) // a plain MLP (arch.go)
+	if s.Act != SwiGLU { // a plain MLP (arch.go): Gate = act(H1) on each block of H1
+		h1 := linear(a.H1, a.X2n, w.W1.W, n, d, f)
+		h1.post = c.actPost(actJob{act: s.Act, out: a.Gate[:n*f], h: a.H1[:n*f]}, f)
+		t.gemms(h1)
 	} else {
 		h1, h3 := linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f)
 		h3.post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
@@ -255,9 +257,10 @@ func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, more := c.takeFused()
 	n, d, f := s.N, s.D, s.F
-	if s.Act != SwiGLU {
-		linearBackwardInput(t, a.DGate, a.DY, w.W2.W, n, f, d, 0)
-		actBackward(t, &c.act, s.Act, a.DH1, a.DGate, a.H1, n*f)
+	if s.Act != SwiGLU { // DH1 = the activation's backward on each block of DGate
+		dg := linearInput(a.DGate, a.DY, w.W2.W, n, f, d, 0)
+		dg.post = c.actPost(actJob{act: s.Act, bwd: true, out: a.DH1[:n*f], h: a.H1[:n*f], dg: a.DGate[:n*f]}, f)
+		t.gemms(dg)
 		dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
 		dx.rowPost = rows
 		t.gemmLoop([]gemmSpec{dx}, more)

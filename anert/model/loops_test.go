@@ -59,10 +59,10 @@ func TestLoopsPerStep(t *testing.T) {
 		// 16 (sequence, head) pairs on 16 goroutines: the attention backward's items are whole
 		// pairs, one loop instead of two (CPU.group).
 		{"16 pairs", func(*config.Model) {}, 4, 9, 6},
-		// relu2: W1, the activation, W2 (3 loops instead of 2, forward and backward); GQA: the
-		// repeat of k and v (2), their reduce (2); QK-norm: RMSNorm of q, k (2) and RoPE (2) as
-		// loops, and their backward (2).
-		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }, 3, 22, 6},
+		// relu2: W1 (+ the activation on its blocks), W2, and backward DGate (+ the activation's
+		// backward), as SwiGLU's; GQA: the repeat of k and v (2), their reduce (2); QK-norm:
+		// RMSNorm of q, k (2) and RoPE (2) as loops, and the norms' backward (2).
+		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }, 3, 20, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base
