@@ -47,6 +47,9 @@ func (s Shape) KVD() int { return s.KVHeads() * s.HD }
 //
 //	relu2: f(x) = max(x, 0)²
 //	gelu:  f(x) = ½·x·(1 + tanh u),   u = √(2/π)·(x + 0.044715·x³)
+//
+// What runs: actJob.Run (Go) on ranges; in a training step on each block of H1 as W1's loop
+// computes it (actPost, CPU.FFNForward), here as a loop of its own (the op's gradient test).
 func actForward(t *team, j *actJob, act Act, gate, h []float32, n int) {
 	*j = actJob{act: act, out: gate[:n], h: h[:n]}
 	t.run(n, t.chunks(n, 4096), j)
@@ -56,6 +59,8 @@ func actForward(t *team, j *actJob, act Act, gate, h []float32, n int) {
 //
 //	relu2: f'(x) = 2·max(x, 0)
 //	gelu:  f'(x) = ½·(1 + tanh u) + ½·x·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²)
+//
+// What runs: actJob.Run; in a training step on each block of DGate (actPost, CPU.FFNBackward).
 func actBackward(t *team, j *actJob, act Act, dh, dgate, h []float32, n int) {
 	*j = actJob{act: act, bwd: true, out: dh[:n], h: h[:n], dg: dgate[:n]}
 	t.run(n, t.chunks(n, 4096), j)

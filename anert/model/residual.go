@@ -2,8 +2,9 @@ package model
 
 // residualForward is the scaled residual add out = x + α·y over n rows of d (α = 1/√(2·layers)).
 //
-// What runs: residualJob.Run on blocks of rows (in the model, in one loop with the RMSNorm after
-// it, see forwardLayers) → axpy: anelab_axpby in kernels.c on cgo builds, axpyGo below without cgo.
+// What runs: residualJob.Run on blocks of rows → axpy: anelab_axpby in kernels.c on cgo builds,
+// axpyGo below without cgo. In a training step it runs in a chain with the RMSNorm after it, on
+// each block of rows of O (of Y) as the backend's GEMM completes it (forwardLayers, Model.fuse).
 func residualForward(t *team, out, x, y []float32, alpha float32, n, d int) {
 	t.rowLoop(n, t.residualOp(out, x, y, alpha, d))
 }
@@ -11,9 +12,9 @@ func residualForward(t *team, out, x, y []float32, alpha float32, n, d int) {
 // residualBackward is its backward for the branch: dy = α·dout. The skip path's gradient is dout
 // itself, which the caller keeps accumulating in place (dx = dout).
 //
-// What runs: residualJob.Run on blocks of rows (in the model, in one loop with the RMSNorm
-// backward before it, see Model.normBackward) → scaleTo: anelab_scale in kernels.c on cgo builds,
-// scaleToGo below without cgo.
+// What runs: residualJob.Run on blocks of rows → scaleTo: anelab_scale in kernels.c on cgo builds,
+// scaleToGo below without cgo. In a training step it runs in a chain after the RMSNorm backward,
+// on each block of rows of DX2n (of DXn) as the backend's GEMM completes it (Model.normBackward).
 func residualBackward(t *team, dy, dout []float32, alpha float32, n, d int) {
 	t.rowLoop(n, t.residualBwdOp(dy, dout, alpha, d))
 }

@@ -8,9 +8,10 @@ import "math"
 //
 // and saves r_t in rinv [n] for the backward pass.
 //
-// What runs: rmsnormJob.Run on blocks of rows (the team's goroutines; in the model, in one loop
-// with the residual add before it, see forwardLayers) → rmsnormRows: anelab_rmsnorm_fwd in
-// kernels.c on cgo builds, rmsnormRowsGo below without cgo (TestKernelsMatchGo compares them).
+// What runs: rmsnormJob.Run on blocks of rows → rmsnormRows: anelab_rmsnorm_fwd in kernels.c on
+// cgo builds, rmsnormRowsGo below without cgo (TestKernelsMatchGo compares them). In a training
+// step it runs in a chain after the residual add (see residualForward), except the first layer's
+// and QK-norm's, which are loops of their own.
 func rmsnormForward(t *team, out, rinv, x, g []float32, n, d int, eps float32) {
 	t.rowLoop(n, t.rmsnormOp(out, rinv, x, g, d, eps))
 }
@@ -58,9 +59,10 @@ func rmsnormRowsGo(out, rinv, x, g []float32, rows, d int, eps float32) {
 // The sums over t are accumulated per part of the loop in the team's scratch and added in part
 // order, so the result does not depend on which goroutine ran which part.
 //
-// What runs: rmsnormBwdJob.Run on blocks of rows (in the model, in one loop with the residual's
-// backward after it, see Model.normBackward) → rmsnormBackwardRows: anelab_rmsnorm_bwd in
-// kernels.c on cgo builds, rmsnormBackwardRowsGo below without cgo.
+// What runs: rmsnormBwdJob.Run on blocks of rows → rmsnormBackwardRows: anelab_rmsnorm_bwd in
+// kernels.c on cgo builds, rmsnormBackwardRowsGo below without cgo. In a training step it runs in
+// a chain before the residual's backward (Model.normBackward), on each block of rows of DX2n (of
+// DXn) as the backend's GEMM completes it; the final norm's and QK-norm's as loops of their own.
 func rmsnormBackward(t *team, dx, dg, dout, x, rinv, g []float32, n, d int) {
 	j := t.rmsnormBwdOp(dx, dout, x, rinv, g, d, false)
 	t.rowLoop(n, j)

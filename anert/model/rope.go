@@ -24,7 +24,9 @@ func RopeTables(seq, hd int, base float64) (cos, sin []float32) {
 //	(a, b) ← (a·cos θ − b·sin θ,  a·sin θ + b·cos θ),   θ = θ_{p,i} (see RopeTables).
 //
 // What runs: ropeJob.Run on blocks of rows (the team's goroutines) → ropeRows: anelab_rope in
-// kernels.c on cgo builds, ropeRowsGo below without cgo (TestKernelsMatchGo compares them).
+// kernels.c on cgo builds, ropeRowsGo below without cgo (TestKernelsMatchGo compares them). In a
+// training step without QK-norm, ropeRows runs on each block of q and k as the projections
+// compute it (ropeTile, CPU.qkvForward); with QK-norm, after the norm, as this loop.
 func ropeForward(t *team, x, cos, sin []float32, n, T, d, hd int) {
 	j := &t.rope
 	*j = ropeJob{x: x, cos: cos, sin: sin, T: T, d: d, hd: hd, sign: 1}
@@ -36,7 +38,8 @@ func ropeForward(t *team, x, cos, sin []float32, n, T, d, hd int) {
 //
 //	(da, db) ← (da·cos θ + db·sin θ,  −da·sin θ + db·cos θ).
 //
-// What runs: as ropeForward, with sign −1.
+// What runs: as ropeForward, with sign −1; in a training step, ropeRows on each block of dq and dk
+// rows the attention backward's items compute (attnBwdJob.unrotate).
 func ropeBackward(t *team, dx, cos, sin []float32, n, T, d, hd int) {
 	j := &t.rope
 	*j = ropeJob{x: dx, cos: cos, sin: sin, T: T, d: d, hd: hd, sign: -1}

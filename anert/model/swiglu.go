@@ -6,8 +6,10 @@ import "github.com/anelab/anelab/internal/par"
 //
 //	gate = silu(h1) ⊙ h3 = h1·σ(h1)·h3.
 //
-// What runs: swigluJob.Run on ranges (the team's goroutines) → swigluFwd: anelab_swiglu_fwd in
-// kernels.c on cgo builds, swigluFwdGo below without cgo (TestKernelsMatchGo compares them).
+// What runs: swigluJob.Run on ranges → swigluFwd: anelab_swiglu_fwd in kernels.c on cgo builds,
+// swigluFwdGo below without cgo (TestKernelsMatchGo compares them). In a training step the job
+// runs on each block of the W1|W3 grid as it is computed (swigluPost, CPU.FFNForward); this
+// function runs it as a loop of its own (the op's gradient test).
 func swigluForward(t *team, gate, h1, h3 []float32, n int) {
 	j := &t.swiglu
 	*j = swigluJob{gate: gate[:n], h1: h1[:n], h3: h3[:n]}
@@ -19,7 +21,8 @@ func swigluForward(t *team, gate, h1, h3 []float32, n int) {
 //	dh1 = dgate · h3 · σ(h1) · (1 + h1·(1 − σ(h1))),   dh3 = dgate · h1 · σ(h1).
 //
 // What runs: swigluJob.Run on ranges → swigluBwd: anelab_swiglu_bwd in kernels.c on cgo builds,
-// swigluBwdGo below without cgo.
+// swigluBwdGo below without cgo; in a training step on each block of DGate (swigluPost,
+// CPU.FFNBackward).
 func swigluBackward(t *team, dh1, dh3, dgate, h1, h3 []float32, n int) {
 	j := &t.swiglu
 	*j = swigluJob{bwd: true, gate: dgate[:n], h1: h1[:n], h3: h3[:n], dh1: dh1[:n], dh3: dh3[:n]}
