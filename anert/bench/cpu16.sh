@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The 16-core CPU measurement of issue 11, in two halves, because the device machine has no Go toolchain:
 #   here, with Go:            anert/bench/cpu16.sh build   → devbin/cpu/anebench (static: OpenBLAS linked in)
-#   on the 16-core machine:   anert/bench/cpu16.sh run     → $OUT/cpu16.log, $OUT/bench16.txt, $OUT/*.pprof
+#   on the 16-core machine:   anert/bench/cpu16.sh run     → $OUT/cpu16.log, $OUT/bench16.txt
 # `run` also times one empty parallel loop on THREADS goroutines (internal/par's BenchmarkLoop, from
 # the test binary devbin/cpu/par.test): × the loops per step in the report = the step's loop overhead.
 # (one device call: carry devbin/cpu, command `bash anert/bench/cpu16.sh run`).
 # `run` measures anelab and PyTorch (that machine's python3, PyTorch with MKL) in the same process tree,
-# in turn, at THREADS (16) threads, then records a CPU profile of each config's measurement.
+# in turn, at THREADS (16) threads, then times an empty parallel loop (par.BenchmarkLoop). No CPU
+# profile: Go's profiler credits OpenBLAS's C frames in this static binary to unrelated Go functions.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 D=$PWD/devbin/cpu
@@ -26,9 +27,6 @@ run)
 		grep -m1 'model name' /proc/cpuinfo; nproc
 		PYTHON=${PYTHON:-python3} "$D/anebench" --threads "$t" --torch --out "$out/bench16.txt" || echo "FAILED: bench"
 		GOMAXPROCS=$t "$D/par.test" -test.run '^$' -test.bench Loop -test.benchtime 20000x || echo "FAILED: loop benchmark"
-		for c in default original; do
-			"$D/anebench" --threads "$t" --child "$c" --cpuprofile "$out/${c}${t}.pprof" >"$out/${c}${t}.json" || echo "FAILED: profile $c"
-		done
 	} 2>&1 | tee "$out/cpu16.log"
 	;;
 *)
