@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -438,6 +439,28 @@ func (t *Timer) Stop() (float32, error) {
 	var ms float32
 	ccall(t.c.a.cuEventElapsedTime, uintptr(unsafe.Pointer(&ms)), t.start, t.end)
 	return ms, nil
+}
+
+// Median calls f warmup times untimed, then reps times between Start and Stop, and returns the
+// median of the timed calls in milliseconds: the one way GPU work is timed here (a GEMM rate's
+// ceiling, cudagemm's shapes).
+func (t *Timer) Median(warmup, reps int, f func() error) (float64, error) {
+	ms := make([]float64, 0, reps)
+	for i := range warmup + reps {
+		t.Start()
+		if err := f(); err != nil {
+			return 0, err
+		}
+		d, err := t.Stop()
+		if err != nil {
+			return 0, err
+		}
+		if i >= warmup {
+			ms = append(ms, float64(d))
+		}
+	}
+	slices.Sort(ms)
+	return ms[len(ms)/2], nil
 }
 
 // Close destroys the events.

@@ -1,10 +1,6 @@
 package cudab
 
-import (
-	"slices"
-
-	"github.com/anelab/anelab/anert/cuda"
-)
+import "github.com/anelab/anelab/anert/cuda"
 
 // PeakGFLOPS is the cuBLAS GEMM rate in the trainer's precision on square n×n products of random
 // data (n = 8192 in bf16, 4096 in fp32; bf16 operands in bf16 mode, fp32 tensors rounded on load
@@ -54,23 +50,14 @@ func (t *Trainer) PeakGFLOPS() (float64, error) {
 			return err
 		}
 		defer tm.Close()
-		var ms []float64
-		for i := range 7 {
-			tm.Start()
-			op := func(p cuda.Ptr) cuda.Operand { return cuda.Operand{P: p, Type: dt, LD: n} }
-			if err := t.c.GemmTyped(false, true, n, n, n, 1, op(ps[0]), op(ps[1]), 0, op(ps[2]), compute, 1); err != nil {
-				return err
-			}
-			d, err := tm.Stop()
-			if err != nil {
-				return err
-			}
-			if i >= 2 {
-				ms = append(ms, float64(d))
-			}
+		op := func(p cuda.Ptr) cuda.Operand { return cuda.Operand{P: p, Type: dt, LD: n} }
+		ms, err := tm.Median(2, 5, func() error {
+			return t.c.GemmTyped(false, true, n, n, n, 1, op(ps[0]), op(ps[1]), 0, op(ps[2]), compute, 1)
+		})
+		if err != nil {
+			return err
 		}
-		slices.Sort(ms)
-		t.peak = 2 * float64(n) * float64(n) * float64(n) / (ms[len(ms)/2] * 1e-3) / 1e9
+		t.peak = 2 * float64(n) * float64(n) * float64(n) / (ms * 1e-3) / 1e9
 		return nil
 	})
 	return t.peak, err

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -199,22 +198,12 @@ func measure(c *cuda.Ctx, ss []shape, reps int) error {
 			if s.acc {
 				beta = 1
 			}
-			var ms []float64
-			for i := range reps + 2 {
-				tm.Start()
-				if err := c.GemmTyped(s.tA, s.tB, s.m, s.n, s.k, 1, a, b, beta, cc, v.compute, s.batch); err != nil {
-					return err
-				}
-				d, err := tm.Stop()
-				if err != nil {
-					return err
-				}
-				if i >= 2 {
-					ms = append(ms, float64(d))
-				}
+			med, err := tm.Median(2, reps, func() error {
+				return c.GemmTyped(s.tA, s.tB, s.m, s.n, s.k, 1, a, b, beta, cc, v.compute, s.batch)
+			})
+			if err != nil {
+				return err
 			}
-			slices.Sort(ms)
-			med := ms[len(ms)/2]
 			flop := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(s.batch)
 			fmt.Printf(" %.0f |", flop/(med*1e-3)/1e12)
 			total[vi] += med * float64(s.cnt)
