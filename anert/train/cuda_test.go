@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/anelab/anelab/anert/ckpt"
+	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/cuda"
 )
 
@@ -35,20 +36,28 @@ func TestCUDABackendWithoutGPUIsAnError(t *testing.T) {
 	}
 }
 
-// On a GPU: a short fp32 run's curve tracks the CPU's step for step (same data, same init), its
-// checkpoint holds the device's weights and optimizer state, and a run resumed from it on the GPU
-// continues.
-func TestCUDARunTracksCPUAndCheckpoints(t *testing.T) {
+// cpuReference skips t without a GPU; else it trains the tiny config for steps updates on the CPU:
+// the run a GPU run is compared with (same config, same data dir).
+func cpuReference(t *testing.T, steps int) (config.Config, string, Result) {
+	t.Helper()
 	if err := cuda.Available(); err != nil {
 		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
 	}
 	cfg := tinyConfig()
-	cfg.Train.Steps = 30
+	cfg.Train.Steps = steps
 	dir := tinyData(t)
-	cpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir})
+	res, err := Run(context.Background(), cfg, Options{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, dir, res
+}
+
+// On a GPU: a short fp32 run's curve tracks the CPU's step for step (same data, same init), its
+// checkpoint holds the device's weights and optimizer state, and a run resumed from it on the GPU
+// continues.
+func TestCUDARunTracksCPUAndCheckpoints(t *testing.T) {
+	cfg, dir, cpuRes := cpuReference(t, 30)
 	cfg.Backend = "cuda-fp32"
 	path := filepath.Join(t.TempDir(), "gpu.ckpt")
 	var out bytes.Buffer
@@ -90,16 +99,7 @@ func TestCUDARunTracksCPUAndCheckpoints(t *testing.T) {
 // On a GPU: --attention flash (Options.Attention) runs the fused attention, says so in the
 // output and the result (kernel_variants), and its fp32 curve and val loss track the CPU's.
 func TestCUDARunFlashAttention(t *testing.T) {
-	if err := cuda.Available(); err != nil {
-		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
-	}
-	cfg := tinyConfig()
-	cfg.Train.Steps = 20
-	dir := tinyData(t)
-	cpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, dir, cpuRes := cpuReference(t, 20)
 	cfg.Backend = "cuda-fp32"
 	var out bytes.Buffer
 	res, err := Run(context.Background(), cfg, Options{DataDir: dir, Out: &out, Attention: "flash"})
@@ -129,16 +129,7 @@ func TestCUDARunFlashAttention(t *testing.T) {
 // 30-update curve within 2% per update, the val loss within 2%); $ANELAB_CUDA_GEMM=fast16bf runs
 // the earlier bf16 mode and says so in kernel_variants; a bad value is refused by name.
 func TestCUDABF16RunTracksCPU(t *testing.T) {
-	if err := cuda.Available(); err != nil {
-		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
-	}
-	cfg := tinyConfig()
-	cfg.Train.Steps = 30
-	dir := tinyData(t)
-	cpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, dir, cpuRes := cpuReference(t, 30)
 	cfg.Backend = "cuda"
 	for _, g := range []struct{ env, variants, says string }{
 		{"", "attention=gemm", "bf16 GEMMs"},
