@@ -4,12 +4,14 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -143,30 +145,47 @@ func compareFlash(t *testing.T, where string, c flashCase, d *flashData, tol flo
 	return worst
 }
 
-// buildFlashEmu compiles flash.cu as host C++ over testdata/flash_emu.h with the harness
-// (testdata/flash_emu_main.cpp), the tile sizes as -D flags as for NVRTC, plus extra flags; it
-// skips the test where that cannot run.
-func buildFlashEmu(t *testing.T, extra ...string) string {
+// emuCompiler is the g++ that compiles CUDA sources for the CPU over testdata/flash_emu.h; it
+// skips t where that cannot run.
+func emuCompiler(t *testing.T, what string) string {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the fiber emulation (flash_emu.h) uses Linux's ucontext")
 	}
 	gxx, err := exec.LookPath("g++")
 	if err != nil {
-		t.Skip("needs g++ (Debian package g++) to compile flash.cu for the CPU")
+		t.Skipf("needs g++ (Debian package g++) to compile %s for the CPU", what)
 	}
-	dir := t.TempDir()
-	for name, src := range map[string]string{"flash.cu": flashSrc, "flash_emu.h": flashEmuHeader, "main.cpp": flashEmuMain} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
+	return gxx
+}
+
+// compileEmu writes a CUDA source (src, saved as name), the emulation header and a harness
+// (main) into dir and compiles them with gxx and flags; it returns the binary's path.
+func compileEmu(gxx, dir, name, src, main string, flags ...string) (string, error) {
+	for n, text := range map[string]string{name: src, "flash_emu.h": flashEmuHeader, "main.cpp": main} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(text), 0o644); err != nil {
+			return "", err
 		}
 	}
-	bin := filepath.Join(dir, "flash_emu")
-	args := append([]string{"-O1", "-std=c++17", "-Wall", "-Wno-unknown-pragmas", "-o", bin, "main.cpp"}, flashDefines()...)
-	cmd := exec.Command(gxx, append(args, extra...)...)
+	bin := filepath.Join(dir, strings.TrimSuffix(name, ".cu")+"_emu")
+	args := append([]string{"-O1", "-std=c++17", "-Wall", "-Wno-unknown-pragmas", "-o", bin, "main.cpp"}, flags...)
+	cmd := exec.Command(gxx, args...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("g++ %v: %v\n%s", args, err, out)
+		return "", fmt.Errorf("g++ %v: %v\n%s", args, err, out)
+	}
+	return bin, nil
+}
+
+// buildFlashEmu compiles flash.cu as host C++ over testdata/flash_emu.h with the harness
+// (testdata/flash_emu_main.cpp), the tile sizes as -D flags as for NVRTC, plus extra flags; it
+// skips the test where that cannot run.
+func buildFlashEmu(t *testing.T, extra ...string) string {
+	t.Helper()
+	gxx := emuCompiler(t, "flash.cu")
+	bin, err := compileEmu(gxx, t.TempDir(), "flash.cu", flashSrc, flashEmuMain, append(flashDefines(), extra...)...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -9,8 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/anelab/anelab/anert/cuda"
@@ -89,39 +87,19 @@ var kernelsEmuBin = struct {
 
 func emuHarness(t *testing.T) string {
 	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("the fiber emulation (flash_emu.h) uses Linux's ucontext")
-	}
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		t.Skip("needs g++ (Debian package g++) to compile kernels.cu for the CPU")
-	}
-	if kernelsEmuBin.done {
-		if kernelsEmuBin.err != nil {
-			t.Fatal(kernelsEmuBin.err)
-		}
-		return kernelsEmuBin.path
-	}
-	kernelsEmuBin.done = true
-	dir, err := os.MkdirTemp("", "cudab-kemu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, src := range map[string]string{"kernels.cu": kernelSrc, "flash_emu.h": flashEmuHeader, "main.cpp": kernelsEmuMain} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+	gxx := emuCompiler(t, "kernels.cu")
+	if !kernelsEmuBin.done {
+		kernelsEmuBin.done = true
+		dir, err := os.MkdirTemp("", "cudab-kemu")
+		if err != nil {
 			t.Fatal(err)
 		}
+		kernelsEmuBin.path, kernelsEmuBin.err = compileEmu(gxx, dir, "kernels.cu", kernelSrc, kernelsEmuMain)
 	}
-	bin := filepath.Join(dir, "kernels_emu")
-	args := []string{"-O1", "-std=c++17", "-Wall", "-Wno-unknown-pragmas", "-o", bin, "main.cpp"}
-	cmd := exec.Command(gxx, args...)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		kernelsEmuBin.err = fmt.Errorf("g++ %v: %v\n%s", args, err, out)
+	if kernelsEmuBin.err != nil {
 		t.Fatal(kernelsEmuBin.err)
 	}
-	kernelsEmuBin.path = bin
-	return bin
+	return kernelsEmuBin.path
 }
 
 // run runs the queued commands and fills the slices read asked for.
