@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/anelab/anelab/anert/cuda"
 )
 
 // The emulation header and harness are embedded, so the test binary runs from any folder.
@@ -277,17 +279,10 @@ func newFlashDataBF16(c flashCase, seed uint64) *flashData {
 	d := newFlashData(c, seed)
 	for _, x := range [][]float32{d.Q, d.K, d.V, d.dO} {
 		for i, v := range x {
-			x[i] = roundBF16(v)
+			x[i] = cuda.FromBF16(cuda.ToBF16(v)) // ties to even, as cvt.rn.bf16x2.f32
 		}
 	}
 	return d
-}
-
-// roundBF16 rounds to the nearest bf16 (ties to even), as cvt.rn.bf16x2.f32 does.
-func roundBF16(v float32) float32 {
-	u := math.Float32bits(v)
-	u = (u + 0x7fff + (u>>16)&1) &^ 0xffff
-	return math.Float32frombits(u)
 }
 
 // TestFlashBF16Emulated runs the bf16 tensor-core kernels on the emulator (each mma.sync and
