@@ -93,6 +93,13 @@ __device__ void rmsnorm_fwd_t(O* out, float* rinv, const float* x, const float* 
     for (int i = threadIdx.x; i < d; i += blockDim.x) putf(out, row * d + i, g[i] * xr[i] * r);
 }
 
+// RoPE on one pair: (a, b) ← (a·cos − b·sin, a·sin + b·cos); the backward pass rotates by −θ
+// (sin negated by the caller's sign).
+__device__ __forceinline__ void rope_rotate(float* a, float* b, float c, float s) {
+    float a2 = *a * c - *b * s, b2 = *a * s + *b * c;
+    *a = a2; *b = b2;
+}
+
 // Head split (+ RoPE): in [N, ld] has head h of row r = b·T + t at columns h·HD..; out is
 // [B·H, T, HD]. With cos != 0 each pair (2i, 2i+1) is rotated by sign·θ_{t,i}.
 template <class I>
@@ -104,11 +111,7 @@ __device__ void split_heads_t(float* out, const I* in, int n, int ld, int T, int
         long long b = r / T; int t = r % T;
         long long src = r * ld + h * HD + 2 * i;
         float a = getf(in, src), bb = getf(in, src + 1);
-        if (cs) {
-            float c = cs[t * half + i], s = sign * sn[t * half + i];
-            float a2 = a * c - bb * s, b2 = a * s + bb * c;
-            a = a2; bb = b2;
-        }
+        if (cs) rope_rotate(&a, &bb, cs[t * half + i], sign * sn[t * half + i]);
         float* dst = out + ((b * H + h) * T + t) * HD + 2 * i;
         dst[0] = a; dst[1] = bb;
     }
@@ -124,11 +127,7 @@ __device__ void merge_heads_t(O* out, const float* in, int n, int ld, int T, int
         long long b = r / T; int t = r % T;
         const float* src = in + ((b * H + h) * T + t) * HD + 2 * i;
         float a = src[0], bb = src[1];
-        if (cs) {
-            float c = cs[t * half + i], s = sign * sn[t * half + i];
-            float a2 = a * c - bb * s, b2 = a * s + bb * c;
-            a = a2; bb = b2;
-        }
+        if (cs) rope_rotate(&a, &bb, cs[t * half + i], sign * sn[t * half + i]);
         long long dst = r * ld + h * HD + 2 * i;
         putf(out, dst, a); putf(out, dst + 1, bb);
     }
