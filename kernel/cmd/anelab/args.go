@@ -66,6 +66,3 @@ func noArgs(name string, pos []string) error {
 	}
 	return nil
 }
-
-// parseInterleaved is parseArgs under its older name (commands written against it keep working).
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) { return parseArgs(fs, args) }
