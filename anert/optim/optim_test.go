@@ -489,6 +489,48 @@ func benchStep(b *testing.B, name string) {
 func BenchmarkLionStep(b *testing.B)  { benchStep(b, "lion") }
 func BenchmarkAdamWStep(b *testing.B) { benchStep(b, "adamw") }
 
+// BenchmarkUpdate is one update as the training loop runs it on the default model's parameters
+// with loss scaling and clipping active: "passes" the earlier way (PrepareGrads rewriting G to
+// unscale and clip, Step, a zeroing pass), "fused" Prepare and Update. Both refill G first (not
+// timed apart: the same cost in each).
+func BenchmarkUpdate(b *testing.B) {
+	for _, name := range []string{"lion", "adamw"} {
+		for _, way := range []string{"passes", "fused"} {
+			b.Run(name+"/"+way, func(b *testing.B) {
+				ps := stories15MParams()
+				n := 0
+				for _, p := range ps {
+					n += len(p.W)
+				}
+				o := config.Default().Optim
+				o.Name, o.LossScale, o.GradClip = name, 2, 1
+				opt, err := New(o, ps, Threads(2))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					b.StopTimer()
+					for _, p := range ps {
+						for i := range p.G {
+							p.G[i] = float32(i%7) - 3
+						}
+					}
+					b.StartTimer()
+					if way == "passes" {
+						PrepareGrads(ps, o, 1, 2)
+						opt.Step(ps, 1e-4)
+						parallel(2, gradChunks(ps), func(c chunk) { clear(ps[c.p].G[c.lo:c.hi]) }) // as Model.ZeroGrad: one loop
+					} else {
+						opt.Update(ps, 1e-4, Prepare(ps, o, 1, 2))
+					}
+				}
+				b.ReportMetric(float64(n), "params")
+			})
+		}
+	}
+}
+
 func BenchmarkPrepareGrads(b *testing.B) {
 	ps := stories15MParams()
 	o := config.Default().Optim
