@@ -365,3 +365,20 @@ func TestAgreeCasesValid(t *testing.T) {
 		}
 	}
 }
+
+// Every kernel of kernels.cu has C linkage (inside an extern "C" block), so that NVRTC's module
+// has it under the plain name the trainer looks up (the emulated tests, compiled as C++, would
+// find a mangled one just as well). No GPU.
+func TestKernelsHaveCLinkage(t *testing.T) {
+	inC := false
+	for i, line := range strings.Split(kernelSrc, "\n") {
+		switch {
+		case strings.HasPrefix(line, `extern "C" {`):
+			inC = true
+		case strings.HasPrefix(line, `} // extern "C"`):
+			inC = false
+		case strings.HasPrefix(line, "__global__") && !inC:
+			t.Errorf("kernels.cu:%d: a kernel outside an extern \"C\" block: %s", i+1, line)
+		}
+	}
+}

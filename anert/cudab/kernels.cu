@@ -445,31 +445,6 @@ __device__ void act_bwd_t(D* dh, const float* dg, const H* h, long long n) {
     GRID_STRIDE(i, n) putf(dh, i, act_df<A>(dg[i], getf(h, i)));
 }
 
-// QK-norm (model's qkvForward): RMSNorm over each head's HD values of q (or k) with a gain g [HD]
-// shared by the heads, before RoPE. One thread per (row r, head h), k = r·H + h, reading in
-// [N, ld] at column h·HD (the raw projection, kept for the backward pass):
-//   rinv[k] = (Σ_i x_i²/HD + eps)^(−1/2),  y_i = g_i·x_i·rinv[k],
-// then RoPE on the pairs of y (cos != 0) and y stored head-major as split_heads does.
-__global__ void qknorm_split(float* out, float* rinv, const float* in, const float* g, int n, int ld, int T, int H,
-                             int HD, float eps, const float* cs, const float* sn) {
-    int half = HD / 2;
-    GRID_STRIDE(k, (long long)n * H) {
-        int h = k % H; long long r = k / H;
-        long long b = r / T; int t = r % T;
-        const float* x = in + r * ld + h * HD;
-        float ss = 0.f;
-        for (int i = 0; i < HD; i++) ss += x[i] * x[i];
-        float rr = (float)(1.0 / sqrt((double)(ss / (float)HD + eps)));
-        rinv[k] = rr;
-        float* dst = out + ((b * H + h) * T + t) * HD;
-        for (int i = 0; i < half; i++) {
-            float a = g[2 * i] * x[2 * i] * rr, bb = g[2 * i + 1] * x[2 * i + 1] * rr;
-            if (cs) rope_rotate(&a, &bb, cs[t * half + i], sn[t * half + i]);
-            dst[2 * i] = a; dst[2 * i + 1] = bb;
-        }
-    }
-}
-
 // qknorm_split's backward, one thread per (row, head) k: dy = RoPE⁻¹ of the head-major gradient
 // dh (rotation by −θ), then RMSNorm's backward (model's rmsnormBackward, overwriting):
 //   dx_i = r·(g_i·dy_i − x_i·r²·(Σ_j g_j·dy_j·x_j)/HD)   into dx [N, ld] at column h·HD,
@@ -506,6 +481,31 @@ __device__ void qknorm_merge_bwd_t(O* dx, float* gpart, const float* dh, const f
 }
 
 extern "C" {
+
+// QK-norm (model's qkvForward): RMSNorm over each head's HD values of q (or k) with a gain g [HD]
+// shared by the heads, before RoPE. One thread per (row r, head h), k = r·H + h, reading in
+// [N, ld] at column h·HD (the raw projection, kept for the backward pass):
+//   rinv[k] = (Σ_i x_i²/HD + eps)^(−1/2),  y_i = g_i·x_i·rinv[k],
+// then RoPE on the pairs of y (cos != 0) and y stored head-major as split_heads does.
+__global__ void qknorm_split(float* out, float* rinv, const float* in, const float* g, int n, int ld, int T, int H,
+                             int HD, float eps, const float* cs, const float* sn) {
+    int half = HD / 2;
+    GRID_STRIDE(k, (long long)n * H) {
+        int h = k % H; long long r = k / H;
+        long long b = r / T; int t = r % T;
+        const float* x = in + r * ld + h * HD;
+        float ss = 0.f;
+        for (int i = 0; i < HD; i++) ss += x[i] * x[i];
+        float rr = (float)(1.0 / sqrt((double)(ss / (float)HD + eps)));
+        rinv[k] = rr;
+        float* dst = out + ((b * H + h) * T + t) * HD;
+        for (int i = 0; i < half; i++) {
+            float a = g[2 * i] * x[2 * i] * rr, bb = g[2 * i + 1] * x[2 * i + 1] * rr;
+            if (cs) rope_rotate(&a, &bb, cs[t * half + i], sn[t * half + i]);
+            dst[2 * i] = a; dst[2 * i + 1] = bb;
+        }
+    }
+}
 
 __global__ void relu2_fwd(float* gate, const float* h, long long n) { act_fwd_t<ACT_RELU2>(gate, h, n); }
 __global__ void gelu_fwd(float* gate, const float* h, long long n) { act_fwd_t<ACT_GELU>(gate, h, n); }
