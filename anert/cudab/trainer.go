@@ -88,6 +88,7 @@ type Trainer struct {
 	ps   []*tensor.Param
 	offs []int // offset of each parameter in the flat buffers
 	nw   int   // parameter count
+	pi   paramIndex
 
 	w, g, om, ov cuda.Ptr // flat weights, gradients, optimizer m and v (AdamW)
 	bf           bool     // bf16 mode: bf16 GEMM operands (prec == cuda.BF16)
@@ -145,6 +146,10 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 	for _, p := range t.ps {
 		t.offs = append(t.offs, t.nw)
 		t.nw += len(p.W)
+	}
+	if t.pi, err = indexParams(m, t.offs); err != nil {
+		c.Close()
+		return nil, err
 	}
 	if cfg.Model.Compact {
 		t.toCompact = make([]int32, cfg.Model.Vocab)
