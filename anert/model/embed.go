@@ -1,18 +1,61 @@
 package model
 
 // embedForward looks tokens up: x[t, :] = E[id_t, :] for x [n, d], E [vocab, d].
+//
+// What runs: in a step, embedJob on blocks of rows, in one loop (a chain) with the first
+// RMSNorm, which reads those rows (Model.forwardLayers); this function is the same copy serially.
 func embedForward(x, e []float32, ids []uint16, d int) {
-	for t, id := range ids {
-		copy(x[t*d:(t+1)*d], e[int(id)*d:(int(id)+1)*d])
+	embedRows(x, e, ids, d, 0, len(ids))
+}
+
+// embedRows is embedForward on the tokens [lo, hi).
+func embedRows(x, e []float32, ids []uint16, d, lo, hi int) {
+	for t := lo; t < hi; t++ {
+		id := int(ids[t])
+		copy(x[t*d:(t+1)*d], e[id*d:(id+1)*d])
 	}
 }
 
-// embedBackward scatters the gradient back: dE[id_t, :] += dx[t, :] (sequential, since ids repeat).
-func embedBackward(de, dx []float32, ids []uint16, d int) {
-	for t, id := range ids {
-		g, r := de[int(id)*d:(int(id)+1)*d], dx[t*d:(t+1)*d]
-		for i, v := range r {
-			g[i] += v
+// embedOp is embedForward as a row-local op of a team.rowLoop (the team's job, reused).
+func (t *team) embedOp(x, e []float32, ids []uint16, d int) *embedJob {
+	t.embed = embedJob{x: x, e: e, ids: ids, d: d}
+	return &t.embed
+}
+
+type embedJob struct {
+	x, e []float32
+	ids  []uint16
+	d    int
+}
+
+func (j *embedJob) Run(_, _, lo, hi int) { embedRows(j.x, j.e, j.ids, j.d, lo, hi) }
+
+// embedBackward scatters the gradient back: dE[id, :] += Σ_{t: id_t = id} dx[t, :], the terms
+// added in token order. Tokens repeat ids, so it is split by vocabulary row, not by token: a part
+// owns the rows [lo, hi) of dE and scans every token for those ids. Each row then gets its adds in
+// token order as serially, bit for bit on any number of goroutines (TestEmbedBackwardThreads).
+func embedBackward(t *team, de, dx []float32, ids []uint16, d int) {
+	vocab := len(de) / d
+	j := &t.embedBwd
+	*j = embedBwdJob{de: de, dx: dx, ids: ids, d: d}
+	t.run(vocab, t.chunks(vocab, 64), j)
+	*j = embedBwdJob{}
+}
+
+type embedBwdJob struct {
+	de, dx []float32
+	ids    []uint16
+	d      int
+}
+
+func (j *embedBwdJob) Run(_, _, lo, hi int) {
+	d := j.d
+	for t, id := range j.ids {
+		if r := int(id); r >= lo && r < hi {
+			g, s := j.de[r*d:(r+1)*d], j.dx[t*d:(t+1)*d]
+			for i, v := range s {
+				g[i] += v
+			}
 		}
 	}
 }

@@ -406,9 +406,51 @@ func TestEmbeddingClassifierGrad(t *testing.T) {
 			} else {
 				classifierBackward(newTeam(2), dx, de, w, x, e, n, c, d)
 			}
-			embedBackward(de, dx, ids, d)
+			embedBackward(newTeam(2), de, dx, ids, d)
 			fdCheck(t, "dE", e, de, f)
 		})
+	}
+}
+
+// TestEmbedThreads: the embedding lookup as a row op on blocks of rows, and the scatter-add split
+// by vocabulary row, on 1 to 16 goroutines, give bit for bit the serial loops' results: x = E[id]
+// row by row, and dE[id] += dx[t] in token order. The ids repeat (a skewed draw: a few ids take
+// most tokens) and the vocabulary does not divide evenly into parts; dE starts non-zero, as with
+// the classifier's part of a tied embedding's gradient already in it.
+func TestEmbedThreads(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 2))
+	const V, d, n = 1037, 24, 700
+	ids := make([]uint16, n)
+	for i := range ids {
+		ids[i] = uint16(min(V-1, int(r.ExpFloat64()*20))) // mostly small ids
+	}
+	e, dx, de0 := rnd(r, V*d, -1, 1), rnd(r, n*d, -1, 1), rnd(r, V*d, -1, 1)
+	wantX := make([]float32, n*d)
+	for i, id := range ids {
+		copy(wantX[i*d:(i+1)*d], e[int(id)*d:(int(id)+1)*d])
+	}
+	wantDE := append([]float32(nil), de0...)
+	for i, id := range ids {
+		for k := range d {
+			wantDE[int(id)*d+k] += dx[i*d+k]
+		}
+	}
+	for _, w := range []int{1, 2, 5, 16} {
+		tm := newTeam(w)
+		x := make([]float32, n*d)
+		tm.rowLoop(n, tm.embedOp(x, e, ids, d))
+		de := append([]float32(nil), de0...)
+		embedBackward(tm, de, dx, ids, d)
+		for i := range wantX {
+			if math.Float32bits(x[i]) != math.Float32bits(wantX[i]) {
+				t.Fatalf("%d goroutines: x[%d] = %g, want %g", w, i, x[i], wantX[i])
+			}
+		}
+		for i := range wantDE {
+			if math.Float32bits(de[i]) != math.Float32bits(wantDE[i]) {
+				t.Fatalf("%d goroutines: dE[%d] = %g, want %g (the serial sum in token order)", w, i, de[i], wantDE[i])
+			}
+		}
 	}
 }
 
@@ -461,5 +503,25 @@ func TestSoftcapCESmallTerms(t *testing.T) {
 		if g, w := float64(z[1]), 1/(1+(n-1)*math.Exp(-20))*math.Exp(-20)-1; math.Abs(g-w) > 1e-7 {
 			t.Errorf("%s: dl[1] = %.9g, want %.9g", impl.name, g, w)
 		}
+	}
+}
+
+// BenchmarkEmbedBackward is the embedding's scatter-add at the original shape (512 tokens, dim
+// 768, vocab 9216) on 1 and 2 goroutines: the ratio is what splitting it by vocabulary row gains.
+func BenchmarkEmbedBackward(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 5))
+	const V, d, n = 9216, 768, 512
+	ids := make([]uint16, n)
+	for i := range ids {
+		ids[i] = uint16(r.IntN(V))
+	}
+	de, dx := make([]float32, V*d), rnd(r, n*d, -1, 1)
+	for _, w := range []int{1, 2} {
+		b.Run(fmt.Sprintf("w=%d", w), func(b *testing.B) {
+			tm := newTeam(w)
+			for b.Loop() {
+				embedBackward(tm, de, dx, ids, d)
+			}
+		})
 	}
 }

@@ -41,6 +41,8 @@ type team struct {
 	attnFwd    attnFwdJob
 	attnBwd    attnBwdJob
 	zero       zeroJob
+	embed      embedJob
+	embedBwd   embedBwdJob
 	partsBuf   []float32 // rmsnormBackward's per-part partial dg
 }
 

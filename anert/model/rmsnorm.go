@@ -10,8 +10,8 @@ import "math"
 //
 // What runs: rmsnormJob.Run on blocks of rows → rmsnormRows: anelab_rmsnorm_fwd in kernels.c on
 // cgo builds, rmsnormRowsGo below without cgo (TestKernelsMatchGo compares them). In a training
-// step it runs in a chain after the residual add (see residualForward), except the first layer's
-// and QK-norm's, which are loops of their own.
+// step it runs in a chain after the residual add (see residualForward), the first layer's after the
+// embedding lookup (embedForward), and QK-norm's as loops of their own.
 func rmsnormForward(t *team, out, rinv, x, g []float32, n, d int, eps float32) {
 	t.rowLoop(n, t.rmsnormOp(out, rinv, x, g, d, eps))
 }

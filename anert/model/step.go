@@ -183,8 +183,9 @@ func TargetRows(rows []int32, targets []uint16, toCompact []int32, active int) e
 func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	n, d, t, eps := s.N, s.D, m.team, float32(m.cfg.NormEps)
 	acts, b := m.buf.acts, &m.buf
-	embedForward(acts[0].X, m.Embed.W, inputs, d)
-	rmsnormForward(t, acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, n, d, eps)
+	// x = E[ids], then x_n = RMSNorm(x, g_attn) of the first layer: one chain over blocks of rows.
+	t.rowLoop(n, t.embedOp(acts[0].X, m.Embed.W, inputs[:n], d),
+		t.rmsnormOp(acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, d, eps))
 	for l := range m.Layers {
 		p, a := &m.Layers[l], &acts[l]
 		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn).
@@ -404,7 +405,7 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	if q != nil {
 		q.finish() // the classifier's gE accumulation comes before the embedding's
 	}
-	embedBackward(m.Embed.G, dx, inputs, d)
+	embedBackward(t, m.Embed.G, dx, inputs[:n], d)
 	return nil
 }
 
