@@ -16,6 +16,9 @@ type kernels struct {
 	scaleInplace, lion, adamw *cuda.Func
 	// bf16 mode's variants: the same formulas, bf16 where the kernel's comment says.
 	toBF16, gatherRowsBF, rmsFwdBF, splitBF, mergeBF, swigluFwdBF, swigluBwdBF, scaleToBF, softcapCEBF *cuda.Func
+
+	// mod is the compiled module, for kernels looked up elsewhere (Muon's: muon.go).
+	mod *cuda.Module
 }
 
 func compile(c *cuda.Ctx) (*kernels, error) {
@@ -23,7 +26,7 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &kernels{}
+	k := &kernels{mod: m}
 	for _, f := range []struct {
 		p    **cuda.Func
 		name string

@@ -71,6 +71,7 @@ static std::map<std::string, std::function<void(void**)>> kernels = {
     K(softmax_causal_fwd), K(softmax_causal_bwd), K(swiglu_fwd), K(swiglu_fwd_bf), K(swiglu_bwd),
     K(swiglu_bwd_bf), K(axpy),         K(scale_to),       K(scale_to_bf),    K(softcap_ce), K(softcap_ce_bf),
     K(sum_d),        K(scale_sumsq),   K(scale_inplace),  K(lion),           K(adamw),
+    K(muon_momentum), K(muon_scale),   K(muon_update),
 };
 
 static void readN(void* p, size_t n) {
