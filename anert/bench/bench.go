@@ -71,6 +71,8 @@ type Options struct {
 	Steps   int           // overrides Spec.Steps when > 0
 	PeakDur time.Duration // sgemm burst before each step (0: 250 ms)
 	PeakN   int           // size n of the bursts' n×n×n products (0: 1024)
+	// ProfileLoops records a loop profile (LoopProfile) of a few more steps after the timed ones.
+	ProfileLoops bool
 }
 
 // peakN is o.PeakN or its default, 1024.
@@ -127,7 +129,8 @@ type Result struct {
 	Threaded      [2]Burst // one product at a time on w BLAS threads: before the steps, after them
 	PeakRSS       int64    // bytes, the process's high-water mark (0 where unknown)
 	Need          Memory
-	Loss          float64 // last step's loss (a sanity check: about ln(vocab) at init)
+	Loss          float64      // last step's loss (a sanity check: about ln(vocab) at init)
+	Loops         *LoopProfile `json:",omitempty"` // with Options.ProfileLoops
 }
 
 // Tokens is the number of tokens per optimizer step.
@@ -260,6 +263,11 @@ func Measure(spec Spec, o Options) (Result, error) {
 	res.SgemmAfter = b.parallel(burstDur)
 	res.Threaded[1] = b.threaded(burstDur)
 	blas.SetSerial(true)
+	if o.ProfileLoops {
+		if res.Loops, err = profileLoops(rig, res.SgemmN, burstDur, res.FLOPsPerToken*float64(res.Tokens())); err != nil {
+			return Result{}, err
+		}
+	}
 	res.Need = rig.Need()
 	res.PeakRSS = peakRSS()
 	return res, nil

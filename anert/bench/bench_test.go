@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,63 @@ func BenchmarkTrain(b *testing.B) {
 			b.ReportMetric(tps, "tokens/s")
 			b.ReportMetric(100*tps*rig.Model.FLOPsPerToken()/1e9/sg.Mean, "mfu_pct")
 		})
+	}
+}
+
+// TestLoopProfileTiny runs Run with ProfileLoops on the tiny config: the profile counts exactly the
+// loops a step runs (par.Loops), names the model's op functions (never the team's loop helpers)
+// as sites, accounts busy time within each loop's goroutine time, finds the model's GEMMs in BLAS,
+// and its table goes to the report and beside the benchstat lines.
+func TestLoopProfileTiny(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.txt")
+	var w bytes.Buffer
+	o := Options{Threads: 2, Steps: 1, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128, ProfileLoops: true}
+	if !slices.Contains(o.ChildArgs(), "--profile-loops") {
+		t.Fatalf("child args %q lack --profile-loops", o.ChildArgs())
+	}
+	r, err := Measure(tinySpec(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := r.Loops
+	if lp == nil || lp.Steps != profileSteps || lp.StepNs <= 0 || !(lp.Single > 0) {
+		t.Fatalf("profile %+v", lp)
+	}
+	var loops int64
+	var flops int64
+	sites := map[string]bool{}
+	for _, s := range lp.Sites {
+		loops, flops = loops+s.Loops, flops+s.BLAS.FLOPs
+		name, _, _ := strings.Cut(s.Name, ":")
+		sites[name] = true
+		if strings.Contains(s.Name, "(*team)") || strings.Contains(s.Name, "par.") || s.Busy > s.Capacity || s.W < 1 || s.W > 2 {
+			t.Fatalf("site %+v", s)
+		}
+	}
+	if want := int64(profileSteps) * r.Steps[0].Loops; loops != want {
+		t.Fatalf("%d loops profiled, want %d (%d a step)", loops, want, r.Steps[0].Loops)
+	}
+	for _, want := range []string{"model.(*CPU).FFNForward", "model.(*CPU).AttnBackward", "model.classifierForward"} {
+		if !sites[want] {
+			t.Fatalf("no site %s in %v", want, sites)
+		}
+	}
+	if flops <= 0 || lp.Outside.Calls != 0 {
+		t.Fatalf("BLAS FLOPs in loops %d, calls outside %d", flops, lp.Outside.Calls)
+	}
+	err = Run(&w, RunOptions{Specs: []Spec{tinySpec()}, Benchstat: out, Options: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(LoopsFile(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{w.String(), string(b)} {
+		for _, want := range []string{"loops of a tiny step", "busy %", "÷ alone", "FFNForward", "total: step", "outside loops"} {
+			if !strings.Contains(s, want) {
+				t.Fatalf("loop profile lacks %q:\n%s", want, s)
+			}
+		}
 	}
 }

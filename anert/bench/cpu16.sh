@@ -8,6 +8,8 @@
 # `run` measures anelab and PyTorch (that machine's python3, PyTorch with MKL) in the same process tree,
 # in turn, at THREADS (16) threads, then times an empty parallel loop (par.BenchmarkLoop). No CPU
 # profile: Go's profiler credits OpenBLAS's C frames in this static binary to unrelated Go functions.
+# Instead --profile-loops: the time of a step loop by loop, busy vs waiting, and the sgemm rate inside
+# each (tables in cpu16.log and $OUT/bench16.loops.txt).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 D=$PWD/devbin/cpu
@@ -25,7 +27,7 @@ run)
 	t=${THREADS:-16}
 	{
 		grep -m1 'model name' /proc/cpuinfo; nproc
-		PYTHON=${PYTHON:-python3} "$D/anebench" --threads "$t" --torch --out "$out/bench16.txt" || echo "FAILED: bench"
+		PYTHON=${PYTHON:-python3} "$D/anebench" --threads "$t" --torch --profile-loops --out "$out/bench16.txt" || echo "FAILED: bench"
 		GOMAXPROCS=$t "$D/par.test" -test.run '^$' -test.bench Loop -test.benchtime 20000x || echo "FAILED: loop benchmark"
 	} 2>&1 | tee "$out/cpu16.log"
 	;;

@@ -113,6 +113,13 @@ func Run(w io.Writer, o RunOptions) error {
 		}
 	}
 	WriteReport(w, ms)
+	var loops bytes.Buffer
+	for _, m := range ms {
+		for _, r := range m.Runs {
+			WriteLoopProfile(&loops, r)
+		}
+	}
+	w.Write(loops.Bytes())
 	if o.Benchstat != "" {
 		var b bytes.Buffer
 		WriteBenchstat(&b, ms)
@@ -125,6 +132,13 @@ func Run(w io.Writer, o RunOptions) error {
 			return fmt.Errorf("bench: writing the benchstat lines: %w", err)
 		}
 		fmt.Fprintf(w, "\nbenchstat lines written to %s (compare runs with: benchstat old.txt %s)\n", o.Benchstat, o.Benchstat)
+		if loops.Len() > 0 {
+			f := LoopsFile(o.Benchstat)
+			if err := os.WriteFile(f, loops.Bytes(), 0o644); err != nil {
+				return fmt.Errorf("bench: writing the loop profile: %w", err)
+			}
+			fmt.Fprintf(w, "loop profile written to %s\n", f)
+		}
 	}
 	return nil
 }
@@ -142,8 +156,22 @@ func Child(w io.Writer, name string, o Options) error {
 	return json.NewEncoder(w).Encode(r)
 }
 
+// LoopsFile is where Run writes the loop profiles (Options.ProfileLoops) beside the benchstat
+// lines in benchstat: bench.txt → bench.loops.txt.
+func LoopsFile(benchstat string) string {
+	return strings.TrimSuffix(benchstat, filepath.Ext(benchstat)) + ".loops.txt"
+}
+
 // ChildArgs are the flags that pass o to a child.
 func (o Options) ChildArgs() []string {
+	a := o.childArgs()
+	if o.ProfileLoops {
+		a = append(a, "--profile-loops")
+	}
+	return a
+}
+
+func (o Options) childArgs() []string {
 	return []string{"--threads", strconv.Itoa(o.Threads), "--warmup", strconv.Itoa(o.Warmup),
 		"--steps", strconv.Itoa(o.Steps), "--peak-dur", o.PeakDur.String(), "--peak-n", strconv.Itoa(o.PeakN)}
 }

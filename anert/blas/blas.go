@@ -14,6 +14,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/anelab/anelab/internal/par"
 )
 
 // Threads: SetThreads records how many threads the caller gives to BLAS work, and one Sgemm call
@@ -89,6 +91,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	check(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if p := par.Profiling(); p != nil { // a loop profile counts every call (see par.Profile)
+		t := time.Now()
+		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		p.AddBLAS(2*int64(m)*int64(n)*int64(k), time.Since(t))
 		return
 	}
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

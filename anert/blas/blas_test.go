@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/anelab/anelab/internal/par"
 )
 
 // naive is the textbook triple loop in float64: C = alpha·op(A)·op(B) + beta·C.
@@ -180,5 +183,30 @@ func TestSerial(t *testing.T) {
 	SetThreads(2)
 	if threadState.serial || Threads() != 2 {
 		t.Fatalf("after SetThreads(2): serial %v, Threads %d", threadState.serial, Threads())
+	}
+}
+
+// TestSgemmProfile: with a loop profile in force, every Sgemm call counts 2·m·n·k FLOPs towards
+// the loop it runs in (here one per part), else towards the profile's Outside; calls that
+// multiply nothing (k = 0) count nothing.
+func TestSgemmProfile(t *testing.T) {
+	a, b, c := make([]float32, 3*7), make([]float32, 7*5), make([]float32, 4*3*5)
+	p := par.NewProfile()
+	par.SetProfile(p)
+	Sgemm(false, false, 3, 5, 7, 1, a, 7, b, 5, 0, c, 5)
+	Sgemm(false, false, 3, 5, 0, 1, a, 7, b, 5, 0, c, 5)
+	par.Run(2, 4, 4, par.Func(func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			Sgemm(false, true, 3, 5, 2, 1, a, 7, b, 7, 0, c[i*15:], 5)
+		}
+	}))
+	par.SetProfile(nil)
+	Sgemm(false, false, 3, 5, 7, 1, a, 7, b, 5, 0, c, 5) // off: not counted
+	if o := p.Outside(); o.Calls != 1 || o.FLOPs != 2*3*5*7 || o.Time <= 0 {
+		t.Fatalf("outside loops: %+v, want 1 call of %d FLOPs", o, 2*3*5*7)
+	}
+	s := p.Sites()
+	if len(s) != 1 || s[0].BLAS.Calls != 4 || s[0].BLAS.FLOPs != 4*2*3*5*2 || !strings.HasPrefix(s[0].Name, "blas.TestSgemmProfile") {
+		t.Fatalf("sites %+v, want blas.TestSgemmProfile with 4 calls of %d FLOPs", s, 2*3*5*2)
 	}
 }

@@ -42,6 +42,9 @@ run)
 		#    Each test binary from its package folder and each step in a process of its own: a
 		#    kernel fault can leave the GPU context unusable for the rest of one.
 		step 60 anert/cudab "$D/cudab.test" -test.v -test.run 'Flash.*OnGPU|Flash.*MatchesGEMM'
+		#    The architecture options (relu2, gelu, qk_norm, untied_head, alone and together) against
+		#    the CPU backend, both attentions, fp32 and bf16 (the agreement cases named "arch …").
+		step 75 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/.*/arch'
 		# 1b. Muon on the GPU: its update against the CPU's from the same gradients (fp32, bf16), the
 		#     state through ToHost and a fresh trainer (TestMuonUpdateMatchesCPU); the agreement
 		#     cases with muon (TestMuonAgreesWithCPU); a 20-update fp32 run, its checkpoint's state
@@ -54,9 +57,10 @@ run)
 		step 40 . python3 anert/bench/pytorch/train_ref_gpu.py --config original
 		step 30 . python3 anert/bench/pytorch/train_ref_gpu.py --config default
 		# 3. Every agreement case with the CPU backend, flash then GEMM attention (fp32 ≤ 1e-4; bf16
-		#    within bf16 tolerance, with flash's bf16 kernels at head dims 16/48/64).
-		step 40 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/flash'
-		step 30 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/gemm'
+		#    within bf16 tolerance, with flash's bf16 kernels at head dims 16/48/64); the "arch"
+		#    cases ran in step 1.
+		step 40 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/flash' -test.skip 'AgreesWithCPU/.*/arch'
+		step 30 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/gemm' -test.skip 'AgreesWithCPU/.*/arch'
 		# 4. Whole runs: flash attention's curve and val loss against the CPU's; the GEMM path's too.
 		step 60 anert/train "$D/train.test" -test.v -test.run 'CUDA'
 		# 5. fp32 speed; with GPUCHECK_TORCH=compile, torch.compile too.

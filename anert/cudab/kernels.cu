@@ -410,6 +410,129 @@ __global__ void adamw(float* w, bf16* wb, const float* g, float* m, float* v, lo
 
 } // extern "C"
 
+// ---- Architecture options (anert/model/arch.go): the plain MLP activations and QK-norm. ----
+
+// Plain (non-gated) MLP activations, gate = f(h), dh = dg·f'(h) (f' recomputed from h); model's
+// actForward and actBackward (arch.go), tanh-approximated GELU as GPT-2's:
+//   relu2: f(x) = max(x, 0)²,                f'(x) = 2·max(x, 0)
+//   gelu:  f(x) = ½·x·(1 + tanh u),          u = √(2/π)·(x + 0.044715·x³)
+//          f'(x) = ½·(1 + tanh u) + ½·x·(1 − tanh² u)·√(2/π)·(1 + 3·0.044715·x²)
+#define ACT_RELU2 0
+#define ACT_GELU 1
+#define GELU_C 0.7978845608028654f
+#define GELU_A 0.044715f
+
+template <int A>
+__device__ __forceinline__ float act_f(float x) {
+    if (A == ACT_RELU2) { x = fmaxf(x, 0.f); return x * x; }
+    return 0.5f * x * (1.f + tanhf(GELU_C * (x + GELU_A * x * x * x)));
+}
+
+template <int A>
+__device__ __forceinline__ float act_df(float dg, float x) {
+    if (A == ACT_RELU2) return dg * 2.f * fmaxf(x, 0.f);
+    float th = tanhf(GELU_C * (x + GELU_A * x * x * x));
+    return dg * (0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * GELU_C * (1.f + 3.f * GELU_A * x * x));
+}
+
+template <int A, class H, class G>
+__device__ void act_fwd_t(G* gate, const H* h, long long n) {
+    GRID_STRIDE(i, n) putf(gate, i, act_f<A>(getf(h, i)));
+}
+
+template <int A, class H, class D>
+__device__ void act_bwd_t(D* dh, const float* dg, const H* h, long long n) {
+    GRID_STRIDE(i, n) putf(dh, i, act_df<A>(dg[i], getf(h, i)));
+}
+
+// qknorm_split's backward, one thread per (row, head) k: dy = RoPE⁻¹ of the head-major gradient
+// dh (rotation by −θ), then RMSNorm's backward (model's rmsnormBackward, overwriting):
+//   dx_i = r·(g_i·dy_i − x_i·r²·(Σ_j g_j·dy_j·x_j)/HD)   into dx [N, ld] at column h·HD,
+//   gpart[k, i] = dy_i·x_i·r                           (col_sum_add sums it into the gain's gradient).
+template <class O>
+__device__ void qknorm_merge_bwd_t(O* dx, float* gpart, const float* dh, const float* x, const float* rinv,
+                                   const float* g, int n, int ld, int T, int H, int HD, const float* cs, const float* sn) {
+    int half = HD / 2;
+    GRID_STRIDE(k, (long long)n * H) {
+        int h = k % H; long long r = k / H;
+        long long b = r / T; int t = r % T;
+        const float* src = dh + ((b * H + h) * T + t) * HD;
+        const float* xr = x + r * ld + h * HD;
+        float rr = rinv[k];
+        float dot = 0.f;
+        for (int i = 0; i < half; i++) {
+            float a = src[2 * i], bb = src[2 * i + 1];
+            if (cs) rope_rotate(&a, &bb, cs[t * half + i], -sn[t * half + i]);
+            dot += g[2 * i] * a * xr[2 * i];
+            dot += g[2 * i + 1] * bb * xr[2 * i + 1];
+        }
+        float c = rr * rr * dot / (float)HD;
+        float* gp = gpart + k * HD;
+        long long o = r * ld + h * HD;
+        for (int i = 0; i < half; i++) {
+            float a = src[2 * i], bb = src[2 * i + 1];
+            if (cs) rope_rotate(&a, &bb, cs[t * half + i], -sn[t * half + i]);
+            float x0 = xr[2 * i], x1 = xr[2 * i + 1];
+            gp[2 * i] = a * x0 * rr; gp[2 * i + 1] = bb * x1 * rr;
+            putf(dx, o + 2 * i, rr * (g[2 * i] * a - x0 * c));
+            putf(dx, o + 2 * i + 1, rr * (g[2 * i + 1] * bb - x1 * c));
+        }
+    }
+}
+
+extern "C" {
+
+// QK-norm (model's qkvForward): RMSNorm over each head's HD values of q (or k) with a gain g [HD]
+// shared by the heads, before RoPE. One thread per (row r, head h), k = r·H + h, reading in
+// [N, ld] at column h·HD (the raw projection, kept for the backward pass):
+//   rinv[k] = (Σ_i x_i²/HD + eps)^(−1/2),  y_i = g_i·x_i·rinv[k],
+// then RoPE on the pairs of y (cos != 0) and y stored head-major as split_heads does.
+__global__ void qknorm_split(float* out, float* rinv, const float* in, const float* g, int n, int ld, int T, int H,
+                             int HD, float eps, const float* cs, const float* sn) {
+    int half = HD / 2;
+    GRID_STRIDE(k, (long long)n * H) {
+        int h = k % H; long long r = k / H;
+        long long b = r / T; int t = r % T;
+        const float* x = in + r * ld + h * HD;
+        float ss = 0.f;
+        for (int i = 0; i < HD; i++) ss += x[i] * x[i];
+        float rr = (float)(1.0 / sqrt((double)(ss / (float)HD + eps)));
+        rinv[k] = rr;
+        float* dst = out + ((b * H + h) * T + t) * HD;
+        for (int i = 0; i < half; i++) {
+            float a = g[2 * i] * x[2 * i] * rr, bb = g[2 * i + 1] * x[2 * i + 1] * rr;
+            if (cs) rope_rotate(&a, &bb, cs[t * half + i], sn[t * half + i]);
+            dst[2 * i] = a; dst[2 * i + 1] = bb;
+        }
+    }
+}
+
+__global__ void relu2_fwd(float* gate, const float* h, long long n) { act_fwd_t<ACT_RELU2>(gate, h, n); }
+__global__ void gelu_fwd(float* gate, const float* h, long long n) { act_fwd_t<ACT_GELU>(gate, h, n); }
+// bf16 h (a GEMM output) into a bf16 gate (it feeds only W2's GEMMs).
+__global__ void relu2_fwd_bf(bf16* gate, const bf16* h, long long n) { act_fwd_t<ACT_RELU2>(gate, h, n); }
+__global__ void gelu_fwd_bf(bf16* gate, const bf16* h, long long n) { act_fwd_t<ACT_GELU>(gate, h, n); }
+
+__global__ void relu2_bwd(float* dh, const float* dg, const float* h, long long n) { act_bwd_t<ACT_RELU2>(dh, dg, h, n); }
+__global__ void gelu_bwd(float* dh, const float* dg, const float* h, long long n) { act_bwd_t<ACT_GELU>(dh, dg, h, n); }
+// bf16 h into a bf16 dh (it feeds only GEMMs); dg stays fp32.
+__global__ void relu2_bwd_bf(bf16* dh, const float* dg, const bf16* h, long long n) { act_bwd_t<ACT_RELU2>(dh, dg, h, n); }
+__global__ void gelu_bwd_bf(bf16* dh, const float* dg, const bf16* h, long long n) { act_bwd_t<ACT_GELU>(dh, dg, h, n); }
+
+// qknorm_merge_bwd_t into an fp32 dQKV.
+__global__ void qknorm_merge_bwd(float* dx, float* gpart, const float* dh, const float* x, const float* rinv,
+                                 const float* g, int n, int ld, int T, int H, int HD, const float* cs, const float* sn) {
+    qknorm_merge_bwd_t(dx, gpart, dh, x, rinv, g, n, ld, T, H, HD, cs, sn);
+}
+
+// qknorm_merge_bwd_t into bf16 mode's bf16 dQKV.
+__global__ void qknorm_merge_bwd_bf(bf16* dx, float* gpart, const float* dh, const float* x, const float* rinv,
+                                    const float* g, int n, int ld, int T, int H, int HD, const float* cs, const float* sn) {
+    qknorm_merge_bwd_t(dx, gpart, dh, x, rinv, g, n, ld, T, H, HD, cs, sn);
+}
+
+} // extern "C"
+
 // Muon (anert/optim/muon.go; launched by cudab/muon.go). The 2-D weight matrices of one shape go
 // together: a group of k matrices whose Newton–Schulz operand X is [s, l] (s ≤ l). The grid is
 // k·nb blocks, nb per matrix: matrix y = blockIdx.x / nb, whose blocks stride over its n = s·l

@@ -99,13 +99,28 @@ func muonPlan(ps []*tensor.Param, offs []int, limit int) (chunks []muonChunk, ta
 	return chunks, tab, maxX, maxA, maxPart, nil
 }
 
+// muonKernels is kernels.cu's Muon kernels.
+type muonKernels struct{ momentum, scale, update *cuda.Func }
+
+func (u *muonKernels) load(m *cuda.Module) error {
+	for _, f := range []struct {
+		p    **cuda.Func
+		name string
+	}{{&u.momentum, "muon_momentum"}, {&u.scale, "muon_scale"}, {&u.update, "muon_update"}} {
+		var err error
+		if *f.p, err = m.Func(f.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // muonDev is the trainer's Muon scratch and plan (nil for the other optimizers).
 type muonDev struct {
-	chunks                  []muonChunk
-	tab                     cuda.Ptr // int32 table of every chunk
-	x, y, a, b              cuda.Ptr // X, Y [k, s, l]; A, B [k, s, s] of the current chunk
-	part                    cuda.Ptr // double [k·nb]
-	momentum, scale, update *cuda.Func
+	chunks     []muonChunk
+	tab        cuda.Ptr // int32 table of every chunk
+	x, y, a, b cuda.Ptr // X, Y [k, s, l]; A, B [k, s, s] of the current chunk
+	part       cuda.Ptr // double [k·nb]
 }
 
 // newMuon plans the matrices, allocates the scratch and uploads the table (inside c.Do).
@@ -115,15 +130,6 @@ func (t *Trainer) newMuon() error {
 		return err
 	}
 	u := &muonDev{chunks: chunks}
-	if u.momentum, err = t.k.mod.Func("muon_momentum"); err != nil {
-		return err
-	}
-	if u.scale, err = t.k.mod.Func("muon_scale"); err != nil {
-		return err
-	}
-	if u.update, err = t.k.mod.Func("muon_update"); err != nil {
-		return err
-	}
 	if len(chunks) == 0 {
 		t.mu = u
 		return nil
@@ -147,7 +153,7 @@ func (t *Trainer) newMuon() error {
 // runs the AdamW half): every chunk through momentum, normalisation, Newton–Schulz and the update.
 func (t *Trainer) muonStep(lr float64) {
 	o := t.cfg.Optim
-	u := t.mu
+	u, kk := t.mu, &t.k.muon
 	mu := float32(o.MuonMomentum)
 	am := 1 - mu // in float32, as optim.muonUpdate forms it
 	wb := cuda.Ptr(0)
@@ -159,14 +165,14 @@ func (t *Trainer) muonStep(lr float64) {
 		n := s * l
 		grid, block := cuda.Dim3{X: k * ch.nb}, cuda.Dim3{X: 256}
 		tab := u.tab.Add(ch.tabOff)
-		t.launch(u.momentum, grid, block, u.x, u.part, t.om, t.g, tab, ch.nb, s, l, mu, am)
-		t.launch(u.scale, grid, block, u.x, u.part, ch.nb, int64(n))
+		t.launch(kk.momentum, grid, block, u.x, u.part, t.om, t.g, tab, ch.nb, s, l, mu, am)
+		t.launch(kk.scale, grid, block, u.x, u.part, ch.nb, int64(n))
 		t.newtonSchulz(k, s, l)
 		// Every Muon matrix is of group Matrix (optim.MuonMatrix): one learning-rate scale and decay.
 		scale, wd := optim.GroupHyper(o, t.ps[ch.params[0]].Group)
 		step, f := optim.MuonFactors(o, lr, scale, wd, s, l)
 		stepTall, _ := optim.MuonFactors(o, lr, scale, wd, l, s)
-		t.launch(u.update, grid, block, t.w, wb, u.x, tab, ch.nb, s, l, step, stepTall, f)
+		t.launch(kk.update, grid, block, t.w, wb, u.x, tab, ch.nb, s, l, step, stepTall, f)
 	}
 }
 

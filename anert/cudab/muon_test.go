@@ -296,8 +296,8 @@ func uploadGrads(t *testing.T, tr *Trainer, ps []*tensor.Param) {
 }
 
 // muonAgreeCases join the agreement tests' table (TestFP32AgreesWithCPU, TestBF16AgreesWithCPU,
-// both attentions) and run alone, GEMM attention, in TestMuonAgreesWithCPU. Their shapes give
-// every kind of Newton–Schulz group: square (wq/wk/wv/wo), and wide (w2) with tall (w1, w3,
+// both attentions; "muon" in every name) and run alone, GEMM attention, in TestMuonAgreesWithCPU.
+// Their shapes give every kind of Newton–Schulz group: square (wq/wk/wv/wo), and wide (w2) with tall (w1, w3,
 // transposed) in one group; weight decay and a matrix learning-rate scale exercise MuonFactors.
 var muonAgreeCases = []agreeCase{
 	{"muon", func(c *config.Config) {
@@ -314,6 +314,12 @@ var muonAgreeCases = []agreeCase{
 		c.Optim.Name = "muon"
 		c.Model.Layers, c.Model.Pos, c.Model.Compact = 3, "nope", true
 		c.Optim.LossScale = 128
+	}, 2, 2},
+	// The architecture options change the parameter list: QK-norm's gains and the untied head
+	// go to AdamW, relu2 has no W3 (its group: W1 tall, W2 wide).
+	{"muon, relu2, qk_norm, untied head", func(c *config.Config) {
+		c.Optim.Name = "muon"
+		c.Model.Act, c.Model.QKNorm, c.Model.UntiedHead = "relu2", true, true
 	}, 2, 2},
 }
 

@@ -17,8 +17,8 @@ type kernels struct {
 	// bf16 mode's variants: the same formulas, bf16 where the kernel's comment says.
 	toBF16, gatherRowsBF, rmsFwdBF, splitBF, mergeBF, swigluFwdBF, swigluBwdBF, scaleToBF, softcapCEBF *cuda.Func
 
-	// mod is the compiled module, for kernels looked up elsewhere (Muon's: muon.go).
-	mod *cuda.Module
+	arch archKernels // the architecture options' (arch.go)
+	muon muonKernels // Muon's (muon.go)
 }
 
 func compile(c *cuda.Ctx) (*kernels, error) {
@@ -26,7 +26,7 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &kernels{mod: m}
+	k := &kernels{}
 	for _, f := range []struct {
 		p    **cuda.Func
 		name string
@@ -46,14 +46,22 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 			return nil, err
 		}
 	}
+	if err := k.arch.load(m); err != nil {
+		return nil, err
+	}
+	if err := k.muon.load(m); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
 // layerBufs is one layer's saved activations (device). P ([B·H, T, T]) is the GEMM attention's,
-// LSE ([B·H, T]) the flash attention's. In bf16 mode Xn, A, X2n, H1, H3 and Gate are bf16
+// LSE ([B·H, T]) the flash attention's; QKV (the raw projections [N, 3D]) and RQ, RK (1/rms per
+// row and head, [N·H]) QK-norm's; H3 SwiGLU's. In bf16 mode Xn, A, X2n, H1, H3 and Gate are bf16
 // (bufferPlan).
 type layerBufs struct {
 	X, Xn, RAtt, Qh, Kh, Vh, P, LSE, A, X2, X2n, RFFN, H1, H3, Gate cuda.Ptr
+	QKV, RQ, RK                                                     cuda.Ptr
 }
 
 // buffers is every activation and scratch buffer for up to rows = batch·Seq tokens.
@@ -88,7 +96,9 @@ type bufSpec struct {
 // Xn, X2n and xf, the merged attention output A, the FFN's H1, H3 and Gate, and on the backward
 // side dlogits, dy, do, dh1, dh3 and dQKV; the residual stream, the GEMM outputs that fp32
 // kernels read, the attention's Q/K/V/P and every gradient summed into a weight's stay fp32.
-// Other modes have every buffer fp32 (and no dlogits: dl overwrites the logits).
+// Other modes have every buffer fp32 (and no dlogits: dl overwrites the logits). A plain MLP
+// (model.act relu2, gelu) has no H3 and dh3; QK-norm adds per layer the raw projections QKV and
+// 1/rms per (row, head) RQ, RK, all fp32 (fp32 kernels read them).
 func (t *Trainer) bufferPlan(b *buffers, batch int) []bufSpec {
 	mc := t.cfg.Model
 	N, D, F, H, T, C := batch*mc.Seq, mc.Dim, mc.FFN, mc.Heads, mc.Seq, t.classes()
@@ -115,12 +125,19 @@ func (t *Trainer) bufferPlan(b *buffers, batch int) []bufSpec {
 		add(L("X2n"), &a.X2n, nd, act)
 		add(L("RFFN"), &a.RFFN, N, sizeF32)
 		add(L("H1"), &a.H1, nf, act)
-		add(L("H3"), &a.H3, nf, act)
+		if t.gated() {
+			add(L("H3"), &a.H3, nf, act)
+		}
 		add(L("Gate"), &a.Gate, nf, act)
 		if flash {
 			add(L("LSE"), &a.LSE, N*H, sizeF32)
 		} else {
 			add(L("P"), &a.P, ss, sizeF32)
+		}
+		if t.qkNorm() {
+			add(L("QKV"), &a.QKV, 3*nd, sizeF32)
+			add(L("RQ"), &a.RQ, N*H, sizeF32)
+			add(L("RK"), &a.RK, N*H, sizeF32)
 		}
 	}
 	add("xL", &b.xL, nd, sizeF32)
@@ -142,7 +159,9 @@ func (t *Trainer) bufferPlan(b *buffers, batch int) []bufSpec {
 	add("dy", &b.dy, nd, act)
 	add("dgate", &b.dgate, nf, sizeF32)
 	add("dh1", &b.dh1, nf, act)
-	add("dh3", &b.dh3, nf, act)
+	if t.gated() {
+		add("dh3", &b.dh3, nf, act)
+	}
 	add("dx2n", &b.dx2n, nd, sizeF32)
 	add("do", &b.do, nd, act)
 	add("da", &b.da, nd, sizeF32)
@@ -250,8 +269,8 @@ func (t *Trainer) wop(i, ld int) cuda.Operand {
 	return cuda.F32(t.w.Add(t.offs[i]), ld)
 }
 
-// lwop is layer l's parameter which as a GEMM operand.
-func (t *Trainer) lwop(l, which, ld int) cuda.Operand { return t.wop(1+l*perLayer+which, ld) }
+// lwop is layer l's parameter which (pAttnNorm …) as a GEMM operand.
+func (t *Trainer) lwop(l, which, ld int) cuda.Operand { return t.wop(t.pi.layers[l][which], ld) }
 
 // pick is k's bf16 variant in bf16 mode, else k.
 func (t *Trainer) pick(k, bf *cuda.Func) *cuda.Func {
@@ -271,8 +290,8 @@ func (t *Trainer) gemmB(ta, tb bool, m, n, k int, alpha float32, a cuda.Ptr, lda
 // param returns the device weight and gradient of parameter i.
 func (t *Trainer) param(i int) (w, g cuda.Ptr) { return t.w.Add(t.offs[i]), t.g.Add(t.offs[i]) }
 
-// Parameter indices in model.Params order: embed, per layer 9 (attn_norm, wq, wk, wv, wo,
-// ffn_norm, w1, w2, w3), final_norm.
+// The roles of a layer's parameters (model.Layer's fields), for lp and lwop; t.pi maps them to
+// indices in model.Params, whose order depends on the architecture options (paramIndex).
 const (
 	pAttnNorm = iota
 	pWq
@@ -282,18 +301,25 @@ const (
 	pFFNNorm
 	pW1
 	pW2
-	pW3
-	perLayer
+	pW3    // SwiGLU only
+	pQNorm // QK-norm only
+	pKNorm // QK-norm only
+	nRoles
 )
 
-func (t *Trainer) lp(l, which int) (w, g cuda.Ptr) { return t.param(1 + l*perLayer + which) }
+func (t *Trainer) lp(l, which int) (w, g cuda.Ptr) { return t.param(t.pi.layers[l][which]) }
 
 // rmsnormBwd is model's rmsnormBackward: dx += …, dgain += Σ_rows dy·x·r.
 func (t *Trainer) rmsnormBwd(dx, dg, dout, x, rinv, g cuda.Ptr, n, d int) {
 	t.rows(t.k.rmsBwd, n, dx, t.buf.gpart, dout, x, rinv, g, d)
+	t.colSumAdd(dg, t.buf.gpart, n, d)
+}
+
+// colSumAdd is dst[j] += Σ_rows part[row, j] over part [n, d].
+func (t *Trainer) colSumAdd(dst, part cuda.Ptr, n, d int) {
 	rowsPer := max(64, (n+65534)/65535) // grid.y ≤ 65535
 	t.launch(t.k.colSumAdd, cuda.Dim3{X: (d + 255) / 256, Y: (n + rowsPer - 1) / rowsPer}, cuda.Dim3{X: 256},
-		dg, t.buf.gpart, n, d, rowsPer)
+		dst, part, n, d, rowsPer)
 }
 
 // forward runs the embedding and every block, leaving the last block's output in buf.xL.
@@ -307,18 +333,21 @@ func (t *Trainer) forward(batch int) {
 	k := t.k
 	eps := float32(mc.NormEps)
 	scale := float32(1 / sqrtF(float64(HD)))
-	E, _ := t.param(0)
+	E, _ := t.param(t.pi.embed)
 	t.ew(k.embedFwd, int64(N*D), b.layers[0].X, E, b.ids, N, D)
 	for l := range b.layers {
 		a := &b.layers[l]
 		gAtt, _ := t.lp(l, pAttnNorm)
 		gFFN, _ := t.lp(l, pFFNNorm)
 		t.rows(t.pick(k.rmsFwd, k.rmsFwdBF), N, a.Xn, a.RAtt, a.X, gAtt, D, eps)
-		t.mm(false, true, N, 3*D, D, t.act(a.Xn, D), t.lwop(l, pWq, D), 0, cuda.F32(b.qkv, 3*D))
+		qkv := b.qkv
+		if t.qkNorm() { // kept for the backward pass
+			qkv = a.QKV
+		}
+		t.mm(false, true, N, 3*D, D, t.act(a.Xn, D), t.lwop(l, pWq, D), 0, cuda.F32(qkv, 3*D))
 		pairs := int64(N * D / 2)
-		t.ew(k.split, pairs, a.Qh, b.qkv, N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
-		t.ew(k.split, pairs, a.Kh, b.qkv.Add(D), N, 3*D, T, H, HD, t.cos, t.sin, float32(1))
-		t.ew(k.split, pairs, a.Vh, b.qkv.Add(2*D), N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
+		t.splitQK(l, a, qkv, N)
+		t.ew(k.split, pairs, a.Vh, qkv.Add(2*D), N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
 		if t.attn == AttentionFlash {
 			if t.err == nil {
 				t.fail(flashForward(t.c, t.fk, b.ah, a.LSE, a.Qh, a.Kh, a.Vh, T, BH, HD))
@@ -332,10 +361,7 @@ func (t *Trainer) forward(batch int) {
 		t.mm(false, true, N, D, D, t.act(a.A, D), t.lwop(l, pWo, D), 0, cuda.F32(b.o, D))
 		t.ew(k.axpy, int64(N*D), a.X2, a.X, b.o, t.alpha, int64(N*D))
 		t.rows(t.pick(k.rmsFwd, k.rmsFwdBF), N, a.X2n, a.RFFN, a.X2, gFFN, D, eps)
-		t.mm(false, true, N, F, D, t.act(a.X2n, D), t.lwop(l, pW1, D), 0, t.act(a.H1, F))
-		t.mm(false, true, N, F, D, t.act(a.X2n, D), t.lwop(l, pW3, D), 0, t.act(a.H3, F))
-		t.ew(t.pick(k.swigluFwd, k.swigluFwdBF), int64(N*F), a.Gate, a.H1, a.H3, int64(N*F))
-		t.mm(false, true, N, D, F, t.act(a.Gate, F), t.lwop(l, pW2, F), 0, cuda.F32(b.y, D))
+		t.ffnForward(l, a, N, D, F)
 		next := b.xL
 		if l+1 < len(b.layers) {
 			next = b.layers[l+1].X
@@ -344,17 +370,17 @@ func (t *Trainer) forward(batch int) {
 	}
 }
 
-// classifier returns E_c as a GEMM operand (E, or its active rows gathered into buf.ec; bf16 in
-// bf16 mode).
+// classifier returns E_c as a GEMM operand (E or the untied head, or its active rows gathered
+// into buf.ec; bf16 in bf16 mode).
 func (t *Trainer) classifier() cuda.Operand {
-	D := t.cfg.Model.Dim
+	D, h := t.cfg.Model.Dim, t.pi.head
 	if t.active == nil {
-		return t.wop(0, D)
+		return t.wop(h, D)
 	}
 	if t.bf {
-		t.ew(t.k.gatherRowsBF, int64(len(t.active)*D), t.buf.ec, t.wb, t.actDev, len(t.active), D)
+		t.ew(t.k.gatherRowsBF, int64(len(t.active)*D), t.buf.ec, t.wb.AddBF16(t.offs[h]), t.actDev, len(t.active), D)
 	} else {
-		t.ew(t.k.gatherRows, int64(len(t.active)*D), t.buf.ec, t.w, t.actDev, len(t.active), D)
+		t.ew(t.k.gatherRows, int64(len(t.active)*D), t.buf.ec, t.w.Add(t.offs[h]), t.actDev, len(t.active), D)
 	}
 	return t.act(t.buf.ec, D)
 }
@@ -365,7 +391,7 @@ func (t *Trainer) head(n int, train bool, gradScale float32) {
 	mc := t.cfg.Model
 	D, C := mc.Dim, t.classes()
 	b := &t.buf
-	gF, _ := t.param(len(t.ps) - 1)
+	gF, _ := t.param(t.pi.finalNorm)
 	t.rows(t.pick(t.k.rmsFwd, t.k.rmsFwdBF), n, b.xf, b.rf, b.xL, gF, D, float32(mc.NormEps))
 	t.mm(false, true, n, C, D, t.act(b.xf, D), t.classifier(), 0, cuda.F32(b.logits, C))
 	tr := 0
@@ -392,8 +418,9 @@ func (t *Trainer) backward(batch int) {
 	b := &t.buf
 	k := t.k
 	scale := float32(1 / sqrtF(float64(HD)))
-	_, gE := t.param(0)
-	ec := t.wop(0, D)
+	_, gE := t.param(t.pi.embed)
+	_, gC := t.param(t.pi.head) // the classifier's gradient: gE, or the untied head's
+	ec := t.wop(t.pi.head, D)
 	if t.active != nil {
 		ec = t.act(b.ec, D) // gathered by head's classifier call
 	}
@@ -405,12 +432,12 @@ func (t *Trainer) backward(batch int) {
 	if t.active != nil {
 		t.fail(t.c.Zero(b.gec, C*D))
 		t.mm(true, false, C, D, N, dl, t.act(b.xf, D), 1, cuda.F32(b.gec, D))
-		t.ew(k.scatterAddRows, int64(C*D), gE, b.gec, t.actDev, C, D)
+		t.ew(k.scatterAddRows, int64(C*D), gC, b.gec, t.actDev, C, D)
 	} else {
-		t.mm(true, false, C, D, N, dl, t.act(b.xf, D), 1, cuda.F32(gE, D))
+		t.mm(true, false, C, D, N, dl, t.act(b.xf, D), 1, cuda.F32(gC, D))
 	}
 	t.fail(t.c.Zero(b.dx, N*D))
-	gFw, gFg := t.param(len(t.ps) - 1)
+	gFw, gFg := t.param(t.pi.finalNorm)
 	t.rmsnormBwd(b.dx, gFg, b.dxf, b.xL, b.rf, gFw, N, D)
 	nd := int64(N * D)
 	pairs := nd / 2
@@ -420,18 +447,9 @@ func (t *Trainer) backward(batch int) {
 		_, gqkv := t.lp(l, pWq)
 		_, gwo := t.lp(l, pWo)
 		gFFNW, gFFNG := t.lp(l, pFFNNorm)
-		_, gw1 := t.lp(l, pW1)
-		_, gw2 := t.lp(l, pW2)
-		_, gw3 := t.lp(l, pW3)
 		// x' = x2 + α·y
 		t.ew(t.pick(k.scaleTo, k.scaleToBF), nd, b.dy, b.dx, t.alpha, nd)
-		t.mm(false, false, N, F, D, t.act(b.dy, D), t.lwop(l, pW2, F), 0, cuda.F32(b.dgate, F))
-		t.mm(true, false, D, F, N, t.act(b.dy, D), t.act(a.Gate, F), 1, cuda.F32(gw2, F))
-		t.ew(t.pick(k.swigluBwd, k.swigluBwdBF), int64(N*F), b.dh1, b.dh3, b.dgate, a.H1, a.H3, int64(N*F))
-		t.mm(false, false, N, D, F, t.act(b.dh1, F), t.lwop(l, pW1, D), 0, cuda.F32(b.dx2n, D))
-		t.mm(false, false, N, D, F, t.act(b.dh3, F), t.lwop(l, pW3, D), 1, cuda.F32(b.dx2n, D))
-		t.mm(true, false, F, D, N, t.act(b.dh1, F), t.act(a.X2n, D), 1, cuda.F32(gw1, D))
-		t.mm(true, false, F, D, N, t.act(b.dh3, F), t.act(a.X2n, D), 1, cuda.F32(gw3, D))
+		t.ffnBackward(l, a, N, D, F)
 		t.rmsnormBwd(b.dx, gFFNG, b.dx2n, a.X2, a.RFFN, gFFNW, N, D)
 		// x2 = x + α·o
 		t.ew(t.pick(k.scaleTo, k.scaleToBF), nd, b.do, b.dx, t.alpha, nd)
@@ -457,14 +475,13 @@ func (t *Trainer) backward(batch int) {
 		if t.bf {
 			merge, at = k.mergeBF, cuda.Ptr.AddBF16
 		}
-		t.ew(merge, pairs, b.dqkv, b.dqh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
-		t.ew(merge, pairs, at(b.dqkv, D), b.dkh, N, 3*D, T, H, HD, t.cos, t.sin, float32(-1))
+		t.mergeDQK(l, a, N)
 		t.ew(merge, pairs, at(b.dqkv, 2*D), b.dvh, N, 3*D, T, H, HD, cuda.Ptr(0), cuda.Ptr(0), float32(1))
 		t.mm(false, false, N, D, 3*D, t.act(b.dqkv, 3*D), t.lwop(l, pWq, D), 0, cuda.F32(b.dxn, D))
 		t.mm(true, false, 3*D, D, N, t.act(b.dqkv, 3*D), t.act(a.Xn, D), 1, cuda.F32(gqkv, D))
 		t.rmsnormBwd(b.dx, gAttG, b.dxn, a.X, a.RAtt, gAttW, N, D)
 	}
-	t.ew(k.embedBwd, nd, gE, b.dx, b.ids, N, D)
+	t.ew(k.embedBwd, nd, gE, b.dx, b.ids, N, D) // after the classifier's: tied, both add to gE
 }
 
 func sqrtF(x float64) float64 { return math.Sqrt(x) }

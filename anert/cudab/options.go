@@ -7,19 +7,17 @@ import (
 )
 
 // unsupportedExtra names the architecture options (anert/model) the cuda backend does not
-// implement yet; Supported lists them in its error. zero_init needs nothing here: the weights
-// come from the host model's initialisation.
+// implement; Supported lists them in its error. It runs every option the CPU model has today
+// (arch.go: act swiglu, relu2, gelu; qk_norm; untied_head; zero_init needs nothing here, the
+// weights come from the host model's initialisation), so only an activation added to
+// config.Activations without kernels here is refused; a new model option the backend lacks
+// goes here too.
 func unsupportedExtra(cfg config.Config) []string {
 	var e []string
-	m := cfg.Model
-	if a := m.Activation(); a != "swiglu" {
-		e = append(e, fmt.Sprintf("model.act = %q (the cuda backend has swiglu)", a))
-	}
-	if m.QKNorm {
-		e = append(e, "model.qk_norm = true")
-	}
-	if m.UntiedHead {
-		e = append(e, "model.untied_head = true")
+	switch a := cfg.Model.Activation(); a {
+	case "swiglu", "relu2", "gelu":
+	default:
+		e = append(e, fmt.Sprintf("model.act = %q (the cuda backend has swiglu, relu2 and gelu)", a))
 	}
 	return e
 }

@@ -88,6 +88,7 @@ type Trainer struct {
 	ps   []*tensor.Param
 	offs []int // offset of each parameter in the flat buffers
 	nw   int   // parameter count
+	pi   paramIndex
 
 	w, g, om, ov cuda.Ptr // flat weights, gradients, optimizer m and v (AdamW; Muon's non-matrix parameters)
 	mu           *muonDev // Muon's plan and scratch (muon.go); nil for Lion and AdamW
@@ -146,6 +147,10 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 	for _, p := range t.ps {
 		t.offs = append(t.offs, t.nw)
 		t.nw += len(p.W)
+	}
+	if t.pi, err = indexParams(m, t.offs); err != nil {
+		c.Close()
+		return nil, err
 	}
 	if cfg.Model.Compact {
 		t.toCompact = make([]int32, cfg.Model.Vocab)

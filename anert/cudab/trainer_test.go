@@ -22,20 +22,26 @@ func needGPU(t *testing.T) {
 	}
 }
 
-// Options the backend does not implement are refused by name; runs everywhere.
+// Options the backend does not implement are refused by name, and the architecture options it
+// runs (relu2, gelu, qk_norm, untied_head, zero_init) are not; runs everywhere.
 func TestSupportedNamesWhatIsMissing(t *testing.T) {
 	c := config.Tiny()
 	if err := Supported(c); err != nil {
 		t.Fatalf("the default model is refused: %v", err)
 	}
+	for _, act := range []string{"relu2", "gelu"} {
+		a := config.Tiny()
+		a.Model.Act, a.Model.QKNorm, a.Model.UntiedHead, a.Model.ZeroInit = act, true, true, true
+		if err := Supported(a); err != nil {
+			t.Errorf("act %s with qk_norm, untied_head and zero_init is refused: %v", act, err)
+		}
+	}
 	c.Optim.Name = "sgd"
 	c.Model.Pos = "alibi"
-	c.Model.Act = "relu2"
-	c.Model.QKNorm = true
-	c.Model.UntiedHead = true
+	c.Model.Act = "swish" // an activation the backend has no kernels for
 	c.Model.KVHeads = 2
 	err := Supported(c)
-	for _, want := range []string{`optim.name = "sgd"`, `model.pos = "alibi"`, `model.act = "relu2"`, "model.qk_norm", "model.untied_head", "model.kv_heads = 2"} {
+	for _, want := range []string{`optim.name = "sgd"`, `model.pos = "alibi"`, `model.act = "swish"`, "model.kv_heads = 2"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Supported = %v, want %s named", err, want)
 		}
@@ -92,6 +98,27 @@ var agreeCases = []agreeCase{
 	{"head dim 64, seq 130", func(c *config.Config) {
 		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN = 130, 2, 128, 128
 	}, 2, 2},
+	// The architecture options (arch.go), each alone and together; "arch" in every name, so
+	// `-test.run 'AgreesWithCPU/.*/arch'` selects them. The head-dim-16 ones run flash's bf16
+	// kernels on QK-normed Q and K in bf16 mode.
+	{"arch relu2", func(c *config.Config) { c.Model.Act = "relu2" }, 2, 2},
+	{"arch gelu", func(c *config.Config) { c.Model.Act = "gelu" }, 2, 2},
+	{"arch qknorm", func(c *config.Config) { c.Model.QKNorm = true }, 2, 3},
+	{"arch qknorm nope, head dim 16", func(c *config.Config) {
+		c.Model.QKNorm, c.Model.Pos = true, "nope"
+		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN = 40, 2, 32, 64
+	}, 2, 2},
+	{"arch untied", func(c *config.Config) { c.Model.UntiedHead = true }, 2, 3},
+	{"arch untied compact", func(c *config.Config) { c.Model.UntiedHead, c.Model.Compact = true, true }, 2, 2},
+	{"arch gelu qknorm untied adamw, head dim 16", func(c *config.Config) {
+		c.Model.Act, c.Model.QKNorm, c.Model.UntiedHead = "gelu", true, true
+		c.Model.Seq, c.Model.Heads, c.Model.Dim, c.Model.FFN = 64, 4, 64, 96
+		c.Optim.Name, c.Optim.WeightDecay, c.Optim.EmbedLRScale, c.Optim.MatrixLRScale = "adamw", 0.1, 3, 0.5
+	}, 2, 3},
+	{"arch relu2 qknorm untied compact", func(c *config.Config) {
+		c.Model.Act, c.Model.QKNorm, c.Model.UntiedHead, c.Model.Compact = "relu2", true, true, true
+		c.Optim.WeightDecay, c.Optim.EmbedLRScale = 0.1, 2
+	}, 2, 3},
 }
 
 // In fp32 the loss, every gradient, the gradient norm and the optimizer update agree with the CPU

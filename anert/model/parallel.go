@@ -44,6 +44,10 @@ type team struct {
 	partsBuf   []float32 // rmsnormBackward's per-part partial dg
 }
 
+// A loop profile (par.Profile) names the function that called the team's loop helpers as a loop's
+// site, not the helper.
+func init() { par.Plumbing("github.com/anelab/anelab/anert/model.(*team).") }
+
 // newTeam returns a team of w goroutines (at least 1).
 func newTeam(w int) *team { return &team{w: max(1, w)} }
 

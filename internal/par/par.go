@@ -50,6 +50,15 @@ func Run(w, n, parts int, j Job) {
 	}
 	loops.Add(1)
 	w = min(max(w, 1), parts)
+	if p := profile.Load(); p != nil {
+		p.run(w, n, parts, j)
+		return
+	}
+	run(w, n, parts, j)
+}
+
+// run is Run of j on w ≥ 1 goroutines (parts ≥ w).
+func run(w, n, parts int, j Job) {
 	if w == 1 {
 		for i := range parts {
 			j.Run(0, i, i*n/parts, (i+1)*n/parts)

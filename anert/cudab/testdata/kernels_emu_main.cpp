@@ -71,6 +71,9 @@ static std::map<std::string, std::function<void(void**)>> kernels = {
     K(softmax_causal_fwd), K(softmax_causal_bwd), K(swiglu_fwd), K(swiglu_fwd_bf), K(swiglu_bwd),
     K(swiglu_bwd_bf), K(axpy),         K(scale_to),       K(scale_to_bf),    K(softcap_ce), K(softcap_ce_bf),
     K(sum_d),        K(scale_sumsq),   K(scale_inplace),  K(lion),           K(adamw),
+    // the architecture options' (TestArchKernelsEmulated)
+    K(relu2_fwd), K(relu2_fwd_bf), K(relu2_bwd), K(relu2_bwd_bf), K(gelu_fwd), K(gelu_fwd_bf), K(gelu_bwd),
+    K(gelu_bwd_bf), K(qknorm_split), K(qknorm_merge_bwd), K(qknorm_merge_bwd_bf),
     K(muon_momentum), K(muon_scale),   K(muon_update),
 };
 

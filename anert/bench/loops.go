@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/internal/par"
+)
+
+// profileSteps is how many steps a loop profile (Options.ProfileLoops) records.
+const profileSteps = 3
+
+// LoopProfile is where a config's steps spend their time, loop by loop (par.Profile): recorded
+// over Steps extra steps after the timed ones, with the sgemm rate of one goroutine alone (one
+// BLAS thread, SgemmN³ products) measured in the same process right before, which the BLAS calls'
+// rate inside the loops is compared with.
+type LoopProfile struct {
+	Steps      int
+	StepNs     int64   // Σ wall time of the profiled steps
+	ModelFLOPs float64 // the model's FLOPs over the profiled steps (FLOPsPerToken × tokens)
+	SgemmN     int
+	Single     float64    // GFLOP/s of one goroutine's back-to-back SgemmN³ products
+	Sites      []par.Site // the longest wall time first
+	Outside    par.BLAS   // BLAS calls outside every loop
+}
+
+// profileLoops records a LoopProfile of profileSteps steps of rig.
+func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64) (*LoopProfile, error) {
+	blas.SetSerial(true)
+	lp := &LoopProfile{Steps: profileSteps, SgemmN: n, Single: newBurster(n, 1).parallel(d).Mean,
+		ModelFLOPs: flopsPerStep * profileSteps}
+	p := par.NewProfile()
+	par.SetProfile(p)
+	defer par.SetProfile(nil)
+	for range profileSteps {
+		st, _, err := rig.Step()
+		if err != nil {
+			return nil, err
+		}
+		lp.StepNs += st.Ns
+	}
+	par.SetProfile(nil)
+	lp.Sites, lp.Outside = p.Sites(), p.Outside()
+	return lp, nil
+}
+
+// WriteLoopProfile prints r's loop profile as a table, one row per site, the longest first: loops
+// per step; wall ms per step and its share of the step; busy % (time inside the parts ÷ wall ×
+// goroutines: the rest is goroutines waiting at the loop's end for the slowest part); BLAS ms per
+// step (summed over goroutines ÷ goroutines); the BLAS calls' GFLOP/s per goroutine and that ÷ one
+// goroutine's sgemm rate alone; the busy time outside BLAS (÷ goroutines). Then the totals.
+func WriteLoopProfile(w io.Writer, r Result) {
+	lp := r.Loops
+	if lp == nil || lp.Steps == 0 {
+		return
+	}
+	steps := float64(lp.Steps)
+	step := float64(lp.StepNs) / 1e6 / steps
+	fmt.Fprintf(w, "\nloops of a %s step: %d threads, %d profiled steps of %.2f ms; sgemm %d³ on one goroutine alone %.1f GFLOP/s\n",
+		r.Name, r.Threads, lp.Steps, step, lp.SgemmN, lp.Single)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "site\tloops\tw\twall ms\t% step\tbusy %\tBLAS ms\tBLAS GF/s/gor\t÷ alone\tother ms\t")
+	var wall, capacity, busy time.Duration
+	var inLoops par.BLAS
+	var loops int64
+	for _, s := range lp.Sites {
+		wall, capacity, busy, loops = wall+s.Wall, capacity+s.Capacity, busy+s.Busy, loops+s.Loops
+		inLoops.Add(s.BLAS)
+		gw := float64(max(s.W, 1))
+		ms := func(d time.Duration) float64 { return float64(d) / 1e6 / steps }
+		rate, eff := "-", "-"
+		if s.BLAS.Time > 0 {
+			g := float64(s.BLAS.FLOPs) / float64(s.BLAS.Time)
+			rate = fmt.Sprintf("%.1f", g)
+			if lp.Single > 0 {
+				eff = fmt.Sprintf("%.2f", g/lp.Single)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%.3f\t%.1f\t%.0f\t%.3f\t%s\t%s\t%.3f\t\n", s.Name, float64(s.Loops)/steps, s.W,
+			ms(s.Wall), 100*ms(s.Wall)/step, 100*pct(s.Busy, s.Capacity), ms(s.BLAS.Time)/gw, rate, eff, ms(s.Busy-s.BLAS.Time)/gw)
+	}
+	tw.Flush()
+	loopMs := float64(wall) / 1e6 / steps
+	all := inLoops
+	all.Add(lp.Outside)
+	fmt.Fprintf(w, "total: step %.2f ms = loops %.2f ms (%.1f loops, %.0f%%) + outside loops (serial code) %.2f ms; "+
+		"busy %.0f%% of the loops' goroutine time; BLAS %.2f GFLOP a step, %.0f%% of the model's FLOPs (%.1f GF/s per goroutine, %.2f of alone; outside loops %d calls)\n",
+		step, loopMs, float64(loops)/steps, 100*loopMs/step, step-loopMs, 100*pct(busy, capacity),
+		float64(all.FLOPs)/1e9/steps, 100*float64(all.FLOPs)/max(lp.ModelFLOPs, 1),
+		float64(inLoops.FLOPs)/max(float64(inLoops.Time), 1), float64(inLoops.FLOPs)/max(float64(inLoops.Time), 1)/max(lp.Single, 1e-9),
+		lp.Outside.Calls/int64(lp.Steps))
+}
+
+func pct(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}

@@ -1,0 +1,106 @@
+package par_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anelab/anelab/internal/par"
+)
+
+// sleepJob sleeps d[part] in each part.
+type sleepJob struct{ d []time.Duration }
+
+func (j *sleepJob) Run(_, part, _, _ int) { time.Sleep(j.d[part]) }
+
+// blasJob reports a BLAS call of flops FLOPs (taking 1 µs) per part to the profile in force.
+type blasJob struct{ flops int64 }
+
+func (j *blasJob) Run(_, _, _, _ int) { par.Profiling().AddBLAS(j.flops, time.Microsecond) }
+
+func startDirect(w, parts int, j par.Job) { par.Run(w, parts, parts, j) }
+
+func startEach(w, parts int, _ par.Job) { par.Each(w, parts, func(int, int) {}) }
+
+// plumbStart passes a loop on for its caller: registered as plumbing, so the caller is the site.
+func plumbStart(w, parts int, j par.Job) { par.Run(w, parts, parts, j) }
+
+func startViaPlumbing(w, parts int, j par.Job) { plumbStart(w, parts, j) }
+
+func init() { par.Plumbing("github.com/anelab/anelab/internal/par_test.plumbStart") }
+
+// withProfile runs f with a fresh profile in force and returns it.
+func withProfile(f func()) *par.Profile {
+	p := par.NewProfile()
+	par.SetProfile(p)
+	defer par.SetProfile(nil)
+	f()
+	return p
+}
+
+// TestProfileSites: a loop is attributed to the function that started it — through par's own
+// helpers (Each) and registered plumbing — with its goroutines and parts, serial loops included.
+func TestProfileSites(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(w, parts int, j par.Job)
+		w     int
+		site  string
+	}{
+		{"direct", startDirect, 2, "par_test.startDirect:"},
+		{"serial", startDirect, 1, "par_test.startDirect:"},
+		{"Each", startEach, 2, "par_test.startEach:"},
+		{"plumbing", startViaPlumbing, 2, "par_test.startViaPlumbing:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := withProfile(func() {
+				tc.start(tc.w, 4, &sleepJob{make([]time.Duration, 4)})
+				tc.start(tc.w, 4, &sleepJob{make([]time.Duration, 4)})
+			})
+			s := p.Sites()
+			if len(s) != 1 || !strings.HasPrefix(s[0].Name, tc.site) || s[0].Loops != 2 || s[0].W != tc.w || s[0].Parts != 8 {
+				t.Fatalf("sites %+v, want one %q×2 on %d goroutines, 8 parts", s, tc.site, tc.w)
+			}
+		})
+	}
+}
+
+// TestProfileBusy: a loop's busy time covers its parts' sleeps, and fits in wall × goroutines.
+func TestProfileBusy(t *testing.T) {
+	for _, w := range []int{1, 2, 3} {
+		d := []time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond, time.Millisecond, 0}
+		var sum, longest time.Duration
+		for _, x := range d {
+			sum, longest = sum+x, max(longest, x)
+		}
+		p := withProfile(func() { startDirect(w, len(d), &sleepJob{d}) })
+		s := p.Sites()[0]
+		if s.Busy < sum || s.Wall < longest || s.Capacity != s.Wall*time.Duration(w) || s.Busy > s.Capacity {
+			t.Fatalf("w %d: busy %v (sleeps %v), wall %v (longest part %v), capacity %v", w, s.Busy, sum, s.Wall, longest, s.Capacity)
+		}
+	}
+}
+
+// TestProfileBLAS: BLAS calls count towards the loop in progress, else towards Outside, exactly.
+func TestProfileBLAS(t *testing.T) {
+	p := withProfile(func() {
+		startDirect(2, 5, &blasJob{flops: 1000})
+		par.Profiling().AddBLAS(7, 2*time.Microsecond)
+	})
+	s := p.Sites()
+	if len(s) != 1 || s[0].BLAS != (par.BLAS{Calls: 5, FLOPs: 5000, Time: 5 * time.Microsecond}) {
+		t.Fatalf("sites %+v", s)
+	}
+	if o := p.Outside(); o != (par.BLAS{Calls: 1, FLOPs: 7, Time: 2 * time.Microsecond}) {
+		t.Fatalf("outside %+v", o)
+	}
+}
+
+// TestProfileOffAllocs: with profiling off, a loop of a reusable job allocates nothing.
+func TestProfileOffAllocs(t *testing.T) {
+	par.SetProfile(nil)
+	j := &sleepJob{make([]time.Duration, 8)}
+	if n := testing.AllocsPerRun(20, func() { startDirect(2, 8, j) }); n != 0 {
+		t.Fatalf("%v allocations a loop", n)
+	}
+}
