@@ -45,6 +45,9 @@ run)
 		#    The architecture options (relu2, gelu, qk_norm, untied_head, alone and together) against
 		#    the CPU backend, both attentions, fp32 and bf16 (the agreement cases named "arch …").
 		step 75 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/.*/arch'
+		#    A 20-update fp32 run with gelu, qk_norm and untied_head against the CPU's, its checkpoint
+		#    resumed on both.
+		step 30 anert/train "$D/train.test" -test.v -test.run 'CUDARunArch'
 		# 1b. Muon on the GPU: its update against the CPU's from the same gradients (fp32, bf16), the
 		#     state through ToHost and a fresh trainer (TestMuonUpdateMatchesCPU); the agreement
 		#     cases with muon (TestMuonAgreesWithCPU); a 20-update fp32 run, its checkpoint's state
@@ -62,7 +65,7 @@ run)
 		step 40 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/flash' -test.skip 'AgreesWithCPU/.*/arch'
 		step 30 anert/cudab "$D/cudab.test" -test.v -test.run 'AgreesWithCPU/gemm' -test.skip 'AgreesWithCPU/.*/arch'
 		# 4. Whole runs: flash attention's curve and val loss against the CPU's; the GEMM path's too.
-		step 60 anert/train "$D/train.test" -test.v -test.run 'CUDA'
+		step 60 anert/train "$D/train.test" -test.v -test.run 'CUDA' -test.skip 'CUDARunArch'
 		# 5. fp32 speed; with GPUCHECK_TORCH=compile, torch.compile too.
 		step 60 . "$D/anebench" --backend cuda-fp32 --configs default,original --attention gemm,flash --out "$out/bench.txt"
 		if [ "${GPUCHECK_TORCH:-}" = compile ]; then
