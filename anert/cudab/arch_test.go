@@ -304,7 +304,8 @@ func TestIndexParams(t *testing.T) {
 }
 
 // The buffer plan with the architecture options: a plain MLP plans no H3 or dh3; QK-norm plans
-// per layer the raw projections [N, 3D] and 1/rms per (row, head) for q and k, fp32 in every mode.
+// per layer the raw projections [N, 3D] (instead of the shared qkv) and 1/rms per (row, head) for
+// q and k, fp32 in every mode.
 func TestBufferPlanArch(t *testing.T) {
 	for _, c := range []struct {
 		act    string
@@ -338,6 +339,9 @@ func TestBufferPlanArch(t *testing.T) {
 						t.Errorf("qk_norm %v bf16 %v: layer%d.%s planned %v (%d × %d bytes), want %d fp32", c.qkNorm, bf, l, w.name, ok, s.n, s.size, w.n)
 					}
 				}
+			}
+			if _, ok := names["qkv"]; ok == c.qkNorm {
+				t.Errorf("qk_norm %v: the shared qkv planned = %v", c.qkNorm, ok)
 			}
 			if s := names["gpart"]; s.n < N*mc.Heads*mc.HeadDim() {
 				t.Errorf("gpart has %d floats, QK-norm's backward needs N·H·HD = %d", s.n, N*mc.Heads*mc.HeadDim())

@@ -97,8 +97,8 @@ type bufSpec struct {
 // side dlogits, dy, do, dh1, dh3 and dQKV; the residual stream, the GEMM outputs that fp32
 // kernels read, the attention's Q/K/V/P and every gradient summed into a weight's stay fp32.
 // Other modes have every buffer fp32 (and no dlogits: dl overwrites the logits). A plain MLP
-// (model.act relu2, gelu) has no H3 and dh3; QK-norm adds per layer the raw projections QKV and
-// 1/rms per (row, head) RQ, RK, all fp32 (fp32 kernels read them).
+// (model.act relu2, gelu) has no H3 and dh3; QK-norm adds per layer the raw projections QKV (in
+// place of the shared qkv) and 1/rms per (row, head) RQ, RK, all fp32 (fp32 kernels read them).
 func (t *Trainer) bufferPlan(b *buffers, batch int) []bufSpec {
 	mc := t.cfg.Model
 	N, D, F, H, T, C := batch*mc.Seq, mc.Dim, mc.FFN, mc.Heads, mc.Seq, t.classes()
@@ -153,7 +153,9 @@ func (t *Trainer) bufferPlan(b *buffers, batch int) []bufSpec {
 		add("ec", &b.ec, C*D, act)
 		add("gec", &b.gec, C*D, sizeF32)
 	}
-	add("qkv", &b.qkv, 3*nd, sizeF32)
+	if !t.qkNorm() { // QK-norm's projections go to the layer's QKV
+		add("qkv", &b.qkv, 3*nd, sizeF32)
+	}
 	add("o", &b.o, nd, sizeF32)
 	add("y", &b.y, nd, sizeF32)
 	add("dy", &b.dy, nd, act)
