@@ -93,7 +93,12 @@ func newMuon(b base, ps []*tensor.Param) *Muon {
 func (u *Muon) Name() string { return "muon" }
 
 // Step applies one update. See Optimizer and the type's doc.
-func (u *Muon) Step(ps []*tensor.Param, lr float64) {
+func (u *Muon) Step(ps []*tensor.Param, lr float64) { u.update(ps, lr, asIs, false) }
+
+// Update applies one update on prepared gradients and zeroes them. See Optimizer.
+func (u *Muon) Update(ps []*tensor.Param, lr float64, p Prep) { u.update(ps, lr, p, true) }
+
+func (u *Muon) update(ps []*tensor.Param, lr float64, pr Prep, zero bool) {
 	u.check(ps)
 	u.t++
 	t := float64(u.t)
@@ -103,8 +108,8 @@ func (u *Muon) Step(ps []*tensor.Param, lr float64) {
 	a1, a2 := float32(1-o.Beta1), float32(1-o.Beta2)
 	parallel(u.threads, u.adam, func(c chunk) {
 		plr := lr * u.scale[c.p]
-		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], u.m[c.p][c.lo:c.hi], u.v[c.p][c.lo:c.hi],
-			float32(plr/bc1), float32(1/bc2), float32(1-plr*u.wd[c.p]), b1, a1, b2, a2, eps)
+		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], u.m[c.p][c.lo:c.hi], u.v[c.p][c.lo:c.hi], pr.Unscale, pr.Clip,
+			float32(plr/bc1), float32(1/bc2), float32(1-plr*u.wd[c.p]), b1, a1, b2, a2, eps, zero)
 	})
 	if len(u.mats) == 0 {
 		return
@@ -118,13 +123,14 @@ func (u *Muon) Step(ps []*tensor.Param, lr float64) {
 		i := u.mats[j]
 		p := ps[i]
 		step, decay := MuonFactors(o, lr, u.scale[i], u.wd[i], p.Shape[0], p.Shape[1])
-		muonUpdate(p.W, p.G, u.m[i], p.Shape[0], p.Shape[1], float32(o.MuonMomentum), step, decay, u.scratch[k])
+		muonUpdate(p.W, p.G, u.m[i], p.Shape[0], p.Shape[1], pr.Unscale, pr.Clip, zero, float32(o.MuonMomentum), step, decay, u.scratch[k])
 	})
 }
 
-// muonUpdate is one matrix's Muon step (see Muon) with the factors of MuonFactors: W ← W·f −
-// step·O; scratch holds at least 2·r·c + 2·min(r, c)² floats.
-func muonUpdate(w, g, m []float32, r, c int, mu float32, step, f float32, scratch []float32) {
+// muonUpdate is one matrix's Muon step (see Muon) on the gradient G' = (G·gu)·gc (Prep's factors),
+// with the factors of MuonFactors (W ← W·f − step·O); with zero it writes 0 over each gradient as
+// it reads it. scratch holds at least 2·r·c + 2·min(r, c)² floats.
+func muonUpdate(w, g, m []float32, r, c int, gu, gc float32, zero bool, mu float32, step, f float32, scratch []float32) {
 	n := r * c
 	s, l := min(r, c), max(r, c) // X is s×l
 	x, y := scratch[:n], scratch[n:2*n]
@@ -135,9 +141,13 @@ func muonUpdate(w, g, m []float32, r, c int, mu float32, step, f float32, scratc
 	for i := range r {
 		for j := range c {
 			k := i*c + j
-			mk := mu*m[k] + am*g[k]
+			gk := (g[k] * gu) * gc
+			if zero {
+				g[k] = 0
+			}
+			mk := mu*m[k] + am*gk
 			m[k] = mk
-			uk := am*g[k] + mu*mk
+			uk := am*gk + mu*mk
 			if r > c {
 				x[j*r+i] = uk
 			} else {
