@@ -174,8 +174,8 @@ func NewRig(cfg config.Config) (*Rig, error) {
 }
 
 // Step runs one optimizer step as the training loop does — ForwardBackward on the next random
-// batch, PrepareGrads (unscale, clip), the optimizer update, WeightsChanged, ZeroGrad — and
-// returns its phase times and loss.
+// batch, Prepare (the gradient norm and clip factor), the optimizer update (unscaling, clipping and
+// zeroing the gradients as it reads them), WeightsChanged — and returns its phase times and loss.
 func (r *Rig) Step() (st Step, loss float64, err error) {
 	r.timings = model.Timings{}
 	loops0 := par.Loops()
@@ -186,10 +186,9 @@ func (r *Rig) Step() (st Step, loss float64, err error) {
 	}
 	t1 := time.Now()
 	ps := r.Model.Params()
-	optim.PrepareGrads(ps, r.cfg.Optim, 1, r.threads)
-	r.opt.Step(ps, optim.LR(r.cfg.Optim, r.opt.T()))
+	p := optim.Prepare(ps, r.cfg.Optim, 1, r.threads)
+	r.opt.Update(ps, optim.LR(r.cfg.Optim, r.opt.T()), p)
 	r.Model.WeightsChanged()
-	r.Model.ZeroGrad()
 	r.k++
 	t2 := time.Now()
 	st.Loops = int64(par.Loops() - loops0)

@@ -48,6 +48,12 @@ run)
 		#    A 20-update fp32 run with gelu, qk_norm and untied_head against the CPU's, its checkpoint
 		#    resumed on both.
 		step 30 anert/train "$D/train.test" -test.v -test.run 'CUDARunArch'
+		# 1b. Muon on the GPU: its update against the CPU's from the same gradients (fp32, bf16), the
+		#     state through ToHost and a fresh trainer (TestMuonUpdateMatchesCPU); the agreement
+		#     cases with muon (TestMuonAgreesWithCPU); a 20-update fp32 run, its checkpoint's state
+		#     and a resumed run against the CPU's (TestCUDAMuonRunTracksCPUAndResumes).
+		step 60 anert/cudab "$D/cudab.test" -test.v -test.run '^TestMuon'
+		step 40 anert/train "$D/train.test" -test.v -test.run '^TestCUDAMuon'
 		# 2. Speed, both attentions in turn, both configs at the GPU batch (16,384 tokens per
 		#    step), bf16; the PyTorch reference (eager) on the same GPU.
 		step 80 . "$D/anebench" --backend cuda --configs default,original --attention gemm,flash --steps 20 --out "$out/bench.txt"

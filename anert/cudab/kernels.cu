@@ -558,3 +558,79 @@ __global__ void qknorm_merge_bwd_bf(bf16* dx, float* gpart, const float* dh, con
 }
 
 } // extern "C"
+
+// Muon (anert/optim/muon.go; launched by cudab/muon.go). The 2-D weight matrices of one shape go
+// together: a group of k matrices whose Newton–Schulz operand X is [s, l] (s ≤ l). The grid is
+// k·nb blocks, nb per matrix: matrix y = blockIdx.x / nb, whose blocks stride over its n = s·l
+// elements. tab[2y] is the matrix's element offset in the flat weight/gradient/momentum buffers
+// and tab[2y+1] says whether it is stored [l, s] (1: a tall matrix, X its transpose) or [s, l]
+// (0). X, like the rest of the scratch, is [k, s, l], matrix after matrix.
+#define MUON_STRIDE(k, n, nb) for (long long k = (long long)(blockIdx.x % (nb)) * blockDim.x + threadIdx.x; k < (n); k += (long long)(nb) * blockDim.x)
+
+extern "C" {
+
+// Momentum and the Nesterov mix, per element k = i·c + j of the r×c parameter:
+//   m ← mu·m + am·g;  u = am·g + mu·m;  X[y] = u (at j·r + i when the matrix is tall, else at k);
+// part[blockIdx.x] = the block's Σ u², in double (muon_scale adds matrix y's nb partial sums in a
+// fixed order: the norm is deterministic).
+__global__ void muon_momentum(float* x, double* part, float* m, const float* g, const int* tab, int nb,
+                              int s, int l, float mu, float am) {
+    int y = blockIdx.x / nb;
+    long long off = tab[2 * y];
+    int tall = tab[2 * y + 1];
+    long long n = (long long)s * l;
+    int c = tall ? s : l, r = tall ? l : s;
+    float* my = m + off;
+    const float* gy = g + off;
+    float* xy = x + (long long)y * n;
+    double ss = 0.0;
+    MUON_STRIDE(k, n, nb) {
+        float gk = gy[k];
+        float mk = mu * my[k] + am * gk;
+        my[k] = mk;
+        float uk = am * gk + mu * mk;
+        if (tall) {
+            long long i = k / c, j = k % c;
+            xy[j * r + i] = uk;
+        } else {
+            xy[k] = uk;
+        }
+        ss += (double)uk * (double)uk;
+    }
+    ss = block_sum_d(ss);
+    if (threadIdx.x == 0) part[blockIdx.x] = ss;
+}
+
+// X[y] ← X[y]·(1/(‖U‖_F + 1e-7)), the norm from muon_momentum's nb partial sums of matrix y
+// (every block adds them in the same order, so all agree on the factor).
+__global__ void muon_scale(float* x, const double* part, int nb, long long n) {
+    int y = blockIdx.x / nb;
+    double ss = 0.0;
+    for (int j = threadIdx.x; j < nb; j += blockDim.x) ss += part[(long long)y * nb + j];
+    ss = block_sum_d(ss);
+    float inv = (float)(1.0 / (sqrt(ss) + 1e-7));
+    float* xy = x + (long long)y * n;
+    MUON_STRIDE(k, n, nb) xy[k] *= inv;
+}
+
+// The update from the orthogonalised X: w ← w·f − step·O with O read back through the same
+// transposition (step = stepTall for a tall matrix: its √(r/c) factor); with wb (bf16 mode) also
+// wb ← bf16(w), the GEMMs' copy, in the same pass.
+__global__ void muon_update(float* w, bf16* wb, const float* x, const int* tab, int nb, int s, int l,
+                            float step, float stepTall, float f) {
+    int y = blockIdx.x / nb;
+    long long off = tab[2 * y];
+    int tall = tab[2 * y + 1];
+    long long n = (long long)s * l;
+    int c = tall ? s : l, r = tall ? l : s;
+    float st = tall ? stepTall : step;
+    const float* xy = x + (long long)y * n;
+    MUON_STRIDE(k, n, nb) {
+        float o = tall ? xy[(k % c) * r + k / c] : xy[k];
+        float wi = w[off + k] * f - st * o;
+        w[off + k] = wi;
+        if (wb) wb[off + k] = f2bf(wi);
+    }
+}
+
+} // extern "C" (Muon)

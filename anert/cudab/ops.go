@@ -18,6 +18,7 @@ type kernels struct {
 	toBF16, gatherRowsBF, rmsFwdBF, splitBF, mergeBF, swigluFwdBF, swigluBwdBF, scaleToBF, softcapCEBF *cuda.Func
 
 	arch archKernels // the architecture options' (arch.go)
+	muon muonKernels // Muon's (muon.go)
 }
 
 func compile(c *cuda.Ctx) (*kernels, error) {
@@ -46,6 +47,9 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 		}
 	}
 	if err := k.arch.load(m); err != nil {
+		return nil, err
+	}
+	if err := k.muon.load(m); err != nil {
 		return nil, err
 	}
 	return k, nil

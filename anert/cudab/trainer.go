@@ -55,8 +55,8 @@ func Supported(cfg config.Config) error {
 	if m.Pos != "rope" && m.Pos != "nope" {
 		e = append(e, fmt.Sprintf("model.pos = %q", m.Pos))
 	}
-	if o.Name != "lion" && o.Name != "adamw" {
-		e = append(e, fmt.Sprintf("optim.name = %q (the cuda backend has lion and adamw)", o.Name))
+	if o.Name != "lion" && o.Name != "adamw" && o.Name != "muon" {
+		e = append(e, fmt.Sprintf("optim.name = %q (the cuda backend has lion, adamw and muon)", o.Name))
 	}
 	e = append(e, unsupportedExtra(cfg)...)
 	if len(e) > 0 {
@@ -90,7 +90,8 @@ type Trainer struct {
 	nw   int   // parameter count
 	pi   paramIndex
 
-	w, g, om, ov cuda.Ptr // flat weights, gradients, optimizer m and v (AdamW)
+	w, g, om, ov cuda.Ptr // flat weights, gradients, optimizer m and v (AdamW; Muon's non-matrix parameters)
+	mu           *muonDev // Muon's plan and scratch (muon.go); nil for Lion and AdamW
 	bf           bool     // bf16 mode: bf16 GEMM operands (prec == cuda.BF16)
 	wb           cuda.Ptr // bf16 mode: bf16 copy of w, the GEMMs' weights
 	t            int      // optimizer updates done
@@ -184,8 +185,13 @@ func New(cfg config.Config, m *model.Model, opt optim.Optimizer, active []int, p
 		if t.om, err = c.Alloc(t.nw); err != nil {
 			return err
 		}
-		if cfg.Optim.Name == "adamw" {
+		if cfg.Optim.Name == "adamw" || cfg.Optim.Name == "muon" {
 			if t.ov, err = c.Alloc(t.nw); err != nil {
+				return err
+			}
+		}
+		if cfg.Optim.Name == "muon" {
+			if err := t.newMuon(); err != nil {
 				return err
 			}
 		}
@@ -242,30 +248,8 @@ func (t *Trainer) Ctx() *cuda.Ctx { return t.c }
 func (t *Trainer) Close() error { return t.c.Close() }
 
 // optState is the host optimizer's state buffers in the order of the flat device buffers: per
-// parameter m, then (AdamW) per parameter v.
-func (t *Trainer) optState() (ms, vs [][]float32, err error) {
-	st := t.opt.State()
-	n := len(t.ps)
-	want := n
-	if t.cfg.Optim.Name == "adamw" {
-		want = 2 * n
-	}
-	if len(st) != want {
-		return nil, nil, fmt.Errorf("cudab: the %s optimizer has %d state buffers, expected %d", t.opt.Name(), len(st), want)
-	}
-	for i, s := range st {
-		p := t.ps[i%n]
-		if len(s.Data) != len(p.W) {
-			return nil, nil, fmt.Errorf("cudab: optimizer state %s has %d values, parameter %s %d", s.Name, len(s.Data), p.Name, len(p.W))
-		}
-		if i < n {
-			ms = append(ms, s.Data)
-		} else {
-			vs = append(vs, s.Data)
-		}
-	}
-	return ms, vs, nil
-}
+// parameter m, and v where the optimizer keeps one (optSlots, muon.go).
+func (t *Trainer) optState() (ms, vs [][]float32, err error) { return optSlots(t.opt, t.ps) }
 
 // fromHost uploads the host weights and optimizer state (and its update count).
 func (t *Trainer) fromHost() error {
@@ -280,7 +264,7 @@ func (t *Trainer) fromHost() error {
 		if err := cuda.Upload(t.c, t.om.Add(t.offs[i]), ms[i]); err != nil {
 			return err
 		}
-		if vs != nil {
+		if vs[i] != nil {
 			if err := cuda.Upload(t.c, t.ov.Add(t.offs[i]), vs[i]); err != nil {
 				return err
 			}
@@ -314,7 +298,7 @@ func (t *Trainer) ToHost() error {
 			if err := cuda.Download(t.c, ms[i], t.om.Add(t.offs[i])); err != nil {
 				return err
 			}
-			if vs != nil {
+			if vs[i] != nil {
 				if err := cuda.Download(t.c, vs[i], t.ov.Add(t.offs[i])); err != nil {
 					return err
 				}
@@ -450,7 +434,8 @@ func (t *Trainer) PrepareGrads(micro int) (norm float64, err error) {
 }
 
 // Update applies one optimizer step with the scheduled learning rate lr (before group scales),
-// exactly as optim's Lion or AdamW would on the host, then zeroes the gradients.
+// exactly as optim's Lion, AdamW or Muon would on the host, then zeroes the gradients. Muon's
+// non-matrix parameters take the adamw kernel here, its matrices muonStep (muon.go).
 func (t *Trainer) Update(lr float64) error {
 	o := t.cfg.Optim
 	return t.c.Do(func() error {
@@ -472,10 +457,16 @@ func (t *Trainer) Update(lr float64) error {
 			switch o.Name {
 			case "lion":
 				t.launch(t.k.lion, t.grid(n), cuda.Dim3{X: 256}, w, wb, g, m, n, float32(plr), float32(1-plr*wd), b1, a1, b2, a2)
-			case "adamw":
+			case "adamw", "muon":
+				if o.Name == "muon" && optim.MuonMatrix(p) {
+					continue // muonStep below
+				}
 				t.launch(t.k.adamw, t.grid(n), cuda.Dim3{X: 256}, w, wb, g, m, t.ov.Add(t.offs[i]), n,
 					float32(plr/bc1), float32(1/bc2), float32(1-plr*wd), b1, a1, b2, a2, float32(o.Eps))
 			}
+		}
+		if o.Name == "muon" {
+			t.muonStep(lr)
 		}
 		if t.err != nil {
 			return t.err

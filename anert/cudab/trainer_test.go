@@ -261,6 +261,11 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, attn Attention, loss
 				t.Errorf("step %d: gradient of %s: relative error %.2g > %g", step, p.Name, e, gradTol)
 			}
 		}
+		if cfg.Optim.Name == "muon" {
+			// Newton–Schulz amplifies the gradients' rounding differences (up to ~30× into the
+			// orthogonalised update): compare Muon's update on the same gradients (checkMuonUpdate).
+			uploadGrads(t, tr, cpu.Params())
+		}
 		nc := optim.PrepareGrads(cpu.Params(), cfg.Optim, 1, 0)
 		ng, err := tr.PrepareGrads(1)
 		if err != nil {
@@ -272,6 +277,7 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, attn Attention, loss
 		t.Logf("%s %s attention step %d: loss %.6f (CPU %.6f, rel %.1e), worst gradient rel err %.1e (%s), grad norm rel %.1e",
 			prec, attn, step, lg, lc, math.Abs(lg-lc)/lc, worst, worstName, math.Abs(ng-nc)/nc)
 		lr := optim.LR(cfg.Optim, step) * 10 // large enough that the update shows
+		w0 := snapshotW(cpu.Params())
 		optC.Step(cpu.Params(), lr)
 		cpu.ZeroGrad()
 		if err := tr.Update(lr); err != nil {
@@ -287,6 +293,9 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, attn Attention, loss
 			t.Errorf("update count %d on the GPU, %d on the CPU", optH.T(), optC.T())
 		}
 		checkUpdate(t, step, cpu.Params(), host.Params(), prec)
+		if cfg.Optim.Name == "muon" {
+			checkMuonUpdate(t, step, w0, cpu.Params(), host.Params(), prec)
+		}
 		// Start the next step from the CPU's state on both sides.
 		for i, p := range cpu.Params() {
 			copy(host.Params()[i].W, p.W)

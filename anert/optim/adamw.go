@@ -24,7 +24,12 @@ var adamSuffixes = []string{".m", ".v"}
 func (a *AdamW) Name() string { return "adamw" }
 
 // Step applies one AdamW update. See Optimizer.
-func (a *AdamW) Step(ps []*tensor.Param, lr float64) {
+func (a *AdamW) Step(ps []*tensor.Param, lr float64) { a.update(ps, lr, asIs, false) }
+
+// Update applies one AdamW update on prepared gradients and zeroes them. See Optimizer.
+func (a *AdamW) Update(ps []*tensor.Param, lr float64, p Prep) { a.update(ps, lr, p, true) }
+
+func (a *AdamW) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
 	a.check(ps)
 	a.t++
 	t := float64(a.t)
@@ -34,22 +39,26 @@ func (a *AdamW) Step(ps []*tensor.Param, lr float64) {
 	a1, a2 := float32(1-a.o.Beta1), float32(1-a.o.Beta2) // in float64: 1 − float32(0.999) is 5e-5 off relative
 	parallel(a.threads, a.chunks, func(c chunk) {
 		plr := lr * a.scale[c.p]
-		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], a.m[c.p][c.lo:c.hi], a.v[c.p][c.lo:c.hi],
-			float32(plr/bc1), float32(1/bc2), float32(1-plr*a.wd[c.p]), b1, a1, b2, a2, eps)
+		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], a.m[c.p][c.lo:c.hi], a.v[c.p][c.lo:c.hi], p.Unscale, p.Clip,
+			float32(plr/bc1), float32(1/bc2), float32(1-plr*a.wd[c.p]), b1, a1, b2, a2, eps, zero)
 	})
 }
 
-// adamUpdate is the AdamW update of one slice, with f = 1 − lr·wd (exactly 1 without decay),
-// k = lr/(1−β1ᵗ), r = 1/(1−β2ᵗ), a1 = 1−b1 and a2 = 1−b2:
+// adamUpdate is the AdamW update of one slice on the gradient g' = (g·u)·cl (u, cl: Prep's
+// factors), with f = 1 − lr·wd (exactly 1 without decay), k = lr/(1−β1ᵗ), r = 1/(1−β2ᵗ),
+// a1 = 1−b1 and a2 = 1−b2:
 //
-//	m ← b1·m + a1·g;  v ← b2·v + a2·g²;  w ← w·f − k·m/(√(r·v) + ε)
+//	m ← b1·m + a1·g';  v ← b2·v + a2·g'²;  w ← w·f − k·m/(√(r·v) + ε);  with zero, g ← 0
 //
 // adamUpdate is the build's version (C on cgo builds, this function otherwise).
-func adamUpdateGo(w, g, m, v []float32, k, r, f, b1, a1, b2, a2, eps float32) {
+func adamUpdateGo(w, g, m, v []float32, u, cl, k, r, f, b1, a1, b2, a2, eps float32, zero bool) {
 	n := len(w)
 	g, m, v = g[:n], m[:n], v[:n]
 	for i := range w {
-		gi := g[i]
+		gi := (g[i] * u) * cl
+		if zero {
+			g[i] = 0
+		}
 		mi := b1*m[i] + a1*gi
 		vi := b2*v[i] + a2*gi*gi
 		m[i], v[i] = mi, vi

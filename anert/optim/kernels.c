@@ -1,8 +1,14 @@
 //go:build cgo
 
 // The optimizer's per-element loops in C for cgo builds: the same arithmetic as the Go versions
-// (lionUpdateGo, adamUpdateGo, scaleSumSqGo, scaleSliceGo), vectorised by the C compiler (-O3 and
+// (lionUpdateGo, adamUpdateGo, sumSqScaledGo, scaleSliceGo), vectorised by the C compiler (-O3 and
 // OpenMP SIMD pragmas, no -ffast-math), and on x86-64 Linux with GCC built for x86-64-v3 and v4 too.
+//
+// The updates read each gradient as g' = (g·u)·c — u the unscale factor, c the clip factor, two
+// float32 products in this order, bit for bit what unscaling G in place and then clipping it in
+// place gave — and with zero set write g = 0 right after reading it, so that one pass over
+// (w, g, state) replaces the unscale, clip, update and zero passes. Each body is an always-inline
+// function of a constant zero, instantiated twice, so that neither loop tests the flag.
 
 #include <math.h>
 #include <stdint.h>
@@ -16,34 +22,46 @@
 #define KERNEL
 #endif
 
+#define INLINE static inline __attribute__((always_inline))
 #define PRAGMA(x) _Pragma(#x)
 #define SIMD PRAGMA(omp simd)
 
-KERNEL void anelab_lion(float *restrict w, const float *restrict g, float *restrict m, long n, float lr, float f,
-                        float b1, float a1, float b2, float a2) {
+INLINE void lion_body(float *restrict w, float *restrict g, float *restrict m, long n, float u, float cl, float lr,
+                      float f, float b1, float a1, float b2, float a2, const int zero) {
 	uint32_t lrbits;
 	memcpy(&lrbits, &lr, 4);
 	lrbits &= 0x7fffffffu;
 	SIMD
 	for (long i = 0; i < n; i++) {
-		float gi = g[i], mi = m[i];
+		float gi = (g[i] * u) * cl, mi = m[i];
+		if (zero) g[i] = 0.0f;
 		float c = b1 * mi + a1 * gi;
-		uint32_t u;
-		memcpy(&u, &c, 4);
-		uint32_t sb = (u & 0x80000000u) | lrbits;
+		uint32_t bits;
+		memcpy(&bits, &c, 4);
+		uint32_t sb = (bits & 0x80000000u) | lrbits;
 		float s;
 		memcpy(&s, &sb, 4);
-		s = (u & 0x7fffffffu) == 0 ? 0.0f : s;
+		s = (bits & 0x7fffffffu) == 0 ? 0.0f : s;
 		w[i] = w[i] * f - s;
 		m[i] = b2 * mi + a2 * gi;
 	}
 }
 
-KERNEL void anelab_adamw(float *restrict w, const float *restrict g, float *restrict m, float *restrict v, long n,
-                         float k, float r, float f, float b1, float a1, float b2, float a2, float eps) {
+KERNEL void anelab_lion(float *restrict w, float *restrict g, float *restrict m, long n, float u, float cl, float lr,
+                        float f, float b1, float a1, float b2, float a2, int zero) {
+	if (zero)
+		lion_body(w, g, m, n, u, cl, lr, f, b1, a1, b2, a2, 1);
+	else
+		lion_body(w, g, m, n, u, cl, lr, f, b1, a1, b2, a2, 0);
+}
+
+INLINE void adamw_body(float *restrict w, float *restrict g, float *restrict m, float *restrict v, long n, float u,
+                       float cl, float k, float r, float f, float b1, float a1, float b2, float a2, float eps,
+                       const int zero) {
 	SIMD
 	for (long i = 0; i < n; i++) {
-		float gi = g[i];
+		float gi = (g[i] * u) * cl;
+		if (zero) g[i] = 0.0f;
 		float mi = b1 * m[i] + a1 * gi;
 		float vi = b2 * v[i] + a2 * gi * gi;
 		m[i] = mi;
@@ -52,14 +70,22 @@ KERNEL void anelab_adamw(float *restrict w, const float *restrict g, float *rest
 	}
 }
 
-KERNEL double anelab_scale_sumsq(float *restrict g, long n, float f) {
+KERNEL void anelab_adamw(float *restrict w, float *restrict g, float *restrict m, float *restrict v, long n, float u,
+                         float cl, float k, float r, float f, float b1, float a1, float b2, float a2, float eps,
+                         int zero) {
+	if (zero)
+		adamw_body(w, g, m, v, n, u, cl, k, r, f, b1, a1, b2, a2, eps, 1);
+	else
+		adamw_body(w, g, m, v, n, u, cl, k, r, f, b1, a1, b2, a2, eps, 0);
+}
+
+KERNEL double anelab_sumsq_scaled(const float *restrict g, long n, float u) {
 	double s = 0;
-	if (f != 1.0f) {
-		SIMD
-		for (long i = 0; i < n; i++) g[i] *= f;
-	}
 	PRAGMA(omp simd reduction(+ : s))
-	for (long i = 0; i < n; i++) s += (double)g[i] * (double)g[i];
+	for (long i = 0; i < n; i++) {
+		float x = g[i] * u;
+		s += (double)x * (double)x;
+	}
 	return s;
 }
 

@@ -15,26 +15,34 @@ import "unsafe"
 
 func fp(s []float32) *C.float { return (*C.float)(unsafe.Pointer(unsafe.SliceData(s))) }
 
-func lionUpdate(w, g, m []float32, lr, f, b1, a1, b2, a2 float32) {
+func cbool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func lionUpdate(w, g, m []float32, u, c, lr, f, b1, a1, b2, a2 float32, zero bool) {
 	if n := len(w); n > 0 {
 		_, _ = g[n-1], m[n-1]
-		C.anelab_lion(fp(w), fp(g), fp(m), C.long(n), C.float(lr), C.float(f), C.float(b1), C.float(a1), C.float(b2), C.float(a2))
+		C.anelab_lion(fp(w), fp(g), fp(m), C.long(n), C.float(u), C.float(c), C.float(lr), C.float(f),
+			C.float(b1), C.float(a1), C.float(b2), C.float(a2), cbool(zero))
 	}
 }
 
-func adamUpdate(w, g, m, v []float32, k, r, f, b1, a1, b2, a2, eps float32) {
+func adamUpdate(w, g, m, v []float32, u, c, k, r, f, b1, a1, b2, a2, eps float32, zero bool) {
 	if n := len(w); n > 0 {
 		_, _, _ = g[n-1], m[n-1], v[n-1]
-		C.anelab_adamw(fp(w), fp(g), fp(m), fp(v), C.long(n), C.float(k), C.float(r), C.float(f), C.float(b1), C.float(a1),
-			C.float(b2), C.float(a2), C.float(eps))
+		C.anelab_adamw(fp(w), fp(g), fp(m), fp(v), C.long(n), C.float(u), C.float(c), C.float(k), C.float(r), C.float(f),
+			C.float(b1), C.float(a1), C.float(b2), C.float(a2), C.float(eps), cbool(zero))
 	}
 }
 
-func scaleSumSq(g []float32, f float32) float64 {
+func sumSqScaled(g []float32, u float32) float64 {
 	if len(g) == 0 {
 		return 0
 	}
-	return float64(C.anelab_scale_sumsq(fp(g), C.long(len(g)), C.float(f)))
+	return float64(C.anelab_sumsq_scaled(fp(g), C.long(len(g)), C.float(u)))
 }
 
 func scaleSlice(g []float32, f float32) {

@@ -4,8 +4,8 @@ package optim
 
 // Without cgo the per-element loops are the Go reference versions.
 var (
-	lionUpdate = lionUpdateGo
-	adamUpdate = adamUpdateGo
-	scaleSumSq = scaleSumSqGo
-	scaleSlice = scaleSliceGo
+	lionUpdate  = lionUpdateGo
+	adamUpdate  = adamUpdateGo
+	sumSqScaled = sumSqScaledGo
+	scaleSlice  = scaleSliceGo
 )

@@ -25,31 +25,39 @@ var lionSuffixes = []string{".m"}
 func (l *Lion) Name() string { return "lion" }
 
 // Step applies one Lion update. See Optimizer.
-func (l *Lion) Step(ps []*tensor.Param, lr float64) {
+func (l *Lion) Step(ps []*tensor.Param, lr float64) { l.update(ps, lr, asIs, false) }
+
+// Update applies one Lion update on prepared gradients and zeroes them. See Optimizer.
+func (l *Lion) Update(ps []*tensor.Param, lr float64, p Prep) { l.update(ps, lr, p, true) }
+
+func (l *Lion) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
 	l.check(ps)
 	l.t++
 	b1, b2 := float32(l.o.Beta1), float32(l.o.Beta2)
 	a1, a2 := float32(1-l.o.Beta1), float32(1-l.o.Beta2) // 1−β in float64: 1 − float32(0.99) is off by 1e-7 absolute
 	parallel(l.threads, l.chunks, func(c chunk) {
 		plr := lr * l.scale[c.p]
-		lionUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], l.m[c.p][c.lo:c.hi],
-			float32(plr), float32(1-plr*l.wd[c.p]), b1, a1, b2, a2)
+		lionUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], l.m[c.p][c.lo:c.hi], p.Unscale, p.Clip,
+			float32(plr), float32(1-plr*l.wd[c.p]), b1, a1, b2, a2, zero)
 	})
 }
 
-// lionUpdate is the Lion update of one slice, with f = 1 − lr·wd (exactly 1 without decay, so
-// w·f = w), a1 = 1−b1 and a2 = 1−b2:
+// lionUpdate is the Lion update of one slice on the gradient g' = (g·u)·cl (u, cl: Prep's
+// factors), with f = 1 − lr·wd (exactly 1 without decay, so w·f = w), a1 = 1−b1 and a2 = 1−b2:
 //
-//	c = b1·m + a1·g;  w ← w·f − lr·sign(c);  m ← b2·m + a2·g
+//	c = b1·m + a1·g';  w ← w·f − lr·sign(c);  m ← b2·m + a2·g';  with zero, g ← 0
 //
 // sign(c)·lr is built from c's sign bit and lr's magnitude bits, and is 0 where c = ±0.
 // lionUpdate is the build's version (C on cgo builds, this function otherwise).
-func lionUpdateGo(w, g, m []float32, lr, f, b1, a1, b2, a2 float32) {
+func lionUpdateGo(w, g, m []float32, u, cl, lr, f, b1, a1, b2, a2 float32, zero bool) {
 	n := len(w)
 	g, m = g[:n], m[:n]
 	lrBits := math.Float32bits(lr) &^ signBit
 	for i := range w {
-		gi, mi := g[i], m[i]
+		gi, mi := (g[i]*u)*cl, m[i]
+		if zero {
+			g[i] = 0
+		}
 		c := b1*mi + a1*gi
 		u := math.Float32bits(c)
 		s := math.Float32frombits(u&signBit | lrBits)

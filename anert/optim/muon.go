@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/tensor"
 	"github.com/anelab/anelab/internal/par"
 )
@@ -49,18 +50,33 @@ type Muon struct {
 	maxS    int
 }
 
-// The quintic Newton–Schulz coefficients (Jordan et al.) and its iteration count.
+// The quintic Newton–Schulz coefficients (Jordan et al.) and its iteration count (exported for
+// the cuda backend's Muon, which runs the same iteration).
 const (
-	nsA, nsB, nsC = 3.4445, -4.7750, 2.0315
-	nsSteps       = 5
+	NSA, NSB, NSC = 3.4445, -4.7750, 2.0315
+	NSSteps       = 5
 )
+
+// MuonMatrix reports whether Muon updates p as a matrix (orthogonalised momentum): a 2-D
+// parameter of group Matrix. Every other parameter is updated by AdamW.
+func MuonMatrix(p *tensor.Param) bool {
+	return p.Group == tensor.Matrix && len(p.Shape) == 2 && p.Shape[0] > 0 && p.Shape[1] > 0
+}
+
+// MuonFactors is the final update's two factors for an r×c matrix: W ← W·decay − step·O with
+// η = MuonLR·(lr/LR)·scale (scale and wd the parameter's group's, GroupHyper), step =
+// η·√max(1, r/c) and decay = 1 − η·wd, each rounded to float32 once.
+func MuonFactors(o config.Optim, lr, scale, wd float64, r, c int) (step, decay float32) {
+	eta := o.MuonLR * lr / o.LR * scale
+	return float32(eta * math.Sqrt(max(1, float64(r)/float64(c)))), float32(1 - eta*wd)
+}
 
 var _ Optimizer = (*Muon)(nil)
 
 func newMuon(b base, ps []*tensor.Param) *Muon {
 	u := &Muon{base: b, mat: make([]bool, len(ps)), m: zeros(ps), v: make([][]float32, len(ps))}
 	for i, p := range ps {
-		if p.Group == tensor.Matrix && len(p.Shape) == 2 && p.Shape[0] > 0 && p.Shape[1] > 0 {
+		if MuonMatrix(p) {
 			u.mat[i] = true
 			u.mats = append(u.mats, i)
 			u.maxRC = max(u.maxRC, p.Size())
@@ -77,7 +93,12 @@ func newMuon(b base, ps []*tensor.Param) *Muon {
 func (u *Muon) Name() string { return "muon" }
 
 // Step applies one update. See Optimizer and the type's doc.
-func (u *Muon) Step(ps []*tensor.Param, lr float64) {
+func (u *Muon) Step(ps []*tensor.Param, lr float64) { u.update(ps, lr, asIs, false) }
+
+// Update applies one update on prepared gradients and zeroes them. See Optimizer.
+func (u *Muon) Update(ps []*tensor.Param, lr float64, p Prep) { u.update(ps, lr, p, true) }
+
+func (u *Muon) update(ps []*tensor.Param, lr float64, pr Prep, zero bool) {
 	u.check(ps)
 	u.t++
 	t := float64(u.t)
@@ -87,14 +108,13 @@ func (u *Muon) Step(ps []*tensor.Param, lr float64) {
 	a1, a2 := float32(1-o.Beta1), float32(1-o.Beta2)
 	parallel(u.threads, u.adam, func(c chunk) {
 		plr := lr * u.scale[c.p]
-		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], u.m[c.p][c.lo:c.hi], u.v[c.p][c.lo:c.hi],
-			float32(plr/bc1), float32(1/bc2), float32(1-plr*u.wd[c.p]), b1, a1, b2, a2, eps)
+		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], u.m[c.p][c.lo:c.hi], u.v[c.p][c.lo:c.hi], pr.Unscale, pr.Clip,
+			float32(plr/bc1), float32(1/bc2), float32(1-plr*u.wd[c.p]), b1, a1, b2, a2, eps, zero)
 	})
 	if len(u.mats) == 0 {
 		return
 	}
-	eta := o.MuonLR * lr / o.LR // × the group's scale (MatrixLRScale) below
-	blas.SetSerial(true)        // one matrix per goroutine, as the model's GEMMs (see model.beginStep)
+	blas.SetSerial(true) // one matrix per goroutine, as the model's GEMMs (see model.beginStep)
 	w := min(par.Threads(u.threads), len(u.mats))
 	for len(u.scratch) < w {
 		u.scratch = append(u.scratch, make([]float32, 2*u.maxRC+2*u.maxS*u.maxS))
@@ -102,14 +122,15 @@ func (u *Muon) Step(ps []*tensor.Param, lr float64) {
 	par.Each(w, len(u.mats), func(k, j int) {
 		i := u.mats[j]
 		p := ps[i]
-		e := eta * u.scale[i]
-		muonUpdate(p.W, p.G, u.m[i], p.Shape[0], p.Shape[1], float32(o.MuonMomentum), e, u.wd[i], u.scratch[k])
+		step, decay := MuonFactors(o, lr, u.scale[i], u.wd[i], p.Shape[0], p.Shape[1])
+		muonUpdate(p.W, p.G, u.m[i], p.Shape[0], p.Shape[1], pr.Unscale, pr.Clip, zero, float32(o.MuonMomentum), step, decay, u.scratch[k])
 	})
 }
 
-// muonUpdate is one matrix's Muon step (see Muon) with learning rate eta and weight decay wd;
-// scratch holds at least 2·r·c + 2·min(r, c)² floats.
-func muonUpdate(w, g, m []float32, r, c int, mu float32, eta, wd float64, scratch []float32) {
+// muonUpdate is one matrix's Muon step (see Muon) on the gradient G' = (G·gu)·gc (Prep's factors),
+// with the factors of MuonFactors (W ← W·f − step·O); with zero it writes 0 over each gradient as
+// it reads it. scratch holds at least 2·r·c + 2·min(r, c)² floats.
+func muonUpdate(w, g, m []float32, r, c int, gu, gc float32, zero bool, mu float32, step, f float32, scratch []float32) {
 	n := r * c
 	s, l := min(r, c), max(r, c) // X is s×l
 	x, y := scratch[:n], scratch[n:2*n]
@@ -120,9 +141,13 @@ func muonUpdate(w, g, m []float32, r, c int, mu float32, eta, wd float64, scratc
 	for i := range r {
 		for j := range c {
 			k := i*c + j
-			mk := mu*m[k] + am*g[k]
+			gk := (g[k] * gu) * gc
+			if zero {
+				g[k] = 0
+			}
+			mk := mu*m[k] + am*gk
 			m[k] = mk
-			uk := am*g[k] + mu*mk
+			uk := am*gk + mu*mk
 			if r > c {
 				x[j*r+i] = uk
 			} else {
@@ -136,8 +161,6 @@ func muonUpdate(w, g, m []float32, r, c int, mu float32, eta, wd float64, scratc
 		x[i] *= inv
 	}
 	newtonSchulz(x, y, a, b, s, l)
-	step := float32(eta * math.Sqrt(max(1, float64(r)/float64(c))))
-	f := float32(1 - eta*wd)
 	for i := range r {
 		for j := range c {
 			k := i*c + j
@@ -150,17 +173,17 @@ func muonUpdate(w, g, m []float32, r, c int, mu float32, eta, wd float64, scratc
 	}
 }
 
-// newtonSchulz runs the nsSteps quintic iterations on x [s, l] (s ≤ l) in place, with y [s, l] and
+// newtonSchulz runs the NSSteps quintic iterations on x [s, l] (s ≤ l) in place, with y [s, l] and
 // a, b [s, s] as scratch: A = X·Xᵀ, B = b·A + c·A·A, X ← a·X + B·X.
 func newtonSchulz(x, y, a, b []float32, s, l int) {
-	for range nsSteps {
+	for range NSSteps {
 		blas.Sgemm(false, true, s, s, l, 1, x, l, x, l, 0, a, s)
 		for i := range a[:s*s] {
-			b[i] = nsB * a[i]
+			b[i] = NSB * a[i]
 		}
-		blas.Sgemm(false, false, s, s, s, nsC, a, s, a, s, 1, b, s)
+		blas.Sgemm(false, false, s, s, s, NSC, a, s, a, s, 1, b, s)
 		copy(y[:s*l], x[:s*l])
-		blas.Sgemm(false, false, s, l, s, 1, b, s, y, l, nsA, x, l)
+		blas.Sgemm(false, false, s, l, s, 1, b, s, y, l, NSA, x, l)
 	}
 }
 

@@ -7,10 +7,13 @@
 //
 //	// Accum micro-steps, each seeding the loss gradient with GradScale(o) = LossScale/Accum, so the
 //	// gradients G accumulate mean(∂L/∂w) × LossScale.
-//	norm := optim.PrepareGrads(ps, o, micro, threads) // G ← G·Accum/(micro·LossScale), then clip to o.GradClip
-//	if math.IsNaN(norm) || math.IsInf(norm, 0) { /* declare divergence; do not step */ }
-//	opt.Step(ps, optim.LR(o, opt.T()))
-//	optim.ZeroGrads(ps)
+//	p := optim.Prepare(ps, o, micro, threads) // the norm of G·Accum/(micro·LossScale), the clip factor
+//	if math.IsNaN(p.Norm) || math.IsInf(p.Norm, 0) { /* declare divergence; do not step */ }
+//	opt.Update(ps, optim.LR(o, opt.T()), p)   // steps on the unscaled, clipped G and leaves G = 0
+//
+// Update is one pass over each parameter's weights, gradients and state (grads.go counts the
+// bytes); PrepareGrads, Step and ZeroGrads do the same in separate passes, for callers that need
+// the prepared gradients.
 //
 // Every gradient goes through the same unscaling and clipping, the tied embedding's included
 // (the original system scattered the classifier part of the embedding gradient in after both;
@@ -47,6 +50,11 @@ type Optimizer interface {
 	// parameters given to New, in the same order. It increments T first, so AdamW's bias
 	// correction sees the 1-based update count. Gradients are left as they are.
 	Step(ps []*tensor.Param, lr float64)
+	// Update is Step on the prepared gradients g' = (g·p.Unscale)·p.Clip, applied as each
+	// gradient is read (G is not rewritten first), and leaves every gradient 0: it writes 0 over
+	// each right after reading it, so the next micro-steps accumulate from zero with no pass of
+	// their own. The weights and state are bit for bit those of p.Apply, Step and ZeroGrads.
+	Update(ps []*tensor.Param, lr float64, p Prep)
 	// T is the number of updates done (restored by SetState).
 	T() int
 	// State is the optimizer's state for a checkpoint. The slices alias the live buffers: copy or

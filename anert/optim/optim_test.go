@@ -489,6 +489,48 @@ func benchStep(b *testing.B, name string) {
 func BenchmarkLionStep(b *testing.B)  { benchStep(b, "lion") }
 func BenchmarkAdamWStep(b *testing.B) { benchStep(b, "adamw") }
 
+// BenchmarkUpdate is one update as the training loop runs it on the default model's parameters
+// with loss scaling and clipping active: "passes" the earlier way (PrepareGrads rewriting G to
+// unscale and clip, Step, a zeroing pass), "fused" Prepare and Update. Both refill G first (not
+// timed apart: the same cost in each).
+func BenchmarkUpdate(b *testing.B) {
+	for _, name := range []string{"lion", "adamw"} {
+		for _, way := range []string{"passes", "fused"} {
+			b.Run(name+"/"+way, func(b *testing.B) {
+				ps := stories15MParams()
+				n := 0
+				for _, p := range ps {
+					n += len(p.W)
+				}
+				o := config.Default().Optim
+				o.Name, o.LossScale, o.GradClip = name, 2, 1
+				opt, err := New(o, ps, Threads(2))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					b.StopTimer()
+					for _, p := range ps {
+						for i := range p.G {
+							p.G[i] = float32(i%7) - 3
+						}
+					}
+					b.StartTimer()
+					if way == "passes" {
+						PrepareGrads(ps, o, 1, 2)
+						opt.Step(ps, 1e-4)
+						parallel(2, gradChunks(ps), func(c chunk) { clear(ps[c.p].G[c.lo:c.hi]) }) // as Model.ZeroGrad: one loop
+					} else {
+						opt.Update(ps, 1e-4, Prepare(ps, o, 1, 2))
+					}
+				}
+				b.ReportMetric(float64(n), "params")
+			})
+		}
+	}
+}
+
 func BenchmarkPrepareGrads(b *testing.B) {
 	ps := stories15MParams()
 	o := config.Default().Optim
@@ -562,6 +604,114 @@ func TestLRUpdatesWSD(t *testing.T) {
 		}
 		if got := Scheduled(o, c.step, 0.5); got != LR(o, c.step) {
 			t.Errorf("Scheduled with unit updates = %g, want LR = %g (progress must not matter)", got, LR(o, c.step))
+		}
+	}
+}
+
+// TestUpdateFoldsPrep: Update on Prepare's factors — unscaling and clipping applied as each
+// gradient is read, the gradient zeroed right after — leaves the weights and the optimizer state
+// bit for bit where PrepareGrads (rewriting G), Step and ZeroGrads leave them, for every optimizer,
+// with loss scaling and a partial accumulation, with clipping active, inactive and off, over two
+// updates; and the gradients all 0.
+func TestUpdateFoldsPrep(t *testing.T) {
+	mk := func(r *rand.Rand) []*tensor.Param {
+		var ps []*tensor.Param
+		for i, shape := range [][]int{{3}, {350, 200}, {1000}, {120, 300}, {40, 33}} {
+			g := []tensor.Group{tensor.Norm, tensor.Matrix, tensor.Embed, tensor.Matrix, tensor.Matrix}[i]
+			n := shape[0]
+			if len(shape) == 2 {
+				n *= shape[1]
+			}
+			p := &tensor.Param{Name: "p" + string(rune('a'+i)), Shape: shape, W: make([]float32, n), G: make([]float32, n), Group: g}
+			for j := range p.W {
+				p.W[j] = float32(r.NormFloat64())
+			}
+			ps = append(ps, p)
+		}
+		return ps
+	}
+	for _, name := range []string{"lion", "adamw", "muon"} {
+		for _, c := range []struct {
+			what                string
+			accum, micro        int
+			lossScale, gradClip float64
+			clips               bool
+		}{
+			{"scaled, partial accumulation, clipped", 4, 3, 1024, 50, true},
+			{"scaled, not clipped", 2, 2, 512, 1e9, false},
+			{"plain, clipping off", 1, 1, 0, 0, false},
+		} {
+			r := rand.New(rand.NewPCG(7, uint64(len(c.what))))
+			o := optimCfg(name)
+			if name == "muon" {
+				o = muonCfg()
+			}
+			o.Accum, o.LossScale, o.GradClip, o.WeightDecay = c.accum, c.lossScale, c.gradClip, 0.1
+			fused, passes := mk(r), []*tensor.Param(nil)
+			passes = cloneParams(fused)
+			of, err := New(o, fused, Threads(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			op, _ := New(o, passes, Threads(2))
+			gs := GradScale(o) * float64(c.micro)
+			for step := range 2 {
+				for i, p := range fused {
+					for j := range p.G {
+						p.G[j] = float32(gs * r.NormFloat64())
+						passes[i].G[j] = p.G[j]
+					}
+				}
+				pr := Prepare(fused, o, c.micro, 2)
+				norm := PrepareGrads(passes, o, c.micro, 2)
+				if pr.Norm != norm || (pr.Clip < 1) != c.clips || pr.Clip > 1 {
+					t.Fatalf("%s, %s: Prepare = %+v, PrepareGrads' norm %g; clipping expected: %v", name, c.what, pr, norm, c.clips)
+				}
+				lr := 1e-2 * float64(step+1)
+				of.Update(fused, lr, pr)
+				op.Step(passes, lr)
+				ZeroGrads(passes)
+				for i, p := range fused {
+					for j := range p.W {
+						if math.Float32bits(p.W[j]) != math.Float32bits(passes[i].W[j]) || p.G[j] != 0 {
+							t.Fatalf("%s, %s, step %d: %s.W[%d] = %g (Update) vs %g (passes), G = %g (want 0)",
+								name, c.what, step, p.Name, j, p.W[j], passes[i].W[j], p.G[j])
+						}
+					}
+				}
+				sf, sp := of.State(), op.State()
+				for k := range sf {
+					for j := range sf[k].Data {
+						if math.Float32bits(sf[k].Data[j]) != math.Float32bits(sp[k].Data[j]) {
+							t.Fatalf("%s, %s, step %d: state %s[%d] = %g (Update) vs %g (passes)",
+								name, c.what, step, sf[k].Name, j, sf[k].Data[j], sp[k].Data[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPrepareNonFinite: a NaN or infinite gradient makes Prepare's norm non-finite (the loop
+// then declares divergence), with no clip factor, and Prepare writes no gradient.
+func TestPrepareNonFinite(t *testing.T) {
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+		ps := randParams(rand.New(rand.NewPCG(3, 3)))
+		for _, p := range ps {
+			for j := range p.G {
+				p.G[j] = 1
+			}
+		}
+		ps[3].G[39999] = bad // the last element of a multi-chunk parameter
+		o := optimCfg("lion")
+		o.LossScale, o.GradClip = 8, 1
+		pr := Prepare(ps, o, 1, 2)
+		if !math.IsNaN(pr.Norm) && !math.IsInf(pr.Norm, 0) || pr.Clip != 1 || pr.Unscale != 0.125 {
+			t.Fatalf("gradient %g: Prepare = %+v, want a non-finite norm, Clip 1, Unscale 1/8", bad, pr)
+		}
+		if ps[1].G[5] != 1 || ps[3].G[0] != 1 {
+			t.Fatalf("gradient %g: Prepare changed the gradients", bad)
 		}
 	}
 }

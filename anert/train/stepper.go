@@ -19,10 +19,10 @@ import (
 type stepper interface {
 	ForwardBackward(in, tgt []uint16, batch int, gradScale float32) (float64, error)
 	Loss(in, tgt []uint16, batch int) (float64, error)
-	// PrepareGrads unscales and clips the gradients of micro micro-steps (optim.PrepareGrads)
-	// and returns the pre-clip norm.
+	// PrepareGrads prepares the gradients of micro micro-steps for the next Update (unscaling and
+	// clipping, optim.Prepare) and returns their pre-clip norm.
 	PrepareGrads(micro int) (float64, error)
-	// Update is one optimizer step with learning rate lr, then zeroed gradients.
+	// Update is one optimizer step with learning rate lr on the prepared gradients, leaving them 0.
 	Update(lr float64) error
 	// ToHost makes the host model's Params and the host optimizer's state current.
 	ToHost() error
@@ -35,7 +35,8 @@ type hostStepper struct {
 	opt     optim.Optimizer
 	o       config.Optim
 	ps      []*tensor.Param
-	threads int // the run's thread budget, for the gradient norm
+	threads int        // the run's thread budget, for the gradient norm
+	prep    optim.Prep // the last PrepareGrads', which Update applies as it reads each gradient
 }
 
 func (h *hostStepper) ForwardBackward(in, tgt []uint16, batch int, gs float32) (float64, error) {
@@ -46,14 +47,16 @@ func (h *hostStepper) Loss(in, tgt []uint16, batch int) (float64, error) {
 	return h.m.Loss(in, tgt, batch)
 }
 
+// PrepareGrads reads the gradients only (their norm); Update unscales and clips each as it reads
+// it, and zeroes it: one pass over the parameters instead of four (optim's grads.go).
 func (h *hostStepper) PrepareGrads(micro int) (float64, error) {
-	return optim.PrepareGrads(h.ps, h.o, micro, h.threads), nil
+	h.prep = optim.Prepare(h.ps, h.o, micro, h.threads)
+	return h.prep.Norm, nil
 }
 
 func (h *hostStepper) Update(lr float64) error {
-	h.opt.Step(h.ps, lr)
+	h.opt.Update(h.ps, lr, h.prep)
 	h.m.WeightsChanged()
-	h.m.ZeroGrad()
 	return nil
 }
 

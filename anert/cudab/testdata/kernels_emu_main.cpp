@@ -74,6 +74,7 @@ static std::map<std::string, std::function<void(void**)>> kernels = {
     // the architecture options' (TestArchKernelsEmulated)
     K(relu2_fwd), K(relu2_fwd_bf), K(relu2_bwd), K(relu2_bwd_bf), K(gelu_fwd), K(gelu_fwd_bf), K(gelu_bwd),
     K(gelu_bwd_bf), K(qknorm_split), K(qknorm_merge_bwd), K(qknorm_merge_bwd_bf),
+    K(muon_momentum), K(muon_scale),   K(muon_update),
 };
 
 static void readN(void* p, size_t n) {
