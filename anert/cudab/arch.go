@@ -170,9 +170,17 @@ func (t *Trainer) splitQK(l int, a *layerBufs, qkv cuda.Ptr, N int) {
 	eps := float32(mc.NormEps)
 	gq, _ := t.lp(l, pQNorm)
 	gk, _ := t.lp(l, pKNorm)
-	nh := int64(N * H)
-	t.ew(t.k.arch.qkSplit, nh, a.Qh, a.RQ, qkv, gq, N, 3*D, T, H, HD, eps, t.cos, t.sin)
-	t.ew(t.k.arch.qkSplit, nh, a.Kh, a.RK, qkv.Add(D), gk, N, 3*D, T, H, HD, eps, t.cos, t.sin)
+	grid, block := qkGeometry(N*H, HD)
+	t.launch(t.k.arch.qkSplit, grid, block, a.Qh, a.RQ, qkv, gq, N, 3*D, T, H, HD, eps, t.cos, t.sin)
+	t.launch(t.k.arch.qkSplit, grid, block, a.Kh, a.RK, qkv.Add(D), gk, N, 3*D, T, H, HD, eps, t.cos, t.sin)
+}
+
+// qkGeometry is the launch of the QK-norm kernels over heads = N·H heads of hd values (kernels.cu,
+// "QK-norm's launch geometry"): one thread per pair of a head, ⌊256/(hd/2)⌋ whole heads per block.
+func qkGeometry(heads, hd int) (grid, block cuda.Dim3) {
+	half := hd / 2
+	per := 256 / half
+	return cuda.Dim3{X: (heads + per - 1) / per}, cuda.Dim3{X: per * half}
 }
 
 // mergeDQK is splitQK's backward: the attention's head-major dQ, dK (buf.dqh, buf.dkh) back
@@ -197,9 +205,9 @@ func (t *Trainer) mergeDQK(l int, a *layerBufs, N int) {
 	bwd := t.pick(k.arch.qkMergeBwd, k.arch.qkMergeBwdBF)
 	gqW, gqG := t.lp(l, pQNorm)
 	gkW, gkG := t.lp(l, pKNorm)
-	nh := int64(N * H)
-	t.ew(bwd, nh, b.dqkv, b.gpart, b.dqh, a.QKV, a.RQ, gqW, N, 3*D, T, H, HD, t.cos, t.sin)
+	grid, block := qkGeometry(N*H, HD)
+	t.launch(bwd, grid, block, b.dqkv, b.gpart, b.dqh, a.QKV, a.RQ, gqW, N, 3*D, T, H, HD, t.cos, t.sin)
 	t.colSumAdd(gqG, b.gpart, N*H, HD)
-	t.ew(bwd, nh, at(b.dqkv, D), b.gpart, b.dkh, a.QKV.Add(D), a.RK, gkW, N, 3*D, T, H, HD, t.cos, t.sin)
+	t.launch(bwd, grid, block, at(b.dqkv, D), b.gpart, b.dkh, a.QKV.Add(D), a.RK, gkW, N, 3*D, T, H, HD, t.cos, t.sin)
 	t.colSumAdd(gkG, b.gpart, N*H, HD)
 }

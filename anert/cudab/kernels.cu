@@ -445,66 +445,92 @@ __device__ void act_bwd_t(D* dh, const float* dg, const H* h, long long n) {
     GRID_STRIDE(i, n) putf(dh, i, act_df<A>(dg[i], getf(h, i)));
 }
 
-// qknorm_split's backward, one thread per (row, head) k: dy = RoPE⁻¹ of the head-major gradient
-// dh (rotation by −θ), then RMSNorm's backward (model's rmsnormBackward, overwriting):
+// QK-norm's launch geometry (qkGeometry in arch.go): one thread per pair (2i, 2i+1) of a head,
+// whole heads per block: blockDim.x = (HD/2)·⌊256/(HD/2)⌋, head k = r·H + h (row r, head h) of
+// block b at k = b·⌊256/(HD/2)⌋ + threadIdx.x/(HD/2). A head's sum is its threads' pair terms
+// added in pair order by its first thread (no atomics: the same result every run). Reads and
+// writes of a head's values are coalesced across its threads.
+#define QK_HEADS_MAX BLOCK
+
+// qknorm_split's backward, per head k: dy = RoPE⁻¹ of the head-major gradient dh (rotation by
+// −θ), then RMSNorm's backward (model's rmsnormBackward, overwriting):
 //   dx_i = r·(g_i·dy_i − x_i·r²·(Σ_j g_j·dy_j·x_j)/HD)   into dx [N, ld] at column h·HD,
 //   gpart[k, i] = dy_i·x_i·r                           (col_sum_add sums it into the gain's gradient).
 template <class O>
 __device__ void qknorm_merge_bwd_t(O* dx, float* gpart, const float* dh, const float* x, const float* rinv,
                                    const float* g, int n, int ld, int T, int H, int HD, const float* cs, const float* sn) {
-    int half = HD / 2;
-    GRID_STRIDE(k, (long long)n * H) {
-        int h = k % H; long long r = k / H;
+    __shared__ float part[BLOCK];
+    __shared__ float coef[QK_HEADS_MAX];
+    int half = HD / 2, lh = threadIdx.x / half, i = threadIdx.x % half;
+    long long k = (long long)blockIdx.x * (blockDim.x / half) + lh;
+    bool on = k < (long long)n * H;
+    float a = 0.f, bb = 0.f, x0 = 0.f, x1 = 0.f, rr = 0.f;
+    long long r = 0; int h = 0;
+    if (on) {
+        h = k % H; r = k / H;
         long long b = r / T; int t = r % T;
         const float* src = dh + ((b * H + h) * T + t) * HD;
+        a = src[2 * i]; bb = src[2 * i + 1];
+        if (cs) rope_rotate(&a, &bb, cs[t * half + i], -sn[t * half + i]);
         const float* xr = x + r * ld + h * HD;
-        float rr = rinv[k];
-        float dot = 0.f;
-        for (int i = 0; i < half; i++) {
-            float a = src[2 * i], bb = src[2 * i + 1];
-            if (cs) rope_rotate(&a, &bb, cs[t * half + i], -sn[t * half + i]);
-            dot += g[2 * i] * a * xr[2 * i];
-            dot += g[2 * i + 1] * bb * xr[2 * i + 1];
-        }
-        float c = rr * rr * dot / (float)HD;
-        float* gp = gpart + k * HD;
-        long long o = r * ld + h * HD;
-        for (int i = 0; i < half; i++) {
-            float a = src[2 * i], bb = src[2 * i + 1];
-            if (cs) rope_rotate(&a, &bb, cs[t * half + i], -sn[t * half + i]);
-            float x0 = xr[2 * i], x1 = xr[2 * i + 1];
-            gp[2 * i] = a * x0 * rr; gp[2 * i + 1] = bb * x1 * rr;
-            putf(dx, o + 2 * i, rr * (g[2 * i] * a - x0 * c));
-            putf(dx, o + 2 * i + 1, rr * (g[2 * i + 1] * bb - x1 * c));
-        }
+        x0 = xr[2 * i]; x1 = xr[2 * i + 1];
+        rr = rinv[k];
+        part[threadIdx.x] = g[2 * i] * a * x0 + g[2 * i + 1] * bb * x1;
     }
+    __syncthreads();
+    if (on && i == 0) {
+        float dot = 0.f;
+        for (int j = 0; j < half; j++) dot += part[lh * half + j];
+        coef[lh] = rr * rr * dot / (float)HD;
+    }
+    __syncthreads();
+    if (!on) return;
+    float c = coef[lh];
+    float* gp = gpart + k * HD;
+    gp[2 * i] = a * x0 * rr; gp[2 * i + 1] = bb * x1 * rr;
+    long long o = r * ld + h * HD + 2 * i;
+    putf(dx, o, rr * (g[2 * i] * a - x0 * c));
+    putf(dx, o + 1, rr * (g[2 * i + 1] * bb - x1 * c));
 }
 
 extern "C" {
 
 // QK-norm (model's qkvForward): RMSNorm over each head's HD values of q (or k) with a gain g [HD]
-// shared by the heads, before RoPE. One thread per (row r, head h), k = r·H + h, reading in
+// shared by the heads, before RoPE. Per head k = r·H + h (QK-norm's geometry, above), reading in
 // [N, ld] at column h·HD (the raw projection, kept for the backward pass):
 //   rinv[k] = (Σ_i x_i²/HD + eps)^(−1/2),  y_i = g_i·x_i·rinv[k],
 // then RoPE on the pairs of y (cos != 0) and y stored head-major as split_heads does.
 __global__ void qknorm_split(float* out, float* rinv, const float* in, const float* g, int n, int ld, int T, int H,
                              int HD, float eps, const float* cs, const float* sn) {
-    int half = HD / 2;
-    GRID_STRIDE(k, (long long)n * H) {
-        int h = k % H; long long r = k / H;
-        long long b = r / T; int t = r % T;
-        const float* x = in + r * ld + h * HD;
-        float ss = 0.f;
-        for (int i = 0; i < HD; i++) ss += x[i] * x[i];
-        float rr = (float)(1.0 / sqrt((double)(ss / (float)HD + eps)));
-        rinv[k] = rr;
-        float* dst = out + ((b * H + h) * T + t) * HD;
-        for (int i = 0; i < half; i++) {
-            float a = g[2 * i] * x[2 * i] * rr, bb = g[2 * i + 1] * x[2 * i + 1] * rr;
-            if (cs) rope_rotate(&a, &bb, cs[t * half + i], sn[t * half + i]);
-            dst[2 * i] = a; dst[2 * i + 1] = bb;
-        }
+    __shared__ float part[BLOCK];
+    __shared__ float rs[QK_HEADS_MAX];
+    int half = HD / 2, lh = threadIdx.x / half, i = threadIdx.x % half;
+    long long k = (long long)blockIdx.x * (blockDim.x / half) + lh;
+    bool on = k < (long long)n * H;
+    float x0 = 0.f, x1 = 0.f;
+    if (on) {
+        long long r = k / H;
+        const float* x = in + r * ld + (k % H) * HD;
+        x0 = x[2 * i]; x1 = x[2 * i + 1];
+        part[threadIdx.x] = x0 * x0 + x1 * x1;
     }
+    __syncthreads();
+    if (on && i == 0) {
+        float ss = 0.f;
+        for (int j = 0; j < half; j++) ss += part[lh * half + j];
+        float rr = (float)(1.0 / sqrt((double)(ss / (float)HD + eps)));
+        rs[lh] = rr;
+        rinv[k] = rr;
+    }
+    __syncthreads();
+    if (!on) return;
+    int h = k % H; long long r = k / H;
+    long long b = r / T; int t = r % T;
+    float rr = rs[lh];
+    float a = g[2 * i] * x0 * rr, bb = g[2 * i + 1] * x1 * rr;
+    if (cs) rope_rotate(&a, &bb, cs[t * half + i], sn[t * half + i]);
+    float* dst = out + ((b * H + h) * T + t) * HD + 2 * i;
+    dst[0] = a; dst[1] = bb;
 }
 
 __global__ void relu2_fwd(float* gate, const float* h, long long n) { act_fwd_t<ACT_RELU2>(gate, h, n); }

@@ -10,14 +10,19 @@ import (
 // implement; Supported lists them in its error. It runs every option the CPU model has today
 // (arch.go: act swiglu, relu2, gelu; qk_norm; untied_head; zero_init needs nothing here, the
 // weights come from the host model's initialisation), so only an activation added to
-// config.Activations without kernels here is refused; a new model option the backend lacks
-// goes here too.
+// config.Activations without kernels here is refused, and an odd head dim; a new model option
+// the backend lacks goes here too.
 func unsupportedExtra(cfg config.Config) []string {
 	var e []string
 	switch a := cfg.Model.Activation(); a {
 	case "swiglu", "relu2", "gelu":
 	default:
 		e = append(e, fmt.Sprintf("model.act = %q (the cuda backend has swiglu, relu2 and gelu)", a))
+	}
+	// The head split and merge (split_heads, merge_heads, qknorm_split) move pairs of values: an
+	// odd head dim (allowed with NoPE) would lose each head's last value.
+	if m := cfg.Model; m.Heads > 0 && m.HeadDim()%2 != 0 {
+		e = append(e, fmt.Sprintf("an odd head dim (model.dim/model.heads = %d; the head split works on pairs)", m.HeadDim()))
 	}
 	return e
 }

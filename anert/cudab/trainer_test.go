@@ -40,8 +40,9 @@ func TestSupportedNamesWhatIsMissing(t *testing.T) {
 	c.Model.Pos = "alibi"
 	c.Model.Act = "swish" // an activation the backend has no kernels for
 	c.Model.KVHeads = 2
+	c.Model.Dim, c.Model.Heads = 36, 4 // head dim 9
 	err := Supported(c)
-	for _, want := range []string{`optim.name = "sgd"`, `model.pos = "alibi"`, `model.act = "swish"`, "model.kv_heads = 2"} {
+	for _, want := range []string{`optim.name = "sgd"`, `model.pos = "alibi"`, `model.act = "swish"`, "model.kv_heads = 2", "odd head dim (model.dim/model.heads = 9"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Supported = %v, want %s named", err, want)
 		}
