@@ -24,5 +24,9 @@ func unsupportedExtra(cfg config.Config) []string {
 	if m := cfg.Model; m.Heads > 0 && m.HeadDim()%2 != 0 {
 		e = append(e, fmt.Sprintf("an odd head dim (model.dim/model.heads = %d; the head split works on pairs)", m.HeadDim()))
 	}
+	// QK-norm's kernels give a head's pairs one thread each, in blocks of at most 256 threads.
+	if m := cfg.Model; m.QKNorm && m.Heads > 0 && m.HeadDim() > 512 {
+		e = append(e, fmt.Sprintf("model.qk_norm with head dim %d (the cuda backend's QK-norm takes up to 512)", m.HeadDim()))
+	}
 	return e
 }

@@ -36,6 +36,11 @@ func TestSupportedNamesWhatIsMissing(t *testing.T) {
 			t.Errorf("act %s with qk_norm, untied_head and zero_init is refused: %v", act, err)
 		}
 	}
+	wide := config.Tiny()
+	wide.Model.QKNorm, wide.Model.Dim, wide.Model.Heads = true, 1028, 2 // head dim 514
+	if err := Supported(wide); err == nil || !strings.Contains(err.Error(), "model.qk_norm with head dim 514") {
+		t.Errorf("qk_norm at head dim 514: %v", err)
+	}
 	c.Optim.Name = "sgd"
 	c.Model.Pos = "alibi"
 	c.Model.Act = "swish" // an activation the backend has no kernels for
