@@ -27,7 +27,10 @@ func (a *AdamW) Name() string { return "adamw" }
 func (a *AdamW) Step(ps []*tensor.Param, lr float64) { a.update(ps, lr, asIs, false) }
 
 // Update applies one AdamW update on prepared gradients and zeroes them. See Optimizer.
-func (a *AdamW) Update(ps []*tensor.Param, lr float64, p Prep) { a.update(ps, lr, p, true) }
+func (a *AdamW) Update(ps []*tensor.Param, lr float64, p Prep) {
+	p.check()
+	a.update(ps, lr, p, true)
+}
 
 func (a *AdamW) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
 	a.check(ps)

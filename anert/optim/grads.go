@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/anelab/anelab/anert/config"
@@ -45,6 +46,14 @@ func GradScale(o config.Optim) float64 { return LossScale(o) / float64(max(o.Acc
 type Prep struct {
 	Norm          float64 // ‖Unscale·G‖₂ over all parameters, before clipping; NaN or ±Inf if any gradient is
 	Unscale, Clip float32 // Accum/(micro·S); GradClip/Norm when Norm exceeds it, else 1
+}
+
+// check panics on a Prep that Prepare did not make (the zero Prep would step on zero gradients):
+// a programming error.
+func (p Prep) check() {
+	if !(p.Unscale > 0 && p.Clip > 0) {
+		panic(fmt.Sprintf("optim: Update got Prep %+v: pass the one Prepare returned", p))
+	}
 }
 
 // asIs is the Prep that leaves gradients as they are (Step).

@@ -28,7 +28,10 @@ func (l *Lion) Name() string { return "lion" }
 func (l *Lion) Step(ps []*tensor.Param, lr float64) { l.update(ps, lr, asIs, false) }
 
 // Update applies one Lion update on prepared gradients and zeroes them. See Optimizer.
-func (l *Lion) Update(ps []*tensor.Param, lr float64, p Prep) { l.update(ps, lr, p, true) }
+func (l *Lion) Update(ps []*tensor.Param, lr float64, p Prep) {
+	p.check()
+	l.update(ps, lr, p, true)
+}
 
 func (l *Lion) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
 	l.check(ps)

@@ -96,7 +96,10 @@ func (u *Muon) Name() string { return "muon" }
 func (u *Muon) Step(ps []*tensor.Param, lr float64) { u.update(ps, lr, asIs, false) }
 
 // Update applies one update on prepared gradients and zeroes them. See Optimizer.
-func (u *Muon) Update(ps []*tensor.Param, lr float64, p Prep) { u.update(ps, lr, p, true) }
+func (u *Muon) Update(ps []*tensor.Param, lr float64, p Prep) {
+	p.check()
+	u.update(ps, lr, p, true)
+}
 
 func (u *Muon) update(ps []*tensor.Param, lr float64, pr Prep, zero bool) {
 	u.check(ps)

@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -690,6 +691,30 @@ func TestUpdateFoldsPrep(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestUpdateRefusesZeroPrep: Update with a Prep that Prepare did not make panics (a programming
+// error) rather than stepping on zeroed gradients.
+func TestUpdateRefusesZeroPrep(t *testing.T) {
+	ps := randParams(rand.New(rand.NewPCG(1, 1)))
+	for _, name := range []string{"lion", "adamw", "muon"} {
+		o := optimCfg(name)
+		if name == "muon" {
+			o = muonCfg()
+		}
+		opt, err := New(o, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "Prepare") {
+					t.Errorf("%s: Update(Prep{}) recovered %v, want a panic naming Prepare", name, r)
+				}
+			}()
+			opt.Update(ps, 1e-3, Prep{})
+		}()
 	}
 }
 
