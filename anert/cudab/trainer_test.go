@@ -184,6 +184,18 @@ func checkBF16Copy(t *testing.T, tr *Trainer, when string) {
 	}
 }
 
+// qkGainTolBF16 is the bf16 agreement tolerance for the QK-norm gains' gradients (q_norm, k_norm)
+// in place of the blanket 5e-2. Each is a sum over tokens and heads of dy·x·r whose terms largely
+// cancel, so its relative error exceeds the per-element bf16 error: on an H100, "arch qknorm"
+// step 2 gave layers.1.k_norm 0.054 (gemm) and 0.055 (flash), and the float64 simulation of the
+// bf16 step, rounding only what the GPU rounds (TestBF16QKNormGainErrorSimulated), predicts 0.038
+// and 0.049 there and up to 0.052 over 24 seeds (median 0.018). The other gradients keep 5e-2.
+const qkGainTolBF16 = 0.1
+
+func isQKGain(name string) bool {
+	return strings.HasSuffix(name, ".q_norm") || strings.HasSuffix(name, ".k_norm")
+}
+
 func agree(t *testing.T, tc agreeCase, prec cuda.Precision, attn Attention, lossTol, gradTol float64) {
 	cfg := config.Tiny()
 	cfg.Train.Steps = tc.steps
@@ -262,8 +274,12 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, attn Attention, loss
 			if e > worst {
 				worst, worstName = e, p.Name
 			}
-			if e > gradTol || math.IsNaN(e) {
-				t.Errorf("step %d: gradient of %s: relative error %.2g > %g", step, p.Name, e, gradTol)
+			tol := gradTol
+			if prec != cuda.FP32 && isQKGain(p.Name) {
+				tol = qkGainTolBF16
+			}
+			if e > tol || math.IsNaN(e) {
+				t.Errorf("step %d: gradient of %s: relative error %.2g > %g", step, p.Name, e, tol)
 			}
 		}
 		if cfg.Optim.Name == "muon" {
