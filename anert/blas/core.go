@@ -17,6 +17,12 @@ type Info struct {
 	Selected string `json:"blas_selected,omitempty"`
 	From     string `json:"blas_fallback,omitempty"`
 	Features string `json:"cpu_features"` // the SIMD features the CPU and OS offer: avx512, avx2, neon, …
+	// EnvCore is OPENBLAS_CORETYPE when it came from the environment (a user's choice, respected:
+	// some environments pin a core because older OpenBLAS builds fail on some CPUs), and Fits the
+	// faster core the CPU's features allow when the pinned one does not use them (an AVX2 core on
+	// an AVX-512 CPU: half the sgemm rate on this project's 2-core machine, README).
+	EnvCore string `json:"blas_env_core,omitempty"`
+	Fits    string `json:"blas_core_fits,omitempty"`
 }
 
 // String is the one-line form: "openblas core SkylakeX (selected; the library chose Prescott), cpu avx512".
@@ -27,6 +33,13 @@ func (i Info) String() string {
 	}
 	if i.Selected != "" {
 		s += fmt.Sprintf(" (OPENBLAS_CORETYPE=%s set by anelab: the library had fallen back to %s)", i.Selected, i.From)
+	}
+	if i.EnvCore != "" {
+		s += " (OPENBLAS_CORETYPE=" + i.EnvCore + " from the environment"
+		if i.Fits != "" {
+			s += "; this CPU's AVX-512 fits " + i.Fits + ", about 2× the sgemm rate where measured"
+		}
+		s += ")"
 	}
 	return s + ", cpu " + i.Features
 }
@@ -39,9 +52,17 @@ func Describe() Info {
 	}
 	if from := os.Getenv(reexecEnv); from != "" {
 		i.Selected, i.From = os.Getenv("OPENBLAS_CORETYPE"), from
+	} else if env := os.Getenv("OPENBLAS_CORETYPE"); env != "" {
+		i.EnvCore = env
+		if cpuSIMD() == simdAVX512 && !avx512Cores[strings.ToLower(i.Core)] {
+			i.Fits = "SkylakeX"
+		}
 	}
 	return i
 }
+
+// avx512Cores are the OpenBLAS cores whose sgemm kernels use AVX-512.
+var avx512Cores = map[string]bool{"skylakex": true, "cooperlake": true, "sapphirerapids": true}
 
 // reexecEnv marks a process that anelab re-executed with OPENBLAS_CORETYPE set; its value is the
 // core the library had chosen on its own.

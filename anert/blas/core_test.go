@@ -46,6 +46,33 @@ func TestCoreFitsCPU(t *testing.T) {
 	}
 }
 
+// TestEnvCoreNamed: a core pinned by OPENBLAS_CORETYPE from the environment is kept, and the
+// BLAS line says so, and names the faster core when the pinned one leaves AVX-512 unused. (Only
+// the environment's own pin, Haswell, is loaded: this project's machines pin it on CPUs where
+// older OpenBLAS builds fail, and tests do not change it.)
+func TestEnvCoreNamed(t *testing.T) {
+	if os.Getenv("ANELAB_TEST_PRINT_CORE") == "1" {
+		os.Stdout.WriteString(Describe().String() + "\n")
+		return
+	}
+	if Backend != "openblas" || (cpuSIMD() != simdAVX2 && cpuSIMD() != simdAVX512) {
+		t.Skip("needs OpenBLAS on a CPU with AVX2")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestEnvCoreNamed$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ANELAB_TEST_PRINT_CORE=1", "OPENBLAS_CORETYPE=HASWELL", "ANELAB_BLAS_CORE=", reexecEnv+"=")
+	out, err := cmd.CombinedOutput()
+	line := strings.SplitN(string(out), "\n", 2)[0]
+	want := "openblas core Haswell (OPENBLAS_CORETYPE=HASWELL from the environment"
+	if cpuSIMD() == simdAVX512 {
+		want += "; this CPU's AVX-512 fits SkylakeX"
+	} else {
+		want += ")"
+	}
+	if err != nil || !strings.HasPrefix(line, want) {
+		t.Fatalf("child reports %q (%v), want it to start %q", line, err, want)
+	}
+}
+
 // TestReexecReplacesGenericCore forces OpenBLAS onto its generic Prescott kernels in a child
 // process (ANELAB_BLAS_CORE=auto corrects even a user's OPENBLAS_CORETYPE) and checks that the
 // child re-executed itself onto a core that fits the CPU, and says so.

@@ -43,7 +43,11 @@ func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
 		fmt.Fprintf(w, "kernel_fallback:  %s\n", r.KernelFallback)
 	}
 	fmt.Fprintf(w, "util_pct:         %.1f\n", r.UtilPct)
-	fmt.Fprintf(w, "blas:             %s core %s, sgemm %.0f GFLOP/s on %d threads\n", r.BLAS, r.BLASCore, r.SgemmGFLOPS, r.Threads)
+	if r.BLAS != "" {
+		fmt.Fprintf(w, "blas:             %s core %s, sgemm %.0f GFLOP/s on %d threads\n", r.BLAS, r.BLASCore, r.SgemmGFLOPS, r.Threads)
+	} else { // a GPU backend: the rate is its GEMM peak measured at startup (sgemm_gflops in the JSON)
+		fmt.Fprintf(w, "gemm_peak:        %.0f GFLOP/s (measured at startup on the %s backend)\n", r.SgemmGFLOPS, r.Backend)
+	}
 	if r.Warning != "" {
 		fmt.Fprintf(w, "warning:          %s\n", r.Warning)
 	}
