@@ -44,7 +44,15 @@ func WriteSummary(w io.Writer, r Result, unigramBPB float64) {
 	}
 	fmt.Fprintf(w, "util_pct:         %.1f\n", r.UtilPct)
 	if r.BLAS != "" {
-		fmt.Fprintf(w, "blas:             %s core %s, sgemm %.0f GFLOP/s on %d threads\n", r.BLAS, r.BLASCore, r.SgemmGFLOPS, r.Threads)
+		pin := ""
+		if r.BLASEnvCore != "" {
+			pin = " (OPENBLAS_CORETYPE=" + r.BLASEnvCore + " from the environment"
+			if r.BLASCoreFits != "" {
+				pin += "; this CPU's AVX-512 fits " + r.BLASCoreFits
+			}
+			pin += ")"
+		}
+		fmt.Fprintf(w, "blas:             %s core %s%s, sgemm %.0f GFLOP/s on %d threads\n", r.BLAS, r.BLASCore, pin, r.SgemmGFLOPS, r.Threads)
 	} else { // a GPU backend: the rate is its GEMM peak measured at startup (sgemm_gflops in the JSON)
 		fmt.Fprintf(w, "gemm_peak:        %.0f GFLOP/s (measured at startup on the %s backend)\n", r.SgemmGFLOPS, r.Backend)
 	}

@@ -36,6 +36,8 @@ type Result struct {
 	// measured at startup (512³ products on the run's threads), which util_pct divides by.
 	BLAS         string  `json:"blas"`
 	BLASCore     string  `json:"blas_core"`
+	BLASEnvCore  string  `json:"blas_env_core,omitempty"`  // OPENBLAS_CORETYPE from the environment (blas.Info.EnvCore)
+	BLASCoreFits string  `json:"blas_core_fits,omitempty"` // the faster core the CPU allows when the pinned one leaves AVX-512 unused
 	SgemmGFLOPS  float64 `json:"sgemm_gflops"`
 	Threads      int     `json:"threads"`
 	Warning      string  `json:"warning,omitempty"` // e.g. an sgemm rate far below what the CPU's features imply

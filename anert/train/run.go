@@ -444,7 +444,7 @@ func (s *session) evaluate() (float64, error) {
 func (s *session) result() Result {
 	r := Result{Status: StatusOK, Steps: s.runSteps, MicroSteps: s.micro, Tokens: s.tokens,
 		Params: s.m.NumParams(), Backend: s.cfg.Backend, Device: "cpu", Curve: s.curve,
-		BLAS: s.blasInfo.Backend, BLASCore: s.blasInfo.Core, SgemmGFLOPS: s.peakGFLOPS, Threads: s.threads, Warning: s.warning}
+		BLAS: s.blasInfo.Backend, BLASCore: s.blasInfo.Core, BLASEnvCore: s.blasInfo.EnvCore, BLASCoreFits: s.blasInfo.Fits, SgemmGFLOPS: s.peakGFLOPS, Threads: s.threads, Warning: s.warning}
 	if n := len(s.losses); n > 0 {
 		k := min(n, lossWindow)
 		for _, l := range s.losses[n-k:] {

@@ -113,6 +113,12 @@ func TestShortRunLossFalls(t *testing.T) {
 	if !strings.Contains(js.String(), "blas:             "+blas.Backend+" core ") {
 		t.Errorf("summary has no blas line:\n%s", js.String())
 	}
+	// A core pinned by the environment (as on this project's machines) is named in both.
+	if env := blas.Describe().EnvCore; env != "" {
+		if back["blas_env_core"] != env || !strings.Contains(js.String(), "(OPENBLAS_CORETYPE="+env+" from the environment") {
+			t.Errorf("OPENBLAS_CORETYPE=%s from the environment is not named: JSON %v, summary:\n%s", env, back["blas_env_core"], js.String())
+		}
+	}
 }
 
 func TestSameSeedSameRunDifferentSeedDifferentWindows(t *testing.T) {
