@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/anelab/anelab/anert/ckpt"
-	"github.com/anelab/anelab/anert/cuda"
+	"github.com/anelab/anelab/anert/config"
 )
 
 // On a GPU: a short fp32 run with the architecture options (gelu, qk_norm, untied_head) tracks
@@ -16,17 +16,9 @@ import (
 // untied head with their optimizer state; and the checkpoint resumed on the CPU and on the GPU
 // gives the same val loss after 5 more updates (the new parameters went to the host and back).
 func TestCUDARunArchTracksCPUAndCheckpoints(t *testing.T) {
-	if err := cuda.Available(); err != nil {
-		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
-	}
-	cfg := tinyConfig()
-	cfg.Model.Act, cfg.Model.QKNorm, cfg.Model.UntiedHead = "gelu", true, true
-	cfg.Train.Steps = 20
-	dir := tinyData(t)
-	cpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, dir, cpuRes := cpuReference(t, 20, func(c *config.Config) {
+		c.Model.Act, c.Model.QKNorm, c.Model.UntiedHead = "gelu", true, true
+	})
 	cfg.Backend = "cuda-fp32"
 	path := filepath.Join(t.TempDir(), "gpu.ckpt")
 	var out bytes.Buffer
@@ -37,14 +29,7 @@ func TestCUDARunArchTracksCPUAndCheckpoints(t *testing.T) {
 	if gpuRes.Backend != "cuda-fp32" {
 		t.Fatalf("ran on %q", gpuRes.Backend)
 	}
-	for i, p := range gpuRes.Curve {
-		if c := cpuRes.Curve[i].Loss; math.Abs(p.Loss-c) > 2e-3*c {
-			t.Errorf("update %d: loss %.5f on the GPU, %.5f on the CPU", p.Step, p.Loss, c)
-		}
-	}
-	if math.Abs(gpuRes.ValLoss-cpuRes.ValLoss) > 2e-3*cpuRes.ValLoss {
-		t.Errorf("val loss %.5f on the GPU, %.5f on the CPU", gpuRes.ValLoss, cpuRes.ValLoss)
-	}
+	tracksCPU(t, "gelu, qk_norm, untied head", gpuRes, cpuRes, 2e-3)
 	c, err := ckpt.Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -42,14 +42,7 @@ func TestCUDAMuonRunTracksCPUAndResumes(t *testing.T) {
 		if len(gpu.Curve) != len(cpu.Curve) || len(gpu.Curve) == 0 {
 			t.Fatalf("%s: %d updates on the GPU, %d on the CPU", what, len(gpu.Curve), len(cpu.Curve))
 		}
-		for i, p := range gpu.Curve {
-			if c := cpu.Curve[i].Loss; math.Abs(p.Loss-c) > 2e-3*c {
-				t.Errorf("%s: update %d: loss %.5f on the GPU, %.5f on the CPU", what, p.Step, p.Loss, c)
-			}
-		}
-		if math.Abs(gpu.ValLoss-cpu.ValLoss) > 2e-3*cpu.ValLoss {
-			t.Errorf("%s: val loss %.5f on the GPU, %.5f on the CPU", what, gpu.ValLoss, cpu.ValLoss)
-		}
+		tracksCPU(t, what, gpu, cpu, 2e-3)
 		t.Logf("%s: val loss GPU %.5f CPU %.5f", what, gpu.ValLoss, cpu.ValLoss)
 	}
 	cpuCk, gpuCk := filepath.Join(tmp, "cpu.ckpt"), filepath.Join(tmp, "gpu.ckpt")

@@ -36,14 +36,17 @@ func TestCUDABackendWithoutGPUIsAnError(t *testing.T) {
 	}
 }
 
-// cpuReference skips t without a GPU; else it trains the tiny config for steps updates on the CPU:
-// the run a GPU run is compared with (same config, same data dir).
-func cpuReference(t *testing.T, steps int) (config.Config, string, Result) {
+// cpuReference skips t without a GPU; else it trains the tiny config, changed by edits, for steps
+// updates on the CPU: the run a GPU run is compared with (same config, same data dir).
+func cpuReference(t *testing.T, steps int, edits ...func(*config.Config)) (config.Config, string, Result) {
 	t.Helper()
 	if err := cuda.Available(); err != nil {
 		t.Skipf("needs an NVIDIA GPU with its driver (libcuda.so.1), cuBLAS and NVRTC: %v", err)
 	}
 	cfg := tinyConfig()
+	for _, e := range edits {
+		e(&cfg)
+	}
 	cfg.Train.Steps = steps
 	dir := tinyData(t)
 	res, err := Run(context.Background(), cfg, Options{DataDir: dir})
@@ -51,6 +54,20 @@ func cpuReference(t *testing.T, steps int) (config.Config, string, Result) {
 		t.Fatal(err)
 	}
 	return cfg, dir, res
+}
+
+// tracksCPU reports every update whose loss on the GPU is more than rel (relative) from the CPU's,
+// and a val loss that is; what names the run in the messages.
+func tracksCPU(t *testing.T, what string, gpu, cpu Result, rel float64) {
+	t.Helper()
+	for i, p := range gpu.Curve {
+		if c := cpu.Curve[i].Loss; math.Abs(p.Loss-c) > rel*c {
+			t.Errorf("%s: update %d: loss %.5f on the GPU, %.5f on the CPU", what, p.Step, p.Loss, c)
+		}
+	}
+	if math.Abs(gpu.ValLoss-cpu.ValLoss) > rel*cpu.ValLoss {
+		t.Errorf("%s: val loss %.5f on the GPU, %.5f on the CPU", what, gpu.ValLoss, cpu.ValLoss)
+	}
 }
 
 // On a GPU: a short fp32 run's curve tracks the CPU's step for step (same data, same init), its
@@ -68,17 +85,9 @@ func TestCUDARunTracksCPUAndCheckpoints(t *testing.T) {
 	if gpuRes.Backend != "cuda-fp32" || gpuRes.Device == "" {
 		t.Errorf("result says backend %q on %q", gpuRes.Backend, gpuRes.Device)
 	}
-	for i, p := range gpuRes.Curve {
-		c := cpuRes.Curve[i].Loss
-		if math.Abs(p.Loss-c) > 2e-3*c {
-			t.Errorf("update %d: loss %.5f on the GPU, %.5f on the CPU", p.Step, p.Loss, c)
-		}
-	}
 	t.Logf("30 updates: final train loss GPU %.5f CPU %.5f; val loss GPU %.5f CPU %.5f",
 		gpuRes.TrainLoss, cpuRes.TrainLoss, gpuRes.ValLoss, cpuRes.ValLoss)
-	if math.Abs(gpuRes.ValLoss-cpuRes.ValLoss) > 2e-3*cpuRes.ValLoss {
-		t.Errorf("val loss %.5f on the GPU, %.5f on the CPU", gpuRes.ValLoss, cpuRes.ValLoss)
-	}
+	tracksCPU(t, "fp32, 30 updates", gpuRes, cpuRes, 2e-3)
 	c, err := ckpt.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -109,15 +118,7 @@ func TestCUDARunFlashAttention(t *testing.T) {
 	if res.KernelVariants != "attention=flash" || !strings.Contains(out.String(), "flash attention") {
 		t.Errorf("kernel_variants %q; output:\n%s", res.KernelVariants, out.String())
 	}
-	for i, p := range res.Curve {
-		c := cpuRes.Curve[i].Loss
-		if math.Abs(p.Loss-c) > 2e-3*c {
-			t.Errorf("update %d: loss %.5f on the GPU (flash attention), %.5f on the CPU", p.Step, p.Loss, c)
-		}
-	}
-	if math.Abs(res.ValLoss-cpuRes.ValLoss) > 2e-3*cpuRes.ValLoss {
-		t.Errorf("val loss %.5f on the GPU (flash attention), %.5f on the CPU", res.ValLoss, cpuRes.ValLoss)
-	}
+	tracksCPU(t, "flash attention", res, cpuRes, 2e-3)
 	// A bad value is refused by name.
 	_, err = Run(context.Background(), cfg, Options{DataDir: dir, Attention: "fused"})
 	if err == nil || !strings.Contains(err.Error(), `--attention = "fused"`) {
@@ -144,16 +145,8 @@ func TestCUDABF16RunTracksCPU(t *testing.T) {
 		if res.KernelVariants != g.variants || !strings.Contains(out.String(), g.says) {
 			t.Errorf("ANELAB_CUDA_GEMM=%q: kernel_variants %q; output:\n%s", g.env, res.KernelVariants, out.String())
 		}
-		for i, p := range res.Curve {
-			c := cpuRes.Curve[i].Loss
-			if math.Abs(p.Loss-c) > 2e-2*c {
-				t.Errorf("ANELAB_CUDA_GEMM=%q update %d: loss %.5f on the GPU, %.5f on the CPU", g.env, p.Step, p.Loss, c)
-			}
-		}
 		t.Logf("ANELAB_CUDA_GEMM=%q: val loss GPU %.5f CPU %.5f", g.env, res.ValLoss, cpuRes.ValLoss)
-		if math.Abs(res.ValLoss-cpuRes.ValLoss) > 2e-2*cpuRes.ValLoss {
-			t.Errorf("ANELAB_CUDA_GEMM=%q: val loss %.5f on the GPU, %.5f on the CPU", g.env, res.ValLoss, cpuRes.ValLoss)
-		}
+		tracksCPU(t, "ANELAB_CUDA_GEMM="+g.env, res, cpuRes, 2e-2)
 	}
 	t.Setenv("ANELAB_CUDA_GEMM", "fp8")
 	if _, err := Run(context.Background(), cfg, Options{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "ANELAB_CUDA_GEMM") {
