@@ -31,21 +31,10 @@ build)
 run)
 	out=${OUT:-$PWD}
 	export PYTHON=${PYTHON:-python3}
-	t0=$(date +%s)
+	t0=$(date +%s) total=575
+	. anert/bench/devstep.sh # step LIMIT DIR CMD...
 	(cd "$D" && for f in *.gz; do [ -f "$f" ] && gunzip -f "$f"; done; chmod +x ./*)
 	el() { echo $(($(date +%s) - t0)); }
-	step() { # step LIMIT DIR CMD...: CMD in DIR, at most LIMIT seconds and what is left of 575
-		local lim=$1 dir=$2 left
-		shift 2
-		left=$((575 - $(el)))
-		if [ "$left" -lt 10 ]; then
-			echo "SKIPPED (out of time): $*"
-			return
-		fi
-		[ "$lim" -gt "$left" ] && lim=$left
-		echo "=== [$(el) s] $*"
-		(cd "$dir" && timeout "$lim" "$@") || echo "FAILED (rc $?): $*"
-	}
 	{
 		nvidia-smi -L
 		grep -m1 'model name' /proc/cpuinfo

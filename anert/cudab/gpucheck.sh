@@ -24,17 +24,7 @@ run)
 	out=${OUT:-$PWD}
 	t0=$(date +%s)
 	total=${GPUCHECK_SECONDS:-280}
-	step() { # step LIMIT DIR CMD...: CMD in DIR, at most LIMIT seconds and what is left of total
-		local lim=$1 dir=$2 left=$((total - ($(date +%s) - t0)))
-		shift 2
-		if [ "$left" -lt 5 ]; then
-			echo "SKIPPED (out of time): $*"
-			return
-		fi
-		[ "$lim" -gt "$left" ] && lim=$left
-		echo "=== [$(($(date +%s) - t0)) s] $*"
-		(cd "$dir" && timeout "$lim" "$@") || echo "FAILED (rc $?): $*"
-	}
+	. anert/bench/devstep.sh # step LIMIT DIR CMD...
 	{
 		nvidia-smi -L
 		# 1. The flash kernels (fp32 and bf16 tensor-core) against the float64 reference; loss and
