@@ -29,20 +29,11 @@ type archKernels struct {
 }
 
 func (a *archKernels) load(m *cuda.Module) error {
-	for _, f := range []struct {
-		p    **cuda.Func
-		name string
-	}{
+	return lookup(m, []kernelRef{
 		{&a.relu2Fwd, "relu2_fwd"}, {&a.relu2FwdBF, "relu2_fwd_bf"}, {&a.relu2Bwd, "relu2_bwd"}, {&a.relu2BwdBF, "relu2_bwd_bf"},
 		{&a.geluFwd, "gelu_fwd"}, {&a.geluFwdBF, "gelu_fwd_bf"}, {&a.geluBwd, "gelu_bwd"}, {&a.geluBwdBF, "gelu_bwd_bf"},
 		{&a.qkSplit, "qknorm_split"}, {&a.qkMergeBwd, "qknorm_merge_bwd"}, {&a.qkMergeBwdBF, "qknorm_merge_bwd_bf"},
-	} {
-		var err error
-		if *f.p, err = m.Func(f.name); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // paramIndex is the index in model.Params of each parameter by role.

@@ -136,16 +136,11 @@ func compileFlash(c *cuda.Ctx, hd int) (*flashKernels, error) {
 	if k.bf16 {
 		v = "bf16_"
 	}
-	for _, f := range []struct {
-		p    **cuda.Func
-		name string
-	}{
+	if err := lookup(m, []kernelRef{
 		{&k.fwd, fmt.Sprintf("flash_fwd_%s%d", v, hd)}, {&k.dq, fmt.Sprintf("flash_bwd_dq_%s%d", v, hd)},
 		{&k.dkdv, fmt.Sprintf("flash_bwd_dkdv_%s%d", v, hd)}, {&k.pre, "flash_bwd_pre_k"},
-	} {
-		if *f.p, err = m.Func(f.name); err != nil {
-			return nil, err
-		}
+	}); err != nil {
+		return nil, err
 	}
 	return k, nil
 }

@@ -103,16 +103,7 @@ func muonPlan(ps []*tensor.Param, offs []int, limit int) (chunks []muonChunk, ta
 type muonKernels struct{ momentum, scale, update *cuda.Func }
 
 func (u *muonKernels) load(m *cuda.Module) error {
-	for _, f := range []struct {
-		p    **cuda.Func
-		name string
-	}{{&u.momentum, "muon_momentum"}, {&u.scale, "muon_scale"}, {&u.update, "muon_update"}} {
-		var err error
-		if *f.p, err = m.Func(f.name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return lookup(m, []kernelRef{{&u.momentum, "muon_momentum"}, {&u.scale, "muon_scale"}, {&u.update, "muon_update"}})
 }
 
 // muonDev is the trainer's Muon scratch and plan (nil for the other optimizers).

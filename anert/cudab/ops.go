@@ -21,16 +21,30 @@ type kernels struct {
 	muon muonKernels // Muon's (muon.go)
 }
 
+// kernelRef names a kernel of a compiled module and where its handle goes.
+type kernelRef struct {
+	p    **cuda.Func
+	name string
+}
+
+// lookup sets every ref's handle from m, or fails on the first kernel m lacks.
+func lookup(m *cuda.Module, refs []kernelRef) error {
+	for _, r := range refs {
+		var err error
+		if *r.p, err = m.Func(r.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func compile(c *cuda.Ctx) (*kernels, error) {
 	m, err := c.Compile("cudab_kernels.cu", kernelSrc)
 	if err != nil {
 		return nil, err
 	}
 	k := &kernels{}
-	for _, f := range []struct {
-		p    **cuda.Func
-		name string
-	}{
+	if err := lookup(m, []kernelRef{
 		{&k.embedFwd, "embed_fwd"}, {&k.embedBwd, "embed_bwd"}, {&k.gatherRows, "gather_rows"},
 		{&k.scatterAddRows, "scatter_add_rows"}, {&k.rmsFwd, "rmsnorm_fwd"}, {&k.rmsBwd, "rmsnorm_bwd"},
 		{&k.colSumAdd, "col_sum_add"}, {&k.split, "split_heads"}, {&k.merge, "merge_heads"},
@@ -41,10 +55,8 @@ func compile(c *cuda.Ctx) (*kernels, error) {
 		{&k.toBF16, "to_bf16"}, {&k.gatherRowsBF, "gather_rows_bf"}, {&k.rmsFwdBF, "rmsnorm_fwd_bf"},
 		{&k.splitBF, "split_heads_bf"}, {&k.mergeBF, "merge_heads_bf"}, {&k.swigluFwdBF, "swiglu_fwd_bf"},
 		{&k.swigluBwdBF, "swiglu_bwd_bf"}, {&k.scaleToBF, "scale_to_bf"}, {&k.softcapCEBF, "softcap_ce_bf"},
-	} {
-		if *f.p, err = m.Func(f.name); err != nil {
-			return nil, err
-		}
+	}); err != nil {
+		return nil, err
 	}
 	if err := k.arch.load(m); err != nil {
 		return nil, err
