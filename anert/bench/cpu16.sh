@@ -5,6 +5,7 @@
 # `run` also times one empty parallel loop on THREADS goroutines (internal/par's BenchmarkLoop, from
 # the test binary devbin/cpu/par.test): × the loops per step in the report = the step's loop overhead.
 # (one device call: carry devbin/cpu, command `bash anert/bench/cpu16.sh run`).
+#   on the 16-core machine:   anert/bench/cpu16.sh sweep   → $OUT/sweep.txt: scheduling choices in turn
 # `run` measures anelab and PyTorch (that machine's python3, PyTorch with MKL) in the same process tree,
 # in turn, at THREADS (16) threads, then times an empty parallel loop (par.BenchmarkLoop). No CPU
 # profile: Go's profiler credits OpenBLAS's C frames in this static binary to unrelated Go functions.
@@ -31,8 +32,32 @@ run)
 		GOMAXPROCS=$t "$D/par.test" -test.run '^$' -test.bench Loop -test.benchtime 20000x || echo "FAILED: loop benchmark"
 	} 2>&1 | tee "$out/cpu16.log"
 	;;
+sweep)
+	# The CPU step's scheduling choices (model.cpuTune, ANELAB_CPU_TUNE) measured in turn in one
+	# process tree: each TUNES entry is one anebench run of both configs (one round, no PyTorch),
+	# "base" the binary BASE (an earlier build, for the same-run comparison), "-" the defaults.
+	# Results: $OUT/sweep.txt (one line per run and config), the full reports in $OUT/sweep.log.
+	out=${OUT:-$PWD}
+	t=${THREADS:-16}
+	{
+		grep -m1 'model name' /proc/cpuinfo; nproc; echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+		for tune in ${TUNES:-base - defer=0}; do
+			bin=$D/anebench
+			[ "$tune" = base ] && bin=${BASE:-devbin/base/anebench}
+			env_tune=$tune
+			[ "$tune" = base ] || [ "$tune" = - ] && env_tune=
+			echo "=== $tune"
+			ANELAB_CPU_TUNE=$env_tune "$bin" --threads "$t" --rounds 1 --out "" ${SWEEP_ARGS:-} >"$out/one.log" 2>&1 || echo "FAILED: $tune"
+			cat "$out/one.log"
+			grep -E '^ +(default|original) +[0-9.]+M ' "$out/one.log" | sed "s|^|$tune |" >>"$out/sweep.txt"
+		done
+		rm -f "$out/one.log"
+		cat "$out/sweep.txt"
+	} >"$out/sweep.log" 2>&1
+	cat "$out/sweep.txt"
+	;;
 *)
-	echo "usage: $0 build|run" >&2
+	echo "usage: $0 build|run|sweep" >&2
 	exit 2
 	;;
 esac

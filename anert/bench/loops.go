@@ -25,6 +25,7 @@ type LoopProfile struct {
 	Single     float64    // GFLOP/s of one goroutine's back-to-back SgemmN³ products
 	Sites      []par.Site // the longest wall time first
 	Outside    par.BLAS   // BLAS calls outside every loop
+	Deferred   int64      // ns of goroutine time deferred parts ran in other loops' waits (par.Profile.Deferred)
 }
 
 // profileLoops records a LoopProfile of profileSteps steps of rig.
@@ -43,7 +44,7 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64) (*Loop
 		lp.StepNs += st.Ns
 	}
 	par.SetProfile(nil)
-	lp.Sites, lp.Outside = p.Sites(), p.Outside()
+	lp.Sites, lp.Outside, lp.Deferred = p.Sites(), p.Outside(), int64(p.Deferred())
 	return lp, nil
 }
 
@@ -87,8 +88,9 @@ func WriteLoopProfile(w io.Writer, r Result) {
 	all := inLoops
 	all.Add(lp.Outside)
 	fmt.Fprintf(w, "total: step %.2f ms = loops %.2f ms (%.1f loops, %.0f%%) + outside loops (serial code) %.2f ms; "+
-		"busy %.0f%% of the loops' goroutine time; BLAS %.2f GFLOP a step, %.0f%% of the model's FLOPs (%.1f GF/s per goroutine, %.2f of alone; outside loops %d calls)\n",
+		"busy %.0f%% of the loops' goroutine time (%.0f%% with the deferred parts run in their waits); BLAS %.2f GFLOP a step, %.0f%% of the model's FLOPs (%.1f GF/s per goroutine, %.2f of alone; outside loops %d calls)\n",
 		step, loopMs, float64(loops)/steps, 100*loopMs/step, step-loopMs, 100*pct(busy, capacity),
+		100*pct(busy+time.Duration(lp.Deferred), capacity),
 		float64(all.FLOPs)/1e9/steps, 100*float64(all.FLOPs)/max(lp.ModelFLOPs, 1),
 		float64(inLoops.FLOPs)/max(float64(inLoops.Time), 1), float64(inLoops.FLOPs)/max(float64(inLoops.Time), 1)/max(lp.Single, 1e-9),
 		lp.Outside.Calls/int64(lp.Steps))

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/model"
 )
 
 // Summary is a Result reduced to the figures the report prints.
@@ -98,8 +99,8 @@ func WriteReport(w io.Writer, ms []Measured) {
 		return
 	}
 	r0 := ms[0].Runs[0]
-	fmt.Fprintf(w, "anelab CPU training benchmark: %s/%s, %d threads, %s, element-wise kernels %s\nBLAS: %s\n",
-		runtime.GOOS, runtime.GOARCH, r0.Threads, cpuName(), r0.Kernels, r0.Core)
+	fmt.Fprintf(w, "anelab CPU training benchmark: %s/%s, %d threads, %s, element-wise kernels %s\nBLAS: %s\nCPU step scheduling: %s\n",
+		runtime.GOOS, runtime.GOARCH, r0.Threads, cpuName(), r0.Kernels, r0.Core, model.TuneString())
 	for _, m := range ms {
 		if warn := blas.RateWarning(Summarize(m.Runs...).BestSgemm, r0.Threads); warn != "" {
 			fmt.Fprintf(w, "\n*** %s ***\n\n", warn)

@@ -75,7 +75,7 @@ func (c *CPU) team(s Shape) *team {
 // 16 pairs on 16 cores).
 func (c *CPU) group(s Shape) int {
 	bh, w := s.B*s.H, max(1, s.Workers)
-	if bh >= 4*w || bh%w == 0 {
+	if bh >= 4*w || (bh%w == 0 && tune.wholePairs) {
 		return 0
 	}
 	most := attnScratch

@@ -202,7 +202,7 @@ func (j *gemmJob) plan(w int) {
 			for i := range j.ngrid {
 				p[i] = max(1, int(float64(q*w)*cost[i]/max(total, 1)+0.5))
 			}
-			if shares(w, cost[:j.ngrid], p[:j.ngrid]) <= 1.1*total/float64(w) {
+			if shares(w, cost[:j.ngrid], p[:j.ngrid]) <= tune.shareTol*total/float64(w) {
 				break
 			}
 		}
@@ -224,7 +224,9 @@ func lonePlan(w, m, n, k, unit int) (pm, pn int) {
 		return w * max(1, min(2, m/(256*w))), 1
 	}
 	parts := w
-	if m*n*k >= 1e8 {
+	if tune.loneBlocks > 0 {
+		parts *= tune.loneBlocks
+	} else if m*n*k >= 1e8 {
 		parts *= 2
 	}
 	return gridOf(m, n, parts, unit)

@@ -83,6 +83,7 @@ type Model struct {
 	team    *team              // the goroutines of a step (see beginStep) and its loop bodies
 	dwq     dwQueue            // the weight-gradient worker of an async backend (AsyncBackend)
 	dwFused [maxGemms]gemmSpec // the specs fuseDW hands to the backend (here, so that nothing allocates)
+	dwd     dwDeferred         // the weight gradients as deferred work (many cores, see dwDeferred)
 	timings *Timings           // phase times, when enabled (SetTimings)
 }
 
@@ -114,6 +115,9 @@ func New(cfg config.Model, seed uint64, b Backend, opts ...Option) (*Model, erro
 	c := config.Default()
 	c.Model = cfg
 	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if err := loadTune(); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	if b == nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // buffers is every activation and gradient buffer, sized for rows = B·T tokens and cls
@@ -33,7 +34,7 @@ func (m *Model) ensure(n, w int) {
 	KV, KVD, gated := m.cfg.KV(), m.cfg.KV()*m.cfg.HeadDim(), m.act == SwiGLU
 	b := &m.buf
 	sets := 1
-	if m.async() {
+	if m.async() || m.defers(w) {
 		sets = 2
 	}
 	if n > b.rows || sets > b.sets {
@@ -349,6 +350,9 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 		q.start(m, s, ec)
 		defer q.finish() // error returns: no job may outlive ForwardBackward
 	}
+	if m.dwd.on = m.defers(t.w); m.dwd.on {
+		defer m.waitDW(-1, 0) // error returns too: no deferred part may outlive ForwardBackward
+	}
 	classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
 	m.dW(q, dwClassifier, 0, s, ec)
 	dx := b.dx[:n*d]
@@ -362,6 +366,7 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 		// The FFN's backward; then dx2 = dx + the FFN norm's backward and, as x2 = x + α·o,
 		// do = α·dx2 (dx2 flows on to x): on each block of rows of DX2n as the backend completes
 		// it when it can (fuse), and the FFN's weight gradients in its last loop (fuseDW).
+		m.waitDW(dwAttn, l+2) // deferred: it reads the scratch set that this layer's backward writes
 		nb, ch := m.normBackward(t, dx, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, d, false, a.DO)
 		fused, dwFused := m.fuse(ch), m.fuseDW(q, dwFFN, l, s)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
@@ -380,6 +385,7 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 		if l > 0 {
 			dy = b.acts[l-1].DY
 		}
+		m.waitDW(dwFFN, l+1) // deferred: it reads the layer above's DY, in the set this chain writes dy to
 		nb, ch = m.normBackward(t, dx, a.DXn, a.X, a.RAtt, p.AttnNorm.W, d, false, dy)
 		fused, dwFused = m.fuse(ch), m.fuseDW(q, dwAttn, l, s)
 		if fused && l > 0 && q != nil { // layer l+1's jobs read the scratch set of layer l−1 (dy)
@@ -405,6 +411,7 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	if q != nil {
 		q.finish() // the classifier's gE accumulation comes before the embedding's
 	}
+	m.waitDW(-1, 0)
 	embedBackward(t, m.Embed.G, dx, inputs[:n], d)
 	return nil
 }
@@ -434,7 +441,7 @@ type gemmFuser interface{ fuseGemms([]gemmSpec) }
 // time is then part of Backward.
 func (m *Model) fuseDW(q *dwQueue, kind, l int, s Shape) bool {
 	f, ok := m.backend.(gemmFuser)
-	if !ok || q != nil {
+	if !ok || q != nil || m.dwd.on {
 		return false
 	}
 	f.fuseGemms(m.layerWeightGrads(&m.dwFused, kind, l, s))
@@ -442,10 +449,14 @@ func (m *Model) fuseDW(q *dwQueue, kind, l int, s Shape) bool {
 }
 
 // dW runs the weight-gradient GEMMs of kind (layer l) now on the step's team, timed as
-// WeightGrad, or with q queues them on the dW worker.
+// WeightGrad, or with q queues them on the dW worker, or on many cores defers them (deferDW).
 func (m *Model) dW(q *dwQueue, kind, l int, s Shape, ec []float32) {
 	if q != nil {
 		q.submit(kind, l)
+		return
+	}
+	if m.dwd.on {
+		m.deferDW(kind, l, s, ec)
 		return
 	}
 	tw := m.clock()
@@ -489,4 +500,91 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// dwDeferred is a backward pass's weight gradients as deferred work (par.Defer), on many cores
+// (cpuTune.deferMin goroutines or more) with the CPU backend. A third of the step's FLOPs, they are
+// needed only by the optimizer: cut into small blocks, they are taken by goroutines that would
+// otherwise wait at the end of the backward's loops (16 goroutines were busy 72% of a loop's time,
+// waiting the rest for its slowest part), and what is left runs at the fence that needs them done.
+//
+// Why it is safe, as for the async backend's queue (dwQueue): each block of a parameter's
+// gradient is one BLAS call on one goroutine, computed once; the shared scratch is
+// double-buffered (layer l uses set l mod 2), and each job is waited for before its set is written
+// again: layer l's FFN products (they read DY, DH1, DH3) before AttnBackward(l−1), whose chain
+// writes DY of layer l−2; its attention products (DO, DQ, DK, DV) before FFNBackward(l−2); the
+// classifier's (dlogits, xf; into E's gradient with tied embeddings) before the embedding's
+// backward. The gain gradients and the embedding's stay on the step's goroutine.
+type dwDeferred struct {
+	on      bool     // this backward pass defers
+	scatter bool     // compaction: the classifier's job writes gE_c, to be added into E's gradient
+	jobs    [4]dwJob // layer l's FFN products in jobs[2l mod 4], its attention's in jobs[(2l+1) mod 4]
+	cls     dwJob    // the classifier's
+}
+
+// dwJob is one deferred set of weight-gradient products.
+type dwJob struct {
+	spec [maxGemms]gemmSpec
+	g    gemmJob
+	d    par.Deferred
+}
+
+// defers reports whether a backward pass on w goroutines defers its weight gradients.
+func (m *Model) defers(w int) bool {
+	_, cpu := m.backend.(gemmFuser)
+	return cpu && tune.deferMin > 0 && w >= tune.deferMin && !m.async()
+}
+
+// dwSlot is the job of kind (dwFFN, dwAttn) for layer l.
+func (m *Model) dwSlot(kind, l int) *dwJob {
+	if kind == dwClassifier {
+		return &m.dwd.cls
+	}
+	return &m.dwd.jobs[(2*l+kind-dwFFN)%len(m.dwd.jobs)]
+}
+
+// deferDW defers the weight-gradient products of kind (layer l), in blocks of about
+// cpuTune.deferBlocks per goroutine.
+func (m *Model) deferDW(kind, l int, s Shape, ec []float32) {
+	t, j := m.team, m.dwSlot(kind, l)
+	gs := j.spec[:0]
+	if kind == dwClassifier {
+		n, d, c, b := s.N, s.D, m.classes(), &m.buf
+		dst := m.headParam().G
+		if m.cfg.Compact {
+			dst, m.dwd.scatter = b.gec, true
+			clear(b.gec[:c*d])
+		}
+		j.spec[0] = gemmSpec{true, false, c, d, n, 1, b.logits[:n*c], c, b.xf, d, 1, dst, d, nil, 0, nil}
+		gs = j.spec[:1]
+	} else {
+		gs = m.layerWeightGrads(&j.spec, kind, l, s)
+	}
+	j.g.set(gs[:1], gs[1:])
+	j.g.plan(t.w * tune.deferBlocks)
+	par.Defer(&j.d, t.w, j.g.blocks(), j.g.blocks(), &j.g)
+}
+
+// waitDW finishes the deferred products of kind for layer l (nothing when l is not a layer, or
+// they are done), timed as WeightGrad; kind −1: all of them, the classifier's last (with
+// compaction, then added into E's gradient).
+func (m *Model) waitDW(kind, l int) {
+	if !m.dwd.on {
+		return
+	}
+	tw := m.clock()
+	switch {
+	case kind < 0:
+		for i := range m.dwd.jobs {
+			m.dwd.jobs[i].d.Wait(m.team.w)
+		}
+		m.dwd.cls.d.Wait(m.team.w)
+		if m.dwd.scatter {
+			scatterAddRows(m.headParam().G, m.buf.gec, m.active, m.cfg.Dim)
+			m.dwd.scatter = false
+		}
+	case l >= 0 && l < len(m.Layers):
+		m.dwSlot(kind, l).d.Wait(m.team.w)
+	}
+	m.wgradSince(tw)
 }

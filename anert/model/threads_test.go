@@ -9,6 +9,7 @@ import (
 
 	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // TestThreadsAgree: a training step on 1, 5 and 16 goroutines gives the same loss and gradients
@@ -346,5 +347,81 @@ func TestGemmRowPost(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDeferredWeightGrads: on 16 goroutines, the weight gradients as deferred work (dwDeferred)
+// give the gradients of the fused step, with each layer's products and the classifier's offered to
+// the workers (par.Deferreds) and at most two more loops a layer (the fences that drain what the
+// workers left), over several steps so that the deferred jobs' slots are reused; also with
+// compaction (the classifier's gradient added into E's after its job) and an untied head.
+func TestDeferredWeightGrads(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	for _, tc := range []struct {
+		name string
+		edit func(*config.Model)
+	}{
+		{"default", func(*config.Model) {}},
+		{"compact+untied", func(c *config.Model) { c.Compact, c.UntiedHead = true, true }},
+		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Model{Dim: 64, Layers: 3, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
+				Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
+			tc.edit(&cfg)
+			const batch, steps = 3, 3
+			r := rand.New(rand.NewPCG(5, 5))
+			ids := allIDs(cfg.Vocab)
+			if cfg.Compact {
+				ids = ids[:40]
+			}
+			in, tg := randTokens(r, batch*cfg.Seq, ids), randTokens(r, batch*cfg.Seq, ids)
+			run := func(deferMin int) (loss float64, g [][]float32, deferred, loops uint64) {
+				tune.deferMin = deferMin
+				m, err := New(cfg, 1, NewCPU(), Threads(16))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.Compact {
+					if err := m.SetActive(ids); err != nil {
+						t.Fatal(err)
+					}
+				}
+				perturb(m, 5)
+				d0, l0 := par.Deferreds(), par.Loops()
+				for range steps {
+					m.ZeroGrad()
+					if loss, err = m.ForwardBackward(in, tg, batch, 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, p := range m.Params() {
+					g = append(g, p.G)
+				}
+				return loss, g, par.Deferreds() - d0, par.Loops() - l0
+			}
+			loss0, g0, _, loops0 := run(0)
+			loss1, g1, deferred, loops1 := run(8)
+			if math.Abs(loss1-loss0) > 1e-6*math.Abs(loss0) {
+				t.Errorf("loss %.9g deferred, %.9g fused", loss1, loss0)
+			}
+			for i, p := range g0 {
+				var top, diff float64
+				for j, v := range p {
+					top = max(top, math.Abs(float64(v)))
+					diff = max(diff, math.Abs(float64(g1[i][j]-v)))
+				}
+				if top == 0 || diff > 1e-5*top {
+					t.Errorf("gradient %d: max |Δ| = %.3g of max %.3g (deferred vs fused)", i, diff, top)
+				}
+			}
+			if want := uint64(steps * (2*cfg.Layers + 1)); deferred != want {
+				t.Errorf("%d jobs deferred in %d steps, want %d (2 a layer + the classifier's)", deferred, steps, want)
+			}
+			if most := loops0 + uint64(steps*(2*cfg.Layers+1)); loops1 > most {
+				t.Errorf("%d loops deferred, %d fused: more than 2 extra a layer (and 1 for the classifier)", loops1, loops0)
+			}
+		})
 	}
 }

@@ -132,6 +132,8 @@ type pool struct {
 	n         int
 	remaining atomic.Int64 // parts not yet finished
 	spin      atomic.Int64 // the last loop's spin (spinFor), ns: how long its workers wait for the next
+
+	deferred [maxDeferred]atomic.Pointer[Deferred] // the open deferred jobs (Defer), in no order
 }
 
 var workers = pool{done: make(chan struct{}, 1)}
@@ -220,13 +222,19 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// work claims and runs parts of the current loop as worker k until none is left. It reports
-// whether it finished the loop's last part.
+// work claims and runs parts of the current loop as worker k until none is left. The caller
+// (k = 0) gets back whether it finished the loop's last part; a worker (k ≥ 1) that finishes it
+// signals done at once, and then, instead of waiting for the loop's other parts to end, runs
+// deferred parts (Defer) while the loop has none left to start — also those of the next loop
+// once it starts, which it then joins late (its parts are handed out dynamically).
 func (p *pool) work(k int) (last bool) {
 	for {
 		v := p.state.Load()
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
 		if i >= parts || k >= w {
+			if k > 0 && p.fill(k) {
+				continue
+			}
 			return last
 		}
 		if !p.state.CompareAndSwap(v, v+1) {
@@ -234,7 +242,11 @@ func (p *pool) work(k int) (last bool) {
 		}
 		p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
 		if p.remaining.Add(-1) == 0 {
-			last = true
+			if k > 0 {
+				p.done <- struct{}{}
+			} else {
+				last = true
+			}
 		}
 	}
 }
@@ -244,10 +256,8 @@ func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 	<-wake
 	for {
 		seen := epoch()
-		if p.work(k) {
-			p.done <- struct{}{}
-		}
-		if spinUntil(time.Duration(p.spin.Load()), func() bool { return epoch() != seen }) {
+		p.work(k)
+		if spinUntil(time.Duration(p.spin.Load()), func() bool { return epoch() != seen || p.fillable() }) {
 			continue
 		}
 		// Announce the sleep, then look again: either this look sees the new loop, or the loop's
@@ -258,4 +268,149 @@ func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 		}
 		<-wake
 	}
+}
+
+// A Deferred is work whose parts no loop waits for: the weight gradients of a backward pass, needed
+// only by the optimizer. Defer offers its parts to the pool's workers, which run them when the
+// loop in progress has no part left for them to start — at the end of every loop, where they would
+// otherwise wait for its slowest parts, and between loops — and Wait runs those left on the
+// caller's goroutines and returns when every part is done. A worker busy with a deferred part when
+// the next loop starts joins it late, taking fewer of its parts (they are handed out dynamically),
+// so a deferred part should be short beside a loop.
+//
+// Each part runs exactly once, on whichever goroutine claims it, with that goroutine's worker
+// index (its scratch is its own: a goroutine runs one part at a time), so a job whose parts write
+// disjoint outputs gives the same result on any schedule. Between Defer and Wait nothing else may
+// write what the job reads or read what it writes; Wait must return before d is deferred again.
+// A Deferred is reused from step to step: it allocates nothing.
+type Deferred struct {
+	j     Job
+	n     int
+	state atomic.Uint64 // open (1 bit, bit 48) | parts (24 bits, from 24) | next unclaimed part (24)
+	done  atomic.Int64  // parts finished
+	slot  int           // 1 + its index in the pool's deferred slots while open (0: in none)
+}
+
+const (
+	deferOpen     = 1 << 48
+	deferMask     = 1<<24 - 1
+	maxDeferred   = 8 // deferred jobs open at once (more run at once, in Defer)
+	maxDeferParts = deferMask
+)
+
+// Defer offers j's parts — [0, n) split into parts as in Run — to the pool's workers until
+// d.Wait. With more than maxDeferred jobs open, or one goroutine (w ≤ 1: nobody else would take
+// them), it runs j at once, as Run(w, n, parts, j).
+func Defer(d *Deferred, w, n, parts int, j Job) {
+	parts = min(parts, n, maxDeferParts)
+	d.slot = 0
+	if parts <= 0 {
+		return
+	}
+	if w <= 1 {
+		Run(w, n, parts, j)
+		return
+	}
+	d.j, d.n = j, n
+	d.done.Store(0)
+	d.state.Store(deferOpen | uint64(parts)<<24)
+	for i := range workers.deferred {
+		if workers.deferred[i].CompareAndSwap(nil, d) {
+			d.slot = i + 1
+			deferredCount.Add(1)
+			return
+		}
+	}
+	d.state.Store(0) // no slot: run it now
+	Run(w, n, parts, j)
+}
+
+// deferredCount counts the jobs Defer has offered to the workers (see Deferreds).
+var deferredCount atomic.Uint64
+
+// Deferreds is the number of jobs Defer has offered to the pool's workers in this process (those
+// it ran at once excepted).
+func Deferreds() uint64 { return deferredCount.Load() }
+
+// Wait runs d's parts that no worker has claimed on w goroutines (one loop, when any are left),
+// waits for those in progress, and closes d. Nothing when d was never deferred or ran at once.
+func (d *Deferred) Wait(w int) {
+	if d.slot == 0 {
+		return
+	}
+	v := d.state.Load()
+	parts := int(v >> 24 & deferMask)
+	if left := parts - int(v&deferMask); left > 0 {
+		Run(w, left, left, drainJob{d})
+	}
+	for d.done.Load() < int64(parts) {
+		spinUntil(longSpin, func() bool { return d.done.Load() == int64(parts) })
+	}
+	d.state.Store(0)
+	workers.deferred[d.slot-1].Store(nil)
+	d.slot, d.j = 0, nil
+}
+
+// Pending reports whether d was deferred (Defer offered it to the workers) and Wait has not yet
+// returned.
+func (d *Deferred) Pending() bool { return d.slot > 0 }
+
+// take claims and runs one part of d as worker k; false when none is left to claim. filler: a
+// worker runs it in another loop's wait (a profile counts its time apart), not in Wait's loop.
+func (d *Deferred) take(k int, filler bool) bool {
+	for {
+		v := d.state.Load()
+		parts, i := int(v>>24&deferMask), int(v&deferMask)
+		if v&deferOpen == 0 || i >= parts {
+			return false
+		}
+		if !d.state.CompareAndSwap(v, v+1) {
+			continue
+		}
+		// The claim happened after Defer published d (its state store), so d.j and d.n are set.
+		if pr := profile.Load(); pr != nil && filler {
+			t := time.Now()
+			d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
+			pr.deferred.Add(int64(time.Since(t)))
+		} else {
+			d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
+		}
+		d.done.Add(1)
+		return true
+	}
+}
+
+// drainJob is Wait's loop: each of its parts claims and runs one part of d (none if the
+// workers took it meanwhile).
+type drainJob struct{ d *Deferred }
+
+func (j drainJob) Run(k, _, lo, hi int) {
+	for range hi - lo {
+		if !j.d.take(k, false) {
+			return
+		}
+	}
+}
+
+// fill runs one deferred part as worker k (of the first open job in slot order); false when none
+// is left to claim.
+func (p *pool) fill(k int) bool {
+	for i := range p.deferred {
+		if d := p.deferred[i].Load(); d != nil && d.take(k, true) {
+			return true
+		}
+	}
+	return false
+}
+
+// fillable reports whether a deferred part waits to be claimed.
+func (p *pool) fillable() bool {
+	for i := range p.deferred {
+		if d := p.deferred[i].Load(); d != nil {
+			if v := d.state.Load(); v&deferOpen != 0 && int(v&deferMask) < int(v>>24&deferMask) {
+				return true
+			}
+		}
+	}
+	return false
 }

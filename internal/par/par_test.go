@@ -151,3 +151,55 @@ func BenchmarkLoop(b *testing.B) {
 		})
 	}
 }
+
+// TestDeferred: a deferred job's parts each run exactly once — taken by workers at the ends of
+// other loops and between them, the rest by Wait — while loops of varying sizes run and every
+// item of theirs is still visited once; several deferred jobs are open at once, and a Deferred
+// is reused after its Wait.
+func TestDeferred(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	var ds [3]Deferred
+	var byWorker atomic.Int64 // parts run by a pool worker (k ≥ 1) rather than Wait's caller
+	for round := range 40 {
+		counts := make([][]atomic.Int32, len(ds))
+		for i := range ds {
+			n := 1 + r.IntN(50)
+			counts[i] = make([]atomic.Int32, n)
+			c := counts[i]
+			Defer(&ds[i], 4, n, n, Func(func(k, lo, hi int) {
+				if k > 0 {
+					byWorker.Add(1)
+				}
+				for x := lo; x < hi; x++ {
+					c[x].Add(1)
+				}
+				time.Sleep(time.Duration(lo*7%21) * time.Microsecond) // parts of 0–20 µs
+			}))
+		}
+		for range 20 {
+			w, n := 1+r.IntN(4), r.IntN(100)
+			seen := make([]atomic.Int32, n)
+			Run(w, n, Chunks(w, n, 1), Func(func(k, lo, hi int) {
+				for x := lo; x < hi; x++ {
+					seen[x].Add(1)
+				}
+			}))
+			for x := range seen {
+				if c := seen[x].Load(); c != 1 {
+					t.Fatalf("round %d: loop item %d visited %d times", round, x, c)
+				}
+			}
+		}
+		for i := range ds {
+			ds[i].Wait(4)
+			for x := range counts[i] {
+				if c := counts[i][x].Load(); c != 1 {
+					t.Fatalf("round %d: deferred job %d: part %d ran %d times", round, i, x, c)
+				}
+			}
+		}
+	}
+	if byWorker.Load() == 0 {
+		t.Error("no deferred part ran on a pool worker: the workers never took the deferred work")
+	}
+}

@@ -25,10 +25,11 @@ import (
 // Profiling costs a few µs a loop (a stack walk for the site, a timer around every part); off
 // (SetProfile(nil)) it costs Run one atomic load.
 type Profile struct {
-	mu      sync.Mutex
-	sites   map[string]*Site
-	cur     atomic.Pointer[loopRec] // the loop whose parts BLAS calls count towards
-	outside blasCounters            // BLAS calls made outside every loop
+	mu       sync.Mutex
+	sites    map[string]*Site
+	cur      atomic.Pointer[loopRec] // the loop whose parts BLAS calls count towards
+	outside  blasCounters            // BLAS calls made outside every loop
+	deferred atomic.Int64            // ns: deferred parts run by workers inside other loops' waits
 }
 
 // NewProfile returns an empty profile.
@@ -84,6 +85,11 @@ func (p *Profile) Sites() []Site {
 	})
 	return out
 }
+
+// Deferred is the goroutine time deferred parts (Defer) ran as filler, inside other loops' waits
+// or between loops: busy time that their sites' Busy does not count (their BLAS calls count
+// towards the loop in progress). Parts run by Wait's own loop are that loop's Busy.
+func (p *Profile) Deferred() time.Duration { return time.Duration(p.deferred.Load()) }
 
 // Outside is the BLAS work done outside every loop.
 func (p *Profile) Outside() BLAS { return p.outside.load() }

@@ -1,0 +1,108 @@
+package model
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// cpuTune is how the CPU step schedules its work on many cores, where only a measurement on such
+// a machine can say what is best (this project's own machine has 2 cores). The defaults are the
+// measured choices; ANELAB_CPU_TUNE overrides them for a measurement ("defer=0,dblocks=2",
+// anebench sweeps with it), and New reports a malformed value.
+type cpuTune struct {
+	// deferMin: from this many goroutines on, a layer's weight gradients (a third of the step's
+	// FLOPs, needed only by the optimizer) are deferred work (par.Defer) that goroutines take at
+	// the ends of other loops instead of waiting there, rather than products of the backward's last
+	// loops (fuseDW). 0: never.
+	deferMin int
+	// deferBlocks: the deferred products' blocks per goroutine (small blocks fill short waits, and
+	// a goroutine busy with one joins the next loop late by at most a block).
+	deferBlocks int
+	// shareTol: a loop of several products is cut finer (up to 4 blocks per goroutine) until its
+	// goroutines, taking blocks in turn, finish within this factor of a perfect share (plan).
+	shareTol float64
+	// loneBlocks: blocks per goroutine of a lone product on more than 4 goroutines (0: 1, or 2 for
+	// 10⁸ multiply-adds or more).
+	loneBlocks int
+	// wholePairs: the attention backward's items are whole (sequence, head) pairs when they divide
+	// evenly over the goroutines (one loop instead of two; CPU.group).
+	wholePairs bool
+}
+
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true}
+
+// tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
+var (
+	tuneOnce sync.Once
+	tuneErr  error
+)
+
+// loadTune applies ANELAB_CPU_TUNE (once) and returns its error, if any.
+func loadTune() error {
+	tuneOnce.Do(func() {
+		if v := os.Getenv("ANELAB_CPU_TUNE"); v != "" {
+			t, err := parseTune(tune, v)
+			if err != nil {
+				tuneErr = fmt.Errorf("ANELAB_CPU_TUNE=%q: %w", v, err)
+				return
+			}
+			tune = t
+		}
+	})
+	return tuneErr
+}
+
+// parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole
+// (0/1).
+func parseTune(t cpuTune, s string) (cpuTune, error) {
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole)", kv)
+		}
+		var err error
+		n := 0
+		if k != "sharetol" {
+			n, err = strconv.Atoi(v)
+			if err == nil && n < 0 {
+				err = fmt.Errorf("negative")
+			}
+		}
+		switch k {
+		case "defer":
+			t.deferMin = n
+		case "dblocks":
+			t.deferBlocks = max(1, n)
+		case "lone":
+			t.loneBlocks = n
+		case "whole":
+			t.wholePairs = n != 0
+		case "sharetol":
+			t.shareTol, err = strconv.ParseFloat(v, 64)
+			if err == nil && t.shareTol < 1 {
+				err = fmt.Errorf("below 1")
+			}
+		default:
+			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole)", k)
+		}
+		if err != nil {
+			return t, fmt.Errorf("%s = %q: %v", k, v, err)
+		}
+	}
+	return t, nil
+}
+
+// TuneString is the CPU step's scheduling (see cpuTune) as ANELAB_CPU_TUNE would set it, for
+// reports.
+func TuneString() string {
+	_ = loadTune()
+	w := 0
+	if tune.wholePairs {
+		w = 1
+	}
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d", tune.deferMin, tune.deferBlocks,
+		tune.shareTol, tune.loneBlocks, w)
+}
