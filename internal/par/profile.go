@@ -55,6 +55,11 @@ type Site struct {
 	Capacity time.Duration // Σ wall × goroutines: the goroutine time the loops held
 	Busy     time.Duration // Σ time inside the parts (Job.Run)
 	BLAS     BLAS          // the BLAS calls made inside the loops' parts
+	// Why the goroutines wait, per loop summed over the loops: the longest part (a loop of one
+	// part per goroutine lasts at least that long: parts of equal work taking unequal time), and
+	// when its last part started after the loop did (a goroutine that joined late: woken from
+	// sleep, or busy with a deferred part).
+	MaxPart, LastStart time.Duration
 }
 
 // BLAS is a count of BLAS calls: how many, their FLOPs (2·m·n·k for an sgemm) and the time
@@ -114,25 +119,39 @@ func (c *blasCounters) load() BLAS {
 
 // loopRec is one profiled loop: the job it wraps, timing each part.
 type loopRec struct {
-	j    Job
-	busy atomic.Int64
-	blas blasCounters
+	j                  Job
+	t0                 time.Time // the loop's start
+	busy               atomic.Int64
+	maxPart, lastStart atomic.Int64 // ns
+	blas               blasCounters
 }
 
 func (r *loopRec) Run(worker, part, lo, hi int) {
 	t := time.Now()
 	r.j.Run(worker, part, lo, hi)
-	r.busy.Add(int64(time.Since(t)))
+	d := time.Since(t)
+	r.busy.Add(int64(d))
+	atomicMax(&r.maxPart, int64(d))
+	atomicMax(&r.lastStart, int64(t.Sub(r.t0)))
+}
+
+// atomicMax sets a to max(a, v).
+func atomicMax(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 // run is Run's profiled path.
 func (p *Profile) run(w, n, parts int, j Job) {
 	name := siteName()
-	r := &loopRec{j: j}
+	r := &loopRec{j: j, t0: time.Now()}
 	owner := p.cur.CompareAndSwap(nil, r)
-	t := time.Now()
 	run(w, n, parts, r)
-	wall := time.Since(t)
+	wall := time.Since(r.t0)
 	if owner {
 		p.cur.CompareAndSwap(r, nil)
 	}
@@ -149,6 +168,8 @@ func (p *Profile) run(w, n, parts int, j Job) {
 	s.Wall += wall
 	s.Capacity += wall * time.Duration(w)
 	s.Busy += time.Duration(r.busy.Load())
+	s.MaxPart += time.Duration(r.maxPart.Load())
+	s.LastStart += time.Duration(r.lastStart.Load())
 	s.BLAS.Add(r.blas.load())
 }
 

@@ -65,7 +65,8 @@ func TestProfileSites(t *testing.T) {
 	}
 }
 
-// TestProfileBusy: a loop's busy time covers its parts' sleeps, and fits in wall × goroutines.
+// TestProfileBusy: a loop's busy time covers its parts' sleeps, and fits in wall × goroutines; its
+// longest part and its last part's start are within its wall time.
 func TestProfileBusy(t *testing.T) {
 	for _, w := range []int{1, 2, 3} {
 		d := []time.Duration{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond, time.Millisecond, 0}
@@ -77,6 +78,12 @@ func TestProfileBusy(t *testing.T) {
 		s := p.Sites()[0]
 		if s.Busy < sum || s.Wall < longest || s.Capacity != s.Wall*time.Duration(w) || s.Busy > s.Capacity {
 			t.Fatalf("w %d: busy %v (sleeps %v), wall %v (longest part %v), capacity %v", w, s.Busy, sum, s.Wall, longest, s.Capacity)
+		}
+		if s.MaxPart < longest || s.MaxPart > s.Wall || s.LastStart > s.Wall {
+			t.Fatalf("w %d: longest part %v (slept %v), last start %v, wall %v", w, s.MaxPart, longest, s.LastStart, s.Wall)
+		}
+		if w == 1 && s.LastStart < sum { // one goroutine: the last part (0 ms) starts after all the others
+			t.Fatalf("one goroutine: last part started at %v, after %v of parts", s.LastStart, sum)
 		}
 	}
 }
