@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/anelab/anelab/internal/par"
 )
 
 // cpuTune is how the CPU step schedules its work on many cores, where only a measurement on such
@@ -27,6 +29,8 @@ type cpuTune struct {
 	// loneBlocks: blocks per goroutine of a lone product on more than 4 goroutines (0: 1, or 2 for
 	// 10⁸ multiply-adds or more).
 	loneBlocks int
+	// fillAnyway: workers take deferred parts whether or not they fit in the wait (par.SetFillAnyway).
+	fillAnyway bool
 	// wholePairs: the attention backward's items are whole (sequence, head) pairs when they divide
 	// evenly over the goroutines (one loop instead of two; CPU.group).
 	wholePairs bool
@@ -51,17 +55,18 @@ func loadTune() error {
 			}
 			tune = t
 		}
+		par.SetFillAnyway(tune.fillAnyway)
 	})
 	return tuneErr
 }
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole
-// (0/1).
+// and fillany (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole)", kv)
+			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillany)", kv)
 		}
 		var err error
 		n := 0
@@ -80,13 +85,15 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.loneBlocks = n
 		case "whole":
 			t.wholePairs = n != 0
+		case "fillany":
+			t.fillAnyway = n != 0
 		case "sharetol":
 			t.shareTol, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.shareTol < 1 {
 				err = fmt.Errorf("below 1")
 			}
 		default:
-			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole)", k)
+			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillany)", k)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)
@@ -99,10 +106,12 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 // reports.
 func TuneString() string {
 	_ = loadTune()
-	w := 0
-	if tune.wholePairs {
-		w = 1
+	b := func(on bool) int {
+		if on {
+			return 1
+		}
+		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d", tune.deferMin, tune.deferBlocks,
-		tune.shareTol, tune.loneBlocks, w)
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillany=%d", tune.deferMin, tune.deferBlocks,
+		tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillAnyway))
 }

@@ -134,7 +134,17 @@ type pool struct {
 	spin      atomic.Int64 // the last loop's spin (spinFor), ns: how long its workers wait for the next
 
 	deferred [maxDeferred]atomic.Pointer[Deferred] // the open deferred jobs (Defer), in no order
+
+	// For a worker deciding whether a deferred part fits in the loop's wait (slack): when the part
+	// each goroutine runs started (clock ns, 0: none), and the loop's finished parts' total time.
+	started        [maxWorkers + 1]atomic.Int64
+	partNs, partsN atomic.Int64
 }
+
+// clock is the time since clockBase in ns (monotonic), never 0 after the first call.
+func clock() int64 { return int64(time.Since(clockBase)) + 1 }
+
+var clockBase = time.Now()
 
 var workers = pool{done: make(chan struct{}, 1)}
 
@@ -159,6 +169,8 @@ func (p *pool) run(w, n, parts int, j Job) {
 	p.j, p.n = j, n
 	p.spin.Store(int64(spinFor(w)))
 	p.remaining.Store(int64(parts))
+	p.partNs.Store(0)
+	p.partsN.Store(0)
 	epoch := (p.state.Load()>>40 + 1) & (1<<24 - 1)
 	p.state.Store(epoch<<40 | uint64(w)<<32 | uint64(parts)<<16)
 	for k := range w - 1 {
@@ -224,15 +236,15 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 
 // work claims and runs parts of the current loop as worker k until none is left. The caller
 // (k = 0) gets back whether it finished the loop's last part; a worker (k ≥ 1) that finishes it
-// signals done at once, and then, instead of waiting for the loop's other parts to end, runs
-// deferred parts (Defer) while the loop has none left to start — also those of the next loop
-// once it starts, which it then joins late (its parts are handed out dynamically).
+// signals done at once. A worker that finds no part left to start while others still run theirs
+// runs a deferred part (Defer) instead of waiting, if one is expected to end before they do
+// (fill), and then looks again: at the parts of the next loop, if it started meanwhile.
 func (p *pool) work(k int) (last bool) {
 	for {
 		v := p.state.Load()
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
 		if i >= parts || k >= w {
-			if k > 0 && p.fill(k) {
+			if k > 0 && p.fill(k, w) {
 				continue
 			}
 			return last
@@ -240,7 +252,12 @@ func (p *pool) work(k int) (last bool) {
 		if !p.state.CompareAndSwap(v, v+1) {
 			continue
 		}
+		t := clock()
+		p.started[k].Store(t)
 		p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
+		p.started[k].Store(0)
+		p.partNs.Add(clock() - t)
+		p.partsN.Add(1)
 		if p.remaining.Add(-1) == 0 {
 			if k > 0 {
 				p.done <- struct{}{}
@@ -257,7 +274,7 @@ func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 	for {
 		seen := epoch()
 		p.work(k)
-		if spinUntil(time.Duration(p.spin.Load()), func() bool { return epoch() != seen || p.fillable() }) {
+		if spinUntil(time.Duration(p.spin.Load()), func() bool { return epoch() != seen }) {
 			continue
 		}
 		// Announce the sleep, then look again: either this look sees the new loop, or the loop's
@@ -272,11 +289,11 @@ func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 
 // A Deferred is work whose parts no loop waits for: the weight gradients of a backward pass, needed
 // only by the optimizer. Defer offers its parts to the pool's workers, which run them when the
-// loop in progress has no part left for them to start — at the end of every loop, where they would
-// otherwise wait for its slowest parts, and between loops — and Wait runs those left on the
-// caller's goroutines and returns when every part is done. A worker busy with a deferred part when
-// the next loop starts joins it late, taking fewer of its parts (they are handed out dynamically),
-// so a deferred part should be short beside a loop.
+// loop in progress has no part left for them to start — at the end of a loop, where they would
+// otherwise wait for its slowest parts, when one is expected to fit there (fill) — and Wait runs
+// those left on the caller's goroutines and returns when every part is done. A worker still busy
+// with a deferred part when the next loop starts joins it late, so a deferred part should be short
+// beside a loop.
 //
 // Each part runs exactly once, on whichever goroutine claims it, with that goroutine's worker
 // index (its scratch is its own: a goroutine runs one part at a time), so a job whose parts write
@@ -288,7 +305,10 @@ type Deferred struct {
 	n     int
 	state atomic.Uint64 // open (1 bit, bit 48) | parts (24 bits, from 24) | next unclaimed part (24)
 	done  atomic.Int64  // parts finished
-	slot  int           // 1 + its index in the pool's deferred slots while open (0: in none)
+	// the parts run so far (kept across uses: a Deferred reused step after step runs the same
+	// blocks) and their total time, for fill's estimate
+	partsRun, partNs atomic.Int64
+	slot             int // 1 + its index in the pool's deferred slots while open (0: in none)
 }
 
 const (
@@ -351,6 +371,12 @@ func (d *Deferred) Wait(w int) {
 	d.slot, d.j = 0, nil
 }
 
+// open reports whether d has parts left to claim.
+func (d *Deferred) open() bool {
+	v := d.state.Load()
+	return v&deferOpen != 0 && int(v&deferMask) < int(v>>24&deferMask)
+}
+
 // Pending reports whether d was deferred (Defer offered it to the workers) and Wait has not yet
 // returned.
 func (d *Deferred) Pending() bool { return d.slot > 0 }
@@ -368,13 +394,14 @@ func (d *Deferred) take(k int, filler bool) bool {
 			continue
 		}
 		// The claim happened after Defer published d (its state store), so d.j and d.n are set.
+		t := clock()
+		d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
+		ns := clock() - t
 		if pr := profile.Load(); pr != nil && filler {
-			t := time.Now()
-			d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
-			pr.deferred.Add(int64(time.Since(t)))
-		} else {
-			d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
+			pr.deferred.Add(ns)
 		}
+		d.partNs.Add(ns)
+		d.partsRun.Add(1)
 		d.done.Add(1)
 		return true
 	}
@@ -392,25 +419,60 @@ func (j drainJob) Run(k, _, lo, hi int) {
 	}
 }
 
-// fill runs one deferred part as worker k (of the first open job in slot order); false when none
-// is left to claim.
-func (p *pool) fill(k int) bool {
+// fill runs one deferred part as worker k while the loop in progress (on w goroutines) has parts
+// running but none left to start, if the part is expected to end before those do: a part that
+// outlasts the loop makes its worker join the next loop late, and a loop of one part per goroutine
+// then waits for it (measured: such late starts cost more than the filled waits gained). Expected:
+// a running part ends the loop's mean part time after it started; a deferred part lasts its job's
+// mean so far (a job's first part is taken unconditionally, to learn it). False when it ran none.
+func (p *pool) fill(k, w int) bool {
+	slack := int64(-1)
 	for i := range p.deferred {
-		if d := p.deferred[i].Load(); d != nil && d.take(k, true) {
+		d := p.deferred[i].Load()
+		if d == nil || !d.open() {
+			continue
+		}
+		if anyFill.Load() {
+			if d.take(k, true) {
+				return true
+			}
+			continue
+		}
+		if slack < 0 {
+			if slack = p.slack(w); slack <= 0 {
+				return false
+			}
+		}
+		if n := d.partsRun.Load(); n > 0 && d.partNs.Load()/n > slack {
+			continue
+		}
+		if d.take(k, true) {
 			return true
 		}
 	}
 	return false
 }
 
-// fillable reports whether a deferred part waits to be claimed.
-func (p *pool) fillable() bool {
-	for i := range p.deferred {
-		if d := p.deferred[i].Load(); d != nil {
-			if v := d.state.Load(); v&deferOpen != 0 && int(v&deferMask) < int(v>>24&deferMask) {
-				return true
-			}
+// anyFill turns fill's estimate off (SetFillAnyway).
+var anyFill atomic.Bool
+
+// SetFillAnyway makes a worker with no part left to start take a deferred part whether or not it
+// is expected to end before the loop does (on), or only when it is (off, the default): for
+// measuring what the estimate is worth.
+func SetFillAnyway(on bool) { anyFill.Store(on) }
+
+// slack is how long, by the estimate of fill, until the last running part of the loop in
+// progress (on w goroutines) ends: 0 when none runs.
+func (p *pool) slack(w int) int64 {
+	n := p.partsN.Load()
+	if n == 0 {
+		return 0
+	}
+	mean, end := p.partNs.Load()/n, int64(0)
+	for k := range min(w, len(p.started)) {
+		if t := p.started[k].Load(); t != 0 {
+			end = max(end, t+mean)
 		}
 	}
-	return false
+	return end - clock()
 }

@@ -157,6 +157,16 @@ func BenchmarkLoop(b *testing.B) {
 // item of theirs is still visited once; several deferred jobs are open at once, and a Deferred
 // is reused after its Wait.
 func TestDeferred(t *testing.T) {
+	for _, anyway := range []bool{false, true} {
+		t.Run(fmt.Sprintf("anyway=%v", anyway), func(t *testing.T) {
+			SetFillAnyway(anyway)
+			defer SetFillAnyway(false)
+			testDeferred(t)
+		})
+	}
+}
+
+func testDeferred(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	var ds [3]Deferred
 	var byWorker atomic.Int64 // parts run by a pool worker (k ≥ 1) rather than Wait's caller

@@ -1,0 +1,28 @@
+package model
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestParseTune: ANELAB_CPU_TUNE's keys set their fields, and a malformed value names the bad
+// part (New reports it).
+func TestParseTune(t *testing.T) {
+	base := cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true}
+	got, err := parseTune(base, "defer=0, dblocks=2,sharetol=1.02,lone=2,whole=0,fillany=1")
+	want := cpuTune{deferMin: 0, deferBlocks: 2, shareTol: 1.02, loneBlocks: 2, wholePairs: false, fillAnyway: true}
+	if err != nil || got != want {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+	for _, tc := range []struct{ in, msg string }{
+		{"defer", "not key=value"},
+		{"speed=3", `unknown key "speed"`},
+		{"dblocks=x", `dblocks = "x"`},
+		{"sharetol=0.5", "below 1"},
+		{"lone=-1", "negative"},
+	} {
+		if _, err := parseTune(base, tc.in); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%q: error %v, want one containing %q", tc.in, err, tc.msg)
+		}
+	}
+}
