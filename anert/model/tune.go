@@ -29,14 +29,14 @@ type cpuTune struct {
 	// loneBlocks: blocks per goroutine of a lone product on more than 4 goroutines (0: 1, or 2 for
 	// 10⁸ multiply-adds or more).
 	loneBlocks int
-	// fillAnyway: workers take deferred parts whether or not they fit in the wait (par.SetFillAnyway).
-	fillAnyway bool
+	// fillSlack: workers take deferred parts only where they are expected to fit (par.SetFillSlack).
+	fillSlack bool
 	// wholePairs: the attention backward's items are whole (sequence, head) pairs when they divide
 	// evenly over the goroutines (one loop instead of two; CPU.group).
 	wholePairs bool
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true}
+var tune = cpuTune{deferMin: 8, deferBlocks: 2, shareTol: 1.1, wholePairs: true}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -55,18 +55,18 @@ func loadTune() error {
 			}
 			tune = t
 		}
-		par.SetFillAnyway(tune.fillAnyway)
+		par.SetFillSlack(tune.fillSlack)
 	})
 	return tuneErr
 }
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole
-// and fillany (0/1).
+// and fillslack (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillany)", kv)
+			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack)", kv)
 		}
 		var err error
 		n := 0
@@ -85,15 +85,15 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.loneBlocks = n
 		case "whole":
 			t.wholePairs = n != 0
-		case "fillany":
-			t.fillAnyway = n != 0
+		case "fillslack":
+			t.fillSlack = n != 0
 		case "sharetol":
 			t.shareTol, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.shareTol < 1 {
 				err = fmt.Errorf("below 1")
 			}
 		default:
-			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillany)", k)
+			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack)", k)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)
@@ -112,6 +112,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillany=%d", tune.deferMin, tune.deferBlocks,
-		tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillAnyway))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d", tune.deferMin, tune.deferBlocks,
+		tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack))
 }

@@ -157,10 +157,10 @@ func BenchmarkLoop(b *testing.B) {
 // item of theirs is still visited once; several deferred jobs are open at once, and a Deferred
 // is reused after its Wait.
 func TestDeferred(t *testing.T) {
-	for _, anyway := range []bool{false, true} {
-		t.Run(fmt.Sprintf("anyway=%v", anyway), func(t *testing.T) {
-			SetFillAnyway(anyway)
-			defer SetFillAnyway(false)
+	for _, slack := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slack=%v", slack), func(t *testing.T) {
+			SetFillSlack(slack)
+			defer SetFillSlack(false)
 			testDeferred(t)
 		})
 	}
