@@ -308,7 +308,8 @@ func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
 // the weight-gradient GEMMs (dW += dyᵀ·x, the classifier's included), which run inside the
 // backward pass but are not counted in Backward — where they run apart: the CPU backend runs a
 // layer's weight gradients inside its backward calls' last loops (Model.fuseDW), so with it
-// WeightGrad is the classifier's and the layers' are in Backward. With an async backend (AsyncBackend) the
+// WeightGrad is the classifier's and the layers' are in Backward; on many cores it defers them
+// (dwDeferred), and WeightGrad is then the time the fences waited for what was left of them. With an async backend (AsyncBackend) the
 // weight gradients overlap the backward pass: WeightGrad is then only the time the backward pass
 // waited for them (the part the overlap did not hide), so the phases still add up to wall time.
 type Timings struct {
