@@ -59,18 +59,25 @@ func TestThreadsAgree(t *testing.T) {
 				if math.Abs(loss-loss1) > 1e-6*math.Abs(loss1) {
 					t.Errorf("%s: loss %.9g, 1 thread %.9g", name, loss, loss1)
 				}
-				for i, p := range g1 {
-					var top, diff float64
-					for j, v := range p {
-						top = max(top, math.Abs(float64(v)))
-						diff = max(diff, math.Abs(float64(g[i][j]-v)))
-					}
-					if top == 0 || diff > 1e-5*top {
-						t.Errorf("%s: gradient %d: max |Δ| = %.3g of max %.3g", name, i, diff, top)
-					}
-				}
+				sameGrads(t, name, g1, g)
 			}
 		})
+	}
+}
+
+// sameGrads fails t where a parameter's gradient in got differs from want's by more than 1e-5 of
+// want's largest (float32 rounding of GEMM blocks cut differently), or want's is all zero.
+func sameGrads(t *testing.T, name string, want, got [][]float32) {
+	t.Helper()
+	for i, p := range want {
+		var top, diff float64
+		for j, v := range p {
+			top = max(top, math.Abs(float64(v)))
+			diff = max(diff, math.Abs(float64(got[i][j]-v)))
+		}
+		if top == 0 || diff > 1e-5*top {
+			t.Errorf("%s: gradient %d: max |Δ| = %.3g of max %.3g", name, i, diff, top)
+		}
 	}
 }
 
@@ -406,16 +413,7 @@ func TestDeferredWeightGrads(t *testing.T) {
 			if math.Abs(loss1-loss0) > 1e-6*math.Abs(loss0) {
 				t.Errorf("loss %.9g deferred, %.9g fused", loss1, loss0)
 			}
-			for i, p := range g0 {
-				var top, diff float64
-				for j, v := range p {
-					top = max(top, math.Abs(float64(v)))
-					diff = max(diff, math.Abs(float64(g1[i][j]-v)))
-				}
-				if top == 0 || diff > 1e-5*top {
-					t.Errorf("gradient %d: max |Δ| = %.3g of max %.3g (deferred vs fused)", i, diff, top)
-				}
-			}
+			sameGrads(t, "deferred vs fused", g0, g1)
 			if want := uint64(steps * (2*cfg.Layers + 1)); deferred != want {
 				t.Errorf("%d jobs deferred in %d steps, want %d (2 a layer + the classifier's)", deferred, steps, want)
 			}
