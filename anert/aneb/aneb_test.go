@@ -295,7 +295,7 @@ func train(t *testing.T, cfg config.Config, b model.Backend, steps int) []float6
 			t.Fatal(err)
 		}
 		optim.PrepareGrads(m.Params(), cfg.Optim, 1, 0)
-		opt.Step(m.Params(), optim.LR(cfg.Optim, step))
+		opt.Update(m.Params(), optim.LR(cfg.Optim, step), optim.AsIs)
 		m.WeightsChanged()
 		m.ZeroGrad()
 		losses = append(losses, loss)

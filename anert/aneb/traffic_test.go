@@ -116,7 +116,7 @@ func trafficRun(t *testing.T, cfg config.Config, b *Backend, dev *device.Emu) ([
 			losses = append(losses, loss)
 		}
 		optim.PrepareGrads(m.Params(), cfg.Optim, cfg.Optim.Accum, 0)
-		opt.Step(m.Params(), optim.LR(cfg.Optim, step))
+		opt.Update(m.Params(), optim.LR(cfg.Optim, step), optim.AsIs)
 		m.WeightsChanged()
 		m.ZeroGrad()
 	}

@@ -453,7 +453,7 @@ func TestMuonUpdateMatchesCPU(t *testing.T) {
 				uploadGrads(t, tr, cpu.Params())
 				lr := optim.LR(cfg.Optim, step) * 10
 				w0 := snapshotW(cpu.Params())
-				optC.Step(cpu.Params(), lr)
+				optC.Update(cpu.Params(), lr, optim.AsIs)
 				if err := tr.Update(lr); err != nil {
 					t.Fatal(err)
 				}

@@ -303,7 +303,7 @@ func agree(t *testing.T, tc agreeCase, prec cuda.Precision, attn Attention, loss
 			prec, attn, step, lg, lc, math.Abs(lg-lc)/lc, worst, worstName, math.Abs(ng-nc)/nc)
 		lr := optim.LR(cfg.Optim, step) * 10 // large enough that the update shows
 		w0 := snapshotW(cpu.Params())
-		optC.Step(cpu.Params(), lr)
+		optC.Update(cpu.Params(), lr, optim.AsIs)
 		cpu.ZeroGrad()
 		if err := tr.Update(lr); err != nil {
 			t.Fatal(err)

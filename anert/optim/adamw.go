@@ -23,9 +23,6 @@ var adamSuffixes = []string{".m", ".v"}
 
 func (a *AdamW) Name() string { return "adamw" }
 
-// Step applies one AdamW update. See Optimizer.
-func (a *AdamW) Step(ps []*tensor.Param, lr float64) { a.update(ps, lr, asIs, false) }
-
 // Update applies one AdamW update on prepared gradients and zeroes them. See Optimizer.
 func (a *AdamW) Update(ps []*tensor.Param, lr float64, p Prep) {
 	p.check()

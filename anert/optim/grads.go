@@ -56,8 +56,8 @@ func (p Prep) check() {
 	}
 }
 
-// asIs is the Prep that leaves gradients as they are (Step).
-var asIs = Prep{Unscale: 1, Clip: 1}
+// AsIs is the Prep of gradients that PrepareGrads already rewrote: Update then steps on G as it is.
+var AsIs = Prep{Unscale: 1, Clip: 1}
 
 // Prepare prepares the gradients accumulated over micro micro-steps (each seeded with
 // GradScale(o)) without writing them:
@@ -84,8 +84,8 @@ func Prepare(ps []*tensor.Param, o config.Optim, micro, threads int) Prep {
 // when its factor is 1. For callers that need the prepared gradients themselves (a comparison
 // with another backend's); the training loop lets Update apply them instead.
 func (p Prep) Apply(ps []*tensor.Param, threads int) {
-	Unscale(ps, p.Unscale, threads)
-	Unscale(ps, p.Clip, threads)
+	unscale(ps, p.Unscale, threads)
+	unscale(ps, p.Clip, threads)
 }
 
 // PrepareGrads is Prepare, then Apply: it rewrites the gradients as the mean gradient, clipped,
@@ -99,32 +99,12 @@ func PrepareGrads(ps []*tensor.Param, o config.Optim, micro, threads int) float6
 	return p.Norm
 }
 
-// Unscale multiplies every gradient by factor: G ← factor·G.
-func Unscale(ps []*tensor.Param, factor float32, threads int) {
+// unscale multiplies every gradient by factor: G ← factor·G.
+func unscale(ps []*tensor.Param, factor float32, threads int) {
 	if factor == 1 {
 		return
 	}
 	parallel(threads, gradChunks(ps), func(c chunk) { scaleSlice(ps[c.p].G[c.lo:c.hi], factor) })
-}
-
-// GradNorm is the global L2 norm √(Σ g²) over every gradient element, accumulated in float64.
-func GradNorm(ps []*tensor.Param, threads int) float64 {
-	return math.Sqrt(sumSquares(ps, 1, threads))
-}
-
-// ClipGradNorm scales all gradients by max/norm when their global L2 norm exceeds max
-// (max ≤ 0 disables clipping) and returns the pre-clip norm. A non-finite norm is returned
-// without touching the gradients: the caller declares divergence.
-func ClipGradNorm(ps []*tensor.Param, max float64, threads int) (norm float64) {
-	norm = GradNorm(ps, threads)
-	clipTo(ps, norm, max, threads)
-	return norm
-}
-
-func clipTo(ps []*tensor.Param, norm, max float64, threads int) {
-	if max > 0 && num.Finite(norm) && norm > max {
-		Unscale(ps, float32(max/norm), threads)
-	}
 }
 
 // sumSquares is Σ (u·g)² over every gradient (u·g rounded to float32, as Apply would write it,

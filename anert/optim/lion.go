@@ -24,9 +24,6 @@ var lionSuffixes = []string{".m"}
 
 func (l *Lion) Name() string { return "lion" }
 
-// Step applies one Lion update. See Optimizer.
-func (l *Lion) Step(ps []*tensor.Param, lr float64) { l.update(ps, lr, asIs, false) }
-
 // Update applies one Lion update on prepared gradients and zeroes them. See Optimizer.
 func (l *Lion) Update(ps []*tensor.Param, lr float64, p Prep) {
 	p.check()

@@ -16,7 +16,7 @@ import (
 // an untied head, the norm gains) is updated by AdamW with the group's learning rate (see AdamW).
 //
 // Per matrix W [r, c] with gradient G, momentum μ = MuonMomentum, and the matrices' learning rate
-// η = MuonLR·MatrixLRScale·(lr/LR) (lr is the scheduled rate the loop passes to Step: Muon follows
+// η = MuonLR·MatrixLRScale·(lr/LR) (lr is the scheduled rate the loop passes to Update: Muon follows
 // the same schedule as the AdamW groups):
 //
 //	M ← μ·M + (1−μ)·G                          (momentum)
@@ -91,9 +91,6 @@ func newMuon(b base, ps []*tensor.Param) *Muon {
 }
 
 func (u *Muon) Name() string { return "muon" }
-
-// Step applies one update. See Optimizer and the type's doc.
-func (u *Muon) Step(ps []*tensor.Param, lr float64) { u.update(ps, lr, asIs, false) }
 
 // Update applies one update on prepared gradients and zeroes them. See Optimizer.
 func (u *Muon) Update(ps []*tensor.Param, lr float64, p Prep) {

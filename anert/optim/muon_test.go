@@ -129,15 +129,15 @@ func TestMuonMatrixSteps(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	const lr = 5e-4 // half the peak: η = 0.02·2·0.5 = 0.02
-	for step := range 3 {
+	for it := range 3 {
 		for _, p := range []*tensor.Param{tall, sq, gain} {
 			for i := range p.G {
 				p.G[i] = float32(r.NormFloat64())
 			}
 		}
 		copy(gainA.G, gain.G)
-		opt.Step([]*tensor.Param{tall, sq, gain}, lr)
-		adam.Step([]*tensor.Param{gainA}, lr)
+		plainStep(opt, []*tensor.Param{tall, sq, gain}, lr)
+		plainStep(adam, []*tensor.Param{gainA}, lr)
 		for _, p := range []*tensor.Param{tall, sq} {
 			s := ref[p]
 			g := make([]float64, len(p.G))
@@ -145,11 +145,11 @@ func TestMuonMatrixSteps(t *testing.T) {
 				g[i] = float64(v)
 			}
 			refMuonStep(s[0], g, s[1], int(s[2][0]), int(s[2][1]), 0.95, 0.02, 0.1)
-			near(t, p.Name+" step "+string(rune('1'+step)), p.W, s[0], 2e-6)
+			near(t, p.Name+" it "+string(rune('1'+it)), p.W, s[0], 2e-6)
 		}
 		for i := range gain.W {
 			if gain.W[i] != gainA.W[i] {
-				t.Fatalf("step %d: gain %v, AdamW gives %v", step+1, gain.W, gainA.W)
+				t.Fatalf("it %d: gain %v, AdamW gives %v", it+1, gain.W, gainA.W)
 			}
 		}
 	}
@@ -176,8 +176,8 @@ func TestMuonState(t *testing.T) {
 	}
 	a, b := mk(), mk()
 	oa, _ := New(o, a)
-	oa.Step(a, 1e-3)
-	oa.Step(a, 1e-3)
+	plainStep(oa, a, 1e-3)
+	plainStep(oa, a, 1e-3)
 	var names []string
 	for _, s := range oa.State() {
 		names = append(names, s.Name)
@@ -192,8 +192,8 @@ func TestMuonState(t *testing.T) {
 	if err := ob.SetState(oa.T(), oa.State()); err != nil {
 		t.Fatal(err)
 	}
-	oa.Step(a, 1e-3)
-	ob.Step(b, 1e-3)
+	plainStep(oa, a, 1e-3)
+	plainStep(ob, b, 1e-3)
 	for i := range a {
 		for j := range a[i].W {
 			if a[i].W[j] != b[i].W[j] {

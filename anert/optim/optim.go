@@ -12,8 +12,9 @@
 //	opt.Update(ps, optim.LR(o, opt.T()), p)   // steps on the unscaled, clipped G and leaves G = 0
 //
 // Update is one pass over each parameter's weights, gradients and state (grads.go counts the
-// bytes); PrepareGrads, Step and ZeroGrads do the same in separate passes, for callers that need
-// the prepared gradients.
+// bytes). PrepareGrads (Prepare, then Prep.Apply) rewrites the gradients as Update would read them,
+// for callers that need the prepared gradients themselves: the tests that compare another backend's
+// (the GPU's, the Neural Engine's) with these.
 //
 // Every gradient goes through the same unscaling and clipping, the tied embedding's included
 // (the original system scattered the classifier part of the embedding gradient in after both;
@@ -46,19 +47,18 @@ type NamedTensor struct {
 type Optimizer interface {
 	// Name is "lion", "adamw" or "muon".
 	Name() string
-	// Step applies one update with the scheduled learning rate lr (before group scales) to the
-	// parameters given to New, in the same order. It increments T first, so AdamW's bias
-	// correction sees the 1-based update count. Gradients are left as they are.
-	Step(ps []*tensor.Param, lr float64)
-	// Update is Step on the prepared gradients g' = (g·p.Unscale)·p.Clip, applied as each
-	// gradient is read (G is not rewritten first), and leaves every gradient 0: it writes 0 over
-	// each right after reading it, so the next micro-steps accumulate from zero with no pass of
-	// their own. The weights and state are bit for bit those of p.Apply, Step and ZeroGrads.
+	// Update applies one update with the scheduled learning rate lr (before group scales) to the
+	// parameters given to New, in the same order, on the prepared gradients g' = (g·p.Unscale)·p.Clip,
+	// applied as each gradient is read (G is not rewritten first), and leaves every gradient 0: it
+	// writes 0 over each right after reading it, so the next micro-steps accumulate from zero with
+	// no pass of their own. It increments T first, so AdamW's bias correction sees the 1-based
+	// update count. The weights and state are bit for bit those of separate passes — p.Apply, the
+	// update on G as it then is, and zeroing G (the tests' reference: TestUpdateFoldsPrep).
 	Update(ps []*tensor.Param, lr float64, p Prep)
 	// T is the number of updates done (restored by SetState).
 	T() int
 	// State is the optimizer's state for a checkpoint. The slices alias the live buffers: copy or
-	// write them out before the next Step.
+	// write them out before the next Update.
 	State() []NamedTensor
 	// SetState restores the update count t and state written by State. Every buffer the optimizer
 	// owns must be present with the right length, and no others; nothing changes on error.
@@ -168,11 +168,11 @@ func (b *base) T() int { return b.t }
 // check panics if ps is not the parameter list the optimizer was made for: a programming error.
 func (b *base) check(ps []*tensor.Param) {
 	if len(ps) != len(b.sizes) {
-		panic(fmt.Sprintf("optim: Step got %d parameters, the optimizer was made for %d", len(ps), len(b.sizes)))
+		panic(fmt.Sprintf("optim: Update got %d parameters, the optimizer was made for %d", len(ps), len(b.sizes)))
 	}
 	for i, p := range ps {
 		if len(p.W) != b.sizes[i] || len(p.G) != b.sizes[i] {
-			panic(fmt.Sprintf("optim: Step: parameter %d (%s) has %d weights and %d gradients, the optimizer was made for %d (%s)",
+			panic(fmt.Sprintf("optim: Update: parameter %d (%s) has %d weights and %d gradients, the optimizer was made for %d (%s)",
 				i, p.Name, len(p.W), len(p.G), b.sizes[i], b.names[i]))
 		}
 	}
@@ -249,11 +249,4 @@ func parallel(threads int, chunks []chunk, f func(c chunk)) {
 // parallelIdx is parallel, also passing each chunk's index.
 func parallelIdx(threads int, chunks []chunk, f func(k int, c chunk)) {
 	par.Each(par.Threads(threads), len(chunks), func(_, k int) { f(k, chunks[k]) })
-}
-
-// ZeroGrads sets every gradient to 0.
-func ZeroGrads(ps []*tensor.Param) {
-	for _, p := range ps {
-		clear(p.G)
-	}
 }

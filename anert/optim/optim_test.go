@@ -61,7 +61,7 @@ func TestLionByHand(t *testing.T) {
 	}
 	for _, s := range steps {
 		copy(p.G, s.g)
-		opt.Step([]*tensor.Param{p}, 0.1)
+		plainStep(opt, []*tensor.Param{p}, 0.1)
 		near(t, s.label+" w", p.W, s.w, 1e-6)
 		near(t, s.label+" m", opt.State()[0].Data, s.m, 1e-6)
 	}
@@ -83,7 +83,7 @@ func TestAdamWByHand(t *testing.T) {
 	// t = 1, g = [0.5, −1, 0]: m = 0.1·g = [0.05, −0.1, 0], v = 0.001·g² = [0.00025, 0.001, 0];
 	// m̂ = m/(1−0.9) = g, v̂ = v/(1−0.999) = g², so w ← w − 0.1·g/(|g| + 1e-8); element 3 has m = 0.
 	copy(p.G, []float32{0.5, -1, 0})
-	opt.Step(ps, 0.1)
+	plainStep(opt, ps, 0.1)
 	near(t, "t=1 w", p.W, []float64{1 - 0.1*0.5/(0.5+1e-8), -2 + 0.1*1/(1+1e-8), 0.5}, 1e-7)
 	st := opt.State()
 	near(t, "t=1 m", st[0].Data, []float64{0.05, -0.1, 0}, 1e-7)
@@ -95,7 +95,7 @@ func TestAdamWByHand(t *testing.T) {
 	// 1−β1² = 1−0.81 = 0.19, 1−β2² = 1−0.998001 = 0.001999
 	// w = w − 0.1·(m/0.19)/(√(v/0.001999) + 1e-8)
 	copy(p.G, []float32{-0.2, 0.3, 0})
-	opt.Step(ps, 0.1)
+	plainStep(opt, ps, 0.1)
 	w1 := 1 - 0.1*0.5/(0.5+1e-8)
 	w2 := -2 + 0.1*1/(1+1e-8)
 	near(t, "t=2 w", p.W, []float64{
@@ -122,7 +122,7 @@ func TestGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opt.Step(ps, 0.1) // matrix: lr = 0.1·0.5 = 0.05, factor 1 − 0.05·0.1 = 0.995
+		plainStep(opt, ps, 0.1) // matrix: lr = 0.1·0.5 = 0.05, factor 1 − 0.05·0.1 = 0.995
 		near(t, name+" decay mat", mat.W, []float64{0.995, -1.99}, 1e-7)
 		near(t, name+" decay emb", emb.W, []float64{1, -2}, 0)
 		near(t, name+" decay nrm", nrm.W, []float64{1, -2}, 0)
@@ -132,7 +132,7 @@ func TestGroups(t *testing.T) {
 		for _, p := range ps {
 			p.G[0], p.G[1] = 1, 1
 		}
-		opt.Step(ps, 0.1) // m stayed 0 (g was 0), so c = 0.1·g > 0 and w ← w·f − lr·scale
+		plainStep(opt, ps, 0.1) // m stayed 0 (g was 0), so c = 0.1·g > 0 and w ← w·f − lr·scale
 		near(t, "lion lr mat", mat.W, []float64{0.995*0.995 - 0.05, -1.99*0.995 - 0.05}, 1e-6)
 		near(t, "lion lr emb", emb.W, []float64{1 - 0.2, -2 - 0.2}, 1e-6)
 		near(t, "lion lr nrm", nrm.W, []float64{1 - 0.1, -2 - 0.1}, 1e-6)
@@ -184,14 +184,14 @@ func TestClipGradNorm(t *testing.T) {
 		{1, []float64{3. / 13, 4. / 13, 12. / 13}},
 	} {
 		ps := mk(3, 4, 12)
-		if n := ClipGradNorm(ps, c.max, 2); n != 13 {
+		if n := clipGradNorm(ps, c.max, 2); n != 13 {
 			t.Errorf("max %g: norm = %g, want 13", c.max, n)
 		}
 		near(t, "clipped", append(append([]float32{}, ps[0].G...), ps[1].G...), c.want, 1e-7)
 	}
 	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
 		ps := mk(3, 4, bad)
-		n := ClipGradNorm(ps, 1, 2)
+		n := clipGradNorm(ps, 1, 2)
 		if !math.IsNaN(n) && !math.IsInf(n, 0) {
 			t.Errorf("gradient %g: norm = %g, want non-finite", bad, n)
 		}
@@ -204,7 +204,7 @@ func TestClipGradNorm(t *testing.T) {
 	for i := range big.G {
 		big.G[i] = 0.5
 	}
-	if n, want := ClipGradNorm([]*tensor.Param{big}, 0, 2), 0.5*math.Sqrt(100000); math.Abs(n-want) > 1e-9*want {
+	if n, want := clipGradNorm([]*tensor.Param{big}, 0, 2), 0.5*math.Sqrt(100000); math.Abs(n-want) > 1e-9*want {
 		t.Errorf("big norm = %.12g, want %.12g", n, want)
 	}
 }
@@ -265,7 +265,7 @@ func TestScaledAccumulation(t *testing.T) {
 				}
 			}
 			nScaled := PrepareGrads(scaled, o, micro, 2)
-			nPlain := ClipGradNorm(plain, o.GradClip, 2)
+			nPlain := clipGradNorm(plain, o.GradClip, 2)
 			if math.Abs(nScaled-nPlain) > 1e-5*nPlain || nPlain <= o.GradClip {
 				t.Fatalf("%s micro %d: norm %g (scaled) vs %g (plain); plain must exceed the clip %g", name, micro, nScaled, nPlain, o.GradClip)
 			}
@@ -278,8 +278,8 @@ func TestScaledAccumulation(t *testing.T) {
 			}
 			o1, _ := New(o, scaled)
 			o2, _ := New(o, plain)
-			o1.Step(scaled, 1e-2)
-			o2.Step(plain, 1e-2)
+			plainStep(o1, scaled, 1e-2)
+			plainStep(o2, plain, 1e-2)
 			for i := range scaled {
 				for j := range scaled[i].W {
 					if d := math.Abs(float64(scaled[i].W[j] - plain[i].W[j])); d > 1e-5 {
@@ -337,7 +337,7 @@ func TestLargeMatchesFormula(t *testing.T) {
 					}
 				}
 			}
-			opt.Step(ps, lr)
+			plainStep(opt, ps, lr)
 			for i, p := range ps {
 				for j, w := range p.W {
 					want := refs[i].w[j]
@@ -371,7 +371,7 @@ func TestStateRoundTrip(t *testing.T) {
 		}
 		for s := range 2 {
 			grads(a, uint64(s))
-			oa.Step(a, 1e-3)
+			plainStep(oa, a, 1e-3)
 		}
 		b := cloneParams(a)
 		ob, _ := New(o, b)
@@ -384,8 +384,8 @@ func TestStateRoundTrip(t *testing.T) {
 		}
 		grads(a, 7)
 		grads(b, 7)
-		oa.Step(a, 1e-3)
-		ob.Step(b, 1e-3)
+		plainStep(oa, a, 1e-3)
+		plainStep(ob, b, 1e-3)
 		for i := range a {
 			for j := range a[i].W {
 				if a[i].W[j] != b[i].W[j] {
@@ -482,7 +482,7 @@ func benchStep(b *testing.B, name string) {
 	b.SetBytes(int64(n) * 4 * 3) // w, g, m (AdamW also v)
 	b.ReportAllocs()
 	for b.Loop() {
-		opt.Step(ps, 1e-4)
+		plainStep(opt, ps, 1e-4)
 	}
 	b.ReportMetric(float64(n), "params")
 }
@@ -492,7 +492,7 @@ func BenchmarkAdamWStep(b *testing.B) { benchStep(b, "adamw") }
 
 // BenchmarkUpdate is one update as the training loop runs it on the default model's parameters
 // with loss scaling and clipping active: "passes" the earlier way (PrepareGrads rewriting G to
-// unscale and clip, Step, a zeroing pass), "fused" Prepare and Update. Both refill G first (not
+// unscale and clip, the plain update, a zeroing pass), "fused" Prepare and Update. Both refill G first (not
 // timed apart: the same cost in each).
 func BenchmarkUpdate(b *testing.B) {
 	for _, name := range []string{"lion", "adamw"} {
@@ -520,7 +520,7 @@ func BenchmarkUpdate(b *testing.B) {
 					b.StartTimer()
 					if way == "passes" {
 						PrepareGrads(ps, o, 1, 2)
-						opt.Step(ps, 1e-4)
+						plainStep(opt, ps, 1e-4)
 						parallel(2, gradChunks(ps), func(c chunk) { clear(ps[c.p].G[c.lo:c.hi]) }) // as Model.ZeroGrad: one loop
 					} else {
 						opt.Update(ps, 1e-4, Prepare(ps, o, 1, 2))
@@ -611,7 +611,7 @@ func TestLRUpdatesWSD(t *testing.T) {
 
 // TestUpdateFoldsPrep: Update on Prepare's factors — unscaling and clipping applied as each
 // gradient is read, the gradient zeroed right after — leaves the weights and the optimizer state
-// bit for bit where PrepareGrads (rewriting G), Step and ZeroGrads leave them, for every optimizer,
+// bit for bit where PrepareGrads (rewriting G), plainStep and zeroGrads leave them, for every optimizer,
 // with loss scaling and a partial accumulation, with clipping active, inactive and off, over two
 // updates; and the gradients all 0.
 func TestUpdateFoldsPrep(t *testing.T) {
@@ -670,8 +670,8 @@ func TestUpdateFoldsPrep(t *testing.T) {
 				}
 				lr := 1e-2 * float64(step+1)
 				of.Update(fused, lr, pr)
-				op.Step(passes, lr)
-				ZeroGrads(passes)
+				plainStep(op, passes, lr)
+				zeroGrads(passes)
 				for i, p := range fused {
 					for j := range p.W {
 						if math.Float32bits(p.W[j]) != math.Float32bits(passes[i].W[j]) || p.G[j] != 0 {

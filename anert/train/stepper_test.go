@@ -11,7 +11,7 @@ import (
 
 // TestHostStepperMatchesPasses: the loop's host stepper (optim.Prepare, then Update unscaling,
 // clipping and zeroing each gradient as it reads it) leaves the weights bit for bit where the
-// separate passes leave them — PrepareGrads rewriting G, Step, Model.ZeroGrad — over several
+// separate passes leave them — PrepareGrads rewriting G, Update on it (optim.AsIs), Model.ZeroGrad — over several
 // updates of gradient accumulation with loss scaling (a partial accumulation among them), clipping
 // on and off, for each optimizer. A gradient the update failed to zero would be accumulated into
 // the next update's and show in the weights.
@@ -61,7 +61,7 @@ func TestHostStepperMatchesPasses(t *testing.T) {
 				if err := st.Update(lr); err != nil {
 					t.Fatal(err)
 				}
-				op.Step(mp.Params(), lr)
+				op.Update(mp.Params(), lr, optim.AsIs)
 				mp.WeightsChanged()
 				mp.ZeroGrad()
 				for i, p := range mf.Params() {
