@@ -8,7 +8,7 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps test-deps build run test check-size test-go test-race test-nocgo test-notebooks cross bench seeds notebook report clean ane-probe fuzz
+.PHONY: all deps test-deps build run test check-size test-go test-race test-nocgo test-other-blas test-notebooks cross bench seeds notebook report clean ane-probe fuzz
 
 all: build
 
@@ -19,7 +19,24 @@ all: build
 # 19), measured in an overlay copy of the system without it — and g++ (TestFlashEmulated compiles the
 # CUDA attention kernels, anert/cudab/flash.cu, for the CPU).
 DEBS      := libopenblas-dev
-TEST_DEBS := $(DEBS) postgresql g++
+TEST_DEBS  = $(DEBS) postgresql g++
+
+# The BLAS of the CPU backend on Linux x86-64: oneDNN's sgemm (BLAS=onednn, the default here), whose
+# JIT kernels follow the CPU's features whatever OPENBLAS_CORETYPE pins — on this project's machines,
+# which pin OpenBLAS to its AVX2 Haswell kernels on AVX-512 CPUs, 1.7–1.8× faster training steps on 2
+# cores (README, "The BLAS") — or OpenBLAS (BLAS=openblas; what a plain `go build` links). The choice
+# is a build tag, passed to every go command below through GOFLAGS (notebooks' builds included).
+ifeq ($(UNAME)/$(shell uname -m),Linux/x86_64)
+BLAS ?= onednn
+else
+BLAS ?= openblas
+endif
+ifeq ($(BLAS),onednn)
+DEBS      += libdnnl-dev
+export GOFLAGS := $(strip $(GOFLAGS) -tags=onednn)
+else ifneq ($(BLAS),openblas)
+$(error BLAS=$(BLAS): use onednn or openblas)
+endif
 deps test-deps: DEBS_WANTED = $(if $(filter test-deps,$@),$(TEST_DEBS),$(DEBS))
 deps test-deps:
 ifeq ($(UNAME),Linux)
@@ -58,7 +75,14 @@ test-go:
 	$(GO) vet ./...
 	$(GO) mod tidy -diff # go.mod and go.sum list exactly what the code imports, direct requirements marked so
 	$(GO) test -count=1 ./...
-	$(MAKE) test-race test-nocgo
+	$(MAKE) test-race test-nocgo test-other-blas
+
+# The BLAS this build does not use, on the packages that call it (anert/blas's own tests, the model's
+# gradient and thread-count checks).
+test-other-blas:
+ifeq ($(BLAS),onednn)
+	GOFLAGS= $(GO) test -count=1 ./anert/blas ./anert/model
+endif
 
 # The packages that run goroutines of their own, once under the race detector.
 test-race:

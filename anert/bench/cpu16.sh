@@ -6,6 +6,8 @@
 # the test binary devbin/cpu/par.test): × the loops per step in the report = the step's loop overhead.
 # (one device call: carry devbin/cpu, command `bash anert/bench/cpu16.sh run`).
 #   on the 16-core machine:   anert/bench/cpu16.sh sweep   → $OUT/sweep.txt: scheduling choices in turn
+# (carry devbin/cpu16: `build` leaves everything there compressed, with the oneDNN build beside the
+# static OpenBLAS one; e.g. TUNES="- onednn - onednn" bash anert/bench/cpu16.sh sweep).
 # `run` measures anelab and PyTorch (that machine's python3, PyTorch with MKL) in the same process tree,
 # in turn, at THREADS (16) threads, then times an empty parallel loop (par.BenchmarkLoop). No CPU
 # profile: Go's profiler credits OpenBLAS's C frames in this static binary to unrelated Go functions.
@@ -14,14 +16,29 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 D=$PWD/devbin/cpu
+# On the device: unpack what `build` compressed (devbin/cpu16/cpu.tar.gz) into devbin/cpu.
+if [ "${1:-}" != build ] && [ -f devbin/cpu16/cpu.tar.gz ] && [ ! -x "$D/anebench" ]; then
+	mkdir -p "$D" && gunzip -c devbin/cpu16/cpu.tar.gz | tar -C "$D" -xf -
+fi
 case "${1:-}" in
 build)
 	set -e
 	mkdir -p "$D"
+	export GOFLAGS= # the static binary is the OpenBLAS build, whatever make's BLAS is
 	CGO_ENABLED=1 go build -ldflags '-linkmode external -extldflags "-static"' -o "$D/anebench" ./anert/bench/cmd/anebench 2>&1 |
 		grep -v 'getpw\|getgr\|statically linked' || true
 	CGO_ENABLED=0 go test -c -o "$D/par.test" ./internal/par
-	du -sh "$D"/*
+	# The oneDNN build (BLAS=onednn) links dynamically (Debian ships no static libdnnl): the libraries
+	# it loads that the device machine lacks travel beside it, in lib/ (run with LD_LIBRARY_PATH).
+	if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then
+		CGO_ENABLED=1 go build -tags onednn -o "$D/anebench-onednn" ./anert/bench/cmd/anebench
+		mkdir -p "$D/lib"
+		for l in libdnnl.so.2 libOpenCL.so.1 libgomp.so.1; do cp -L "/usr/lib/x86_64-linux-gnu/$l" "$D/lib/"; done
+	fi
+	# Compressed for the device call's carry (64 MiB): carry devbin/cpu16; run and sweep unpack it.
+	mkdir -p "$PWD/devbin/cpu16"
+	tar -C "$D" -cf - . | gzip -1 >"$PWD/devbin/cpu16/cpu.tar.gz"
+	du -sh "$D"/* "$PWD/devbin/cpu16/cpu.tar.gz"
 	;;
 run)
 	out=${OUT:-$PWD}
@@ -35,7 +52,8 @@ run)
 sweep)
 	# The CPU step's scheduling choices (model.cpuTune, ANELAB_CPU_TUNE) measured in turn in one
 	# process tree: each TUNES entry is one anebench run of both configs (one round, no PyTorch),
-	# "base" the binary BASE (an earlier build, for the same-run comparison), "-" the defaults.
+	# "base" the binary BASE (an earlier build, for the same-run comparison), "-" the defaults,
+	# "onednn" the oneDNN build with the defaults.
 	# Results: $OUT/sweep.txt (one line per run and config), the full reports in $OUT/sweep.log.
 	out=${OUT:-$PWD}
 	t=${THREADS:-16}
@@ -44,10 +62,11 @@ sweep)
 		for tune in ${TUNES:-base - defer=0}; do
 			bin=$D/anebench
 			[ "$tune" = base ] && bin=${BASE:-devbin/base/anebench}
+			[ "$tune" = onednn ] && bin=$D/anebench-onednn
 			env_tune=$tune
-			[ "$tune" = base ] || [ "$tune" = - ] && env_tune=
+			[ "$tune" = base ] || [ "$tune" = - ] || [ "$tune" = onednn ] && env_tune=
 			echo "=== $tune"
-			ANELAB_CPU_TUNE=$env_tune "$bin" --threads "$t" --rounds 1 --out "" ${SWEEP_ARGS:-} >"$out/one.log" 2>&1 || echo "FAILED: $tune"
+			LD_LIBRARY_PATH=$D/lib ANELAB_CPU_TUNE=$env_tune "$bin" --threads "$t" --rounds 1 --out "" ${SWEEP_ARGS:-} >"$out/one.log" 2>&1 || echo "FAILED: $tune"
 			cat "$out/one.log"
 			grep -E '^ +(default|original) +[0-9.]+M ' "$out/one.log" | sed "s|^|$tune |" >>"$out/sweep.txt"
 		done

@@ -1,6 +1,8 @@
-// Package blas is the single-precision matrix product the trainer runs on: cblas_sgemm from
-// OpenBLAS (Linux, through cgo) or Accelerate (macOS, through cgo), and a portable pure-Go
-// fallback for builds without cgo (cross-compiles; never the hot path on a real machine).
+// Package blas is the single-precision matrix product the trainer runs on: on Linux, oneDNN's
+// dnnl_sgemm (build tag onednn, make's default on x86-64: its kernels follow the CPU's features
+// whatever OPENBLAS_CORETYPE pins) or OpenBLAS's cblas_sgemm, on macOS Accelerate's, all through
+// cgo; and a portable pure-Go fallback for builds without cgo (cross-compiles; never the hot path
+// on a real machine).
 //
 // All matrices are row-major. Sgemm computes
 //

@@ -10,8 +10,8 @@ import (
 
 // Info says which BLAS this process runs and with which kernels, for run summaries and reports.
 type Info struct {
-	Backend string `json:"blas"`      // Backend: openblas, accelerate or go
-	Core    string `json:"blas_core"` // the kernel set in use (OpenBLAS's core name; Backend otherwise)
+	Backend string `json:"blas"`      // Backend: openblas, onednn, accelerate or go
+	Core    string `json:"blas_core"` // the kernel set in use (OpenBLAS's core name, oneDNN's ISA; Backend otherwise)
 	// Selected is the core anelab asked for with OPENBLAS_CORETYPE because the library had fallen
 	// back to a generic one (From), "" when the library's own choice was kept.
 	Selected string `json:"blas_selected,omitempty"`
@@ -52,7 +52,7 @@ func Describe() Info {
 	}
 	if from := os.Getenv(reexecEnv); from != "" {
 		i.Selected, i.From = os.Getenv("OPENBLAS_CORETYPE"), from
-	} else if env := os.Getenv("OPENBLAS_CORETYPE"); env != "" {
+	} else if env := os.Getenv("OPENBLAS_CORETYPE"); env != "" && Backend == "openblas" {
 		i.EnvCore = env
 		if cpuSIMD() == simdAVX512 && !avx512Cores[strings.ToLower(i.Core)] {
 			i.Fits = "SkylakeX"

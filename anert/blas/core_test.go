@@ -120,3 +120,23 @@ func TestRateWarning(t *testing.T) {
 		t.Errorf("above the floor gives a warning: %q", w)
 	}
 }
+
+// TestOneDNNISAFitsCPU: a build on oneDNN (the onednn tag) runs kernels of the CPU's vector class
+// — AVX-512 kernels on an AVX-512 CPU, AVX2 ones on an AVX2 CPU — whatever OPENBLAS_CORETYPE says
+// (this project's machines pin OpenBLAS to Haswell on AVX-512 CPUs).
+func TestOneDNNISAFitsCPU(t *testing.T) {
+	if Backend != "onednn" {
+		t.Skipf("BLAS is %s, not oneDNN", Backend)
+	}
+	i := Describe()
+	want := map[simd]string{simdAVX512: "avx512", simdAVX2: "avx2"}[cpuSIMD()]
+	if want == "" {
+		t.Skipf("CPU has no AVX2 (%s)", i.Features)
+	}
+	if !strings.HasPrefix(i.Core, want) {
+		t.Fatalf("oneDNN runs %q kernels on a CPU with %s (%s)", i.Core, i.Features, i)
+	}
+	if i.EnvCore != "" || strings.Contains(i.String(), "OPENBLAS_CORETYPE") {
+		t.Fatalf("the BLAS line names OpenBLAS's pin, which oneDNN does not read: %s", i)
+	}
+}
