@@ -309,9 +309,10 @@ func (m *Model) Loss(inputs, targets []uint16, batch int) (float64, error) {
 // backward pass but are not counted in Backward — where they run apart: the CPU backend runs a
 // layer's weight gradients inside its backward calls' last loops (Model.fuseDW), so with it
 // WeightGrad is the classifier's and the layers' are in Backward; on many cores it defers them
-// (dwDeferred), and WeightGrad is then the time the fences waited for what was left of them. With an async backend (AsyncBackend) the
-// weight gradients overlap the backward pass: WeightGrad is then only the time the backward pass
-// waited for them (the part the overlap did not hide), so the phases still add up to wall time.
+// (dwDeferred), and WeightGrad is then the time the fences waited for what was left of them.
+// With an async backend (AsyncBackend) the weight gradients overlap the backward pass: WeightGrad
+// is then only the time the backward pass waited for them (the part the overlap did not hide), so
+// the phases still add up to wall time.
 type Timings struct {
 	Forward, Backward, WeightGrad time.Duration
 	Steps                         int // ForwardBackward calls timed
@@ -457,7 +458,7 @@ func (m *Model) dW(q *dwQueue, kind, l int, s Shape, ec []float32) {
 		return
 	}
 	if m.dwd.on {
-		m.deferDW(kind, l, s, ec)
+		m.deferDW(kind, l, s)
 		return
 	}
 	tw := m.clock()
@@ -546,7 +547,7 @@ func (m *Model) dwSlot(kind, l int) *dwJob {
 
 // deferDW defers the weight-gradient products of kind (layer l), in blocks of about
 // cpuTune.deferBlocks per goroutine.
-func (m *Model) deferDW(kind, l int, s Shape, ec []float32) {
+func (m *Model) deferDW(kind, l int, s Shape) {
 	t, j := m.team, m.dwSlot(kind, l)
 	gs := j.spec[:0]
 	if kind == dwClassifier {
