@@ -135,6 +135,7 @@ func WriteReport(w io.Writer, ms []Measured) {
 
 	fmt.Fprintln(w, "\ntime per step by phase (ms, mean over steps; weight-grad = the dW GEMMs that run apart, not counted in")
 	fmt.Fprintln(w, "backward: the classifier's — the layers' run inside the backward pass's loops and count there;")
+	fmt.Fprintln(w, "on 8 threads or more all of them are deferred work, and weight-grad is what the backward waited for at its fences;")
 	fmt.Fprintln(w, "loops = parallel loops per step, each ending in a wait for its slowest part)")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "config\tforward\tbackward\tweight-grad\toptimizer\tstep\tloops\t")
