@@ -135,8 +135,9 @@ type pool struct {
 
 	deferred [maxDeferred]atomic.Pointer[Deferred] // the open deferred jobs (Defer), in no order
 
-	// For a worker deciding whether a deferred part fits in the loop's wait (slack): when the part
-	// each goroutine runs started (clock ns, 0: none), and the loop's finished parts' total time.
+	// For a worker deciding whether a deferred part fits in the loop's wait (slack; kept only while
+	// SetFillSlack is on): when the part each goroutine runs started (clock ns, 0: none), and the
+	// loop's finished parts' total time.
 	started        [maxWorkers + 1]atomic.Int64
 	partNs, partsN atomic.Int64
 }
@@ -252,12 +253,16 @@ func (p *pool) work(k int) (last bool) {
 		if !p.state.CompareAndSwap(v, v+1) {
 			continue
 		}
-		t := clock()
-		p.started[k].Store(t)
-		p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
-		p.started[k].Store(0)
-		p.partNs.Add(clock() - t)
-		p.partsN.Add(1)
+		if slackFill.Load() { // fill's estimate: when each part started, how long the parts take
+			t := clock()
+			p.started[k].Store(t)
+			p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
+			p.started[k].Store(0)
+			p.partNs.Add(clock() - t)
+			p.partsN.Add(1)
+		} else {
+			p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
+		}
 		if p.remaining.Add(-1) == 0 {
 			if k > 0 {
 				p.done <- struct{}{}
@@ -306,7 +311,7 @@ type Deferred struct {
 	state atomic.Uint64 // open (1 bit, bit 48) | parts (24 bits, from 24) | next unclaimed part (24)
 	done  atomic.Int64  // parts finished
 	// the parts run so far (kept across uses: a Deferred reused step after step runs the same
-	// blocks) and their total time, for fill's estimate
+	// blocks) and their total time, for fill's estimate (counted while it or a profile is on)
 	partsRun, partNs atomic.Int64
 	slot             int // 1 + its index in the pool's deferred slots while open (0: in none)
 }
@@ -377,10 +382,6 @@ func (d *Deferred) open() bool {
 	return v&deferOpen != 0 && int(v&deferMask) < int(v>>24&deferMask)
 }
 
-// Pending reports whether d was deferred (Defer offered it to the workers) and Wait has not yet
-// returned.
-func (d *Deferred) Pending() bool { return d.slot > 0 }
-
 // take claims and runs one part of d as worker k; false when none is left to claim. filler: a
 // worker runs it in another loop's wait (a profile counts its time apart), not in Wait's loop.
 func (d *Deferred) take(k int, filler bool) bool {
@@ -394,10 +395,16 @@ func (d *Deferred) take(k int, filler bool) bool {
 			continue
 		}
 		// The claim happened after Defer published d (its state store), so d.j and d.n are set.
-		t := clock()
+		pr := profile.Load()
+		if pr == nil && !slackFill.Load() {
+			d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
+			d.done.Add(1)
+			return true
+		}
+		t := clock() // for the profile and fill's estimate
 		d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
 		ns := clock() - t
-		if pr := profile.Load(); pr != nil && filler {
+		if pr != nil && filler {
 			pr.deferred.Add(ns)
 		}
 		d.partNs.Add(ns)
