@@ -202,17 +202,20 @@ func TestArchKernelsEmulated(t *testing.T) {
 			return s
 		}
 		const step = 1e-5
+		// central is ∂L/∂v at v by central differences (v an entry of x or gg, restored after).
+		central := func(v *float64) float64 {
+			v0 := *v
+			*v = v0 + step
+			lp := loss(x, gg)
+			*v = v0 - step
+			lm := loss(x, gg)
+			*v = v0
+			return (lp - lm) / (2 * step)
+		}
 		wantDX := make([]float64, N*3*D)
 		for row := range N {
 			for j := range D {
-				k := row*D + j
-				x0 := x[k]
-				x[k] = x0 + step
-				lp := loss(x, gg)
-				x[k] = x0 - step
-				lm := loss(x, gg)
-				x[k] = x0
-				wantDX[row*3*D+j] = (lp - lm) / (2 * step)
+				wantDX[row*3*D+j] = central(&x[row*D+j])
 			}
 		}
 		if err := maxRel(q.gotDX, wantDX, 1e-2); err > 1e-4 {
@@ -230,13 +233,7 @@ func TestArchKernelsEmulated(t *testing.T) {
 			}
 		}
 		for i := range HD {
-			g0 := gg[i]
-			gg[i] = g0 + step
-			lp := loss(x, gg)
-			gg[i] = g0 - step
-			lm := loss(x, gg)
-			gg[i] = g0
-			wantG[i] = (lp - lm) / (2 * step)
+			wantG[i] = central(&gg[i])
 		}
 		if err := maxRel(gotG, wantG, 1e-2); err > 1e-4 {
 			t.Errorf("qknorm_merge_bwd head dim %d rope=%v: gain gradient (Σ gpart) relative error %.3g against central differences: %v vs %v", HD, q.rope, err, gotG, wantG)

@@ -1,10 +1,8 @@
 package train
 
 import (
-	"bytes"
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/anelab/anelab/anert/ckpt"
@@ -20,12 +18,7 @@ func TestCUDARunArchTracksCPUAndCheckpoints(t *testing.T) {
 		c.Model.Act, c.Model.QKNorm, c.Model.UntiedHead = "gelu", true, true
 	})
 	cfg.Backend = "cuda-fp32"
-	path := filepath.Join(t.TempDir(), "gpu.ckpt")
-	var out bytes.Buffer
-	gpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir, Checkpoint: path, Out: &out})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
+	gpuRes, path := runCheckpointed(t, cfg, dir)
 	if gpuRes.Backend != "cuda-fp32" {
 		t.Fatalf("ran on %q", gpuRes.Backend)
 	}

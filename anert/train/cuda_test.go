@@ -57,6 +57,19 @@ func cpuReference(t *testing.T, steps int, edits ...func(*config.Config)) (confi
 }
 
 // tracksCPU reports every update whose loss on the GPU is more than rel (relative) from the CPU's,
+// runCheckpointed runs cfg on the data in dir, saving its checkpoint in a temporary folder, and
+// returns the result and the checkpoint's path (the run's output in the failure message).
+func runCheckpointed(t *testing.T, cfg config.Config, dir string) (Result, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gpu.ckpt")
+	var out bytes.Buffer
+	res, err := Run(context.Background(), cfg, Options{DataDir: dir, Checkpoint: path, Out: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	return res, path
+}
+
 // and a val loss that is; what names the run in the messages.
 func tracksCPU(t *testing.T, what string, gpu, cpu Result, rel float64) {
 	t.Helper()
@@ -76,12 +89,7 @@ func tracksCPU(t *testing.T, what string, gpu, cpu Result, rel float64) {
 func TestCUDARunTracksCPUAndCheckpoints(t *testing.T) {
 	cfg, dir, cpuRes := cpuReference(t, 30)
 	cfg.Backend = "cuda-fp32"
-	path := filepath.Join(t.TempDir(), "gpu.ckpt")
-	var out bytes.Buffer
-	gpuRes, err := Run(context.Background(), cfg, Options{DataDir: dir, Checkpoint: path, Out: &out})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
-	}
+	gpuRes, path := runCheckpointed(t, cfg, dir)
 	if gpuRes.Backend != "cuda-fp32" || gpuRes.Device == "" {
 		t.Errorf("result says backend %q on %q", gpuRes.Backend, gpuRes.Device)
 	}
