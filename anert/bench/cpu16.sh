@@ -53,7 +53,7 @@ sweep)
 	# The CPU step's scheduling choices (model.cpuTune, ANELAB_CPU_TUNE) measured in turn in one
 	# process tree: each TUNES entry is one anebench run of both configs (one round, no PyTorch),
 	# "base" the binary BASE (an earlier build, for the same-run comparison), "-" the defaults,
-	# "onednn" the oneDNN build with the defaults.
+	# "onednn" the oneDNN build with the defaults, "onednn:key=value,…" the oneDNN build with those.
 	# Results: $OUT/sweep.txt (one line per run and config), the full reports in $OUT/sweep.log.
 	out=${OUT:-$PWD}
 	t=${THREADS:-16}
@@ -61,10 +61,13 @@ sweep)
 		grep -m1 'model name' /proc/cpuinfo; nproc; echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 		for tune in ${TUNES:-base - defer=0}; do
 			bin=$D/anebench
-			[ "$tune" = base ] && bin=${BASE:-devbin/base/anebench}
-			[ "$tune" = onednn ] && bin=$D/anebench-onednn
 			env_tune=$tune
-			[ "$tune" = base ] || [ "$tune" = - ] || [ "$tune" = onednn ] && env_tune=
+			case $tune in
+			base) bin=${BASE:-devbin/base/anebench} env_tune= ;;
+			-) env_tune= ;;
+			onednn) bin=$D/anebench-onednn env_tune= ;;
+			onednn:*) bin=$D/anebench-onednn env_tune=${tune#onednn:} ;;
+			esac
 			echo "=== $tune"
 			LD_LIBRARY_PATH=$D/lib ANELAB_CPU_TUNE=$env_tune "$bin" --threads "$t" --rounds 1 --out "" ${SWEEP_ARGS:-} >"$out/one.log" 2>&1 || echo "FAILED: $tune"
 			cat "$out/one.log"

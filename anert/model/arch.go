@@ -195,7 +195,13 @@ func (c *CPU) qkvForward(t *team, s Shape, w *Layer, a *LayerActs) {
 		t.ropeK = ropeTile{x: k, cos: s.Cos, sin: s.Sin, T: s.T, ld: kvd, hd: s.HD, sign: 1}
 		gq.post, gq.unit, gk.post, gk.unit = &t.ropeQ, s.HD, &t.ropeK, s.HD
 	}
-	t.gemms(gq, gk, linear(v, a.Xn, w.Wv.W, n, d, kvd))
+	gv := linear(v, a.Xn, w.Wv.W, n, d, kvd)
+	if kvd == d { // one grid: each block of rows and heads of q, k and v in turn (3 products cut
+		// separately made 15 blocks for 16 goroutines, 5 each)
+		t.gemmGrid(gq, gk, gv)
+	} else {
+		t.gemms(gq, gk, gv)
+	}
 	if qkn {
 		rmsnormForward(t, q, a.RQ, qp, w.QNorm.W, n*s.H, s.HD, s.NormEps)
 		rmsnormForward(t, k, a.RK, kp, w.KNorm.W, n*kv, s.HD, s.NormEps)

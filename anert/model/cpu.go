@@ -229,49 +229,52 @@ func (j *attnBwdJob) unrotate(g []float32, t0, t1 int) {
 	}
 }
 
-// FFNForward, two loops: H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ on one grid, each block followed by
-// Gate = silu(H1)⊙H3 on it (swigluPost); Y = Gate·W2ᵀ (with the model's chain on its rows).
+// FFNForward, one loop of two stages (gemmChain): H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ on one grid,
+// each block followed by Gate = silu(H1)⊙H3 on it (swigluPost); then Y = Gate·W2ᵀ (with the
+// model's chain on its rows), each block of rows as soon as its Gate rows are done.
 func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, _ := c.takeFused()
 	n, d, f := s.N, s.D, s.F
+	y := linear(a.Y, a.Gate, w.W2.W, n, f, d)
+	y.rowPost = rows
 	if s.Act != SwiGLU { // a plain MLP (arch.go): Gate = act(H1) on each block of H1
 		h1 := linear(a.H1, a.X2n, w.W1.W, n, d, f)
 		h1.post = c.actPost(actJob{act: s.Act, out: a.Gate[:n*f], h: a.H1[:n*f]}, f)
-		t.gemms(h1)
-	} else {
-		h1, h3 := linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f)
-		h3.post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
-		t.gemmGrid(h1, h3)
+		t.gemmChain([]gemmSpec{h1}, []gemmSpec{y})
+		return nil
 	}
-	y := linear(a.Y, a.Gate, w.W2.W, n, f, d)
-	y.rowPost = rows
-	t.gemms(y)
+	h1, h3 := linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f)
+	h3.post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
+	t.gemmChain([]gemmSpec{h1, h3}, []gemmSpec{y})
 	return nil
 }
 
-// FFNBackward, two loops: DGate = DY·W2, each block followed by the SwiGLU backward into DH1,
-// DH3 on it (swigluPost); DX2n = DH1·W1 + DH3·W3 on one grid (with the model's chain on its
-// rows), and in the same loop the model's products (the FFN's weight gradients, fuseGemms).
+// FFNBackward: DGate = DY·W2, each block followed by the SwiGLU backward into DH1, DH3 on it
+// (swigluPost); then DX2n = DH1·W1 + DH3·W3 on one grid (with the model's chain on its rows).
+// With the model's products (the FFN's weight gradients, fuseGemms: they read every row of DH1
+// and DH3) DX2n is a second loop, and they run in it; without (deferred weight gradients), the
+// two are one loop of two stages (gemmChain), DX2n's rows starting as soon as theirs are done.
 func (c *CPU) FFNBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, more := c.takeFused()
 	n, d, f := s.N, s.D, s.F
-	if s.Act != SwiGLU { // DH1 = the activation's backward on each block of DGate
-		dg := linearInput(a.DGate, a.DY, w.W2.W, n, f, d, 0)
-		dg.post = c.actPost(actJob{act: s.Act, bwd: true, out: a.DH1[:n*f], h: a.H1[:n*f], dg: a.DGate[:n*f]}, f)
-		t.gemms(dg)
-		dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
-		dx.rowPost = rows
-		t.gemmLoop([]gemmSpec{dx}, more)
-		return nil
-	}
 	dg := linearInput(a.DGate, a.DY, w.W2.W, n, f, d, 0)
-	dg.post = swigluPost(t, swigluJob{bwd: true, gate: a.DGate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f],
-		dh1: a.DH1[:n*f], dh3: a.DH3[:n*f]}, f)
-	t.gemms(dg)
 	dx := linearInput(a.DX2n, a.DH1, w.W1.W, n, d, f, 0)
 	dx.rowPost = rows
-	t.gemmLoop([]gemmSpec{dx, linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1)}, more)
+	second, ns := [2]gemmSpec{dx}, 1
+	if s.Act != SwiGLU { // DH1 = the activation's backward on each block of DGate
+		dg.post = c.actPost(actJob{act: s.Act, bwd: true, out: a.DH1[:n*f], h: a.H1[:n*f], dg: a.DGate[:n*f]}, f)
+	} else {
+		dg.post = swigluPost(t, swigluJob{bwd: true, gate: a.DGate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f],
+			dh1: a.DH1[:n*f], dh3: a.DH3[:n*f]}, f)
+		second[1], ns = linearInput(a.DX2n, a.DH3, w.W3.W, n, d, f, 1), 2
+	}
+	if len(more) == 0 {
+		t.gemmChain([]gemmSpec{dg}, second[:ns])
+		return nil
+	}
+	t.gemms(dg)
+	t.gemmLoop(second[:ns], more)
 	return nil
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"runtime"
 	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/blas"
@@ -99,6 +100,39 @@ func (t *team) gemmLoop(grid, more []gemmSpec) {
 	t.run(j.blocks(), j.blocks(), j)
 }
 
+// gemmChain runs two grids (each as gemmGrid) as stages of ONE loop, where the second reads the
+// first's output row by row (the FFN's W1|W3 grid and then W2 on its rows): a block of the
+// second stage starts as soon as the first stage's blocks covering its rows, their post ops and
+// rowPost are done, rather than after the first stage's slowest block. The goroutines that finish
+// their share of the first stage early start on the second's ready rows, so the loop ends in one
+// wait instead of two. Every block of the first stage is claimed before any of the second's
+// (parts are claimed in order), so a block that waits only waits for blocks in progress. The
+// stages must be row-local to each other: the second's rows [r0, r1) read only the first's rows
+// [r0, r1) (and nothing the first stage's other rows write). Each stage is cut as if it ran alone.
+func (t *team) gemmChain(first, second []gemmSpec) {
+	if !tune.chain {
+		t.gemmGrid(first...)
+		t.gemmGrid(second...)
+		return
+	}
+	for i, g := range second {
+		if g.m != first[0].m || g.n != second[0].n || (i > 0 && g.rowPost != nil) {
+			panic("model: a chain's stages have the same rows, a stage's products the same shape, and a rowPost goes on its first")
+		}
+	}
+	j := &t.gemm1
+	j.set(first, nil)
+	if j.ng+len(second) > maxGemms {
+		panic("model: a gemm loop takes 1 to maxGemms products")
+	}
+	j.ng += copy(j.g[j.ng:], second)
+	j.ngrid, j.first[2], j.chained = 2, j.ng, true
+	defer func() { j.chained = false }()
+	j.plan(t.w)
+	j.armRows()
+	t.run(j.blocks(), j.blocks(), j)
+}
+
 // gemmJob is one gemmLoop: its products in grids, grid i made of the products [first[i],
 // first[i+1]) (same output shape), cut into a pm[i] × pn[i] grid of blocks of C numbered from
 // start[i]; block b of a grid is at row block b/pn and column block b mod pn, and runs every
@@ -110,7 +144,14 @@ type gemmJob struct {
 	first  [maxGemms + 1]int
 	pm, pn [maxGemms]int
 	start  [maxGemms + 1]int
-	left   []atomic.Int32 // with a rowPost: blocks of each row block not yet computed
+	// chained: grid 1 is the second stage of a gemmChain (it waits for grid 0's rows).
+	chained bool
+	// For the grids with a rowPost, and grid 0 of a chain: left, the blocks of each row block not
+	// yet computed; ready, set once a row block's blocks, post ops and rowPost are all done.
+	// Grid i's row blocks are at rows[i].
+	left  []atomic.Int32
+	ready []atomic.Bool
+	rows  [maxGemms]int
 }
 
 // set stores the products: grid's on one grid, each of more on its own.
@@ -137,21 +178,55 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 	}
 }
 
-// armRows prepares a rowPost for the first grid's row blocks: its parts, and the count of blocks
-// left in each row block.
+// tracked reports whether grid i's row blocks are counted (armRows): it has a rowPost, or a
+// chain's second stage waits for them.
+func (j *gemmJob) tracked(i int) bool {
+	return j.g[j.first[i]].rowPost != nil || (j.chained && i == 0)
+}
+
+// armRows prepares the tracked grids' row blocks: the count of blocks left in each, not ready,
+// and the rowPost's parts.
 func (j *gemmJob) armRows() {
-	rp := j.g[0].rowPost
-	if rp == nil {
+	n := 0
+	for i := range j.ngrid {
+		j.rows[i] = n
+		if j.tracked(i) {
+			n += j.pm[i]
+		}
+	}
+	if n == 0 {
 		return
 	}
-	pm := j.pm[0]
-	if len(j.left) < pm {
-		j.left = make([]atomic.Int32, pm)
+	if len(j.left) < n {
+		j.left, j.ready = make([]atomic.Int32, n), make([]atomic.Bool, n)
 	}
-	for i := range pm {
-		j.left[i].Store(int32(j.pn[0]))
+	for i := range j.ngrid {
+		if !j.tracked(i) {
+			continue
+		}
+		for r := range j.pm[i] {
+			j.left[j.rows[i]+r].Store(int32(j.pn[i]))
+			j.ready[j.rows[i]+r].Store(false)
+		}
+		if rp := j.g[j.first[i]].rowPost; rp != nil {
+			rp.prepare(j.pm[i])
+		}
 	}
-	rp.prepare(pm)
+}
+
+// waitRows waits until grid i's row blocks that overlap the rows [r0, r1) are ready (a chain's
+// second stage, before its block of those rows). The blocks it waits for are in progress on other
+// goroutines (see gemmChain); it yields while it waits, as on fewer cores than goroutines.
+func (j *gemmJob) waitRows(i, r0, r1 int) {
+	m := j.g[j.first[i]].m
+	for r := range j.pm[i] {
+		if bound(m, j.pm[i], r, 16) >= r1 || bound(m, j.pm[i], r+1, 16) <= r0 {
+			continue
+		}
+		for rd := &j.ready[j.rows[i]+r]; !rd.Load(); {
+			runtime.Gosched()
+		}
+	}
 }
 
 // blocks is the number of blocks of the loop.
@@ -185,7 +260,7 @@ func (j *gemmJob) gridCost(i int) (m, n, k, unit int) {
 //     a small product (a GQA key projection) into slivers.
 func (j *gemmJob) plan(w int) {
 	var p [maxGemms]int
-	if w <= 4 || j.ngrid == 1 {
+	if w <= 4 || j.ngrid == 1 || j.chained { // a chain's stages run one after the other
 		for i := range j.ngrid {
 			m, n, k, u := j.gridCost(i)
 			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u)
@@ -254,7 +329,11 @@ func shares(w int, cost []float64, p []int) float64 {
 }
 
 // gridOf is the pm × pn = parts split (pm a divisor of parts, at most m/16 rows of blocks and
-// n/unit columns where possible; unit 0 is 16) that minimises the packed data pn·m + pm·n (× k).
+// n/unit columns where possible; unit 0 is 16) whose largest block takes least: rows·cols
+// multiply-adds plus packAlpha·(rows + cols) elements packed, per unit of k. With equal blocks that
+// is the packed data, pn·m + pm·n (× k); with column bounds on whole heads that do not divide
+// evenly it also counts the largest block (12 heads in 5 column blocks: 3 heads where the mean is
+// 2.4, so that block's goroutine ends the loop 25% late).
 func gridOf(m, n, parts, unit int) (pm, pn int) {
 	unit = colUnit(unit)
 	best := -1
@@ -266,14 +345,28 @@ func gridOf(m, n, parts, unit int) (pm, pn int) {
 		if (d > 1 && m < 16*d) || (e > 1 && n < unit*e) {
 			continue
 		}
-		if c := e*m + d*n; best < 0 || c < best {
-			best, pm, pn = c, d, e
+		r, c := largest(m, d, 16), largest(n, e, unit)
+		if t := r*c + packAlpha*(r+c); best < 0 || t < best {
+			best, pm, pn = t, d, e
 		}
 	}
 	if best < 0 { // too small to split on 16-element bounds: rows
 		return min(parts, max(1, m)), 1
 	}
 	return pm, pn
+}
+
+// packAlpha is what packing one element of a block's operands costs, in multiply-adds: on two
+// cores, repacking all of op(B) for blocks of 128 rows cost ~10% of the GEMM time (plan), 12.8.
+const packAlpha = 16
+
+// largest is the widest of the p blocks of [0, n) (bound with u).
+func largest(n, p, u int) int {
+	most := 0
+	for i := range p {
+		most = max(most, bound(n, p, i+1, u)-bound(n, p, i, u))
+	}
+	return most
 }
 
 // colUnit is a spec's column unit: unit, or 16 when unset.
@@ -310,6 +403,9 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 		u := colUnit(gs[0].unit)
 		r0, r1 := bound(gs[0].m, j.pm[i], bi, 16), bound(gs[0].m, j.pm[i], bi+1, 16)
 		c0, c1 := bound(gs[0].n, j.pn[i], bj, u), bound(gs[0].n, j.pn[i], bj+1, u)
+		if j.chained && i == 1 {
+			j.waitRows(0, r0, r1)
+		}
 		if r1 > r0 && c1 > c0 {
 			for k := range gs {
 				gs[k].block(r0, r1, c0, c1, gs[k].beta)
@@ -320,8 +416,11 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 				}
 			}
 		}
-		if rp := gs[0].rowPost; rp != nil && j.left[bi].Add(-1) == 0 {
-			rp.Run(wk, bi, r0, r1)
+		if j.tracked(i) && j.left[j.rows[i]+bi].Add(-1) == 0 {
+			if rp := gs[0].rowPost; rp != nil {
+				rp.Run(wk, bi, r0, r1)
+			}
+			j.ready[j.rows[i]+bi].Store(true)
 		}
 	}
 }

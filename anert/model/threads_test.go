@@ -423,3 +423,97 @@ func TestDeferredWeightGrads(t *testing.T) {
 		})
 	}
 }
+
+// mulTile is a post op on a grid of two products: G = C0 ⊙ C1 on the block (as SwiGLU's gate).
+type mulTile struct {
+	g, c0, c1 []float32
+	n         int
+}
+
+func (m mulTile) tile(r0, r1, c0, c1 int) {
+	for r := r0; r < r1; r++ {
+		for c := c0; c < c1; c++ {
+			m.g[r*m.n+c] = m.c0[r*m.n+c] * m.c1[r*m.n+c]
+		}
+	}
+}
+
+// rowScale is a rowPost that divides each whole row of g by 1 + max_c |g_rc|: it reads every
+// column, so a stage that reads g's rows before it ran sees other values.
+type rowScale struct {
+	g []float32
+	n int
+}
+
+func (rowScale) prepare(int) {}
+
+func (s rowScale) Run(_, _, lo, hi int) { rowScaleRows(s.g, s.n, lo, hi) }
+
+func rowScaleRows(g []float32, n, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		var most float32
+		for _, v := range g[r*n : (r+1)*n] {
+			most = max(most, v, -v)
+		}
+		for c := range n {
+			g[r*n+c] /= 1 + most
+		}
+	}
+}
+
+// TestGemmChain: a chain's second stage reads the first stage's output only after its rows — every
+// block of them, their post op and rowPost — are done: G = (A·B0ᵀ) ⊙ (A·B1ᵀ) on the first stage's
+// grid (a post op), each row of G then scaled by a function of the whole row (a rowPost), and
+// Y = G·Wᵀ on the second stage with a rowPost of its own (rowCheck: every block of Y computed,
+// each row once), against the same products run one after the other — on 1 to 16 goroutines,
+// with row counts whose two stages' row blocks do not line up. With the knob off (tune.chain), the
+// stages are two loops and give the same.
+func TestGemmChain(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	r := rand.New(rand.NewPCG(9, 10))
+	const k = 24
+	for _, chain := range []bool{true, false} {
+		tune.chain = chain
+		for _, w := range []int{1, 2, 5, 16} {
+			for _, tc := range []struct{ m, n, out int }{{256, 96, 40}, {100, 64, 48}, {1000, 96, 256}, {37, 5, 9}} {
+				a, b0, b1 := rnd(r, tc.m*k, -1, 1), rnd(r, tc.n*k, -1, 1), rnd(r, tc.n*k, -1, 1)
+				wt := rnd(r, tc.out*tc.n, -1, 1)
+				c0, c1, g := make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n)
+				y := rnd(r, tc.m*tc.out, -1, 1)
+				// want: the stages one after the other, serially
+				w0, w1, wg := make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n)
+				blas.Sgemm(false, true, tc.m, tc.n, k, 1, a, k, b0, k, 0, w0, tc.n)
+				blas.Sgemm(false, true, tc.m, tc.n, k, 1, a, k, b1, k, 0, w1, tc.n)
+				mulTile{wg, w0, w1, tc.n}.tile(0, tc.m, 0, tc.n)
+				rowScaleRows(wg, tc.n, 0, tc.m)
+				wy := make([]float32, tc.m*tc.out)
+				blas.Sgemm(false, true, tc.m, tc.out, tc.n, 1, wg, tc.n, wt, tc.n, 0, wy, tc.out)
+
+				s0, s1 := linear(c0, a, b0, tc.m, k, tc.n), linear(c1, a, b1, tc.m, k, tc.n)
+				s1.post = mulTile{g, c0, c1, tc.n}
+				s0.rowPost = rowScale{g, tc.n}
+				sy := linear(y, g, wt, tc.m, tc.n, tc.out)
+				ch := &rowCheck{t: t, n: tc.out, cs: [][]float32{y}, wants: [][]float32{wy}, rows: make([]atomic.Int32, tc.m)}
+				sy.rowPost = ch
+				newTeam(w).gemmChain([]gemmSpec{s0, s1}, []gemmSpec{sy})
+				name := fmt.Sprintf("chain=%v w=%d %d×%d→%d", chain, w, tc.m, tc.n, tc.out)
+				for e, v := range wg {
+					if math.Abs(float64(g[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+						t.Fatalf("%s: G[%d] = %g, want %g (C0 %g %g, C1 %g %g)", name, e, g[e], v, c0[e], w0[e], c1[e], w1[e])
+					}
+				}
+				for e, v := range wy {
+					if math.Abs(float64(y[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+						t.Fatalf("%s: Y[%d] = %g, want %g", name, e, y[e], v)
+					}
+				}
+				for i := range ch.rows {
+					if v := ch.rows[i].Load(); v != 1 {
+						t.Fatalf("%s: row %d seen by the second stage's rowPost %d times", name, i, v)
+					}
+				}
+			}
+		}
+	}
+}

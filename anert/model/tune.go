@@ -21,7 +21,9 @@ type cpuTune struct {
 	// loops (fuseDW). 0: never.
 	deferMin int
 	// deferBlocks: the deferred products' blocks per goroutine (small blocks fill short waits, and
-	// a goroutine busy with one joins the next loop late by at most a block).
+	// a goroutine busy with one joins the next loop late by at most a block). 4: with oneDNN on 16
+	// cores (6 Dec 2026, 5 rounds over two calls) the original's shape ran 170–178 ms a step
+	// with 4 against 183–191 with 2; 8 and 16 were slower than 4, the default config within noise.
 	deferBlocks int
 	// shareTol: a loop of several products is cut finer (up to 4 blocks per goroutine) until its
 	// goroutines, taking blocks in turn, finish within this factor of a perfect share (plan).
@@ -34,9 +36,13 @@ type cpuTune struct {
 	// wholePairs: the attention backward's items are whole (sequence, head) pairs when they divide
 	// evenly over the goroutines (one loop instead of two; CPU.group).
 	wholePairs bool
+	// chain: the FFN's two GEMM loops (forward: W1|W3 then W2; backward with the weight gradients
+	// deferred: W2ᵀ then W1|W3ᵀ) run as one loop whose second stage starts on each block of rows
+	// as soon as the first stage has finished them (team.gemmChain).
+	chain bool
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 2, shareTol: 1.1, wholePairs: true}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -60,13 +66,13 @@ func loadTune() error {
 	return tuneErr
 }
 
-// parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole
-// and fillslack (0/1).
+// parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
+// fillslack and chain (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack)", kv)
+			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain)", kv)
 		}
 		var err error
 		n := 0
@@ -87,13 +93,15 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.wholePairs = n != 0
 		case "fillslack":
 			t.fillSlack = n != 0
+		case "chain":
+			t.chain = n != 0
 		case "sharetol":
 			t.shareTol, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.shareTol < 1 {
 				err = fmt.Errorf("below 1")
 			}
 		default:
-			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack)", k)
+			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain)", k)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)
@@ -112,6 +120,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d", tune.deferMin, tune.deferBlocks,
-		tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d", tune.deferMin, tune.deferBlocks,
+		tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain))
 }
