@@ -152,7 +152,26 @@ type gemmJob struct {
 	left  []atomic.Int32
 	ready []atomic.Bool
 	rows  [maxGemms]int
+	// Product k with padLD[k] > 0 reads op(B) from pad[k], a copy of its B with rows padLD[k]
+	// apart (padded), made column block by column block by the first block that needs it:
+	// padState[padAt[k]+bj] is 0 (not copied), 1 (being copied) or 2 (copied).
+	pad      [maxGemms][]float32
+	padLD    [maxGemms]int
+	padAt    [maxGemms]int
+	padState []atomic.Int32
 }
+
+// padStride: a product whose B is stored transposed (y = x·Wᵀ: B's rows are C's columns) with
+// its rows a multiple of padStride floats (4 KB) apart reads B from a copy with the rows 16
+// floats further apart (gemmJob.pad). At such a stride the rows of a column block all fall in
+// the same few L1 sets, and packing them for the GEMM thrashes: oneDNN ran the original shape's
+// Y = Gate·W2ᵀ blocks (128×96, k = 2048, B's rows 2048 floats apart) at 68–88 GFLOP/s on one
+// core of this project's machine, and at 155–163 with the rows 2064 apart (1024³: 145–190).
+const padStride = 1024
+
+// padded reports whether g reads B through a padded copy (padStride): a product of at least 64
+// rows, so that the copy (n·k) is small beside the product (m·n·k).
+func padded(g *gemmSpec) bool { return g.transB && g.ldb%padStride == 0 && g.m >= 64 }
 
 // set stores the products: grid's on one grid, each of more on its own.
 func (j *gemmJob) set(grid, more []gemmSpec) {
@@ -164,6 +183,7 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 			panic("model: gemmGrid's products must have the same output shape")
 		}
 	}
+	j.padLD = [maxGemms]int{} // armPads sets them
 	j.ng = copy(j.g[:], grid)
 	j.ng += copy(j.g[j.ng:], more)
 	j.ngrid = 1 + len(more)
@@ -184,9 +204,10 @@ func (j *gemmJob) tracked(i int) bool {
 	return j.g[j.first[i]].rowPost != nil || (j.chained && i == 0)
 }
 
-// armRows prepares the tracked grids' row blocks: the count of blocks left in each, not ready,
-// and the rowPost's parts.
+// armRows prepares the tracked grids' row blocks — the count of blocks left in each, not ready,
+// and the rowPost's parts — and the padded copies of B (armPads).
 func (j *gemmJob) armRows() {
+	j.armPads()
 	n := 0
 	for i := range j.ngrid {
 		j.rows[i] = n
@@ -211,6 +232,50 @@ func (j *gemmJob) armRows() {
 		if rp := j.g[j.first[i]].rowPost; rp != nil {
 			rp.prepare(j.pm[i])
 		}
+	}
+}
+
+// armPads sizes the padded copies of the products that read B through one (padded), none of
+// whose column blocks is copied yet.
+func (j *gemmJob) armPads() {
+	n := 0
+	for i := range j.ngrid {
+		for k := j.first[i]; k < j.first[i+1]; k++ {
+			j.padLD[k] = 0
+			g := &j.g[k]
+			if !padded(g) {
+				continue
+			}
+			j.padLD[k], j.padAt[k] = g.ldb+16, n
+			n += j.pn[i]
+			if need := g.n * j.padLD[k]; len(j.pad[k]) < need {
+				j.pad[k] = make([]float32, need)
+			}
+		}
+	}
+	if len(j.padState) < n {
+		j.padState = make([]atomic.Int32, n)
+	}
+	for i := range n {
+		j.padState[i].Store(0)
+	}
+}
+
+// padB makes sure the rows [c0, c1) of product k's B (its column block bj) are in its padded
+// copy: the first block to need them copies them, the others wait for it (it is copying: a
+// block's copy never waits).
+func (j *gemmJob) padB(k, bj, c0, c1 int) {
+	st := &j.padState[j.padAt[k]+bj]
+	if st.CompareAndSwap(0, 1) {
+		g, ld := &j.g[k], j.padLD[k]
+		for r := c0; r < c1; r++ {
+			copy(j.pad[k][r*ld:r*ld+g.k], g.b[r*g.ldb:r*g.ldb+g.k])
+		}
+		st.Store(2)
+		return
+	}
+	for st.Load() != 2 {
+		runtime.Gosched()
 	}
 }
 
@@ -408,6 +473,13 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 		}
 		if r1 > r0 && c1 > c0 {
 			for k := range gs {
+				if ld := j.padLD[j.first[i]+k]; ld > 0 {
+					j.padB(j.first[i]+k, bj, c0, c1)
+					g := gs[k]
+					g.b, g.ldb = j.pad[j.first[i]+k], ld
+					g.block(r0, r1, c0, c1, g.beta)
+					continue
+				}
 				gs[k].block(r0, r1, c0, c1, gs[k].beta)
 			}
 			for k := range gs {

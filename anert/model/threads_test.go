@@ -517,3 +517,72 @@ func TestGemmChain(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmPadded: products whose B is stored transposed with its rows a multiple of padStride
+// apart read it through the padded copy (gemmJob.pad) and give the plain product — alone, on a
+// grid of two (the copy made once per column block of each), beside a product that is not
+// padded, and as a chain's second stage — on 1 to 16 goroutines; a product of fewer rows or with
+// another stride is not padded.
+func TestGemmPadded(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const k, ld = 40, padStride // B's rows padStride floats apart, k of them used
+	mk := func(m, n int) (gemmSpec, []float32) {
+		a, b, c := rnd(r, m*k, -1, 1), rnd(r, n*ld, -1, 1), make([]float32, m*n)
+		want := make([]float32, m*n)
+		blas.Sgemm(false, true, m, n, k, 1, a, k, b, ld, 0, want, n)
+		return gemmSpec{false, true, m, n, k, 1, a, k, b, ld, 0, c, n, nil, 0, nil}, want
+	}
+	check := func(name string, g gemmSpec, want []float32) {
+		t.Helper()
+		for e, v := range want {
+			if math.Abs(float64(g.c[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+				t.Fatalf("%s: C[%d] = %g, want %g", name, e, g.c[e], v)
+			}
+		}
+	}
+	for _, w := range []int{1, 2, 5, 16} {
+		tm := newTeam(w)
+		g1, w1 := mk(256, 96)
+		tm.gemms(g1)
+		check(fmt.Sprintf("w=%d alone", w), g1, w1)
+		if got := tm.gemm1.padLD[0]; got != ld+16 {
+			t.Fatalf("w=%d: product read B with rows %d apart, want the padded copy's %d", w, got, ld+16)
+		}
+		g2, w2 := mk(256, 96)
+		g3, w3 := mk(256, 96)
+		tm.gemmGrid(g2, g3)
+		check(fmt.Sprintf("w=%d grid 0", w), g2, w2)
+		check(fmt.Sprintf("w=%d grid 1", w), g3, w3)
+		g4, w4 := mk(128, 200)
+		g5, w5 := mk(32, 64) // too few rows: not padded
+		tm.gemms(g4, g5)
+		check(fmt.Sprintf("w=%d more 0", w), g4, w4)
+		check(fmt.Sprintf("w=%d more 1", w), g5, w5)
+		if tm.gemm1.padLD[1] != 0 {
+			t.Fatalf("w=%d: a product of 32 rows was padded", w)
+		}
+		// chain: y = (x·Bᵀ)·Wᵀ, both stages padded
+		x, b := rnd(r, 200*k, -1, 1), rnd(r, 64*ld, -1, 1)
+		wt := rnd(r, 48*ld, -1, 1)
+		h, y := make([]float32, 200*64), make([]float32, 200*48)
+		wh, wy := make([]float32, 200*64), make([]float32, 200*48)
+		blas.Sgemm(false, true, 200, 64, k, 1, x, k, b, ld, 0, wh, 64)
+		blas.Sgemm(false, true, 200, 48, 64, 1, wh, 64, wt, ld, 0, wy, 48)
+		tm.gemmChain([]gemmSpec{{false, true, 200, 64, k, 1, x, k, b, ld, 0, h, 64, nil, 0, nil}},
+			[]gemmSpec{{false, true, 200, 48, 64, 1, h, 64, wt, ld, 0, y, 48, nil, 0, nil}})
+		check(fmt.Sprintf("w=%d chain", w), gemmSpec{c: y}, wy)
+	}
+	for _, tc := range []struct {
+		g    gemmSpec
+		want bool
+	}{
+		{gemmSpec{transB: true, m: 64, ldb: 2048}, true},
+		{gemmSpec{transB: true, m: 64, ldb: 2064}, false},
+		{gemmSpec{transB: true, m: 63, ldb: 2048}, false},
+		{gemmSpec{transB: false, m: 512, ldb: 2048}, false},
+	} {
+		if got := padded(&tc.g); got != tc.want {
+			t.Errorf("padded(transB %v, m %d, ldb %d) = %v, want %v", tc.g.transB, tc.g.m, tc.g.ldb, got, tc.want)
+		}
+	}
+}
