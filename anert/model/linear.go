@@ -127,7 +127,6 @@ func (t *team) gemmChain(first, second []gemmSpec) {
 	}
 	j.ng += copy(j.g[j.ng:], second)
 	j.ngrid, j.first[2], j.chained = 2, j.ng, true
-	defer func() { j.chained = false }()
 	j.plan(t.w)
 	j.armRows()
 	t.run(j.blocks(), j.blocks(), j)
@@ -183,7 +182,7 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 			panic("model: gemmGrid's products must have the same output shape")
 		}
 	}
-	j.padLD = [maxGemms]int{} // armPads sets them
+	j.chained, j.padLD = false, [maxGemms]int{} // gemmChain and armPads set them
 	j.ng = copy(j.g[:], grid)
 	j.ng += copy(j.g[j.ng:], more)
 	j.ngrid = 1 + len(more)
@@ -241,7 +240,6 @@ func (j *gemmJob) armPads() {
 	n := 0
 	for i := range j.ngrid {
 		for k := j.first[i]; k < j.first[i+1]; k++ {
-			j.padLD[k] = 0
 			g := &j.g[k]
 			if !padded(g) {
 				continue
@@ -473,14 +471,14 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 		}
 		if r1 > r0 && c1 > c0 {
 			for k := range gs {
-				if ld := j.padLD[j.first[i]+k]; ld > 0 {
-					j.padB(j.first[i]+k, bj, c0, c1)
-					g := gs[k]
-					g.b, g.ldb = j.pad[j.first[i]+k], ld
-					g.block(r0, r1, c0, c1, g.beta)
-					continue
+				g := &gs[k]
+				if p := j.first[i] + k; j.padLD[p] > 0 { // B from its padded copy
+					j.padB(p, bj, c0, c1)
+					cp := *g
+					cp.b, cp.ldb = j.pad[p], j.padLD[p]
+					g = &cp
 				}
-				gs[k].block(r0, r1, c0, c1, gs[k].beta)
+				g.block(r0, r1, c0, c1, g.beta)
 			}
 			for k := range gs {
 				if gs[k].post != nil {
