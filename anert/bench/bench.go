@@ -176,6 +176,9 @@ func NewRig(cfg config.Config) (*Rig, error) {
 // Step runs one optimizer step as the training loop does — ForwardBackward on the next random
 // batch, Prepare (the gradient norm and clip factor), the optimizer update (unscaling, clipping and
 // zeroing the gradients as it reads them), WeightsChanged — and returns its phase times and loss.
+// On many cores the update is deferred work in the next step's forward pass (Model.DeferUpdate,
+// as in training): its time is then in that step's Forward, and Optimizer is the norm's alone;
+// each timed step still does one update's work (the previous step's).
 func (r *Rig) Step() (st Step, loss float64, err error) {
 	r.timings = model.Timings{}
 	loops0 := par.Loops()
@@ -187,8 +190,9 @@ func (r *Rig) Step() (st Step, loss float64, err error) {
 	t1 := time.Now()
 	ps := r.Model.Params()
 	p := optim.Prepare(ps, r.cfg.Optim, 1, r.threads)
-	r.opt.Update(ps, optim.LR(r.cfg.Optim, r.opt.T()), p)
-	r.Model.WeightsChanged()
+	if !optim.UpdateOrDefer(r.opt, ps, optim.LR(r.cfg.Optim, r.opt.T()), p, r.Model) {
+		r.Model.WeightsChanged()
+	}
 	r.k++
 	t2 := time.Now()
 	st.Loops = int64(par.Loops() - loops0)

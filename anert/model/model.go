@@ -84,6 +84,7 @@ type Model struct {
 	dwq     dwQueue            // the weight-gradient worker of an async backend (AsyncBackend)
 	dwFused [maxGemms]gemmSpec // the specs fuseDW hands to the backend (here, so that nothing allocates)
 	dwd     dwDeferred         // the weight gradients as deferred work (many cores, see dwDeferred)
+	upd     updDeferred        // an optimizer update as deferred work in the next forward pass (DeferUpdate)
 	timings *Timings           // phase times, when enabled (SetTimings)
 }
 
@@ -252,6 +253,7 @@ func (m *Model) NumParams() int { return len(m.wAll) }
 
 // ZeroGrad sets every gradient to 0 (ForwardBackward accumulates).
 func (m *Model) ZeroGrad() {
+	m.FinishUpdate()
 	if m.team == nil {
 		clear(m.gAll)
 		return
@@ -271,6 +273,7 @@ func (m *Model) SetActive(ids []int) error {
 	if !m.cfg.Compact {
 		return errors.New("model: SetActive needs vocab compaction: set model.compact = true")
 	}
+	m.FinishUpdate() // the classifier's rows change: no deferred update may be halfway through them
 	if len(ids) == 0 {
 		return errors.New("model: SetActive: no active ids (the data set has no tokens?)")
 	}

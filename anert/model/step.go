@@ -185,6 +185,8 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	n, d, t, eps := s.N, s.D, m.team, float32(m.cfg.NormEps)
 	acts, b := m.buf.acts, &m.buf
 	// x = E[ids], then x_n = RMSNorm(x, g_attn) of the first layer: one chain over blocks of rows.
+	// With a deferred update, each fence first finishes the weights the next call reads.
+	m.fence(updFirst)
 	t.rowLoop(n, t.embedOp(acts[0].X, m.Embed.W, inputs[:n], d),
 		t.rmsnormOp(acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, d, eps))
 	for l := range m.Layers {
@@ -192,6 +194,7 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn).
 		ch := t.chainOf(t.residualOp(a.X2, a.X, a.O, m.alpha, d), t.rmsnormOp(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, d, eps))
 		fused := m.fuse(ch)
+		m.fence(updAttn(l))
 		if err := m.backend.AttnForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention on %s backend: %w", l, m.backend.Name(), err)
 		}
@@ -206,6 +209,7 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 		}
 		ch = t.chainOf(t.residualOp(next, a.X2, a.Y, m.alpha, d), t.rmsnormOp(nextn, r, next, g, d, eps))
 		fused = m.fuse(ch)
+		m.fence(updFFN(l))
 		if err := m.backend.FFNForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d FFN on %s backend: %w", l, m.backend.Name(), err)
 		}
@@ -213,6 +217,7 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 			t.runChain(n, ch)
 		}
 	}
+	m.FinishUpdate() // an untied head's part, and every part before the backward pass writes a gradient
 	return nil
 }
 

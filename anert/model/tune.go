@@ -40,9 +40,13 @@ type cpuTune struct {
 	// deferred: W2ᵀ then W1|W3ᵀ) run as one loop whose second stage starts on each block of rows
 	// as soon as the first stage has finished them (team.gemmChain).
 	chain bool
+	// update: when the weight gradients are deferred (deferMin), an elementwise optimizer's update
+	// is deferred work too, run in the next forward pass, each layer's parts before the layer
+	// (Model.DeferUpdate).
+	update bool
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -67,12 +71,12 @@ func loadTune() error {
 }
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
-// fillslack and chain (0/1).
+// fillslack, chain and update (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain)", kv)
+			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update)", kv)
 		}
 		var err error
 		n := 0
@@ -95,13 +99,15 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.fillSlack = n != 0
 		case "chain":
 			t.chain = n != 0
+		case "update":
+			t.update = n != 0
 		case "sharetol":
 			t.shareTol, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.shareTol < 1 {
 				err = fmt.Errorf("below 1")
 			}
 		default:
-			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain)", k)
+			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update)", k)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)
@@ -120,6 +126,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d", tune.deferMin, tune.deferBlocks,
-		tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update))
 }

@@ -30,6 +30,18 @@ func (a *AdamW) Update(ps []*tensor.Param, lr float64, p Prep) {
 }
 
 func (a *AdamW) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
+	apply := a.begin(ps, lr, p, zero)
+	parallel(a.threads, a.chunks, func(c chunk) { apply(c.p, c.lo, c.hi) })
+}
+
+// Begin starts one update as Update does and returns it, to be run on parts of the parameters.
+// See Elementwise.
+func (a *AdamW) Begin(ps []*tensor.Param, lr float64, p Prep) func(i, lo, hi int) {
+	p.check()
+	return a.begin(ps, lr, p, true)
+}
+
+func (a *AdamW) begin(ps []*tensor.Param, lr float64, p Prep, zero bool) func(i, lo, hi int) {
 	a.check(ps)
 	a.t++
 	t := float64(a.t)
@@ -37,11 +49,11 @@ func (a *AdamW) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
 	bc2 := 1 - math.Pow(a.o.Beta2, t)
 	b1, b2, eps := float32(a.o.Beta1), float32(a.o.Beta2), float32(a.o.Eps)
 	a1, a2 := float32(1-a.o.Beta1), float32(1-a.o.Beta2) // in float64: 1 − float32(0.999) is 5e-5 off relative
-	parallel(a.threads, a.chunks, func(c chunk) {
-		plr := lr * a.scale[c.p]
-		adamUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], a.m[c.p][c.lo:c.hi], a.v[c.p][c.lo:c.hi], p.Unscale, p.Clip,
-			float32(plr/bc1), float32(1/bc2), float32(1-plr*a.wd[c.p]), b1, a1, b2, a2, eps, zero)
-	})
+	return func(i, lo, hi int) {
+		plr := lr * a.scale[i]
+		adamUpdate(ps[i].W[lo:hi], ps[i].G[lo:hi], a.m[i][lo:hi], a.v[i][lo:hi], p.Unscale, p.Clip,
+			float32(plr/bc1), float32(1/bc2), float32(1-plr*a.wd[i]), b1, a1, b2, a2, eps, zero)
+	}
 }
 
 // adamUpdate is the AdamW update of one slice on the gradient g' = (g·u)·cl (u, cl: Prep's
@@ -73,4 +85,4 @@ func (a *AdamW) SetState(t int, state []NamedTensor) error {
 	return a.setState(t, state, adamSuffixes, a.m, a.v)
 }
 
-var _ Optimizer = (*AdamW)(nil)
+var _ Elementwise = (*AdamW)(nil)

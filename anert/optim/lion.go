@@ -31,15 +31,27 @@ func (l *Lion) Update(ps []*tensor.Param, lr float64, p Prep) {
 }
 
 func (l *Lion) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
+	apply := l.begin(ps, lr, p, zero)
+	parallel(l.threads, l.chunks, func(c chunk) { apply(c.p, c.lo, c.hi) })
+}
+
+// Begin starts one update as Update does and returns it, to be run on parts of the parameters.
+// See Elementwise.
+func (l *Lion) Begin(ps []*tensor.Param, lr float64, p Prep) func(i, lo, hi int) {
+	p.check()
+	return l.begin(ps, lr, p, true)
+}
+
+func (l *Lion) begin(ps []*tensor.Param, lr float64, p Prep, zero bool) func(i, lo, hi int) {
 	l.check(ps)
 	l.t++
 	b1, b2 := float32(l.o.Beta1), float32(l.o.Beta2)
 	a1, a2 := float32(1-l.o.Beta1), float32(1-l.o.Beta2) // 1−β in float64: 1 − float32(0.99) is off by 1e-7 absolute
-	parallel(l.threads, l.chunks, func(c chunk) {
-		plr := lr * l.scale[c.p]
-		lionUpdate(ps[c.p].W[c.lo:c.hi], ps[c.p].G[c.lo:c.hi], l.m[c.p][c.lo:c.hi], p.Unscale, p.Clip,
-			float32(plr), float32(1-plr*l.wd[c.p]), b1, a1, b2, a2, zero)
-	})
+	return func(i, lo, hi int) {
+		plr := lr * l.scale[i]
+		lionUpdate(ps[i].W[lo:hi], ps[i].G[lo:hi], l.m[i][lo:hi], p.Unscale, p.Clip,
+			float32(plr), float32(1-plr*l.wd[i]), b1, a1, b2, a2, zero)
+	}
 }
 
 // lionUpdate is the Lion update of one slice on the gradient g' = (g·u)·cl (u, cl: Prep's
@@ -78,4 +90,4 @@ func (l *Lion) SetState(t int, state []NamedTensor) error {
 	return l.setState(t, state, lionSuffixes, l.m)
 }
 
-var _ Optimizer = (*Lion)(nil)
+var _ Elementwise = (*Lion)(nil)

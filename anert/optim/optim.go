@@ -65,6 +65,40 @@ type Optimizer interface {
 	SetState(t int, state []NamedTensor) error
 }
 
+// Elementwise is an optimizer whose update of an element reads and writes only that element's
+// weight, gradient and state (Lion, AdamW; not Muon, whose update of a matrix reads all of it), so
+// that one update can be cut into any parts and run in any order: anert/model runs it as deferred
+// work in the next forward pass, each layer's parts done before the layer runs (Model.DeferUpdate).
+type Elementwise interface {
+	Optimizer
+	// Begin starts one update as Update does — it checks ps, counts T and fixes the factors of lr
+	// and p — and returns the update itself: apply(i, lo, hi) updates ps[i]'s elements [lo, hi)
+	// and zeroes their gradients. Every element must be applied exactly once before the next
+	// Begin or Update (and before State reads the state); the result is then bit for bit Update's,
+	// which is Begin and then apply on every chunk in parallel.
+	Begin(ps []*tensor.Param, lr float64, p Prep) (apply func(i, lo, hi int))
+}
+
+// A Deferrer runs an elementwise update as deferred work (anert/model's Model: DeferUpdate).
+type Deferrer interface {
+	DefersUpdate() bool
+	DeferUpdate(apply func(i, lo, hi int)) bool
+	FinishUpdate()
+}
+
+// UpdateOrDefer is opt.Update(ps, lr, p), or, when opt is Elementwise and d defers updates, the
+// same update handed to d (Begin): the weights, gradients and state are then current after
+// d.FinishUpdate. ps must be d's parameters in d's order. It reports whether it deferred; the
+// caller restages weights (WeightsChanged) only when it did not.
+func UpdateOrDefer(opt Optimizer, ps []*tensor.Param, lr float64, p Prep, d Deferrer) bool {
+	d.FinishUpdate() // the last update's parts, before this one counts T
+	if e, ok := opt.(Elementwise); ok && d.DefersUpdate() {
+		return d.DeferUpdate(e.Begin(ps, lr, p))
+	}
+	opt.Update(ps, lr, p)
+	return false
+}
+
 // An Option configures an optimizer made by New.
 type Option func(*base)
 

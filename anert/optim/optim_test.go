@@ -740,3 +740,69 @@ func TestPrepareNonFinite(t *testing.T) {
 		}
 	}
 }
+
+// TestBeginMatchesUpdate: an Elementwise optimizer's update run through Begin on parts of random
+// sizes, in random order (as the model's deferred update runs it), gives bit for bit Update's
+// weights, state and zeroed gradients, step after step; Muon is not Elementwise.
+func TestBeginMatchesUpdate(t *testing.T) {
+	for _, name := range []string{"lion", "adamw"} {
+		r := rand.New(rand.NewPCG(5, uint64(len(name))))
+		o := optimCfg(name)
+		o.LossScale, o.GradClip, o.WeightDecay = 64, 1, 0.1
+		whole := randParams(r)
+		parts := cloneParams(whole)
+		ow, _ := New(o, whole, Threads(2))
+		op, _ := New(o, parts, Threads(2))
+		ew, ok := op.(Elementwise)
+		if !ok {
+			t.Fatalf("%s is not Elementwise", name)
+		}
+		for step := range 3 {
+			for i, p := range whole {
+				for j := range p.G {
+					p.G[j] = float32(64 * r.NormFloat64())
+					parts[i].G[j] = p.G[j]
+				}
+			}
+			lr := 1e-2 * float64(step+1)
+			ow.Update(whole, lr, Prepare(whole, o, 1, 2))
+			apply := ew.Begin(parts, lr, Prepare(parts, o, 1, 2))
+			type rng struct{ i, lo, hi int }
+			var rs []rng
+			for i, p := range parts {
+				for lo := 0; lo < len(p.W); {
+					hi := min(len(p.W), lo+1+r.IntN(5000))
+					rs = append(rs, rng{i, lo, hi})
+					lo = hi
+				}
+			}
+			r.Shuffle(len(rs), func(a, b int) { rs[a], rs[b] = rs[b], rs[a] })
+			for _, x := range rs {
+				apply(x.i, x.lo, x.hi)
+			}
+			if ow.T() != op.T() {
+				t.Fatalf("%s step %d: T = %d (Update) vs %d (Begin)", name, step, ow.T(), op.T())
+			}
+			for i, p := range whole {
+				for j := range p.W {
+					if math.Float32bits(p.W[j]) != math.Float32bits(parts[i].W[j]) || parts[i].G[j] != 0 {
+						t.Fatalf("%s step %d: %s.W[%d] = %g (Update) vs %g (Begin), G = %g (want 0)",
+							name, step, p.Name, j, p.W[j], parts[i].W[j], parts[i].G[j])
+					}
+				}
+			}
+			sw, sp := ow.State(), op.State()
+			for k := range sw {
+				for j := range sw[k].Data {
+					if math.Float32bits(sw[k].Data[j]) != math.Float32bits(sp[k].Data[j]) {
+						t.Fatalf("%s step %d: state %s[%d] differs", name, step, sw[k].Name, j)
+					}
+				}
+			}
+		}
+	}
+	mo, _ := New(muonCfg(), randParams(rand.New(rand.NewPCG(1, 1))))
+	if _, ok := mo.(Elementwise); ok {
+		t.Error("Muon claims to be Elementwise: its update of a matrix reads all of it")
+	}
+}

@@ -50,18 +50,22 @@ func (h *hostStepper) Loss(in, tgt []uint16, batch int) (float64, error) {
 // PrepareGrads reads the gradients only (their norm); Update unscales and clips each as it reads
 // it, and zeroes it: one pass over the parameters instead of four (optim's grads.go).
 func (h *hostStepper) PrepareGrads(micro int) (float64, error) {
+	h.m.FinishUpdate()
 	h.prep = optim.Prepare(h.ps, h.o, micro, h.threads)
 	return h.prep.Norm, nil
 }
 
+// Update runs the update in place, or on many cores hands it to the model, which runs it in the
+// next forward pass (Model.DeferUpdate): ToHost and Close finish it.
 func (h *hostStepper) Update(lr float64) error {
-	h.opt.Update(h.ps, lr, h.prep)
-	h.m.WeightsChanged()
+	if !optim.UpdateOrDefer(h.opt, h.ps, lr, h.prep, h.m) {
+		h.m.WeightsChanged()
+	}
 	return nil
 }
 
-func (h *hostStepper) ToHost() error { return nil }
-func (h *hostStepper) Close() error  { return nil }
+func (h *hostStepper) ToHost() error { h.m.FinishUpdate(); return nil }
+func (h *hostStepper) Close() error  { h.m.FinishUpdate(); return nil }
 
 // cudaPrecision maps a cuda backend name to its GEMM precision: "cuda" is bf16 tensor-core
 // GEMMs with fp32 accumulation and fp32 master weights, "cuda-fp32" fp32 throughout.

@@ -366,7 +366,7 @@ func (d *Deferred) Wait(w int) {
 	v := d.state.Load()
 	parts := int(v >> 24 & deferMask)
 	if left := parts - int(v&deferMask); left > 0 {
-		Run(w, left, left, drainJob{d})
+		Run(w, left, left, drainJob{d, parts})
 	}
 	for d.done.Load() < int64(parts) {
 		spinUntil(longSpin, func() bool { return d.done.Load() == int64(parts) })
@@ -376,19 +376,37 @@ func (d *Deferred) Wait(w int) {
 	d.slot, d.j = 0, nil
 }
 
+// RunTo runs, on w goroutines (one loop, when any are left), the parts of d below upto that no
+// goroutine has claimed yet, and returns when they are done; parts below upto that a worker is
+// running meanwhile may still be running. For a job whose parts are claimed in the order they are
+// needed: a caller that needs the first upto parts done runs RunTo, then waits for those in
+// progress by its own count of what finished (d counts only how many parts did). Nothing when d
+// is not open.
+func (d *Deferred) RunTo(w, upto int) {
+	if d.slot == 0 {
+		return
+	}
+	v := d.state.Load()
+	upto = min(upto, int(v>>24&deferMask))
+	if left := upto - int(v&deferMask); left > 0 {
+		Run(w, left, left, drainJob{d, upto})
+	}
+}
+
 // open reports whether d has parts left to claim.
 func (d *Deferred) open() bool {
 	v := d.state.Load()
 	return v&deferOpen != 0 && int(v&deferMask) < int(v>>24&deferMask)
 }
 
-// take claims and runs one part of d as worker k; false when none is left to claim. filler: a
-// worker runs it in another loop's wait (a profile counts its time apart), not in Wait's loop.
-func (d *Deferred) take(k int, filler bool) bool {
+// take claims and runs one part of d below upto as worker k; false when none is left to claim.
+// filler: a worker runs it in another loop's wait (a profile counts its time apart), not in Wait's
+// or RunTo's loop.
+func (d *Deferred) take(k int, filler bool, upto int) bool {
 	for {
 		v := d.state.Load()
 		parts, i := int(v>>24&deferMask), int(v&deferMask)
-		if v&deferOpen == 0 || i >= parts {
+		if v&deferOpen == 0 || i >= parts || i >= upto {
 			return false
 		}
 		if !d.state.CompareAndSwap(v, v+1) {
@@ -414,13 +432,16 @@ func (d *Deferred) take(k int, filler bool) bool {
 	}
 }
 
-// drainJob is Wait's loop: each of its parts claims and runs one part of d (none if the
-// workers took it meanwhile).
-type drainJob struct{ d *Deferred }
+// drainJob is Wait's and RunTo's loop: each of its parts claims and runs one part of d below
+// upto (none if the workers took it meanwhile).
+type drainJob struct {
+	d    *Deferred
+	upto int
+}
 
 func (j drainJob) Run(k, _, lo, hi int) {
 	for range hi - lo {
-		if !j.d.take(k, false) {
+		if !j.d.take(k, false, j.upto) {
 			return
 		}
 	}
@@ -440,7 +461,7 @@ func (p *pool) fill(k, w int) bool {
 			continue
 		}
 		if !slackFill.Load() {
-			if d.take(k, true) {
+			if d.take(k, true, maxDeferParts) {
 				return true
 			}
 			continue
@@ -453,7 +474,7 @@ func (p *pool) fill(k, w int) bool {
 		if n := d.partsRun.Load(); n > 0 && d.partNs.Load()/n > slack {
 			continue
 		}
-		if d.take(k, true) {
+		if d.take(k, true, maxDeferParts) {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package par
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -211,5 +212,71 @@ func testDeferred(t *testing.T) {
 	}
 	if byWorker.Load() == 0 {
 		t.Error("no deferred part ran on a pool worker: the workers never took the deferred work")
+	}
+}
+
+// TestDeferredRunTo: RunTo runs the unclaimed parts below its bound and no others, so that with
+// the caller's count of finished parts a prefix of a deferred job is waited for in order
+// (anert/model's deferred optimizer update); parts above the bound are still run exactly once,
+// by workers between loops or by Wait.
+func TestDeferredRunTo(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var d Deferred
+	for round := range 30 {
+		n := 1 + r.IntN(80)
+		counts := make([]atomic.Int32, n)
+		Defer(&d, 4, n, n, Func(func(_, lo, hi int) {
+			for x := lo; x < hi; x++ {
+				time.Sleep(time.Duration(x%5) * time.Microsecond)
+				counts[x].Add(1)
+			}
+		}))
+		for upto := 0; upto <= n; upto += 1 + r.IntN(n/3+1) {
+			Run(2, 10, 10, Func(func(_, _, _ int) {})) // a loop whose waits workers may fill
+			d.RunTo(4, upto)
+			for x := range upto { // each part below upto is claimed: it ends soon, by the caller or a worker
+				for counts[x].Load() == 0 {
+					runtime.Gosched()
+				}
+			}
+		}
+		d.Wait(4)
+		for x := range counts {
+			if c := counts[x].Load(); c != 1 {
+				t.Fatalf("round %d: part %d of %d ran %d times", round, x, n, c)
+			}
+		}
+	}
+}
+
+// TestDeferredRunToBound: RunTo on one goroutine runs no part at or above its bound (workers may
+// take any part meanwhile, but the caller's — worker index 0 — are all below it).
+func TestDeferredRunToBound(t *testing.T) {
+	var d Deferred
+	var byCaller [10]atomic.Int32
+	var ran atomic.Int32
+	for upto := range 11 {
+		for i := range byCaller {
+			byCaller[i].Store(0)
+		}
+		ran.Store(0)
+		Defer(&d, 2, 10, 10, Func(func(k, lo, hi int) {
+			if k == 0 {
+				byCaller[lo].Add(1)
+			}
+			time.Sleep(50 * time.Microsecond) // long enough for the spinning workers to take parts too
+			ran.Add(1)
+		}))
+		Run(4, 4, 4, Func(func(_, _, _ int) {})) // workers that spin after it fill with d's parts
+		d.RunTo(1, upto)
+		for i := upto; i < 10; i++ {
+			if byCaller[i].Load() != 0 {
+				t.Fatalf("RunTo(1, %d) ran part %d", upto, i)
+			}
+		}
+		d.Wait(2)
+		if n := ran.Load(); n != 10 {
+			t.Fatalf("upto %d: %d parts ran, want 10", upto, n)
+		}
 	}
 }
