@@ -33,7 +33,8 @@ const updChunk = 1 << 14
 
 // updDeferred is a deferred optimizer update (DeferUpdate).
 type updDeferred struct {
-	on     bool
+	on     bool // an update is deferred
+	open   bool // and offered to the pool (at the first fence)
 	apply  func(i, lo, hi int)
 	parts  []updPart      // every parameter's chunks, group by group in the order the forward pass needs them
 	ends   []int          // group g's parts are parts[ends[g−1]:ends[g]]
@@ -95,7 +96,8 @@ func (m *Model) DefersUpdate() bool {
 
 // DeferUpdate takes an elementwise optimizer update (optim.Elementwise's Begin: apply(i, lo, hi)
 // updates elements [lo, hi) of Params()[i] and zeroes their gradients) to run as deferred work in
-// the next forward pass, each parameter's parts before the pass reads its weights; FinishUpdate
+// the next forward pass (offered to the pool's goroutines when it starts), each parameter's parts
+// before the pass reads its weights; FinishUpdate
 // runs what is left. Until then Params' weights and gradients and the optimizer's state are not
 // current: read them only after FinishUpdate (ZeroGrad and SetActive call it). It reports false,
 // running nothing, when the model does not defer updates (DefersUpdate): the caller then updates
@@ -124,9 +126,7 @@ func (m *Model) DeferUpdate(apply func(i, lo, hi int)) bool {
 	for g := range u.done {
 		u.done[g].Store(0)
 	}
-	u.on, u.apply, u.fenced = true, apply, 0
-	n := len(u.parts)
-	par.Defer(&u.d, m.team.w, n, n, u)
+	u.on, u.open, u.apply, u.fenced = true, false, apply, 0
 	return true
 }
 
@@ -138,6 +138,13 @@ func (m *Model) fence(g int) {
 		return
 	}
 	g = min(g, len(u.ends)-1)
+	if !u.open {
+		// Offered only now, when the forward pass starts: between steps no loop runs whose waits
+		// the parts could fill, and a worker still in one could take them outside any step.
+		n := len(u.parts)
+		par.Defer(&u.d, m.team.w, n, n, u)
+		u.open = true
+	}
 	u.d.RunTo(m.team.w, u.ends[g])
 	for ; u.fenced <= g; u.fenced++ {
 		want := int64(u.ends[u.fenced])
