@@ -13,6 +13,17 @@
 
 #include "kernels.h"
 
+// No FP operation here may trap (neither Go nor this code enables FP exceptions), which lets GCC
+// turn the branch-free selects of ex and th into vector blends: with its default -ftrapping-math it
+// vectorised no loop that calls ex for AVX2 or SSE2, and not the loss's float64 sum even for
+// AVX-512. On one AMD EPYC core (AVX-512), BenchmarkKernels: the loss 4.4 → 1.5 ns an element,
+// SwiGLU 0.35 → 0.29 and its backward 0.46 → 0.37 (6 Dec 2026). It changes no result: unlike
+// -ffast-math it keeps IEEE semantics, NaN included. (Go's cgo refuses the flag on its command
+// line, hence the pragma; Clang does not trap by default.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #if defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__)
 #define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
