@@ -18,25 +18,6 @@ type CPU struct {
 	rows    rowChain  // the model's chain for the next call's last GEMM (fuseRows)
 	more    [maxGemms]gemmSpec
 	nmore   int // the model's products for the next call's last loop (fuseGemms)
-	// The attention's output projection left to the next FFNForward (chainWo): woNext asks the
-	// next AttnForward to leave it, wo is it while woLeft.
-	wo             gemmSpec
-	woNext, woLeft bool
-}
-
-// chainWo makes the next AttnForward leave its output projection O = A·Woᵀ, with its row chain
-// (fuseRows), to the FFNForward the model calls next, which runs it as the first stage of its
-// one loop (gemmChain): Wo's rows, then W1|W3 on them, then W2, with no wait between the
-// attention's projection and the FFN. The model calls it only when nothing between the two calls
-// reads O or what its chain writes (Model.forwardLayers).
-func (c *CPU) chainWo() { c.woNext = true }
-
-// takeWo returns the projection AttnForward left (chainWo), if any, so that it never outlives
-// the FFNForward that runs it.
-func (c *CPU) takeWo() (gemmSpec, bool) {
-	left := c.woLeft
-	c.woLeft = false
-	return c.wo, left
 }
 
 // fuseRows makes ch the row epilogue (gemmSpec.rowPost) of the next call's last GEMM, on the
@@ -121,10 +102,7 @@ func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t.run(items, items, j)
 	o := linear(a.O, a.A, w.Wo.W, n, d, d)
 	o.rowPost = rows
-	c.wo, c.woLeft, c.woNext = o, c.woNext && tune.chain, false
-	if !c.woLeft {
-		t.gemms(o)
-	}
+	t.gemms(o)
 	return nil
 }
 
@@ -253,30 +231,22 @@ func (j *attnBwdJob) unrotate(g []float32, t0, t1 int) {
 
 // FFNForward, one loop of two stages (gemmChain): H1 = X2n·W1ᵀ and H3 = X2n·W3ᵀ on one grid,
 // each block followed by Gate = silu(H1)⊙H3 on it (swigluPost); then Y = Gate·W2ᵀ (with the
-// model's chain on its rows), each block of rows as soon as its Gate rows are done. When the
-// attention left its output projection (chainWo), that is the loop's first stage: W1|W3's rows
-// start as soon as O's rows and their chain (X2n) are done.
+// model's chain on its rows), each block of rows as soon as its Gate rows are done.
 func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, _ := c.takeFused()
-	wo, woFirst := c.takeWo()
 	n, d, f := s.N, s.D, s.F
 	y := linear(a.Y, a.Gate, w.W2.W, n, f, d)
 	y.rowPost = rows
-	var h [2]gemmSpec
-	nh := 1
 	if s.Act != SwiGLU { // a plain MLP (arch.go): Gate = act(H1) on each block of H1
-		h[0] = linear(a.H1, a.X2n, w.W1.W, n, d, f)
-		h[0].post = c.actPost(actJob{act: s.Act, out: a.Gate[:n*f], h: a.H1[:n*f]}, f)
-	} else {
-		h[0], h[1], nh = linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f), 2
-		h[1].post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
-	}
-	if woFirst {
-		t.gemmChain([]gemmSpec{wo}, h[:nh], []gemmSpec{y})
+		h1 := linear(a.H1, a.X2n, w.W1.W, n, d, f)
+		h1.post = c.actPost(actJob{act: s.Act, out: a.Gate[:n*f], h: a.H1[:n*f]}, f)
+		t.gemmChain([]gemmSpec{h1}, []gemmSpec{y})
 		return nil
 	}
-	t.gemmChain(h[:nh], []gemmSpec{y})
+	h1, h3 := linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f)
+	h3.post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
+	t.gemmChain([]gemmSpec{h1, h3}, []gemmSpec{y})
 	return nil
 }
 

@@ -100,41 +100,33 @@ func (t *team) gemmLoop(grid, more []gemmSpec) {
 	t.run(j.blocks(), j.blocks(), j)
 }
 
-// gemmChain runs grids (each as gemmGrid) as stages of ONE loop, where each stage reads the one
-// before it row by row (the attention's Wo, then the FFN's W1|W3 grid on its rows and W2 on
-// theirs): a block of a later stage starts as soon as the previous stage's blocks covering its
-// rows, their post ops and rowPost are done, rather than after that stage's slowest block. The
-// goroutines that finish their share of a stage early start on the next one's ready rows, so the
-// loop ends in one wait instead of one per stage. Every block of a stage is claimed before any of
-// the next one's (parts are claimed in order), so a block that waits only waits for blocks in
-// progress. The stages must be row-local to each other: a stage's rows [r0, r1) read only the
-// previous stage's rows [r0, r1) (and nothing the other rows of earlier stages write). A stage's
-// rowPost goes on its first product. Each stage is cut as if it ran alone.
-func (t *team) gemmChain(stages ...[]gemmSpec) {
+// gemmChain runs two grids (each as gemmGrid) as stages of ONE loop, where the second reads the
+// first's output row by row (the FFN's W1|W3 grid and then W2 on its rows): a block of the
+// second stage starts as soon as the first stage's blocks covering its rows, their post ops and
+// rowPost are done, rather than after the first stage's slowest block. The goroutines that finish
+// their share of the first stage early start on the second's ready rows, so the loop ends in one
+// wait instead of two. Every block of the first stage is claimed before any of the second's
+// (parts are claimed in order), so a block that waits only waits for blocks in progress. The
+// stages must be row-local to each other: the second's rows [r0, r1) read only the first's rows
+// [r0, r1) (and nothing the first stage's other rows write). Each stage is cut as if it ran alone.
+func (t *team) gemmChain(first, second []gemmSpec) {
 	if !tune.chain {
-		for _, st := range stages {
-			t.gemmGrid(st...)
-		}
+		t.gemmGrid(first...)
+		t.gemmGrid(second...)
 		return
 	}
-	for _, st := range stages {
-		for i, g := range st {
-			if g.m != stages[0][0].m || g.n != st[0].n || (i > 0 && g.rowPost != nil) {
-				panic("model: a chain's stages have the same rows, a stage's products the same shape, and a rowPost goes on its first")
-			}
+	for i, g := range second {
+		if g.m != first[0].m || g.n != second[0].n || (i > 0 && g.rowPost != nil) {
+			panic("model: a chain's stages have the same rows, a stage's products the same shape, and a rowPost goes on its first")
 		}
 	}
 	j := &t.gemm1
-	j.set(stages[0], nil)
-	for _, st := range stages[1:] {
-		if j.ng+len(st) > maxGemms {
-			panic("model: a gemm loop takes 1 to maxGemms products")
-		}
-		j.ng += copy(j.g[j.ng:], st)
-		j.ngrid++
-		j.first[j.ngrid] = j.ng
+	j.set(first, nil)
+	if j.ng+len(second) > maxGemms {
+		panic("model: a gemm loop takes 1 to maxGemms products")
 	}
-	j.chained = true
+	j.ng += copy(j.g[j.ng:], second)
+	j.ngrid, j.first[2], j.chained = 2, j.ng, true
 	j.plan(t.w)
 	j.armRows()
 	t.run(j.blocks(), j.blocks(), j)
@@ -151,9 +143,9 @@ type gemmJob struct {
 	first  [maxGemms + 1]int
 	pm, pn [maxGemms]int
 	start  [maxGemms + 1]int
-	// chained: the grids are the stages of a gemmChain (grid i > 0 waits for grid i−1's rows).
+	// chained: grid 1 is the second stage of a gemmChain (it waits for grid 0's rows).
 	chained bool
-	// For the grids with a rowPost, and a chain's stages but the last: left, the blocks of each row block not
+	// For the grids with a rowPost, and grid 0 of a chain: left, the blocks of each row block not
 	// yet computed; ready, set once a row block's blocks, post ops and rowPost are all done.
 	// Grid i's row blocks are at rows[i].
 	left  []atomic.Int32
@@ -206,9 +198,9 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 }
 
 // tracked reports whether grid i's row blocks are counted (armRows): it has a rowPost, or a
-// chain's next stage waits for them.
+// chain's second stage waits for them.
 func (j *gemmJob) tracked(i int) bool {
-	return j.g[j.first[i]].rowPost != nil || (j.chained && i < j.ngrid-1)
+	return j.g[j.first[i]].rowPost != nil || (j.chained && i == 0)
 }
 
 // armRows prepares the tracked grids' row blocks — the count of blocks left in each, not ready,
@@ -286,7 +278,7 @@ func (j *gemmJob) padB(k, bj, c0, c1 int) {
 }
 
 // waitRows waits until grid i's row blocks that overlap the rows [r0, r1) are ready (a chain's
-// next stage, before its block of those rows). The blocks it waits for are in progress on other
+// second stage, before its block of those rows). The blocks it waits for are in progress on other
 // goroutines (see gemmChain); it yields while it waits, as on fewer cores than goroutines.
 func (j *gemmJob) waitRows(i, r0, r1 int) {
 	m := j.g[j.first[i]].m
@@ -474,8 +466,8 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 		u := colUnit(gs[0].unit)
 		r0, r1 := bound(gs[0].m, j.pm[i], bi, 16), bound(gs[0].m, j.pm[i], bi+1, 16)
 		c0, c1 := bound(gs[0].n, j.pn[i], bj, u), bound(gs[0].n, j.pn[i], bj+1, u)
-		if j.chained && i > 0 {
-			j.waitRows(i-1, r0, r1)
+		if j.chained && i == 1 {
+			j.waitRows(0, r0, r1)
 		}
 		if r1 > r0 && c1 > c0 {
 			for k := range gs {

@@ -31,7 +31,6 @@ type team struct {
 	normBwd rmsnormBwdJob
 	chain   chainJob
 	resid   residualJob
-	fwd     [2]fwdOps // the forward's two row chains (fwdChain)
 	rope    ropeJob
 	swiglu  swigluJob
 	ropeQ   ropeTile // RoPE on q's blocks (the projections' post ops)
@@ -66,25 +65,6 @@ func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk)
 // other block's rows (a residual add and the RMSNorm after it) then waits once for the slowest
 // block instead of once per op, and each block's rows are still in cache for the next op.
 func (t *team) rowLoop(n int, ops ...par.Job) { t.runChain(n, t.chainOf(ops...)) }
-
-// fwdOps is one of the forward's row chains: a residual add, then the RMSNorm of its output.
-type fwdOps struct {
-	chain chainJob
-	resid residualJob
-	norm  rmsnormJob
-}
-
-// fwdChain is the forward's row chain after a residual branch y — x' = x + α·y (into out), then
-// x'n = RMSNorm(x', g) (into outn, its 1/rms into rinv) — in slot k of two: the attention's (0)
-// and the FFN's (1), both alive at once when the CPU backend runs the attention's Wo, with its
-// chain on its rows, as the first stage of the FFN's loop (CPU.chainWo).
-func (t *team) fwdChain(k int, out, x, y []float32, alpha float32, outn, rinv, g []float32, d int, eps float32) *chainJob {
-	f := &t.fwd[k]
-	f.resid = residualJob{out: out, x: x, y: y, alpha: alpha, d: d}
-	f.norm = rmsnormJob{out: outn, rinv: rinv, x: out, g: g, d: d, eps: eps}
-	f.chain.ops[0], f.chain.ops[1], f.chain.n = &f.resid, &f.norm, 2
-	return &f.chain
-}
 
 // chainOf sets the team's chain job to run ops in turn on each block of rows.
 func (t *team) chainOf(ops ...par.Job) *chainJob {

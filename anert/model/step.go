@@ -191,13 +191,9 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 		t.rmsnormOp(acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, d, eps))
 	for l := range m.Layers {
 		p, a := &m.Layers[l], &acts[l]
-		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn); the CPU backend may run o = a·Woᵀ with
-		// this chain as the first stage of FFNForward's loop (woChainer).
-		ch := t.fwdChain(0, a.X2, a.X, a.O, m.alpha, a.X2n, a.RFFN, p.FFNNorm.W, d, eps)
+		// x2 = x + α·o, then x2n = RMSNorm(x2, g_ffn).
+		ch := t.chainOf(t.residualOp(a.X2, a.X, a.O, m.alpha, d), t.rmsnormOp(a.X2n, a.RFFN, a.X2, p.FFNNorm.W, d, eps))
 		fused := m.fuse(ch)
-		if c, ok := m.backend.(woChainer); ok && fused {
-			c.chainWo()
-		}
 		m.fence(updAttn(l))
 		if err := m.backend.AttnForward(l, s, p, a); err != nil {
 			return fmt.Errorf("model: layer %d attention on %s backend: %w", l, m.backend.Name(), err)
@@ -211,7 +207,7 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 			an := &acts[l+1]
 			next, nextn, r, g = an.X, an.Xn, an.RAtt, m.Layers[l+1].AttnNorm.W
 		}
-		ch = t.fwdChain(1, next, a.X2, a.Y, m.alpha, nextn, r, g, d, eps)
+		ch = t.chainOf(t.residualOp(next, a.X2, a.Y, m.alpha, d), t.rmsnormOp(nextn, r, next, g, d, eps))
 		fused = m.fuse(ch)
 		m.fence(updFFN(l))
 		if err := m.backend.FFNForward(l, s, p, a); err != nil {
@@ -224,12 +220,6 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	m.FinishUpdate() // an untied head's part, and every part before the backward pass writes a gradient
 	return nil
 }
-
-// woChainer is a backend that can leave the attention's output projection (o = a·Woᵀ, with the
-// model's chain on its rows) to the next FFNForward, which runs it as the first stage of its
-// loop (CPU.chainWo): the model calls chainWo before an AttnForward that FFNForward follows with
-// nothing in between that reads what the projection writes.
-type woChainer interface{ chainWo() }
 
 // rowFuser is a backend that can run the model's row-local chain after a call inside the call's
 // last GEMM loop, on each block of rows of its output as soon as it is complete (CPU.fuseRows).

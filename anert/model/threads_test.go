@@ -472,63 +472,45 @@ func TestGemmChain(t *testing.T) {
 	saved := tune
 	defer func() { tune = saved }()
 	r := rand.New(rand.NewPCG(9, 10))
-	const k, k0 = 24, 40
-	for _, three := range []bool{false, true} {
-		for _, chain := range []bool{true, false} {
-			tune.chain = chain
-			for _, w := range []int{1, 2, 5, 16} {
-				for _, tc := range []struct{ m, n, out int }{{256, 96, 40}, {100, 64, 48}, {1000, 96, 256}, {37, 5, 9}} {
-					a, b0, b1 := rnd(r, tc.m*k, -1, 1), rnd(r, tc.n*k, -1, 1), rnd(r, tc.n*k, -1, 1)
-					// With three stages, a is the first's output: a = z·Pᵀ with its rows scaled (a
-					// rowPost), as the attention's Wo with its chain comes before the FFN.
-					z, pw := rnd(r, tc.m*k0, -1, 1), rnd(r, k*k0, -1, 1)
-					wa := append([]float32(nil), a...)
-					if three {
-						blas.Sgemm(false, true, tc.m, k, k0, 1, z, k0, pw, k0, 0, wa, k)
-						rowScaleRows(wa, k, 0, tc.m)
-						clear(a)
-					}
-					wt := rnd(r, tc.out*tc.n, -1, 1)
-					c0, c1, g := make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n)
-					y := rnd(r, tc.m*tc.out, -1, 1)
-					// want: the stages one after the other, serially
-					w0, w1, wg := make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n)
-					blas.Sgemm(false, true, tc.m, tc.n, k, 1, wa, k, b0, k, 0, w0, tc.n)
-					blas.Sgemm(false, true, tc.m, tc.n, k, 1, wa, k, b1, k, 0, w1, tc.n)
-					mulTile{wg, w0, w1, tc.n}.tile(0, tc.m, 0, tc.n)
-					rowScaleRows(wg, tc.n, 0, tc.m)
-					wy := make([]float32, tc.m*tc.out)
-					blas.Sgemm(false, true, tc.m, tc.out, tc.n, 1, wg, tc.n, wt, tc.n, 0, wy, tc.out)
+	const k = 24
+	for _, chain := range []bool{true, false} {
+		tune.chain = chain
+		for _, w := range []int{1, 2, 5, 16} {
+			for _, tc := range []struct{ m, n, out int }{{256, 96, 40}, {100, 64, 48}, {1000, 96, 256}, {37, 5, 9}} {
+				a, b0, b1 := rnd(r, tc.m*k, -1, 1), rnd(r, tc.n*k, -1, 1), rnd(r, tc.n*k, -1, 1)
+				wt := rnd(r, tc.out*tc.n, -1, 1)
+				c0, c1, g := make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n)
+				y := rnd(r, tc.m*tc.out, -1, 1)
+				// want: the stages one after the other, serially
+				w0, w1, wg := make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n), make([]float32, tc.m*tc.n)
+				blas.Sgemm(false, true, tc.m, tc.n, k, 1, a, k, b0, k, 0, w0, tc.n)
+				blas.Sgemm(false, true, tc.m, tc.n, k, 1, a, k, b1, k, 0, w1, tc.n)
+				mulTile{wg, w0, w1, tc.n}.tile(0, tc.m, 0, tc.n)
+				rowScaleRows(wg, tc.n, 0, tc.m)
+				wy := make([]float32, tc.m*tc.out)
+				blas.Sgemm(false, true, tc.m, tc.out, tc.n, 1, wg, tc.n, wt, tc.n, 0, wy, tc.out)
 
-					s0, s1 := linear(c0, a, b0, tc.m, k, tc.n), linear(c1, a, b1, tc.m, k, tc.n)
-					s1.post = mulTile{g, c0, c1, tc.n}
-					s0.rowPost = rowScale{g, tc.n}
-					sy := linear(y, g, wt, tc.m, tc.n, tc.out)
-					ch := &rowCheck{t: t, n: tc.out, cs: [][]float32{y}, wants: [][]float32{wy}, rows: make([]atomic.Int32, tc.m)}
-					sy.rowPost = ch
-					name := fmt.Sprintf("chain=%v w=%d %d×%d→%d", chain, w, tc.m, tc.n, tc.out)
-					if three {
-						sa := linear(a, z, pw, tc.m, k0, k)
-						sa.rowPost = rowScale{a, k}
-						newTeam(w).gemmChain([]gemmSpec{sa}, []gemmSpec{s0, s1}, []gemmSpec{sy})
-						name = "three stages, " + name
-					} else {
-						newTeam(w).gemmChain([]gemmSpec{s0, s1}, []gemmSpec{sy})
+				s0, s1 := linear(c0, a, b0, tc.m, k, tc.n), linear(c1, a, b1, tc.m, k, tc.n)
+				s1.post = mulTile{g, c0, c1, tc.n}
+				s0.rowPost = rowScale{g, tc.n}
+				sy := linear(y, g, wt, tc.m, tc.n, tc.out)
+				ch := &rowCheck{t: t, n: tc.out, cs: [][]float32{y}, wants: [][]float32{wy}, rows: make([]atomic.Int32, tc.m)}
+				sy.rowPost = ch
+				newTeam(w).gemmChain([]gemmSpec{s0, s1}, []gemmSpec{sy})
+				name := fmt.Sprintf("chain=%v w=%d %d×%d→%d", chain, w, tc.m, tc.n, tc.out)
+				for e, v := range wg {
+					if math.Abs(float64(g[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+						t.Fatalf("%s: G[%d] = %g, want %g (C0 %g %g, C1 %g %g)", name, e, g[e], v, c0[e], w0[e], c1[e], w1[e])
 					}
-					for e, v := range wg {
-						if math.Abs(float64(g[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
-							t.Fatalf("%s: G[%d] = %g, want %g (C0 %g %g, C1 %g %g)", name, e, g[e], v, c0[e], w0[e], c1[e], w1[e])
-						}
+				}
+				for e, v := range wy {
+					if math.Abs(float64(y[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
+						t.Fatalf("%s: Y[%d] = %g, want %g", name, e, y[e], v)
 					}
-					for e, v := range wy {
-						if math.Abs(float64(y[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
-							t.Fatalf("%s: Y[%d] = %g, want %g", name, e, y[e], v)
-						}
-					}
-					for i := range ch.rows {
-						if v := ch.rows[i].Load(); v != 1 {
-							t.Fatalf("%s: row %d seen by the second stage's rowPost %d times", name, i, v)
-						}
+				}
+				for i := range ch.rows {
+					if v := ch.rows[i].Load(); v != 1 {
+						t.Fatalf("%s: row %d seen by the second stage's rowPost %d times", name, i, v)
 					}
 				}
 			}
