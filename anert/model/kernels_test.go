@@ -138,7 +138,9 @@ func BenchmarkKernels(b *testing.B) {
 		}
 		return s
 	}
-	perElem := func(b *testing.B, n int) { b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/elem") }
+	perElem := func(b *testing.B, n int) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/elem")
+	}
 	b.Run("loss", func(b *testing.B) {
 		rows, cols := 64, 4096
 		src, z, tgt := vec(rows*cols, 3), make([]float32, rows*cols), make([]int32, rows)
