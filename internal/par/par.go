@@ -216,41 +216,22 @@ func spinFor(w int) time.Duration {
 const manyCores = 8
 
 // spinUntil busy-waits until cond holds or d has passed, and reports whether cond held. It yields
-// now and then (runtime.Gosched, at most every yieldEvery), so that a spinning goroutine holds its
-// core only while no other goroutine of the process wants one (an async backend's dW worker, the
-// runtime's, or on fewer cores than goroutines the one it waits for).
+// now and then (runtime.Gosched), so that a spinning goroutine holds its core only while no other
+// goroutine of the process wants one (an async backend's dW worker, the runtime's).
 func spinUntil(d time.Duration, cond func() bool) bool {
-	var start, yielded time.Time
+	var start time.Time
 	for i := 0; ; i++ {
 		if cond() {
 			return true
 		}
 		if i&255 == 255 {
-			now := time.Now()
+			runtime.Gosched()
 			if start.IsZero() {
-				start, yielded = now, now
-			} else if now.Sub(start) > d {
+				start = time.Now()
+			} else if time.Since(start) > d {
 				return false
 			}
-			if now.Sub(yielded) >= yieldEvery {
-				runtime.Gosched()
-				yielded = time.Now()
-			}
 		}
-	}
-}
-
-// yieldEvery is how often a spinning goroutine yields. Each yield takes the Go scheduler's global
-// lock: on 16 cores, goroutines that yielded every 256 checks (about a µs) or after each check
-// spent 7.6% of the CPU time of the original shape's steps and 9.8% of the default's in
-// runtime.Gosched, most of it waiting for that lock (anebench --cpuprofile, 6 Dec 2026).
-const yieldEvery = 20 * time.Microsecond
-
-// Await busy-waits until cond holds, yielding as spinUntil does: for a wait on work in progress on
-// other goroutines of the pool (a chained loop's stage waiting for the rows of the one before it),
-// which ends in µs on many cores and never deadlocks on few.
-func Await(cond func() bool) {
-	for !spinUntil(time.Hour, cond) {
 	}
 }
 
