@@ -18,8 +18,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -220,14 +222,23 @@ func (r *Rig) Need() Memory {
 
 // Measure builds the spec's model with random weights and times optimizer steps on random tokens,
 // each step right after an sgemm burst. It sets GOMAXPROCS and the BLAS thread count to o.Threads
-// and leaves them so.
+// and leaves them so (GOMAXPROCS to $ANELAB_GOMAXPROCS instead when that is set: a measurement
+// knob for the Go scheduler's side of a step, as ANELAB_CPU_TUNE is for the model's).
 func Measure(spec Spec, o Options) (Result, error) {
 	cfg := spec.Config
 	threads := o.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	runtime.GOMAXPROCS(threads)
+	procs := threads
+	if v := os.Getenv("ANELAB_GOMAXPROCS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return Result{}, fmt.Errorf("ANELAB_GOMAXPROCS=%q: want a positive number of processors", v)
+		}
+		procs = n
+	}
+	runtime.GOMAXPROCS(procs)
 	blas.SetThreads(threads)
 	cfg.Train.Threads = threads
 	steps := spec.Steps
