@@ -30,8 +30,7 @@ func (a *AdamW) Update(ps []*tensor.Param, lr float64, p Prep) {
 }
 
 func (a *AdamW) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
-	apply := a.begin(ps, lr, p, zero)
-	parallel(a.threads, a.chunks, func(c chunk) { apply(c.p, c.lo, c.hi) })
+	a.each(a.begin(ps, lr, p, zero))
 }
 
 // Begin starts one update as Update does and returns it, to be run on parts of the parameters.

@@ -31,8 +31,7 @@ func (l *Lion) Update(ps []*tensor.Param, lr float64, p Prep) {
 }
 
 func (l *Lion) update(ps []*tensor.Param, lr float64, p Prep, zero bool) {
-	apply := l.begin(ps, lr, p, zero)
-	parallel(l.threads, l.chunks, func(c chunk) { apply(c.p, c.lo, c.hi) })
+	l.each(l.begin(ps, lr, p, zero))
 }
 
 // Begin starts one update as Update does and returns it, to be run on parts of the parameters.

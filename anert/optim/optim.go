@@ -273,6 +273,11 @@ func zeros(ps []*tensor.Param) [][]float32 {
 	return out
 }
 
+// each runs an elementwise update (Begin's apply) on every chunk of the parameters, in parallel.
+func (b *base) each(apply func(i, lo, hi int)) {
+	parallel(b.threads, b.chunks, func(c chunk) { apply(c.p, c.lo, c.hi) })
+}
+
 // parallel runs f on every chunk on threads goroutines (par.Threads resolves 0), which take
 // chunks dynamically. Every element is updated by exactly one call, so the result does not depend
 // on the schedule.
