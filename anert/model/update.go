@@ -13,8 +13,8 @@ import (
 // On many cores the update is a memory-bound pass over every weight, gradient and optimizer state
 // (Lion: 24 bytes a parameter), a loop of its own after the backward pass: 10–11% of the
 // original's step on 16 cores. But a layer's new weights are needed only when the next forward
-// pass reaches that layer. So DeferUpdate offers the update's parts to the pool (par.Defer) in the
-// order the forward pass reads the weights, and the forward pass waits at each layer only for that
+// pass reaches that layer. So DeferUpdate keeps the update, the next forward pass offers its parts
+// to the pool (par.Defer) in the order it reads the weights, and waits at each layer only for that
 // layer's parts (fence); the goroutines that finish a loop's parts early take the later layers'
 // parts instead of waiting for the loop's slowest part.
 //
