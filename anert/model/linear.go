@@ -1,7 +1,6 @@
 package model
 
 import (
-	"runtime"
 	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/blas"
@@ -272,23 +271,19 @@ func (j *gemmJob) padB(k, bj, c0, c1 int) {
 		st.Store(2)
 		return
 	}
-	for st.Load() != 2 {
-		runtime.Gosched()
-	}
+	par.Await(func() bool { return st.Load() == 2 })
 }
 
 // waitRows waits until grid i's row blocks that overlap the rows [r0, r1) are ready (a chain's
 // second stage, before its block of those rows). The blocks it waits for are in progress on other
-// goroutines (see gemmChain); it yields while it waits, as on fewer cores than goroutines.
+// goroutines (see gemmChain); it yields while it waits (par.Await), as on fewer cores than goroutines.
 func (j *gemmJob) waitRows(i, r0, r1 int) {
 	m := j.g[j.first[i]].m
 	for r := range j.pm[i] {
 		if bound(m, j.pm[i], r, 16) >= r1 || bound(m, j.pm[i], r+1, 16) <= r0 {
 			continue
 		}
-		for rd := &j.ready[j.rows[i]+r]; !rd.Load(); {
-			runtime.Gosched()
-		}
+		par.Await(j.ready[j.rows[i]+r].Load)
 	}
 }
 

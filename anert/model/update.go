@@ -1,7 +1,6 @@
 package model
 
 import (
-	"runtime"
 	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/tensor"
@@ -151,9 +150,8 @@ func (m *Model) fence(g int) {
 		if u.fenced > 0 {
 			want -= int64(u.ends[u.fenced-1])
 		}
-		for u.done[u.fenced].Load() < want {
-			runtime.Gosched()
-		}
+		done := &u.done[u.fenced]
+		par.Await(func() bool { return done.Load() >= want })
 	}
 	if u.fenced == len(u.ends) {
 		u.d.Wait(m.team.w) // every part is done: this only closes d
