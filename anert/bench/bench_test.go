@@ -264,7 +264,7 @@ func TestLoopProfileTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{w.String(), string(b)} {
-		for _, want := range []string{"loops of a tiny step", "busy %", "÷ alone", "FFNForward", "total: step", "outside loops"} {
+		for _, want := range []string{"loops of a tiny step", "busy %", "filled %", "idle %", "÷ alone", "FFNForward", "total: step", "outside loops"} {
 			if !strings.Contains(s, want) {
 				t.Fatalf("loop profile lacks %q:\n%s", want, s)
 			}

@@ -50,7 +50,8 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64) (*Loop
 
 // WriteLoopProfile prints r's loop profile as a table, one row per site, the longest first: loops
 // per step; wall ms per step and its share of the step; busy % (time inside the parts ÷ wall ×
-// goroutines: the rest is goroutines waiting at the loop's end for the slowest part); BLAS ms per
+// goroutines: the rest is goroutines waiting at the loop's end for the slowest part), filled % (the
+// deferred parts workers started in those waits, par.Site.Filled) and idle % (the rest); BLAS ms per
 // step (summed over goroutines ÷ goroutines); the BLAS calls' GFLOP/s per goroutine and that ÷ one
 // goroutine's sgemm rate alone; the busy time outside BLAS (÷ goroutines); per step, the loops'
 // longest parts and their last parts' start after the loop's (par.Site). Then the totals.
@@ -64,7 +65,7 @@ func WriteLoopProfile(w io.Writer, r Result) {
 	fmt.Fprintf(w, "\nloops of a %s step: %d threads, %d profiled steps of %.2f ms; sgemm %d³ on one goroutine alone %.1f GFLOP/s\n",
 		r.Name, r.Threads, lp.Steps, step, lp.SgemmN, lp.Single)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "site\tloops\tw\twall ms\t% step\tbusy %\tBLAS ms\tBLAS GF/s/gor\t÷ alone\tother ms\tmax part ms\tlast start ms\t")
+	fmt.Fprintln(tw, "site\tloops\tw\twall ms\t% step\tbusy %\tfilled %\tidle %\tBLAS ms\tBLAS GF/s/gor\t÷ alone\tother ms\tmax part ms\tlast start ms\t")
 	var wall, capacity, busy time.Duration
 	var inLoops par.BLAS
 	var loops int64
@@ -81,8 +82,9 @@ func WriteLoopProfile(w io.Writer, r Result) {
 				eff = fmt.Sprintf("%.2f", g/lp.Single)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%.3f\t%.1f\t%.0f\t%.3f\t%s\t%s\t%.3f\t%.3f\t%.3f\t\n", s.Name, float64(s.Loops)/steps, s.W,
-			ms(s.Wall), 100*ms(s.Wall)/step, 100*pct(s.Busy, s.Capacity), ms(s.BLAS.Time)/gw, rate, eff, ms(s.Busy-s.BLAS.Time)/gw,
+		busyPct, fillPct := 100*pct(s.Busy, s.Capacity), 100*pct(s.Filled, s.Capacity)
+		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%.3f\t%.1f\t%.0f\t%.0f\t%.0f\t%.3f\t%s\t%s\t%.3f\t%.3f\t%.3f\t\n", s.Name, float64(s.Loops)/steps, s.W,
+			ms(s.Wall), 100*ms(s.Wall)/step, busyPct, fillPct, max(0, 100-busyPct-fillPct), ms(s.BLAS.Time)/gw, rate, eff, ms(s.Busy-s.BLAS.Time)/gw,
 			ms(s.MaxPart), ms(s.LastStart))
 	}
 	tw.Flush()

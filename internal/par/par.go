@@ -446,11 +446,18 @@ func (d *Deferred) take(k int, filler bool, upto int) bool {
 			d.done.Add(1)
 			return true
 		}
+		var in *loopRec // the loop whose wait this part fills
+		if pr != nil && filler {
+			in = pr.cur.Load()
+		}
 		t := clock() // for the profile and fill's estimate
 		d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
 		ns := clock() - t
 		if pr != nil && filler {
 			pr.deferred.Add(ns)
+			if in != nil {
+				in.filled.Add(ns)
+			}
 		}
 		d.partNs.Add(ns)
 		d.partsRun.Add(1)

@@ -60,6 +60,10 @@ type Site struct {
 	// when its last part started after the loop did (a goroutine that joined late: woken from
 	// sleep, or busy with a deferred part).
 	MaxPart, LastStart time.Duration
+	// Filled is the goroutine time of the deferred parts (Defer) that workers started in the loops'
+	// waits, whole even when a part outlasts its loop (its worker then joins the next late): of
+	// Capacity, Busy is the parts', Filled the deferred work's, and the rest idle.
+	Filled time.Duration
 }
 
 // BLAS is a count of BLAS calls: how many, their FLOPs (2·m·n·k for an sgemm) and the time
@@ -123,6 +127,7 @@ type loopRec struct {
 	t0                 time.Time // the loop's start
 	busy               atomic.Int64
 	maxPart, lastStart atomic.Int64 // ns
+	filled             atomic.Int64 // ns: deferred parts started in the loop's waits (Site.Filled)
 	blas               blasCounters
 }
 
@@ -170,6 +175,7 @@ func (p *Profile) run(w, n, parts int, j Job) {
 	s.Busy += time.Duration(r.busy.Load())
 	s.MaxPart += time.Duration(r.maxPart.Load())
 	s.LastStart += time.Duration(r.lastStart.Load())
+	s.Filled += time.Duration(r.filled.Load())
 	s.BLAS.Add(r.blas.load())
 }
 

@@ -111,3 +111,28 @@ func TestProfileOffAllocs(t *testing.T) {
 		t.Fatalf("%v allocations a loop", n)
 	}
 }
+
+// TestProfileFilled: deferred parts that workers run while a loop waits for its slowest part count
+// as that loop's Filled (and towards Deferred), not as its Busy.
+func TestProfileFilled(t *testing.T) {
+	var d par.Deferred
+	fill := &sleepJob{[]time.Duration{time.Millisecond, time.Millisecond, time.Millisecond, time.Millisecond}}
+	p := withProfile(func() {
+		par.Defer(&d, 3, 4, 4, fill)
+		// One part of 20 ms: the two other goroutines have nothing of the loop's to do and take
+		// the deferred parts meanwhile.
+		startDirect(3, 3, &sleepJob{[]time.Duration{20 * time.Millisecond, 0, 0}})
+		d.Wait(3)
+	})
+	var s par.Site
+	for _, x := range p.Sites() {
+		if strings.HasPrefix(x.Name, "par_test.startDirect:") {
+			s = x
+		}
+	}
+	// A worker still in an earlier loop's tail may take a part before this loop starts (filler
+	// time of no loop), so at least one of the four, not all, is this loop's.
+	if s.Filled < time.Millisecond || s.Filled > p.Deferred() || s.Busy > 21*time.Millisecond+s.Wall/2 {
+		t.Fatalf("loop filled %v (4 deferred parts of 1 ms; all deferred %v), busy %v, wall %v", s.Filled, p.Deferred(), s.Busy, s.Wall)
+	}
+}
