@@ -16,11 +16,9 @@ func embedRows(x, e []float32, ids []uint16, d, lo, hi int) {
 	}
 }
 
-// embedOp is embedForward as a row-local op of a team.rowLoop (the team's job, reused). With upd
-// (a deferred optimizer update whose E part is still to come), each row is brought up to date
-// before it is read (updDeferred.claimRow).
-func (t *team) embedOp(x, e []float32, ids []uint16, d int, upd *updDeferred) *embedJob {
-	t.embed = embedJob{x: x, e: e, ids: ids, d: d, upd: upd}
+// embedOp is embedForward as a row-local op of a team.rowLoop (the team's job, reused).
+func (t *team) embedOp(x, e []float32, ids []uint16, d int) *embedJob {
+	t.embed = embedJob{x: x, e: e, ids: ids, d: d}
 	return &t.embed
 }
 
@@ -28,19 +26,9 @@ type embedJob struct {
 	x, e []float32
 	ids  []uint16
 	d    int
-	upd  *updDeferred
 }
 
-func (j *embedJob) Run(_, _, lo, hi int) {
-	if j.upd == nil {
-		embedRows(j.x, j.e, j.ids, j.d, lo, hi)
-		return
-	}
-	for t := lo; t < hi; t++ {
-		j.upd.claimRow(int(j.ids[t]))
-		embedRows(j.x, j.e, j.ids, j.d, t, t+1)
-	}
-}
+func (j *embedJob) Run(_, _, lo, hi int) { embedRows(j.x, j.e, j.ids, j.d, lo, hi) }
 
 // embedBackward scatters the gradient back: dE[id, :] += Σ_{t: id_t = id} dx[t, :], the terms
 // added in token order. Tokens repeat ids, so it is split by vocabulary row, not by token: a part

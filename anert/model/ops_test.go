@@ -438,7 +438,7 @@ func TestEmbedThreads(t *testing.T) {
 	for _, w := range []int{1, 2, 5, 16} {
 		tm := newTeam(w)
 		x := make([]float32, n*d)
-		tm.rowLoop(n, tm.embedOp(x, e, ids, d, nil))
+		tm.rowLoop(n, tm.embedOp(x, e, ids, d))
 		de := append([]float32(nil), de0...)
 		embedBackward(tm, de, dx, ids, d)
 		for i := range wantX {

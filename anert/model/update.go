@@ -19,14 +19,15 @@ import (
 //
 // The embedding is the exception to "a layer's weights": the lookup at the pass's start reads
 // only the rows of its tokens (a few hundred of thousands), while the tied classifier reads all of
-// E at its end. So E's parts come last (updEmbed), and the lookup updates the rows it reads itself
-// (claimRow): each row is claimed once, by the lookup or by the part that covers it, so that
+// E at its end. So E's parts come last (updEmbed), and the rows the lookup reads are updated in a
+// loop of their own right before it (lookupRows): each row is claimed once, there or by the part
+// that covers it, so that
 // E's update — 14% of the original's parameters, the largest part of what the first fence waited
 // for — fills the forward pass's waits instead of delaying its start.
 //
 // Why it is safe: a part updates one range of one parameter's weights, gradient and state, and
 // nothing reads or writes them between DeferUpdate and the fence the forward pass passes before it
-// first reads that parameter's weights (for E's rows in the lookup: the row's claim, see claimRow). The forward pass reads only weights (each after its
+// first reads that parameter's weights (for E's rows in the lookup: lookupRows, which returns when they are done). The forward pass reads only weights (each after its
 // fence); the gradients are written by the backward pass, after the last fence (forwardLayers
 // ends with FinishUpdate); everything else that reads the weights, the gradients or the optimizer
 // state calls FinishUpdate first — ZeroGrad and SetActive here, and the training loop's stepper
@@ -50,6 +51,7 @@ type updDeferred struct {
 	embed  int             // E's index in Params (its parts cover whole rows)
 	dim    int             // E's row length
 	rows   []atomic.Uint32 // E's rows: rowFree, rowBusy (claimed, being updated), rowDone
+	need   []bool          // the rows the lookup reads (lookupRows)
 }
 
 // E's row states (updDeferred.rows).
@@ -92,27 +94,57 @@ func (u *updDeferred) embedRows(r0, r1 int) {
 	}
 }
 
-// claimRow returns when E's row r is updated: it updates it if nobody has claimed it yet, or waits
-// for the goroutine that did. For the lookup, before it reads the row, while an update is
-// deferred (the lookup's job has u only then). The row's state is the only order between the
-// updating goroutine's writes and the lookup's read (Store after apply, Load before the copy).
-func (u *updDeferred) claimRow(r int) {
-	s := &u.rows[r]
-	if s.Load() == rowDone {
+// lookupRows brings E's rows that ids read up to date before the lookup reads them, while an
+// update is deferred: one loop over E's rows, a part owning rows [lo, hi) and updating those ids
+// need (in runs of consecutive rows, one call of apply each) unless an E part has claimed them,
+// whose end it then waits for. The rows are marked serially first: a loop over the tokens would
+// have its goroutines collide on repeated ids.
+func (m *Model) lookupRows(ids []uint16) {
+	u := &m.upd
+	if !u.on {
 		return
 	}
-	if s.CompareAndSwap(rowFree, rowBusy) {
-		u.apply(u.embed, r*u.dim, (r+1)*u.dim)
-		s.Store(rowDone)
-		return
+	if len(u.need) != len(u.rows) {
+		u.need = make([]bool, len(u.rows))
 	}
-	par.Await(func() bool { return s.Load() == rowDone })
+	for _, id := range ids {
+		u.need[id] = true
+	}
+	n := len(u.rows)
+	m.team.run(n, m.team.chunks(n, 64), (*lookupRowsJob)(u))
+}
+
+// lookupRowsJob is lookupRows' loop.
+type lookupRowsJob updDeferred
+
+func (j *lookupRowsJob) Run(_, _, lo, hi int) {
+	u := (*updDeferred)(j)
+	for r := lo; r < hi; {
+		if !u.need[r] || !u.rows[r].CompareAndSwap(rowFree, rowBusy) {
+			r++
+			continue
+		}
+		s := r
+		for r++; r < hi && u.need[r] && u.rows[r].CompareAndSwap(rowFree, rowBusy); r++ {
+		}
+		u.apply(u.embed, s*u.dim, r*u.dim)
+		for i := s; i < r; i++ {
+			u.rows[i].Store(rowDone)
+		}
+	}
+	for r := lo; r < hi; r++ {
+		if u.need[r] {
+			u.need[r] = false
+			st := &u.rows[r] // done here, or claimed by an E part: wait for its end
+			par.Await(func() bool { return st.Load() == rowDone })
+		}
+	}
 }
 
 // Update groups, in the order the forward pass reads their weights: every norm gain (small; the
 // embedding's loop normalises with the first layer's), then each layer's attention projections
-// (updAttn(l)) and its FFN's (updFFN(l)), then the embedding (the lookup updates the rows it reads
-// itself: claimRow; the tied classifier reads all of it), then an untied head.
+// (updAttn(l)) and its FFN's (updFFN(l)), then the embedding (the rows the lookup reads are
+// updated right before it: lookupRows; the tied classifier reads all of it), then an untied head.
 const updFirst = 0
 
 func updAttn(l int) int         { return 1 + 2*l }
@@ -176,7 +208,7 @@ func (m *Model) DeferUpdate(apply func(i, lo, hi int)) bool {
 					continue
 				}
 				chunk := updChunk
-				if p == m.Embed { // whole rows (claimRow)
+				if p == m.Embed { // whole rows (lookupRows)
 					u.embed, chunk = i, max(1, updChunk/u.dim)*u.dim
 				}
 				for lo := 0; lo < p.Size(); lo += chunk {
