@@ -185,10 +185,8 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	n, d, t, eps := s.N, s.D, m.team, float32(m.cfg.NormEps)
 	acts, b := m.buf.acts, &m.buf
 	// x = E[ids], then x_n = RMSNorm(x, g_attn) of the first layer: one chain over blocks of rows.
-	// With a deferred update, each fence first finishes the weights the next call reads (the
-	// lookup, E's rows it reads: lookupRows).
+	// With a deferred update, each fence first finishes the weights the next call reads.
 	m.fence(updFirst)
-	m.lookupRows(inputs[:n])
 	t.rowLoop(n, t.embedOp(acts[0].X, m.Embed.W, inputs[:n], d),
 		t.rmsnormOp(acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, d, eps))
 	for l := range m.Layers {

@@ -17,17 +17,9 @@ import (
 // layer's parts (fence); the goroutines that finish a loop's parts early take the later layers'
 // parts instead of waiting for the loop's slowest part.
 //
-// The embedding is the exception to "a layer's weights": the lookup at the pass's start reads
-// only the rows of its tokens (a few hundred of thousands), while the tied classifier reads all of
-// E at its end. So E's parts come last (updEmbed), and the rows the lookup reads are updated in a
-// loop of their own right before it (lookupRows): each row is claimed once, there or by the part
-// that covers it, so that
-// E's update — 14% of the original's parameters, the largest part of what the first fence waited
-// for — fills the forward pass's waits instead of delaying its start.
-//
 // Why it is safe: a part updates one range of one parameter's weights, gradient and state, and
 // nothing reads or writes them between DeferUpdate and the fence the forward pass passes before it
-// first reads that parameter's weights (for E's rows in the lookup: lookupRows, which returns when they are done). The forward pass reads only weights (each after its
+// first reads that parameter's weights. The forward pass reads only weights (each after its
 // fence); the gradients are written by the backward pass, after the last fence (forwardLayers
 // ends with FinishUpdate); everything else that reads the weights, the gradients or the optimizer
 // state calls FinishUpdate first — ZeroGrad and SetActive here, and the training loop's stepper
@@ -48,18 +40,7 @@ type updDeferred struct {
 	done   []atomic.Int64 // parts of group g finished
 	fenced int            // groups fenced so far
 	d      par.Deferred
-	embed  int             // E's index in Params (its parts cover whole rows)
-	dim    int             // E's row length
-	rows   []atomic.Uint32 // E's rows: rowFree, rowBusy (claimed, being updated), rowDone
-	need   []bool          // the rows the lookup reads (lookupRows)
 }
-
-// E's row states (updDeferred.rows).
-const (
-	rowFree uint32 = iota
-	rowBusy
-	rowDone
-)
 
 // updPart is one part of a deferred update: elements [lo, hi) of parameter i, in group g.
 type updPart struct{ i, lo, hi, g int }
@@ -67,89 +48,18 @@ type updPart struct{ i, lo, hi, g int }
 // Run is the deferred job: parts [lo, hi) of the update.
 func (u *updDeferred) Run(_, _, lo, hi int) {
 	for _, p := range u.parts[lo:hi] {
-		if p.i == u.embed {
-			u.embedRows(p.lo/u.dim, p.hi/u.dim)
-		} else {
-			u.apply(p.i, p.lo, p.hi)
-		}
+		u.apply(p.i, p.lo, p.hi)
 		u.done[p.g].Add(1)
 	}
 }
 
-// embedRows updates E's rows [r0, r1) that the lookup has not claimed, claiming them in runs so
-// that a run is one call of apply.
-func (u *updDeferred) embedRows(r0, r1 int) {
-	for r := r0; r < r1; {
-		if !u.rows[r].CompareAndSwap(rowFree, rowBusy) {
-			r++
-			continue
-		}
-		s := r
-		for r++; r < r1 && u.rows[r].CompareAndSwap(rowFree, rowBusy); r++ {
-		}
-		u.apply(u.embed, s*u.dim, r*u.dim)
-		for i := s; i < r; i++ {
-			u.rows[i].Store(rowDone)
-		}
-	}
-}
-
-// lookupRows brings E's rows that ids read up to date before the lookup reads them, while an
-// update is deferred: one loop over E's rows, a part owning rows [lo, hi) and updating those ids
-// need (in runs of consecutive rows, one call of apply each) unless an E part has claimed them,
-// whose end it then waits for. The rows are marked serially first: a loop over the tokens would
-// have its goroutines collide on repeated ids.
-func (m *Model) lookupRows(ids []uint16) {
-	u := &m.upd
-	if !u.on {
-		return
-	}
-	if len(u.need) != len(u.rows) {
-		u.need = make([]bool, len(u.rows))
-	}
-	for _, id := range ids {
-		u.need[id] = true
-	}
-	n := len(u.rows)
-	m.team.run(n, m.team.chunks(n, 64), (*lookupRowsJob)(u))
-}
-
-// lookupRowsJob is lookupRows' loop.
-type lookupRowsJob updDeferred
-
-func (j *lookupRowsJob) Run(_, _, lo, hi int) {
-	u := (*updDeferred)(j)
-	for r := lo; r < hi; {
-		if !u.need[r] || !u.rows[r].CompareAndSwap(rowFree, rowBusy) {
-			r++
-			continue
-		}
-		s := r
-		for r++; r < hi && u.need[r] && u.rows[r].CompareAndSwap(rowFree, rowBusy); r++ {
-		}
-		u.apply(u.embed, s*u.dim, r*u.dim)
-		for i := s; i < r; i++ {
-			u.rows[i].Store(rowDone)
-		}
-	}
-	for r := lo; r < hi; r++ {
-		if u.need[r] {
-			u.need[r] = false
-			st := &u.rows[r] // done here, or claimed by an E part: wait for its end
-			par.Await(func() bool { return st.Load() == rowDone })
-		}
-	}
-}
-
-// Update groups, in the order the forward pass reads their weights: every norm gain (small; the
-// embedding's loop normalises with the first layer's), then each layer's attention projections
-// (updAttn(l)) and its FFN's (updFFN(l)), then the embedding (the rows the lookup reads are
-// updated right before it: lookupRows; the tied classifier reads all of it), then an untied head.
+// Update groups, in the order the forward pass reads their weights: the embedding with every
+// norm gain (small; the embedding's loop normalises with the first layer's), then each layer's
+// attention projections (updAttn(l)) and its FFN's (updFFN(l)), then an untied head.
 const updFirst = 0
 
 func updAttn(l int) int         { return 1 + 2*l }
 func updFFN(l int) int          { return 2 + 2*l }
-func (m *Model) updEmbed() int  { return 1 + 2*len(m.Layers) }
 func (m *Model) updGroups() int { return 3 + 2*len(m.Layers) }
 
 // updGroupOf is the group of each parameter (Params order).
@@ -166,13 +76,12 @@ func (m *Model) updGroupOf() []int {
 			}
 		}
 	}
-	g[m.Embed] = m.updEmbed()
 	if m.Head != nil {
 		g[m.Head] = m.updGroups() - 1
 	}
 	out := make([]int, len(m.params))
 	for i, p := range m.params {
-		out[i] = g[p] // the gains: updFirst
+		out[i] = g[p] // the embedding and the gains: updFirst
 	}
 	return out
 }
@@ -201,18 +110,13 @@ func (m *Model) DeferUpdate(apply func(i, lo, hi int)) bool {
 	if u.parts == nil {
 		groups, ng := m.updGroupOf(), m.updGroups()
 		u.ends, u.done = make([]int, ng), make([]atomic.Int64, ng)
-		u.dim, u.rows = m.cfg.Dim, make([]atomic.Uint32, m.cfg.Vocab)
 		for g := range ng {
 			for i, p := range m.params {
 				if groups[i] != g {
 					continue
 				}
-				chunk := updChunk
-				if p == m.Embed { // whole rows (lookupRows)
-					u.embed, chunk = i, max(1, updChunk/u.dim)*u.dim
-				}
-				for lo := 0; lo < p.Size(); lo += chunk {
-					u.parts = append(u.parts, updPart{i, lo, min(lo+chunk, p.Size()), g})
+				for lo := 0; lo < p.Size(); lo += updChunk {
+					u.parts = append(u.parts, updPart{i, lo, min(lo+updChunk, p.Size()), g})
 				}
 			}
 			u.ends[g] = len(u.parts)
@@ -220,9 +124,6 @@ func (m *Model) DeferUpdate(apply func(i, lo, hi int)) bool {
 	}
 	for g := range u.done {
 		u.done[g].Store(0)
-	}
-	for r := range u.rows {
-		u.rows[r].Store(rowFree)
 	}
 	u.on, u.open, u.apply, u.fenced = true, false, apply, 0
 	return true
