@@ -44,8 +44,6 @@ type cpuTune struct {
 	// is deferred work too, run in the next forward pass, each layer's parts before the layer
 	// (Model.DeferUpdate).
 	update bool
-	// cspin: the pool's goroutines wait in C (par.SetCSpin).
-	cspin bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true}
@@ -68,18 +66,17 @@ func loadTune() error {
 			tune = t
 		}
 		par.SetFillSlack(tune.fillSlack)
-		par.SetCSpin(tune.cspin)
 	})
 	return tuneErr
 }
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
-// fillslack, chain, update and cspin (0/1).
+// fillslack, chain and update (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update, cspin)", kv)
+			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update)", kv)
 		}
 		var err error
 		n := 0
@@ -104,15 +101,13 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.chain = n != 0
 		case "update":
 			t.update = n != 0
-		case "cspin":
-			t.cspin = n != 0
 		case "sharetol":
 			t.shareTol, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.shareTol < 1 {
 				err = fmt.Errorf("below 1")
 			}
 		default:
-			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update, cspin)", k)
+			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update)", k)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)
@@ -131,6 +126,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,cspin=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.cspin))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update))
 }

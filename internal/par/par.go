@@ -180,11 +180,7 @@ func (p *pool) run(w, n, parts int, j Job) {
 		}
 	}
 	if !p.work(0) {
-		if cspin.Load() {
-			cSpinLE(&p.remaining, 0, spinFor(w))
-		} else {
-			spinUntil(spinFor(w), func() bool { return p.remaining.Load() == 0 })
-		}
+		spinUntil(spinFor(w), func() bool { return p.remaining.Load() == 0 })
 		<-p.done
 	}
 	p.j = nil
@@ -238,17 +234,6 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 		}
 	}
 }
-
-// cspin makes the pool's goroutines wait for a loop's end and for the next loop in C (SetCSpin).
-var cspin atomic.Bool
-
-// SetCSpin makes the pool's goroutines spin in C, with the CPU's pause instruction, rather than
-// in Go, when they wait for the parts of a loop to finish or for the next loop to start. A
-// goroutine in a C call leaves its processor (Go's P) to the scheduler, while one spinning in Go
-// holds it and yields it to the scheduler's queue now and then (runtime.Gosched): when every P is
-// held, the Go runtime hands the P of a goroutine inside a long BLAS call (also a C call) to a
-// queued spinner, which then competes with that BLAS thread for a core. Off without cgo.
-func SetCSpin(on bool) { cspin.Store(on && haveCSpin) }
 
 // Await yields (runtime.Gosched) until cond holds: a wait on work in progress on other goroutines
 // of the pool (a chained loop's rows, a padded copy, a deferred update's parts), which ends in µs
@@ -305,11 +290,7 @@ func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 	for {
 		seen := epoch()
 		p.work(k)
-		if cspin.Load() {
-			if cSpinNE(&p.state, 40, seen, time.Duration(p.spin.Load())) {
-				continue
-			}
-		} else if spinUntil(time.Duration(p.spin.Load()), func() bool { return epoch() != seen }) {
+		if spinUntil(time.Duration(p.spin.Load()), func() bool { return epoch() != seen }) {
 			continue
 		}
 		// Announce the sleep, then look again: either this look sees the new loop, or the loop's

@@ -69,24 +69,7 @@ func TestChunks(t *testing.T) {
 
 // TestPoolLoops runs many loops of varying sizes and goroutine counts from two goroutines at once:
 // every item is visited exactly once per loop, by a worker index below the loop's w.
-func TestPoolLoops(t *testing.T) { bothSpins(t, testPoolLoops) }
-
-// bothSpins runs a test of the pool with its goroutines waiting in Go and, where cgo is on, in C
-// (SetCSpin).
-func bothSpins(t *testing.T, test func(t *testing.T)) {
-	for _, c := range []bool{false, true} {
-		if c && !haveCSpin {
-			continue
-		}
-		t.Run(fmt.Sprintf("cspin=%v", c), func(t *testing.T) {
-			SetCSpin(c)
-			defer SetCSpin(false)
-			test(t)
-		})
-	}
-}
-
-func testPoolLoops(t *testing.T) {
+func TestPoolLoops(t *testing.T) {
 	done := make(chan error, 2)
 	for g := range 2 {
 		go func() {
@@ -122,9 +105,7 @@ func testPoolLoops(t *testing.T) {
 
 // TestWorkersJoin: every worker of a loop of w goroutines takes part once the pool has been woken
 // (a worker sleeping, spinning or new all get the loop).
-func TestWorkersJoin(t *testing.T) { bothSpins(t, testWorkersJoin) }
-
-func testWorkersJoin(t *testing.T) {
+func TestWorkersJoin(t *testing.T) {
 	const w = 4
 	for it := range 12 {
 		var seen [w]atomic.Bool
@@ -154,19 +135,8 @@ func testWorkersJoin(t *testing.T) {
 // (anert/model TestLoopsPerStep; anebench prints them) for the step's share.
 func BenchmarkLoop(b *testing.B) {
 	w := Threads(0)
-	for _, cs := range []bool{false, true} {
-		if cs && !haveCSpin {
-			continue
-		}
-		SetCSpin(cs)
-		benchLoop(b, w, cs)
-	}
-	SetCSpin(false)
-}
-
-func benchLoop(b *testing.B, w int, cs bool) {
 	for _, gap := range []time.Duration{0, 200 * time.Microsecond, 2 * longSpin} {
-		b.Run(fmt.Sprintf("w=%d/cspin=%v/gap=%v", w, cs, gap), func(b *testing.B) {
+		b.Run(fmt.Sprintf("w=%d/gap=%v", w, gap), func(b *testing.B) {
 			var sink atomic.Int64
 			body := Func(func(_, lo, hi int) { sink.Add(int64(hi - lo)) })
 			for b.Loop() {
@@ -192,7 +162,7 @@ func TestDeferred(t *testing.T) {
 		t.Run(fmt.Sprintf("slack=%v", slack), func(t *testing.T) {
 			SetFillSlack(slack)
 			defer SetFillSlack(false)
-			bothSpins(t, testDeferred)
+			testDeferred(t)
 		})
 	}
 }
