@@ -44,6 +44,10 @@ type cpuTune struct {
 	// is deferred work too, run in the next forward pass, each layer's parts before the layer
 	// (Model.DeferUpdate).
 	update bool
+	// fillYield: a worker yields after each deferred part it runs in a loop's wait (par.SetFillYield).
+	fillYield bool
+	// callerHold: a loop's caller waits for its last part without yielding (par.SetCallerHold).
+	callerHold bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true}
@@ -66,17 +70,19 @@ func loadTune() error {
 			tune = t
 		}
 		par.SetFillSlack(tune.fillSlack)
+		par.SetFillYield(tune.fillYield)
+		par.SetCallerHold(tune.callerHold)
 	})
 	return tuneErr
 }
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
-// fillslack, chain and update (0/1).
+// fillslack, chain, update, fillyield and callerhold (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update)", kv)
+			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, callerhold)", kv)
 		}
 		var err error
 		n := 0
@@ -101,13 +107,17 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.chain = n != 0
 		case "update":
 			t.update = n != 0
+		case "fillyield":
+			t.fillYield = n != 0
+		case "callerhold":
+			t.callerHold = n != 0
 		case "sharetol":
 			t.shareTol, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.shareTol < 1 {
 				err = fmt.Errorf("below 1")
 			}
 		default:
-			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update)", k)
+			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, callerhold)", k)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)
@@ -126,6 +136,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,callerhold=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), b(tune.callerHold))
 }

@@ -180,7 +180,11 @@ func (p *pool) run(w, n, parts int, j Job) {
 		}
 	}
 	if !p.work(0) {
-		spinUntil(spinFor(w), func() bool { return p.remaining.Load() == 0 })
+		if callerHold.Load() {
+			holdUntil(spinFor(w), func() bool { return p.remaining.Load() == 0 })
+		} else {
+			spinUntil(spinFor(w), func() bool { return p.remaining.Load() == 0 })
+		}
 		<-p.done
 	}
 	p.j = nil
@@ -257,6 +261,9 @@ func (p *pool) work(k int) (last bool) {
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
 		if i >= parts || k >= w {
 			if k > 0 && p.fill(k, w) {
+				if fillYield.Load() {
+					runtime.Gosched()
+				}
 				continue
 			}
 			return last
@@ -495,6 +502,37 @@ func (p *pool) fill(k, w int) bool {
 	}
 	return false
 }
+
+// callerHold makes a loop's caller wait for its last part without yielding (SetCallerHold).
+var callerHold atomic.Bool
+
+// SetCallerHold makes a loop's caller busy-wait for the loop's last part without yielding its
+// processor (a measurement: see SetFillYield for why a caller that yields may wait long).
+func SetCallerHold(on bool) { callerHold.Store(on) }
+
+// holdUntil busy-waits until cond holds or d has passed, never yielding, and reports whether
+// cond held.
+func holdUntil(d time.Duration, cond func() bool) bool {
+	start := time.Now()
+	for i := 0; ; i++ {
+		if cond() {
+			return true
+		}
+		if i&255 == 255 && time.Since(start) > d {
+			return false
+		}
+	}
+}
+
+// fillYield makes a worker yield after each deferred part it runs as filler (SetFillYield).
+var fillYield atomic.Bool
+
+// SetFillYield makes a worker yield its processor (runtime.Gosched) after each deferred part it
+// runs in a loop's wait, before it takes the next. Without it a worker takes the parts back to
+// back while any are left, holding its processor; a goroutine that waits for one — the loop's
+// caller, queued by its own Gosched while it waited for the last part — may then wait until the
+// deferred parts run out, and the next loop starts that late.
+func SetFillYield(on bool) { fillYield.Store(on) }
 
 // slackFill turns fill's estimate on (SetFillSlack).
 var slackFill atomic.Bool
