@@ -159,11 +159,15 @@ func BenchmarkLoop(b *testing.B) {
 // is reused after its Wait.
 func TestDeferred(t *testing.T) {
 	for _, slack := range []bool{false, true} {
-		t.Run(fmt.Sprintf("slack=%v", slack), func(t *testing.T) {
-			SetFillSlack(slack)
-			defer SetFillSlack(false)
-			testDeferred(t)
-		})
+		for _, yield := range []bool{true, false} {
+			t.Run(fmt.Sprintf("slack=%v/yield=%v", slack, yield), func(t *testing.T) {
+				SetFillSlack(slack)
+				SetFillYield(yield)
+				defer SetFillSlack(false)
+				defer SetFillYield(true)
+				testDeferred(t)
+			})
+		}
 	}
 }
 
