@@ -3,7 +3,8 @@
 #   here, with Go:            anert/bench/cpu16.sh build   → devbin/cpu/anebench (static: OpenBLAS linked in)
 #   on the 16-core machine:   anert/bench/cpu16.sh run     → $OUT/cpu16.log, $OUT/bench16.txt
 # `run` also times one empty parallel loop on THREADS goroutines (internal/par's BenchmarkLoop, from
-# the test binary devbin/cpu/par.test): × the loops per step in the report = the step's loop overhead.
+# the test binary devbin/cpu/par.test): × the loops per step in the report = the step's loop overhead;
+# and the cores' memory bandwidth (anert/bench/pytorch/membw.py), which bounds the optimizer's update.
 # (one device call: carry devbin/cpu, command `bash anert/bench/cpu16.sh run`).
 #   on the 16-core machine:   anert/bench/cpu16.sh sweep   → $OUT/sweep.txt: scheduling choices in turn
 # (carry devbin/cpu16: `build` leaves everything there compressed, with the oneDNN build beside the
@@ -47,6 +48,7 @@ run)
 		grep -m1 'model name' /proc/cpuinfo; nproc
 		PYTHON=${PYTHON:-python3} "$D/anebench" --threads "$t" --torch --profile-loops --out "$out/bench16.txt" || echo "FAILED: bench"
 		GOMAXPROCS=$t "$D/par.test" -test.run '^$' -test.bench Loop -test.benchtime 20000x || echo "FAILED: loop benchmark"
+		THREADS=$t ${PYTHON:-python3} anert/bench/pytorch/membw.py || echo "FAILED: memory bandwidth"
 	} 2>&1 | tee "$out/cpu16.log"
 	;;
 sweep)
