@@ -257,7 +257,7 @@ func (p *pool) work(k int) (last bool) {
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
 		if i >= parts || k >= w {
 			if k > 0 && p.fill(k, w) {
-				if fillYield.Load() {
+				if !fillBackToBack.Load() {
 					runtime.Gosched()
 				}
 				continue
@@ -499,9 +499,9 @@ func (p *pool) fill(k, w int) bool {
 	return false
 }
 
-// fillYield makes a worker yield after each deferred part it runs as filler (SetFillYield; on
-// unless turned off).
-var fillYield = func() *atomic.Bool { b := new(atomic.Bool); b.Store(true); return b }()
+// fillBackToBack makes a worker run deferred parts as filler back to back, without yielding
+// between them (SetFillYield(false)).
+var fillBackToBack atomic.Bool
 
 // SetFillYield makes a worker yield its processor (runtime.Gosched) after each deferred part it
 // runs in a loop's wait, before it takes the next (on, the default), or take them back to back
@@ -509,9 +509,9 @@ var fillYield = func() *atomic.Bool { b := new(atomic.Bool); b.Store(true); retu
 // that waits for one — the loop's caller, queued by its own Gosched while it waited for the last
 // part, or a worker back from a BLAS call whose processor the runtime gave away — may then wait
 // until they run out, and the next loop starts that late: on 16 cores the final norm's backward,
-// a loop of 0.1 ms of work, took 0.4–1.1 ms a step with the classifier's weight gradient deferred
-// (README, "Results (16 cores, 6 Dec 2026, 07:45–08:25 UTC)").
-func SetFillYield(on bool) { fillYield.Store(on) }
+// a loop of 0.1 ms of work, took 0.4–1.6 ms a step right after the classifier's weight gradient
+// was deferred (README, "Results (16 cores, 6 Dec 2026, 07:45–08:25 UTC)").
+func SetFillYield(on bool) { fillBackToBack.Store(!on) }
 
 // slackFill turns fill's estimate on (SetFillSlack).
 var slackFill atomic.Bool
