@@ -94,6 +94,11 @@ func (t *team) gemmGrid(gs ...gemmSpec) { t.gemmLoop(gs, nil) }
 func (t *team) gemmLoop(grid, more []gemmSpec) {
 	j := &t.gemm1
 	j.set(grid, more)
+	t.runGemms(j)
+}
+
+// runGemms cuts j's products into blocks for the team's goroutines and runs them as one loop.
+func (t *team) runGemms(j *gemmJob) {
 	j.plan(t.w)
 	j.armRows()
 	t.run(j.blocks(), j.blocks(), j)
@@ -126,9 +131,7 @@ func (t *team) gemmChain(first, second []gemmSpec) {
 	}
 	j.ng += copy(j.g[j.ng:], second)
 	j.ngrid, j.first[2], j.chained = 2, j.ng, true
-	j.plan(t.w)
-	j.armRows()
-	t.run(j.blocks(), j.blocks(), j)
+	t.runGemms(j)
 }
 
 // gemmJob is one gemmLoop: its products in grids, grid i made of the products [first[i],

@@ -76,13 +76,16 @@ func loadTune() error {
 	return tuneErr
 }
 
+// tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
+const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield"
+
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
 // fillslack, chain, update and fillyield (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield)", kv)
+			return t, fmt.Errorf("%q is not key=value (keys: %s)", kv, tuneKeys)
 		}
 		var err error
 		n := 0
@@ -115,7 +118,7 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 				err = fmt.Errorf("below 1")
 			}
 		default:
-			return t, fmt.Errorf("unknown key %q (keys: defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield)", k)
+			return t, fmt.Errorf("unknown key %q (keys: %s)", k, tuneKeys)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)

@@ -60,7 +60,7 @@ const updFirst = 0
 
 func updAttn(l int) int         { return 1 + 2*l }
 func updFFN(l int) int          { return 2 + 2*l }
-func (m *Model) updGroups() int { return 3 + 2*len(m.Layers) }
+func (m *Model) updGroups() int { return 2 + 2*len(m.Layers) } // the last: an untied head
 
 // updGroupOf is the group of each parameter (Params order).
 func (m *Model) updGroupOf() []int {
