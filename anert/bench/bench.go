@@ -75,6 +75,9 @@ type Options struct {
 	PeakN   int           // size n of the bursts' n×n×n products (0: 1024)
 	// ProfileLoops records a loop profile (LoopProfile) of a few more steps after the timed ones.
 	ProfileLoops bool
+	// Trace, with ProfileLoops, is a file prefix: the profiled steps' timeline (par.Profile.Record:
+	// every loop and part, on which goroutine, when) goes to Trace.<config>.txt (WriteTimeline).
+	Trace string
 }
 
 // peakN is o.PeakN or its default, 1024.
@@ -278,7 +281,7 @@ func Measure(spec Spec, o Options) (Result, error) {
 	res.Threaded[1] = b.threaded(burstDur)
 	blas.SetSerial(true)
 	if o.ProfileLoops {
-		if res.Loops, err = profileLoops(rig, res.SgemmN, burstDur, res.FLOPsPerToken*float64(res.Tokens())); err != nil {
+		if res.Loops, err = profileLoops(rig, res.SgemmN, burstDur, res.FLOPsPerToken*float64(res.Tokens()), traceFile(o.Trace, spec.Name)); err != nil {
 			return Result{}, err
 		}
 	}

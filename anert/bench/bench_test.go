@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,9 +222,10 @@ func BenchmarkTrain(b *testing.B) {
 func TestLoopProfileTiny(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.txt")
 	var w bytes.Buffer
-	o := Options{Threads: 2, Steps: 1, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128, ProfileLoops: true}
-	if !slices.Contains(o.ChildArgs(), "--profile-loops") {
-		t.Fatalf("child args %q lack --profile-loops", o.ChildArgs())
+	trace := filepath.Join(t.TempDir(), "tl")
+	o := Options{Threads: 2, Steps: 1, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128, ProfileLoops: true, Trace: trace}
+	if a := o.ChildArgs(); !slices.Contains(a, "--profile-loops") || !slices.Contains(a, trace) {
+		t.Fatalf("child args %q lack --profile-loops or --trace", a)
 	}
 	r, err := Measure(tinySpec(), o)
 	if err != nil {
@@ -254,6 +256,26 @@ func TestLoopProfileTiny(t *testing.T) {
 	}
 	if flops <= 0 || lp.Outside.Calls != 0 {
 		t.Fatalf("BLAS FLOPs in loops %d, calls outside %d", flops, lp.Outside.Calls)
+	}
+	// The timeline (Options.Trace): a line per loop profiled, a part span per part.
+	tl, err := os.ReadFile(traceFile(trace, "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nloops, nparts, wantParts int64
+	for _, line := range strings.Split(string(tl), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 7 && f[0] == "loop":
+			nloops++
+			n, _ := strconv.Atoi(f[4])
+			wantParts += int64(n)
+		case len(f) == 6 && f[0] == "span" && f[3] == "part":
+			nparts++
+		}
+	}
+	if nloops != loops || nparts != wantParts || nparts == 0 {
+		t.Fatalf("timeline: %d loops (profiled %d), %d part spans (its loops have %d parts)", nloops, loops, nparts, wantParts)
 	}
 	err = Run(&w, RunOptions{Specs: []Spec{tinySpec()}, Benchstat: out, Options: o})
 	if err != nil {

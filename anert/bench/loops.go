@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -28,12 +30,28 @@ type LoopProfile struct {
 	Deferred   int64      // ns of goroutine time deferred parts ran in other loops' waits (par.Profile.Deferred)
 }
 
-// profileLoops records a LoopProfile of profileSteps steps of rig.
-func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64) (*LoopProfile, error) {
+// traceSpans is the room of a timeline (Options.Trace): a profiled step of the original shape
+// runs ~60 loops and a few thousand parts.
+const traceSpans = 1 << 17
+
+// traceFile is where the timeline of config goes (Options.Trace; "" for none).
+func traceFile(prefix, config string) string {
+	if prefix == "" {
+		return ""
+	}
+	return prefix + "." + config + ".txt"
+}
+
+// profileLoops records a LoopProfile of profileSteps steps of rig, and their timeline into the
+// file trace unless it is "".
+func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64, trace string) (*LoopProfile, error) {
 	blas.SetSerial(true)
 	lp := &LoopProfile{Steps: profileSteps, SgemmN: n, Single: newBurster(n, 1).parallel(d).Mean,
 		ModelFLOPs: flopsPerStep * profileSteps}
 	p := par.NewProfile()
+	if trace != "" {
+		p.Record(traceSpans)
+	}
 	par.SetProfile(p)
 	defer par.SetProfile(nil)
 	for range profileSteps {
@@ -45,7 +63,39 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64) (*Loop
 	}
 	par.SetProfile(nil)
 	lp.Sites, lp.Outside, lp.Deferred = p.Sites(), p.Outside(), int64(p.Deferred())
+	if trace != "" {
+		f, err := os.Create(trace)
+		if err != nil {
+			return nil, fmt.Errorf("bench: the timeline: %w", err)
+		}
+		loops, spans := p.Timeline()
+		WriteTimeline(f, loops, spans)
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("bench: writing the timeline %s: %w", trace, err)
+		}
+	}
 	return lp, nil
+}
+
+// WriteTimeline writes a timeline as text, times in µs from the first loop's start: a line
+// "loop i site w parts start end" per loop, then "span loop worker kind start end" per part (kind:
+// part, fill — a deferred part run in loop's wait, loop −1 between loops — or drain, one run by
+// the deferred job's own loop). anert/bench/timeline.py summarises it.
+func WriteTimeline(w io.Writer, loops []par.LoopSpan, spans []par.Span) {
+	var t0 int64
+	if len(loops) > 0 {
+		t0 = loops[0].Start
+	}
+	us := func(t int64) float64 { return float64(t-t0) / 1e3 }
+	bw := bufio.NewWriter(w)
+	for i, l := range loops {
+		fmt.Fprintf(bw, "loop %d %s %d %d %.1f %.1f\n", i, l.Site, l.W, l.Parts, us(l.Start), us(l.End))
+	}
+	kinds := [...]string{par.PartSpan: "part", par.FillSpan: "fill", par.DrainSpan: "drain"}
+	for _, s := range spans {
+		fmt.Fprintf(bw, "span %d %d %s %.1f %.1f\n", s.Loop, s.Worker, kinds[s.Kind], us(s.Start), us(s.End))
+	}
+	bw.Flush()
 }
 
 // WriteLoopProfile prints r's loop profile as a table, one row per site, the longest first: loops

@@ -168,6 +168,9 @@ func (o Options) ChildArgs() []string {
 	if o.ProfileLoops {
 		a = append(a, "--profile-loops")
 	}
+	if o.Trace != "" {
+		a = append(a, "--trace", o.Trace)
+	}
 	return a
 }
 

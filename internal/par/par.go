@@ -439,9 +439,14 @@ func (d *Deferred) take(k int, filler bool, upto int) bool {
 		ns := clock() - t
 		if pr != nil && filler {
 			pr.deferred.Add(ns)
+			loop := int32(-1)
 			if in != nil {
 				in.filled.Add(ns)
+				loop = in.id
 			}
+			pr.span(loop, k, FillSpan, t, t+ns)
+		} else if pr != nil {
+			pr.span(-1, k, DrainSpan, t, t+ns)
 		}
 		d.partNs.Add(ns)
 		d.partsRun.Add(1)

@@ -30,6 +30,69 @@ type Profile struct {
 	cur      atomic.Pointer[loopRec] // the loop whose parts BLAS calls count towards
 	outside  blasCounters            // BLAS calls made outside every loop
 	deferred atomic.Int64            // ns: deferred parts run by workers inside other loops' waits
+	tl       *timeline               // nil unless Record was called
+}
+
+// A LoopSpan is one loop of a timeline (Profile.Record): its site, goroutines, parts, and its start
+// and end (ns on the process's monotonic clock).
+type LoopSpan struct {
+	Site       string
+	W, Parts   int
+	Start, End int64
+}
+
+// A Span is one part run on a goroutine: a loop's part (Kind PartSpan, Loop its index in the
+// timeline's loops), or a deferred part run as filler in the wait of loop Loop (FillSpan; Loop −1
+// between loops), or by Wait's or RunTo's own loop (DrainSpan).
+type Span struct {
+	Loop       int32
+	Worker     int16
+	Kind       uint8
+	Start, End int64
+}
+
+// Span kinds.
+const (
+	PartSpan = iota
+	FillSpan
+	DrainSpan
+)
+
+// timeline is a profile's record of every loop and part, in preallocated room.
+type timeline struct {
+	loops []LoopSpan // under the profile's mu; index = loopRec.id
+	nloop atomic.Int32
+	spans []Span
+	n     atomic.Int64
+}
+
+// Record makes p keep a timeline of up to maxSpans parts and maxSpans/8 loops from now on, beside
+// its sums: which goroutine ran which part when (Timeline). The room is allocated here; a loop or
+// part past it is left out of the timeline (not of the sums).
+func (p *Profile) Record(maxSpans int) {
+	p.tl = &timeline{loops: make([]LoopSpan, max(1, maxSpans/8)), spans: make([]Span, maxSpans)}
+}
+
+// Timeline is what Record kept: the loops in the order they started, and the parts in the order
+// they ended.
+func (p *Profile) Timeline() ([]LoopSpan, []Span) {
+	if p.tl == nil {
+		return nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	nl := min(int(p.tl.nloop.Load()), len(p.tl.loops))
+	ns := min(int(p.tl.n.Load()), len(p.tl.spans))
+	return append([]LoopSpan(nil), p.tl.loops[:nl]...), append([]Span(nil), p.tl.spans[:ns]...)
+}
+
+// span records a part of kind on worker from t0 to t1 (clock) in loop (−1: none), if there is room.
+func (p *Profile) span(loop int32, worker, kind int, t0, t1 int64) {
+	if tl := p.tl; tl != nil {
+		if i := tl.n.Add(1) - 1; i < int64(len(tl.spans)) {
+			tl.spans[i] = Span{loop, int16(worker), uint8(kind), t0, t1}
+		}
+	}
 }
 
 // NewProfile returns an empty profile.
@@ -124,7 +187,9 @@ func (c *blasCounters) load() BLAS {
 // loopRec is one profiled loop: the job it wraps, timing each part.
 type loopRec struct {
 	j                  Job
-	t0                 time.Time // the loop's start
+	t0                 int64 // the loop's start (clock)
+	id                 int32 // its index in the timeline (−1: none)
+	p                  *Profile
 	busy               atomic.Int64
 	maxPart, lastStart atomic.Int64 // ns
 	filled             atomic.Int64 // ns: deferred parts started in the loop's waits (Site.Filled)
@@ -132,12 +197,16 @@ type loopRec struct {
 }
 
 func (r *loopRec) Run(worker, part, lo, hi int) {
-	t := time.Now()
+	t := clock()
 	r.j.Run(worker, part, lo, hi)
-	d := time.Since(t)
+	end := clock()
+	d := end - t
+	if r.id >= 0 {
+		r.p.span(r.id, worker, PartSpan, t, end)
+	}
 	r.busy.Add(int64(d))
 	atomicMax(&r.maxPart, int64(d))
-	atomicMax(&r.lastStart, int64(t.Sub(r.t0)))
+	atomicMax(&r.lastStart, t-r.t0)
 }
 
 // atomicMax sets a to max(a, v).
@@ -153,15 +222,25 @@ func atomicMax(a *atomic.Int64, v int64) {
 // run is Run's profiled path.
 func (p *Profile) run(w, n, parts int, j Job) {
 	name := siteName()
-	r := &loopRec{j: j, t0: time.Now()}
+	r := &loopRec{j: j, id: -1, p: p}
+	if p.tl != nil {
+		if id := p.tl.nloop.Add(1) - 1; int(id) < len(p.tl.loops) {
+			r.id = id
+		}
+	}
+	r.t0 = clock()
 	owner := p.cur.CompareAndSwap(nil, r)
 	run(w, n, parts, r)
-	wall := time.Since(r.t0)
+	end := clock()
+	wall := time.Duration(end - r.t0)
 	if owner {
 		p.cur.CompareAndSwap(r, nil)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if r.id >= 0 {
+		p.tl.loops[r.id] = LoopSpan{name, w, parts, r.t0, end}
+	}
 	s := p.sites[name]
 	if s == nil {
 		s = &Site{Name: name}

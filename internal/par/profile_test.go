@@ -2,6 +2,7 @@ package par_test
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,5 +135,64 @@ func TestProfileFilled(t *testing.T) {
 	// time of no loop), so at least one of the four, not all, is this loop's.
 	if s.Filled < time.Millisecond || s.Filled > p.Deferred() || s.Busy > 21*time.Millisecond+s.Wall/2 {
 		t.Fatalf("loop filled %v (4 deferred parts of 1 ms; all deferred %v), busy %v, wall %v", s.Filled, p.Deferred(), s.Busy, s.Wall)
+	}
+}
+
+// TestProfileTimeline: with Record, a profile keeps every loop (site, goroutines, parts, start ≤
+// end, in start order) and every part as a span inside its loop's window, on one of its
+// goroutines; deferred parts run as filler or by Wait's loop are spans of their kinds; without
+// Record there is no timeline, and past its room spans are left out, not written over.
+func TestProfileTimeline(t *testing.T) {
+	var d par.Deferred
+	var ran atomic.Int32
+	p := par.NewProfile()
+	p.Record(1000)
+	par.SetProfile(p)
+	par.Defer(&d, 4, 40, 40, par.Func(func(_, _, _ int) { ran.Add(1); time.Sleep(20 * time.Microsecond) }))
+	startDirect(4, 8, &sleepJob{make([]time.Duration, 8)})
+	startDirect(3, 5, &sleepJob{[]time.Duration{0, time.Millisecond, 0, 0, 0}})
+	d.Wait(4)
+	par.SetProfile(nil)
+	loops, spans := p.Timeline()
+	if len(loops) < 2 || loops[0].Parts != 8 || loops[0].W != 4 || loops[1].Parts != 5 || loops[1].W != 3 {
+		t.Fatalf("loops %+v", loops)
+	}
+	parts := map[int32]int{}
+	var fill, drain int
+	for _, s := range spans {
+		switch s.Kind {
+		case par.PartSpan:
+			l := loops[s.Loop]
+			if s.Start < l.Start || s.End > l.End || s.End < s.Start || int(s.Worker) >= l.W {
+				t.Fatalf("span %+v outside loop %+v", s, l)
+			}
+			parts[s.Loop]++
+		case par.FillSpan:
+			fill++
+		case par.DrainSpan:
+			drain++
+		}
+	}
+	for i, l := range loops {
+		if parts[int32(i)] != l.Parts || l.End < l.Start || (i > 0 && l.Start < loops[i-1].Start) {
+			t.Fatalf("loop %d %+v: %d part spans", i, l, parts[int32(i)])
+		}
+		if !strings.Contains(l.Site, "par_test.") && !strings.Contains(l.Site, "par.") {
+			t.Fatalf("loop %d site %q", i, l.Site)
+		}
+	}
+	if fill+drain != int(ran.Load()) || ran.Load() != 40 {
+		t.Fatalf("%d fill + %d drain spans for %d deferred parts run (of 40)", fill, drain, ran.Load())
+	}
+	if l, s := par.NewProfile().Timeline(); l != nil || s != nil {
+		t.Fatal("a timeline without Record")
+	}
+	small := par.NewProfile()
+	small.Record(3)
+	par.SetProfile(small)
+	startDirect(2, 8, &sleepJob{make([]time.Duration, 8)})
+	par.SetProfile(nil)
+	if _, s := small.Timeline(); len(s) != 3 {
+		t.Fatalf("%d spans kept in room for 3", len(s))
 	}
 }

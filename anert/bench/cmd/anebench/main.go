@@ -36,6 +36,7 @@ func run(args []string) error {
 	fs.DurationVar(&o.PeakDur, "peak-dur", 0, "sgemm measurement before each step (0: 250ms)")
 	fs.IntVar(&o.PeakN, "peak-n", 0, "size n of the sgemm measurement's n×n×n products (0: 1024)")
 	fs.BoolVar(&o.ProfileLoops, "profile-loops", false, "after the timed steps, profile a few more loop by loop (wall, busy, BLAS per site; also into --out's .loops.txt)")
+	fs.StringVar(&o.Trace, "trace", "", "with --profile-loops: write the profiled steps' timeline (every loop and part: goroutine, start, end) to PREFIX.<config>.txt")
 	fs.IntVar(&o.Rounds, "rounds", 0, "times each config is measured, in turn (0: 1, or 2 with --torch)")
 	fs.StringVar(&o.Benchstat, "out", "bench.txt", "file for the benchstat lines (empty: none)")
 	fs.BoolVar(&o.Torch, "torch", os.Getenv("TORCH") == "1", "also run the PyTorch reference and print the ratios (or TORCH=1)")

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Summarise a step timeline (anebench --profile-loops --trace PREFIX → PREFIX.<config>.txt).
+
+Per site, averaged over its loops: wall µs; goroutines that ran a part (of w); the goroutines'
+time split into parts (busy), deferred parts run in the loop's wait (fill), waiting before their
+first part (late: still in a deferred part or in BLAS, or not scheduled) and after their last
+(tail); and what ended the loop: the last part's goroutine's start delay and its part count.
+
+usage: python3 anert/bench/timeline.py PREFIX.default.txt [--top N]
+"""
+import sys
+from collections import defaultdict
+
+
+def load(path):
+    loops, spans = [], []
+    for line in open(path):
+        f = line.split()
+        if f[0] == "loop":
+            loops.append(dict(site=f[2], w=int(f[3]), parts=int(f[4]), start=float(f[5]), end=float(f[6])))
+        elif f[0] == "span":
+            spans.append((int(f[1]), int(f[2]), f[3], float(f[4]), float(f[5])))
+    return loops, spans
+
+
+def overlap(a0, a1, b0, b1):
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def main():
+    path = sys.argv[1]
+    top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 20
+    loops, spans = load(path)
+    by_loop = defaultdict(list)
+    by_worker = defaultdict(list)  # every span of a worker, for what it did while a loop ran
+    for s in spans:
+        if s[2] == "part":
+            by_loop[s[0]].append(s)
+        if s[2] in ("part", "fill"):
+            by_worker[s[1]].append(s)
+    agg = defaultdict(lambda: defaultdict(float))
+    for i, l in enumerate(loops):
+        ps = by_loop.get(i, [])
+        if not ps or l["w"] < 2:
+            continue
+        a = agg[l["site"]]
+        wall = l["end"] - l["start"]
+        a["n"] += 1
+        a["wall"] += wall
+        a["cap"] += wall * l["w"]
+        first, last, count = {}, {}, defaultdict(int)
+        for _, k, _, t0, t1 in ps:
+            first[k] = min(first.get(k, t0), t0)
+            last[k] = max(last.get(k, t1), t1)
+            count[k] += 1
+            a["busy"] += t1 - t0
+        a["joined"] += len(first)
+        for k in range(l["w"]):
+            # fill: deferred parts this goroutine ran inside the loop's window (any loop id)
+            fill = sum(overlap(t0, t1, l["start"], l["end"]) for (_, kk, kind, t0, t1) in by_worker[k]
+                       if kind == "fill")
+            a["fill"] += fill
+            if k in first:
+                a["late"] += max(0.0, first[k] - l["start"])
+                a["tail"] += max(0.0, l["end"] - last[k])
+            else:
+                a["absent"] += wall
+        kend = max(last, key=lambda k: last[k])
+        a["end_delay"] += first[kend] - l["start"]
+        a["end_parts"] += count[kend]
+        a["parts_per"] += l["parts"] / l["w"]
+    rows = sorted(agg.items(), key=lambda kv: -kv[1]["wall"])
+    steps_wall = sum(l["end"] - l["start"] for l in loops)
+    print(f"{path}: {len(loops)} loops, {steps_wall/1e3:.1f} ms in loops")
+    print(f"{'site':>36} {'loops':>5} {'wall µs':>8} {'joined':>6} {'busy%':>5} {'late%':>5} {'tail%':>5}"
+          f" {'absent%':>7} {'fill%':>5} {'parts/w':>7} {'end: start µs, parts':>20}")
+    tot = defaultdict(float)
+    for site, a in rows[:top]:
+        n, cap = a["n"], a["cap"]
+        for k in ("cap", "busy", "late", "tail", "absent", "fill"):
+            tot[k] += a[k]
+        print(f"{site:>36} {n:5.0f} {a['wall']/n:8.1f} {a['joined']/n:6.1f} {100*a['busy']/cap:5.1f}"
+              f" {100*a['late']/cap:5.1f} {100*a['tail']/cap:5.1f} {100*a['absent']/cap:7.1f}"
+              f" {100*a['fill']/cap:5.1f} {a['parts_per']/n:7.2f} {a['end_delay']/n:12.1f}, {a['end_parts']/n:4.2f}")
+    cap = tot["cap"]
+    print(f"{'(these sites)':>36} {'':5} {'':8} {'':6} {100*tot['busy']/cap:5.1f} {100*tot['late']/cap:5.1f}"
+          f" {100*tot['tail']/cap:5.1f} {100*tot['absent']/cap:7.1f} {100*tot['fill']/cap:5.1f}")
+    print("late: before a goroutine's first part (fill inside it counts in fill too); tail: after its last;"
+          " absent: goroutines that ran no part")
+
+
+if __name__ == "__main__":
+    main()
