@@ -219,6 +219,72 @@ func testDeferred(t *testing.T) {
 	}
 }
 
+// stepJob is a SteppedJob that checks its steps: each part's steps run once each, in order, never
+// two of one part at once.
+type stepJob struct {
+	steps  int
+	next   []atomic.Int32 // each part's next step
+	active []atomic.Bool
+	bad    atomic.Value // the first violation
+}
+
+func (j *stepJob) Steps() int { return j.steps }
+
+func (j *stepJob) Run(k, part, lo, hi int) { panic("par: a SteppedJob's part ran whole") }
+
+func (j *stepJob) RunStep(_, part, _, _, step int) {
+	if !j.active[part].CompareAndSwap(false, true) {
+		j.bad.CompareAndSwap(nil, fmt.Sprintf("part %d: step %d ran beside another of its steps", part, step))
+	}
+	if got := j.next[part].Add(1) - 1; int(got) != step {
+		j.bad.CompareAndSwap(nil, fmt.Sprintf("part %d: step %d ran as its step number %d", part, step, got))
+	}
+	time.Sleep(20 * time.Microsecond)
+	j.active[part].Store(false)
+}
+
+// TestDeferredSteps: a SteppedJob's deferred parts run every step once, in order, one at a time,
+// though workers running them in loops' waits pause them when a loop starts and other goroutines
+// (workers, Wait's loop or its caller) resume them; the loops started meanwhile visit every item
+// once. Some parts must have been paused (Pauses).
+func TestDeferredSteps(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 11))
+	var d Deferred
+	before := Pauses()
+	for round := range 30 {
+		n, steps := 1+r.IntN(40), 1+r.IntN(6)
+		j := &stepJob{steps: steps, next: make([]atomic.Int32, n), active: make([]atomic.Bool, n)}
+		Defer(&d, 4, n, n, j)
+		for range 10 {
+			w, m := 1+r.IntN(4), r.IntN(100)
+			seen := make([]atomic.Int32, m)
+			Run(w, m, Chunks(w, m, 1), Func(func(k, lo, hi int) {
+				for x := lo; x < hi; x++ {
+					seen[x].Add(1)
+				}
+				time.Sleep(10 * time.Microsecond)
+			}))
+			for x := range seen {
+				if c := seen[x].Load(); c != 1 {
+					t.Fatalf("round %d: loop item %d visited %d times", round, x, c)
+				}
+			}
+		}
+		d.Wait(1 + r.IntN(4))
+		if b := j.bad.Load(); b != nil {
+			t.Fatalf("round %d: %s", round, b)
+		}
+		for x := range j.next {
+			if got := j.next[x].Load(); int(got) != steps {
+				t.Fatalf("round %d: part %d ran %d of its %d steps", round, x, got, steps)
+			}
+		}
+	}
+	if Pauses() == before {
+		t.Error("no deferred part was paused: the workers never stopped one for a loop")
+	}
+}
+
 // TestDeferredRunTo: RunTo runs the unclaimed parts below its bound and no others, so that with
 // the caller's count of finished parts a prefix of a deferred job is waited for in order
 // (anert/model's deferred optimizer update); parts above the bound are still run exactly once,
