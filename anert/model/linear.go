@@ -160,10 +160,6 @@ type gemmJob struct {
 	padLD    [maxGemms]int
 	padAt    [maxGemms]int
 	padState []atomic.Int32
-	// ksteps > 1 (a deferred weight-gradient job, deferDW): run as a par.SteppedJob, each block
-	// computed over ksteps chunks of its products' k, so that a goroutine running it in a loop's
-	// wait can stop between chunks when the next loop starts (RunStep).
-	ksteps int
 }
 
 // padStride: a product whose B is stored transposed (y = x·Wᵀ: B's rows are C's columns) with
@@ -188,7 +184,7 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 			panic("model: gemmGrid's products must have the same output shape")
 		}
 	}
-	j.chained, j.padLD, j.ksteps = false, [maxGemms]int{}, 1 // gemmChain, armPads and deferDW set them
+	j.chained, j.padLD = false, [maxGemms]int{} // gemmChain and armPads set them
 	j.ng = copy(j.g[:], grid)
 	j.ng += copy(j.g[j.ng:], more)
 	j.ngrid = 1 + len(more)
@@ -497,56 +493,20 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 	}
 }
 
-// Steps is how many chunks of k each block is computed in (par.SteppedJob; ksteps).
-func (j *gemmJob) Steps() int { return max(1, j.ksteps) }
-
-// RunStep computes chunk step of the k of every product of blocks [lo, hi): with β = 1 after
-// the first chunk, so the chunks, run in order, sum to the block (the same packed data as one
-// call: a chunk packs its own rows of op(A) and op(B)). Only for plain grids (deferDW's weight
-// gradients): no post ops, row epilogues, chains or padded copies.
-func (j *gemmJob) RunStep(_, _, lo, hi, step int) {
-	n := j.Steps()
-	for b := lo; b < hi; b++ {
-		i := 0
-		for b >= j.start[i+1] {
-			i++
-		}
-		bi, bj := (b-j.start[i])/j.pn[i], (b-j.start[i])%j.pn[i]
-		gs := j.g[j.first[i]:j.first[i+1]]
-		u := colUnit(gs[0].unit)
-		r0, r1 := bound(gs[0].m, j.pm[i], bi, 16), bound(gs[0].m, j.pm[i], bi+1, 16)
-		c0, c1 := bound(gs[0].n, j.pn[i], bj, u), bound(gs[0].n, j.pn[i], bj+1, u)
-		for k := range gs {
-			g := &gs[k]
-			beta := g.beta
-			if step > 0 {
-				beta = 1
-			}
-			g.blockK(r0, r1, c0, c1, bound(g.k, n, step, 16), bound(g.k, n, step+1, 16), beta)
-		}
-	}
-}
-
 // block computes C[r0:r1, c0:c1] with β = beta.
-func (g *gemmSpec) block(r0, r1, c0, c1 int, beta float32) { g.blockK(r0, r1, c0, c1, 0, g.k, beta) }
-
-// blockK computes C[r0:r1, c0:c1] = α·op(A)[r0:r1, k0:k1]·op(B)[k0:k1, c0:c1] + β·C[r0:r1, c0:c1].
-func (g *gemmSpec) blockK(r0, r1, c0, c1, k0, k1 int, beta float32) {
+func (g *gemmSpec) block(r0, r1, c0, c1 int, beta float32) {
 	if r1 <= r0 || c1 <= c0 {
 		return
 	}
-	aoff := r0*g.lda + k0 // op(A) = A: rows r0…, columns k0…
+	aoff := r0 * g.lda
 	if g.transA {
-		aoff = k0*g.lda + r0 // A is [k, m]
+		aoff = r0
 	}
-	boff := k0*g.ldb + c0 // op(B) = B: [k, n]
+	boff := c0
 	if g.transB {
-		boff = c0*g.ldb + k0 // B is [n, k]
+		boff = c0 * g.ldb
 	}
-	if k1 <= k0 { // an empty chunk: C = β·C
-		boff, aoff = 0, 0
-	}
-	blas.Sgemm(g.transA, g.transB, r1-r0, c1-c0, k1-k0, g.alpha, g.a[aoff:], g.lda, g.b[boff:], g.ldb, beta, g.c[r0*g.ldc+c0:], g.ldc)
+	blas.Sgemm(g.transA, g.transB, r1-r0, c1-c0, g.k, g.alpha, g.a[aoff:], g.lda, g.b[boff:], g.ldb, beta, g.c[r0*g.ldc+c0:], g.ldc)
 }
 
 // linear is the spec of y = x·Wᵀ for x [n, in], W [out, in] (llama2.c layout), y [n, out]

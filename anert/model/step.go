@@ -569,7 +569,6 @@ func (m *Model) deferDW(kind, l int, s Shape) {
 	}
 	j.g.set(gs[:1], gs[1:])
 	j.g.plan(t.w * tune.deferBlocks)
-	j.g.ksteps = tune.deferSteps
 	par.Defer(&j.d, t.w, j.g.blocks(), j.g.blocks(), &j.g)
 }
 

@@ -409,19 +409,16 @@ func TestDeferredWeightGrads(t *testing.T) {
 				return loss, g, par.Deferreds() - d0, par.Loops() - l0
 			}
 			loss0, g0, _, loops0 := run(0)
-			for _, ksteps := range []int{1, 3, 4} { // whole blocks, and in chunks of k (SteppedJob)
-				tune.deferSteps = ksteps
-				loss1, g1, deferred, loops1 := run(8)
-				if math.Abs(loss1-loss0) > 1e-6*math.Abs(loss0) {
-					t.Errorf("dsteps=%d: loss %.9g deferred, %.9g fused", ksteps, loss1, loss0)
-				}
-				sameGrads(t, fmt.Sprintf("dsteps=%d: deferred vs fused", ksteps), g0, g1)
-				if want := uint64(steps * (2*cfg.Layers + 1)); deferred != want {
-					t.Errorf("%d jobs deferred in %d steps, want %d (2 a layer + the classifier's)", deferred, steps, want)
-				}
-				if most := loops0 + uint64(steps*(2*cfg.Layers+1)); loops1 > most {
-					t.Errorf("%d loops deferred, %d fused: more than 2 extra a layer (and 1 for the classifier)", loops1, loops0)
-				}
+			loss1, g1, deferred, loops1 := run(8)
+			if math.Abs(loss1-loss0) > 1e-6*math.Abs(loss0) {
+				t.Errorf("loss %.9g deferred, %.9g fused", loss1, loss0)
+			}
+			sameGrads(t, "deferred vs fused", g0, g1)
+			if want := uint64(steps * (2*cfg.Layers + 1)); deferred != want {
+				t.Errorf("%d jobs deferred in %d steps, want %d (2 a layer + the classifier's)", deferred, steps, want)
+			}
+			if most := loops0 + uint64(steps*(2*cfg.Layers+1)); loops1 > most {
+				t.Errorf("%d loops deferred, %d fused: more than 2 extra a layer (and 1 for the classifier)", loops1, loops0)
 			}
 		})
 	}

@@ -25,10 +25,6 @@ type cpuTune struct {
 	// cores (6 Dec 2026, 5 rounds over two calls) the original's shape ran 170–178 ms a step
 	// with 4 against 183–191 with 2; 8 and 16 were slower than 4, the default config within noise.
 	deferBlocks int
-	// deferSteps: each deferred block is computed in this many chunks of its k (the tokens), and a
-	// goroutine that runs it in a loop's wait stops between two when the next loop starts
-	// (par.SteppedJob), leaving the rest to the next taker. 1: whole blocks.
-	deferSteps int
 	// shareTol: a loop of several products is cut finer (up to 4 blocks per goroutine) until its
 	// goroutines, taking blocks in turn, finish within this factor of a perfect share (plan).
 	shareTol float64
@@ -55,7 +51,7 @@ type cpuTune struct {
 	fillYield bool
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, deferSteps: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true, fillYield: true}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true, fillYield: true}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -81,7 +77,7 @@ func loadTune() error {
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
-const tuneKeys = "defer, dblocks, dsteps, sharetol, lone, whole, fillslack, chain, update, fillyield"
+const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield"
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
 // fillslack, chain, update and fillyield (0/1).
@@ -104,8 +100,6 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.deferMin = n
 		case "dblocks":
 			t.deferBlocks = max(1, n)
-		case "dsteps":
-			t.deferSteps = max(1, n)
 		case "lone":
 			t.loneBlocks = n
 		case "whole":
@@ -143,6 +137,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,dsteps=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d", tune.deferMin,
-		tune.deferBlocks, tune.deferSteps, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield))
 }

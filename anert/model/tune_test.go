@@ -8,9 +8,9 @@ import (
 // TestParseTune: ANELAB_CPU_TUNE's keys set their fields, and a malformed value names the bad
 // part (New reports it).
 func TestParseTune(t *testing.T) {
-	base := cpuTune{deferMin: 8, deferBlocks: 4, deferSteps: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true, fillYield: true}
-	got, err := parseTune(base, "defer=0, dblocks=2,dsteps=1,sharetol=1.02,lone=2,whole=0,fillslack=1,chain=0,update=0,fillyield=0")
-	want := cpuTune{deferMin: 0, deferBlocks: 2, deferSteps: 1, shareTol: 1.02, loneBlocks: 2, wholePairs: false, fillSlack: true}
+	base := cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true, fillYield: true}
+	got, err := parseTune(base, "defer=0, dblocks=2,sharetol=1.02,lone=2,whole=0,fillslack=1,chain=0,update=0,fillyield=0")
+	want := cpuTune{deferMin: 0, deferBlocks: 2, shareTol: 1.02, loneBlocks: 2, wholePairs: false, fillSlack: true}
 	if err != nil || got != want {
 		t.Fatalf("got %+v, %v; want %+v", got, err, want)
 	}

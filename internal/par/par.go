@@ -287,13 +287,6 @@ func (p *pool) work(k int) (last bool) {
 	}
 }
 
-// hasPart reports whether the loop in progress has a part that worker k may start.
-func (p *pool) hasPart(k int) bool {
-	v := p.state.Load()
-	w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
-	return i < parts && k < w
-}
-
 func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 	epoch := func() uint64 { return p.state.Load() >> 40 }
 	<-wake
@@ -331,11 +324,6 @@ type Deferred struct {
 	n     int
 	state atomic.Uint64 // open (1 bit, bit 48) | parts (24 bits, from 24) | next unclaimed part (24)
 	done  atomic.Int64  // parts finished
-	// A SteppedJob's parts that a filler paused (see SteppedJob): part<<16 | next step, to be
-	// resumed by the next taker; npaused mirrors len(paused) for a look without the lock.
-	mu      sync.Mutex
-	paused  []uint64
-	npaused atomic.Int32
 	// the parts run so far (kept across uses: a Deferred reused step after step runs the same
 	// blocks) and their total time, for fill's estimate (counted while it or a profile is on)
 	partsRun, partNs atomic.Int64
@@ -348,20 +336,6 @@ const (
 	maxDeferred   = 8 // deferred jobs open at once (more run at once, in Defer)
 	maxDeferParts = deferMask
 )
-
-// A SteppedJob is a Job whose parts run in Steps() steps, each RunStep of one part (steps of a part
-// in order, each on one goroutine at a time): a weight-gradient block computed over chunks of its
-// inner dimension. Deferred, its part run as filler stops between two steps when the pool's loop
-// in progress has a part for its worker — a loop started meanwhile — and the rest of the part is
-// left for the next goroutine that takes a deferred part: a worker busy with a long deferred part
-// then joins the next loop late by one step at most, not by a whole part (on 16 cores, workers
-// joined loops 0.1–0.7 ms late that way and the loops waited for their parts; README, "Results (16
-// cores, 6 Dec 2026, 09:00–)").
-type SteppedJob interface {
-	Job
-	Steps() int
-	RunStep(worker, part, lo, hi, step int)
-}
 
 // Defer offers j's parts — [0, n) split into parts as in Run — to the pool's workers until
 // d.Wait. With more than maxDeferred jobs open, or one goroutine (w ≤ 1: nobody else would take
@@ -378,10 +352,6 @@ func Defer(d *Deferred, w, n, parts int, j Job) {
 	}
 	d.j, d.n = j, n
 	d.done.Store(0)
-	d.mu.Lock()
-	d.paused = d.paused[:0]
-	d.npaused.Store(0)
-	d.mu.Unlock()
 	d.state.Store(deferOpen | uint64(parts)<<24)
 	for i := range workers.deferred {
 		if workers.deferred[i].CompareAndSwap(nil, d) {
@@ -408,12 +378,9 @@ func (d *Deferred) Wait(w int) {
 		return
 	}
 	parts := int(d.state.Load() >> 24 & deferMask)
-	for {
-		d.RunTo(w, parts) // also the parts paused meanwhile (a filler pauses for this very loop)
-		if d.done.Load() == int64(parts) {
-			break
-		}
-		spinUntil(longSpin, func() bool { return d.done.Load() == int64(parts) || d.npaused.Load() > 0 })
+	d.RunTo(w, parts)
+	for d.done.Load() < int64(parts) {
+		spinUntil(longSpin, func() bool { return d.done.Load() == int64(parts) })
 	}
 	d.state.Store(0)
 	workers.deferred[d.slot-1].Store(nil)
@@ -432,68 +399,15 @@ func (d *Deferred) RunTo(w, upto int) {
 	}
 	v := d.state.Load()
 	upto = min(upto, int(v>>24&deferMask))
-	if left := upto - int(v&deferMask) + int(d.npaused.Load()); left > 0 {
+	if left := upto - int(v&deferMask); left > 0 {
 		Run(w, left, left, drainJob{d, upto})
 	}
 }
 
-// open reports whether d has parts left to claim or resume.
+// open reports whether d has parts left to claim.
 func (d *Deferred) open() bool {
 	v := d.state.Load()
-	return v&deferOpen != 0 && (int(v&deferMask) < int(v>>24&deferMask) || d.npaused.Load() > 0)
-}
-
-// resume claims a paused part below upto: its number and next step.
-func (d *Deferred) resume(upto int) (part, step int, ok bool) {
-	if d.npaused.Load() == 0 {
-		return 0, 0, false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for i, e := range d.paused {
-		if int(e>>16) < upto {
-			d.paused = append(d.paused[:i], d.paused[i+1:]...)
-			d.npaused.Add(-1)
-			return int(e >> 16), int(e & 0xffff), true
-		}
-	}
-	return 0, 0, false
-}
-
-// pauseCount counts the parts fillers paused (see Pauses).
-var pauseCount atomic.Uint64
-
-// Pauses is the number of times a worker running a SteppedJob's deferred part in a loop's wait
-// stopped between its steps for a loop that had started, in this process.
-func Pauses() uint64 { return pauseCount.Load() }
-
-// pause leaves part for another taker, to resume at step.
-func (d *Deferred) pause(part, step int) {
-	pauseCount.Add(1)
-	d.mu.Lock()
-	d.paused = append(d.paused, uint64(part)<<16|uint64(step))
-	d.npaused.Add(1)
-	d.mu.Unlock()
-}
-
-// runPart runs part i of d from step on worker k, to the end or — a filler's SteppedJob part —
-// until the pool's loop has a part for k; it reports whether the part finished.
-func (d *Deferred) runPart(k, i, step, parts int, filler bool) bool {
-	lo, hi := i*d.n/parts, (i+1)*d.n/parts
-	sj, ok := d.j.(SteppedJob)
-	if !ok {
-		d.j.Run(k, i, lo, hi)
-		return true
-	}
-	n := sj.Steps()
-	for ; step < n; step++ {
-		if filler && step > 0 && workers.hasPart(k) {
-			d.pause(i, step)
-			return false
-		}
-		sj.RunStep(k, i, lo, hi, step)
-	}
-	return true
+	return v&deferOpen != 0 && int(v&deferMask) < int(v>>24&deferMask)
 }
 
 // take claims and runs one part of d below upto as worker k; false when none is left to claim.
@@ -502,23 +416,18 @@ func (d *Deferred) runPart(k, i, step, parts int, filler bool) bool {
 func (d *Deferred) take(k int, filler bool, upto int) bool {
 	for {
 		v := d.state.Load()
-		parts, i, step := int(v>>24&deferMask), int(v&deferMask), 0
-		if v&deferOpen == 0 {
+		parts, i := int(v>>24&deferMask), int(v&deferMask)
+		if v&deferOpen == 0 || i >= parts || i >= upto {
 			return false
 		}
-		if p, st, ok := d.resume(upto); ok {
-			i, step = p, st
-		} else if i >= parts || i >= upto {
-			return false
-		} else if !d.state.CompareAndSwap(v, v+1) {
+		if !d.state.CompareAndSwap(v, v+1) {
 			continue
 		}
 		// The claim happened after Defer published d (its state store), so d.j and d.n are set.
 		pr := profile.Load()
 		if pr == nil && !slackFill.Load() {
-			if d.runPart(k, i, step, parts, filler) {
-				d.done.Add(1)
-			}
+			d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
+			d.done.Add(1)
 			return true
 		}
 		var in *loopRec // the loop whose wait this part fills
@@ -526,7 +435,7 @@ func (d *Deferred) take(k int, filler bool, upto int) bool {
 			in = pr.cur.Load()
 		}
 		t := clock() // for the profile and fill's estimate
-		finished := d.runPart(k, i, step, parts, filler)
+		d.j.Run(k, i, i*d.n/parts, (i+1)*d.n/parts)
 		ns := clock() - t
 		if pr != nil && filler {
 			pr.deferred.Add(ns)
@@ -539,11 +448,9 @@ func (d *Deferred) take(k int, filler bool, upto int) bool {
 		} else if pr != nil {
 			pr.span(-1, k, DrainSpan, t, t+ns)
 		}
-		if finished {
-			d.partNs.Add(ns)
-			d.partsRun.Add(1)
-			d.done.Add(1)
-		}
+		d.partNs.Add(ns)
+		d.partsRun.Add(1)
+		d.done.Add(1)
 		return true
 	}
 }
