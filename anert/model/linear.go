@@ -313,9 +313,10 @@ func (j *gemmJob) gridCost(i int) (m, n, k, unit int) {
 //     measured no faster on two cores.
 //   - more goroutines: a pm × pn grid per product, pm chosen to minimise the data packed,
 //     pn·m·k + pm·k·n, with bounds on multiples of 16 or the spec's unit (gridOf). A lone grid
-//     gets w blocks, or 2w for 10⁸ multiply-adds or more. On 16 cores, splitting rows 16 ways repacked
-//     op(B) 16 times and ran the model's shapes at a third to a half of the grid's rate
-//     (anert/bench/cmd/gemmsplit). Several grids get blocks of about equal cost: grid i
+//     gets 4w blocks (tune.loneBlocks: smaller blocks, a shorter wait at the loop's end; a
+//     deferred lone product, planned for w·dblocks, 4·w·dblocks). On 16 cores, splitting rows 16
+//     ways repacked op(B) 16 times and ran the model's shapes at a third to a half of the grid's
+//     rate (anert/bench/cmd/gemmsplit). Several grids get blocks of about equal cost: grid i
 //     p_i ≈ q·w·cost_i/Σcost, q the smallest of 1…4 whose blocks, taken in order by w goroutines,
 //     finish within 10% of a perfect share (shares), rather than w blocks each, which would cut
 //     a small product (a GQA key projection) into slivers.

@@ -151,7 +151,7 @@ func TestTeamGemms(t *testing.T) {
 // TestGemmPlan: up to 4 goroutines every product is cut as if it ran alone (so it spreads evenly
 // over the goroutines); more goroutines share them in proportion to work — equal products get
 // equal numbers of blocks, a product with 4× the work about 4× the blocks — and the blocks finish
-// within 10% of a perfect share; a lone product keeps the single-GEMM split.
+// within 10% of a perfect share; a lone product on many cores gets 4 blocks a goroutine.
 func TestGemmPlan(t *testing.T) {
 	mk := func(d ...[3]int) []gemmSpec {
 		var gs []gemmSpec
@@ -173,7 +173,7 @@ func TestGemmPlan(t *testing.T) {
 		{16, mk([3]int{512, 768, 768}, [3]int{512, 768, 768}, [3]int{512, 768, 768}), []int{5, 5, 5}},
 		{16, mk([3]int{1024, 256, 256}, [3]int{1024, 64, 256}, [3]int{1024, 64, 256}), []int{21, 5, 5}},
 		{2, mk([3]int{1024, 256, 256}), []int{4}},
-		{16, mk([3]int{1024, 256, 256}), []int{16}},
+		{16, mk([3]int{1024, 256, 256}), []int{64}}, // tune.loneBlocks = 4 a goroutine
 	} {
 		var j gemmJob
 		j.set(tc.gs[:1], tc.gs[1:])
