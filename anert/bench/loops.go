@@ -104,7 +104,8 @@ func WriteTimeline(w io.Writer, loops []par.LoopSpan, spans []par.Span) {
 // deferred parts workers started in those waits, par.Site.Filled) and idle % (the rest); BLAS ms per
 // step (summed over goroutines ÷ goroutines); the BLAS calls' GFLOP/s per goroutine and that ÷ one
 // goroutine's sgemm rate alone; the busy time outside BLAS (÷ goroutines); per step, the loops'
-// longest parts and their last parts' start after the loop's (par.Site). Then the totals.
+// longest parts and their last parts' start after the loop's (par.Site); the busy time spent waiting
+// on other parts (par.Await: a chain's rows, a padded copy; ÷ goroutines). Then the totals.
 func WriteLoopProfile(w io.Writer, r Result) {
 	lp := r.Loops
 	if lp == nil || lp.Steps == 0 {
@@ -115,7 +116,7 @@ func WriteLoopProfile(w io.Writer, r Result) {
 	fmt.Fprintf(w, "\nloops of a %s step: %d threads, %d profiled steps of %.2f ms; sgemm %d³ on one goroutine alone %.1f GFLOP/s\n",
 		r.Name, r.Threads, lp.Steps, step, lp.SgemmN, lp.Single)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "site\tloops\tw\twall ms\t% step\tbusy %\tfilled %\tidle %\tBLAS ms\tBLAS GF/s/gor\t÷ alone\tother ms\tmax part ms\tlast start ms\t")
+	fmt.Fprintln(tw, "site\tloops\tw\twall ms\t% step\tbusy %\tfilled %\tidle %\tBLAS ms\tBLAS GF/s/gor\t÷ alone\tother ms\tmax part ms\tlast start ms\tawait ms\t")
 	var wall, capacity, busy time.Duration
 	var inLoops par.BLAS
 	var loops int64
@@ -133,9 +134,9 @@ func WriteLoopProfile(w io.Writer, r Result) {
 			}
 		}
 		busyPct, fillPct := 100*pct(s.Busy, s.Capacity), 100*pct(s.Filled, s.Capacity)
-		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%.3f\t%.1f\t%.0f\t%.0f\t%.0f\t%.3f\t%s\t%s\t%.3f\t%.3f\t%.3f\t\n", s.Name, float64(s.Loops)/steps, s.W,
+		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%.3f\t%.1f\t%.0f\t%.0f\t%.0f\t%.3f\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t\n", s.Name, float64(s.Loops)/steps, s.W,
 			ms(s.Wall), 100*ms(s.Wall)/step, busyPct, fillPct, max(0, 100-busyPct-fillPct), ms(s.BLAS.Time)/gw, rate, eff, ms(s.Busy-s.BLAS.Time)/gw,
-			ms(s.MaxPart), ms(s.LastStart))
+			ms(s.MaxPart), ms(s.LastStart), ms(s.Awaited)/gw)
 	}
 	tw.Flush()
 	loopMs := float64(wall) / 1e6 / steps

@@ -241,8 +241,21 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 // most every 20 µs made steps up to 20% slower (README, 6 Dec 2026), as a goroutine coming back
 // from a BLAS call then waits for a processor.
 func Await(cond func() bool) {
+	if cond() {
+		return
+	}
+	var t int64
+	pr := profile.Load()
+	if pr != nil {
+		t = clock()
+	}
 	for !cond() {
 		runtime.Gosched()
+	}
+	if pr != nil {
+		if r := pr.cur.Load(); r != nil {
+			r.awaited.Add(clock() - t)
+		}
 	}
 }
 

@@ -127,6 +127,9 @@ type Site struct {
 	// waits, whole even when a part outlasts its loop (its worker then joins the next late): of
 	// Capacity, Busy is the parts', Filled the deferred work's, and the rest idle.
 	Filled time.Duration
+	// Awaited is the goroutine time spent in Await inside the loops' parts (busy, but waiting on
+	// other parts: a chain's second stage for the first's rows, a padded copy in progress).
+	Awaited time.Duration
 }
 
 // BLAS is a count of BLAS calls: how many, their FLOPs (2·m·n·k for an sgemm) and the time
@@ -193,6 +196,7 @@ type loopRec struct {
 	busy               atomic.Int64
 	maxPart, lastStart atomic.Int64 // ns
 	filled             atomic.Int64 // ns: deferred parts started in the loop's waits (Site.Filled)
+	awaited            atomic.Int64 // ns: Await inside the loop's parts (Site.Awaited)
 	blas               blasCounters
 }
 
@@ -255,6 +259,7 @@ func (p *Profile) run(w, n, parts int, j Job) {
 	s.MaxPart += time.Duration(r.maxPart.Load())
 	s.LastStart += time.Duration(r.lastStart.Load())
 	s.Filled += time.Duration(r.filled.Load())
+	s.Awaited += time.Duration(r.awaited.Load())
 	s.BLAS.Add(r.blas.load())
 }
 

@@ -196,3 +196,30 @@ func TestProfileTimeline(t *testing.T) {
 		t.Fatalf("%d spans kept in room for 3", len(s))
 	}
 }
+
+// awaitJob: part 0 waits (Await) until part 1, which sleeps 2 ms first, has run.
+type awaitJob struct{ done atomic.Bool }
+
+func (j *awaitJob) Run(_, part, _, _ int) {
+	if part == 1 {
+		time.Sleep(2 * time.Millisecond)
+		j.done.Store(true)
+		return
+	}
+	par.Await(j.done.Load)
+}
+
+// TestProfileAwaited: the time a part spends in Await for another part counts towards its loop's
+// site (Site.Awaited, within Busy), and a loop whose parts never wait has none.
+func TestProfileAwaited(t *testing.T) {
+	p := withProfile(func() {
+		startDirect(2, 2, &awaitJob{})
+		startEach(2, 4, nil)
+	})
+	for _, s := range p.Sites() {
+		waits := strings.Contains(s.Name, "startDirect")
+		if waits && (s.Awaited < time.Millisecond || s.Awaited > s.Busy) || !waits && s.Awaited != 0 {
+			t.Fatalf("site %s: awaited %v, busy %v", s.Name, s.Awaited, s.Busy)
+		}
+	}
+}
