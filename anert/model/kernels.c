@@ -116,18 +116,26 @@ KERNEL void anelab_softmax_causal_bwd(float *p, float *dp, int ld, int rows, int
 	}
 }
 
-KERNEL void anelab_swiglu_fwd(float *restrict gate, const float *restrict h1, const float *restrict h3, long n) {
-	SIMD
-	for (long i = 0; i < n; i++) gate[i] = h1[i] * sig(h1[i]) * h3[i];
+KERNEL void anelab_swiglu_fwd(float *restrict gate, const float *restrict h1, const float *restrict h3, long rows,
+                              long cols, long ld) {
+	for (long r = 0; r < rows; r++) {
+		float *restrict g = gate + r * ld;
+		const float *restrict a = h1 + r * ld, *restrict b = h3 + r * ld;
+		SIMD
+		for (long i = 0; i < cols; i++) g[i] = a[i] * sig(a[i]) * b[i];
+	}
 }
 
 KERNEL void anelab_swiglu_bwd(float *restrict dh1, float *restrict dh3, const float *restrict dg,
-                              const float *restrict h1, const float *restrict h3, long n) {
-	SIMD
-	for (long i = 0; i < n; i++) {
-		float x = h1[i], s = sig(x);
-		dh3[i] = dg[i] * x * s;
-		dh1[i] = dg[i] * h3[i] * s * (1.0f + x * (1.0f - s));
+                              const float *restrict h1, const float *restrict h3, long rows, long cols, long ld) {
+	for (long r = 0; r < rows; r++) {
+		long o = r * ld;
+		SIMD
+		for (long i = o; i < o + cols; i++) {
+			float x = h1[i], s = sig(x);
+			dh3[i] = dg[i] * x * s;
+			dh1[i] = dg[i] * h3[i] * s * (1.0f + x * (1.0f - s));
+		}
 	}
 }
 

@@ -36,17 +36,19 @@ func softmaxCausalBackward(p, dp []float32, ld, rows, t0, ncols int, scale float
 	}
 }
 
-func swigluFwd(gate, h1, h3 []float32) {
-	if n := len(gate); n > 0 {
-		_, _ = h1[n-1], h3[n-1]
-		C.anelab_swiglu_fwd(fp(gate), fp(h1), fp(h3), C.long(n))
+func swigluFwd(gate, h1, h3 []float32, rows, cols, ld int) {
+	if rows > 0 && cols > 0 {
+		n := (rows-1)*ld + cols
+		_, _, _ = gate[n-1], h1[n-1], h3[n-1]
+		C.anelab_swiglu_fwd(fp(gate), fp(h1), fp(h3), C.long(rows), C.long(cols), C.long(ld))
 	}
 }
 
-func swigluBwd(dh1, dh3, dg, h1, h3 []float32) {
-	if n := len(dh1); n > 0 {
-		_, _, _, _ = dh3[n-1], dg[n-1], h1[n-1], h3[n-1]
-		C.anelab_swiglu_bwd(fp(dh1), fp(dh3), fp(dg), fp(h1), fp(h3), C.long(n))
+func swigluBwd(dh1, dh3, dg, h1, h3 []float32, rows, cols, ld int) {
+	if rows > 0 && cols > 0 {
+		n := (rows-1)*ld + cols
+		_, _, _, _, _ = dh1[n-1], dh3[n-1], dg[n-1], h1[n-1], h3[n-1]
+		C.anelab_swiglu_bwd(fp(dh1), fp(dh3), fp(dg), fp(h1), fp(h3), C.long(rows), C.long(cols), C.long(ld))
 	}
 }
 

@@ -49,15 +49,27 @@ func TestKernelsMatchGo(t *testing.T) {
 		near("softmax bwd dS", dp, dp2, 1e-5)
 
 		h1, h3, dg := vec(n, -12, 12), vec(n, -2, 2), vec(n, -1, 1)
-		g, g2 := make([]float32, n), make([]float32, n)
-		swigluFwd(g, h1, h3)
-		swigluFwdGo(g2, h1, h3)
-		near("swiglu", g, g2, 1e-6)
-		a, b, a2, b2 := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
-		swigluBwd(a, b, dg, h1, h3)
-		swigluBwdGo(a2, b2, dg, h1, h3)
-		near("swiglu dh1", a, a2, 1e-6)
-		near("swiglu dh3", b, b2, 1e-6)
+		// one range, and a block: 3 rows of ld/2 columns, ld apart (the rest untouched)
+		for _, sh := range [][3]int{{1, n, n}, {3, n / 6, n / 3}} {
+			rows, cols, ld := sh[0], sh[1], sh[2]
+			if cols == 0 {
+				continue
+			}
+			g, g2 := make([]float32, n), make([]float32, n)
+			swigluFwd(g, h1, h3, rows, cols, ld)
+			swigluFwdGo(g2, h1, h3, rows, cols, ld)
+			near("swiglu", g, g2, 1e-6)
+			a, b, a2, b2 := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+			swigluBwd(a, b, dg, h1, h3, rows, cols, ld)
+			swigluBwdGo(a2, b2, dg, h1, h3, rows, cols, ld)
+			near("swiglu dh1", a, a2, 1e-6)
+			near("swiglu dh3", b, b2, 1e-6)
+			for i := range n {
+				if inside := i/ld < rows && i%ld < cols; !inside && (g[i] != 0 || a[i] != 0 || b[i] != 0) {
+					t.Fatalf("swiglu on %d×%d (ld %d) wrote element %d", rows, cols, ld, i)
+				}
+			}
+		}
 
 		z := vec(3*n, -60, 60)
 		tg := []int32{0, int32(n / 2), int32(n - 1)}
@@ -114,7 +126,7 @@ func TestKernelsMatchGo(t *testing.T) {
 	// NaN propagates through the exponentials; exp's range ends as expf's.
 	nan := float32(math.NaN())
 	g := make([]float32, 3)
-	swigluFwd(g, []float32{nan, -200, 200}, []float32{1, 1, 1})
+	swigluFwd(g, []float32{nan, -200, 200}, []float32{1, 1, 1}, 1, 3, 3)
 	if !math.IsNaN(float64(g[0])) || g[1] != 0 || g[2] != 200 {
 		t.Fatalf("swiglu(NaN, −200, 200) = %v, want [NaN 0 200]", g)
 	}
@@ -166,14 +178,32 @@ func BenchmarkKernels(b *testing.B) {
 	h1, h3, dg, o1, o2 := vec(n, 2), vec(n, 1), vec(n, 1), make([]float32, n), make([]float32, n)
 	b.Run("swiglu", func(b *testing.B) {
 		for b.Loop() {
-			swigluFwd(o1, h1, h3)
+			swigluFwd(o1, h1, h3, 1, n, n)
 		}
 		perElem(b, n)
 	})
 	b.Run("swiglu-bwd", func(b *testing.B) {
 		for b.Loop() {
-			swigluBwd(o1, o2, dg, h1, h3)
+			swigluBwd(o1, o2, dg, h1, h3, 1, n, n)
 		}
 		perElem(b, n)
+	})
+	// A GEMM block's SwiGLU (the default config's 128×96 blocks of [1024, 768] on 16 cores, lone=4):
+	// one call, and one call a row as rangeTile made.
+	const rows, cols, ld = 128, 96, 768
+	h1, h3, o1 = vec(rows*ld, 2), vec(rows*ld, 1), make([]float32, rows*ld)
+	b.Run("swiglu-block", func(b *testing.B) {
+		for b.Loop() {
+			swigluFwd(o1, h1, h3, rows, cols, ld)
+		}
+		perElem(b, rows*cols)
+	})
+	b.Run("swiglu-block-by-row", func(b *testing.B) {
+		for b.Loop() {
+			for r := range rows {
+				swigluFwd(o1[r*ld:], h1[r*ld:], h3[r*ld:], 1, cols, cols)
+			}
+		}
+		perElem(b, rows*cols)
 	})
 }

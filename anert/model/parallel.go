@@ -36,7 +36,7 @@ type team struct {
 	ropeQ   ropeTile // RoPE on q's blocks (the projections' post ops)
 	ropeK   ropeTile
 	// the post ops as tileOps (stored here, so that making one allocates nothing)
-	swigluTile rangeTile
+	swigluTile swigluTile
 	loss       lossJob
 	attnFwd    attnFwdJob
 	attnBwd    attnBwdJob

@@ -35,9 +35,18 @@ func swigluBackward(t *team, dh1, dh3, dgate, h1, h3 []float32, n int) {
 // gate then needs no loop of its own and reads its inputs while they are in cache.
 func swigluPost(t *team, j swigluJob, ld int) tileOp {
 	t.swiglu = j
-	t.swigluTile = rangeTile{&t.swiglu, ld}
+	t.swigluTile = swigluTile{&t.swiglu, ld}
 	return &t.swigluTile
 }
+
+// swigluTile runs a swigluJob over [n, ld] matrices on blocks of them: one kernel call a block
+// (a call per row of a 128×96 block cost more than the row's work).
+type swigluTile struct {
+	j  *swigluJob
+	ld int
+}
+
+func (t *swigluTile) tile(r0, r1, c0, c1 int) { t.j.block(r0*t.ld+c0, r1-r0, c1-c0, t.ld) }
 
 // SwiGLUBackward is swigluBackward over len(h1) elements on w goroutines (par.Threads(w)), the
 // same kernel as the CPU backend's: for a backend that runs the SwiGLU backward on the CPU
@@ -55,31 +64,39 @@ type swigluJob struct {
 	gate, h1, h3, dh1, dh3 []float32
 }
 
-func (j *swigluJob) Run(_, _, lo, hi int) {
+func (j *swigluJob) Run(_, _, lo, hi int) { j.block(lo, 1, hi-lo, hi-lo) }
+
+// block runs j on rows × cols elements from offset off, rows ld apart.
+func (j *swigluJob) block(off, rows, cols, ld int) {
 	if j.bwd {
-		swigluBwd(j.dh1[lo:hi], j.dh3[lo:hi], j.gate[lo:hi], j.h1[lo:hi], j.h3[lo:hi])
+		swigluBwd(j.dh1[off:], j.dh3[off:], j.gate[off:], j.h1[off:], j.h3[off:], rows, cols, ld)
 	} else {
-		swigluFwd(j.gate[lo:hi], j.h1[lo:hi], j.h3[lo:hi])
+		swigluFwd(j.gate[off:], j.h1[off:], j.h3[off:], rows, cols, ld)
 	}
 }
 
-// swigluFwdGo is swigluForward's formula on one range: the !cgo build's kernel and the C
-// kernel's reference.
-func swigluFwdGo(gate, h1, h3 []float32) {
-	h1, h3 = h1[:len(gate)], h3[:len(gate)]
-	for i, x := range h1 {
-		gate[i] = x * sigmoidf(x) * h3[i]
+// swigluFwdGo is swigluForward's formula on rows × cols elements, rows ld apart: the !cgo
+// build's kernel and the C kernel's reference.
+func swigluFwdGo(gate, h1, h3 []float32, rows, cols, ld int) {
+	for r := range rows {
+		o := r * ld
+		g, a, b := gate[o:o+cols], h1[o:o+cols], h3[o:o+cols]
+		for i, x := range a {
+			g[i] = x * sigmoidf(x) * b[i]
+		}
 	}
 }
 
-// swigluBwdGo is swigluBackward's formula on one range: the !cgo build's kernel and the C
-// kernel's reference.
-func swigluBwdGo(dh1, dh3, dg, h1, h3 []float32) {
-	n := len(dh1)
-	dh3, dg, h1, h3 = dh3[:n], dg[:n], h1[:n], h3[:n]
-	for i, x := range h1 {
-		s := sigmoidf(x)
-		dh3[i] = dg[i] * x * s
-		dh1[i] = dg[i] * h3[i] * s * (1 + x*(1-s))
+// swigluBwdGo is swigluBackward's formula on rows × cols elements, rows ld apart: the !cgo
+// build's kernel and the C kernel's reference.
+func swigluBwdGo(dh1, dh3, dg, h1, h3 []float32, rows, cols, ld int) {
+	for r := range rows {
+		o := r * ld
+		d1, d3, g, a, b := dh1[o:o+cols], dh3[o:o+cols], dg[o:o+cols], h1[o:o+cols], h3[o:o+cols]
+		for i, x := range a {
+			s := sigmoidf(x)
+			d3[i] = g[i] * x * s
+			d1[i] = g[i] * b[i] * s * (1 + x*(1-s))
+		}
 	}
 }
