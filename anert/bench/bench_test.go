@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -276,6 +277,18 @@ func TestLoopProfileTiny(t *testing.T) {
 	}
 	if nloops != loops || nparts != wantParts || nparts == 0 {
 		t.Fatalf("timeline: %d loops (profiled %d), %d part spans (its loops have %d parts)", nloops, loops, nparts, wantParts)
+	}
+	// timeline.py reads what WriteTimeline writes: a row per site and the totals.
+	if py, err := exec.LookPath("python3"); err == nil {
+		out, err := exec.Command(py, "timeline.py", traceFile(trace, "tiny")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("timeline.py: %v\n%s", err, out)
+		}
+		for _, want := range []string{"model.(*CPU).FFNForward:", "(these sites)", "busy%", "late%", "tail%"} {
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("timeline.py's summary lacks %q:\n%s", want, out)
+			}
+		}
 	}
 	err = Run(&w, RunOptions{Specs: []Spec{tinySpec()}, Benchstat: out, Options: o})
 	if err != nil {
