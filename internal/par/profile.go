@@ -66,9 +66,9 @@ type timeline struct {
 	n     atomic.Int64
 }
 
-// Record makes p keep a timeline of up to maxSpans parts and maxSpans/8 loops from now on, beside
-// its sums: which goroutine ran which part when (Timeline). The room is allocated here; a loop or
-// part past it is left out of the timeline (not of the sums).
+// Record makes p keep a timeline of up to maxSpans parts and maxSpans/8 loops, beside its sums:
+// which goroutine ran which part when (Timeline). Call it before SetProfile(p). The room is
+// allocated here; a loop or part past it is left out of the timeline (not of the sums).
 func (p *Profile) Record(maxSpans int) {
 	p.tl = &timeline{loops: make([]LoopSpan, max(1, maxSpans/8)), spans: make([]Span, maxSpans)}
 }
