@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,8 +70,7 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64, trace 
 			return nil, fmt.Errorf("bench: the timeline: %w", err)
 		}
 		loops, spans := p.Timeline()
-		WriteTimeline(f, loops, spans)
-		if err := f.Close(); err != nil {
+		if err := errors.Join(WriteTimeline(f, loops, spans), f.Close()); err != nil {
 			return nil, fmt.Errorf("bench: writing the timeline %s: %w", trace, err)
 		}
 	}
@@ -81,7 +81,7 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64, trace 
 // "loop i site w parts start end" per loop, then "span loop worker kind start end" per part (kind:
 // part, fill — a deferred part run in loop's wait, loop −1 between loops — or drain, one run by
 // the deferred job's own loop). anert/bench/timeline.py summarises it.
-func WriteTimeline(w io.Writer, loops []par.LoopSpan, spans []par.Span) {
+func WriteTimeline(w io.Writer, loops []par.LoopSpan, spans []par.Span) error {
 	var t0 int64
 	if len(loops) > 0 {
 		t0 = loops[0].Start
@@ -95,7 +95,7 @@ func WriteTimeline(w io.Writer, loops []par.LoopSpan, spans []par.Span) {
 	for _, s := range spans {
 		fmt.Fprintf(bw, "span %d %d %s %.1f %.1f\n", s.Loop, s.Worker, kinds[s.Kind], us(s.Start), us(s.End))
 	}
-	bw.Flush()
+	return bw.Flush() // the first write error, if any
 }
 
 // WriteLoopProfile prints r's loop profile as a table, one row per site, the longest first: loops

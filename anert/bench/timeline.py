@@ -32,12 +32,12 @@ def main():
     top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 20
     loops, spans = load(path)
     by_loop = defaultdict(list)
-    by_worker = defaultdict(list)  # every span of a worker, for what it did while a loop ran
+    fills = defaultdict(list)  # each worker's deferred parts run as filler: (start, end)
     for s in spans:
         if s[2] == "part":
             by_loop[s[0]].append(s)
-        if s[2] in ("part", "fill"):
-            by_worker[s[1]].append(s)
+        elif s[2] == "fill":
+            fills[s[1]].append((s[3], s[4]))
     agg = defaultdict(lambda: defaultdict(float))
     for i, l in enumerate(loops):
         ps = by_loop.get(i, [])
@@ -57,8 +57,7 @@ def main():
         a["joined"] += len(first)
         for k in range(l["w"]):
             # fill: deferred parts this goroutine ran inside the loop's window (any loop id)
-            fill = sum(overlap(t0, t1, l["start"], l["end"]) for (_, kk, kind, t0, t1) in by_worker[k]
-                       if kind == "fill")
+            fill = sum(overlap(t0, t1, l["start"], l["end"]) for t0, t1 in fills[k])
             a["fill"] += fill
             if k in first:
                 a["late"] += max(0.0, first[k] - l["start"])
