@@ -8,7 +8,7 @@ GO     ?= go
 BIN    := bin/anelab
 UNAME  := $(shell uname -s)
 
-.PHONY: all deps test-deps build run test check-size test-go test-race test-nocgo test-other-blas test-notebooks cross bench seeds notebook report clean ane-probe fuzz
+.PHONY: all deps test-deps build run test check-size check-headers test-go test-race test-nocgo test-other-blas test-notebooks cross bench seeds notebook report clean ane-probe fuzz
 
 all: build
 
@@ -59,13 +59,19 @@ run: build
 	$(BIN) train --data $(DATA) --budget $(BUDGET) --out $(OUT) --backend $(BACKEND)
 	$(BIN) sample --tokens 200 $(OUT)/model.ckpt
 
-test: test-deps check-size test-go test-notebooks cross
+test: test-deps check-size check-headers test-go test-notebooks cross
 
 # No binaries or generated data in the repository: a submission of a session that committed them was
 # refused for size. Every tracked file stays under 1 MB.
 check-size:
 	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1000000'); \
 	if [ -n "$$big" ]; then echo "tracked files over 1 MB (binaries or generated data?):"; echo "$$big"; exit 1; fi
+
+# cgo compiles a package's preamble from a file in $$TMPDIR with -I . after it, so a header of a common
+# name left in /tmp (a "kernels.h") shadows the package's own: every header cgo includes is anelab_….
+check-headers:
+	@bad=$$(git ls-files '*.h' | grep -v /testdata/ | grep -v '/anelab_[^/]*\.h$$'); \
+	if [ -n "$$bad" ]; then echo "C headers must be named anelab_*.h (a same-named file in \$$TMPDIR shadows them under cgo):"; echo "$$bad"; exit 1; fi
 
 # On Linux `test-deps` installed postgresql, so the PostgreSQL cases must run, not skip.
 ifeq ($(UNAME),Linux)

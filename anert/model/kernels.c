@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "anelab_model_kernels.h"
 
 // No FP operation here may trap (neither Go nor this code enables FP exceptions), which lets GCC
 // turn the branch-free selects of ex and th into vector blends: with its default -ftrapping-math it

@@ -7,10 +7,14 @@ package model
 // build's kernels in kernels_go.go), vectorised by the C compiler. Each call does a whole block of
 // rows or a long range, so the cgo call costs nothing measurable.
 
+// The header's name is unique to the project because cgo compiles the preamble from a file it
+// writes in $TMPDIR and adds -I . after it: a plain "kernels.h" left in /tmp shadowed this one
+// (a CI run failed so: "could not determine what C.anelab_… refers to").
+
 // #cgo CFLAGS: -O3
 // #cgo linux CFLAGS: -fopenmp-simd
 // #cgo LDFLAGS: -lm
-// #include "kernels.h"
+// #include "anelab_model_kernels.h"
 import "C"
 
 import "unsafe"

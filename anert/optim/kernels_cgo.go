@@ -5,10 +5,14 @@ package optim
 // The per-element loops in C (kernels.c) on cgo builds; the Go versions (…Go) are the reference
 // and the !cgo build's (kernels_go.go).
 
+// The header's name is unique to the project because cgo compiles the preamble from a file it
+// writes in $TMPDIR and adds -I . after it: a plain "kernels.h" left in /tmp would shadow
+// this one (anert/model/kernels_cgo.go says how a CI run failed so).
+
 // #cgo CFLAGS: -O3
 // #cgo linux CFLAGS: -fopenmp-simd
 // #cgo LDFLAGS: -lm
-// #include "kernels.h"
+// #include "anelab_optim_kernels.h"
 import "C"
 
 import "unsafe"
