@@ -28,12 +28,17 @@ func tinySpec() Spec {
 // and the loss is about ln(vocab) (random tokens, near-uniform initial predictions).
 func TestMeasureTiny(t *testing.T) {
 	spec := tinySpec()
-	r, err := Measure(spec, Options{Threads: 2, Steps: 3, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128})
+	r, err := Measure(spec, Options{Threads: 2, Steps: 3, Group: 2, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(r.Steps) != 3 || r.Threads != 2 || r.Tokens() != spec.Config.Train.Batch*spec.Config.Model.Seq {
 		t.Fatalf("steps %d, threads %d, tokens %d", len(r.Steps), r.Threads, r.Tokens())
+	}
+	// Groups of 2: a burst before steps 0 and 2, which come right after it; step 1 follows step 0.
+	if !r.Steps[0].AfterBurst || r.Steps[1].AfterBurst || !r.Steps[2].AfterBurst ||
+		r.Steps[1].Sgemm != r.Steps[0].Sgemm || r.Steps[2].Sgemm == r.Steps[0].Sgemm {
+		t.Fatalf("groups: %+v", r.Steps)
 	}
 	for i, s := range r.Steps {
 		if s.Ns <= 0 || s.Forward <= 0 || s.Backward <= 0 || s.WeightGrad <= 0 || s.Optimizer <= 0 || s.Loops <= 0 ||
@@ -67,13 +72,14 @@ func TestMeasureTiny(t *testing.T) {
 	}
 }
 
-// TestSummarize checks the report's arithmetic on a hand-made result.
+// TestSummarize checks the report's arithmetic on a hand-made result, every step right after a
+// burst (Options.Group 1).
 func TestSummarize(t *testing.T) {
 	r := Result{Batch: 2, Seq: 50, FLOPsPerToken: 1e9, // 100 tokens, 100 GFLOP per step
 		Steps: []Step{
-			{Ns: 1e9, Forward: 3e8, Backward: 3e8, WeightGrad: 2e8, Optimizer: 1e8, Sgemm: Burst{Mean: 200, Best: 250}},
-			{Ns: 2e9, Forward: 6e8, Backward: 6e8, WeightGrad: 4e8, Optimizer: 2e8, Sgemm: Burst{Mean: 100, Best: 120}},
-			{Ns: 5e8, Forward: 1e8, Backward: 1e8, WeightGrad: 1e8, Optimizer: 1e8, Sgemm: Burst{Mean: 300, Best: 310}},
+			{Ns: 1e9, Forward: 3e8, Backward: 3e8, WeightGrad: 2e8, Optimizer: 1e8, Sgemm: Burst{Mean: 200, Best: 250}, AfterBurst: true},
+			{Ns: 2e9, Forward: 6e8, Backward: 6e8, WeightGrad: 4e8, Optimizer: 2e8, Sgemm: Burst{Mean: 100, Best: 120}, AfterBurst: true},
+			{Ns: 5e8, Forward: 1e8, Backward: 1e8, WeightGrad: 1e8, Optimizer: 1e8, Sgemm: Burst{Mean: 300, Best: 310}, AfterBurst: true},
 		},
 		SgemmAfter: Burst{Mean: 200, Best: 200},
 		Threaded:   [2]Burst{{Mean: 150, Best: 400}, {Mean: 150, Best: 160}},
@@ -104,6 +110,7 @@ func TestSummarize(t *testing.T) {
 	near("forward", s.Forward, 1000/3.0)
 	near("optimizer", s.Optimizer, 400/3.0)
 	near("other", s.Other, (3500-1000-1000-700-400)/3.0)
+	near("after a burst", s.AfterBurstMs, 0) // none apart: every step is one
 
 	// PyTorch: 100 tokens per step (batch 2 × seq 50), median steps of 1 s and 0.5 s.
 	tr := func(med, best, sg float64) TorchRun {
@@ -116,6 +123,41 @@ func TestSummarize(t *testing.T) {
 	near("torch MFU", ts.MFU, (50+80)/2.0)     // 100/200 and 200/250 GFLOP/s
 	if SummarizeTorch(1e9, nil) != nil {
 		t.Fatal("SummarizeTorch of no runs is not nil")
+	}
+}
+
+// TestSummarizeGroups checks that steps in groups are measured against the bursts around their
+// group, and that the steps right after a burst are summarised apart from those after a step.
+func TestSummarizeGroups(t *testing.T) {
+	step := func(ns int64, sg float64, first bool) Step {
+		return Step{Ns: ns, Forward: ns / 2, Backward: ns / 4, Sgemm: Burst{Mean: sg, Best: sg}, AfterBurst: first}
+	}
+	r := Result{Batch: 2, Seq: 50, FLOPsPerToken: 1e9, // 100 GFLOP per step
+		Steps:      []Step{step(3e9, 100, true), step(1e9, 100, false), step(2e9, 100, false), step(4e9, 300, true), step(5e8, 300, false)},
+		SgemmAfter: Burst{Mean: 200, Best: 200},
+		Threaded:   [2]Burst{{Mean: 150, Best: 150}, {Mean: 150, Best: 150}},
+	}
+	// Steps 0–2 between the bursts of 100 and 300, steps 3–4 between 300 and the last, 200.
+	for i, want := range []float64{200, 200, 200, 250, 250} {
+		if got := r.Sgemm(i); got != want {
+			t.Fatalf("Sgemm(%d) = %g, want %g", i, got, want)
+		}
+	}
+	s := Summarize(r)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"median ms", s.MedianStepMs, 1000}, // of 1000, 2000, 500: the steps after a step
+		{"best ms", s.BestStepMs, 500},
+		{"after a burst", s.AfterBurstMs, 3500}, // of 3000 and 4000
+		{"MFU", s.MFU, 50},                      // of 100/200, 50/200, 200/250 GFLOP/s
+		{"sgemm", s.Sgemm, 200},                 // of 200, 200, 250
+		{"forward", s.Forward, 3500 / 6.0},      // mean of 500, 1000, 250 ms
+	} {
+		if math.Abs(c.got-c.want) > 1e-9*(1+math.Abs(c.want)) {
+			t.Fatalf("%s = %g, want %g", c.name, c.got, c.want)
+		}
 	}
 }
 
@@ -138,12 +180,15 @@ func TestReportAndBenchstat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	line := regexp.MustCompile(`^BenchmarkTrain/config=tiny-2 \t1\t\d+ ns/op(\t[-+0-9.eE]+ [A-Za-z_/%]+)+$`)
-	n := 0
+	line := regexp.MustCompile(`^Benchmark(Train|TrainAfterBurst)/config=tiny-2 \t1\t\d+ ns/op(\t[-+0-9.eE]+ [A-Za-z_/%]+)+$`)
+	n, cold := 0, 0
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		if strings.HasPrefix(l, "Benchmark") {
 			if !line.MatchString(l) {
 				t.Fatalf("bad benchmark line %q", l)
+			}
+			if strings.HasPrefix(l, "BenchmarkTrainAfterBurst/") {
+				cold++
 			}
 			for _, unit := range []string{" tokens/s", " mfu_pct", " sgemm_GFLOP/s", " fwd_ms/op", " optim_ms/op", " peak_rss_MiB"} {
 				if !strings.Contains(l, unit) {
@@ -153,8 +198,9 @@ func TestReportAndBenchstat(t *testing.T) {
 			n++
 		}
 	}
-	if n != 2 || !strings.Contains(string(b), "goos: ") {
-		t.Fatalf("%d benchmark lines (want 2):\n%s", n, b)
+	// One group of 2 steps: the first right after the burst, apart; the second after it.
+	if n != 2 || cold != 1 || !strings.Contains(string(b), "goos: ") {
+		t.Fatalf("%d benchmark lines, %d after a burst (want 2, 1):\n%s", n, cold, b)
 	}
 }
 

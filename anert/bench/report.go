@@ -13,9 +13,11 @@ import (
 	"github.com/anelab/anelab/anert/model"
 )
 
-// Summary is a Result reduced to the figures the report prints.
+// Summary is a Result reduced to the figures the report prints: over the steps that followed a
+// step, as in training (all of them if every step came right after a burst, Options.Group 1).
 type Summary struct {
-	MedianStepMs, BestStepMs   float64 // over every timed step
+	MedianStepMs, BestStepMs   float64 // over those steps
+	AfterBurstMs               float64 // median over the steps right after a burst (0: none apart)
 	TokensPerS, BestTokensPerS float64 // at the median and at the fastest step
 	ModelGFLOPS                float64 // model FLOP rate at the median step
 	Sgemm, BestSgemm           float64 // median over steps of Result.Sgemm; Result.BestSgemm
@@ -29,16 +31,26 @@ type Summary struct {
 // Summarize reduces one config's rounds (each step's MFU is taken within its own round).
 func Summarize(runs ...Result) Summary {
 	var s Summary
-	var ns, mfus, sgemm []float64
+	var ns, mfus, sgemm, cold []float64
 	var fwd, bwd, wg, opt, total, loops float64
 	best := math.Inf(1)
 	var r0 Result
+	warm := false // some step followed a step
+	for _, r := range runs {
+		for _, st := range r.Steps {
+			warm = warm || !st.AfterBurst
+		}
+	}
 	for _, r := range runs {
 		if len(r.Steps) == 0 {
 			continue
 		}
 		r0 = r
 		for i, st := range r.Steps {
+			if warm && st.AfterBurst {
+				cold = append(cold, float64(st.Ns))
+				continue
+			}
 			ns = append(ns, float64(st.Ns))
 			mfus = append(mfus, r.MFU(i))
 			sgemm = append(sgemm, r.Sgemm(i))
@@ -54,6 +66,9 @@ func Summarize(runs ...Result) Summary {
 	}
 	n := float64(len(ns))
 	s.MedianStepMs, s.BestStepMs = median(ns)/1e6, best/1e6
+	if len(cold) > 0 {
+		s.AfterBurstMs = median(cold) / 1e6
+	}
 	s.TokensPerS = float64(r0.Tokens()) / (s.MedianStepMs / 1e3)
 	s.BestTokensPerS = float64(r0.Tokens()) / (s.BestStepMs / 1e3)
 	s.ModelGFLOPS = r0.FLOPsPerToken * s.TokensPerS / 1e9
@@ -109,15 +124,20 @@ func WriteReport(w io.Writer, ms []Measured) {
 	}
 	fmt.Fprintf(w, "one step = forward + backward + Lion update (clip 1.0) on random tokens. MFU = model FLOPs/s "+
 		"(6·params·tokens + attention) ÷ sgemm GFLOP/s\n(%d³ products in this process at %d threads: one per goroutine "+
-		"in bursts right before and after each step,\nor BLAS-threaded before and after all steps if faster; median over steps; "+
-		"\"best\": fastest step ÷ fastest product)\n\n", r0.SgemmN, r0.Threads)
+		"in bursts before and after each group of steps,\nor BLAS-threaded before and after all steps if faster); median over "+
+		"the steps that followed a step, as in training\n(\"after a burst\": the median of each group's first step, its data "+
+		"displaced from the caches by the burst); \"best\": fastest step ÷ fastest product\n\n", r0.SgemmN, r0.Threads)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\tparams\ttokens/step\tms/step\ttokens/s\tbest tokens/s\tmodel GFLOP/s\tsgemm GFLOP/s\tbest sgemm\tMFU %\tbest MFU %\t")
+	fmt.Fprintln(tw, "config\tparams\ttokens/step\tms/step\tafter a burst\ttokens/s\tbest tokens/s\tmodel GFLOP/s\tsgemm GFLOP/s\tbest sgemm\tMFU %\tbest MFU %\t")
 	for _, m := range ms {
 		r, s := m.Runs[0], Summarize(m.Runs...)
-		fmt.Fprintf(tw, "%s\t%.2fM\t%d\t%.1f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", m.Name, float64(r.Params)/1e6,
-			r.Tokens(), s.MedianStepMs, s.TokensPerS, s.BestTokensPerS, s.ModelGFLOPS, s.Sgemm, s.BestSgemm, s.MFU, s.BestMFU)
+		cold := "-"
+		if s.AfterBurstMs > 0 {
+			cold = fmt.Sprintf("%.1f", s.AfterBurstMs)
+		}
+		fmt.Fprintf(tw, "%s\t%.2fM\t%d\t%.1f\t%s\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", m.Name, float64(r.Params)/1e6,
+			r.Tokens(), s.MedianStepMs, cold, s.TokensPerS, s.BestTokensPerS, s.ModelGFLOPS, s.Sgemm, s.BestSgemm, s.MFU, s.BestMFU)
 	}
 	tw.Flush()
 
@@ -200,10 +220,18 @@ func WriteBenchstat(w io.Writer, ms []Measured) {
 	for _, m := range ms {
 		for _, r := range m.Runs {
 			fmt.Fprintf(w, "# %s: %s sgemm (%s), %s kernels, %d params, %d tokens/step\n", r.Name, r.BLAS, r.Core, r.Kernels, r.Params, r.Tokens())
+			warm := false
+			for _, st := range r.Steps {
+				warm = warm || !st.AfterBurst
+			}
 			for i, st := range r.Steps {
-				fmt.Fprintf(w, "BenchmarkTrain/config=%s-%d \t1\t%d ns/op\t%.1f tokens/s\t%.2f mfu_pct\t%.1f sgemm_GFLOP/s"+
+				name := "Train"
+				if warm && st.AfterBurst {
+					name = "TrainAfterBurst" // apart, so that benchstat compares like with like
+				}
+				fmt.Fprintf(w, "Benchmark%s/config=%s-%d \t1\t%d ns/op\t%.1f tokens/s\t%.2f mfu_pct\t%.1f sgemm_GFLOP/s"+
 					"\t%.2f fwd_ms/op\t%.2f bwd_ms/op\t%.2f wgrad_ms/op\t%.2f optim_ms/op\t%.1f peak_rss_MiB\n",
-					r.Name, r.Threads, st.Ns, r.TokensPerS(st), r.MFU(i), r.Sgemm(i),
+					name, r.Name, r.Threads, st.Ns, r.TokensPerS(st), r.MFU(i), r.Sgemm(i),
 					float64(st.Forward)/1e6, float64(st.Backward)/1e6, float64(st.WeightGrad)/1e6,
 					float64(st.Optimizer)/1e6, float64(r.PeakRSS)/mb)
 			}

@@ -176,7 +176,7 @@ func (o Options) ChildArgs() []string {
 
 func (o Options) childArgs() []string {
 	return []string{"--threads", strconv.Itoa(o.Threads), "--warmup", strconv.Itoa(o.Warmup),
-		"--steps", strconv.Itoa(o.Steps), "--peak-dur", o.PeakDur.String(), "--peak-n", strconv.Itoa(o.PeakN)}
+		"--steps", strconv.Itoa(o.Steps), "--group", strconv.Itoa(o.Group), "--peak-dur", o.PeakDur.String(), "--peak-n", strconv.Itoa(o.PeakN)}
 }
 
 func runChild(self []string, name string, o Options) (Result, error) {
