@@ -104,36 +104,6 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// SgemmSmall is Sgemm, single-threaded, for the small products of a head's attention (one side
-// the head dimension, the others a few hundred), where a general BLAS's per-call packing and
-// dispatch cost more than the product: with B not transposed, on CPUs with AVX-512 (cgo builds on
-// amd64), this package's register-blocked kernel (anelab_small.c); otherwise Sgemm. The kernel
-// sums each element of C in order over k in float32 (fused multiply-adds), so it differs from
-// Sgemm by rounding only.
-func SgemmSmall(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
-	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if smallKernel == "" || m == 0 || n == 0 || k == 0 || alpha == 0 {
-		Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	check(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
-	if p := par.Profiling(); p != nil { // counted as BLAS, as Sgemm's calls are
-		t := time.Now()
-		if !sgemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
-			sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		}
-		p.AddBLAS(2*int64(m)*int64(n)*int64(k), time.Since(t))
-		return
-	}
-	if !sgemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
-		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	}
-}
-
-// SmallKernel names SgemmSmall's kernel in this build on this CPU: "avx512", or "" where it is
-// Sgemm.
-func SmallKernel() string { return smallKernel }
-
 // check panics with a clear message if a matrix argument is too short for its shape and stride.
 func check(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	need := func(name string, rows, cols, ld int, s []float32) {

@@ -62,12 +62,10 @@ func TestSgemm(t *testing.T) {
 	impls := []struct {
 		name string
 		f    gemmFunc
-	}{{"Sgemm/" + Backend, Sgemm}, {"go", goGemm}, {"SgemmSmall/" + SmallKernel(), SgemmSmall}}
+	}{{"Sgemm/" + Backend, Sgemm}, {"go", goGemm}}
 	sizes := []struct{ m, n, k, pad int }{
 		{1, 1, 1, 0}, {3, 5, 7, 0}, {17, 1, 33, 2}, {1, 19, 4, 1}, {31, 29, 130, 3},
 		{64, 64, 64, 0}, {70, 600, 9, 5}, {5, 3, 0, 0},
-		// the attention's shapes (head dimension 64), and SgemmSmall's tiles' tails: 6 rows, 64 columns
-		{64, 192, 64, 0}, {13, 130, 65, 7}, {6, 64, 1, 0}, {7, 81, 3, 1},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, impl := range impls {

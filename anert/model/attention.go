@@ -23,17 +23,7 @@ import (
 func attnRowsForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, r0, r1 int) {
 	blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s, T)
 	softmaxCausal(s, T, r1-r0, r0, r1, lse[r0:])
-	attnGemm(false, r1-r0, hd, r1, 1, s, T, v, ld, a[r0*ld:], ld)
-}
-
-// attnGemm is C = alpha·op(A)·B (overwritten) for the attention's products whose B is not
-// transposed: in blas.SgemmSmall's kernel with cpuTune.small, else in blas.Sgemm.
-func attnGemm(transA bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	if tune.small {
-		blas.SgemmSmall(transA, false, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc)
-		return
-	}
-	blas.Sgemm(transA, false, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc)
+	blas.Sgemm(false, false, r1-r0, hd, r1, 1, s, T, v, ld, 0, a[r0*ld:], ld)
 }
 
 // softmaxCausalGo is the causal softmax of rows rows of scores: row i (at s[i·ld:]) is query
@@ -98,15 +88,15 @@ func attnRowsBackward(dq, da, q, k, v, lse, s, dp []float32, T, hd, ld int, scal
 	blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
 	blas.Sgemm(false, true, r1-r0, r1, hd, 1, da[r0*ld:], ld, v, ld, 0, dp[r0*T:], T)
 	softmaxCausalBackward(s[r0*T:], dp[r0*T:], T, r1-r0, r0, r1, scale, lse[r0:])
-	attnGemm(false, r1-r0, hd, r1, 1, dp[r0*T:], T, k, ld, dq[r0*ld:], ld)
+	blas.Sgemm(false, false, r1-r0, hd, r1, 1, dp[r0*T:], T, k, ld, 0, dq[r0*ld:], ld)
 }
 
 // attnColsBackward is the backward's second step for the keys [c0, c1): dV[c0:c1] = Pᵀ·dA and
 // dK[c0:c1] = dSᵀ·Q over the query rows [c0, T) (the rows above c0 do not see these keys),
 // overwritten.
 func attnColsBackward(dk, dv, da, q, s, dp []float32, T, hd, ld, c0, c1 int) {
-	attnGemm(true, c1-c0, hd, T-c0, 1, s[c0*T+c0:], T, da[c0*ld:], ld, dv[c0*ld:], ld)
-	attnGemm(true, c1-c0, hd, T-c0, 1, dp[c0*T+c0:], T, q[c0*ld:], ld, dk[c0*ld:], ld)
+	blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, s[c0*T+c0:], T, da[c0*ld:], ld, 0, dv[c0*ld:], ld)
+	blas.Sgemm(true, false, c1-c0, hd, T-c0, 1, dp[c0*T+c0:], T, q[c0*ld:], ld, 0, dk[c0*ld:], ld)
 }
 
 // softmaxCausalBackwardGo is the softmax backward of rows rows laid out as in softmaxCausalGo:

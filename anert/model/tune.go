@@ -53,9 +53,6 @@ type cpuTune struct {
 	// fillyield=1 in turn) each step of the default config ran faster with it in all 5 rounds (47.5
 	// against 49.8 ms on average), the original's shape at 56.3% MFU against 53.8% (better in 4).
 	fillYield bool
-	// small: the attention's products whose B is not transposed (A = P·V, dQ = dS·K, dV = Pᵀ·dA,
-	// dK = dSᵀ·Q) run in blas.SgemmSmall, a register-blocked kernel without the BLAS's packing.
-	small bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true}
@@ -84,10 +81,10 @@ func loadTune() error {
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
-const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, small"
+const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield"
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
-// fillslack, chain, update, fillyield and small (0/1).
+// fillslack, chain, update and fillyield (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
@@ -119,8 +116,6 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.update = n != 0
 		case "fillyield":
 			t.fillYield = n != 0
-		case "small":
-			t.small = n != 0
 		case "sharetol":
 			t.shareTol, err = strconv.ParseFloat(v, 64)
 			if err == nil && t.shareTol < 1 {
@@ -146,7 +141,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,small=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield),
-		b(tune.small))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield))
 }
