@@ -29,6 +29,7 @@ type LoopProfile struct {
 	Sites      []par.Site // the longest wall time first
 	Outside    par.BLAS   // BLAS calls outside every loop
 	Deferred   int64      // ns of goroutine time deferred parts ran in other loops' waits (par.Profile.Deferred)
+	Own        int64      // ns the profile took between the loops (par.Profile.Own): not the step's
 }
 
 // traceSpans is the room of a timeline (Options.Trace): a profiled step of the original shape
@@ -68,7 +69,7 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64, trace 
 		lp.StepNs += st.Ns
 	}
 	par.SetProfile(nil)
-	lp.Sites, lp.Outside, lp.Deferred = p.Sites(), p.Outside(), int64(p.Deferred())
+	lp.Sites, lp.Outside, lp.Deferred, lp.Own = p.Sites(), p.Outside(), int64(p.Deferred()), int64(p.Own())
 	if trace != "" {
 		f, err := os.Create(trace)
 		if err != nil {
@@ -147,9 +148,10 @@ func WriteLoopProfile(w io.Writer, r Result) {
 	loopMs := float64(wall) / 1e6 / steps
 	all := inLoops
 	all.Add(lp.Outside)
-	fmt.Fprintf(w, "total: step %.2f ms = loops %.2f ms (%.1f loops, %.0f%%) + outside loops (serial code) %.2f ms; "+
+	own := float64(lp.Own) / 1e6 / steps
+	fmt.Fprintf(w, "total: step %.2f ms = loops %.2f ms (%.1f loops, %.0f%%) + outside loops %.2f ms (serial code %.2f, the profile's own work between loops %.2f); "+
 		"busy %.0f%% of the loops' goroutine time (%.0f%% with the deferred parts run in their waits); BLAS %.2f GFLOP a step, %.0f%% of the model's FLOPs (%.1f GF/s per goroutine, %.2f of alone; outside loops %d calls)\n",
-		step, loopMs, float64(loops)/steps, 100*loopMs/step, step-loopMs, 100*pct(busy, capacity),
+		step, loopMs, float64(loops)/steps, 100*loopMs/step, step-loopMs, step-loopMs-own, own, 100*pct(busy, capacity),
 		100*pct(busy+time.Duration(lp.Deferred), capacity),
 		float64(all.FLOPs)/1e9/steps, 100*float64(all.FLOPs)/max(lp.ModelFLOPs, 1),
 		float64(inLoops.FLOPs)/max(float64(inLoops.Time), 1), float64(inLoops.FLOPs)/max(float64(inLoops.Time), 1)/max(lp.Single, 1e-9),

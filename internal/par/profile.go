@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // A Profile explains where a training step's time goes on many cores, where Go's CPU profiler
@@ -30,6 +31,7 @@ type Profile struct {
 	cur      atomic.Pointer[loopRec] // the loop whose parts BLAS calls count towards
 	outside  blasCounters            // BLAS calls made outside every loop
 	deferred atomic.Int64            // ns: deferred parts run by workers inside other loops' waits
+	own      atomic.Int64            // ns: the profile's own work between loops (Own)
 	tl       *timeline               // nil unless Record was called
 }
 
@@ -166,6 +168,12 @@ func (p *Profile) Sites() []Site {
 // towards the loop in progress). Parts run by Wait's own loop are that loop's Busy.
 func (p *Profile) Deferred() time.Duration { return time.Duration(p.deferred.Load()) }
 
+// Own is the time the profile itself took on the goroutine that starts the loops, between them:
+// naming each loop's site (a stack walk, ~10 µs) and adding the loop to its site's sums. Without
+// a profile that time is not spent, so the serial code between a step's loops is its wall time
+// minus the loops' minus Own.
+func (p *Profile) Own() time.Duration { return time.Duration(p.own.Load()) }
+
 // Outside is the BLAS work done outside every loop.
 func (p *Profile) Outside() BLAS { return p.outside.load() }
 
@@ -225,6 +233,7 @@ func atomicMax(a *atomic.Int64, v int64) {
 
 // run is Run's profiled path.
 func (p *Profile) run(w, n, parts int, j Job) {
+	t := clock()
 	name := siteName()
 	r := &loopRec{j: j, id: -1, p: p}
 	if p.tl != nil {
@@ -239,6 +248,8 @@ func (p *Profile) run(w, n, parts int, j Job) {
 	wall := time.Duration(end - r.t0)
 	if owner {
 		p.cur.CompareAndSwap(r, nil)
+		// a loop nested in another's part costs that loop's time instead
+		defer func() { p.own.Add(r.t0 - t + clock() - end) }()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -280,6 +291,7 @@ func Plumbing(prefixes ...string) {
 	plumbing.Lock()
 	defer plumbing.Unlock()
 	plumbing.prefixes = append(plumbing.prefixes, prefixes...)
+	sites.Clear() // a name may now resolve further up
 }
 
 func isPlumbing(fn string) bool {
@@ -296,11 +308,28 @@ func isPlumbing(fn string) bool {
 	return false
 }
 
+// sites caches siteName by call stack (its return addresses as a string): resolving the frames'
+// names took tens of µs a loop on the model's stacks, which a profile then counted as serial code
+// between the loops.
+var sites sync.Map
+
 // siteName is the site of a loop started by the caller of Run: the first function up the stack
 // that is not plumbing, as "pkg.Func:line" (the module path trimmed).
 func siteName() string {
 	var pcs [32]uintptr
-	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	n := runtime.Callers(2, pcs[:])
+	key := unsafe.String((*byte)(unsafe.Pointer(&pcs[0])), n*int(unsafe.Sizeof(pcs[0])))
+	if name, ok := sites.Load(key); ok {
+		return name.(string)
+	}
+	name := resolveSite(pcs[:n])
+	sites.Store(strings.Clone(key), name) // key points into this frame
+	return name
+}
+
+// resolveSite is siteName's answer for the stack pcs.
+func resolveSite(pcs []uintptr) string {
+	frames := runtime.CallersFrames(pcs)
 	for {
 		f, more := frames.Next()
 		if f.Function != "" && !isPlumbing(f.Function) {

@@ -223,3 +223,64 @@ func TestProfileAwaited(t *testing.T) {
 		}
 	}
 }
+
+// startInner starts a loop from inside another loop's part (it runs nested, on the part's goroutine).
+func startInner(w, parts int, j par.Job) { par.Run(w, parts, parts, j) }
+
+// TestProfileOwn: the profile's own work between loops (naming the site, adding up the loop) is
+// measured, lies within the time outside the loops, and leaves out loops nested in another's
+// part, whose bookkeeping is inside that loop's wall already (100 of them here, far more than the
+// outer loop's own time).
+func TestProfileOwn(t *testing.T) {
+	var outside time.Duration
+	p := withProfile(func() {
+		for range 20 {
+			t0 := time.Now()
+			startDirect(2, 4, &sleepJob{make([]time.Duration, 4)})
+			outside += time.Since(t0)
+		}
+		t0 := time.Now()
+		startEach(2, 2, nil) // a plain loop, then one whose parts start 50 loops each
+		par.Run(2, 2, 2, par.Func(func(_, lo, hi int) {
+			for range 50 {
+				startInner(2, 4, &sleepJob{make([]time.Duration, 4)})
+			}
+		}))
+		outside += time.Since(t0)
+	})
+	var top time.Duration // the walls of the loops not nested in another
+	for _, s := range p.Sites() {
+		if !strings.HasPrefix(s.Name, "par_test.startInner:") {
+			top += s.Wall
+		}
+	}
+	outside -= top
+	if own := p.Own(); own <= 0 || own > outside {
+		t.Fatalf("the profile's own time %v, want within (0, %v], the time outside the top-level loops", own, outside)
+	}
+}
+
+func plumbLate(w, parts int, j par.Job) { par.Run(w, parts, parts, j) }
+
+var lateRegistered bool
+
+func startViaLate(w, parts int, j par.Job) { plumbLate(w, parts, j) }
+
+// TestProfilePlumbingLate: sites are named once per call stack and remembered; plumbing
+// registered after a site was named renames it from then on.
+func TestProfilePlumbingLate(t *testing.T) {
+	site := func() string {
+		p := withProfile(func() { startViaLate(2, 4, &sleepJob{make([]time.Duration, 4)}) })
+		return p.Sites()[0].Name
+	}
+	if !lateRegistered { // a second run (go test -count) finds it registered
+		if s := site(); !strings.HasPrefix(s, "par_test.plumbLate:") {
+			t.Fatalf("site %q, want par_test.plumbLate:…", s)
+		}
+		par.Plumbing("github.com/anelab/anelab/internal/par_test.plumbLate")
+		lateRegistered = true
+	}
+	if s := site(); !strings.HasPrefix(s, "par_test.startViaLate:") {
+		t.Fatalf("after Plumbing: site %q, want par_test.startViaLate:…", s)
+	}
+}
