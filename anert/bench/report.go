@@ -35,11 +35,9 @@ func Summarize(runs ...Result) Summary {
 	var fwd, bwd, wg, opt, total, loops float64
 	best := math.Inf(1)
 	var r0 Result
-	warm := false // some step followed a step
+	warm := false // some step followed a step: the steps right after a burst are then apart
 	for _, r := range runs {
-		for _, st := range r.Steps {
-			warm = warm || !st.AfterBurst
-		}
+		warm = warm || r.afterSteps()
 	}
 	for _, r := range runs {
 		if len(r.Steps) == 0 {
@@ -79,6 +77,16 @@ func Summarize(runs ...Result) Summary {
 	s.Other = total/n/1e6 - s.Forward - s.Backward - s.WeightGrad - s.Optimizer
 	s.Loops = loops / n
 	return s
+}
+
+// afterSteps reports whether some step of r followed a step (Options.Group > 1).
+func (r Result) afterSteps() bool {
+	for _, st := range r.Steps {
+		if !st.AfterBurst {
+			return true
+		}
+	}
+	return false
 }
 
 // TorchSummary reduces a config's PyTorch runs, given the model's FLOPs per token.
@@ -220,10 +228,7 @@ func WriteBenchstat(w io.Writer, ms []Measured) {
 	for _, m := range ms {
 		for _, r := range m.Runs {
 			fmt.Fprintf(w, "# %s: %s sgemm (%s), %s kernels, %d params, %d tokens/step\n", r.Name, r.BLAS, r.Core, r.Kernels, r.Params, r.Tokens())
-			warm := false
-			for _, st := range r.Steps {
-				warm = warm || !st.AfterBurst
-			}
+			warm := r.afterSteps()
 			for i, st := range r.Steps {
 				name := "Train"
 				if warm && st.AfterBurst {
