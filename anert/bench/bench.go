@@ -95,6 +95,20 @@ func (o Options) peakN() int {
 	return o.PeakN
 }
 
+// Check reports a negative setting, naming its anebench flag (0 is each one's default).
+func (o Options) Check() error {
+	for _, f := range []struct {
+		flag string
+		v    int64
+	}{{"threads", int64(o.Threads)}, {"warmup", int64(o.Warmup)}, {"steps", int64(o.Steps)}, {"group", int64(o.Group)},
+		{"peak-dur", int64(o.PeakDur)}, {"peak-n", int64(o.PeakN)}} {
+		if f.v < 0 {
+			return fmt.Errorf("bench: --%s is negative; want 0 (the default) or more", f.flag)
+		}
+	}
+	return nil
+}
+
 // group is o.Group or its default, 4.
 func (o Options) group() int {
 	if o.Group <= 0 {
@@ -245,6 +259,9 @@ func (r *Rig) Need() Memory {
 // and leaves them so (GOMAXPROCS to $ANELAB_GOMAXPROCS instead when that is set: a measurement
 // knob for the Go scheduler's side of a step, as ANELAB_CPU_TUNE is for the model's).
 func Measure(spec Spec, o Options) (Result, error) {
+	if err := o.Check(); err != nil {
+		return Result{}, err
+	}
 	cfg := spec.Config
 	threads := o.Threads
 	if threads <= 0 {

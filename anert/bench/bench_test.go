@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -350,5 +351,26 @@ func TestLoopProfileTiny(t *testing.T) {
 				t.Fatalf("loop profile lacks %q:\n%s", want, s)
 			}
 		}
+	}
+}
+
+// TestOptionsCheck: a negative setting is an error naming its flag, before anything is measured.
+func TestOptionsCheck(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		flag string
+	}{
+		{Options{Group: -1}, "--group"}, {Options{Steps: -2}, "--steps"}, {Options{Warmup: -1}, "--warmup"},
+		{Options{Threads: -4}, "--threads"}, {Options{PeakDur: -time.Second}, "--peak-dur"}, {Options{PeakN: -8}, "--peak-n"},
+	} {
+		if _, err := Measure(tinySpec(), tc.o); err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("Measure(%+v): %v, want an error naming %s", tc.o, err, tc.flag)
+		}
+	}
+	if err := Run(io.Discard, RunOptions{Specs: []Spec{tinySpec()}, Rounds: -1}); err == nil || !strings.Contains(err.Error(), "--rounds") {
+		t.Errorf("Run with Rounds -1: %v, want an error naming --rounds", err)
+	}
+	if err := (Options{}).Check(); err != nil {
+		t.Errorf("the defaults: %v", err)
 	}
 }
