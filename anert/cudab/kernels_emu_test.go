@@ -78,12 +78,22 @@ func (e *kemu) read(b ebuf, dst any) {
 	e.reads = append(e.reads, dst)
 }
 
-// kernelsEmuBin compiles the harness once per test process.
+// kernelsEmuBin compiles the harness once per test process, in dir (removed by TestMain).
 var kernelsEmuBin = struct {
-	path string
-	err  error
-	done bool
+	dir, path string
+	err       error
+	done      bool
 }{}
+
+// TestMain removes the harness's folder after the tests: each test process left one in the
+// temporary folder before.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if kernelsEmuBin.dir != "" {
+		os.RemoveAll(kernelsEmuBin.dir)
+	}
+	os.Exit(code)
+}
 
 func emuHarness(t *testing.T) string {
 	t.Helper()
@@ -94,6 +104,7 @@ func emuHarness(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		kernelsEmuBin.dir = dir
 		kernelsEmuBin.path, kernelsEmuBin.err = compileEmu(gxx, dir, "kernels.cu", kernelSrc, kernelsEmuMain)
 	}
 	if kernelsEmuBin.err != nil {
