@@ -97,11 +97,20 @@ func (o Options) peakN() int {
 
 // Check reports a negative setting, naming its anebench flag (0 is each one's default).
 func (o Options) Check() error {
-	for _, f := range []struct {
-		flag string
-		v    int64
-	}{{"threads", int64(o.Threads)}, {"warmup", int64(o.Warmup)}, {"steps", int64(o.Steps)}, {"group", int64(o.Group)},
-		{"peak-dur", int64(o.PeakDur)}, {"peak-n", int64(o.PeakN)}} {
+	return nonNegative(flagValue{"threads", int64(o.Threads)}, flagValue{"warmup", int64(o.Warmup)},
+		flagValue{"steps", int64(o.Steps)}, flagValue{"group", int64(o.Group)},
+		flagValue{"peak-dur", int64(o.PeakDur)}, flagValue{"peak-n", int64(o.PeakN)})
+}
+
+// flagValue is a setting and the anebench flag that sets it.
+type flagValue struct {
+	flag string
+	v    int64
+}
+
+// nonNegative reports the first negative value among fs, naming its flag.
+func nonNegative(fs ...flagValue) error {
+	for _, f := range fs {
 		if f.v < 0 {
 			return fmt.Errorf("bench: --%s is negative; want 0 (the default) or more", f.flag)
 		}

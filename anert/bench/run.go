@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,11 +68,8 @@ func Run(w io.Writer, o RunOptions) error {
 	} else if len(o.Self) > 0 {
 		return fmt.Errorf("bench: RunOptions.Specs are measured in this process: leave Self empty")
 	}
-	if err := o.Check(); err != nil {
+	if err := errors.Join(o.Check(), nonNegative(flagValue{"rounds", int64(o.Rounds)})); err != nil {
 		return err
-	}
-	if o.Rounds < 0 {
-		return fmt.Errorf("bench: --rounds is negative; want 0 (the default) or more")
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)

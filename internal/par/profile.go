@@ -309,8 +309,8 @@ func isPlumbing(fn string) bool {
 }
 
 // sites caches siteName by call stack (its return addresses as a string): resolving the frames'
-// names took tens of µs a loop on the model's stacks, which a profile then counted as serial code
-// between the loops.
+// names cost ~6 µs a loop on the model's stacks, beside the ~10–20 of runtime.Callers itself
+// (both measured on this project's 2-core machine; Own reports the rest).
 var sites sync.Map
 
 // siteName is the site of a loop started by the caller of Run: the first function up the stack
