@@ -172,7 +172,7 @@ type gemmJob struct {
 // its column blocks are shared by several row blocks, of at least blas.MinPackRows rows, and the
 // packed product has no α (oneDNN's sgemm_compute takes none).
 func (j *gemmJob) packs(i int, g *gemmSpec) bool {
-	return (tune.pack >= 2 || (tune.pack == 1 && g.transB)) && blas.CanPack() && g.alpha == 1 && j.pm[i] >= 2 && g.m >= blas.MinPackRows*j.pm[i] && g.k > 0
+	return tune.pack && blas.CanPack() && g.alpha == 1 && j.pm[i] >= 2 && g.m >= blas.MinPackRows*j.pm[i] && g.k > 0
 }
 
 // padStride: a product whose B is stored transposed (y = x·Wᵀ: B's rows are C's columns) with

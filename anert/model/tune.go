@@ -55,9 +55,8 @@ type cpuTune struct {
 	fillYield bool
 	// pack: a product whose column blocks several row blocks share reads op(B) packed once per
 	// column block (gemmJob.packs; oneDNN builds), rather than each block's BLAS call packing it
-	// again (or, for blocks this small, oneDNN reading it in place): 0 none, 1 the products whose B
-	// is stored transposed (y = x·Wᵀ), 2 all.
-	pack int
+	// again (or, for blocks this small, oneDNN reading it in place).
+	pack bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true}
@@ -120,7 +119,7 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 		case "update":
 			t.update = n != 0
 		case "pack":
-			t.pack = n
+			t.pack = n != 0
 		case "fillyield":
 			t.fillYield = n != 0
 		case "sharetol":
@@ -149,5 +148,5 @@ func TuneString() string {
 		return 0
 	}
 	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,pack=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), tune.pack)
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), b(tune.pack))
 }
