@@ -12,6 +12,7 @@
 package blas
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -105,7 +106,21 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // check panics with a clear message if a matrix argument is too short for its shape and stride.
 func check(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	need := func(name string, rows, cols, ld int, s []float32) { checkMatrix("Sgemm", name, rows, cols, ld, s) }
+	need := func(name string, rows, cols, ld int, s []float32) {
+		if rows < 0 || cols < 0 {
+			panic(fmt.Sprintf("blas.Sgemm: %s has negative size %d×%d", name, rows, cols))
+		}
+		if rows == 0 || cols == 0 {
+			return
+		}
+		if ld < max(cols, 1) {
+			panic(fmt.Sprintf("blas.Sgemm: %s stride %d < %d columns", name, ld, cols))
+		}
+		if len(s) < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("blas.Sgemm: %s has %d elements, %d×%d with stride %d needs %d",
+				name, len(s), rows, cols, ld, (rows-1)*ld+cols))
+		}
+	}
 	if transA {
 		need("A", k, m, lda, a)
 	} else {

@@ -160,19 +160,6 @@ type gemmJob struct {
 	padLD    [maxGemms]int
 	padAt    [maxGemms]int
 	padState []atomic.Int32
-	// Product k with pkStride[k] > 0 reads op(B) packed (blas.PackB, for blocks of pkRows[k] rows):
-	// column block bj at pk[k][bj·pkStride[k]:], packed by the first block that needs it (its
-	// state in padState, as a padded copy's; a packed product is not also padded).
-	pk       [maxGemms][]float32
-	pkStride [maxGemms]int
-	pkRows   [maxGemms]int
-}
-
-// packs reports whether product g of grid i reads op(B) packed once per column block (tune.pack):
-// its column blocks are shared by several row blocks, of at least blas.MinPackRows rows, and the
-// packed product has no α (oneDNN's sgemm_compute takes none).
-func (j *gemmJob) packs(i int, g *gemmSpec) bool {
-	return tune.pack && blas.CanPack() && g.alpha == 1 && j.pm[i] >= 2 && g.m >= blas.MinPackRows*j.pm[i] && g.k > 0
 }
 
 // padStride: a product whose B is stored transposed (y = x·Wᵀ: B's rows are C's columns) with
@@ -197,7 +184,7 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 			panic("model: gemmGrid's products must have the same output shape")
 		}
 	}
-	j.chained, j.padLD, j.pkStride = false, [maxGemms]int{}, [maxGemms]int{} // gemmChain and armPads set them
+	j.chained, j.padLD = false, [maxGemms]int{} // gemmChain and armPads set them
 	j.ng = copy(j.g[:], grid)
 	j.ng += copy(j.g[j.ng:], more)
 	j.ngrid = 1 + len(more)
@@ -256,16 +243,6 @@ func (j *gemmJob) armPads() {
 	for i := range j.ngrid {
 		for k := j.first[i]; k < j.first[i+1]; k++ {
 			g := &j.g[k]
-			if j.packs(i, g) {
-				j.pkRows[k] = largest(g.m, j.pm[i], 16)
-				j.pkStride[k] = blas.PackedSize(g.transB, j.pkRows[k], largest(g.n, j.pn[i], colUnit(j.g[j.first[i]].unit)), g.k, g.ldb)
-				j.padAt[k] = n
-				n += j.pn[i]
-				if need := j.pn[i] * j.pkStride[k]; len(j.pk[k]) < need {
-					j.pk[k] = make([]float32, need)
-				}
-				continue
-			}
 			if !padded(g) {
 				continue
 			}
@@ -298,24 +275,6 @@ func (j *gemmJob) padB(k, bj, c0, c1 int) {
 		return
 	}
 	par.Await(func() bool { return st.Load() == 2 })
-}
-
-// packB makes sure column block bj (C's columns [c0, c1)) of product k's op(B) is packed: the
-// first block to need it packs it, the others wait for it (as padB).
-func (j *gemmJob) packB(k, bj, c0, c1 int) []float32 {
-	st, dst := &j.padState[j.padAt[k]+bj], j.pk[k][bj*j.pkStride[k]:(bj+1)*j.pkStride[k]]
-	if st.CompareAndSwap(0, 1) {
-		g := &j.g[k]
-		boff := c0
-		if g.transB {
-			boff = c0 * g.ldb
-		}
-		blas.PackB(g.transB, j.pkRows[k], c1-c0, g.k, g.b[boff:], g.ldb, dst)
-		st.Store(2)
-		return dst
-	}
-	par.Await(func() bool { return st.Load() == 2 })
-	return dst
 }
 
 // waitRows waits until grid i's row blocks that overlap the rows [r0, r1) are ready (a chain's
@@ -512,10 +471,6 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 		if r1 > r0 && c1 > c0 {
 			for k := range gs {
 				g := &gs[k]
-				if p := j.first[i] + k; j.pkStride[p] > 0 { // op(B) packed
-					g.packedBlock(j.packB(p, bj, c0, c1), r0, r1, c0, c1)
-					continue
-				}
 				if p := j.first[i] + k; j.padLD[p] > 0 { // B from its padded copy
 					j.padB(p, bj, c0, c1)
 					cp := *g
@@ -553,19 +508,6 @@ func (g *gemmSpec) block(r0, r1, c0, c1 int, beta float32) {
 		boff = c0 * g.ldb
 	}
 	blas.Sgemm(g.transA, g.transB, r1-r0, c1-c0, g.k, g.alpha, g.a[aoff:], g.lda, g.b[boff:], g.ldb, beta, g.c[r0*g.ldc+c0:], g.ldc)
-}
-
-// packedBlock computes C[r0:r1, c0:c1] = op(A)·P + β·C with P the block's columns of op(B),
-// packed (gemmJob.packB).
-func (g *gemmSpec) packedBlock(p []float32, r0, r1, c0, c1 int) {
-	if r1 <= r0 || c1 <= c0 {
-		return
-	}
-	aoff := r0 * g.lda
-	if g.transA {
-		aoff = r0
-	}
-	blas.SgemmPacked(g.transA, r1-r0, c1-c0, g.k, g.a[aoff:], g.lda, p, g.beta, g.c[r0*g.ldc+c0:], g.ldc)
 }
 
 // linear is the spec of y = x·Wᵀ for x [n, in], W [out, in] (llama2.c layout), y [n, out]

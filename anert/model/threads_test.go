@@ -524,8 +524,6 @@ func TestGemmChain(t *testing.T) {
 // padded, and as a chain's second stage — on 1 to 16 goroutines; a product of fewer rows or with
 // another stride is not padded.
 func TestGemmPadded(t *testing.T) {
-	defer func(p bool) { tune.pack = p }(tune.pack)
-	tune.pack = false // packing replaces the padded copy (TestGemmPacked)
 	r := rand.New(rand.NewPCG(11, 12))
 	const k, ld = 40, padStride // B's rows padStride floats apart, k of them used
 	mk := func(m, n int) (gemmSpec, []float32) {
@@ -586,92 +584,5 @@ func TestGemmPadded(t *testing.T) {
 		if got := padded(&tc.g); got != tc.want {
 			t.Errorf("padded(transB %v, m %d, ldb %d) = %v, want %v", tc.g.transB, tc.g.m, tc.g.ldb, got, tc.want)
 		}
-	}
-}
-
-// TestGemmPacked: with tune.pack, products read op(B) packed once per column block (gemmJob.packB)
-// and give the plain product — every transpose, β = 0 and 1, a 4 KB stride (packed, not padded),
-// products on one grid, beside each other and as a chain's two stages — on 2 to 16 goroutines;
-// a product with α ≠ 1, or with one row block, is not packed.
-func TestGemmPacked(t *testing.T) {
-	if !blas.CanPack() {
-		t.Skipf("this build (%s) does not pack", blas.Backend)
-	}
-	defer func(p bool) { tune.pack = p }(tune.pack)
-	tune.pack = true
-	r := rand.New(rand.NewPCG(13, 14))
-	type prod struct {
-		g    gemmSpec
-		want []float32
-	}
-	mk := func(transA, transB bool, m, n, k, pad int, alpha, beta float32) prod {
-		lda, ldb := k+pad, n+pad
-		if transA {
-			lda = m + pad
-		}
-		if transB {
-			ldb = k + pad
-		}
-		a, b := rnd(r, max(m, k)*lda, -1, 1), rnd(r, max(n, k)*ldb, -1, 1)
-		c := rnd(r, m*n, -1, 1)
-		want := append([]float32(nil), c...)
-		blas.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, want, n)
-		return prod{gemmSpec{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, n, nil, 0, nil}, want}
-	}
-	check := func(name string, p prod) {
-		t.Helper()
-		for e, v := range p.want {
-			if math.Abs(float64(p.g.c[e]-v)) > 1e-4*(1+math.Abs(float64(v))) {
-				t.Fatalf("%s: C[%d] = %g, want %g", name, e, p.g.c[e], v)
-			}
-		}
-	}
-	for _, w := range []int{2, 5, 16} {
-		tm := newTeam(w)
-		packed := 0
-		for _, p := range []prod{
-			mk(false, true, 256, 96, 40, 0, 1, 0),    // y = x·Wᵀ
-			mk(false, false, 256, 64, 72, 3, 1, 1),   // dx += dy·W
-			mk(true, false, 128, 48, 256, 0, 1, 1),   // dW += dyᵀ·x
-			mk(false, true, 192, 80, 24, 1000, 1, 0), // B's rows 1024 floats apart
-			mk(true, true, 160, 32, 17, 2, 1, 0),     // odd k
-		} {
-			tm.gemms(p.g)
-			name := fmt.Sprintf("w=%d %v%v %dx%dx%d", w, p.g.transA, p.g.transB, p.g.m, p.g.n, p.g.k)
-			check(name, p)
-			pm := tm.gemm1.pm[0]
-			if want := pm >= 2 && p.g.m >= blas.MinPackRows*pm; want != (tm.gemm1.pkStride[0] > 0) {
-				t.Fatalf("%s: %d row blocks of %d rows: packed %v, want %v", name, pm, p.g.m/pm, !want, want)
-			}
-			if tm.gemm1.pkStride[0] > 0 {
-				packed++
-			}
-			if tm.gemm1.pkStride[0] > 0 && tm.gemm1.padLD[0] > 0 {
-				t.Fatalf("%s: packed and padded", name)
-			}
-		}
-		if packed < 2 {
-			t.Fatalf("w=%d: %d of 5 products packed, want at least 2", w, packed)
-		}
-		g1, g2 := mk(false, true, 256, 96, 40, 0, 1, 0), mk(false, true, 256, 96, 40, 0, 1, 0)
-		tm.gemmGrid(g1.g, g2.g)
-		check(fmt.Sprintf("w=%d grid 0", w), g1)
-		check(fmt.Sprintf("w=%d grid 1", w), g2)
-		g3, g4 := mk(false, false, 128, 200, 64, 0, 1, 0), mk(false, true, 64, 64, 32, 0, 0.5, 1)
-		tm.gemms(g3.g, g4.g)
-		check(fmt.Sprintf("w=%d more 0", w), g3)
-		check(fmt.Sprintf("w=%d more 1 (α = 0.5)", w), g4)
-		if tm.gemm1.pkStride[1] != 0 {
-			t.Fatalf("w=%d: a product with α = 0.5 was packed", w)
-		}
-		// chain: y = (x·Bᵀ)·Wᵀ, both stages packed
-		x, b, wt := rnd(r, 200*40, -1, 1), rnd(r, 64*40, -1, 1), rnd(r, 48*64, -1, 1)
-		h, y := make([]float32, 200*64), make([]float32, 200*48)
-		wh, wy := make([]float32, 200*64), make([]float32, 200*48)
-		blas.Sgemm(false, true, 200, 64, 40, 1, x, 40, b, 40, 0, wh, 64)
-		blas.Sgemm(false, true, 200, 48, 64, 1, wh, 64, wt, 64, 0, wy, 48)
-		tm.gemmChain([]gemmSpec{{false, true, 200, 64, 40, 1, x, 40, b, 40, 0, h, 64, nil, 0, nil}},
-			[]gemmSpec{{false, true, 200, 48, 64, 1, h, 64, wt, 64, 0, y, 48, nil, 0, nil}})
-		check(fmt.Sprintf("w=%d chain", w), prod{gemmSpec{c: y}, wy})
 	}
 }

@@ -53,10 +53,6 @@ type cpuTune struct {
 	// fillyield=1 in turn) each step of the default config ran faster with it in all 5 rounds (47.5
 	// against 49.8 ms on average), the original's shape at 56.3% MFU against 53.8% (better in 4).
 	fillYield bool
-	// pack: a product whose column blocks several row blocks share reads op(B) packed once per
-	// column block (gemmJob.packs; oneDNN builds), rather than each block's BLAS call packing it
-	// again (or, for blocks this small, oneDNN reading it in place).
-	pack bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true}
@@ -85,7 +81,7 @@ func loadTune() error {
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
-const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, pack"
+const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield"
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
 // fillslack, chain, update and fillyield (0/1).
@@ -118,8 +114,6 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.chain = n != 0
 		case "update":
 			t.update = n != 0
-		case "pack":
-			t.pack = n != 0
 		case "fillyield":
 			t.fillYield = n != 0
 		case "sharetol":
@@ -147,6 +141,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,pack=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), b(tune.pack))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield))
 }
