@@ -1,0 +1,82 @@
+// instep: one projection of the training step, y = x·op(W) (x [M, K]; W [N, K] for NT, [K, N] for
+// NN), on T threads the way the step runs it: each round every thread first rewrites its M/T rows
+// of x (the element-wise op before the GEMM), a barrier, then the PM × PN grid's blocks are taken in
+// turn from an atomic counter. A tool for deciding how the step's GEMM blocks should get their
+// operands, not part of the build (README, "Results (16 cores, 6 Dec 2026, 13:00–14:00 UTC)").
+//   mode 0: dnnl_sgemm on each block (for blocks this small oneDNN picks its no-copy kernels,
+//           which read op(W) in place)
+//   mode 1: W's column blocks packed once a round by oneDNN's pack API (sgemm_pack: exported by
+//           libdnnl, declared in no public header), a barrier, then sgemm_compute on each block
+//           with its column block packed (copy-based kernels, W not repacked per block)
+//   mode 2: as 1, but a column block is packed by the first block that needs it (the others wait)
+//   mode 3: every thread its own M×N×K product (the sgemm burst), for the rate per thread
+// It checks mode 1 against mode 0 before timing. Build and run (Debian's libdnnl-dev):
+//
+//	gcc -O2 anert/bench/cblocks/instep.c -o instep -ldnnl -lgomp -lpthread
+//	./instep 16 1024 256 256 16 4 1 0 100; ./instep 16 1024 256 256 16 4 1 2 100   # T M N K PM PN NT mode rounds
+#define _GNU_SOURCE
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+typedef long dim_t;
+extern int pk_size(const char*, const char*, const char*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, size_t*, _Bool*) __asm__("_ZN4dnnl4impl3cpu19sgemm_pack_get_sizeEPKcS3_S3_PKlS5_S5_S5_S5_PmPb");
+extern int pk_pack(const char*, const char*, const char*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, const float*, float*) __asm__("_ZN4dnnl4impl3cpu10sgemm_packEPKcS3_S3_PKlS5_S5_S5_S5_PKfPf");
+extern int pk_compute(const char*, const char*, const dim_t*, const dim_t*, const dim_t*, const float*, const dim_t*, const float*, const dim_t*, const float*, float*, const dim_t*) __asm__("_ZN4dnnl4impl3cpu13sgemm_computeEPKcS3_PKlS5_S5_PKfS5_S7_S5_S7_PfS5_");
+static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
+static int T, M, N, K, PM, PN, TB, MODE, ROUNDS;
+static float *X, *W, *Y, **PK; static size_t pksz;
+static atomic_int next, packnext; static atomic_int *ready;
+static pthread_barrier_t bar;
+static double tgemm[256];
+// Column-major view: Yᵀ[N×M] = A'·B', A' = op(W)ᵀ (the packed operand), B' = xᵀ.
+static const char *ta(void){ return TB ? "T" : "N"; }   // W [N][K] row-major (TB) or [K][N] (NN)
+static dim_t lda(void){ return TB ? K : N; }
+static void pack(int j){ dim_t c0=(dim_t)N*j/PN, c1=(dim_t)N*(j+1)/PN, mm=c1-c0, nn=M/PM, kk=K, la=lda(), lb=K;
+  const float *src = TB ? W + c0*K : W + c0;
+  if (pk_pack("A", ta(), "N", &mm, &nn, &kk, &la, &lb, src, PK[j])) { fprintf(stderr,"pack failed\n"); exit(1);} }
+static void block(int b){ int bi=b/PN, bj=b%PN; dim_t r0=(dim_t)M*bi/PM, r1=(dim_t)M*(bi+1)/PM, c0=(dim_t)N*bj/PN, c1=(dim_t)N*(bj+1)/PN;
+  if (MODE==0) { dnnl_sgemm('N', TB?'T':'N', r1-r0, c1-c0, K, 1, X+r0*K, K, TB? W+c0*K : W+c0, TB?K:N, 0, Y+r0*N+c0, N); return; }
+  if (MODE==2) { while(!atomic_load(&ready[bj])) { int e=0; if (atomic_compare_exchange_strong(&ready[bj], &e, -1)) { pack(bj); atomic_store(&ready[bj], 1); } } 
+                 while(atomic_load(&ready[bj])!=1); }
+  dim_t mm=c1-c0, nn=r1-r0, kk=K, la=lda(), lb=K, lc=N; float beta=0;
+  if (pk_compute("P", "N", &mm, &nn, &kk, PK[bj], &la, X+r0*K, &lb, &beta, Y+r0*N+c0, &lc)) { fprintf(stderr,"compute failed\n"); exit(1);} }
+static void* burst(void*p){ int t=(int)(long)p; omp_set_num_threads(1); float *a=aligned_alloc(64,(size_t)M*K*4), *b=aligned_alloc(64,(size_t)K*N*4), *c=aligned_alloc(64,(size_t)M*N*4);
+  for(long i=0;i<(long)M*K;i++) a[i]=(i%97)*0.01f;
+  for(long i=0;i<(long)K*N;i++) b[i]=(i%89)*0.01f;
+  dnnl_sgemm('N','N',M,N,K,1,a,K,b,N,0,c,N); pthread_barrier_wait(&bar); double t0=now();
+  for(int r=0;r<ROUNDS;r++) dnnl_sgemm('N','N',M,N,K,1,a,K,b,N,0,c,N);
+  tgemm[t]=now()-t0; return 0; }
+static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double tot=0;
+  for (int r=0;r<ROUNDS+2;r++){
+    for (long i=(long)M*t/T*K; i<(long)M*(t+1)/T*K; i++) X[i] = X[i]*0.5f + 0.25f*((i+r)%7); // rewrite own rows
+    pthread_barrier_wait(&bar);
+    if (t==0){ atomic_store(&next,0); atomic_store(&packnext,0); for(int j=0;j<PN;j++) atomic_store(&ready[j],0);} 
+    pthread_barrier_wait(&bar); double t0=now();
+    if (MODE==1){ for(int j; (j=atomic_fetch_add(&packnext,1))<PN;) pack(j); pthread_barrier_wait(&bar); }
+    for(int b; (b=atomic_fetch_add(&next,1))<PM*PN;) block(b);
+    pthread_barrier_wait(&bar); if (r>=2) tot += now()-t0; }
+  tgemm[t]=tot; return 0; }
+int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN transB mode rounds\n");return 2;}
+  T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
+  X=aligned_alloc(64,(size_t)M*K*4+64); W=aligned_alloc(64,(size_t)N*K*4+64); Y=aligned_alloc(64,(size_t)M*N*4+64);
+  for(long i=0;i<(long)M*K;i++) X[i]=(i%97)*0.01f-0.4f;
+  for(long i=0;i<(long)N*K;i++) W[i]=(i%89)*0.01f-0.4f;
+  PK=calloc(PN,sizeof(float*)); ready=calloc(PN,sizeof(atomic_int)); omp_set_num_threads(1);
+  for(int j=0;j<PN;j++){ dim_t mm=(dim_t)N*(j+1)/PN-(dim_t)N*j/PN, nn=M/PM, kk=K, la=lda(), lb=K; size_t sz=0; _Bool p=0;
+    if(pk_size("A", ta(), "N", &mm,&nn,&kk,&la,&lb,&sz,&p)){fprintf(stderr,"size failed\n");return 1;} PK[j]=aligned_alloc(4096,(sz+4095)/4096*4096); pksz=sz; }
+  // correctness: mode 1 against mode 0 on one thread, round 0
+  { int m0=MODE; float *Y0=malloc((size_t)M*N*4); MODE=0; for(int b=0;b<PM*PN;b++) block(b); memcpy(Y0,Y,(size_t)M*N*4);
+    MODE=1; for(int j=0;j<PN;j++) pack(j); for(int b=0;b<PM*PN;b++) block(b); double md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
+    if (md > 1e-3) { fprintf(stderr,"packed result differs by %g\n", md); return 1; } MODE=m0; free(Y0); }
+  pthread_barrier_init(&bar,0,T); pthread_t th[256];
+  for(int t=0;t<T;t++) pthread_create(&th[t],0,MODE==3?burst:worker,(void*)(long)t);
+  if (MODE==3) { double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
+    printf("T=%d burst %dx%dx%d on every thread: %.1f GFLOP/s per thread\n",T,M,N,K,2.0*M*N*K*ROUNDS/mx*1e-9); return 0; }
+  double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
+  double fl=2.0*M*N*K*ROUNDS; printf("T=%d %dx%dx%d grid %dx%d %s mode %d: %.1f GFLOP/s per thread (%.1f us a round; pack %zu KB a column block)\n",T,M,N,K,PM,PN,TB?"NT":"NN",MODE,fl/mx/T*1e-9, mx/ROUNDS*1e6, pksz/1024);
+  return 0; }
