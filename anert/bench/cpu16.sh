@@ -9,6 +9,8 @@
 #   on the 16-core machine:   anert/bench/cpu16.sh sweep   → $OUT/sweep.txt: scheduling choices in turn
 # (carry devbin/cpu16: `build` leaves everything there compressed, with the oneDNN build beside the
 # static OpenBLAS one; e.g. TUNES="- onednn - onednn" bash anert/bench/cpu16.sh sweep).
+#   on the 16-core machine:   anert/bench/cpu16.sh perf    → $OUT/<config>.kernels.txt: the CPU time
+# by function and oneDNN kernel (Linux's perf, carried from this machine in devbin/cpu16/perf.tgz).
 # `run` measures anelab and PyTorch (that machine's python3, PyTorch with MKL) in the same process tree,
 # in turn, at THREADS (16) threads, then times an empty parallel loop (par.BenchmarkLoop). No CPU
 # profile: Go's profiler credits OpenBLAS's C frames in this static binary to unrelated Go functions.
@@ -39,7 +41,14 @@ build)
 	# Compressed for the device call's carry (64 MiB): carry devbin/cpu16; run and sweep unpack it.
 	mkdir -p "$PWD/devbin/cpu16"
 	tar -C "$D" -cf - . | gzip -1 >"$PWD/devbin/cpu16/cpu.tar.gz"
-	du -sh "$D"/* "$PWD/devbin/cpu16/cpu.tar.gz"
+	# Linux's perf (Debian's linux-perf) for `perf`, with the libraries and the loader it runs on.
+	if command -v perf >/dev/null; then
+		p=$(mktemp -d "$PWD/devbin/perf.XXXXXX")
+		mkdir -p "$p/lib" && cp -L "$(command -v perf)" "$p/"
+		for l in $(ldd "$(command -v perf)" | awk '$3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}'); do cp -L "$l" "$p/lib/"; done
+		tar -C "$p" -czf "$PWD/devbin/cpu16/perf.tgz" . && rm -rf "$p"
+	fi
+	du -sh "$D"/* "$PWD/devbin/cpu16/"*
 	;;
 run)
 	out=${OUT:-$PWD}
@@ -80,8 +89,29 @@ sweep)
 	} >"$out/sweep.log" 2>&1
 	cat "$out/sweep.txt"
 	;;
+perf)
+	# The steps' CPU time by function, oneDNN's JIT kernels by name (ONEDNN_JIT_PROFILE=2 writes
+	# them to /tmp/perf-PID.map), in `perf record` of one config's child process (its setup too:
+	# its first touches of memory show as the kernel's page-fault locks): $OUT/<config>.kernels.txt,
+	# % of samples summed by symbol. PERF_ARGS=-g adds the call graphs.
+	out=${OUT:-$PWD}
+	t=${THREADS:-16}
+	mkdir -p devbin/perf && tar -C devbin/perf -xzf devbin/cpu16/perf.tgz
+	for c in ${CONFIGS:-default original}; do
+		echo "=== $c"
+		LD_LIBRARY_PATH=$D/lib ONEDNN_JIT_PROFILE=2 devbin/perf/lib/ld-linux-x86-64.so.2 --library-path devbin/perf/lib devbin/perf/perf \
+			record ${PERF_ARGS:-} -F 997 -o "$out/$c.perf" -- "$D/anebench-onednn" --child "$c" --threads "$t" \
+			--steps "${STEPS:-16}" --group "${STEPS:-16}" --peak-dur 20ms >/dev/null || echo "FAILED: perf record $c"
+		devbin/perf/lib/ld-linux-x86-64.so.2 --library-path devbin/perf/lib devbin/perf/perf report -i "$out/$c.perf" \
+			--no-children --sort sym -g none --stdio 2>/dev/null | grep '%' |
+			awk '{p=$1; sub("%","",p); $1=""; n=$0; gsub(/0x[0-9a-f]+/,"(address)",n); s[n]+=p} END{for(k in s) printf "%6.2f %s\n", s[k], k}' |
+			sort -rn >"$out/$c.kernels.txt"
+		head -25 "$out/$c.kernels.txt"
+		rm -f "$out/$c.perf"
+	done
+	;;
 *)
-	echo "usage: $0 build|run|sweep" >&2
+	echo "usage: $0 build|run|sweep|perf" >&2
 	exit 2
 	;;
 esac
