@@ -325,7 +325,7 @@ func (j *gemmJob) plan(w int) {
 	if w <= 4 || j.ngrid == 1 || j.chained { // a chain's stages run one after the other
 		for i := range j.ngrid {
 			m, n, k, u := j.gridCost(i)
-			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u)
+			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u, j.g[j.first[i]].transB)
 		}
 	} else {
 		var cost [maxGemms]float64
@@ -345,7 +345,7 @@ func (j *gemmJob) plan(w int) {
 		}
 		for i := range j.ngrid {
 			m, n, _, u := j.gridCost(i)
-			j.pm[i], j.pn[i] = gridOf(m, n, p[i], u)
+			j.pm[i], j.pn[i] = gridOf(m, n, p[i], u, j.g[j.first[i]].transB)
 		}
 	}
 	j.start[0] = 0
@@ -356,7 +356,7 @@ func (j *gemmJob) plan(w int) {
 
 // lonePlan is the grid of a lone product (or a shared grid) of m×n×k on w goroutines (see plan),
 // columns cut on multiples of unit (0: 16).
-func lonePlan(w, m, n, k, unit int) (pm, pn int) {
+func lonePlan(w, m, n, k, unit int, transB bool) (pm, pn int) {
 	if w <= 4 {
 		return w * max(1, min(2, m/(256*w))), 1
 	}
@@ -366,7 +366,7 @@ func lonePlan(w, m, n, k, unit int) (pm, pn int) {
 	} else if m*n*k >= 1e8 {
 		parts *= 2
 	}
-	return gridOf(m, n, parts, unit)
+	return gridOf(m, n, parts, unit, transB)
 }
 
 // shares is when w goroutines, each taking the next block as soon as it is free, finish the
@@ -396,7 +396,11 @@ func shares(w int, cost []float64, p []int) float64 {
 // is the packed data, pn·m + pm·n (× k); with column bounds on whole heads that do not divide
 // evenly it also counts the largest block (12 heads in 5 column blocks: 3 heads where the mean is
 // 2.4, so that block's goroutine ends the loop 25% late).
-func gridOf(m, n, parts, unit int) (pm, pn int) {
+func gridOf(m, n, parts, unit int, transB bool) (pm, pn int) {
+	pa, pb := tune.nnA, tune.nnB
+	if transB {
+		pa, pb = tune.ntA, tune.ntB
+	}
 	unit = colUnit(unit)
 	best := -1
 	for d := 1; d <= parts; d++ {
@@ -408,7 +412,7 @@ func gridOf(m, n, parts, unit int) (pm, pn int) {
 			continue
 		}
 		r, c := largest(m, d, 16), largest(n, e, unit)
-		if t := r*c + packAlpha*(r+c); best < 0 || t < best {
+		if t := r*c + pa*r + pb*c; best < 0 || t < best {
 			best, pm, pn = t, d, e
 		}
 	}

@@ -152,6 +152,30 @@ func TestTeamGemms(t *testing.T) {
 // over the goroutines); more goroutines share them in proportion to work — equal products get
 // equal numbers of blocks, a product with 4× the work about 4× the blocks — and the blocks finish
 // within 10% of a perfect share; a lone product on many cores gets 4 blocks a goroutine.
+// TestGridWeights: gridOf's weights for a block's rows and columns follow the product's
+// transposition (tune.ntA … nnB): with the defaults both kinds get the same grid; weighing columns
+// more for x·Wᵀ (nt) gives narrower column blocks, weighing rows more for dy·W (nn) whole rows.
+func TestGridWeights(t *testing.T) {
+	defer func(o cpuTune) { tune = o }(tune)
+	for _, tc := range []struct {
+		ntA, ntB, nnA, nnB int
+		nt, nn             [2]int // the 64-block grids of 1024×256
+	}{
+		{packAlpha, packAlpha, packAlpha, packAlpha, [2]int{16, 4}, [2]int{16, 4}},
+		{8, 32, 64, 4, [2]int{8, 8}, [2]int{64, 1}},
+	} {
+		tune.ntA, tune.ntB, tune.nnA, tune.nnB = tc.ntA, tc.ntB, tc.nnA, tc.nnB
+		for _, x := range []struct {
+			transB bool
+			want   [2]int
+		}{{true, tc.nt}, {false, tc.nn}} {
+			if pm, pn := gridOf(1024, 256, 64, 16, x.transB); [2]int{pm, pn} != x.want {
+				t.Errorf("weights %d,%d,%d,%d, transB %v: grid %d×%d, want %v", tc.ntA, tc.ntB, tc.nnA, tc.nnB, x.transB, pm, pn, x.want)
+			}
+		}
+	}
+}
+
 func TestGemmPlan(t *testing.T) {
 	mk := func(d ...[3]int) []gemmSpec {
 		var gs []gemmSpec

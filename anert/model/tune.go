@@ -53,9 +53,13 @@ type cpuTune struct {
 	// fillyield=1 in turn) each step of the default config ran faster with it in all 5 rounds (47.5
 	// against 49.8 ms on average), the original's shape at 56.3% MFU against 53.8% (better in 4).
 	fillYield bool
+	// ntA, ntB, nnA, nnB: what gridOf counts for each element of a block's rows of op(A) and
+	// columns of op(B), in multiply-adds, for products whose B is stored transposed (nt) or not (nn)
+	// (packAlpha each by default).
+	ntA, ntB, nnA, nnB int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: packAlpha, ntB: packAlpha, nnA: packAlpha, nnB: packAlpha}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -81,7 +85,7 @@ func loadTune() error {
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
-const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield"
+const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, nta, ntb, nna, nnb"
 
 // parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
 // fillslack, chain, update and fillyield (0/1).
@@ -114,6 +118,14 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.chain = n != 0
 		case "update":
 			t.update = n != 0
+		case "nta":
+			t.ntA = n
+		case "ntb":
+			t.ntB = n
+		case "nna":
+			t.nnA = n
+		case "nnb":
+			t.nnB = n
 		case "fillyield":
 			t.fillYield = n != 0
 		case "sharetol":
@@ -141,6 +153,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield))
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,nta=%d,ntb=%d,nna=%d,nnb=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), tune.ntA, tune.ntB, tune.nnA, tune.nnB)
 }
