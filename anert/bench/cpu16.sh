@@ -97,13 +97,12 @@ perf)
 	out=${OUT:-$PWD}
 	t=${THREADS:-16}
 	mkdir -p devbin/perf && tar -C devbin/perf -xzf devbin/cpu16/perf.tgz
+	perf="devbin/perf/lib/ld-linux-x86-64.so.2 --library-path devbin/perf/lib devbin/perf/perf" # its own loader and libraries
 	for c in ${CONFIGS:-default original}; do
 		echo "=== $c"
-		LD_LIBRARY_PATH=$D/lib ONEDNN_JIT_PROFILE=2 devbin/perf/lib/ld-linux-x86-64.so.2 --library-path devbin/perf/lib devbin/perf/perf \
-			record ${PERF_ARGS:-} -F 997 -o "$out/$c.perf" -- "$D/anebench-onednn" --child "$c" --threads "$t" \
+		LD_LIBRARY_PATH=$D/lib ONEDNN_JIT_PROFILE=2 $perf record ${PERF_ARGS:-} -F 997 -o "$out/$c.perf" -- "$D/anebench-onednn" --child "$c" --threads "$t" \
 			--steps "${STEPS:-16}" --group "${STEPS:-16}" --peak-dur 20ms >/dev/null || echo "FAILED: perf record $c"
-		devbin/perf/lib/ld-linux-x86-64.so.2 --library-path devbin/perf/lib devbin/perf/perf report -i "$out/$c.perf" \
-			--no-children --sort sym -g none --stdio 2>/dev/null | grep '%' |
+		$perf report -i "$out/$c.perf" --no-children --sort sym -g none --stdio 2>/dev/null | grep '%' |
 			awk '{p=$1; sub("%","",p); $1=""; n=$0; gsub(/0x[0-9a-f]+/,"(address)",n); s[n]+=p} END{for(k in s) printf "%6.2f %s\n", s[k], k}' |
 			sort -rn >"$out/$c.kernels.txt"
 		head -25 "$out/$c.kernels.txt"

@@ -392,10 +392,11 @@ func shares(w int, cost []float64, p []int) float64 {
 
 // gridOf is the pm × pn = parts split (pm a divisor of parts, at most m/16 rows of blocks and
 // n/unit columns where possible; unit 0 is 16) whose largest block takes least: rows·cols
-// multiply-adds plus packAlpha·(rows + cols) elements packed, per unit of k. With equal blocks that
-// is the packed data, pn·m + pm·n (× k); with column bounds on whole heads that do not divide
-// evenly it also counts the largest block (12 heads in 5 column blocks: 3 heads where the mean is
-// 2.4, so that block's goroutine ends the loop 25% late).
+// multiply-adds plus a·rows + b·cols for the elements of op(A) and op(B) it reads, per unit of k
+// (a, b: tune.ntA, ntB when B is stored transposed, else nnA, nnB; packAlpha each by default).
+// With equal blocks and a = b that is the packed data, pn·m + pm·n (× k); with column bounds on
+// whole heads that do not divide evenly it also counts the largest block (12 heads in 5 column
+// blocks: 3 heads where the mean is 2.4, so that block's goroutine ends the loop 25% late).
 func gridOf(m, n, parts, unit int, transB bool) (pm, pn int) {
 	pa, pb := tune.nnA, tune.nnB
 	if transB {

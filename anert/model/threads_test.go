@@ -148,10 +148,6 @@ func TestTeamGemms(t *testing.T) {
 	}
 }
 
-// TestGemmPlan: up to 4 goroutines every product is cut as if it ran alone (so it spreads evenly
-// over the goroutines); more goroutines share them in proportion to work — equal products get
-// equal numbers of blocks, a product with 4× the work about 4× the blocks — and the blocks finish
-// within 10% of a perfect share; a lone product on many cores gets 4 blocks a goroutine.
 // TestGridWeights: gridOf's weights for a block's rows and columns follow the product's
 // transposition (tune.ntA … nnB): with the defaults both kinds get the same grid; weighing columns
 // more for x·Wᵀ (nt) gives narrower column blocks, weighing rows more for dy·W (nn) whole rows.
@@ -176,6 +172,10 @@ func TestGridWeights(t *testing.T) {
 	}
 }
 
+// TestGemmPlan: up to 4 goroutines every product is cut as if it ran alone (so it spreads evenly
+// over the goroutines); more goroutines share them in proportion to work — equal products get
+// equal numbers of blocks, a product with 4× the work about 4× the blocks — and the blocks finish
+// within 10% of a perfect share; a lone product on many cores gets 4 blocks a goroutine.
 func TestGemmPlan(t *testing.T) {
 	mk := func(d ...[3]int) []gemmSpec {
 		var gs []gemmSpec

@@ -92,8 +92,8 @@ func loadTune() error {
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
 const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, nta, ntb, nna, nnb"
 
-// parseTune applies "key=value,…" to t: defer (goroutines, 0 off), dblocks, sharetol, lone, whole,
-// fillslack, chain, update and fillyield (0/1).
+// parseTune applies "key=value,…" to t (tuneKeys): defer (goroutines, 0 off), dblocks, sharetol,
+// lone, nta, ntb, nna, nnb (numbers), whole, fillslack, chain, update and fillyield (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
