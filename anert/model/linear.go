@@ -325,7 +325,7 @@ func (j *gemmJob) plan(w int) {
 	if w <= 4 || j.ngrid == 1 || j.chained { // a chain's stages run one after the other
 		for i := range j.ngrid {
 			m, n, k, u := j.gridCost(i)
-			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u, j.g[j.first[i]].transB)
+			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u, &j.g[j.first[i]])
 		}
 	} else {
 		var cost [maxGemms]float64
@@ -345,7 +345,7 @@ func (j *gemmJob) plan(w int) {
 		}
 		for i := range j.ngrid {
 			m, n, _, u := j.gridCost(i)
-			j.pm[i], j.pn[i] = gridOf(m, n, p[i], u, j.g[j.first[i]].transB)
+			j.pm[i], j.pn[i] = gridOf(m, n, p[i], u, &j.g[j.first[i]])
 		}
 	}
 	j.start[0] = 0
@@ -355,8 +355,8 @@ func (j *gemmJob) plan(w int) {
 }
 
 // lonePlan is the grid of a lone product (or a shared grid) of m×n×k on w goroutines (see plan),
-// columns cut on multiples of unit (0: 16).
-func lonePlan(w, m, n, k, unit int, transB bool) (pm, pn int) {
+// columns cut on multiples of unit (0: 16), of g's transposition.
+func lonePlan(w, m, n, k, unit int, g *gemmSpec) (pm, pn int) {
 	if w <= 4 {
 		return w * max(1, min(2, m/(256*w))), 1
 	}
@@ -366,7 +366,7 @@ func lonePlan(w, m, n, k, unit int, transB bool) (pm, pn int) {
 	} else if m*n*k >= 1e8 {
 		parts *= 2
 	}
-	return gridOf(m, n, parts, unit, transB)
+	return gridOf(m, n, parts, unit, g)
 }
 
 // shares is when w goroutines, each taking the next block as soon as it is free, finish the
@@ -393,15 +393,12 @@ func shares(w int, cost []float64, p []int) float64 {
 // gridOf is the pm × pn = parts split (pm a divisor of parts, at most m/16 rows of blocks and
 // n/unit columns where possible; unit 0 is 16) whose largest block takes least: rows·cols
 // multiply-adds plus a·rows + b·cols for the elements of op(A) and op(B) it reads, per unit of k
-// (a, b: tune.ntA, ntB when B is stored transposed, else nnA, nnB; packAlpha each by default).
+// (a, b: g's gridWeights; packAlpha each by default).
 // With equal blocks and a = b that is the packed data, pn·m + pm·n (× k); with column bounds on
 // whole heads that do not divide evenly it also counts the largest block (12 heads in 5 column
 // blocks: 3 heads where the mean is 2.4, so that block's goroutine ends the loop 25% late).
-func gridOf(m, n, parts, unit int, transB bool) (pm, pn int) {
-	pa, pb := tune.nnA, tune.nnB
-	if transB {
-		pa, pb = tune.ntA, tune.ntB
-	}
+func gridOf(m, n, parts, unit int, g *gemmSpec) (pm, pn int) {
+	pa, pb := gridWeights(g)
 	unit = colUnit(unit)
 	best := -1
 	for d := 1; d <= parts; d++ {
@@ -421,6 +418,19 @@ func gridOf(m, n, parts, unit int, transB bool) (pm, pn int) {
 		return min(parts, max(1, m)), 1
 	}
 	return pm, pn
+}
+
+// gridWeights is what gridOf counts per element of a block's rows of op(A) and columns of op(B)
+// for g's kind of product: a weight gradient dyᵀ·x (A stored transposed: tune.tnA, tnB), x·Wᵀ
+// (B stored transposed: ntA, ntB) or dy·W (nnA, nnB).
+func gridWeights(g *gemmSpec) (a, b int) {
+	switch {
+	case g.transA:
+		return tune.tnA, tune.tnB
+	case g.transB:
+		return tune.ntA, tune.ntB
+	}
+	return tune.nnA, tune.nnB
 }
 
 // packAlpha is what packing one element of a block's operands costs, in multiply-adds: on two

@@ -149,24 +149,26 @@ func TestTeamGemms(t *testing.T) {
 }
 
 // TestGridWeights: gridOf's weights for a block's rows and columns follow the product's
-// transposition (tune.ntA … nnB): with the defaults both kinds get the same grid; weighing columns
-// more for x·Wᵀ (nt) gives narrower column blocks, weighing rows more for dy·W (nn) whole rows.
+// transposition (gridWeights, tune.ntA … tnB): with the defaults all three kinds get the same grid;
+// weighing columns more for x·Wᵀ (nt) gives narrower column blocks, weighing rows more for dy·W
+// (nn) or a weight gradient dyᵀ·x (tn) whole rows, each kind's weights leaving the others' grids.
 func TestGridWeights(t *testing.T) {
 	defer func(o cpuTune) { tune = o }(tune)
 	for _, tc := range []struct {
-		ntA, ntB, nnA, nnB int
-		nt, nn             [2]int // the 64-block grids of 1024×256
+		ntA, ntB, nnA, nnB, tnA, tnB int
+		nt, nn, tn                   [2]int // the 64-block grids of 1024×256
 	}{
-		{packAlpha, packAlpha, packAlpha, packAlpha, [2]int{16, 4}, [2]int{16, 4}},
-		{8, 32, 64, 4, [2]int{8, 8}, [2]int{64, 1}},
+		{packAlpha, packAlpha, packAlpha, packAlpha, packAlpha, packAlpha, [2]int{16, 4}, [2]int{16, 4}, [2]int{16, 4}},
+		{8, 32, 64, 4, packAlpha, packAlpha, [2]int{8, 8}, [2]int{64, 1}, [2]int{16, 4}},
+		{packAlpha, packAlpha, packAlpha, packAlpha, 64, 4, [2]int{16, 4}, [2]int{16, 4}, [2]int{64, 1}},
 	} {
-		tune.ntA, tune.ntB, tune.nnA, tune.nnB = tc.ntA, tc.ntB, tc.nnA, tc.nnB
+		tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB = tc.ntA, tc.ntB, tc.nnA, tc.nnB, tc.tnA, tc.tnB
 		for _, x := range []struct {
-			transB bool
-			want   [2]int
-		}{{true, tc.nt}, {false, tc.nn}} {
-			if pm, pn := gridOf(1024, 256, 64, 16, x.transB); [2]int{pm, pn} != x.want {
-				t.Errorf("weights %d,%d,%d,%d, transB %v: grid %d×%d, want %v", tc.ntA, tc.ntB, tc.nnA, tc.nnB, x.transB, pm, pn, x.want)
+			g    gemmSpec
+			want [2]int
+		}{{gemmSpec{transB: true}, tc.nt}, {gemmSpec{}, tc.nn}, {gemmSpec{transA: true}, tc.tn}} {
+			if pm, pn := gridOf(1024, 256, 64, 16, &x.g); [2]int{pm, pn} != x.want {
+				t.Errorf("weights %+v, transA %v transB %v: grid %d×%d, want %v", tc, x.g.transA, x.g.transB, pm, pn, x.want)
 			}
 		}
 	}

@@ -62,9 +62,12 @@ type cpuTune struct {
 	// 47.8% (better in 7 rounds) but the original's shape at 62.0% against 70.3% (5 rounds, worse in
 	// 4): the defaults stay until a rule serves both.
 	ntA, ntB, nnA, nnB int
+	// tnA, tnB: the same for products whose A is stored transposed, the weight gradients
+	// dW = dyᵀ·x (packAlpha each by default). Until these existed nna, nnb weighed them too.
+	tnA, tnB int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: packAlpha, ntB: packAlpha, nnA: packAlpha, nnB: packAlpha}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: packAlpha, ntB: packAlpha, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -90,10 +93,10 @@ func loadTune() error {
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
-const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, nta, ntb, nna, nnb"
+const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, nta, ntb, nna, nnb, tna, tnb"
 
 // parseTune applies "key=value,…" to t (tuneKeys): defer (goroutines, 0 off), dblocks, sharetol,
-// lone, nta, ntb, nna, nnb (numbers), whole, fillslack, chain, update and fillyield (0/1).
+// lone, nta, ntb, nna, nnb, tna, tnb (numbers), whole, fillslack, chain, update and fillyield (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
@@ -131,6 +134,10 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.nnA = n
 		case "nnb":
 			t.nnB = n
+		case "tna":
+			t.tnA = n
+		case "tnb":
+			t.tnB = n
 		case "fillyield":
 			t.fillYield = n != 0
 		case "sharetol":
@@ -158,6 +165,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,nta=%d,ntb=%d,nna=%d,nnb=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), tune.ntA, tune.ntB, tune.nnA, tune.nnB)
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,nta=%d,ntb=%d,nna=%d,nnb=%d,tna=%d,tnb=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB)
 }
