@@ -41,6 +41,14 @@ func (c *CPU) takeFused() (rowChain, []gemmSpec) {
 // NewCPU returns the CPU backend.
 func NewCPU() *CPU { return &CPU{Block: 64} }
 
+// block is the attention's query/key block: Block, or ANELAB_CPU_TUNE's ablock when set.
+func (c *CPU) block() int {
+	if tune.attnBlock > 0 {
+		return tune.attnBlock
+	}
+	return c.Block
+}
+
 // Name is "cpu".
 func (c *CPU) Name() string { return "cpu" }
 
@@ -96,7 +104,7 @@ func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	n, d := s.N, s.D
 	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
 	j := &t.attnFwd
-	blk := min(c.Block, s.T)
+	blk := min(c.block(), s.T)
 	*j = attnFwdJob{c: c, s: s, a: a, blk: blk, nb: (s.T + blk - 1) / blk}
 	items := s.B * s.H * j.nb
 	t.run(items, items, j)
@@ -138,7 +146,7 @@ func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, more := c.takeFused()
 	j := &t.attnBwd
-	blk := min(c.Block, s.T)
+	blk := min(c.block(), s.T)
 	*j = attnBwdJob{c: c, s: s, a: c.attnGrads(s, a), blk: blk, nb: (s.T + blk - 1) / blk,
 		dA: linearInput(a.DA, a.DO, w.Wo.W, s.N, s.D, s.D, 0)}
 	bh, g := s.B*s.H, c.group(s)

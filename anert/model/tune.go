@@ -65,6 +65,8 @@ type cpuTune struct {
 	// tnA, tnB: the same for products whose A is stored transposed, the weight gradients
 	// dW = dyᵀ·x (packAlpha each by default). Until these existed nna, nnb weighed them too.
 	tnA, tnB int
+	// attnBlock, when set, replaces the CPU backend's attention block (CPU.Block, 64 rows).
+	attnBlock int
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: packAlpha, ntB: packAlpha, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha}
@@ -93,10 +95,10 @@ func loadTune() error {
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
-const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, nta, ntb, nna, nnb, tna, tnb"
+const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, nta, ntb, nna, nnb, tna, tnb, ablock"
 
 // parseTune applies "key=value,…" to t (tuneKeys): defer (goroutines, 0 off), dblocks, sharetol,
-// lone, nta, ntb, nna, nnb, tna, tnb (numbers), whole, fillslack, chain, update and fillyield (0/1).
+// lone, nta, ntb, nna, nnb, tna, tnb, ablock (numbers), whole, fillslack, chain, update and fillyield (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
@@ -138,6 +140,8 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 			t.tnA = n
 		case "tnb":
 			t.tnB = n
+		case "ablock":
+			t.attnBlock = n
 		case "fillyield":
 			t.fillYield = n != 0
 		case "sharetol":
@@ -165,6 +169,6 @@ func TuneString() string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,nta=%d,ntb=%d,nna=%d,nnb=%d,tna=%d,tnb=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB)
+	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,nta=%d,ntb=%d,nna=%d,nnb=%d,tna=%d,tnb=%d,ablock=%d", tune.deferMin,
+		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB, tune.attnBlock)
 }

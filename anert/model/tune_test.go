@@ -9,8 +9,8 @@ import (
 // part (New reports it).
 func TestParseTune(t *testing.T) {
 	base := cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true, fillYield: true}
-	got, err := parseTune(base, "defer=0, dblocks=2,sharetol=1.02,lone=2,whole=0,fillslack=1,chain=0,update=0,fillyield=0,nta=8,ntb=32,nna=64,nnb=4,tna=24,tnb=12")
-	want := cpuTune{deferMin: 0, deferBlocks: 2, shareTol: 1.02, loneBlocks: 2, wholePairs: false, fillSlack: true, ntA: 8, ntB: 32, nnA: 64, nnB: 4, tnA: 24, tnB: 12}
+	got, err := parseTune(base, "defer=0, dblocks=2,sharetol=1.02,lone=2,whole=0,fillslack=1,chain=0,update=0,fillyield=0,nta=8,ntb=32,nna=64,nnb=4,tna=24,tnb=12,ablock=128")
+	want := cpuTune{deferMin: 0, deferBlocks: 2, shareTol: 1.02, loneBlocks: 2, wholePairs: false, fillSlack: true, ntA: 8, ntB: 32, nnA: 64, nnB: 4, tnA: 24, tnB: 12, attnBlock: 128}
 	if err != nil || got != want {
 		t.Fatalf("got %+v, %v; want %+v", got, err, want)
 	}
@@ -23,6 +23,19 @@ func TestParseTune(t *testing.T) {
 	} {
 		if _, err := parseTune(base, tc.in); err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%q: error %v, want one containing %q", tc.in, err, tc.msg)
+		}
+	}
+}
+
+// TestAttnBlockKnob: ablock replaces the CPU backend's attention block, and unset leaves it
+// (the gradients at any block are checked against the reference in TestModelGradient's Block = 4).
+func TestAttnBlockKnob(t *testing.T) {
+	defer func(o cpuTune) { tune = o }(tune)
+	c := NewCPU()
+	for _, tc := range []struct{ knob, want int }{{0, 64}, {128, 128}} {
+		tune.attnBlock = tc.knob
+		if got := c.block(); got != tc.want {
+			t.Errorf("ablock=%d: block %d, want %d", tc.knob, got, tc.want)
 		}
 	}
 }
