@@ -149,17 +149,24 @@ func TestTeamGemms(t *testing.T) {
 }
 
 // TestGridWeights: gridOf's weights for a block's rows and columns follow the product's
-// transposition (gridWeights, tune.ntA … tnB): with the defaults all three kinds get the same grid;
-// weighing columns more for x·Wᵀ (nt) gives narrower column blocks, weighing rows more for dy·W
-// (nn) or a weight gradient dyᵀ·x (tn) whole rows, each kind's weights leaving the others' grids.
+// transposition (gridWeights, tune.ntA … tnB): with packAlpha for all, all three kinds get the same
+// grid; weighing columns more for x·Wᵀ (nt, as shipped) gives narrower column blocks, weighing rows
+// more for dy·W (nn) or a weight gradient dyᵀ·x (tn) whole rows, each kind's weights leaving the
+// others' grids.
 func TestGridWeights(t *testing.T) {
 	defer func(o cpuTune) { tune = o }(tune)
+	if d := (cpuTune{ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha}); tune.ntA != d.ntA || tune.ntB != d.ntB ||
+		tune.nnA != d.nnA || tune.nnB != d.nnB || tune.tnA != d.tnA || tune.tnB != d.tnB {
+		t.Errorf("shipped weights %d,%d,%d,%d,%d,%d; the case below marked 'as shipped' has %d,%d,%d,%d,%d,%d",
+			tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB, d.ntA, d.ntB, d.nnA, d.nnB, d.tnA, d.tnB)
+	}
 	for _, tc := range []struct {
 		ntA, ntB, nnA, nnB, tnA, tnB int
 		nt, nn, tn                   [2]int // the 64-block grids of 1024×256
 	}{
 		{packAlpha, packAlpha, packAlpha, packAlpha, packAlpha, packAlpha, [2]int{16, 4}, [2]int{16, 4}, [2]int{16, 4}},
 		{8, 32, 64, 4, packAlpha, packAlpha, [2]int{8, 8}, [2]int{64, 1}, [2]int{16, 4}},
+		{8, 32, packAlpha, packAlpha, packAlpha, packAlpha, [2]int{8, 8}, [2]int{16, 4}, [2]int{16, 4}}, // as shipped
 		{packAlpha, packAlpha, packAlpha, packAlpha, 64, 4, [2]int{16, 4}, [2]int{16, 4}, [2]int{64, 1}},
 	} {
 		tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB = tc.ntA, tc.ntB, tc.nnA, tc.nnB, tc.tnA, tc.tnB

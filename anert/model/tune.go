@@ -54,22 +54,25 @@ type cpuTune struct {
 	// against 49.8 ms on average), the original's shape at 56.3% MFU against 53.8% (better in 4).
 	fillYield bool
 	// ntA, ntB, nnA, nnB: what gridOf counts for each element of a block's rows of op(A) and
-	// columns of op(B), in multiply-adds, for products whose B is stored transposed (nt) or not (nn)
-	// (packAlpha each by default). oneDNN runs the step's blocks in its no-copy kernels, for which
-	// on one core x·Wᵀ blocks ran fastest narrow (1024×256 in 8×8 blocks: 125 GFLOP/s against 102
-	// in 16×4) and dy·W blocks as whole rows (64×1: 164 against 139). On 16 cores (6 Dec 2026, one
-	// host, 9 rounds in turn) nta=8,ntb=32,nna=64,nnb=4 ran the default config at 53.5% MFU against
-	// 47.8% (better in 7 rounds) but the original's shape at 62.0% against 70.3% (5 rounds, worse in
-	// 4): the defaults stay until a rule serves both.
+	// columns of op(B), in multiply-adds, for products whose B is stored transposed (nt, x·Wᵀ) or
+	// not (nn, dy·W). oneDNN runs the step's blocks in its no-copy kernels, for which on one core
+	// x·Wᵀ blocks ran fastest narrow (1024×256 in 8×8 blocks: 125 GFLOP/s against 102 in 16×4) and
+	// dy·W blocks as whole rows (64×1: 164 against 139). On 16 cores (6 Dec 2026, two H100 hosts, 6
+	// rounds in turn) nta=8,ntb=32 (narrow x·Wᵀ blocks) ran the default config at 50.9% MFU
+	// against 48.7% with packAlpha for both, the original's shape at 65.3% against 63.7% (better
+	// in 5 and 4 rounds, within 0.3 points in the others): the default. Whole rows for dy·W (nna=64,nnb=4) ran the
+	// original's shape at 57–62% against 63.7–70.3%: nn stays at packAlpha.
 	ntA, ntB, nnA, nnB int
 	// tnA, tnB: the same for products whose A is stored transposed, the weight gradients
 	// dW = dyᵀ·x (packAlpha each by default). Until these existed nna, nnb weighed them too.
 	tnA, tnB int
-	// attnBlock, when set, replaces the CPU backend's attention block (CPU.Block, 64 rows).
+	// attnBlock, when set, replaces the CPU backend's attention block (CPU.Block, 64 rows). On 16
+	// cores (6 Dec 2026, one host, 4 rounds in turn) ablock=128 ran the default config at 50.7%
+	// MFU against 49.5% and the original's shape at 65.5% against 66.4%: not a default.
 	attnBlock int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: packAlpha, ntB: packAlpha, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
