@@ -155,10 +155,8 @@ func TestTeamGemms(t *testing.T) {
 // others' grids.
 func TestGridWeights(t *testing.T) {
 	defer func(o cpuTune) { tune = o }(tune)
-	if d := (cpuTune{ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha}); tune.ntA != d.ntA || tune.ntB != d.ntB ||
-		tune.nnA != d.nnA || tune.nnB != d.nnB || tune.tnA != d.tnA || tune.tnB != d.tnB {
-		t.Errorf("shipped weights %d,%d,%d,%d,%d,%d; the case below marked 'as shipped' has %d,%d,%d,%d,%d,%d",
-			tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB, d.ntA, d.ntB, d.nnA, d.nnB, d.tnA, d.tnB)
+	if got := [6]int{tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB}; got != [6]int{8, 32, packAlpha, packAlpha, packAlpha, packAlpha} {
+		t.Errorf("shipped weights %v: the case below marked 'as shipped' has others", got)
 	}
 	for _, tc := range []struct {
 		ntA, ntB, nnA, nnB, tnA, tnB int

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,66 +98,70 @@ func loadTune() error {
 	return tuneErr
 }
 
-// tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
-const tuneKeys = "defer, dblocks, sharetol, lone, whole, fillslack, chain, update, fillyield, nta, ntb, nna, nnb, tna, tnb, ablock"
+// knob is one of ANELAB_CPU_TUNE's keys and the field of a cpuTune it sets: a number, a 0/1
+// switch or (sharetol) a float.
+type knob struct {
+	key string
+	n   *int
+	on  *bool
+	f   *float64
+}
 
-// parseTune applies "key=value,…" to t (tuneKeys): defer (goroutines, 0 off), dblocks, sharetol,
-// lone, nta, ntb, nna, nnb, tna, tnb, ablock (numbers), whole, fillslack, chain, update and fillyield (0/1).
+// knobs are t's keys, in the order TuneString prints them.
+func (t *cpuTune) knobs() []knob {
+	return []knob{{key: "defer", n: &t.deferMin}, {key: "dblocks", n: &t.deferBlocks}, {key: "sharetol", f: &t.shareTol},
+		{key: "lone", n: &t.loneBlocks}, {key: "whole", on: &t.wholePairs}, {key: "fillslack", on: &t.fillSlack},
+		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
+		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
+		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock}}
+}
+
+// tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
+func tuneKeys() string {
+	var keys []string
+	for _, k := range new(cpuTune).knobs() {
+		keys = append(keys, k.key)
+	}
+	return strings.Join(keys, ", ")
+}
+
+// parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
+// lone, nta, ntb, nna, nnb, tna, tnb, ablock (numbers), sharetol (at least 1), whole, fillslack,
+// chain, update and fillyield (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
+	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
-			return t, fmt.Errorf("%q is not key=value (keys: %s)", kv, tuneKeys)
+			return t, fmt.Errorf("%q is not key=value (keys: %s)", kv, tuneKeys())
+		}
+		i := slices.IndexFunc(knobs, func(x knob) bool { return x.key == k })
+		if i < 0 {
+			return t, fmt.Errorf("unknown key %q (keys: %s)", k, tuneKeys())
 		}
 		var err error
-		n := 0
-		if k != "sharetol" {
+		if x := knobs[i]; x.f != nil {
+			*x.f, err = strconv.ParseFloat(v, 64)
+			if err == nil && *x.f < 1 {
+				err = fmt.Errorf("below 1")
+			}
+		} else {
+			var n int
 			n, err = strconv.Atoi(v)
 			if err == nil && n < 0 {
 				err = fmt.Errorf("negative")
 			}
-		}
-		switch k {
-		case "defer":
-			t.deferMin = n
-		case "dblocks":
-			t.deferBlocks = max(1, n)
-		case "lone":
-			t.loneBlocks = n
-		case "whole":
-			t.wholePairs = n != 0
-		case "fillslack":
-			t.fillSlack = n != 0
-		case "chain":
-			t.chain = n != 0
-		case "update":
-			t.update = n != 0
-		case "nta":
-			t.ntA = n
-		case "ntb":
-			t.ntB = n
-		case "nna":
-			t.nnA = n
-		case "nnb":
-			t.nnB = n
-		case "tna":
-			t.tnA = n
-		case "tnb":
-			t.tnB = n
-		case "ablock":
-			t.attnBlock = n
-		case "fillyield":
-			t.fillYield = n != 0
-		case "sharetol":
-			t.shareTol, err = strconv.ParseFloat(v, 64)
-			if err == nil && t.shareTol < 1 {
-				err = fmt.Errorf("below 1")
+			if x.n != nil {
+				*x.n = n
+			} else {
+				*x.on = n != 0
 			}
-		default:
-			return t, fmt.Errorf("unknown key %q (keys: %s)", k, tuneKeys)
 		}
 		if err != nil {
 			return t, fmt.Errorf("%s = %q: %v", k, v, err)
+		}
+		if k == "dblocks" {
+			t.deferBlocks = max(1, t.deferBlocks)
 		}
 	}
 	return t, nil
@@ -166,12 +171,22 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 // reports.
 func TuneString() string {
 	_ = loadTune()
-	b := func(on bool) int {
-		if on {
-			return 1
+	var b strings.Builder
+	t := tune
+	for i, k := range t.knobs() {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		return 0
+		switch {
+		case k.n != nil:
+			fmt.Fprintf(&b, "%s=%d", k.key, *k.n)
+		case k.f != nil:
+			fmt.Fprintf(&b, "%s=%g", k.key, *k.f)
+		case *k.on:
+			fmt.Fprintf(&b, "%s=1", k.key)
+		default:
+			fmt.Fprintf(&b, "%s=0", k.key)
+		}
 	}
-	return fmt.Sprintf("defer=%d,dblocks=%d,sharetol=%g,lone=%d,whole=%d,fillslack=%d,chain=%d,update=%d,fillyield=%d,nta=%d,ntb=%d,nna=%d,nnb=%d,tna=%d,tnb=%d,ablock=%d", tune.deferMin,
-		tune.deferBlocks, tune.shareTol, tune.loneBlocks, b(tune.wholePairs), b(tune.fillSlack), b(tune.chain), b(tune.update), b(tune.fillYield), tune.ntA, tune.ntB, tune.nnA, tune.nnB, tune.tnA, tune.tnB, tune.attnBlock)
+	return b.String()
 }
