@@ -18,4 +18,5 @@ var (
 	axpy                  = axpyGo
 	scaleTo               = scaleToGo
 	ropeRows              = ropeRowsGo
+	transpose             = transposeGo
 )

@@ -28,14 +28,17 @@ type buffers struct {
 }
 
 // ensure grows the buffers to hold n token rows, the current classifier size and w goroutines
-// (and a second set of shared scratch for an async backend, see dwQueue).
+// (and a second set of shared scratch for an async backend, see dwQueue; tune.deferSets when the
+// weight gradients are deferred).
 func (m *Model) ensure(n, w int) {
 	D, F, H, L := m.cfg.Dim, m.cfg.FFN, m.cfg.Heads, m.cfg.Layers
 	KV, KVD, gated := m.cfg.KV(), m.cfg.KV()*m.cfg.HeadDim(), m.act == SwiGLU
 	b := &m.buf
 	sets := 1
-	if m.async() || m.defers(w) {
+	if m.async() {
 		sets = 2
+	} else if m.defers(w) {
+		sets = min(max(2, tune.deferSets), L)
 	}
 	if n > b.rows || sets > b.sets {
 		n, b.sets = max(n, b.rows), max(sets, b.sets)
@@ -75,6 +78,9 @@ func (m *Model) ensure(n, w int) {
 		if m.cfg.Compact {
 			b.ec, b.gec = make([]float32, b.cls*D), make([]float32, b.cls*D)
 		}
+	}
+	if len(m.dwd.jobs) < 2*b.sets {
+		m.dwd.jobs = make([]dwJob, 2*b.sets) // no job is open between steps
 	}
 	if m.team == nil || m.team.w != w {
 		m.team = newTeam(w)
@@ -264,6 +270,55 @@ func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64
 	return sum / float64(n)
 }
 
+// headBackward is head with train and, in the same loop, the backward down to the final norm's
+// (backward's first two loops): with tune.headBlocks set (fusedHead), each
+// block of rows computes its logits = xf·E_cᵀ, their loss and dlogits in place, dxf =
+// dlogits·E_c and the final norm's backward chain on its rows, so that its logits are still in
+// the core's cache for the loss and the product after it, and no goroutine waits between the
+// four (three loops fewer). It returns the mean loss and leaves dlogits in buf.logits, as head.
+func (m *Model) headBackward(s Shape, ec []float32, gradScale float32) float64 {
+	n, d, c, t := s.N, s.D, m.classes(), m.team
+	b := &m.buf
+	parts := min(t.w*tune.headBlocks, max(1, n/16))
+	if len(b.lossPart) < parts {
+		b.lossPart = make([]float64, parts)
+	}
+	nb, ch := m.normBackward(t, b.dx[:n*d], b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
+	ch.prepare(parts)
+	j := &t.head
+	*j = headJob{loss: lossJob{logits: b.logits[:n*c], tgt: b.tgt[:n], part: b.lossPart[:parts], c: c,
+		capc: float32(m.cfg.Softcap), scale: gradScale / float32(n), train: true},
+		xf: b.xf, dxf: b.dxf, ec: ec, d: d, chain: ch}
+	t.run(n, parts, j)
+	nb.addTo(m.FinalNorm.G)
+	var sum float64
+	for _, v := range j.loss.part {
+		sum += v
+	}
+	return sum / float64(n)
+}
+
+// fusedHead reports whether ForwardBackward runs the head and its backward as one loop
+// (headBackward): with tune.headBlocks set.
+func (m *Model) fusedHead() bool { return tune.headBlocks > 0 }
+
+// headJob is headBackward's loop over blocks of rows: per block, the classifier's product, the
+// loss (lossJob), dxf = dlogits·E_c and the final norm's backward chain.
+type headJob struct {
+	loss        lossJob
+	xf, dxf, ec []float32
+	d           int
+	chain       rowChain
+}
+
+func (j *headJob) Run(wk, p, lo, hi int) {
+	c, d := j.loss.c, j.d
+	blas.Sgemm(false, true, hi-lo, c, d, 1, j.xf[lo*d:], d, j.ec, d, 0, j.loss.logits[lo*c:], c)
+	j.loss.Run(wk, p, lo, hi)
+	blas.Sgemm(false, false, hi-lo, d, c, 1, j.loss.logits[lo*c:], c, j.ec, d, 0, j.dxf[lo*d:], d)
+	j.chain.Run(wk, p, lo, hi)
+}
+
 // ForwardBackward runs one micro-step on batch sequences (inputs and targets of batch·Seq ids
 // each, sequence b at [b·Seq, (b+1)·Seq)) and returns the mean loss over the batch·Seq tokens.
 // It ADDS the gradients of gradScale·loss to every Param.G (call ZeroGrad between updates):
@@ -279,9 +334,15 @@ func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale f
 		return 0, err
 	}
 	ec := m.classifier()
-	loss := m.head(s.N, ec, true, gradScale)
+	var loss float64
+	fused := m.fusedHead()
+	if fused {
+		loss = m.headBackward(s, ec, gradScale)
+	} else {
+		loss = m.head(s.N, ec, true, gradScale)
+	}
 	t1 := m.clock()
-	err := m.backward(inputs, s, ec)
+	err := m.backward(inputs, s, ec, fused)
 	if tm := m.timings; tm != nil {
 		t2 := time.Now()
 		tm.Forward += t1.Sub(t0)
@@ -347,7 +408,8 @@ func (m *Model) wgradSince(t0 time.Time) {
 // backward propagates buf.logits (holding dlogits) down to the embedding, accumulating every
 // parameter gradient. With an async backend the weight-gradient GEMMs run on the dW worker,
 // overlapping the backend's calls (dwQueue says how and why it is safe); otherwise in place.
-func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
+// With headDone, headBackward has already computed dxf and the final norm's backward.
+func (m *Model) backward(inputs []uint16, s Shape, ec []float32, headDone bool) error {
 	n, d, c, t := s.N, s.D, m.classes(), m.team
 	b := &m.buf
 	var q *dwQueue
@@ -360,20 +422,27 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	if m.dwd.on = m.defers(t.w); m.dwd.on {
 		defer m.waitDW(-1, 0) // error returns too: no deferred part may outlive ForwardBackward
 	}
-	classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
+	if !headDone {
+		classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
+	}
 	m.dW(q, dwClassifier, 0, s, ec)
 	dx := b.dx[:n*d]
-	// dx = the final norm's backward (the residual stream's first gradient), and since the last
-	// layer's x' = x2 + α·y, its dy = α·dx.
-	nb, ch := m.normBackward(t, dx, b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
-	t.runChain(n, ch)
-	nb.addTo(m.FinalNorm.G)
+	if !headDone {
+		// dx = the final norm's backward (the residual stream's first gradient), and since the last
+		// layer's x' = x2 + α·y, its dy = α·dx.
+		nb, ch := m.normBackward(t, dx, b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
+		t.runChain(n, ch)
+		nb.addTo(m.FinalNorm.G)
+	}
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
 		// The FFN's backward; then dx2 = dx + the FFN norm's backward and, as x2 = x + α·o,
 		// do = α·dx2 (dx2 flows on to x): on each block of rows of DX2n as the backend completes
 		// it when it can (fuse), and the FFN's weight gradients in its last loop (fuseDW).
-		m.waitDW(dwAttn, l+2) // deferred: it reads the scratch set that this layer's backward writes
+		// Deferred weight gradients read the scratch set of their layer (l mod sets): the
+		// attention's of layer l+sets reads the one this layer's backward writes, and the FFN's of
+		// layer l−1+sets the one its attention norm's chain writes dy to.
+		m.waitDW(dwAttn, l+b.sets)
 		nb, ch := m.normBackward(t, dx, a.DX2n, a.X2, a.RFFN, p.FFNNorm.W, d, false, a.DO)
 		fused, dwFused := m.fuse(ch), m.fuseDW(q, dwFFN, l, s)
 		if err := m.backend.FFNBackward(l, s, p, a); err != nil {
@@ -392,7 +461,7 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 		if l > 0 {
 			dy = b.acts[l-1].DY
 		}
-		m.waitDW(dwFFN, l+1) // deferred: it reads the layer above's DY, in the set this chain writes dy to
+		m.waitDW(dwFFN, l-1+b.sets)
 		nb, ch = m.normBackward(t, dx, a.DXn, a.X, a.RAtt, p.AttnNorm.W, d, false, dy)
 		fused, dwFused = m.fuse(ch), m.fuseDW(q, dwAttn, l, s)
 		if fused && l > 0 && q != nil { // layer l+1's jobs read the scratch set of layer l−1 (dy)
@@ -516,17 +585,18 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 // waiting the rest for its slowest part), and what is left runs at the fence that needs them done.
 //
 // Why it is safe, as for the async backend's queue (dwQueue): each block of a parameter's
-// gradient is one BLAS call on one goroutine, computed once; the shared scratch is
-// double-buffered (layer l uses set l mod 2), and each job is waited for before its set is written
-// again: layer l's FFN products (they read DY, DH1, DH3) before AttnBackward(l−1), whose chain
-// writes DY of layer l−2; its attention products (DO, DQ, DK, DV) before FFNBackward(l−2); the
+// gradient is one BLAS call on one goroutine, computed once; the shared scratch comes in S sets
+// (layer l uses set l mod S; S = tune.deferSets, 2 by default), and each job is waited for before
+// its set is written again: layer l's FFN products (they read DY, DH1, DH3) before
+// AttnBackward(l+1−S), whose chain writes DY of layer l−S; its attention products (DO, DQ, DK,
+// DV) before FFNBackward(l−S); the
 // classifier's (dlogits, xf; into E's gradient with tied embeddings) before the embedding's
 // backward. The gain gradients and the embedding's stay on the step's goroutine.
 type dwDeferred struct {
-	on      bool     // this backward pass defers
-	scatter bool     // compaction: the classifier's job writes gE_c, to be added into E's gradient
-	jobs    [4]dwJob // layer l's FFN products in jobs[2l mod 4], its attention's in jobs[(2l+1) mod 4]
-	cls     dwJob    // the classifier's
+	on      bool    // this backward pass defers
+	scatter bool    // compaction: the classifier's job writes gE_c, to be added into E's gradient
+	jobs    []dwJob // layer l's FFN products in jobs[2l mod 2·sets], its attention's in jobs[(2l+1) mod 2·sets]
+	cls     dwJob   // the classifier's
 }
 
 // dwJob is one deferred set of weight-gradient products.

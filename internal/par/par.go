@@ -346,7 +346,7 @@ type Deferred struct {
 const (
 	deferOpen     = 1 << 48
 	deferMask     = 1<<24 - 1
-	maxDeferred   = 8 // deferred jobs open at once (more run at once, in Defer)
+	maxDeferred   = 16 // deferred jobs open at once (more run at once, in Defer)
 	maxDeferParts = deferMask
 )
 
