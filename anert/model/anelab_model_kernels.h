@@ -13,4 +13,3 @@ void anelab_rmsnorm_bwd(float *dx, float *pg, const float *dout, const float *x,
 void anelab_axpby(float *out, const float *x, const float *y, float a, long n);
 void anelab_scale(float *out, const float *x, float a, long n);
 void anelab_rope(float *x, int rows, int r0, int T, int w, int ld, int hd, const float *cs, const float *sn, float sign);
-void anelab_transpose(float *dst, long ldd, const float *src, long lds, long rows, long cols);

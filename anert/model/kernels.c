@@ -237,18 +237,3 @@ KERNEL void anelab_rope(float *restrict x, int rows, int r0, int T, int w, int l
 		}
 	}
 }
-
-// transposeGo: dst[c·ldd + r] = src[r·lds + c], in 16 × 16 tiles so that a tile's rows of src
-// and of dst stay in L1 while it is written.
-KERNEL void anelab_transpose(float *dst, long ldd, const float *src, long lds, long rows, long cols) {
-	for (long r0 = 0; r0 < rows; r0 += 16) {
-		long r1 = r0 + 16 < rows ? r0 + 16 : rows;
-		for (long c0 = 0; c0 < cols; c0 += 16) {
-			long c1 = c0 + 16 < cols ? c0 + 16 : cols;
-			for (long c = c0; c < c1; c++) {
-				float *d = dst + c * ldd;
-				SIMD for (long r = r0; r < r1; r++) d[r] = src[r * lds + c];
-			}
-		}
-	}
-}

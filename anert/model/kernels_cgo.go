@@ -112,10 +112,3 @@ func ropeRows(x []float32, rows, r0, T, w, ld, hd int, cos, sin []float32, sign 
 		C.anelab_rope(fp(x), C.int(rows), C.int(r0), C.int(T), C.int(w), C.int(ld), C.int(hd), fp(cos), fp(sin), C.float(sign))
 	}
 }
-
-func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	if rows > 0 && cols > 0 {
-		_, _ = dst[(cols-1)*ldd+rows-1], src[(rows-1)*lds+cols-1]
-		C.anelab_transpose(fp(dst), C.long(ldd), fp(src), C.long(lds), C.long(rows), C.long(cols))
-	}
-}

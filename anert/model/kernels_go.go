@@ -18,5 +18,4 @@ var (
 	axpy                  = axpyGo
 	scaleTo               = scaleToGo
 	ropeRows              = ropeRowsGo
-	transpose             = transposeGo
 )

@@ -207,35 +207,3 @@ func BenchmarkKernels(b *testing.B) {
 		perElem(b, rows*cols)
 	})
 }
-
-// TestTranspose: the build's transpose (C on cgo builds) and transposeGo write exactly the
-// block's transpose and nothing outside it, on blocks with tails of a 16 × 16 tile.
-func TestTranspose(t *testing.T) {
-	const sentinel = -7
-	for _, sh := range [][2]int{{1, 1}, {5, 3}, {16, 16}, {17, 40}, {64, 33}} {
-		rows, cols := sh[0], sh[1]
-		lds, ldd := cols+3, rows+5
-		src := make([]float32, rows*lds)
-		for i := range src {
-			src[i] = float32(i)
-		}
-		for name, f := range map[string]func([]float32, int, []float32, int, int, int){"transpose": transpose, "transposeGo": transposeGo} {
-			dst := make([]float32, cols*ldd)
-			for i := range dst {
-				dst[i] = sentinel
-			}
-			f(dst, ldd, src, lds, rows, cols)
-			for c := range cols {
-				for r := range ldd {
-					want := float32(sentinel)
-					if r < rows {
-						want = src[r*lds+c]
-					}
-					if got := dst[c*ldd+r]; got != want {
-						t.Fatalf("%s %d×%d: dst[%d][%d] = %g, want %g", name, rows, cols, c, r, got, want)
-					}
-				}
-			}
-		}
-	}
-}

@@ -153,14 +153,12 @@ type gemmJob struct {
 	left  []atomic.Int32
 	ready []atomic.Bool
 	rows  [maxGemms]int
-	// Product k with padLD[k] > 0 reads op(B) from pad[k], a copy (bCopy: of its B with rows
-	// padded, or of op(B) = Bᵀ transposed) padLD[k] floats a row, made column block by column
-	// block by the first block that needs it: padState[padAt[k]+bj] is 0 (not copied), 1 (being
-	// copied) or 2 (copied).
+	// Product k with padLD[k] > 0 reads op(B) from pad[k], a copy of its B with rows padLD[k]
+	// apart (padded), made column block by column block by the first block that needs it:
+	// padState[padAt[k]+bj] is 0 (not copied), 1 (being copied) or 2 (copied).
 	pad      [maxGemms][]float32
 	padLD    [maxGemms]int
 	padAt    [maxGemms]int
-	padT     [maxGemms]bool // pad[k] holds op(B) itself, k × n: the blocks run as dy·W does
 	padState []atomic.Int32
 }
 
@@ -172,31 +170,9 @@ type gemmJob struct {
 // core of this project's machine, and at 155–163 with the rows 2064 apart (1024³: 145–190).
 const padStride = 1024
 
-// How a product reads op(B) (bCopy).
-const (
-	bInPlace    = iota
-	bPadded     // from a copy of B with its rows padStride+16 floats apart
-	bTransposed // from a copy of op(B) = Bᵀ, k × n, run as a product of B not transposed (tune.transCopy)
-)
-
-// bCopy is how g reads op(B): a product whose B is stored transposed (y = x·Wᵀ) of at least 64
-// rows, so that a copy (n·k) is small beside the product (m·n·k), reads it from a transposed
-// copy when tune.transCopy is set, else from a padded one when its rows are a multiple of
-// padStride apart; any other product reads B in place.
-func bCopy(g *gemmSpec) int {
-	switch {
-	case !g.transB || g.transA || g.m < 64:
-		return bInPlace
-	case tune.transCopy:
-		return bTransposed
-	case g.ldb%padStride == 0:
-		return bPadded
-	}
-	return bInPlace
-}
-
-// padded reports whether g reads B through a padded copy (bCopy).
-func padded(g *gemmSpec) bool { return bCopy(g) == bPadded }
+// padded reports whether g reads B through a padded copy (padStride): a product of at least 64
+// rows, so that the copy (n·k) is small beside the product (m·n·k).
+func padded(g *gemmSpec) bool { return g.transB && g.ldb%padStride == 0 && g.m >= 64 }
 
 // set stores the products: grid's on one grid, each of more on its own.
 func (j *gemmJob) set(grid, more []gemmSpec) {
@@ -208,7 +184,7 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 			panic("model: gemmGrid's products must have the same output shape")
 		}
 	}
-	j.chained, j.padLD, j.padT = false, [maxGemms]int{}, [maxGemms]bool{} // gemmChain and armPads set them
+	j.chained, j.padLD = false, [maxGemms]int{} // gemmChain and armPads set them
 	j.ng = copy(j.g[:], grid)
 	j.ng += copy(j.g[j.ng:], more)
 	j.ngrid = 1 + len(more)
@@ -260,31 +236,19 @@ func (j *gemmJob) armRows() {
 	}
 }
 
-// armPads sizes the copies of op(B) of the products that read it through one (bCopy), none of
-// whose column blocks is copied yet. A transposed copy's rows are n floats apart, or n+16 where
-// n is a multiple of padStride (the stride that thrashes L1, see padStride).
+// armPads sizes the padded copies of the products that read B through one (padded), none of
+// whose column blocks is copied yet.
 func (j *gemmJob) armPads() {
 	n := 0
 	for i := range j.ngrid {
 		for k := j.first[i]; k < j.first[i+1]; k++ {
 			g := &j.g[k]
-			need := 0
-			switch bCopy(g) {
-			case bInPlace:
+			if !padded(g) {
 				continue
-			case bPadded:
-				j.padLD[k] = g.ldb + 16
-				need = g.n * j.padLD[k]
-			case bTransposed:
-				j.padLD[k], j.padT[k] = g.n, true
-				if g.n%padStride == 0 {
-					j.padLD[k] += 16
-				}
-				need = g.k * j.padLD[k]
 			}
-			j.padAt[k] = n
+			j.padLD[k], j.padAt[k] = g.ldb+16, n
 			n += j.pn[i]
-			if len(j.pad[k]) < need {
+			if need := g.n * j.padLD[k]; len(j.pad[k]) < need {
 				j.pad[k] = make([]float32, need)
 			}
 		}
@@ -297,41 +261,20 @@ func (j *gemmJob) armPads() {
 	}
 }
 
-// padB makes sure the rows [c0, c1) of product k's B (its column block bj) are in its copy
-// (padded, or transposed into the copy's columns [c0, c1)): the first block to need them copies
-// them, the others wait for it (it is copying: a block's copy never waits).
+// padB makes sure the rows [c0, c1) of product k's B (its column block bj) are in its padded
+// copy: the first block to need them copies them, the others wait for it (it is copying: a
+// block's copy never waits).
 func (j *gemmJob) padB(k, bj, c0, c1 int) {
 	st := &j.padState[j.padAt[k]+bj]
 	if st.CompareAndSwap(0, 1) {
 		g, ld := &j.g[k], j.padLD[k]
-		if j.padT[k] {
-			transpose(j.pad[k][c0:], ld, g.b[c0*g.ldb:], g.ldb, c1-c0, g.k)
-		} else {
-			for r := c0; r < c1; r++ {
-				copy(j.pad[k][r*ld:r*ld+g.k], g.b[r*g.ldb:r*g.ldb+g.k])
-			}
+		for r := c0; r < c1; r++ {
+			copy(j.pad[k][r*ld:r*ld+g.k], g.b[r*g.ldb:r*g.ldb+g.k])
 		}
 		st.Store(2)
 		return
 	}
 	par.Await(func() bool { return st.Load() == 2 })
-}
-
-// transposeGo writes the rows × cols block src (rows lds apart) transposed into dst (rows ldd
-// apart): dst[c·ldd + r] = src[r·lds + c]. The !cgo build's transpose, and the reference the C
-// kernel is tested against.
-func transposeGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	const tile = 16 // a tile's rows of src and of dst stay in L1 while it is written
-	for r0 := 0; r0 < rows; r0 += tile {
-		for c0 := 0; c0 < cols; c0 += tile {
-			for c := c0; c < min(c0+tile, cols); c++ {
-				d := dst[c*ldd:]
-				for r := r0; r < min(r0+tile, rows); r++ {
-					d[r] = src[r*lds+c]
-				}
-			}
-		}
-	}
 }
 
 // waitRows waits until grid i's row blocks that overlap the rows [r0, r1) are ready (a chain's
@@ -479,13 +422,12 @@ func gridOf(m, n, parts, unit int, g *gemmSpec) (pm, pn int) {
 
 // gridWeights is what gridOf counts per element of a block's rows of op(A) and columns of op(B)
 // for g's kind of product: a weight gradient dyᵀ·x (A stored transposed: tune.tnA, tnB), x·Wᵀ
-// (B stored transposed: ntA, ntB) or dy·W (nnA, nnB) — as x·Wᵀ reading a transposed copy of W
-// (bCopy) runs.
+// (B stored transposed: ntA, ntB) or dy·W (nnA, nnB).
 func gridWeights(g *gemmSpec) (a, b int) {
 	switch {
 	case g.transA:
 		return tune.tnA, tune.tnB
-	case g.transB && bCopy(g) != bTransposed: // a transposed copy's blocks run as dy·W's
+	case g.transB:
 		return tune.ntA, tune.ntB
 	}
 	return tune.nnA, tune.nnB
@@ -548,7 +490,6 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 					j.padB(p, bj, c0, c1)
 					cp := *g
 					cp.b, cp.ldb = j.pad[p], j.padLD[p]
-					cp.transB = cp.transB && !j.padT[p]
 					g = &cp
 				}
 				g.block(r0, r1, c0, c1, g.beta)

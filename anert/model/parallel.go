@@ -38,7 +38,6 @@ type team struct {
 	// the post ops as tileOps (stored here, so that making one allocates nothing)
 	swigluTile swigluTile
 	loss       lossJob
-	head       headJob
 	attnFwd    attnFwdJob
 	attnBwd    attnBwdJob
 	zero       zeroJob

@@ -270,55 +270,6 @@ func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64
 	return sum / float64(n)
 }
 
-// headBackward is head with train and, in the same loop, the backward down to the final norm's
-// (backward's first two loops): with tune.headBlocks set (fusedHead), each
-// block of rows computes its logits = xf·E_cᵀ, their loss and dlogits in place, dxf =
-// dlogits·E_c and the final norm's backward chain on its rows, so that its logits are still in
-// the core's cache for the loss and the product after it, and no goroutine waits between the
-// four (three loops fewer). It returns the mean loss and leaves dlogits in buf.logits, as head.
-func (m *Model) headBackward(s Shape, ec []float32, gradScale float32) float64 {
-	n, d, c, t := s.N, s.D, m.classes(), m.team
-	b := &m.buf
-	parts := min(t.w*tune.headBlocks, max(1, n/16))
-	if len(b.lossPart) < parts {
-		b.lossPart = make([]float64, parts)
-	}
-	nb, ch := m.normBackward(t, b.dx[:n*d], b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
-	ch.prepare(parts)
-	j := &t.head
-	*j = headJob{loss: lossJob{logits: b.logits[:n*c], tgt: b.tgt[:n], part: b.lossPart[:parts], c: c,
-		capc: float32(m.cfg.Softcap), scale: gradScale / float32(n), train: true},
-		xf: b.xf, dxf: b.dxf, ec: ec, d: d, chain: ch}
-	t.run(n, parts, j)
-	nb.addTo(m.FinalNorm.G)
-	var sum float64
-	for _, v := range j.loss.part {
-		sum += v
-	}
-	return sum / float64(n)
-}
-
-// fusedHead reports whether ForwardBackward runs the head and its backward as one loop
-// (headBackward): with tune.headBlocks set.
-func (m *Model) fusedHead() bool { return tune.headBlocks > 0 }
-
-// headJob is headBackward's loop over blocks of rows: per block, the classifier's product, the
-// loss (lossJob), dxf = dlogits·E_c and the final norm's backward chain.
-type headJob struct {
-	loss        lossJob
-	xf, dxf, ec []float32
-	d           int
-	chain       rowChain
-}
-
-func (j *headJob) Run(wk, p, lo, hi int) {
-	c, d := j.loss.c, j.d
-	blas.Sgemm(false, true, hi-lo, c, d, 1, j.xf[lo*d:], d, j.ec, d, 0, j.loss.logits[lo*c:], c)
-	j.loss.Run(wk, p, lo, hi)
-	blas.Sgemm(false, false, hi-lo, d, c, 1, j.loss.logits[lo*c:], c, j.ec, d, 0, j.dxf[lo*d:], d)
-	j.chain.Run(wk, p, lo, hi)
-}
-
 // ForwardBackward runs one micro-step on batch sequences (inputs and targets of batch·Seq ids
 // each, sequence b at [b·Seq, (b+1)·Seq)) and returns the mean loss over the batch·Seq tokens.
 // It ADDS the gradients of gradScale·loss to every Param.G (call ZeroGrad between updates):
@@ -334,15 +285,9 @@ func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale f
 		return 0, err
 	}
 	ec := m.classifier()
-	var loss float64
-	fused := m.fusedHead()
-	if fused {
-		loss = m.headBackward(s, ec, gradScale)
-	} else {
-		loss = m.head(s.N, ec, true, gradScale)
-	}
+	loss := m.head(s.N, ec, true, gradScale)
 	t1 := m.clock()
-	err := m.backward(inputs, s, ec, fused)
+	err := m.backward(inputs, s, ec)
 	if tm := m.timings; tm != nil {
 		t2 := time.Now()
 		tm.Forward += t1.Sub(t0)
@@ -408,8 +353,7 @@ func (m *Model) wgradSince(t0 time.Time) {
 // backward propagates buf.logits (holding dlogits) down to the embedding, accumulating every
 // parameter gradient. With an async backend the weight-gradient GEMMs run on the dW worker,
 // overlapping the backend's calls (dwQueue says how and why it is safe); otherwise in place.
-// With headDone, headBackward has already computed dxf and the final norm's backward.
-func (m *Model) backward(inputs []uint16, s Shape, ec []float32, headDone bool) error {
+func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	n, d, c, t := s.N, s.D, m.classes(), m.team
 	b := &m.buf
 	var q *dwQueue
@@ -422,18 +366,14 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32, headDone bool) 
 	if m.dwd.on = m.defers(t.w); m.dwd.on {
 		defer m.waitDW(-1, 0) // error returns too: no deferred part may outlive ForwardBackward
 	}
-	if !headDone {
-		classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
-	}
+	classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
 	m.dW(q, dwClassifier, 0, s, ec)
 	dx := b.dx[:n*d]
-	if !headDone {
-		// dx = the final norm's backward (the residual stream's first gradient), and since the last
-		// layer's x' = x2 + α·y, its dy = α·dx.
-		nb, ch := m.normBackward(t, dx, b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
-		t.runChain(n, ch)
-		nb.addTo(m.FinalNorm.G)
-	}
+	// dx = the final norm's backward (the residual stream's first gradient), and since the last
+	// layer's x' = x2 + α·y, its dy = α·dx.
+	nb, ch := m.normBackward(t, dx, b.dxf, b.xL, b.rf, m.FinalNorm.W, d, true, b.acts[len(m.Layers)-1].DY)
+	t.runChain(n, ch)
+	nb.addTo(m.FinalNorm.G)
 	for l := len(m.Layers) - 1; l >= 0; l-- {
 		p, a := &m.Layers[l], &b.acts[l]
 		// The FFN's backward; then dx2 = dx + the FFN norm's backward and, as x2 = x + α·o,
@@ -589,9 +529,8 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 // (layer l uses set l mod S; S = tune.deferSets, 2 by default), and each job is waited for before
 // its set is written again: layer l's FFN products (they read DY, DH1, DH3) before
 // AttnBackward(l+1−S), whose chain writes DY of layer l−S; its attention products (DO, DQ, DK,
-// DV) before FFNBackward(l−S); the
-// classifier's (dlogits, xf; into E's gradient with tied embeddings) before the embedding's
-// backward. The gain gradients and the embedding's stay on the step's goroutine.
+// DV) before FFNBackward(l−S); the classifier's (dlogits, xf; into E's gradient with tied
+// embeddings) before the embedding's backward. The gain gradients and the embedding's stay on the step's goroutine.
 type dwDeferred struct {
 	on      bool    // this backward pass defers
 	scatter bool    // compaction: the classifier's job writes gE_c, to be added into E's gradient

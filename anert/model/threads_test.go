@@ -460,73 +460,6 @@ func TestDeferredWeightGrads(t *testing.T) {
 	}
 }
 
-// TestFusedHead: on 16 and 2 goroutines the head and its backward down to the final norm's as one loop
-// (headBackward, knob hblocks) give the loss and gradients of the separate loops
-// (the fused loop ran: its job holds the classifier's width), over several steps (buffers reused),
-// also with compaction and an untied head and with blocks of uneven rows (3 × 40 rows in 16·3
-// blocks). (The loops a step are not compared: the fences that drain deferred work vary.)
-func TestFusedHead(t *testing.T) {
-	saved := tune
-	defer func() { tune = saved }()
-	for _, tc := range []struct {
-		name   string
-		edit   func(*config.Model)
-		blocks int
-	}{
-		{"default", func(*config.Model) {}, 1},
-		{"compact+untied", func(c *config.Model) { c.Compact, c.UntiedHead = true, true }, 2},
-		{"uneven", func(*config.Model) {}, 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
-				Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
-			tc.edit(&cfg)
-			const batch, steps = 3, 3
-			r := rand.New(rand.NewPCG(9, 9))
-			ids := allIDs(cfg.Vocab)
-			if cfg.Compact {
-				ids = ids[:40]
-			}
-			in, tg := randTokens(r, batch*cfg.Seq, ids), randTokens(r, batch*cfg.Seq, ids)
-			run := func(blocks, threads int) (loss float64, g [][]float32, fused bool) {
-				tune.headBlocks = blocks
-				m, err := New(cfg, 1, NewCPU(), Threads(threads))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if cfg.Compact {
-					if err := m.SetActive(ids); err != nil {
-						t.Fatal(err)
-					}
-				}
-				perturb(m, 5)
-				for range steps {
-					m.ZeroGrad()
-					if loss, err = m.ForwardBackward(in, tg, batch, 1); err != nil {
-						t.Fatal(err)
-					}
-				}
-				for _, p := range m.Params() {
-					g = append(g, p.G)
-				}
-				return loss, g, m.team.head.loss.c > 0
-			}
-			for _, threads := range []int{16, 2} {
-				name := fmt.Sprintf("%d threads", threads)
-				loss0, g0, fused0 := run(0, threads)
-				loss1, g1, fused1 := run(tc.blocks, threads)
-				if fused0 || !fused1 {
-					t.Fatalf("%s: the fused head ran with hblocks=0: %v, with hblocks=%d: %v", name, fused0, tc.blocks, fused1)
-				}
-				if math.Abs(loss1-loss0) > 1e-6*math.Abs(loss0) {
-					t.Errorf("%s: loss %.9g fused head, %.9g separate loops", name, loss1, loss0)
-				}
-				sameGrads(t, name+": fused head vs separate loops", g0, g1)
-			}
-		})
-	}
-}
-
 // mulTile is a post op on a grid of two products: G = C0 ⊙ C1 on the block (as SwiGLU's gate).
 type mulTile struct {
 	g, c0, c1 []float32
@@ -625,18 +558,8 @@ func TestGemmChain(t *testing.T) {
 // apart read it through the padded copy (gemmJob.pad) and give the plain product — alone, on a
 // grid of two (the copy made once per column block of each), beside a product that is not
 // padded, and as a chain's second stage — on 1 to 16 goroutines; a product of fewer rows or with
-// another stride is not padded. With tcopy (tune.transCopy) the same products read a transposed
-// copy of B instead (n floats a row), and give the same results.
+// another stride is not padded.
 func TestGemmPadded(t *testing.T) {
-	saved := tune
-	defer func() { tune = saved }()
-	for _, tcopy := range []bool{false, true} {
-		tune.transCopy = tcopy
-		t.Run(fmt.Sprintf("tcopy=%v", tcopy), testGemmCopied)
-	}
-}
-
-func testGemmCopied(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	const k, ld = 40, padStride // B's rows padStride floats apart, k of them used
 	mk := func(m, n int) (gemmSpec, []float32) {
@@ -658,12 +581,8 @@ func testGemmCopied(t *testing.T) {
 		g1, w1 := mk(256, 96)
 		tm.gemms(g1)
 		check(fmt.Sprintf("w=%d alone", w), g1, w1)
-		wantLD := ld + 16
-		if tune.transCopy {
-			wantLD = 96
-		}
-		if got, gotT := tm.gemm1.padLD[0], tm.gemm1.padT[0]; got != wantLD || gotT != tune.transCopy {
-			t.Fatalf("w=%d: product read B from a copy with rows %d apart (transposed %v), want %d (%v)", w, got, gotT, wantLD, tune.transCopy)
+		if got := tm.gemm1.padLD[0]; got != ld+16 {
+			t.Fatalf("w=%d: product read B with rows %d apart, want the padded copy's %d", w, got, ld+16)
 		}
 		g2, w2 := mk(256, 96)
 		g3, w3 := mk(256, 96)
@@ -676,7 +595,7 @@ func testGemmCopied(t *testing.T) {
 		check(fmt.Sprintf("w=%d more 0", w), g4, w4)
 		check(fmt.Sprintf("w=%d more 1", w), g5, w5)
 		if tm.gemm1.padLD[1] != 0 {
-			t.Fatalf("w=%d: a product of 32 rows was copied", w)
+			t.Fatalf("w=%d: a product of 32 rows was padded", w)
 		}
 		// chain: y = (x·Bᵀ)·Wᵀ, both stages padded
 		x, b := rnd(r, 200*k, -1, 1), rnd(r, 64*ld, -1, 1)
@@ -698,7 +617,6 @@ func testGemmCopied(t *testing.T) {
 		{gemmSpec{transB: true, m: 63, ldb: 2048}, false},
 		{gemmSpec{transB: false, m: 512, ldb: 2048}, false},
 	} {
-		tc.want = tc.want && !tune.transCopy // a transposed copy instead
 		if got := padded(&tc.g); got != tc.want {
 			t.Errorf("padded(transB %v, m %d, ldb %d) = %v, want %v", tc.g.transB, tc.g.m, tc.g.ldb, got, tc.want)
 		}

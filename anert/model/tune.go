@@ -71,20 +71,11 @@ type cpuTune struct {
 	// cores (6 Dec 2026, one host, 4 rounds in turn) ablock=128 ran the default config at 50.7%
 	// MFU against 49.5% and the original's shape at 65.5% against 66.4%: not a default.
 	attnBlock int
-	// transCopy: a product y = x·Wᵀ (every forward projection and the classifier) reads Wᵀ from a
-	// copy, k × n, made column block by column block by the first of its blocks that needs it
-	// (bCopy), so that its blocks run as dy·W's do (B not transposed). On one core of this
-	// project's machine oneDNN ran the default config's x·Wᵀ shapes in their grids 10–18% faster
-	// so (anert/bench/cblocks/instep.c, NN against NT), the classifier's 5% slower.
-	transCopy bool
-	// headBlocks, when set, runs the head and its backward down to the final norm's as one loop
-	// of this many blocks of rows a goroutine (Model.headBackward): each block's logits stay in its core's cache from the classifier's product through the loss
-	// to dxf = dlogits·E_c. 0: three loops (the classifier, the loss, dxf) and the norm's.
-	headBlocks int
 	// deferSets: sets of the backward's shared scratch (at most the layers) when the weight
 	// gradients are deferred. A deferred product reads its layer's set, so the backward drains it
 	// (a loop of the parts left) before the layer that many below reuses the set: with 2, before
-	// every layer's FFN and attention backward.
+	// every layer's FFN and attention backward. On 16 cores (6 Dec 2026, one host, 6 rounds in
+	// turn) dsets=6 ran the default config at 50.9% MFU against 52.7% (and 240 MB more): 2 stays.
 	deferSets int
 }
 
@@ -129,7 +120,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "tcopy", on: &t.transCopy}, {key: "hblocks", n: &t.headBlocks}, {key: "dsets", n: &t.deferSets}}
+		{key: "dsets", n: &t.deferSets}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -142,8 +133,8 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, nta, ntb, nna, nnb, tna, tnb, ablock, hblocks, dsets (numbers), sharetol (at least 1), whole, fillslack,
-// chain, update, fillyield and tcopy (0/1).
+// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets (numbers), sharetol (at least 1), whole, fillslack,
+// chain, update and fillyield (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
