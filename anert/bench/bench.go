@@ -85,6 +85,11 @@ type Options struct {
 	// Trace, with ProfileLoops, is a file prefix: the profiled steps' timeline (par.Profile.Record:
 	// every loop and part, on which goroutine, when) goes to Trace.<config>.txt (WriteTimeline).
 	Trace string
+	// Alt, when set, is a second CPU step scheduling ("key=value,…", ANELAB_CPU_TUNE's keys, on
+	// top of the process's): every other group of steps runs with it (Step.Alt), twice the steps
+	// in all, so that the two are compared in the same process, group by group, under the same
+	// load (WriteAB).
+	Alt string
 }
 
 // peakN is o.PeakN or its default, 1024.
@@ -145,6 +150,10 @@ type Step struct {
 	Sgemm      Burst // before the step's group, w goroutines on one BLAS thread each
 	// AfterBurst: the first step of its group, right after the burst rather than after a step.
 	AfterBurst bool
+	// Next is the burst after the step's group (the next group's, or Result.SgemmAfter).
+	Next Burst
+	// Alt: the step ran with Options.Alt's scheduling.
+	Alt bool
 }
 
 // Burst is the sgemm throughput of back-to-back 1024³ products, in GFLOP/s: the burst's mean rate
@@ -176,6 +185,8 @@ type Result struct {
 	Need          Memory
 	Loss          float64      // last step's loss (a sanity check: about ln(vocab) at init)
 	Loops         *LoopProfile `json:",omitempty"` // with Options.ProfileLoops
+	// AltTune is the scheduling the Alt steps ran with (model.TuneString), with Options.Alt.
+	AltTune string `json:",omitempty"`
 }
 
 // Tokens is the number of tokens per optimizer step.
@@ -311,20 +322,59 @@ func Measure(spec Spec, o Options) (Result, error) {
 	res.SgemmN = o.peakN()
 	b := newBurster(res.SgemmN, threads)
 	res.Threaded[0] = b.threaded(burstDur)
+	if o.Alt != "" {
+		steps *= 2
+		restore, err := model.WithTune(o.Alt) // a bad alternative fails before any step
+		if err != nil {
+			return Result{}, err
+		}
+		restore()
+	}
 	var sg Burst
+	var restore func() // set while Options.Alt's scheduling is on
 	for i := range steps {
 		first := i%o.group() == 0
+		alt := o.Alt != "" && (i/o.group())%2 == 1
 		if first {
+			if o.Alt != "" { // switch between groups, with no update in flight
+				m.FinishUpdate()
+				if restore != nil {
+					restore()
+					restore = nil
+				}
+				if alt {
+					if restore, err = model.WithTune(o.Alt); err != nil {
+						return Result{}, err
+					}
+					res.AltTune = model.TuneString()
+				}
+			}
 			sg = b.parallel(burstDur)
 		}
 		st, loss, err := rig.Step()
 		if err != nil {
+			if restore != nil {
+				restore()
+			}
 			return Result{}, err
 		}
-		st.Sgemm, st.AfterBurst, res.Loss = sg, first, loss
+		st.Sgemm, st.AfterBurst, st.Alt, res.Loss = sg, first, alt, loss
 		res.Steps = append(res.Steps, st)
 	}
+	if restore != nil {
+		m.FinishUpdate()
+		restore()
+	}
 	res.SgemmAfter = b.parallel(burstDur)
+	for i := range res.Steps { // each group's steps: the burst after it
+		res.Steps[i].Next = res.SgemmAfter
+		for k := i + 1; k < len(res.Steps); k++ {
+			if res.Steps[k].AfterBurst {
+				res.Steps[i].Next = res.Steps[k].Sgemm
+				break
+			}
+		}
+	}
 	res.Threaded[1] = b.threaded(burstDur)
 	blas.SetSerial(true)
 	if o.ProfileLoops {
@@ -416,14 +466,33 @@ func (r Result) TokensPerS(s Step) float64 { return float64(r.Tokens()) / (float
 // Sgemm is the sgemm rate step i is measured against: the mean of the parallel bursts on either
 // side of its group, or the threaded rate (the mean of the two threaded bursts) if that is higher.
 func (r Result) Sgemm(i int) float64 {
-	after := r.SgemmAfter
-	for k := i + 1; k < len(r.Steps); k++ {
-		if r.Steps[k].AfterBurst {
-			after = r.Steps[k].Sgemm
-			break
+	after := r.Steps[i].Next
+	if after.Mean == 0 { // a Result from before Step.Next: the next group's burst
+		after = r.SgemmAfter
+		for k := i + 1; k < len(r.Steps); k++ {
+			if r.Steps[k].AfterBurst {
+				after = r.Steps[k].Sgemm
+				break
+			}
 		}
 	}
 	return max((r.Steps[i].Sgemm.Mean+after.Mean)/2, (r.Threaded[0].Mean+r.Threaded[1].Mean)/2)
+}
+
+// Variant is r with only the steps that ran with Options.Alt's scheduling (alt) or without it,
+// named NAME+alt for the former.
+func (r Result) Variant(alt bool) Result {
+	v := r
+	v.Steps = nil
+	for _, st := range r.Steps {
+		if st.Alt == alt {
+			v.Steps = append(v.Steps, st)
+		}
+	}
+	if alt {
+		v.Name += "+alt"
+	}
+	return v
 }
 
 // MFU is step i's model FLOP rate (FLOPsPerToken × tokens/s) over Sgemm(i), in percent: the step

@@ -374,3 +374,41 @@ func TestOptionsCheck(t *testing.T) {
 		t.Errorf("the defaults: %v", err)
 	}
 }
+
+// TestAlt: with Options.Alt every other group of steps runs with the alternative scheduling (twice
+// the steps), the process's own comes back afterwards, the report has a row for each and the
+// pairs' comparison, and a bad alternative fails before any step, naming its key.
+func TestAlt(t *testing.T) {
+	before := model.TuneString()
+	o := Options{Threads: 2, Steps: 4, Group: 2, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128, Alt: "ablock=8"}
+	r, err := Measure(tinySpec(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alts []bool
+	for _, st := range r.Steps {
+		alts = append(alts, st.Alt)
+	}
+	if want := []bool{false, false, true, true, false, false, true, true}; !slices.Equal(alts, want) {
+		t.Fatalf("steps' Alt %v, want %v", alts, want)
+	}
+	if !strings.Contains(r.AltTune, "ablock=8") || strings.Contains(before, "ablock=8") || model.TuneString() != before {
+		t.Fatalf("alternative %q; before %q, after %q", r.AltTune, before, model.TuneString())
+	}
+	if a, b := r.Variant(false), r.Variant(true); len(a.Steps) != 4 || len(b.Steps) != 4 || b.Name != "tiny+alt" {
+		t.Fatalf("variants: %d and %d steps, %q", len(a.Steps), len(b.Steps), b.Name)
+	}
+	var out bytes.Buffer
+	if err := Run(&out, RunOptions{Specs: []Spec{tinySpec()}, Options: o}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"tiny+alt", "A/B tiny, 2 pairs of groups", "alternative: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	o.Alt = "ablock=8,nosuch=1"
+	if _, err := Measure(tinySpec(), o); err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
+		t.Fatalf("bad alternative: error %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -261,4 +262,64 @@ func cpuName() string {
 		}
 	}
 	return ""
+}
+
+// WriteAB prints, for each config measured with Options.Alt, the two schedulings compared group
+// by group: each group of the alternative against the group before it (the process's own
+// scheduling, the same load a second earlier), as the ratio of their median step times (of the
+// steps that followed a step) and the difference of their median MFUs, with the median and the
+// range over the pairs.
+func WriteAB(w io.Writer, ms []Measured) {
+	for _, m := range ms {
+		var ratios, dmfu []float64
+		alt := ""
+		for _, r := range m.Runs {
+			alt = r.AltTune
+			var prev *[2]float64 // the last group without the alternative: median ns and MFU
+			for _, g := range r.groups() {
+				if !r.Steps[g[0]].Alt {
+					prev = &[2]float64{}
+					prev[0], prev[1] = r.groupMedians(g)
+					continue
+				}
+				if prev == nil {
+					continue
+				}
+				ns, mfu := r.groupMedians(g)
+				ratios, dmfu = append(ratios, ns/prev[0]), append(dmfu, mfu-prev[1])
+				prev = nil
+			}
+		}
+		if len(ratios) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nA/B %s, %d pairs of groups: ms/step with the alternative ÷ without %.3f (%.3f–%.3f); MFU %+.1f points (%+.1f to %+.1f)\n  alternative: %s\n",
+			m.Name, len(ratios), median(ratios), slices.Min(ratios), slices.Max(ratios), median(dmfu), slices.Min(dmfu), slices.Max(dmfu), alt)
+	}
+}
+
+// groups are r's groups of steps (each a burst and the steps after it), as step index ranges.
+func (r Result) groups() [][2]int {
+	var gs [][2]int
+	for i, st := range r.Steps {
+		if st.AfterBurst || i == 0 {
+			gs = append(gs, [2]int{i, i + 1})
+		} else {
+			gs[len(gs)-1][1] = i + 1
+		}
+	}
+	return gs
+}
+
+// groupMedians are the median step time (ns) and MFU of the steps [g[0], g[1]) that followed a
+// step, or of all of them if none did (Options.Group 1).
+func (r Result) groupMedians(g [2]int) (ns, mfu float64) {
+	var t, f []float64
+	for i := g[0]; i < g[1]; i++ {
+		if r.Steps[i].AfterBurst && g[1]-g[0] > 1 {
+			continue
+		}
+		t, f = append(t, float64(r.Steps[i].Ns)), append(f, r.MFU(i))
+	}
+	return median(t), median(f)
 }

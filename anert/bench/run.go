@@ -116,7 +116,21 @@ func Run(w io.Writer, o RunOptions) error {
 			ms[i].Torch = append(ms[i].Torch, tr)
 		}
 	}
-	WriteReport(w, ms)
+	if o.Alt != "" { // each config's two schedulings as rows of their own, then paired
+		whole := ms
+		ms = nil
+		for _, m := range whole {
+			a, b := Measured{Name: m.Name, Torch: m.Torch}, Measured{Name: m.Name + "+alt"}
+			for _, r := range m.Runs {
+				a.Runs, b.Runs = append(a.Runs, r.Variant(false)), append(b.Runs, r.Variant(true))
+			}
+			ms = append(ms, a, b)
+		}
+		WriteReport(w, ms)
+		WriteAB(w, whole)
+	} else {
+		WriteReport(w, ms)
+	}
 	var loops bytes.Buffer
 	for _, m := range ms {
 		for _, r := range m.Runs {
@@ -179,8 +193,12 @@ func (o Options) ChildArgs() []string {
 }
 
 func (o Options) childArgs() []string {
-	return []string{"--threads", strconv.Itoa(o.Threads), "--warmup", strconv.Itoa(o.Warmup),
+	a := []string{"--threads", strconv.Itoa(o.Threads), "--warmup", strconv.Itoa(o.Warmup),
 		"--steps", strconv.Itoa(o.Steps), "--group", strconv.Itoa(o.Group), "--peak-dur", o.PeakDur.String(), "--peak-n", strconv.Itoa(o.PeakN)}
+	if o.Alt != "" {
+		a = append(a, "--alt", o.Alt)
+	}
+	return a
 }
 
 func runChild(self []string, name string, o Options) (Result, error) {

@@ -40,8 +40,8 @@ func (m *Model) ensure(n, w int) {
 	} else if m.defers(w) {
 		sets = min(max(2, tune.deferSets), L)
 	}
-	if n > b.rows || sets > b.sets {
-		n, b.sets = max(n, b.rows), max(sets, b.sets)
+	if n > b.rows || sets != b.sets { // sets change with the scheduling (WithTune), never in training
+		n, b.sets = max(n, b.rows), sets
 		f := func(k int) []float32 { return make([]float32, k) }
 		// opt is f(k) when an architecture option needs the buffer, else nil (arch.go).
 		opt := func(on bool, k int) []float32 {

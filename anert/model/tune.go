@@ -98,8 +98,7 @@ func loadTune() error {
 			}
 			tune = t
 		}
-		par.SetFillSlack(tune.fillSlack)
-		par.SetFillYield(tune.fillYield)
+		setTune(tune)
 	})
 	return tuneErr
 }
@@ -172,6 +171,31 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 		}
 	}
 	return t, nil
+}
+
+// WithTune applies alt ("key=value,…", ANELAB_CPU_TUNE's keys) on top of the CPU step's current
+// scheduling for a measurement that alternates two (anebench --alt), and returns restore, which
+// puts the previous one back. A bad alt is an error naming the key, and changes nothing. Call it
+// between steps only, after Model.FinishUpdate: no loop may be running, and no deferred update
+// may span the change.
+func WithTune(alt string) (restore func(), err error) {
+	if err := loadTune(); err != nil {
+		return nil, err
+	}
+	t, err := parseTune(tune, alt)
+	if err != nil {
+		return nil, fmt.Errorf("alternative CPU tune %q: %w", alt, err)
+	}
+	prev := tune
+	setTune(t)
+	return func() { setTune(prev) }, nil
+}
+
+// setTune makes t the CPU step's scheduling, internal/par's share of it included.
+func setTune(t cpuTune) {
+	tune = t
+	par.SetFillSlack(t.fillSlack)
+	par.SetFillYield(t.fillYield)
 }
 
 // TuneString is the CPU step's scheduling (see cpuTune) as ANELAB_CPU_TUNE would set it, for

@@ -39,3 +39,27 @@ func TestAttnBlockKnob(t *testing.T) {
 		}
 	}
 }
+
+// TestWithTune: an alternative scheduling applies on top of the current one and restore puts that
+// back; a bad one is an error naming its key and changes nothing.
+func TestWithTune(t *testing.T) {
+	defer func(o cpuTune) { tune = o }(tune)
+	before := TuneString()
+	restore, err := WithTune("dsets=4,ablock=32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune.deferSets != 4 || tune.attnBlock != 32 || !strings.Contains(TuneString(), "dsets=4") {
+		t.Fatalf("with the alternative: %s", TuneString())
+	}
+	restore()
+	if got := TuneString(); got != before {
+		t.Fatalf("restored %s, want %s", got, before)
+	}
+	if _, err := WithTune("dsets=4,nosuch=1"); err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
+		t.Fatalf("bad key: error %v", err)
+	}
+	if got := TuneString(); got != before {
+		t.Fatalf("a bad alternative changed the scheduling to %s", got)
+	}
+}

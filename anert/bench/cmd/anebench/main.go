@@ -38,6 +38,7 @@ func run(args []string) error {
 	fs.IntVar(&o.PeakN, "peak-n", 0, "size n of the sgemm measurement's n×n×n products (0: 1024)")
 	fs.BoolVar(&o.ProfileLoops, "profile-loops", false, "after the timed steps, profile a few more loop by loop (wall, busy, BLAS per site; also into --out's .loops.txt)")
 	fs.StringVar(&o.Trace, "trace", "", "with --profile-loops: write the profiled steps' timeline (every loop and part: goroutine, start, end) to PREFIX.<config>.txt")
+	fs.StringVar(&o.Alt, "alt", "", "a second CPU step scheduling (ANELAB_CPU_TUNE's key=value,…): every other group of steps runs with it, twice the steps, and the report compares the two group by group")
 	fs.IntVar(&o.Rounds, "rounds", 0, "times each config is measured, in turn (0: 1, or 2 with --torch)")
 	fs.StringVar(&o.Benchstat, "out", "bench.txt", "file for the benchstat lines (empty: none)")
 	fs.BoolVar(&o.Torch, "torch", os.Getenv("TORCH") == "1", "also run the PyTorch reference and print the ratios (or TORCH=1)")
