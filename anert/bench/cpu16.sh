@@ -9,6 +9,8 @@
 #   on the 16-core machine:   anert/bench/cpu16.sh sweep   → $OUT/sweep.txt: scheduling choices in turn
 # (carry devbin/cpu16: `build` leaves everything there compressed, with the oneDNN build beside the
 # static OpenBLAS one; e.g. TUNES="- onednn - onednn" bash anert/bench/cpu16.sh sweep).
+#   on the 16-core machine:   anert/bench/cpu16.sh ab      → $OUT/ab.txt: choices against the defaults,
+# each in one process, group by group (anebench --alt; ALTS="ablock=128 …").
 #   on the 16-core machine:   anert/bench/cpu16.sh perf    → $OUT/<config>.kernels.txt: the CPU time
 # by function and oneDNN kernel (Linux's perf, carried from this machine in devbin/cpu16/perf.tgz).
 # `run` measures anelab and PyTorch (that machine's python3, PyTorch with MKL) in the same process tree,
@@ -89,6 +91,23 @@ sweep)
 	} >"$out/sweep.log" 2>&1
 	cat "$out/sweep.txt"
 	;;
+ab)
+	# Scheduling choices each measured against the defaults in ONE process, group by group
+	# (anebench --alt: every other group of steps runs with the choice, and each is compared with
+	# the group before it, under the same load): ALTS="nta=16,ntb=16 ablock=128" (ANELAB_CPU_TUNE's
+	# keys), ROUNDS (2) rounds each, the oneDNN build. Results: $OUT/ab.txt (the rows and the A/B
+	# lines), the full reports in $OUT/ab.log.
+	out=${OUT:-$PWD}
+	t=${THREADS:-16}
+	{
+		grep -m1 'model name' /proc/cpuinfo; nproc
+		for alt in ${ALTS:?ALTS: the choices to compare with the defaults, e.g. ALTS="ablock=128"}; do
+			echo "=== $alt"
+			LD_LIBRARY_PATH=$D/lib "$D/anebench-onednn" --threads "$t" --rounds "${ROUNDS:-2}" --alt "$alt" --out "" ${AB_ARGS:-} || echo "FAILED: $alt"
+		done
+	} >"$out/ab.log" 2>&1
+	grep -E '^=== |^ +[a-z]+(\+alt)? +[0-9.]+M |^A/B|^  alternative|FAILED' "$out/ab.log" | tee "$out/ab.txt"
+	;;
 perf)
 	# The steps' CPU time by function, oneDNN's JIT kernels by name (ONEDNN_JIT_PROFILE=2 writes
 	# them to /tmp/perf-PID.map), in `perf record` of one config's child process (its setup too:
@@ -110,7 +129,7 @@ perf)
 	done
 	;;
 *)
-	echo "usage: $0 build|run|sweep|perf" >&2
+	echo "usage: $0 build|run|sweep|ab|perf" >&2
 	exit 2
 	;;
 esac
