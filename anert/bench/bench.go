@@ -480,7 +480,8 @@ func (r Result) Sgemm(i int) float64 {
 }
 
 // Variant is r with only the steps that ran with Options.Alt's scheduling (alt) or without it,
-// named NAME+alt for the former.
+// named NAME+alt for the former, whose Result has no loop profile (the profile's steps run
+// after the timed ones, with the process's own scheduling).
 func (r Result) Variant(alt bool) Result {
 	v := r
 	v.Steps = nil
@@ -491,6 +492,7 @@ func (r Result) Variant(alt bool) Result {
 	}
 	if alt {
 		v.Name += "+alt"
+		v.Loops = nil
 	}
 	return v
 }

@@ -380,7 +380,7 @@ func TestOptionsCheck(t *testing.T) {
 // pairs' comparison, and a bad alternative fails before any step, naming its key.
 func TestAlt(t *testing.T) {
 	before := model.TuneString()
-	o := Options{Threads: 2, Steps: 4, Group: 2, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128, Alt: "ablock=8"}
+	o := Options{Threads: 2, Steps: 4, Group: 2, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128, Alt: "ablock=8", ProfileLoops: true}
 	r, err := Measure(tinySpec(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -395,8 +395,9 @@ func TestAlt(t *testing.T) {
 	if !strings.Contains(r.AltTune, "ablock=8") || strings.Contains(before, "ablock=8") || model.TuneString() != before {
 		t.Fatalf("alternative %q; before %q, after %q", r.AltTune, before, model.TuneString())
 	}
-	if a, b := r.Variant(false), r.Variant(true); len(a.Steps) != 4 || len(b.Steps) != 4 || b.Name != "tiny+alt" {
-		t.Fatalf("variants: %d and %d steps, %q", len(a.Steps), len(b.Steps), b.Name)
+	if a, b := r.Variant(false), r.Variant(true); len(a.Steps) != 4 || len(b.Steps) != 4 || b.Name != "tiny+alt" ||
+		a.Loops == nil || b.Loops != nil {
+		t.Fatalf("variants: %d and %d steps, %q; loop profiles %v, %v", len(a.Steps), len(b.Steps), b.Name, a.Loops != nil, b.Loops != nil)
 	}
 	var out bytes.Buffer
 	if err := Run(&out, RunOptions{Specs: []Spec{tinySpec()}, Options: o}); err != nil {
@@ -406,6 +407,9 @@ func TestAlt(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+	if n := strings.Count(out.String(), "loops of a tiny step"); n != 1 {
+		t.Errorf("%d loop profiles in the report, want 1", n)
 	}
 	o.Alt = "ablock=8,nosuch=1"
 	if _, err := Measure(tinySpec(), o); err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
