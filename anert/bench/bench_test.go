@@ -403,7 +403,7 @@ func TestAlt(t *testing.T) {
 	if err := Run(&out, RunOptions{Specs: []Spec{tinySpec()}, Options: o}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"tiny+alt", "A/B tiny, 2 pairs of groups", "alternative: "} {
+	for _, want := range []string{"tiny+alt", "A/B tiny, 2 groups with the alternative", "alternative: "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

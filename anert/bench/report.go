@@ -265,35 +265,35 @@ func cpuName() string {
 }
 
 // WriteAB prints, for each config measured with Options.Alt, the two schedulings compared group
-// by group: each group of the alternative against the group before it (the process's own
-// scheduling, the same load a second earlier), as the ratio of their median step times (of the
-// steps that followed a step) and the difference of their median MFUs, with the median and the
-// range over the pairs.
+// by group: each group run with the alternative against the mean of the groups on either side of
+// it (the process's own scheduling, under the same load a second before and after; the one before
+// alone for the last), so that a load that drifts steadily cancels. Per group, the ratio of the
+// median step times (of the steps that followed a step) and the difference of the median MFUs;
+// printed as the median and the range over the groups.
 func WriteAB(w io.Writer, ms []Measured) {
 	for _, m := range ms {
 		var ratios, dmfu []float64
 		alt := ""
 		for _, r := range m.Runs {
 			alt = r.AltTune
-			var prev *[2]float64 // the last group without the alternative: median ns and MFU
-			for _, g := range r.groups() {
-				if !r.Steps[g[0]].Alt {
-					prev = &[2]float64{}
-					prev[0], prev[1] = r.groupMedians(g)
+			gs := r.groups()
+			for k, g := range gs {
+				if !r.Steps[g[0]].Alt || k == 0 || r.Steps[gs[k-1][0]].Alt {
 					continue
 				}
-				if prev == nil {
-					continue
+				aNs, aMFU := r.groupMedians(gs[k-1])
+				if k+1 < len(gs) && !r.Steps[gs[k+1][0]].Alt {
+					n2, m2 := r.groupMedians(gs[k+1])
+					aNs, aMFU = (aNs+n2)/2, (aMFU+m2)/2
 				}
 				ns, mfu := r.groupMedians(g)
-				ratios, dmfu = append(ratios, ns/prev[0]), append(dmfu, mfu-prev[1])
-				prev = nil
+				ratios, dmfu = append(ratios, ns/aNs), append(dmfu, mfu-aMFU)
 			}
 		}
 		if len(ratios) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\nA/B %s, %d pairs of groups: ms/step with the alternative ÷ without %.3f (%.3f–%.3f); MFU %+.1f points (%+.1f to %+.1f)\n  alternative: %s\n",
+		fmt.Fprintf(w, "\nA/B %s, %d groups with the alternative, each against its neighbours without: ms/step ÷ %.3f (%.3f–%.3f); MFU %+.1f points (%+.1f to %+.1f)\n  alternative: %s\n",
 			m.Name, len(ratios), median(ratios), slices.Min(ratios), slices.Max(ratios), median(dmfu), slices.Min(dmfu), slices.Max(dmfu), alt)
 	}
 }
