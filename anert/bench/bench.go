@@ -366,14 +366,8 @@ func Measure(spec Spec, o Options) (Result, error) {
 		restore()
 	}
 	res.SgemmAfter = b.parallel(burstDur)
-	for i := range res.Steps { // each group's steps: the burst after it
-		res.Steps[i].Next = res.SgemmAfter
-		for k := i + 1; k < len(res.Steps); k++ {
-			if res.Steps[k].AfterBurst {
-				res.Steps[i].Next = res.Steps[k].Sgemm
-				break
-			}
-		}
+	for i := range res.Steps {
+		res.Steps[i].Next = res.burstAfter(i)
 	}
 	res.Threaded[1] = b.threaded(burstDur)
 	blas.SetSerial(true)
@@ -467,16 +461,20 @@ func (r Result) TokensPerS(s Step) float64 { return float64(r.Tokens()) / (float
 // side of its group, or the threaded rate (the mean of the two threaded bursts) if that is higher.
 func (r Result) Sgemm(i int) float64 {
 	after := r.Steps[i].Next
-	if after.Mean == 0 { // a Result from before Step.Next: the next group's burst
-		after = r.SgemmAfter
-		for k := i + 1; k < len(r.Steps); k++ {
-			if r.Steps[k].AfterBurst {
-				after = r.Steps[k].Sgemm
-				break
-			}
-		}
+	if after.Mean == 0 { // a Result from before Step.Next
+		after = r.burstAfter(i)
 	}
 	return max((r.Steps[i].Sgemm.Mean+after.Mean)/2, (r.Threaded[0].Mean+r.Threaded[1].Mean)/2)
+}
+
+// burstAfter is the burst after step i's group: the next group's, or SgemmAfter after the last.
+func (r Result) burstAfter(i int) Burst {
+	for k := i + 1; k < len(r.Steps); k++ {
+		if r.Steps[k].AfterBurst {
+			return r.Steps[k].Sgemm
+		}
+	}
+	return r.SgemmAfter
 }
 
 // Variant is r with only the steps that ran with Options.Alt's scheduling (alt) or without it,
