@@ -332,39 +332,36 @@ func Measure(spec Spec, o Options) (Result, error) {
 	}
 	var sg Burst
 	var restore func() // set while Options.Alt's scheduling is on
+	own := func() {    // back to the process's scheduling, with no update in flight
+		if restore != nil {
+			m.FinishUpdate()
+			restore()
+			restore = nil
+		}
+	}
+	defer own() // error returns too
 	for i := range steps {
 		first := i%o.group() == 0
 		alt := o.Alt != "" && (i/o.group())%2 == 1
 		if first {
-			if o.Alt != "" { // switch between groups, with no update in flight
+			own()
+			if alt {
 				m.FinishUpdate()
-				if restore != nil {
-					restore()
-					restore = nil
+				if restore, err = model.WithTune(o.Alt); err != nil {
+					return Result{}, err
 				}
-				if alt {
-					if restore, err = model.WithTune(o.Alt); err != nil {
-						return Result{}, err
-					}
-					res.AltTune = model.TuneString()
-				}
+				res.AltTune = model.TuneString()
 			}
 			sg = b.parallel(burstDur)
 		}
 		st, loss, err := rig.Step()
 		if err != nil {
-			if restore != nil {
-				restore()
-			}
 			return Result{}, err
 		}
 		st.Sgemm, st.AfterBurst, st.Alt, res.Loss = sg, first, alt, loss
 		res.Steps = append(res.Steps, st)
 	}
-	if restore != nil {
-		m.FinishUpdate()
-		restore()
-	}
+	own()
 	res.SgemmAfter = b.parallel(burstDur)
 	for i := range res.Steps {
 		res.Steps[i].Next = res.burstAfter(i)
@@ -461,7 +458,7 @@ func (r Result) TokensPerS(s Step) float64 { return float64(r.Tokens()) / (float
 // side of its group, or the threaded rate (the mean of the two threaded bursts) if that is higher.
 func (r Result) Sgemm(i int) float64 {
 	after := r.Steps[i].Next
-	if after.Mean == 0 { // a Result from before Step.Next
+	if after.Mean == 0 { // a Result not made by Measure (Step.Next unset)
 		after = r.burstAfter(i)
 	}
 	return max((r.Steps[i].Sgemm.Mean+after.Mean)/2, (r.Threaded[0].Mean+r.Threaded[1].Mean)/2)

@@ -94,7 +94,7 @@ sweep)
 ab)
 	# Scheduling choices each measured against the defaults in ONE process, group by group
 	# (anebench --alt: every other group of steps runs with the choice, and each is compared with
-	# the group before it, under the same load): ALTS="nta=16,ntb=16 ablock=128" (ANELAB_CPU_TUNE's
+	# the groups on either side of it, under the same load): ALTS="nta=16,ntb=16 ablock=128" (ANELAB_CPU_TUNE's
 	# keys), ROUNDS (2) rounds each, the oneDNN build. Results: $OUT/ab.txt (the rows and the A/B
 	# lines), the full reports in $OUT/ab.log.
 	out=${OUT:-$PWD}

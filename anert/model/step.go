@@ -530,7 +530,8 @@ func (m *Model) Logits(ctx []uint16) ([]float32, error) {
 // its set is written again: layer l's FFN products (they read DY, DH1, DH3) before
 // AttnBackward(l+1−S), whose chain writes DY of layer l−S; its attention products (DO, DQ, DK,
 // DV) before FFNBackward(l−S); the classifier's (dlogits, xf; into E's gradient with tied
-// embeddings) before the embedding's backward. The gain gradients and the embedding's stay on the step's goroutine.
+// embeddings) before the embedding's backward. The gain gradients and the embedding's stay on the
+// step's goroutine.
 type dwDeferred struct {
 	on      bool    // this backward pass defers
 	scatter bool    // compaction: the classifier's job writes gE_c, to be added into E's gradient
