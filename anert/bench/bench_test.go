@@ -377,7 +377,7 @@ func TestOptionsCheck(t *testing.T) {
 
 // TestAlt: with Options.Alt every other group of steps runs with the alternative scheduling (twice
 // the steps), the process's own comes back afterwards, the report has a row for each and the
-// pairs' comparison, and a bad alternative fails before any step, naming its key.
+// groups' comparison, and a bad alternative fails before any step, naming its key.
 func TestAlt(t *testing.T) {
 	before := model.TuneString()
 	o := Options{Threads: 2, Steps: 4, Group: 2, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128, Alt: "ablock=8", ProfileLoops: true}
