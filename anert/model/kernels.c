@@ -126,15 +126,17 @@ KERNEL void anelab_swiglu_fwd(float *restrict gate, const float *restrict h1, co
 	}
 }
 
-KERNEL void anelab_swiglu_bwd(float *restrict dh1, float *restrict dh3, const float *restrict dg,
-                              const float *restrict h1, const float *restrict h3, long rows, long cols, long ld) {
+// dh1 may be h1 and dh3 h3 (the in-place backward, tune.inPlaceSwiGLU): each element of both is
+// read before either is written, so those pointers are not restrict.
+KERNEL void anelab_swiglu_bwd(float *dh1, float *dh3, const float *restrict dg, const float *h1, const float *h3,
+                              long rows, long cols, long ld) {
 	for (long r = 0; r < rows; r++) {
 		long o = r * ld;
 		SIMD
 		for (long i = o; i < o + cols; i++) {
-			float x = h1[i], s = sig(x);
-			dh3[i] = dg[i] * x * s;
-			dh1[i] = dg[i] * h3[i] * s * (1.0f + x * (1.0f - s));
+			float x = h1[i], y = h3[i], g = dg[i], s = sig(x);
+			dh3[i] = g * x * s;
+			dh1[i] = g * y * s * (1.0f + x * (1.0f - s));
 		}
 	}
 }

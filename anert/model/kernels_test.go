@@ -64,6 +64,20 @@ func TestKernelsMatchGo(t *testing.T) {
 			swigluBwdGo(a2, b2, dg, h1, h3, rows, cols, ld)
 			near("swiglu dh1", a, a2, 1e-6)
 			near("swiglu dh3", b, b2, 1e-6)
+			// In place (tune.inPlaceSwiGLU): dh1 over h1, dh3 over h3, the same values.
+			i1, i3, j1, j3 := cp(h1), cp(h3), cp(h1), cp(h3)
+			swigluBwd(i1, i3, dg, i1, i3, rows, cols, ld)
+			swigluBwdGo(j1, j3, dg, j1, j3, rows, cols, ld)
+			for k := range n {
+				if k/ld < rows && k%ld < cols {
+					if i1[k] != a[k] || i3[k] != b[k] || j1[k] != a2[k] || j3[k] != b2[k] {
+						t.Fatalf("swiglu in place on %d×%d (ld %d), element %d: C %g, %g; Go %g, %g; want %g, %g and %g, %g",
+							rows, cols, ld, k, i1[k], i3[k], j1[k], j3[k], a[k], b[k], a2[k], b2[k])
+					}
+				} else if i1[k] != h1[k] || i3[k] != h3[k] {
+					t.Fatalf("swiglu in place on %d×%d (ld %d) wrote element %d", rows, cols, ld, k)
+				}
+			}
 			for i := range n {
 				if inside := i/ld < rows && i%ld < cols; !inside && (g[i] != 0 || a[i] != 0 || b[i] != 0) {
 					t.Fatalf("swiglu on %d×%d (ld %d) wrote element %d", rows, cols, ld, i)

@@ -14,7 +14,8 @@ import (
 // classifier rows, grown (never shrunk) when a call needs more; a step allocates none.
 type buffers struct {
 	rows, cls int
-	sets      int // sets of shared scratch: 1, or 2 for an async backend (layer l uses set l mod 2)
+	sets      int  // sets of shared scratch: 1, or 2 for an async backend (layer l uses set l mod 2)
+	inPlace   bool // DH1, DH3 are the layer's H1, H3 (inPlaceDH)
 	acts      []LayerActs
 	xL        []float32 // [N, D] output of the last layer
 	xf        []float32 // [N, D] RMSNorm(xL, g_final)
@@ -40,8 +41,9 @@ func (m *Model) ensure(n, w int) {
 	} else if m.defers(w) {
 		sets = min(max(2, tune.deferSets), L)
 	}
-	if n > b.rows || sets != b.sets { // sets change with the scheduling (WithTune), never in training
-		n, b.sets = max(n, b.rows), sets
+	inPlace := m.inPlaceDH()
+	if n > b.rows || sets != b.sets || inPlace != b.inPlace { // these change with the scheduling (WithTune), never in training
+		n, b.sets, b.inPlace = max(n, b.rows), sets, inPlace
 		f := func(k int) []float32 { return make([]float32, k) }
 		// opt is f(k) when an architecture option needs the buffer, else nil (arch.go).
 		opt := func(on bool, k int) []float32 {
@@ -54,7 +56,7 @@ func (m *Model) ensure(n, w int) {
 		gqa, qkn := KV != H, m.cfg.QKNorm
 		shared := make([]LayerActs, b.sets)
 		for i := range shared {
-			shared[i] = LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: f(nf), DH3: opt(gated, nf),
+			shared[i] = LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: opt(!inPlace, nf), DH3: opt(gated && !inPlace, nf),
 				DX2n: f(nd), DO: f(nd), DA: f(nd), DQ: f(nd), DK: f(nkv), DV: f(nkv), DXn: f(nd),
 				KC: opt(gqa, nkv), VC: opt(gqa, nkv), DKE: opt(gqa, nd), DVE: opt(gqa, nd),
 				DQN: opt(qkn, nd), DKN: opt(qkn, nkv)}
@@ -66,6 +68,9 @@ func (m *Model) ensure(n, w int) {
 			a.LSE = f(n * H)
 			a.X2, a.X2n, a.RFFN, a.H1, a.H3, a.Gate = f(nd), f(nd), f(n), f(nf), opt(gated, nf), f(nf)
 			a.QRaw, a.KRaw, a.RQ, a.RK = opt(qkn, nd), opt(qkn, nkv), opt(qkn, n*H), opt(qkn, n*KV)
+			if inPlace {
+				a.DH1, a.DH3 = a.H1, a.H3
+			}
 			b.acts[l] = a
 		}
 		b.xL, b.xf, b.rf, b.dx, b.dxf = f(nd), f(nd), f(n), f(nd), f(nd)
@@ -88,6 +93,15 @@ func (m *Model) ensure(n, w int) {
 	if parts := m.team.chunks(b.rows, 1); len(b.lossPart) < parts {
 		b.lossPart = make([]float64, parts)
 	}
+}
+
+// inPlaceDH reports whether the FFN backward writes DH1 and DH3 over the layer's H1 and H3
+// (tune.inPlaceSwiGLU): on the CPU backend, whose activation backward reads each element of H1
+// and H3 before it writes the gradient's, and nothing reads them after it. Other backends keep
+// their own buffers' contract (LayerActs).
+func (m *Model) inPlaceDH() bool {
+	_, cpu := m.backend.(*CPU)
+	return cpu && tune.inPlaceSwiGLU
 }
 
 // SavedFloats is the number of float32 values the forward pass of a batch of batch sequences

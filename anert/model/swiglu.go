@@ -88,15 +88,16 @@ func swigluFwdGo(gate, h1, h3 []float32, rows, cols, ld int) {
 }
 
 // swigluBwdGo is swigluBackward's formula on rows × cols elements, rows ld apart: the !cgo
-// build's kernel and the C kernel's reference.
+// build's kernel and the C kernel's reference. dh1 may be h1 and dh3 h3 (in place: each element
+// of both is read before either is written).
 func swigluBwdGo(dh1, dh3, dg, h1, h3 []float32, rows, cols, ld int) {
 	for r := range rows {
 		o := r * ld
 		d1, d3, g, a, b := dh1[o:o+cols], dh3[o:o+cols], dg[o:o+cols], h1[o:o+cols], h3[o:o+cols]
 		for i, x := range a {
-			s := sigmoidf(x)
+			y, s := b[i], sigmoidf(x)
 			d3[i] = g[i] * x * s
-			d1[i] = g[i] * b[i] * s * (1 + x*(1-s))
+			d1[i] = g[i] * y * s * (1 + x*(1-s))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -392,8 +393,9 @@ func TestGemmRowPost(t *testing.T) {
 // give the gradients of the fused step, with each layer's products and the classifier's offered to
 // the workers (par.Deferreds) and at most two more loops a layer (the fences that drain what the
 // workers left), over several steps so that the deferred jobs' slots are reused; also with
-// compaction (the classifier's gradient added into E's after its job) and an untied head; and
-// with a scratch set a layer (dsets).
+// compaction (the classifier's gradient added into E's after its job) and an untied head; with
+// a scratch set a layer (dsets); and with the FFN's activation backward in place (swip: the same
+// bits, the same kernels on the same blocks).
 func TestDeferredWeightGrads(t *testing.T) {
 	saved := tune
 	defer func() { tune = saved }()
@@ -445,6 +447,17 @@ func TestDeferredWeightGrads(t *testing.T) {
 			loss3, g3, _, _ := run(8)
 			tune.deferSets = saved.deferSets
 			loss1, g1, deferred, loops1 := run(8)
+			tune.inPlaceSwiGLU = true
+			lossIP, gIP, _, _ := run(8)
+			tune.inPlaceSwiGLU = saved.inPlaceSwiGLU
+			if lossIP != loss1 {
+				t.Errorf("loss %.9g with the activation backward in place, %.9g without", lossIP, loss1)
+			}
+			for i := range g1 {
+				if !slices.Equal(gIP[i], g1[i]) {
+					t.Errorf("gradient %d differs with the activation backward in place", i)
+				}
+			}
 			if math.Abs(loss1-loss0) > 1e-6*math.Abs(loss0) || math.Abs(loss3-loss0) > 1e-6*math.Abs(loss0) {
 				t.Errorf("loss %.9g deferred, %.9g with 3 scratch sets, %.9g fused", loss1, loss3, loss0)
 			}

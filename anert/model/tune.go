@@ -77,6 +77,12 @@ type cpuTune struct {
 	// every layer's FFN and attention backward. On 16 cores (6 Dec 2026, one host, 6 rounds in
 	// turn) dsets=6 ran the default config at 50.9% MFU against 52.7% (and 240 MB more): 2 stays.
 	deferSets int
+	// inPlaceSwiGLU: the CPU backend's SwiGLU backward writes DH1 and DH3 over the layer's H1 and
+	// H3, which it reads for the last time there, instead of into the shared scratch: the writes
+	// hit the lines the kernel has just read rather than allocating lines of two more [N, F]
+	// matrices a layer (on 16 cores the kernel ran ~10× slower an element than in cache:
+	// its operands come from memory).
+	inPlaceSwiGLU bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2}
@@ -119,7 +125,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "dsets", n: &t.deferSets}}
+		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
