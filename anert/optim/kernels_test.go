@@ -35,7 +35,7 @@ func TestKernelsMatchGo(t *testing.T) {
 		}
 	}
 	clone := func(s []float32) []float32 { return append([]float32(nil), s...) }
-	for _, n := range []int{1, 7, 16, 33, 1000} {
+	for _, n := range []int{1, 7, 16, 33, 256, 259, 1000} { // and AdamW's blocks of 256
 		for _, c := range []struct {
 			u, cl float32
 			zero  bool
