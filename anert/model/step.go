@@ -14,8 +14,9 @@ import (
 // classifier rows, grown (never shrunk) when a call needs more; a step allocates none.
 type buffers struct {
 	rows, cls int
-	sets      int  // sets of shared scratch: 1, or 2 for an async backend (layer l uses set l mod 2)
-	inPlace   bool // DH1, DH3 are the layer's H1, H3 (inPlaceDH)
+	sets      int            // sets of shared scratch: 1, or 2 for an async backend (layer l uses set l mod 2)
+	inPlace   bool           // DH1, DH3 are the layer's H1, H3 (inPlaceDH; else the shared set's)
+	dh        [][2][]float32 // per set: the shared DH1, DH3 when not in place (allocated when first needed)
 	acts      []LayerActs
 	xL        []float32 // [N, D] output of the last layer
 	xf        []float32 // [N, D] RMSNorm(xL, g_final)
@@ -42,8 +43,8 @@ func (m *Model) ensure(n, w int) {
 		sets = min(max(2, tune.deferSets), L)
 	}
 	inPlace := m.inPlaceDH()
-	if n > b.rows || sets != b.sets || inPlace != b.inPlace { // these change with the scheduling (WithTune), never in training
-		n, b.sets, b.inPlace = max(n, b.rows), sets, inPlace
+	if n > b.rows || sets != b.sets { // sets change with the scheduling (WithTune), never in training
+		n, b.sets = max(n, b.rows), sets
 		f := func(k int) []float32 { return make([]float32, k) }
 		// opt is f(k) when an architecture option needs the buffer, else nil (arch.go).
 		opt := func(on bool, k int) []float32 {
@@ -56,7 +57,7 @@ func (m *Model) ensure(n, w int) {
 		gqa, qkn := KV != H, m.cfg.QKNorm
 		shared := make([]LayerActs, b.sets)
 		for i := range shared {
-			shared[i] = LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf), DH1: opt(!inPlace, nf), DH3: opt(gated && !inPlace, nf),
+			shared[i] = LayerActs{O: f(nd), Y: f(nd), DY: f(nd), DGate: f(nf),
 				DX2n: f(nd), DO: f(nd), DA: f(nd), DQ: f(nd), DK: f(nkv), DV: f(nkv), DXn: f(nd),
 				KC: opt(gqa, nkv), VC: opt(gqa, nkv), DKE: opt(gqa, nd), DVE: opt(gqa, nd),
 				DQN: opt(qkn, nd), DKN: opt(qkn, nkv)}
@@ -68,14 +69,16 @@ func (m *Model) ensure(n, w int) {
 			a.LSE = f(n * H)
 			a.X2, a.X2n, a.RFFN, a.H1, a.H3, a.Gate = f(nd), f(nd), f(n), f(nf), opt(gated, nf), f(nf)
 			a.QRaw, a.KRaw, a.RQ, a.RK = opt(qkn, nd), opt(qkn, nkv), opt(qkn, n*H), opt(qkn, n*KV)
-			if inPlace {
-				a.DH1, a.DH3 = a.H1, a.H3
-			}
 			b.acts[l] = a
 		}
+		b.dh, b.inPlace = make([][2][]float32, b.sets), !inPlace // pointDH below
+
 		b.xL, b.xf, b.rf, b.dx, b.dxf = f(nd), f(nd), f(n), f(nd), f(nd)
 		b.tgt = make([]int32, n)
 		b.rows, b.cls = n, 0 // logits are regrown below
+	}
+	if inPlace != b.inPlace {
+		m.pointDH(inPlace, gated)
 	}
 	if c := m.classes(); c > b.cls || len(b.logits) < b.rows*c {
 		b.cls = max(c, b.cls)
@@ -102,6 +105,29 @@ func (m *Model) ensure(n, w int) {
 func (m *Model) inPlaceDH() bool {
 	_, cpu := m.backend.(*CPU)
 	return cpu && tune.inPlaceSwiGLU
+}
+
+// pointDH makes every layer's DH1, DH3 its H1, H3 (inPlace) or its scratch set's, allocating
+// those the first time they are needed: switching between the two (WithTune) reallocates nothing
+// else, so that an A/B of the knob (anebench --alt swip=1) measures steps, not allocations.
+func (m *Model) pointDH(inPlace, gated bool) {
+	b := &m.buf
+	b.inPlace = inPlace
+	for l := range b.acts {
+		a := &b.acts[l]
+		if inPlace {
+			a.DH1, a.DH3 = a.H1, a.H3
+			continue
+		}
+		dh := &b.dh[l%b.sets]
+		if dh[0] == nil {
+			dh[0] = make([]float32, len(a.H1))
+			if gated {
+				dh[1] = make([]float32, len(a.H1))
+			}
+		}
+		a.DH1, a.DH3 = dh[0], dh[1]
+	}
 }
 
 // SavedFloats is the number of float32 values the forward pass of a batch of batch sequences

@@ -635,3 +635,58 @@ func TestGemmPadded(t *testing.T) {
 		}
 	}
 }
+
+// TestInPlaceSwiGLUSwitch: switching the FFN's activation backward in place on and off on one
+// model (swip, as anebench --alt does between groups of steps) gives the same gradients bit for
+// bit each time and moves only DH1, DH3: no other buffer is reallocated, and after the first
+// switch back nothing is allocated at all.
+func TestInPlaceSwiGLUSwitch(t *testing.T) {
+	saved := tune
+	defer func() { tune = saved }()
+	cfg := tinyCfg()
+	m, err := New(cfg, 1, NewCPU(), Threads(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	const batch = 2
+	in, tg := randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab))
+	step := func(inPlace bool) {
+		tune.inPlaceSwiGLU = inPlace
+		m.ZeroGrad()
+		if _, err := m.ForwardBackward(in, tg, batch, 1); err != nil {
+			t.Fatal(err)
+		}
+		a := m.buf.acts[0]
+		if same := &a.DH1[0] == &a.H1[0]; same != inPlace {
+			t.Fatalf("swip=%v: DH1 is H1: %v", inPlace, same)
+		}
+	}
+	grads := func(inPlace bool) [][]float32 {
+		step(inPlace)
+		var g [][]float32
+		for _, p := range m.Params() {
+			g = append(g, slices.Clone(p.G))
+		}
+		return g
+	}
+	want := grads(false)
+	x := &m.buf.acts[0].X[0]
+	for i, inPlace := range []bool{true, false, true, false} {
+		got := grads(inPlace)
+		for k := range want {
+			if !slices.Equal(got[k], want[k]) {
+				t.Fatalf("switch %d (swip=%v): gradient %d differs", i, inPlace, k)
+			}
+		}
+		if &m.buf.acts[0].X[0] != x {
+			t.Fatalf("switch %d reallocated the activations", i)
+		}
+	}
+	if blas.Backend == "go" {
+		return // the pure-Go BLAS fallback (no cgo) allocates its panels (TestStepAllocatesNothing)
+	}
+	if n := testing.AllocsPerRun(2, func() { step(true); step(false) }); n != 0 {
+		t.Fatalf("%g allocations a switch pair", n)
+	}
+}
