@@ -79,9 +79,11 @@ type cpuTune struct {
 	deferSets int
 	// inPlaceSwiGLU: the CPU backend's SwiGLU backward writes DH1 and DH3 over the layer's H1 and
 	// H3, which it reads for the last time there, instead of into the shared scratch: the writes
-	// hit the lines the kernel has just read rather than allocating lines of two more [N, F]
-	// matrices a layer (on 16 cores the kernel ran ~10× slower an element than in cache:
-	// its operands come from memory).
+	// land on the lines the kernel has just read rather than on two more [N, F] matrices a layer
+	// (on 16 cores the backward took 5.2% of the default config's CPU time, three times its
+	// forward's). Paired A/B runs (anebench --alt swip=1, 6 Dec 2026): on 16 cores the default
+	// config 0.957× the ms a step (0.915–1.110 over 8 groups), the original's shape 1.013×
+	// (0.980–1.047); on 2 cores 1.009× and 1.008×. Within the groups' spread: off until more say.
 	inPlaceSwiGLU bool
 }
 
