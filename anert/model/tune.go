@@ -81,9 +81,10 @@ type cpuTune struct {
 	// H3, which it reads for the last time there, instead of into the shared scratch: the writes
 	// land on the lines the kernel has just read rather than on two more [N, F] matrices a layer
 	// (on 16 cores the backward took 5.2% of the default config's CPU time, three times its
-	// forward's). Paired A/B runs (anebench --alt swip=1, 6 Dec 2026): on 16 cores the default
-	// config 0.957× the ms a step (0.915–1.110 over 8 groups), the original's shape 1.013×
-	// (0.980–1.047); on 2 cores 1.009× and 1.008×. Within the groups' spread: off until more say.
+	// forward's). Paired A/B runs (anebench --alt swip=1, 6 Dec 2026): on 16 cores, four runs on
+	// two hosts, the default config at 0.957, 1.057, 1.001, 0.951× the ms a step (medians over 8
+	// groups each, spreads ±10%), the original's shape at 1.013, 0.991, 0.997, 0.927×; on 2 cores
+	// 1.009× and 1.008×. Within the groups' spread: off until more say.
 	inPlaceSwiGLU bool
 }
 
