@@ -403,7 +403,7 @@ func TestAlt(t *testing.T) {
 	if err := Run(&out, RunOptions{Specs: []Spec{tinySpec()}, Options: o}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"tiny+alt", "A/B tiny, 2 groups with the alternative", "alternative: "} {
+	for _, want := range []string{"tiny+alt", "A/B tiny, 2 groups with the alternative", "of 2 (sign test p = ", "alternative: "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -414,5 +414,20 @@ func TestAlt(t *testing.T) {
 	o.Alt = "ablock=8,nosuch=1"
 	if _, err := Measure(tinySpec(), o); err == nil || !strings.Contains(err.Error(), `"nosuch"`) {
 		t.Fatalf("bad alternative: error %v", err)
+	}
+}
+
+// TestSignTest: the two-sided sign test's p-values against the binomial sums by hand.
+func TestSignTest(t *testing.T) {
+	for _, tc := range []struct {
+		k, n int
+		p    float64
+	}{
+		{8, 8, 2.0 / 256}, {0, 8, 2.0 / 256}, {7, 8, 2 * 9.0 / 256}, {6, 8, 2 * 37.0 / 256},
+		{2, 4, 1}, {4, 4, 2.0 / 16}, {0, 0, 1}, {1, 1, 1}, {10, 12, 2 * 79.0 / 4096},
+	} {
+		if got := signTest(tc.k, tc.n); math.Abs(got-tc.p) > 1e-12 {
+			t.Errorf("signTest(%d, %d) = %g, want %g", tc.k, tc.n, got, tc.p)
+		}
 	}
 }
