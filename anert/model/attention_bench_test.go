@@ -10,7 +10,7 @@ import (
 
 // BenchmarkAttentionHead times one (sequence, head) of the default config (T 256, head dim 64,
 // rows 256 floats apart) forward and backward as the CPU backend's whole-pair items run it, at
-// query/key blocks of 32 to 256 (CPU.Block, knob ablock), in model FLOPs (causal: T·(T+1)·hd
+// query/key blocks of 32 to 256 (CPU.Block, knob ablock), in model FLOPs (causal: T·(T+1)/2·hd
 // multiply-adds a product, 2 products forward, 4 backward), beside one thread's 1024³ sgemm: the
 // attention's rate against the BLAS peak on the same core. On this project's 2-core machine
 // (6 Dec 2026, oneDNN): 48–54% forward and 45–50% backward at blocks of 32–128, 40% whole.
@@ -21,7 +21,7 @@ func BenchmarkAttentionHead(b *testing.B) {
 	a, lse, s, dp := make([]float32, T*ld), make([]float32, T), make([]float32, T*T), make([]float32, T*T)
 	dq, dk, dv := make([]float32, T*ld), make([]float32, T*ld), make([]float32, T*ld)
 	scale := float32(0.125)
-	prod := 2.0 * T * (T + 1) / 2 * hd
+	prod := float64(T * (T + 1) * hd) // FLOPs of one causal product: 2 × T(T+1)/2·hd multiply-adds
 	old := blas.Threads()
 	blas.SetThreads(1)
 	defer blas.SetThreads(old)

@@ -42,7 +42,7 @@ func (m *Model) ensure(n, w int) {
 	} else if m.defers(w) {
 		sets = min(max(2, tune.deferSets), L)
 	}
-	inPlace := m.inPlaceDH()
+	inPlace, grown := m.inPlaceDH(), false
 	if n > b.rows || sets != b.sets { // sets change with the scheduling (WithTune), never in training
 		n, b.sets = max(n, b.rows), sets
 		f := func(k int) []float32 { return make([]float32, k) }
@@ -71,14 +71,13 @@ func (m *Model) ensure(n, w int) {
 			a.QRaw, a.KRaw, a.RQ, a.RK = opt(qkn, nd), opt(qkn, nkv), opt(qkn, n*H), opt(qkn, n*KV)
 			b.acts[l] = a
 		}
-		b.dh, b.inPlace = make([][2][]float32, b.sets), !inPlace // pointDH below
-
+		b.dh, grown = make([][2][]float32, b.sets), true // pointDH below
 		b.xL, b.xf, b.rf, b.dx, b.dxf = f(nd), f(nd), f(n), f(nd), f(nd)
 		b.tgt = make([]int32, n)
 		b.rows, b.cls = n, 0 // logits are regrown below
 	}
-	if inPlace != b.inPlace {
-		m.pointDH(inPlace, gated)
+	if grown || inPlace != b.inPlace {
+		m.pointDH(inPlace)
 	}
 	if c := m.classes(); c > b.cls || len(b.logits) < b.rows*c {
 		b.cls = max(c, b.cls)
@@ -110,7 +109,7 @@ func (m *Model) inPlaceDH() bool {
 // pointDH makes every layer's DH1, DH3 its H1, H3 (inPlace) or its scratch set's, allocating
 // those the first time they are needed: switching between the two (WithTune) reallocates nothing
 // else, so that an A/B of the knob (anebench --alt swip=1) measures steps, not allocations.
-func (m *Model) pointDH(inPlace, gated bool) {
+func (m *Model) pointDH(inPlace bool) {
 	b := &m.buf
 	b.inPlace = inPlace
 	for l := range b.acts {
@@ -122,8 +121,8 @@ func (m *Model) pointDH(inPlace, gated bool) {
 		dh := &b.dh[l%b.sets]
 		if dh[0] == nil {
 			dh[0] = make([]float32, len(a.H1))
-			if gated {
-				dh[1] = make([]float32, len(a.H1))
+			if a.H3 != nil { // SwiGLU (a plain MLP has no H3, DH3)
+				dh[1] = make([]float32, len(a.H3))
 			}
 		}
 		a.DH1, a.DH3 = dh[0], dh[1]
