@@ -101,7 +101,7 @@ func (t *team) gemmLoop(grid, more []gemmSpec) {
 func (t *team) runGemms(j *gemmJob) {
 	j.plan(t.w)
 	j.armRows()
-	t.run(j.blocks(), j.blocks(), j)
+	t.runRows(j.blocks(), j.blocks(), j.start[1:j.ngrid+1], j)
 }
 
 // gemmChain runs two grids (each as gemmGrid) as stages of ONE loop, where the second reads the

@@ -57,6 +57,18 @@ func newTeam(w int) *team { return &team{w: max(1, w)} }
 // every part of [0, n) split into parts.
 func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 
+// runRows is run for a loop whose parts are blocks of rows in order (a row chain, a GEMM's grid
+// in row-major order), split into segments at segs (each segment's parts claimed before the
+// next's): with tune.homed, each CPU takes first the parts at the same place in each segment loop
+// after loop (par.RunHomed), so the rows a core wrote are the rows it reads next.
+func (t *team) runRows(n, parts int, segs []int, j par.Job) {
+	if !tune.homed {
+		t.run(n, parts, j)
+		return
+	}
+	par.RunHomed(t.w, n, parts, segs, j)
+}
+
 // chunks is par.Chunks for the team's goroutines.
 func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk) }
 
@@ -80,7 +92,7 @@ func (t *team) chainOf(ops ...par.Job) *chainJob {
 func (t *team) runChain(n int, c rowChain) {
 	parts := t.chunks(n, 16)
 	c.prepare(parts)
-	t.run(n, parts, c)
+	t.runRows(n, parts, []int{parts}, c)
 }
 
 // A rowChain is row-local work on blocks of rows: Run(worker, part, lo, hi) does the rows

@@ -86,6 +86,10 @@ type cpuTune struct {
 	// groups each, spreads ±10%), the original's shape at 1.013, 0.991, 0.997, 0.927×; on 2 cores
 	// 1.009× and 1.008×. Within the groups' spread: off until more say.
 	inPlaceSwiGLU bool
+	// homed: the loops whose parts are blocks of rows (the GEMMs' grids, the row chains) give each
+	// CPU the same rows loop after loop (par.RunHomed), so that a GEMM block reads the rows of its
+	// A that its own core wrote in the loop before, from its own caches.
+	homed bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2}
@@ -128,7 +132,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}}
+		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", on: &t.homed}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -142,7 +146,7 @@ func tuneKeys() string {
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
 // lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets (numbers), sharetol (at least 1), whole, fillslack,
-// chain, update and fillyield (0/1).
+// chain, update, fillyield, swip and home (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {

@@ -43,33 +43,54 @@ func (f Func) Run(worker, _, lo, hi int) { f(worker, lo, hi) }
 // another process takes fewer parts). It returns when all parts are done. One loop at a time runs
 // on the pool: a loop started while another runs (from another goroutine, or nested inside a
 // job) runs on its caller's goroutine alone, so that nesting never deadlocks.
-func Run(w, n, parts int, j Job) {
+func Run(w, n, parts int, j Job) { RunHomed(w, n, parts, nil, j) }
+
+// RunHomed is Run with parts that have homes: the parts are claimed segment by segment — segs
+// are the segments' ends, ascending, the last one parts (nil: one segment) — and each segment's
+// parts are split into contiguous ranges, one per seat (min(w, MaxSeats) of them), which a
+// goroutine claims from first: the range of the seat it runs on (on Linux, the CPU its thread
+// is on, mod the seats), then, once that is empty, the others' in turn. Part i of a segment of p parts
+// starting at a is at home on seat ⌊(i−a)·seats/p⌋, so a loop whose parts are row blocks in order
+// gives each CPU the same rows loop after loop: rows a goroutine wrote in one loop are read in the
+// next from its own core's caches rather than another's. No part of a segment is claimed before
+// every part of the segments before it is (a chain's second stage waits only for parts in
+// progress, as with Run). Which goroutine runs a part never changes what it computes.
+func RunHomed(w, n, parts int, segs []int, j Job) {
 	parts = min(parts, n)
 	if parts <= 0 {
 		return
 	}
 	loops.Add(1)
 	w = min(max(w, 1), parts)
+	if segs != nil && (len(segs) > maxSegs || segs[len(segs)-1] != parts || parts > maxParts) {
+		panic("par: RunHomed's segments end at parts, at most maxSegs of them")
+	}
+	if segs != nil {
+		homedLoops.Add(1)
+	}
 	if p := profile.Load(); p != nil {
-		p.run(w, n, parts, j)
+		p.run(w, n, parts, segs, j)
 		return
 	}
-	run(w, n, parts, j)
+	run(w, n, parts, segs, j)
 }
 
-// run is Run of j on w ≥ 1 goroutines (parts ≥ w).
-func run(w, n, parts int, j Job) {
+// run is RunHomed of j on w ≥ 1 goroutines (parts ≥ w).
+func run(w, n, parts int, segs []int, j Job) {
 	if w == 1 {
 		for i := range parts {
 			j.Run(0, i, i*n/parts, (i+1)*n/parts)
 		}
 		return
 	}
-	workers.run(w, n, parts, j)
+	workers.run(w, n, parts, segs, j)
 }
 
-// loops counts the loops Run has started (see Loops).
-var loops atomic.Uint64
+// loops counts the loops Run has started (see Loops); homedLoops those of them with homes.
+var loops, homedLoops atomic.Uint64
+
+// HomedLoops is the number of loops RunHomed has started with homes (segs not nil) in this process.
+func HomedLoops() uint64 { return homedLoops.Load() }
 
 // Loops is the number of loops Run has started in this process (those of zero items excepted).
 // On w goroutines each loop ends in a wait for its slowest part, so the loops of a training step
@@ -135,6 +156,17 @@ type pool struct {
 
 	deferred [maxDeferred]atomic.Pointer[Deferred] // the open deferred jobs (Defer), in no order
 
+	// A homed loop (RunHomed): its epoch (homedEpoch; state's next part is then parts, so that no
+	// part is claimed from state), its segments' ends and seats, and per segment and seat the
+	// epoch (high 32 bits) and how many of that seat's parts are claimed (low 32); seg is the
+	// epoch and the first segment that may have parts left. A worker of an earlier loop may still
+	// read them (hence atomics) but claims nothing: every count carries the epoch.
+	homedEpoch  atomic.Uint64
+	segs        [maxSegs]atomic.Int32
+	nseg, seats atomic.Int32
+	home        [maxSegs][MaxSeats]atomic.Uint64
+	seg         atomic.Uint64
+
 	// For a worker deciding whether a deferred part fits in the loop's wait (slack; kept only while
 	// SetFillSlack is on): when the part each goroutine runs started (clock ns, 0: none), and the
 	// loop's finished parts' total time.
@@ -152,7 +184,7 @@ var workers = pool{done: make(chan struct{}, 1)}
 // maxParts and maxWorkers are the limits of state's fields.
 const maxParts, maxWorkers = 1<<16 - 1, 255
 
-func (p *pool) run(w, n, parts int, j Job) {
+func (p *pool) run(w, n, parts int, segs []int, j Job) {
 	w, parts = min(w, maxWorkers), min(parts, maxParts)
 	if !p.mu.TryLock() {
 		for i := range parts {
@@ -173,7 +205,12 @@ func (p *pool) run(w, n, parts int, j Job) {
 	p.partNs.Store(0)
 	p.partsN.Store(0)
 	epoch := (p.state.Load()>>40 + 1) & (1<<24 - 1)
-	p.state.Store(epoch<<40 | uint64(w)<<32 | uint64(parts)<<16)
+	next := uint64(0)
+	if segs != nil {
+		p.armHomed(epoch, w, segs)
+		next = uint64(parts) // parts are claimed from the seats' ranges, none from state
+	}
+	p.state.Store(epoch<<40 | uint64(w)<<32 | uint64(parts)<<16 | next)
 	for k := range w - 1 {
 		if p.sleeping[k].CompareAndSwap(true, false) {
 			p.wake[k] <- struct{}{}
@@ -268,6 +305,20 @@ func (p *pool) work(k int) (last bool) {
 	for {
 		v := p.state.Load()
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
+		if i >= parts && k < w && p.homedEpoch.Load() == v>>40 {
+			if i = p.claimHomed(v>>40, k); i >= 0 {
+				p.runPart(k, i, parts)
+				if p.remaining.Add(-1) == 0 {
+					if k > 0 {
+						p.done <- struct{}{}
+					} else {
+						last = true
+					}
+				}
+				continue
+			}
+			i = parts
+		}
 		if i >= parts || k >= w {
 			if k > 0 && p.fill(k, w) {
 				if !fillBackToBack.Load() {
@@ -280,16 +331,7 @@ func (p *pool) work(k int) (last bool) {
 		if !p.state.CompareAndSwap(v, v+1) {
 			continue
 		}
-		if slackFill.Load() { // fill's estimate: when each part started, how long the parts take
-			t := clock()
-			p.started[k].Store(t)
-			p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
-			p.started[k].Store(0)
-			p.partNs.Add(clock() - t)
-			p.partsN.Add(1)
-		} else {
-			p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
-		}
+		p.runPart(k, i, parts)
 		if p.remaining.Add(-1) == 0 {
 			if k > 0 {
 				p.done <- struct{}{}
@@ -299,6 +341,84 @@ func (p *pool) work(k int) (last bool) {
 		}
 	}
 }
+
+// runPart runs part i of the loop in progress (of parts parts) as worker k, which claimed it.
+func (p *pool) runPart(k, i, parts int) {
+	if slackFill.Load() { // fill's estimate: when each part started, how long the parts take
+		t := clock()
+		p.started[k].Store(t)
+		p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
+		p.started[k].Store(0)
+		p.partNs.Add(clock() - t)
+		p.partsN.Add(1)
+		return
+	}
+	p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
+}
+
+// maxSegs is the most segments of a homed loop; MaxSeats the most seats its parts are split over.
+const maxSegs, MaxSeats = 16, 64
+
+// armHomed prepares a homed loop of epoch on w goroutines with segments segs, before its epoch is
+// published: every seat's count at 0 with this epoch.
+func (p *pool) armHomed(epoch uint64, w int, segs []int) {
+	seats := min(w, MaxSeats)
+	for s, e := range segs {
+		p.segs[s].Store(int32(e))
+		for h := range seats {
+			p.home[s][h].Store(epoch << 32)
+		}
+	}
+	p.nseg.Store(int32(len(segs)))
+	p.seats.Store(int32(seats))
+	p.seg.Store(epoch << 32)
+	p.homedEpoch.Store(epoch)
+}
+
+// claimHomed claims the next part of the homed loop of epoch for worker k: from its seat's range
+// of the first segment with parts left, else from the other seats' ranges of it in turn. -1 when
+// no part is left (or the loop is no longer epoch's: every count then carries another epoch).
+func (p *pool) claimHomed(epoch uint64, k int) int {
+	seat := k
+	if !seatByWorker.Load() {
+		seat = cpu(k)
+	}
+	for {
+		sv := p.seg.Load()
+		if sv>>32 != epoch {
+			return -1
+		}
+		s := int(sv & 0xffffffff)
+		if s >= int(p.nseg.Load()) {
+			return -1
+		}
+		a, b, n := 0, int(p.segs[s].Load()), int(p.seats.Load())
+		if s > 0 {
+			a = int(p.segs[s-1].Load())
+		}
+		for d := range n {
+			h := (seat + d) % n
+			lo, hi := a+(b-a)*h/n, a+(b-a)*(h+1)/n
+			c := &p.home[s][h]
+			for {
+				v := c.Load()
+				if v>>32 != epoch || lo+int(v&0xffffffff) >= hi {
+					break
+				}
+				if c.CompareAndSwap(v, v+1) {
+					return lo + int(v&0xffffffff)
+				}
+			}
+		}
+		p.seg.CompareAndSwap(sv, sv+1) // segment s has no part left to claim
+	}
+}
+
+// A goroutine's seat, from which it claims a homed loop's parts first, is the CPU its thread runs
+// on (cpu: getcpu on Linux), which stays the same loop after loop while the step's goroutines keep
+// their cores; elsewhere, or with seatByWorker (for tests on fewer cores than goroutines), its
+// worker index.
+var seatByWorker atomic.Bool
 
 func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 	epoch := func() uint64 { return p.state.Load() >> 40 }

@@ -284,3 +284,66 @@ func TestDeferredRunToBound(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHomed: a homed loop runs every part once, and every part of a segment is claimed before
+// any part of the next: a part that waits for all the parts of the segments before it to start
+// (as a chain's second stage waits for the first stage's rows) never waits forever. Seat is
+// replaced by the worker index, so that on this machine's few cores each of the loop's goroutines
+// has a seat of its own.
+func TestRunHomed(t *testing.T) {
+	seatByWorker.Store(true)
+	defer seatByWorker.Store(false)
+	for _, tc := range []struct {
+		w, parts int
+		segs     []int
+	}{{4, 16, []int{16}}, {4, 16, []int{8, 16}}, {3, 10, []int{1, 7, 10}}, {8, 64, []int{32, 40, 64}}, {2, 5, []int{5}}} {
+		for it := range 20 {
+			seen := make([]atomic.Int32, tc.parts)
+			var started atomic.Int32
+			var bad atomic.Value
+			RunHomed(tc.w, tc.parts, tc.parts, tc.segs, Func(func(k, lo, hi int) {
+				seen[lo].Add(1)
+				started.Add(1)
+				a := 0 // where part lo's segment starts
+				for _, e := range tc.segs {
+					if lo < e {
+						break
+					}
+					a = e
+				}
+				for t0 := time.Now(); int(started.Load()) < a+1; runtime.Gosched() {
+					if time.Since(t0) > 5*time.Second {
+						bad.Store(fmt.Sprintf("part %d waited 5 s for the %d parts before its segment to start (%d started)", lo, a, started.Load()))
+						return
+					}
+				}
+			}))
+			if b := bad.Load(); b != nil {
+				t.Fatalf("%+v, round %d: %s", tc, it, b)
+			}
+			for i := range seen {
+				if c := seen[i].Load(); c != 1 {
+					t.Fatalf("%+v, round %d: part %d ran %d times", tc, it, i, c)
+				}
+			}
+		}
+	}
+	// With seats by worker index each goroutine's first part is from its own range, the caller's
+	// (worker 0) from [0, 4): the parts wait until both goroutines hold one, so neither can take
+	// all of them.
+	var first [2]atomic.Int32
+	var arrived atomic.Int32
+	first[0].Store(-1)
+	first[1].Store(-1)
+	RunHomed(2, 8, 8, []int{8}, Func(func(k, lo, _ int) {
+		if first[k].CompareAndSwap(-1, int32(lo)) {
+			arrived.Add(1)
+		}
+		for arrived.Load() < 2 {
+			runtime.Gosched()
+		}
+	}))
+	if f0, f1 := first[0].Load(), first[1].Load(); f0 < 0 || f0 >= 4 || f1 < 4 {
+		t.Fatalf("the goroutines' first parts were %d and %d, want one of [0, 4) and one of [4, 8)", f0, f1)
+	}
+}

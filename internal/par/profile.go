@@ -232,7 +232,7 @@ func atomicMax(a *atomic.Int64, v int64) {
 }
 
 // run is Run's profiled path.
-func (p *Profile) run(w, n, parts int, j Job) {
+func (p *Profile) run(w, n, parts int, segs []int, j Job) {
 	t := clock()
 	name := siteName()
 	r := &loopRec{j: j, id: -1, p: p}
@@ -243,7 +243,7 @@ func (p *Profile) run(w, n, parts int, j Job) {
 	}
 	r.t0 = clock()
 	owner := p.cur.CompareAndSwap(nil, r)
-	run(w, n, parts, r)
+	run(w, n, parts, segs, r)
 	end := clock()
 	wall := time.Duration(end - r.t0)
 	if owner {

@@ -10,6 +10,11 @@
 //           with its column block packed (copy-based kernels, W not repacked per block)
 //   mode 2: as 1, but a column block is packed by the first block that needs it (the others wait)
 //   mode 3: every thread its own M×N×K product (the sgemm burst), for the rate per thread
+//   mode 4: as 0, but the blocks are dealt by the rows' owner: the grid's blocks in row-major
+//           order split into T contiguous ranges, thread t first taking those of range
+//           (t + SHIFT) mod T — with SHIFT=0 the blocks whose rows of x it has just written —
+//           then taking what is left of the others' ranges in turn (stealing)
+// Environment: PIN=1 pins thread t to CPU t; SHIFT (mode 4) moves each thread's range.
 // It checks mode 1 against mode 0 before timing. Build and run (Debian's libdnnl-dev):
 //
 //	gcc -O2 anert/bench/cblocks/instep.c -o instep -ldnnl -lgomp -lpthread
@@ -30,7 +35,7 @@ extern int pk_compute(const char*, const char*, const dim_t*, const dim_t*, cons
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 static int T, M, N, K, PM, PN, TB, MODE, ROUNDS;
 static float *X, *W, *Y, **PK; static size_t pksz;
-static atomic_int next, packnext; static atomic_int *ready;
+static atomic_int next, packnext; static atomic_int *ready; static atomic_int own[256]; static int SHIFT, PIN;
 static pthread_barrier_t bar;
 static double tgemm[256];
 // Column-major view: Yᵀ[N×M] = A'·B', A' = op(W)ᵀ (the packed operand), B' = xᵀ.
@@ -45,24 +50,28 @@ static void block(int b){ int bi=b/PN, bj=b%PN; dim_t r0=(dim_t)M*bi/PM, r1=(dim
                  while(atomic_load(&ready[bj])!=1); }
   dim_t mm=c1-c0, nn=r1-r0, kk=K, la=lda(), lb=K, lc=N; float beta=0;
   if (pk_compute("P", "N", &mm, &nn, &kk, PK[bj], &la, X+r0*K, &lb, &beta, Y+r0*N+c0, &lc)) { fprintf(stderr,"compute failed\n"); exit(1);} }
-static void* burst(void*p){ int t=(int)(long)p; omp_set_num_threads(1); float *a=aligned_alloc(64,(size_t)M*K*4), *b=aligned_alloc(64,(size_t)K*N*4), *c=aligned_alloc(64,(size_t)M*N*4);
+static void pin(int);
+static void* burst(void*p){ int t=(int)(long)p; omp_set_num_threads(1); pin(t); float *a=aligned_alloc(64,(size_t)M*K*4), *b=aligned_alloc(64,(size_t)K*N*4), *c=aligned_alloc(64,(size_t)M*N*4);
   for(long i=0;i<(long)M*K;i++) a[i]=(i%97)*0.01f;
   for(long i=0;i<(long)K*N;i++) b[i]=(i%89)*0.01f;
   dnnl_sgemm('N','N',M,N,K,1,a,K,b,N,0,c,N); pthread_barrier_wait(&bar); double t0=now();
   for(int r=0;r<ROUNDS;r++) dnnl_sgemm('N','N',M,N,K,1,a,K,b,N,0,c,N);
   tgemm[t]=now()-t0; return 0; }
-static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double tot=0;
+static void pin(int t){ if(!PIN) return; cpu_set_t c; CPU_ZERO(&c); CPU_SET(t%CPU_SETSIZE,&c); pthread_setaffinity_np(pthread_self(),sizeof c,&c); }
+static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double tot=0; pin(t);
   for (int r=0;r<ROUNDS+2;r++){
     for (long i=(long)M*t/T*K; i<(long)M*(t+1)/T*K; i++) X[i] = X[i]*0.5f + 0.25f*((i+r)%7); // rewrite own rows
     pthread_barrier_wait(&bar);
-    if (t==0){ atomic_store(&next,0); atomic_store(&packnext,0); for(int j=0;j<PN;j++) atomic_store(&ready[j],0);} 
+    if (t==0){ atomic_store(&next,0); atomic_store(&packnext,0); for(int j=0;j<PN;j++) atomic_store(&ready[j],0); for(int u=0;u<T;u++) atomic_store(&own[u],0);} 
     pthread_barrier_wait(&bar); double t0=now();
     if (MODE==1){ for(int j; (j=atomic_fetch_add(&packnext,1))<PN;) pack(j); pthread_barrier_wait(&bar); }
-    for(int b; (b=atomic_fetch_add(&next,1))<PM*PN;) block(b);
+    if (MODE==4) { int nb=PM*PN; for (int u=0;u<T;u++) { int q=(t+SHIFT+u)%T, lo=q*nb/T, hi=(q+1)*nb/T;
+        for(int b; (b=lo+atomic_fetch_add(&own[q],1))<hi;) block(b); } }
+    else for(int b; (b=atomic_fetch_add(&next,1))<PM*PN;) block(b);
     pthread_barrier_wait(&bar); if (r>=2) tot += now()-t0; }
   tgemm[t]=tot; return 0; }
 int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN transB mode rounds\n");return 2;}
-  T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
+  SHIFT=getenv("SHIFT")?atoi(getenv("SHIFT")):0; PIN=getenv("PIN")&&atoi(getenv("PIN")); T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
   X=aligned_alloc(64,(size_t)M*K*4+64); W=aligned_alloc(64,(size_t)N*K*4+64); Y=aligned_alloc(64,(size_t)M*N*4+64);
   for(long i=0;i<(long)M*K;i++) X[i]=(i%97)*0.01f-0.4f;
   for(long i=0;i<(long)N*K;i++) W[i]=(i%89)*0.01f-0.4f;
@@ -78,5 +87,5 @@ int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN 
   if (MODE==3) { double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
     printf("T=%d burst %dx%dx%d on every thread: %.1f GFLOP/s per thread\n",T,M,N,K,2.0*M*N*K*ROUNDS/mx*1e-9); return 0; }
   double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
-  double fl=2.0*M*N*K*ROUNDS; printf("T=%d %dx%dx%d grid %dx%d %s mode %d: %.1f GFLOP/s per thread (%.1f us a round; pack %zu KB a column block)\n",T,M,N,K,PM,PN,TB?"NT":"NN",MODE,fl/mx/T*1e-9, mx/ROUNDS*1e6, pksz/1024);
+  double fl=2.0*M*N*K*ROUNDS; printf("T=%d %dx%dx%d grid %dx%d %s mode %d shift %d pin %d: %.1f GFLOP/s per thread (%.1f us a round; pack %zu KB a column block)\n",T,M,N,K,PM,PN,TB?"NT":"NN",MODE,SHIFT,PIN,fl/mx/T*1e-9, mx/ROUNDS*1e6, pksz/1024);
   return 0; }
