@@ -59,10 +59,11 @@ func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 
 // runRows is run for a loop whose parts are blocks of rows in order (a row chain, a GEMM's grid
 // in row-major order), split into segments at segs (each segment's parts claimed before the
-// next's): with tune.homed, each CPU takes first the parts at the same place in each segment loop
-// after loop (par.RunHomed), so the rows a core wrote are the rows it reads next.
+// next's): with tune.home = 1, each CPU takes first the parts at the same place in each segment loop
+// after loop (par.RunHomed), so the rows a core wrote are the rows it reads next; with home=2
+// each goroutine runs consecutive parts (cpuTune.home).
 func (t *team) runRows(n, parts int, segs []int, j par.Job) {
-	if !tune.homed {
+	if tune.home == 0 {
 		t.run(n, parts, j)
 		return
 	}

@@ -692,12 +692,13 @@ func TestInPlaceSwiGLUSwitch(t *testing.T) {
 }
 
 // TestHomedLoops: with the row loops homed (home=1: each CPU takes the same row blocks loop after
-// loop, par.RunHomed) a step on 16 goroutines — the deferred weight gradients, the FFN's chain —
-// gives the same gradients bit for bit: only who runs a block changes. (How many loops a step
+// loop, par.RunHomed; home=2: each goroutine a range of consecutive blocks) a step on 16
+// goroutines — the deferred weight gradients, the FFN's chain — gives the same gradients bit for
+// bit: only who runs a block changes. (How many loops a step
 // runs depends on the schedule here: the fences drain only what the workers left.)
 func TestHomedLoops(t *testing.T) {
 	saved := tune
-	defer func() { tune = saved }()
+	defer func() { setTune(saved) }()
 	cfg := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
 		Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
 	m, err := New(cfg, 1, NewCPU(), Threads(16))
@@ -708,28 +709,29 @@ func TestHomedLoops(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	const batch = 3
 	in, tg := randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab))
-	grads := func(homed bool) (g [][]float32) {
-		tune.homed = homed
+	grads := func(home int) (g [][]float32) {
+		tune.home = home
+		par.SetSeatByWorker(home == 2)
 		h0 := par.HomedLoops()
 		m.ZeroGrad()
 		if _, err := m.ForwardBackward(in, tg, batch, 1); err != nil {
 			t.Fatal(err)
 		}
-		if h := par.HomedLoops() - h0; (h > 0) != homed {
-			t.Fatalf("home=%v: %d homed loops", homed, h)
+		if h := par.HomedLoops() - h0; (h > 0) != (home > 0) {
+			t.Fatalf("home=%d: %d homed loops", home, h)
 		}
 		for _, p := range m.Params() {
 			g = append(g, slices.Clone(p.G))
 		}
 		return g
 	}
-	grads(false) // the first step grows the buffers (a loop of its own)
-	want := grads(false)
-	for i, homed := range []bool{true, false, true} {
-		got := grads(homed)
+	grads(0) // the first step grows the buffers (a loop of its own)
+	want := grads(0)
+	for i, home := range []int{1, 0, 2, 1} {
+		got := grads(home)
 		for k := range want {
 			if !slices.Equal(got[k], want[k]) {
-				t.Fatalf("step %d (home=%v): gradient %d differs", i, homed, k)
+				t.Fatalf("step %d (home=%d): gradient %d differs", i, home, k)
 			}
 		}
 	}

@@ -86,10 +86,13 @@ type cpuTune struct {
 	// groups each, spreads ±10%), the original's shape at 1.013, 0.991, 0.997, 0.927×; on 2 cores
 	// 1.009× and 1.008×. Within the groups' spread: off until more say.
 	inPlaceSwiGLU bool
-	// homed: the loops whose parts are blocks of rows (the GEMMs' grids, the row chains) give each
-	// CPU the same rows loop after loop (par.RunHomed), so that a GEMM block reads the rows of its
-	// A that its own core wrote in the loop before, from its own caches.
-	homed bool
+	// home: the loops whose parts are blocks of rows (the GEMMs' grids, the row chains) split
+	// their blocks into one contiguous range per goroutine, claimed first by its owner
+	// (par.RunHomed): 1, the owner is the CPU (each CPU gets the same rows loop after loop, and a
+	// GEMM block reads the rows of A its own core wrote); 2, the owner is the worker index (each
+	// goroutine runs consecutive blocks, of the same rows of A, but not the same rows each loop).
+	// 0: blocks are claimed in order by whichever goroutine is free.
+	home int
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2}
@@ -132,7 +135,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", on: &t.homed}}
+		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -145,8 +148,8 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets (numbers), sharetol (at least 1), whole, fillslack,
-// chain, update, fillyield, swip and home (0/1).
+// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home (numbers), sharetol (at least 1), whole,
+// fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
@@ -209,6 +212,7 @@ func setTune(t cpuTune) {
 	tune = t
 	par.SetFillSlack(t.fillSlack)
 	par.SetFillYield(t.fillYield)
+	par.SetSeatByWorker(t.home == 2)
 }
 
 // TuneString is the CPU step's scheduling (see cpuTune) as ANELAB_CPU_TUNE would set it, for

@@ -49,7 +49,8 @@ func Run(w, n, parts int, j Job) { RunHomed(w, n, parts, nil, j) }
 // are the segments' ends, ascending, the last one parts (nil: one segment) — and each segment's
 // parts are split into contiguous ranges, one per seat (min(w, MaxSeats) of them), which a
 // goroutine claims from first: the range of the seat it runs on (on Linux, the CPU its thread
-// is on, mod the seats), then, once that is empty, the others' in turn. Part i of a segment of p parts
+// is on, mod the seats), then, once that is empty, the others' in turn, from the back (so that
+// the owner and a thief each still run consecutive parts). Part i of a segment of p parts
 // starting at a is at home on seat ⌊(i−a)·seats/p⌋, so a loop whose parts are row blocks in order
 // gives each CPU the same rows loop after loop: rows a goroutine wrote in one loop are read in the
 // next from its own core's caches rather than another's. No part of a segment is claimed before
@@ -158,7 +159,8 @@ type pool struct {
 
 	// A homed loop (RunHomed): its epoch (homedEpoch; state's next part is then parts, so that no
 	// part is claimed from state), its segments' ends and seats, and per segment and seat the
-	// epoch (high 32 bits) and how many of that seat's parts are claimed (low 32); seg is the
+	// epoch (24 bits, from bit 40) and how many of that seat's parts are claimed from the front
+	// (20 bits, from 20) and from the back (the low 20); seg is the
 	// epoch and the first segment that may have parts left. A worker of an earlier loop may still
 	// read them (hence atomics) but claims nothing: every count carries the epoch.
 	homedEpoch  atomic.Uint64
@@ -305,21 +307,19 @@ func (p *pool) work(k int) (last bool) {
 	for {
 		v := p.state.Load()
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
-		if i >= parts && k < w && p.homedEpoch.Load() == v>>40 {
-			if i = p.claimHomed(v>>40, k); i >= 0 {
-				p.runPart(k, i, parts)
-				if p.remaining.Add(-1) == 0 {
-					if k > 0 {
-						p.done <- struct{}{}
-					} else {
-						last = true
-					}
-				}
+		switch {
+		case k >= w:
+			i = -1
+		case i < parts:
+			if !p.state.CompareAndSwap(v, v+1) {
 				continue
 			}
-			i = parts
+		case p.homedEpoch.Load() == v>>40: // a homed loop: parts from the seats' ranges
+			i = p.claimHomed(v>>40, k)
+		default:
+			i = -1
 		}
-		if i >= parts || k >= w {
+		if i < 0 {
 			if k > 0 && p.fill(k, w) {
 				if !fillBackToBack.Load() {
 					runtime.Gosched()
@@ -328,22 +328,16 @@ func (p *pool) work(k int) (last bool) {
 			}
 			return last
 		}
-		if !p.state.CompareAndSwap(v, v+1) {
-			continue
-		}
-		p.runPart(k, i, parts)
-		if p.remaining.Add(-1) == 0 {
-			if k > 0 {
-				p.done <- struct{}{}
-			} else {
-				last = true
-			}
+		if p.runPart(k, i, parts) {
+			last = true
 		}
 	}
 }
 
-// runPart runs part i of the loop in progress (of parts parts) as worker k, which claimed it.
-func (p *pool) runPart(k, i, parts int) {
+// runPart runs part i of the loop in progress (of parts parts) as worker k, which claimed it, and
+// counts it done; a worker (k ≥ 1) that finished the loop's last part signals done, the caller
+// (k = 0) gets back true.
+func (p *pool) runPart(k, i, parts int) (last bool) {
 	if slackFill.Load() { // fill's estimate: when each part started, how long the parts take
 		t := clock()
 		p.started[k].Store(t)
@@ -351,13 +345,22 @@ func (p *pool) runPart(k, i, parts int) {
 		p.started[k].Store(0)
 		p.partNs.Add(clock() - t)
 		p.partsN.Add(1)
-		return
+	} else {
+		p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
 	}
-	p.j.Run(k, i, i*p.n/parts, (i+1)*p.n/parts)
+	if p.remaining.Add(-1) != 0 {
+		return false
+	}
+	if k > 0 {
+		p.done <- struct{}{}
+		return false
+	}
+	return true
 }
 
-// maxSegs is the most segments of a homed loop; MaxSeats the most seats its parts are split over.
-const maxSegs, MaxSeats = 16, 64
+// maxSegs is the most segments of a homed loop; MaxSeats the most seats its parts are split over;
+// countMask the field of a seat's claimed parts (front or back).
+const maxSegs, MaxSeats, countMask = 16, 64, 1<<20 - 1
 
 // armHomed prepares a homed loop of epoch on w goroutines with segments segs, before its epoch is
 // published: every seat's count at 0 with this epoch.
@@ -366,7 +369,7 @@ func (p *pool) armHomed(epoch uint64, w int, segs []int) {
 	for s, e := range segs {
 		p.segs[s].Store(int32(e))
 		for h := range seats {
-			p.home[s][h].Store(epoch << 32)
+			p.home[s][h].Store(epoch << 40)
 		}
 	}
 	p.nseg.Store(int32(len(segs)))
@@ -402,11 +405,17 @@ func (p *pool) claimHomed(epoch uint64, k int) int {
 			c := &p.home[s][h]
 			for {
 				v := c.Load()
-				if v>>32 != epoch || lo+int(v&0xffffffff) >= hi {
+				f, t := int(v>>20&countMask), int(v&countMask)
+				if v>>40 != epoch&0xffffff || lo+f >= hi-t {
 					break
 				}
-				if c.CompareAndSwap(v, v+1) {
-					return lo + int(v&0xffffffff)
+				// The seat's own goroutine takes its parts from the front, a thief from the back,
+				// so that each still runs consecutive parts (the same rows of A, block after block).
+				if d == 0 && c.CompareAndSwap(v, v+1<<20) {
+					return lo + f
+				}
+				if d > 0 && c.CompareAndSwap(v, v+1) {
+					return hi - 1 - t
 				}
 			}
 		}
@@ -416,9 +425,14 @@ func (p *pool) claimHomed(epoch uint64, k int) int {
 
 // A goroutine's seat, from which it claims a homed loop's parts first, is the CPU its thread runs
 // on (cpu: getcpu on Linux), which stays the same loop after loop while the step's goroutines keep
-// their cores; elsewhere, or with seatByWorker (for tests on fewer cores than goroutines), its
-// worker index.
+// their cores; elsewhere, or with SetSeatByWorker(true), its worker index.
 var seatByWorker atomic.Bool
+
+// SetSeatByWorker makes a homed loop's goroutines claim parts by their worker index in the loop
+// (on) rather than by the CPU they run on (off, the default): every goroutine then has a seat of
+// its own and runs consecutive parts, though not the same rows loop after loop (a worker index is
+// not a core).
+func SetSeatByWorker(on bool) { seatByWorker.Store(on) }
 
 func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 	epoch := func() uint64 { return p.state.Load() >> 40 }
