@@ -318,7 +318,7 @@ func TestLoopProfileTiny(t *testing.T) {
 			nloops++
 			n, _ := strconv.Atoi(f[4])
 			wantParts += int64(n)
-		case len(f) == 6 && f[0] == "span" && f[3] == "part":
+		case len(f) == 8 && f[0] == "span" && f[3] == "part":
 			nparts++
 		}
 	}
@@ -331,7 +331,7 @@ func TestLoopProfileTiny(t *testing.T) {
 		if err != nil {
 			t.Fatalf("timeline.py: %v\n%s", err, out)
 		}
-		for _, want := range []string{"model.(*CPU).FFNForward:", "(these sites)", "busy%", "late%", "tail%"} {
+		for _, want := range []string{"model.(*CPU).FFNForward:", "(these sites)", "busy%", "late%", "tail%", "adj%", "moved%"} {
 			if !strings.Contains(string(out), want) {
 				t.Fatalf("timeline.py's summary lacks %q:\n%s", want, out)
 			}

@@ -84,9 +84,10 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64, trace 
 }
 
 // WriteTimeline writes a timeline as text, times in µs from the first loop's start: a line
-// "loop i site w parts start end" per loop, then "span loop worker kind start end" per part (kind:
-// part, fill — a deferred part run in loop's wait, loop −1 between loops — or drain, one run by
-// the deferred job's own loop). anert/bench/timeline.py summarises it.
+// "loop i site w parts start end" per loop, then "span loop worker kind start end part cpu" per part
+// (kind: part, fill — a deferred part run in loop's wait, loop −1 between loops — or drain, one run
+// by the deferred job's own loop; part: its index in its loop or job; cpu: where its goroutine ran,
+// −1 unknown). anert/bench/timeline.py summarises it.
 func WriteTimeline(w io.Writer, loops []par.LoopSpan, spans []par.Span) error {
 	var t0 int64
 	if len(loops) > 0 {
@@ -99,7 +100,7 @@ func WriteTimeline(w io.Writer, loops []par.LoopSpan, spans []par.Span) error {
 	}
 	kinds := [...]string{par.PartSpan: "part", par.FillSpan: "fill", par.DrainSpan: "drain"}
 	for _, s := range spans {
-		fmt.Fprintf(bw, "span %d %d %s %.1f %.1f\n", s.Loop, s.Worker, kinds[s.Kind], us(s.Start), us(s.End))
+		fmt.Fprintf(bw, "span %d %d %s %.1f %.1f %d %d\n", s.Loop, s.Worker, kinds[s.Kind], us(s.Start), us(s.End), s.Part, s.CPU)
 	}
 	return bw.Flush() // the first write error, if any
 }

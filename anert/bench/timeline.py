@@ -5,6 +5,10 @@ Per site, averaged over its loops: wall µs; goroutines that ran a part (of w); 
 time split into parts (busy), deferred parts run in the loop's wait (fill), waiting before their
 first part (late: still in a deferred part or in BLAS, or not scheduled) and after their last
 (tail); and what ended the loop: the last part's goroutine's start delay and its part count.
+With the part numbers and CPUs the timeline records (from 6 Dec 2026): adj%, of a goroutine's
+parts after its first in a loop, those that are the part next to its previous one (consecutive
+blocks of a grid share their rows of A: what par.RunHomed deals); moved%, of a goroutine's parts,
+those that ran on another CPU than its previous part (any loop).
 
 usage: python3 anert/bench/timeline.py PREFIX.default.txt [--top N]
 """
@@ -18,8 +22,9 @@ def load(path):
         f = line.split()
         if f[0] == "loop":
             loops.append(dict(site=f[2], w=int(f[3]), parts=int(f[4]), start=float(f[5]), end=float(f[6])))
-        elif f[0] == "span":
-            spans.append((int(f[1]), int(f[2]), f[3], float(f[4]), float(f[5])))
+        elif f[0] == "span":  # older timelines lack the part and CPU: -1
+            part, cpu = (int(f[6]), int(f[7])) if len(f) >= 8 else (-1, -1)
+            spans.append((int(f[1]), int(f[2]), f[3], float(f[4]), float(f[5]), part, cpu))
     return loops, spans
 
 
@@ -33,11 +38,18 @@ def main():
     loops, spans = load(path)
     by_loop = defaultdict(list)
     fills = defaultdict(list)  # each worker's deferred parts run as filler: (start, end)
-    for s in spans:
+    prev_cpu, moved = {}, defaultdict(lambda: [0, 0])  # per site: parts after another CPU, parts
+    for s in sorted(spans, key=lambda s: s[3]):
         if s[2] == "part":
             by_loop[s[0]].append(s)
+            if s[6] >= 0 and 0 <= s[0] < len(loops):
+                m = moved[loops[s[0]]["site"]]
+                m[0] += s[1] in prev_cpu and prev_cpu[s[1]] != s[6]
+                m[1] += s[1] in prev_cpu
         elif s[2] == "fill":
             fills[s[1]].append((s[3], s[4]))
+        if s[6] >= 0:
+            prev_cpu[s[1]] = s[6]
     agg = defaultdict(lambda: defaultdict(float))
     for i, l in enumerate(loops):
         ps = by_loop.get(i, [])
@@ -48,12 +60,16 @@ def main():
         a["n"] += 1
         a["wall"] += wall
         a["cap"] += wall * l["w"]
-        first, last, count = {}, {}, defaultdict(int)
-        for _, k, _, t0, t1 in ps:
+        first, last, count, prev = {}, {}, defaultdict(int), {}
+        for _, k, _, t0, t1, part, _ in sorted(ps, key=lambda s: s[3]):
             first[k] = min(first.get(k, t0), t0)
             last[k] = max(last.get(k, t1), t1)
             count[k] += 1
             a["busy"] += t1 - t0
+            if part >= 0 and k in prev:
+                a["adj"] += abs(part - prev[k]) == 1
+                a["after"] += 1
+            prev[k] = part
         a["joined"] += len(first)
         for k in range(l["w"]):
             # fill: deferred parts this goroutine ran inside the loop's window (any loop id)
@@ -72,20 +88,30 @@ def main():
     steps_wall = sum(l["end"] - l["start"] for l in loops)
     print(f"{path}: {len(loops)} loops, {steps_wall/1e3:.1f} ms in loops")
     print(f"{'site':>36} {'loops':>5} {'wall µs':>8} {'joined':>6} {'busy%':>5} {'late%':>5} {'tail%':>5}"
-          f" {'absent%':>7} {'fill%':>5} {'parts/w':>7} {'end: start µs, parts':>20}")
+          f" {'absent%':>7} {'fill%':>5} {'parts/w':>7} {'end: start µs, parts':>20} {'adj%':>5} {'moved%':>6}")
     tot = defaultdict(float)
     for site, a in rows[:top]:
         n, cap = a["n"], a["cap"]
-        for k in ("cap", "busy", "late", "tail", "absent", "fill"):
+        for k in ("cap", "busy", "late", "tail", "absent", "fill", "adj", "after"):
             tot[k] += a[k]
+        mv = moved[site]
+        tot["moved"] += mv[0]
+        tot["cont"] += mv[1]
         print(f"{site:>36} {n:5.0f} {a['wall']/n:8.1f} {a['joined']/n:6.1f} {100*a['busy']/cap:5.1f}"
               f" {100*a['late']/cap:5.1f} {100*a['tail']/cap:5.1f} {100*a['absent']/cap:7.1f}"
-              f" {100*a['fill']/cap:5.1f} {a['parts_per']/n:7.2f} {a['end_delay']/n:12.1f}, {a['end_parts']/n:4.2f}")
+              f" {100*a['fill']/cap:5.1f} {a['parts_per']/n:7.2f} {a['end_delay']/n:12.1f}, {a['end_parts']/n:4.2f}"
+              f" {pct(a['adj'], a['after']):>5} {pct(mv[0], mv[1]):>6}")
     cap = tot["cap"]
     print(f"{'(these sites)':>36} {'':5} {'':8} {'':6} {100*tot['busy']/cap:5.1f} {100*tot['late']/cap:5.1f}"
-          f" {100*tot['tail']/cap:5.1f} {100*tot['absent']/cap:7.1f} {100*tot['fill']/cap:5.1f}")
+          f" {100*tot['tail']/cap:5.1f} {100*tot['absent']/cap:7.1f} {100*tot['fill']/cap:5.1f}"
+          f" {'':7} {'':18} {pct(tot['adj'], tot['after']):>5} {pct(tot['moved'], tot['cont']):>6}")
     print("late: before a goroutine's first part (fill inside it counts in fill too); tail: after its last;"
-          " absent: goroutines that ran no part")
+          " absent: goroutines that ran no part; adj: a goroutine's next part in a loop is the one next to"
+          " its last; moved: a part ran on another CPU than its goroutine's previous part (-: not recorded)")
+
+
+def pct(n, d):
+    return f"{100*n/d:.0f}" if d else "-"
 
 
 if __name__ == "__main__":

@@ -591,9 +591,9 @@ func (d *Deferred) take(k int, filler bool, upto int) bool {
 				in.filled.Add(ns)
 				loop = in.id
 			}
-			pr.span(loop, k, FillSpan, t, t+ns)
+			pr.span(loop, k, FillSpan, i, t, t+ns)
 		} else if pr != nil {
-			pr.span(-1, k, DrainSpan, t, t+ns)
+			pr.span(-1, k, DrainSpan, i, t, t+ns)
 		}
 		d.partNs.Add(ns)
 		d.partsRun.Add(1)

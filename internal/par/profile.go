@@ -45,11 +45,15 @@ type LoopSpan struct {
 
 // A Span is one part run on a goroutine: a loop's part (Kind PartSpan, Loop its index in the
 // timeline's loops), or a deferred part run as filler in the wait of loop Loop (FillSpan; Loop −1
-// between loops), or by Wait's or RunTo's own loop (DrainSpan).
+// between loops), or by Wait's or RunTo's own loop (DrainSpan). Part is its index in its loop
+// (or deferred job), CPU the CPU its goroutine ran on when it started (−1: unknown), so that a
+// timeline shows whether a goroutine's parts were consecutive and whether it kept its core.
 type Span struct {
 	Loop       int32
 	Worker     int16
 	Kind       uint8
+	CPU        int16
+	Part       int32
 	Start, End int64
 }
 
@@ -88,11 +92,12 @@ func (p *Profile) Timeline() ([]LoopSpan, []Span) {
 	return append([]LoopSpan(nil), p.tl.loops[:nl]...), append([]Span(nil), p.tl.spans[:ns]...)
 }
 
-// span records a part of kind on worker from t0 to t1 (clock) in loop (−1: none), if there is room.
-func (p *Profile) span(loop int32, worker, kind int, t0, t1 int64) {
+// span records part number part of kind on worker from t0 to t1 (clock) in loop (−1: none), on the
+// CPU the calling goroutine runs on now, if there is room.
+func (p *Profile) span(loop int32, worker, kind, part int, t0, t1 int64) {
 	if tl := p.tl; tl != nil {
 		if i := tl.n.Add(1) - 1; i < int64(len(tl.spans)) {
-			tl.spans[i] = Span{loop, int16(worker), uint8(kind), t0, t1}
+			tl.spans[i] = Span{loop, int16(worker), uint8(kind), int16(cpu(-1)), int32(part), t0, t1}
 		}
 	}
 }
@@ -214,7 +219,7 @@ func (r *loopRec) Run(worker, part, lo, hi int) {
 	end := clock()
 	d := end - t
 	if r.id >= 0 {
-		r.p.span(r.id, worker, PartSpan, t, end)
+		r.p.span(r.id, worker, PartSpan, part, t, end)
 	}
 	r.busy.Add(int64(d))
 	atomicMax(&r.maxPart, int64(d))

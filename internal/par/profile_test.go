@@ -1,6 +1,7 @@
 package par_test
 
 import (
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -140,8 +141,9 @@ func TestProfileFilled(t *testing.T) {
 
 // TestProfileTimeline: with Record, a profile keeps every loop (site, goroutines, parts, start ≤
 // end, in start order) and every part as a span inside its loop's window, on one of its
-// goroutines; deferred parts run as filler or by Wait's loop are spans of their kinds; without
-// Record there is no timeline, and past its room spans are left out, not written over.
+// goroutines, each of its parts once (Part), with the CPU it ran on (on Linux); deferred parts run
+// as filler or by Wait's loop are spans of their kinds; without Record there is no timeline, and
+// past its room spans are left out, not written over.
 func TestProfileTimeline(t *testing.T) {
 	var d par.Deferred
 	var ran atomic.Int32
@@ -158,6 +160,7 @@ func TestProfileTimeline(t *testing.T) {
 		t.Fatalf("loops %+v", loops)
 	}
 	parts := map[int32]int{}
+	seen := map[[2]int32]bool{}
 	var fill, drain int
 	for _, s := range spans {
 		switch s.Kind {
@@ -167,6 +170,14 @@ func TestProfileTimeline(t *testing.T) {
 				t.Fatalf("span %+v outside loop %+v", s, l)
 			}
 			parts[s.Loop]++
+			if key := [2]int32{s.Loop, s.Part}; seen[key] || s.Part < 0 || int(s.Part) >= l.Parts {
+				t.Fatalf("span %+v: part %d twice or outside loop %+v", s, s.Part, l)
+			} else {
+				seen[key] = true
+			}
+			if (runtime.GOOS == "linux") != (s.CPU >= 0) {
+				t.Fatalf("span %+v: CPU %d on %s", s, s.CPU, runtime.GOOS)
+			}
 		case par.FillSpan:
 			fill++
 		case par.DrainSpan:

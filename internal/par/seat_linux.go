@@ -7,7 +7,7 @@ import (
 )
 
 // cpu is the CPU the calling thread runs on (the getcpu system call, ~0.1 µs: once per claimed
-// part of a homed loop), or worker k's index if the call fails.
+// part of a homed loop, and per part a timeline records), or k if the call fails.
 func cpu(k int) int {
 	var cpu uint32
 	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
