@@ -63,10 +63,10 @@ func RunHomed(w, n, parts int, segs []int, j Job) {
 	}
 	loops.Add(1)
 	w = min(max(w, 1), parts)
-	if segs != nil && (len(segs) > maxSegs || segs[len(segs)-1] != parts || parts > maxParts) {
-		panic("par: RunHomed's segments end at parts, at most maxSegs of them")
-	}
 	if segs != nil {
+		if len(segs) > maxSegs || segs[len(segs)-1] != parts || parts > maxParts {
+			panic("par: RunHomed's segments end at parts, at most maxSegs of them")
+		}
 		homedLoops.Add(1)
 	}
 	if p := profile.Load(); p != nil {
@@ -160,9 +160,9 @@ type pool struct {
 	// A homed loop (RunHomed): its epoch (homedEpoch; state's next part is then parts, so that no
 	// part is claimed from state), its segments' ends and seats, and per segment and seat the
 	// epoch (24 bits, from bit 40) and how many of that seat's parts are claimed from the front
-	// (20 bits, from 20) and from the back (the low 20); seg is the
-	// epoch and the first segment that may have parts left. A worker of an earlier loop may still
-	// read them (hence atomics) but claims nothing: every count carries the epoch.
+	// (20 bits, from 20) and from the back (the low 20); seg is the epoch and the first segment
+	// that may have parts left. A worker of an earlier loop may still read them (hence atomics)
+	// but claims nothing: every count carries the epoch.
 	homedEpoch  atomic.Uint64
 	segs        [maxSegs]atomic.Int32
 	nseg, seats atomic.Int32
@@ -406,7 +406,7 @@ func (p *pool) claimHomed(epoch uint64, k int) int {
 			for {
 				v := c.Load()
 				f, t := int(v>>20&countMask), int(v&countMask)
-				if v>>40 != epoch&0xffffff || lo+f >= hi-t {
+				if v>>40 != epoch || lo+f >= hi-t {
 					break
 				}
 				// The seat's own goroutine takes its parts from the front, a thief from the back,

@@ -291,8 +291,8 @@ func TestDeferredRunToBound(t *testing.T) {
 // replaced by the worker index, so that on this machine's few cores each of the loop's goroutines
 // has a seat of its own.
 func TestRunHomed(t *testing.T) {
-	seatByWorker.Store(true)
-	defer seatByWorker.Store(false)
+	SetSeatByWorker(true)
+	defer SetSeatByWorker(false)
 	for _, tc := range []struct {
 		w, parts int
 		segs     []int

@@ -46,7 +46,7 @@ type LoopSpan struct {
 // A Span is one part run on a goroutine: a loop's part (Kind PartSpan, Loop its index in the
 // timeline's loops), or a deferred part run as filler in the wait of loop Loop (FillSpan; Loop −1
 // between loops), or by Wait's or RunTo's own loop (DrainSpan). Part is its index in its loop
-// (or deferred job), CPU the CPU its goroutine ran on when it started (−1: unknown), so that a
+// (or deferred job), CPU the CPU its goroutine ran on as it ended (−1: unknown), so that a
 // timeline shows whether a goroutine's parts were consecutive and whether it kept its core.
 type Span struct {
 	Loop       int32
