@@ -185,6 +185,9 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 		if k == "dblocks" {
 			t.deferBlocks = max(1, t.deferBlocks)
 		}
+		if k == "home" && t.home > 2 {
+			return t, fmt.Errorf("home = %q: 0 (off), 1 (seats by CPU) or 2 (by worker)", v)
+		}
 	}
 	return t, nil
 }

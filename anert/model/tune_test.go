@@ -20,6 +20,7 @@ func TestParseTune(t *testing.T) {
 		{"dblocks=x", `dblocks = "x"`},
 		{"sharetol=0.5", "below 1"},
 		{"lone=-1", "negative"},
+		{"home=3", "0 (off), 1 (seats by CPU) or 2"},
 	} {
 		if _, err := parseTune(base, tc.in); err == nil || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%q: error %v, want one containing %q", tc.in, err, tc.msg)
