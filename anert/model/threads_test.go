@@ -395,7 +395,7 @@ func TestGemmRowPost(t *testing.T) {
 // workers left), over several steps so that the deferred jobs' slots are reused; also with
 // compaction (the classifier's gradient added into E's after its job) and an untied head; with
 // a scratch set a layer (dsets); and with the FFN's activation backward in place (swip: the same
-// bits, the same kernels on the same blocks).
+// bits, the same kernels on the same blocks), and with the post ops' prefetches (prepf).
 func TestDeferredWeightGrads(t *testing.T) {
 	saved := tune
 	defer func() { tune = saved }()
@@ -449,13 +449,23 @@ func TestDeferredWeightGrads(t *testing.T) {
 			loss1, g1, deferred, loops1 := run(8)
 			tune.inPlaceSwiGLU = true
 			lossIP, gIP, _, _ := run(8)
+			tune.prefetchPost = true // the post ops' prefetches, in place and not: hints only
+			lossPF, gPF, _, _ := run(8)
 			tune.inPlaceSwiGLU = saved.inPlaceSwiGLU
-			if lossIP != loss1 {
-				t.Errorf("loss %.9g with the activation backward in place, %.9g without", lossIP, loss1)
-			}
-			for i := range g1 {
-				if !slices.Equal(gIP[i], g1[i]) {
-					t.Errorf("gradient %d differs with the activation backward in place", i)
+			lossPF2, gPF2, _, _ := run(8)
+			tune.prefetchPost = saved.prefetchPost
+			for _, v := range []struct {
+				what string
+				loss float64
+				g    [][]float32
+			}{{"with the activation backward in place", lossIP, gIP}, {"with prepf, in place", lossPF, gPF}, {"with prepf", lossPF2, gPF2}} {
+				if v.loss != loss1 {
+					t.Errorf("loss %.9g %s, %.9g without", v.loss, v.what, loss1)
+				}
+				for i := range g1 {
+					if !slices.Equal(v.g[i], g1[i]) {
+						t.Errorf("gradient %d differs %s", i, v.what)
+					}
 				}
 			}
 			if math.Abs(loss1-loss0) > 1e-6*math.Abs(loss0) || math.Abs(loss3-loss0) > 1e-6*math.Abs(loss0) {
