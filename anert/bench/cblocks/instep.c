@@ -14,11 +14,14 @@
 //           order split into T contiguous ranges, thread t first taking those of range
 //           (t + SHIFT) mod T — with SHIFT=0 the blocks whose rows of x it has just written —
 //           then taking what is left of the others' ranges in turn (stealing)
+//   mode 5: as 0, but each block through oneDNN's matmul primitive (its brgemm kernels; W read
+//           from its place with strides, no packed copy), one primitive per block shape, created
+//           once; a stream and a scratchpad per thread (scratchpad mode user), memory objects per call
 // Environment: PIN=1 pins thread t to CPU t; SHIFT (mode 4) moves each thread's range.
 // It checks mode 1 against mode 0 before timing. Build and run (Debian's libdnnl-dev):
 //
 //	gcc -O2 anert/bench/cblocks/instep.c -o instep -ldnnl -lgomp -lpthread
-//	./instep 16 1024 256 256 16 4 1 0 100; ./instep 16 1024 256 256 16 4 1 2 100   # T M N K PM PN NT mode rounds
+//	./instep 16 1024 256 256 16 4 1 0 100; ./instep 16 1024 256 256 16 4 1 5 100   # T M N K PM PN NT mode rounds
 #define _GNU_SOURCE
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -44,12 +47,45 @@ static dim_t lda(void){ return TB ? K : N; }
 static void pack(int j){ dim_t c0=(dim_t)N*j/PN, c1=(dim_t)N*(j+1)/PN, mm=c1-c0, nn=M/PM, kk=K, la=lda(), lb=K;
   const float *src = TB ? W + c0*K : W + c0;
   if (pk_pack("A", ta(), "N", &mm, &nn, &kk, &la, &lb, src, PK[j])) { fprintf(stderr,"pack failed\n"); exit(1);} }
+static void mmblock(dim_t, dim_t, dim_t, dim_t);
 static void block(int b){ int bi=b/PN, bj=b%PN; dim_t r0=(dim_t)M*bi/PM, r1=(dim_t)M*(bi+1)/PM, c0=(dim_t)N*bj/PN, c1=(dim_t)N*(bj+1)/PN;
+  if (MODE==5) { mmblock(r0, r1, c0, c1); return; }
   if (MODE==0) { dnnl_sgemm('N', TB?'T':'N', r1-r0, c1-c0, K, 1, X+r0*K, K, TB? W+c0*K : W+c0, TB?K:N, 0, Y+r0*N+c0, N); return; }
   if (MODE==2) { while(!atomic_load(&ready[bj])) { int e=0; if (atomic_compare_exchange_strong(&ready[bj], &e, -1)) { pack(bj); atomic_store(&ready[bj], 1); } } 
                  while(atomic_load(&ready[bj])!=1); }
   dim_t mm=c1-c0, nn=r1-r0, kk=K, la=lda(), lb=K, lc=N; float beta=0;
   if (pk_compute("P", "N", &mm, &nn, &kk, PK[bj], &la, X+r0*K, &lb, &beta, Y+r0*N+c0, &lc)) { fprintf(stderr,"compute failed\n"); exit(1);} }
+// mode 5: the matmul primitives, by block shape (rows, cols), created on first use.
+static pthread_mutex_t mmu = PTHREAD_MUTEX_INITIALIZER;
+static struct { dim_t m, n; dnnl_primitive_t p; dnnl_memory_desc_t a, b, c; size_t scratch; } mmc[64]; static int nmmc;
+static dnnl_engine_t eng;
+static __thread dnnl_stream_t tstream; static __thread void *tscratch; static __thread size_t tscratchsz;
+#define CK(x) do { dnnl_status_t s_ = (x); if (s_) { fprintf(stderr, "%s: status %d\n", #x, (int)s_); exit(1); } } while (0)
+static int mmprim(dim_t m, dim_t n) {
+  pthread_mutex_lock(&mmu);
+  for (int i = 0; i < nmmc; i++) if (mmc[i].m == m && mmc[i].n == n) { pthread_mutex_unlock(&mmu); return i; }
+  int i = nmmc++;
+  dnnl_dims_t ad = {m, K}, as = {K, 1}, bd = {K, n}, bst = {1, K}, bsn = {N, 1}, cd = {m, n}, cs = {N, 1};
+  CK(dnnl_memory_desc_init_by_strides(&mmc[i].a, 2, ad, dnnl_f32, as));
+  CK(dnnl_memory_desc_init_by_strides(&mmc[i].b, 2, bd, dnnl_f32, TB ? bst : bsn));
+  CK(dnnl_memory_desc_init_by_strides(&mmc[i].c, 2, cd, dnnl_f32, cs));
+  dnnl_matmul_desc_t d; CK(dnnl_matmul_desc_init(&d, &mmc[i].a, &mmc[i].b, NULL, &mmc[i].c));
+  dnnl_primitive_attr_t at; CK(dnnl_primitive_attr_create(&at)); CK(dnnl_primitive_attr_set_scratchpad_mode(at, dnnl_scratchpad_mode_user));
+  dnnl_primitive_desc_t pd; CK(dnnl_primitive_desc_create(&pd, &d, at, eng, NULL));
+  mmc[i].scratch = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+  CK(dnnl_primitive_create(&mmc[i].p, pd)); mmc[i].m = m; mmc[i].n = n;
+  pthread_mutex_unlock(&mmu); return i; }
+static void mmblock(dim_t r0, dim_t r1, dim_t c0, dim_t c1) {
+  int i = mmprim(r1 - r0, c1 - c0);
+  if (!tstream) CK(dnnl_stream_create(&tstream, eng, dnnl_stream_default_flags));
+  if (tscratchsz < mmc[i].scratch) { free(tscratch); tscratchsz = mmc[i].scratch; tscratch = aligned_alloc(64, (tscratchsz + 63) / 64 * 64); }
+  dnnl_memory_t a, b, c, sp; dnnl_memory_desc_t smd; dnnl_dims_t sd = {(dim_t)tscratchsz};
+  CK(dnnl_memory_create(&a, &mmc[i].a, eng, X + r0 * K)); CK(dnnl_memory_create(&b, &mmc[i].b, eng, TB ? W + c0 * K : W + c0));
+  CK(dnnl_memory_create(&c, &mmc[i].c, eng, Y + r0 * N + c0));
+  CK(dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_a)); CK(dnnl_memory_create(&sp, &smd, eng, tscratch));
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, sp}};
+  CK(dnnl_primitive_execute(mmc[i].p, tstream, mmc[i].scratch ? 4 : 3, args));
+  dnnl_memory_destroy(a); dnnl_memory_destroy(b); dnnl_memory_destroy(c); dnnl_memory_destroy(sp); }
 static void pin(int);
 static void* burst(void*p){ int t=(int)(long)p; omp_set_num_threads(1); pin(t); float *a=aligned_alloc(64,(size_t)M*K*4), *b=aligned_alloc(64,(size_t)K*N*4), *c=aligned_alloc(64,(size_t)M*N*4);
   for(long i=0;i<(long)M*K;i++) a[i]=(i%97)*0.01f;
@@ -81,7 +117,9 @@ int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN 
   // correctness: mode 1 against mode 0 on one thread, round 0
   { int m0=MODE; float *Y0=malloc((size_t)M*N*4); MODE=0; for(int b=0;b<PM*PN;b++) block(b); memcpy(Y0,Y,(size_t)M*N*4);
     MODE=1; for(int j=0;j<PN;j++) pack(j); for(int b=0;b<PM*PN;b++) block(b); double md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
-    if (md > 1e-3) { fprintf(stderr,"packed result differs by %g\n", md); return 1; } MODE=m0; free(Y0); }
+    if (md > 1e-3) { fprintf(stderr,"packed result differs by %g\n", md); return 1; }
+    CK(dnnl_engine_create(&eng, dnnl_cpu, 0)); MODE=5; memset(Y,0,(size_t)M*N*4); for(int b=0;b<PM*PN;b++) block(b); md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
+    if (md > 1e-3) { fprintf(stderr,"matmul result differs by %g\n", md); return 1; } MODE=m0; free(Y0); }
   pthread_barrier_init(&bar,0,T); pthread_t th[256];
   for(int t=0;t<T;t++) pthread_create(&th[t],0,MODE==3?burst:worker,(void*)(long)t);
   if (MODE==3) { double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
