@@ -395,7 +395,8 @@ func TestGemmRowPost(t *testing.T) {
 // workers left), over several steps so that the deferred jobs' slots are reused; also with
 // compaction (the classifier's gradient added into E's after its job) and an untied head; with
 // a scratch set a layer (dsets); and with the FFN's activation backward in place (swip: the same
-// bits, the same kernels on the same blocks), and with the post ops' prefetches (prepf).
+// bits, the same kernels on the same blocks), with the post ops' prefetches (prepf), and, within
+// rounding, with the products on oneDNN's matmul primitives (mm).
 func TestDeferredWeightGrads(t *testing.T) {
 	saved := tune
 	defer func() { tune = saved }()
@@ -454,6 +455,13 @@ func TestDeferredWeightGrads(t *testing.T) {
 			tune.inPlaceSwiGLU = saved.inPlaceSwiGLU
 			lossPF2, gPF2, _, _ := run(8)
 			tune.prefetchPost = saved.prefetchPost
+			blas.SetPrimitives(blas.PrimNT | blas.PrimNN | blas.PrimTN) // the matmul primitives (mm): within rounding
+			lossMM, gMM, _, _ := run(8)
+			blas.SetPrimitives(saved.primitives)
+			if math.Abs(lossMM-loss1) > 1e-6*math.Abs(loss1) {
+				t.Errorf("loss %.9g with the matmul primitives, %.9g without", lossMM, loss1)
+			}
+			sameGrads(t, "matmul primitives vs dnnl_sgemm", g1, gMM)
 			for _, v := range []struct {
 				what string
 				loss float64
