@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anelab/anelab/internal/par"
@@ -82,38 +81,6 @@ func (s *threadConfig) apply() {
 		s.lib = want
 	}
 }
-
-// primitives is SetPrimitives's mask.
-var primitives atomic.Int32
-
-// The transpositions SetPrimitives selects by: a product y = x·Wᵀ (B stored transposed), dy·W
-// (neither), dyᵀ·x (A stored transposed) or both transposed.
-const (
-	PrimNT = 1 << iota
-	PrimNN
-	PrimTN
-	PrimTT
-)
-
-func transMask(transA, transB bool) int32 {
-	switch {
-	case transA && transB:
-		return PrimTT
-	case transA:
-		return PrimTN
-	case transB:
-		return PrimNT
-	}
-	return PrimNN
-}
-
-// SetPrimitives sends the products whose transpositions are in mask (PrimNT, …; 0: none, the
-// default) to oneDNN's matmul primitive instead of dnnl_sgemm, in the oneDNN build (elsewhere it
-// changes nothing): brgemm kernels, which on one core ran the step's narrow x·Wᵀ blocks faster than
-// dnnl_sgemm's no-copy kernels (256×96×256: 113 against 95 GFLOP/s). The results may differ from
-// dnnl_sgemm's in the last bits (another order of the k-sum), and are the same on every call of a
-// shape. A primitive is built per shape on its first call (a JIT compile, ~ms) and kept.
-func SetPrimitives(mask int) { primitives.Store(int32(mask)) }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices (see the package doc).
 // A is stored m×k (k×m when transA), B is stored k×n (n×k when transB). With beta = 0, C is

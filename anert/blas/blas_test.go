@@ -62,7 +62,7 @@ func TestSgemm(t *testing.T) {
 	impls := []struct {
 		name string
 		f    gemmFunc
-	}{{"Sgemm/" + Backend, Sgemm}, {"go", goGemm}, {"Sgemm/" + Backend + "/primitives", primGemm}}
+	}{{"Sgemm/" + Backend, Sgemm}, {"go", goGemm}}
 	sizes := []struct{ m, n, k, pad int }{
 		{1, 1, 1, 0}, {3, 5, 7, 0}, {17, 1, 33, 2}, {1, 19, 4, 1}, {31, 29, 130, 3},
 		{64, 64, 64, 0}, {70, 600, 9, 5}, {5, 3, 0, 0},
@@ -112,79 +112,6 @@ func TestSgemm(t *testing.T) {
 					})
 				}
 			}
-		}
-	}
-}
-
-// primGemm is Sgemm with every product sent to the matmul primitives (SetPrimitives; the
-// oneDNN build's, elsewhere the same as Sgemm).
-func primGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
-	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	SetPrimitives(PrimNT | PrimNN | PrimTN | PrimTT)
-	defer SetPrimitives(0)
-	Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-// TestPrimitivesConcurrent: goroutines running products of a few shapes at once through the
-// matmul primitives (serial mode, as the model's step runs them) — each building or finding its
-// shape's primitive in the shared table — get what dnnl_sgemm gives, within rounding.
-func TestPrimitivesConcurrent(t *testing.T) {
-	SetSerial(true)
-	defer SetThreads(Threads())
-	type shape struct {
-		ta, tb  bool
-		m, n, k int
-	}
-	shapes := []shape{{false, true, 64, 48, 64}, {false, false, 32, 96, 64}, {true, false, 48, 32, 80}, {false, true, 16, 128, 96}}
-	r := rand.New(rand.NewPCG(3, 4))
-	type job struct {
-		s          shape
-		a, b, want []float32
-	}
-	var jobs []job
-	for _, s := range shapes {
-		a, b := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
-		lda, ldb := s.k, s.n
-		if s.ta {
-			lda = s.m
-		}
-		if s.tb {
-			ldb = s.k
-		}
-		want := make([]float32, s.m*s.n)
-		Sgemm(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, b, ldb, 0, want, s.n)
-		jobs = append(jobs, job{s, a, b, want})
-	}
-	SetPrimitives(PrimNT | PrimNN | PrimTN)
-	defer SetPrimitives(0)
-	errs := make(chan error, 8)
-	for g := range 8 {
-		go func() {
-			var err error
-			for i := range 40 {
-				j := jobs[(g+i)%len(jobs)]
-				s := j.s
-				lda, ldb := s.k, s.n
-				if s.ta {
-					lda = s.m
-				}
-				if s.tb {
-					ldb = s.k
-				}
-				c := make([]float32, s.m*s.n)
-				Sgemm(s.ta, s.tb, s.m, s.n, s.k, 1, j.a, lda, j.b, ldb, 0, c, s.n)
-				for e := range c {
-					if d := math.Abs(float64(c[e] - j.want[e])); d > 1e-4*(1+math.Abs(float64(j.want[e]))) && err == nil {
-						err = fmt.Errorf("%+v: element %d = %g, dnnl_sgemm %g", s, e, c[e], j.want[e])
-					}
-				}
-			}
-			errs <- err
-		}()
-	}
-	for range 8 {
-		if err := <-errs; err != nil {
-			t.Error(err)
 		}
 	}
 }

@@ -7,7 +7,6 @@ void anelab_softmax_causal(float *s, int ld, int rows, int t0, int ncols, float 
 void anelab_softmax_causal_bwd(float *p, float *dp, int ld, int rows, int t0, int ncols, float scale, const float *lse);
 void anelab_swiglu_fwd(float *gate, const float *h1, const float *h3, long rows, long cols, long ld);
 void anelab_swiglu_bwd(float *dh1, float *dh3, const float *dg, const float *h1, const float *h3, long rows, long cols, long ld);
-void anelab_prefetch_block(const float *p, long rows, long cols, long ld, int write);
 double anelab_softcap_ce(float *z, int rows, int ncols, const int32_t *tgt, float cap, float scale, int train);
 void anelab_rmsnorm_fwd(float *out, float *rinv, const float *x, const float *g, int rows, int d, float eps);
 void anelab_rmsnorm_bwd(float *dx, float *pg, const float *dout, const float *x, const float *rinv, const float *g, int rows, int d);

@@ -141,22 +141,6 @@ KERNEL void anelab_swiglu_bwd(float *dh1, float *dh3, const float *restrict dg, 
 	}
 }
 
-// anelab_prefetch_block asks for the lines of a block of rows × cols floats, rows ld apart, to be
-// brought into L2 (prefetcht1; write: for writing, prefetchw where the CPU has it): issued before a
-// GEMM block whose post op will read or write them, so that they arrive while the GEMM computes.
-// A prefetch never faults; the Go wrapper checks the bounds all the same.
-void anelab_prefetch_block(const float *p, long rows, long cols, long ld, int write) {
-	for (long r = 0; r < rows; r++) {
-		const char *row = (const char *)(p + r * ld), *end = (const char *)(p + r * ld + cols);
-		const char *line = (const char *)((uintptr_t)row & ~(uintptr_t)63);
-		if (write) {
-			for (; line < end; line += 64) __builtin_prefetch(line, 1, 2);
-		} else {
-			for (; line < end; line += 64) __builtin_prefetch(line, 0, 2);
-		}
-	}
-}
-
 KERNEL double anelab_softcap_ce(float *z, int rows, int ncols, const int32_t *tgt, float cap, float scale, int train) {
 	double total = 0;
 	float inv = cap > 0 ? 1.0f / cap : 0;

@@ -56,19 +56,6 @@ func swigluBwd(dh1, dh3, dg, h1, h3 []float32, rows, cols, ld int) {
 	}
 }
 
-// prefetchBlock asks for the lines of rows × cols elements of p, rows ld apart, to be brought
-// into L2 (for writing when write): see anelab_prefetch_block.
-func prefetchBlock(p []float32, rows, cols, ld int, write bool) {
-	if rows > 0 && cols > 0 {
-		_ = p[(rows-1)*ld+cols-1]
-		w := C.int(0)
-		if write {
-			w = 1
-		}
-		C.anelab_prefetch_block(fp(p), C.long(rows), C.long(cols), C.long(ld), w)
-	}
-}
-
 func softcapCE(z []float32, rows, ncols int, tgt []int32, capc, scale float32, train bool) float64 {
 	if rows <= 0 {
 		return 0

@@ -19,10 +19,3 @@ var (
 	scaleTo               = scaleToGo
 	ropeRows              = ropeRowsGo
 )
-
-// prefetchBlock is a hint with nothing to do in pure Go; it checks the bounds as the cgo one does.
-func prefetchBlock(p []float32, rows, cols, ld int, _ bool) {
-	if rows > 0 && cols > 0 {
-		_ = p[(rows-1)*ld+cols-1]
-	}
-}

@@ -44,13 +44,6 @@ type tileOp interface {
 	tile(r0, r1, c0, c1 int)
 }
 
-// A prefetcher is a tileOp that can ask for the memory it will touch on a block ahead of time:
-// with tune.prefetchPost a GEMM loop calls prefetch before the block's products, so that what the
-// post op reads comes in while the GEMM computes instead of stalling the post op.
-type prefetcher interface {
-	prefetch(r0, r1, c0, c1 int)
-}
-
 // rangeTile runs a range op (a par.Job over [lo, hi) of a flat row-major matrix of ld columns,
 // such as swigluJob) on a block of that matrix: as one range when the block spans whole rows,
 // else one range per row.
@@ -491,13 +484,6 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 			j.waitRows(0, r0, r1)
 		}
 		if r1 > r0 && c1 > c0 {
-			if tune.prefetchPost {
-				for k := range gs {
-					if p, ok := gs[k].post.(prefetcher); ok {
-						p.prefetch(r0, r1, c0, c1)
-					}
-				}
-			}
 			for k := range gs {
 				g := &gs[k]
 				if p := j.first[i] + k; j.padLD[p] > 0 { // B from its padded copy

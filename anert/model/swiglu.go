@@ -48,23 +48,6 @@ type swigluTile struct {
 
 func (t *swigluTile) tile(r0, r1, c0, c1 int) { t.j.block(r0*t.ld+c0, r1-r0, c1-c0, t.ld) }
 
-// prefetch asks for what the block's kernel will touch beyond the GEMM's output (a prefetcher):
-// the backward's H1 and H3, saved by the forward pass and long out of the caches by then (with
-// DH1 and DH3 when they are other matrices), the forward's gate, which it writes.
-func (t *swigluTile) prefetch(r0, r1, c0, c1 int) {
-	j, off, rows, cols := t.j, r0*t.ld+c0, r1-r0, c1-c0
-	if !j.bwd {
-		prefetchBlock(j.gate[off:], rows, cols, t.ld, true)
-		return
-	}
-	prefetchBlock(j.h1[off:], rows, cols, t.ld, false)
-	prefetchBlock(j.h3[off:], rows, cols, t.ld, false)
-	if &j.dh1[off] != &j.h1[off] {
-		prefetchBlock(j.dh1[off:], rows, cols, t.ld, true)
-		prefetchBlock(j.dh3[off:], rows, cols, t.ld, true)
-	}
-}
-
 // SwiGLUBackward is swigluBackward over len(h1) elements on w goroutines (par.Threads(w)), the
 // same kernel as the CPU backend's: for a backend that runs the SwiGLU backward on the CPU
 // between its own kernels (the ANE's FFNBackward). It allocates its loop body.

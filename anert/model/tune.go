@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/internal/par"
 )
 
@@ -94,20 +93,6 @@ type cpuTune struct {
 	// goroutine runs consecutive blocks, of the same rows of A, but not the same rows each loop).
 	// 0: blocks are claimed in order by whichever goroutine is free.
 	home int
-	// prefetchPost: a GEMM block whose post op can say what it will touch (a prefetcher: SwiGLU)
-	// first asks for those lines, so that they come in while the block's GEMM computes. The
-	// SwiGLU backward reads H1 and H3, written by the forward pass 20 ms earlier, and on 16 cores
-	// took ~7 ns an element (5.2% of the default config's CPU time) against 0.4 on one core with
-	// its inputs in cache; prefetching 2–4 rows ahead inside the kernel did not change that.
-	prefetchPost bool
-	// primitives: the products whose transpositions are in this mask (blas.PrimNT = 1: x·Wᵀ,
-	// PrimNN = 2: dy·W, PrimTN = 4: dyᵀ·x) run on oneDNN's matmul primitive (brgemm kernels, a
-	// primitive per block shape) instead of dnnl_sgemm, in the oneDNN build (blas.SetPrimitives).
-	// On one core of this project's machine, hot caches, the step's narrow x·Wᵀ blocks ran
-	// 1.16–1.19× faster so (256×96×256: 113 against 95 GFLOP/s); in instep's setting on 2 threads,
-	// with x rewritten between rounds, no faster. The results differ from dnnl_sgemm's in the last
-	// bits; 0, the default, keeps dnnl_sgemm.
-	primitives int
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2}
@@ -150,7 +135,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "prepf", on: &t.prefetchPost}, {key: "mm", n: &t.primitives}}
+		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -163,8 +148,8 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, mm (numbers), sharetol (at least 1), whole,
-// fillslack, chain, update, fillyield, swip and prepf (0/1).
+// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home (numbers), sharetol (at least 1), whole,
+// fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
@@ -200,9 +185,6 @@ func parseTune(t cpuTune, s string) (cpuTune, error) {
 		if k == "dblocks" {
 			t.deferBlocks = max(1, t.deferBlocks)
 		}
-		if k == "mm" && t.primitives > blas.PrimNT|blas.PrimNN|blas.PrimTN|blas.PrimTT {
-			return t, fmt.Errorf("mm = %q: a mask of 1 (x·Wᵀ), 2 (dy·W), 4 (dyᵀ·x), 8 (both transposed)", v)
-		}
 		if k == "home" && t.home > 2 {
 			return t, fmt.Errorf("home = %q: 0 (off), 1 (seats by CPU) or 2 (by worker)", v)
 		}
@@ -234,7 +216,6 @@ func setTune(t cpuTune) {
 	par.SetFillSlack(t.fillSlack)
 	par.SetFillYield(t.fillYield)
 	par.SetSeatByWorker(t.home == 2)
-	blas.SetPrimitives(t.primitives)
 }
 
 // TuneString is the CPU step's scheduling (see cpuTune) as ANELAB_CPU_TUNE would set it, for
