@@ -114,6 +114,7 @@ func (q *dwQueue) start(m *Model, s Shape, ec []float32) {
 	if q.t == nil || q.t.w != m.team.w {
 		q.t = newTeam(m.team.w)
 	}
+	q.t.dim = m.team.dim
 	q.m, q.s, q.ec, q.sent, q.fin, q.on = m, s, ec, 0, 0, true
 	go q.work()
 }

@@ -65,6 +65,7 @@ func (c *CPU) team(s Shape) *team {
 	if c.t == nil || c.t.w != w {
 		c.t = newTeam(w)
 	}
+	c.t.dim = s.D
 	if c.Block <= 0 {
 		c.Block = s.T
 	}

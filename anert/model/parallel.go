@@ -24,7 +24,8 @@ func (m *Model) beginStep() (w int) {
 // one loop at a time (it is not safe for concurrent use, like the Model that owns it); a job must
 // not start another loop. The loops run on internal/par's pool.
 type team struct {
-	w int // goroutines per loop: the caller and w−1 pool workers
+	w   int // goroutines per loop: the caller and w−1 pool workers
+	dim int // the model's width, for tune.homeDim (0: unknown, taken as narrow)
 
 	gemm1   gemmJob
 	norm    rmsnormJob
@@ -61,9 +62,9 @@ func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 // in row-major order), split into segments at segs (each segment's parts claimed before the
 // next's): with tune.home = 1, each CPU takes first the parts at the same place in each segment loop
 // after loop (par.RunHomed), so the rows a core wrote are the rows it reads next; with home=2
-// each goroutine runs consecutive parts (cpuTune.home).
+// each goroutine runs consecutive parts (cpuTune.home; only in a model no wider than homeDim).
 func (t *team) runRows(n, parts int, segs []int, j par.Job) {
-	if tune.home == 0 {
+	if tune.home == 0 || t.dim > tune.homeDim {
 		t.run(n, parts, j)
 		return
 	}

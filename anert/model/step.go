@@ -92,6 +92,7 @@ func (m *Model) ensure(n, w int) {
 	if m.team == nil || m.team.w != w {
 		m.team = newTeam(w)
 	}
+	m.team.dim = D
 	if parts := m.team.chunks(b.rows, 1); len(b.lossPart) < parts {
 		b.lossPart = make([]float64, parts)
 	}

@@ -91,11 +91,18 @@ type cpuTune struct {
 	// (par.RunHomed): 1, the owner is the CPU (each CPU gets the same rows loop after loop, and a
 	// GEMM block reads the rows of A its own core wrote); 2, the owner is the worker index (each
 	// goroutine runs consecutive blocks, of the same rows of A, but not the same rows each loop).
-	// 0: blocks are claimed in order by whichever goroutine is free.
+	// 0: blocks are claimed in order by whichever goroutine is free. On 16 cores (7 Dec 2026, one
+	// H100 host, anebench --alt home=2, 3 runs of 12 groups) home=2 ran the default config (dim
+	// 256) at 0.946, 0.953 and 0.947× the ms a step (faster in 11, 7 and 9 of 12 groups), and the
+	// original's shape (dim 768) at 1.032, 1.021 and 1.061× (faster in 2, 0 and 2 of 6): the
+	// default is 2 for models no wider than homeDim, 0 above. Two shapes measured: where between
+	// them the gain turns into a loss is not known.
 	home int
+	// homeDim: home applies to models of this width or less (the team's dim).
+	homeDim int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -135,7 +142,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}}
+		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -148,7 +155,7 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home (numbers), sharetol (at least 1), whole,
+// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim (numbers), sharetol (at least 1), whole,
 // fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
