@@ -100,12 +100,6 @@ type cpuTune struct {
 	home int
 	// homeDim: home applies to models of this width or less (the team's dim).
 	homeDim int
-	// pin: loops on every CPU of the process run on workers pinned each to its CPU
-	// (par.SetPin), so that a worker keeps its core's caches from loop to loop: with home=2 the
-	// rows a worker wrote are in its own core's L2 when it reads them in the next loop. Unpinned,
-	// the Go scheduler moves goroutines between threads at their yields (4–24% of the parts ran on
-	// another CPU than the goroutine's previous part on 16 cores, 7 Dec 2026).
-	pin bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256}
@@ -148,8 +142,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "pin", on: &t.pin}}
+		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -163,7 +156,7 @@ func tuneKeys() string {
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
 // lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim (numbers), sharetol (at least 1), whole,
-// fillslack, chain, update, fillyield, swip and pin (0/1).
+// fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
@@ -230,7 +223,6 @@ func setTune(t cpuTune) {
 	par.SetFillSlack(t.fillSlack)
 	par.SetFillYield(t.fillYield)
 	par.SetSeatByWorker(t.home == 2)
-	par.SetPin(t.pin)
 }
 
 // TuneString is the CPU step's scheduling (see cpuTune) as ANELAB_CPU_TUNE would set it, for

@@ -174,8 +174,6 @@ type pool struct {
 	// loop's finished parts' total time.
 	started        [maxWorkers + 1]atomic.Int64
 	partNs, partsN atomic.Int64
-
-	pinned [maxWorkers + 1]bool // whether worker k is pinned (SetPin; read and written by worker k alone)
 }
 
 // clock is the time since clockBase in ns (monotonic), never 0 after the first call.
@@ -204,7 +202,6 @@ func (p *pool) run(w, n, parts int, segs []int, j Job) {
 		go p.worker(len(p.wake), c, s)
 	}
 	p.j, p.n = j, n
-	pinning.Store(pinWanted.Load() && w <= runtime.GOMAXPROCS(0) && w >= len(pinCPUs()) && len(pinCPUs()) > 1)
 	p.spin.Store(int64(spinFor(w)))
 	p.remaining.Store(int64(parts))
 	p.partNs.Store(0)
@@ -267,7 +264,7 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 			return true
 		}
 		if i&255 == 255 {
-			yield()
+			runtime.Gosched()
 			if start.IsZero() {
 				start = time.Now()
 			} else if time.Since(start) > d {
@@ -292,7 +289,7 @@ func Await(cond func() bool) {
 		t = clock()
 	}
 	for !cond() {
-		yield()
+		runtime.Gosched()
 	}
 	if pr != nil {
 		if r := pr.cur.Load(); r != nil {
@@ -308,9 +305,6 @@ func Await(cond func() bool) {
 // meanwhile.
 func (p *pool) work(k int) (last bool) {
 	for {
-		if k > 0 && pinning.Load() != p.pinned[k] {
-			p.pinned[k] = pin(k, !p.pinned[k])
-		}
 		v := p.state.Load()
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
 		switch {
@@ -328,7 +322,7 @@ func (p *pool) work(k int) (last bool) {
 		if i < 0 {
 			if k > 0 && p.fill(k, w) {
 				if !fillBackToBack.Load() {
-					yield()
+					runtime.Gosched()
 				}
 				continue
 			}
@@ -693,63 +687,4 @@ func (p *pool) slack(w int) int64 {
 		}
 	}
 	return end - clock()
-}
-
-// Pinning (SetPin): the pool's worker k runs on the process's k-th CPU alone, its goroutine locked
-// to its thread (runtime.LockOSThread) and the thread to the CPU, so that a loop's goroutine keeps
-// its core's caches from loop to loop — the rows a homed loop's worker wrote are in its own core's
-// L2 when the next loop reads them — where unpinned the Go scheduler hands goroutines from thread to
-// thread at their yields. A loop runs pinned only when it has as many goroutines as the process has
-// CPUs (and no more than the Go scheduler's processors): a process given a few of a machine's cores
-// (five trainings side by side with 3 threads each) would otherwise pin them all to the same few
-// CPUs. The caller (worker 0) is not pinned, and the CPU left to it is the process's first.
-//
-// A pinned goroutine that yields (runtime.Gosched) hands its processor to another thread and
-// sleeps until a thread hands one back — two wake-ups of µs each — so while a loop runs pinned the
-// pool's waits spin without yielding (yield): every goroutine of such a loop has a processor of its
-// own, and the runtime still preempts a goroutine that runs 10 ms without a pause.
-var (
-	pinWanted, pinning atomic.Bool // SetPin; whether the loop in progress runs pinned
-	pinOnce            sync.Once
-	pinSet             []int // the process's CPUs (allowedCPUs), read once
-)
-
-// SetPin makes the loops that use every CPU of the process run on pinned workers (on), or lets the
-// workers run wherever the scheduler puts them (off, the default): see Pinning above. A worker
-// (un)pins itself when it joins the first loop after the change.
-func SetPin(on bool) { pinWanted.Store(on) }
-
-// pinCPUs is the process's CPUs, in order, as its affinity mask was when first asked (nil where
-// it cannot be read: nothing is pinned there).
-func pinCPUs() []int {
-	pinOnce.Do(func() { pinSet = allowedCPUs() })
-	return pinSet
-}
-
-// pin pins worker k's goroutine to its thread and the thread to the process's k-th CPU (on), or
-// undoes it (off), and reports whether the worker is pinned afterwards (never one beyond the
-// process's CPUs, which a pinned loop has no part for).
-func pin(k int, on bool) bool {
-	cpus := pinCPUs()
-	if !on {
-		setThreadCPUs(cpus)
-		runtime.UnlockOSThread()
-		return false
-	}
-	if k >= len(cpus) { // a worker no pinned loop has work for
-		return false
-	}
-	runtime.LockOSThread()
-	if !setThreadCPUs(cpus[k : k+1]) {
-		runtime.UnlockOSThread()
-		return false
-	}
-	return true
-}
-
-// yield gives up the processor (runtime.Gosched), except while a loop runs pinned (see Pinning).
-func yield() {
-	if !pinning.Load() {
-		runtime.Gosched()
-	}
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -347,52 +345,5 @@ func TestRunHomed(t *testing.T) {
 	}))
 	if f0, f1 := first[0].Load(), first[1].Load(); f0 < 0 || f0 >= 4 || f1 < 4 {
 		t.Fatalf("the goroutines' first parts were %d and %d, want one of [0, 4) and one of [4, 8)", f0, f1)
-	}
-}
-
-// TestPin: with SetPin, a loop on as many goroutines as the process has CPUs runs worker k on the
-// k-th CPU alone, loop after loop, and with it off again the workers may run on every CPU.
-func TestPin(t *testing.T) {
-	cpus := pinCPUs()
-	w := runtime.GOMAXPROCS(0)
-	if len(cpus) < 2 || w != len(cpus) || runtime.GOOS != "linux" {
-		t.Skipf("needs Linux and GOMAXPROCS = the process's CPUs (%d, %d), at least 2", w, len(cpus))
-	}
-	masks := func() [][]int { // the CPUs each worker's thread may run on (its parts wait until every worker holds one)
-		got := make([][]int, w)
-		var mu sync.Mutex
-		var arrived atomic.Int32
-		Run(w, w, w, Func(func(k, lo, hi int) {
-			m := allowedCPUs()
-			mu.Lock()
-			got[k] = m
-			mu.Unlock()
-			arrived.Add(1)
-			for t0 := time.Now(); arrived.Load() < int32(w) && time.Since(t0) < 5*time.Second; {
-				runtime.Gosched()
-			}
-		}))
-		for k, m := range got {
-			if m == nil {
-				t.Fatalf("worker %d ran no part of a loop whose parts wait for every worker", k)
-			}
-		}
-		return got
-	}
-	SetPin(true)
-	defer SetPin(false)
-	for round := range 10 {
-		for k, m := range masks() {
-			if k > 0 && !slices.Equal(m, cpus[k:k+1]) {
-				t.Fatalf("pinned, round %d: worker %d ran on CPUs %v, want [%d]", round, k, m, cpus[k])
-			}
-		}
-	}
-	SetPin(false)
-	masks() // the workers unpin as they join this loop
-	for k, m := range masks() {
-		if !slices.Equal(m, cpus) {
-			t.Fatalf("unpinned: worker %d ran on CPUs %v, want all of %v", k, m, cpus)
-		}
 	}
 }
