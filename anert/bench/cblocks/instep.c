@@ -17,13 +17,16 @@
 //   mode 5: as 0, but each block through oneDNN's matmul primitive (its brgemm kernels; W read
 //           from its place with strides, no packed copy), one primitive per block shape, created
 //           once; a stream and a scratchpad per thread (scratchpad mode user), memory objects per call
-// Environment: PIN=1 pins thread t to CPU t; SHIFT (mode 4) moves each thread's range.
+// Environment: PIN=1 pins thread t to CPU t; SHIFT (mode 4) moves each thread's range; LIB=mkl runs
+// modes 0, 3 and 4 on Intel MKL's cblas_sgemm instead of dnnl_sgemm (libmkl_rt.so, found through
+// LD_LIBRARY_PATH, its sequential layer; Debian non-free's libmkl-rt and the libraries it loads).
 // It checks mode 1 against mode 0 before timing. Build and run (Debian's libdnnl-dev):
 //
 //	gcc -O2 anert/bench/cblocks/instep.c -o instep -ldnnl -lgomp -lpthread
 //	./instep 16 1024 256 256 16 4 1 0 100; ./instep 16 1024 256 256 16 4 1 5 100   # T M N K PM PN NT mode rounds
 #define _GNU_SOURCE
 #include <oneapi/dnnl/dnnl.h>
+#include <dlfcn.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,6 +44,17 @@ static float *X, *W, *Y, **PK; static size_t pksz;
 static atomic_int next, packnext; static atomic_int *ready; static atomic_int own[256]; static int SHIFT, PIN;
 static pthread_barrier_t bar;
 static double tgemm[256];
+// sg is the block GEMM of modes 0, 3 and 4 (row-major): dnnl_sgemm, or MKL's cblas_sgemm with LIB=mkl.
+static void (*mkl_sgemm)(int, int, int, dim_t, dim_t, dim_t, float, const float*, dim_t, const float*, dim_t, float, float*, dim_t);
+static void sg(char ta_, char tb_, dim_t m, dim_t n, dim_t k, const float *a, dim_t la, const float *b, dim_t lb, float *c, dim_t lc) {
+  if (mkl_sgemm) { mkl_sgemm(101, ta_=='T'?112:111, tb_=='T'?112:111, m, n, k, 1, a, la, b, lb, 0, c, lc); return; }
+  dnnl_sgemm(ta_, tb_, m, n, k, 1, a, la, b, lb, 0, c, lc); }
+static void loadmkl(void) { if (!getenv("LIB") || strcmp(getenv("LIB"), "mkl")) return;
+  setenv("MKL_THREADING_LAYER", "SEQUENTIAL", 1);
+  void *h = dlopen("libmkl_rt.so", RTLD_NOW | RTLD_GLOBAL); if (!h) { fprintf(stderr, "LIB=mkl: %s\n", dlerror()); exit(1); }
+  mkl_sgemm = dlsym(h, "cblas_sgemm"); if (!mkl_sgemm) { fprintf(stderr, "LIB=mkl: no cblas_sgemm\n"); exit(1); }
+  const char *(*ver)(void) = dlsym(h, "mkl_get_version_string"); (void)ver;
+  void (*vs)(char*, int) = dlsym(h, "MKL_Get_Version_String"); if (vs) { char b[256]; vs(b, sizeof b); fprintf(stderr, "%s\n", b); } }
 // Column-major view: Yᵀ[N×M] = A'·B', A' = op(W)ᵀ (the packed operand), B' = xᵀ.
 static const char *ta(void){ return TB ? "T" : "N"; }   // W [N][K] row-major (TB) or [K][N] (NN)
 static dim_t lda(void){ return TB ? K : N; }
@@ -50,7 +64,7 @@ static void pack(int j){ dim_t c0=(dim_t)N*j/PN, c1=(dim_t)N*(j+1)/PN, mm=c1-c0,
 static void mmblock(dim_t, dim_t, dim_t, dim_t);
 static void block(int b){ int bi=b/PN, bj=b%PN; dim_t r0=(dim_t)M*bi/PM, r1=(dim_t)M*(bi+1)/PM, c0=(dim_t)N*bj/PN, c1=(dim_t)N*(bj+1)/PN;
   if (MODE==5) { mmblock(r0, r1, c0, c1); return; }
-  if (MODE==0) { dnnl_sgemm('N', TB?'T':'N', r1-r0, c1-c0, K, 1, X+r0*K, K, TB? W+c0*K : W+c0, TB?K:N, 0, Y+r0*N+c0, N); return; }
+  if (MODE==0 || MODE==4) { sg('N', TB?'T':'N', r1-r0, c1-c0, K, X+r0*K, K, TB? W+c0*K : W+c0, TB?K:N, Y+r0*N+c0, N); return; }
   if (MODE==2) { while(!atomic_load(&ready[bj])) { int e=0; if (atomic_compare_exchange_strong(&ready[bj], &e, -1)) { pack(bj); atomic_store(&ready[bj], 1); } } 
                  while(atomic_load(&ready[bj])!=1); }
   dim_t mm=c1-c0, nn=r1-r0, kk=K, la=lda(), lb=K, lc=N; float beta=0;
@@ -90,8 +104,8 @@ static void pin(int);
 static void* burst(void*p){ int t=(int)(long)p; omp_set_num_threads(1); pin(t); float *a=aligned_alloc(64,(size_t)M*K*4), *b=aligned_alloc(64,(size_t)K*N*4), *c=aligned_alloc(64,(size_t)M*N*4);
   for(long i=0;i<(long)M*K;i++) a[i]=(i%97)*0.01f;
   for(long i=0;i<(long)K*N;i++) b[i]=(i%89)*0.01f;
-  dnnl_sgemm('N','N',M,N,K,1,a,K,b,N,0,c,N); pthread_barrier_wait(&bar); double t0=now();
-  for(int r=0;r<ROUNDS;r++) dnnl_sgemm('N','N',M,N,K,1,a,K,b,N,0,c,N);
+  sg('N','N',M,N,K,a,K,b,N,c,N); pthread_barrier_wait(&bar); double t0=now();
+  for(int r=0;r<ROUNDS;r++) sg('N','N',M,N,K,a,K,b,N,c,N);
   tgemm[t]=now()-t0; return 0; }
 static void pin(int t){ if(!PIN) return; cpu_set_t c; CPU_ZERO(&c); CPU_SET(t%CPU_SETSIZE,&c); pthread_setaffinity_np(pthread_self(),sizeof c,&c); }
 static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double tot=0; pin(t);
@@ -107,23 +121,25 @@ static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double 
     pthread_barrier_wait(&bar); if (r>=2) tot += now()-t0; }
   tgemm[t]=tot; return 0; }
 int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN transB mode rounds\n");return 2;}
-  SHIFT=getenv("SHIFT")?atoi(getenv("SHIFT")):0; PIN=getenv("PIN")&&atoi(getenv("PIN")); T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
+  loadmkl(); SHIFT=getenv("SHIFT")?atoi(getenv("SHIFT")):0; PIN=getenv("PIN")&&atoi(getenv("PIN")); T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
   X=aligned_alloc(64,(size_t)M*K*4+64); W=aligned_alloc(64,(size_t)N*K*4+64); Y=aligned_alloc(64,(size_t)M*N*4+64);
   for(long i=0;i<(long)M*K;i++) X[i]=(i%97)*0.01f-0.4f;
   for(long i=0;i<(long)N*K;i++) W[i]=(i%89)*0.01f-0.4f;
   PK=calloc(PN,sizeof(float*)); ready=calloc(PN,sizeof(atomic_int)); omp_set_num_threads(1);
   for(int j=0;j<PN;j++){ dim_t mm=(dim_t)N*(j+1)/PN-(dim_t)N*j/PN, nn=M/PM, kk=K, la=lda(), lb=K; size_t sz=0; _Bool p=0;
     if(pk_size("A", ta(), "N", &mm,&nn,&kk,&la,&lb,&sz,&p)){fprintf(stderr,"size failed\n");return 1;} PK[j]=aligned_alloc(4096,(sz+4095)/4096*4096); pksz=sz; }
-  // correctness: mode 1 against mode 0 on one thread, round 0
-  { int m0=MODE; float *Y0=malloc((size_t)M*N*4); MODE=0; for(int b=0;b<PM*PN;b++) block(b); memcpy(Y0,Y,(size_t)M*N*4);
+  // correctness: mode 1 against mode 0 on one thread, round 0 (mode 0 on dnnl_sgemm), then LIB's blocks
+  { int m0=MODE; void *mk=mkl_sgemm; mkl_sgemm=0; float *Y0=malloc((size_t)M*N*4); MODE=0; for(int b=0;b<PM*PN;b++) block(b); memcpy(Y0,Y,(size_t)M*N*4);
     MODE=1; for(int j=0;j<PN;j++) pack(j); for(int b=0;b<PM*PN;b++) block(b); double md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
     if (md > 1e-3) { fprintf(stderr,"packed result differs by %g\n", md); return 1; }
     CK(dnnl_engine_create(&eng, dnnl_cpu, 0)); MODE=5; memset(Y,0,(size_t)M*N*4); for(int b=0;b<PM*PN;b++) block(b); md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
-    if (md > 1e-3) { fprintf(stderr,"matmul result differs by %g\n", md); return 1; } MODE=m0; free(Y0); }
+    if (md > 1e-3) { fprintf(stderr,"matmul result differs by %g\n", md); return 1; }
+    mkl_sgemm=mk; MODE=0; memset(Y,0,(size_t)M*N*4); for(int b=0;b<PM*PN;b++) block(b); md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
+    if (md > 1e-3) { fprintf(stderr,"LIB's result differs by %g\n", md); return 1; } MODE=m0; free(Y0); }
   pthread_barrier_init(&bar,0,T); pthread_t th[256];
   for(int t=0;t<T;t++) pthread_create(&th[t],0,MODE==3?burst:worker,(void*)(long)t);
   if (MODE==3) { double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
-    printf("T=%d burst %dx%dx%d on every thread: %.1f GFLOP/s per thread\n",T,M,N,K,2.0*M*N*K*ROUNDS/mx*1e-9); return 0; }
+    printf("T=%d burst%s %dx%dx%d on every thread: %.1f GFLOP/s per thread\n",T,mkl_sgemm?" mkl":"",M,N,K,2.0*M*N*K*ROUNDS/mx*1e-9); return 0; }
   double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
-  double fl=2.0*M*N*K*ROUNDS; printf("T=%d %dx%dx%d grid %dx%d %s mode %d shift %d pin %d: %.1f GFLOP/s per thread (%.1f us a round; pack %zu KB a column block)\n",T,M,N,K,PM,PN,TB?"NT":"NN",MODE,SHIFT,PIN,fl/mx/T*1e-9, mx/ROUNDS*1e6, pksz/1024);
+  double fl=2.0*M*N*K*ROUNDS; printf("T=%d %dx%dx%d grid %dx%d %s mode %d%s shift %d pin %d: %.1f GFLOP/s per thread (%.1f us a round; pack %zu KB a column block)\n",T,M,N,K,PM,PN,TB?"NT":"NN",MODE,mkl_sgemm?" mkl":"",SHIFT,PIN,fl/mx/T*1e-9, mx/ROUNDS*1e6, pksz/1024);
   return 0; }
