@@ -99,7 +99,7 @@ func (t *team) gemmLoop(grid, more []gemmSpec) {
 
 // runGemms cuts j's products into blocks for the team's goroutines and runs them as one loop.
 func (t *team) runGemms(j *gemmJob) {
-	j.plan(t.w)
+	j.plan(t.w, t.lone())
 	j.armRows()
 	t.runRows(j.blocks(), j.blocks(), j.start[1:j.ngrid+1], j)
 }
@@ -313,19 +313,20 @@ func (j *gemmJob) gridCost(i int) (m, n, k, unit int) {
 //     measured no faster on two cores.
 //   - more goroutines: a pm × pn grid per product, pm chosen to minimise the data packed,
 //     pn·m·k + pm·k·n, with bounds on multiples of 16 or the spec's unit (gridOf). A lone grid
-//     gets 4w blocks (tune.loneBlocks: smaller blocks, a shorter wait at the loop's end; a
-//     deferred lone product, planned for w·dblocks, 4·w·dblocks). On 16 cores, splitting rows 16
+//     gets lone·w blocks (lone: tune.loneBlocks, 4, or in a narrow model tune.loneNarrow, 8
+//     — team.lone; smaller blocks, a shorter wait at the loop's end; a deferred lone product,
+//     planned for w·dblocks, lone·w·dblocks). On 16 cores, splitting rows 16
 //     ways repacked op(B) 16 times and ran the model's shapes at a third to a half of the grid's
 //     rate (anert/bench/cmd/gemmsplit). Several grids get blocks of about equal cost: grid i
 //     p_i ≈ q·w·cost_i/Σcost, q the smallest of 1…4 whose blocks, taken in order by w goroutines,
 //     finish within 10% of a perfect share (shares), rather than w blocks each, which would cut
 //     a small product (a GQA key projection) into slivers.
-func (j *gemmJob) plan(w int) {
+func (j *gemmJob) plan(w, lone int) {
 	var p [maxGemms]int
 	if w <= 4 || j.ngrid == 1 || j.chained { // a chain's stages run one after the other
 		for i := range j.ngrid {
 			m, n, k, u := j.gridCost(i)
-			j.pm[i], j.pn[i] = lonePlan(w, m, n, k, u, &j.g[j.first[i]])
+			j.pm[i], j.pn[i] = lonePlan(w, lone, m, n, k, u, &j.g[j.first[i]])
 		}
 	} else {
 		var cost [maxGemms]float64
@@ -355,14 +356,15 @@ func (j *gemmJob) plan(w int) {
 }
 
 // lonePlan is the grid of a lone product (or a shared grid) of m×n×k on w goroutines (see plan),
-// columns cut on multiples of unit (0: 16), of g's transposition.
-func lonePlan(w, m, n, k, unit int, g *gemmSpec) (pm, pn int) {
+// lone blocks per goroutine (0: 1, or 2 for 10⁸ multiply-adds or more), columns cut on multiples
+// of unit (0: 16), of g's transposition.
+func lonePlan(w, lone, m, n, k, unit int, g *gemmSpec) (pm, pn int) {
 	if w <= 4 {
 		return w * max(1, min(2, m/(256*w))), 1
 	}
 	parts := w
-	if tune.loneBlocks > 0 {
-		parts *= tune.loneBlocks
+	if lone > 0 {
+		parts *= lone
 	} else if m*n*k >= 1e8 {
 		parts *= 2
 	}

@@ -71,6 +71,15 @@ func (t *team) runRows(n, parts int, segs []int, j par.Job) {
 	par.RunHomed(t.w, n, parts, segs, j)
 }
 
+// lone is the blocks per goroutine of the team's lone products (plan): tune.loneNarrow in a model
+// no wider than homeDim, where it is set, else tune.loneBlocks.
+func (t *team) lone() int {
+	if tune.loneNarrow > 0 && t.dim <= tune.homeDim {
+		return tune.loneNarrow
+	}
+	return tune.loneBlocks
+}
+
 // chunks is par.Chunks for the team's goroutines.
 func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk) }
 

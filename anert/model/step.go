@@ -618,7 +618,7 @@ func (m *Model) deferDW(kind, l int, s Shape) {
 		gs = m.layerWeightGrads(&j.spec, kind, l, s)
 	}
 	j.g.set(gs[:1], gs[1:])
-	j.g.plan(t.w * tune.deferBlocks)
+	j.g.plan(t.w*tune.deferBlocks, t.lone())
 	par.Defer(&j.d, t.w, j.g.blocks(), j.g.blocks(), &j.g)
 }
 

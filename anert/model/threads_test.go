@@ -209,7 +209,7 @@ func TestGemmPlan(t *testing.T) {
 	} {
 		var j gemmJob
 		j.set(tc.gs[:1], tc.gs[1:])
-		j.plan(tc.w)
+		j.plan(tc.w, tune.loneBlocks)
 		var cost []float64
 		var got []int
 		total := 0.0
@@ -225,6 +225,29 @@ func TestGemmPlan(t *testing.T) {
 			if end := shares(tc.w, cost, got); end > 1.1*total/float64(tc.w) {
 				t.Errorf("w=%d: blocks %v finish at %.3g of a perfect %.3g", tc.w, got, end, total/float64(tc.w))
 			}
+		}
+	}
+}
+
+// TestLoneNarrow: a team's lone products get tune.loneNarrow blocks a goroutine in a model no
+// wider than homedim (and when the width is unknown), tune.loneBlocks in a wider one or with
+// lonen=0, and the plan cuts a lone product into that many blocks a goroutine.
+func TestLoneNarrow(t *testing.T) {
+	saved := tune
+	defer func() { setTune(saved) }()
+	for _, tc := range []struct{ dim, homeDim, lone, lonen, want int }{
+		{256, 256, 4, 8, 8}, {768, 256, 4, 8, 4}, {256, 256, 4, 0, 4}, {0, 256, 4, 8, 8}, {512, 512, 2, 6, 6},
+	} {
+		tune.homeDim, tune.loneBlocks, tune.loneNarrow = tc.homeDim, tc.lone, tc.lonen
+		tm := &team{w: 16, dim: tc.dim}
+		if got := tm.lone(); got != tc.want {
+			t.Errorf("%+v: lone() = %d, want %d", tc, got, tc.want)
+		}
+		var j gemmJob
+		j.set([]gemmSpec{{m: 1024, n: 256, k: 256}}, nil)
+		j.plan(tm.w, tm.lone())
+		if b := j.blocks(); b != 16*tc.want {
+			t.Errorf("%+v: a lone 1024×256×256 product on 16 goroutines in %d blocks, want %d", tc, b, 16*tc.want)
 		}
 	}
 }
@@ -699,6 +722,7 @@ func TestInPlaceSwiGLUSwitch(t *testing.T) {
 func TestHomedLoops(t *testing.T) {
 	saved := tune
 	defer func() { setTune(saved) }()
+	tune.loneNarrow = 0 // the blocks stay the same when homedim changes (lonen would recut them)
 	cfg := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
 		Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
 	m, err := New(cfg, 1, NewCPU(), Threads(16))

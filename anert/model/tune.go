@@ -36,6 +36,12 @@ type cpuTune struct {
 	// the timeline showed these loops' goroutines waiting 20–40% of the time at their ends with 2
 	// blocks each. 3, 6 and 8 were no better than 0 or 4.
 	loneBlocks int
+	// loneNarrow, when set, replaces loneBlocks in a model no wider than homeDim. 8: on 16 cores
+	// with home=2 (7 Dec 2026, one H100 host, anebench --alt lone=8, four runs of 12–16 groups)
+	// the default config (dim 256) ran at 0.927, 0.974, 0.984 and 0.991× the ms a step, faster
+	// in 38 of its 56 groups (sign test p < 0.01), while the original's shape (dim 768) ran at
+	// 1.040 and 1.041× (faster in 1 and 0 of 6), so it keeps loneBlocks.
+	loneNarrow int
 	// fillSlack: workers take deferred parts only where they are expected to fit (par.SetFillSlack).
 	fillSlack bool
 	// wholePairs: the attention backward's items are whole (sequence, head) pairs when they divide
@@ -98,11 +104,11 @@ type cpuTune struct {
 	// default is 2 for models no wider than homeDim, 0 above. Two shapes measured: where between
 	// them the gain turns into a loss is not known.
 	home int
-	// homeDim: home applies to models of this width or less (the team's dim).
+	// homeDim: home and loneNarrow apply to models of this width or less (the team's dim).
 	homeDim int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -138,7 +144,7 @@ type knob struct {
 // knobs are t's keys, in the order TuneString prints them.
 func (t *cpuTune) knobs() []knob {
 	return []knob{{key: "defer", n: &t.deferMin}, {key: "dblocks", n: &t.deferBlocks}, {key: "sharetol", f: &t.shareTol},
-		{key: "lone", n: &t.loneBlocks}, {key: "whole", on: &t.wholePairs}, {key: "fillslack", on: &t.fillSlack},
+		{key: "lone", n: &t.loneBlocks}, {key: "lonen", n: &t.loneNarrow}, {key: "whole", on: &t.wholePairs}, {key: "fillslack", on: &t.fillSlack},
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
@@ -155,7 +161,7 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim (numbers), sharetol (at least 1), whole,
+// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim (numbers), sharetol (at least 1), whole,
 // fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
