@@ -20,7 +20,7 @@ type Info struct {
 	// EnvCore is OPENBLAS_CORETYPE when it came from the environment (a user's choice, respected:
 	// some environments pin a core because older OpenBLAS builds fail on some CPUs), and Fits the
 	// faster core the CPU's features allow when the pinned one does not use them (an AVX2 core on
-	// an AVX-512 CPU: half the sgemm rate on this project's 2-core machine, README).
+	// an AVX-512 CPU: half the sgemm rate on this project's 2-core machine, anert/bench/RESULTS.md).
 	EnvCore string `json:"blas_env_core,omitempty"`
 	Fits    string `json:"blas_core_fits,omitempty"`
 }

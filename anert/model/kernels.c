@@ -18,7 +18,7 @@
 // vectorised no loop that calls ex for AVX2 or SSE2, and not the loss's float64 sum even for
 // AVX-512. On one AMD EPYC core (AVX-512), BenchmarkKernels: the loss 4.4 → 1.5 ns an element,
 // SwiGLU 0.35 → 0.29 and its backward 0.46 → 0.37; built for AVX2 alone, the loss 11.0 → 2.0,
-// SwiGLU 3.1 → 0.46, the causal softmax 2.7 → 0.58 (6 Dec 2026; README). It changes no result: unlike
+// SwiGLU 3.1 → 0.46, the causal softmax 2.7 → 0.58 (6 Dec 2026; anert/bench/RESULTS.md). It changes no result: unlike
 // -ffast-math it keeps IEEE semantics, NaN included. (Go's cgo refuses the flag on its command
 // line, hence the pragma; Clang does not trap by default.)
 #if defined(__GNUC__) && !defined(__clang__)

@@ -277,7 +277,7 @@ func spinUntil(d time.Duration, cond func() bool) bool {
 // Await yields (runtime.Gosched) until cond holds: a wait on work in progress on other goroutines
 // of the pool (a chained loop's rows, a padded copy, a deferred update's parts), which ends in µs
 // on many cores and never deadlocks on few. It yields after every check: on 16 cores yielding at
-// most every 20 µs made steps up to 20% slower (README, 6 Dec 2026), as a goroutine coming back
+// most every 20 µs made steps up to 20% slower (anert/bench/RESULTS.md, 6 Dec 2026), as a goroutine coming back
 // from a BLAS call then waits for a processor.
 func Await(cond func() bool) {
 	if cond() {
@@ -662,7 +662,7 @@ var fillBackToBack atomic.Bool
 // part, or a worker back from a BLAS call whose processor the runtime gave away — may then wait
 // until they run out, and the next loop starts that late: on 16 cores the final norm's backward,
 // a loop of 0.1 ms of work, took 0.4–1.6 ms a step right after the classifier's weight gradient
-// was deferred (README, "Results (16 cores, 6 Dec 2026, 07:45–08:25 UTC)").
+// was deferred (anert/bench/RESULTS.md, "Results (16 cores, 6 Dec 2026, 07:45–08:25 UTC)").
 func SetFillYield(on bool) { fillBackToBack.Store(!on) }
 
 // slackFill turns fill's estimate on (SetFillSlack).

@@ -2,7 +2,7 @@
 // threads at once, hot (the same operands every call) or cold (cycling through 12 sets, far more
 // than L2 holds), in oneDNN's dnnl_sgemm and in libxsmm's JIT kernels (which read B in place; for a
 // y = x·Wᵀ product they are given a copy of W already transposed, not timed). A tool for deciding
-// what the step's BLAS blocks could gain, not part of the build (README, "Results (16 cores, 6 Dec
+// what the step's BLAS blocks could gain, not part of the build (anert/bench/RESULTS.md, "Results (16 cores, 6 Dec
 // 2026, 08:55–09:35 UTC)"). Build and run (Debian's libdnnl-dev and libxsmm-dev):
 //
 //	gcc -O2 anert/bench/cblocks/blocks.c -o blocks -lxsmm -lxsmmnoblas -ldnnl -lgomp -lpthread -lm -ldl

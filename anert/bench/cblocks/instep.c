@@ -2,7 +2,7 @@
 // NN), on T threads the way the step runs it: each round every thread first rewrites its M/T rows
 // of x (the element-wise op before the GEMM), a barrier, then the PM × PN grid's blocks are taken in
 // turn from an atomic counter. A tool for deciding how the step's GEMM blocks should get their
-// operands, not part of the build (README, "Results (16 cores, 6 Dec 2026, 13:00–14:30 UTC)").
+// operands, not part of the build (anert/bench/RESULTS.md, "Results (16 cores, 6 Dec 2026, 13:00–14:30 UTC)").
 //   mode 0: dnnl_sgemm on each block (for blocks this small oneDNN picks its no-copy kernels,
 //           which read op(W) in place)
 //   mode 1: W's column blocks packed once a round by oneDNN's pack API (sgemm_pack: exported by

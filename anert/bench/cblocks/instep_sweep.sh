@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The instep sweep of README "Results (16 cores, 6 Dec 2026, 22:45 UTC)": the step's projection
+# The instep sweep of anert/bench/RESULTS.md's "Results (16 cores, 6 Dec 2026, 22:45 UTC)": the step's projection
 # shapes (M = 1024 rows, T = 16 threads) with their blocks taken in order (mode 0) or dealt by the
 # rows' owner (mode 4; pinned with PIN=1, or each thread given the rows of the thread 8 away with
 # SHIFT=8), one line per run. Build instep here, carry it (and oneDNN's libraries: devbin/cpu/lib
