@@ -13,6 +13,8 @@
 # each in one process, group by group (anebench --alt; ALTS="ablock=128 …").
 #   on the 16-core machine:   anert/bench/cpu16.sh perf    → $OUT/<config>.kernels.txt: the CPU time
 # by function and oneDNN kernel (Linux's perf, carried from this machine in devbin/cpu16/perf.tgz).
+#   on the 16-core machine:   anert/bench/cpu16.sh all     → the headline against PyTorch, the A/B runs
+# of ALTS and the default config's loop timeline in one call (carry devbin/cpu16/cpu.tar.gz alone).
 # `run` measures anelab and PyTorch (that machine's python3, PyTorch with MKL) in the same process tree,
 # in turn, at THREADS (16) threads, then times an empty parallel loop (par.BenchmarkLoop). No CPU
 # profile: Go's profiler credits OpenBLAS's C frames in this static binary to unrelated Go functions.
@@ -128,8 +130,27 @@ perf)
 		rm -f "$out/$c.perf"
 	done
 	;;
+all)
+	# One device call's worth, for sessions whose device time goes mostly to starting machines: the
+	# headline (the oneDNN build against PyTorch, one round: $OUT/torch.log, the README's "Where it
+	# stands" rows), the A/B runs of ALTS when set ($OUT/ab.txt; AB_LIMIT seconds at most, 300), and
+	# the default config's loop timeline ($OUT/tl.default.txt, summed by timeline.py into
+	# $OUT/tl.summary.txt), each under a time limit so that the call ends within ~9 minutes.
+	out=${OUT:-$PWD}
+	t=${THREADS:-16}
+	unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE # as the README's 16-core rows ran
+	LD_LIBRARY_PATH=$D/lib PYTHON=${PYTHON:-python3} timeout 150 "$D/anebench-onednn" --threads "$t" --torch --rounds 1 \
+		--out "$out/bench16.txt" >"$out/torch.log" 2>&1 || echo "FAILED (or cut short): headline"
+	grep -A3 -E '^ +config +params|torch tokens/s' "$out/torch.log"
+	if [ -n "${ALTS:-}" ]; then
+		OUT=$out timeout "${AB_LIMIT:-300}" bash "$0" ab || echo "FAILED (or cut short): ab"
+	fi
+	LD_LIBRARY_PATH=$D/lib timeout 90 "$D/anebench-onednn" --threads "$t" --rounds 1 --configs default --profile-loops \
+		--trace "$out/tl" --out "" >"$out/tl.log" 2>&1 || echo "FAILED (or cut short): trace"
+	${PYTHON:-python3} anert/bench/timeline.py "$out/tl.default.txt" >"$out/tl.summary.txt" 2>&1 && head -22 "$out/tl.summary.txt"
+	;;
 *)
-	echo "usage: $0 build|run|sweep|ab|perf" >&2
+	echo "usage: $0 build|run|sweep|ab|perf|all" >&2
 	exit 2
 	;;
 esac
