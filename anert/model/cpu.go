@@ -62,10 +62,7 @@ const attnScratch = 4 << 20
 // team returns the backend's team for s.Workers goroutines and grows the attention scratch.
 func (c *CPU) team(s Shape) *team {
 	w := max(1, s.Workers)
-	if c.t == nil || c.t.w != w {
-		c.t = newTeam(w)
-	}
-	c.t.dim = s.D
+	c.t = teamFor(c.t, w, s.D)
 	if c.Block <= 0 {
 		c.Block = s.T
 	}

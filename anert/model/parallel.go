@@ -54,6 +54,17 @@ func init() { par.Plumbing("github.com/anelab/anelab/anert/model.(*team).") }
 // newTeam returns a team of w goroutines (at least 1).
 func newTeam(w int) *team { return &team{w: max(1, w)} }
 
+// teamFor returns t when it has w goroutines, else a new team of w, either way for a model of
+// width dim: each owner of a team (the Model, the CPU backend, the weight-gradient queue) keeps
+// its own from step to step.
+func teamFor(t *team, w, dim int) *team {
+	if t == nil || t.w != max(1, w) {
+		t = newTeam(w)
+	}
+	t.dim = dim
+	return t
+}
+
 // run is par.Run of j on the team's goroutines: j's Run(worker, part, lo, hi) is called on
 // every part of [0, n) split into parts.
 func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
@@ -64,7 +75,7 @@ func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
 // after loop (par.RunHomed), so the rows a core wrote are the rows it reads next; with home=2
 // each goroutine runs consecutive parts (cpuTune.home; only in a model no wider than homeDim).
 func (t *team) runRows(n, parts int, segs []int, j par.Job) {
-	if tune.home == 0 || t.dim > tune.homeDim {
+	if tune.home == 0 || !t.narrow() {
 		t.run(n, parts, j)
 		return
 	}
@@ -74,11 +85,15 @@ func (t *team) runRows(n, parts int, segs []int, j par.Job) {
 // lone is the blocks per goroutine of the team's lone products (plan): tune.loneNarrow in a model
 // no wider than homeDim, where it is set, else tune.loneBlocks.
 func (t *team) lone() int {
-	if tune.loneNarrow > 0 && t.dim <= tune.homeDim {
+	if tune.loneNarrow > 0 && t.narrow() {
 		return tune.loneNarrow
 	}
 	return tune.loneBlocks
 }
+
+// narrow reports whether the team's model is no wider than tune.homeDim, where the choices measured
+// best for narrow models apply (home, loneNarrow).
+func (t *team) narrow() bool { return t.dim <= tune.homeDim }
 
 // chunks is par.Chunks for the team's goroutines.
 func (t *team) chunks(n, minChunk int) int { return par.Chunks(t.w, n, minChunk) }

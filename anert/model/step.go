@@ -89,10 +89,7 @@ func (m *Model) ensure(n, w int) {
 	if len(m.dwd.jobs) < 2*b.sets {
 		m.dwd.jobs = make([]dwJob, 2*b.sets) // no job is open between steps
 	}
-	if m.team == nil || m.team.w != w {
-		m.team = newTeam(w)
-	}
-	m.team.dim = D
+	m.team = teamFor(m.team, w, D)
 	if parts := m.team.chunks(b.rows, 1); len(b.lossPart) < parts {
 		b.lossPart = make([]float64, parts)
 	}
