@@ -53,7 +53,6 @@ static void loadmkl(void) { if (!getenv("LIB") || strcmp(getenv("LIB"), "mkl")) 
   setenv("MKL_THREADING_LAYER", "SEQUENTIAL", 1);
   void *h = dlopen("libmkl_rt.so", RTLD_NOW | RTLD_GLOBAL); if (!h) { fprintf(stderr, "LIB=mkl: %s\n", dlerror()); exit(1); }
   mkl_sgemm = dlsym(h, "cblas_sgemm"); if (!mkl_sgemm) { fprintf(stderr, "LIB=mkl: no cblas_sgemm\n"); exit(1); }
-  const char *(*ver)(void) = dlsym(h, "mkl_get_version_string"); (void)ver;
   void (*vs)(char*, int) = dlsym(h, "MKL_Get_Version_String"); if (vs) { char b[256]; vs(b, sizeof b); fprintf(stderr, "%s\n", b); } }
 // Column-major view: Yᵀ[N×M] = A'·B', A' = op(W)ᵀ (the packed operand), B' = xᵀ.
 static const char *ta(void){ return TB ? "T" : "N"; }   // W [N][K] row-major (TB) or [K][N] (NN)
