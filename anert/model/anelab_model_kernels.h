@@ -13,3 +13,8 @@ void anelab_rmsnorm_bwd(float *dx, float *pg, const float *dout, const float *x,
 void anelab_axpby(float *out, const float *x, const float *y, float a, long n);
 void anelab_scale(float *out, const float *x, float a, long n);
 void anelab_rope(float *x, int rows, int r0, int T, int w, int ld, int hd, const float *cs, const float *sn, float sign);
+int anelab_attn_panel(void);
+int anelab_attn_select(int width);
+int anelab_attn_best(void);
+void anelab_attn_fwd(float *a, float *lse, const float *q, const float *k, const float *v, float *ws, int hd, int ld, float scale, int r0, int r1);
+void anelab_attn_bwd(float *dq, float *dk, float *dv, const float *da, const float *q, const float *k, const float *v, const float *lse, float *ws1, float *ws2, int T, int hd, int ld, float scale);

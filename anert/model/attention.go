@@ -19,12 +19,28 @@ import (
 //
 // What runs: the CPU backend's attnFwdJob.Run calls this per (sequence, head, row block) item on
 // the team's goroutines: two single-threaded BLAS GEMMs around softmaxCausal
-// (anelab_softmax_causal in kernels.c on cgo builds, softmaxCausalGo below without cgo).
+// (anelab_softmax_causal in kernels.c on cgo builds, softmaxCausalGo below without cgo) — or, on
+// cgo builds for head dims that are multiples of 16 (attnFused), attnRowsForwardFused, the same
+// formulas in one C kernel (kernels.c's anelab_attn_tmpl.h), which TestFusedAttention compares
+// with this function.
 func attnRowsForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, r0, r1 int) {
 	blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s, T)
 	softmaxCausal(s, T, r1-r0, r0, r1, lse[r0:])
 	blas.Sgemm(false, false, r1-r0, hd, r1, 1, s, T, v, ld, 0, a[r0*ld:], ld)
 }
+
+// attnFused reports whether the CPU backend runs attention through the fused C kernels
+// (attnRowsForwardFused, attnHeadBackwardFused: kernels.c's anelab_attn_tmpl.h) rather than the
+// BLAS path here: in cgo builds on x86-64 CPUs with AVX2 or AVX-512 (attnPanel), for head dims
+// that are multiples of 16, unless ANELAB_CPU_TUNE has fattn=0. They compute the same formulas per panel of queries (16 or 64, attnPanel) with
+// register-tiled loops instead of BLAS calls on small blocks, at which oneDNN ran one head of the
+// default shape at about half its sgemm rate (BenchmarkAttentionHead). The backward is fused only
+// where the CPU backend's items are whole heads (CPU.group); the two-loop path stays on BLAS.
+func attnFused(hd int) bool { return attnPanel > 0 && tune.fusedAttn && hd%16 == 0 }
+
+// attnFusedScratch is the floats of scratch a fused kernel needs for queries up to n: a panel of
+// the queries transposed [hd × panel] and its scores transposed [n × panel].
+func attnFusedScratch(hd, n int) int { return max(attnPanel, 1) * (hd + n) }
 
 // softmaxCausalGo is the causal softmax of rows rows of scores: row i (at s[i·ld:]) is query
 // t = t0 + i, and its columns [0, t] hold S_{t,0..t}. It overwrites them with P_{t,s} =
@@ -67,9 +83,10 @@ func softmaxCausalGo(s []float32, ld, rows, t0, ncols int, lse []float32) {
 // s and dp are the head's T×T scratch (they end holding P and dS); with the same partition for
 // rows and columns, every entry a column block reads was written (or zeroed) by a row block.
 // What runs: the CPU backend's attnBwdJob.Run, either one loop over whole heads
-// (attnHeadBackward) or two loops of (head, block) items per group of heads; six single-threaded
-// BLAS GEMMs per block pair around softmaxCausalBackward (anelab_softmax_causal_bwd in kernels.c
-// on cgo builds, softmaxCausalBackwardGo below without cgo).
+// (attnHeadBackward, or attnHeadBackwardFused where attnFused: one C kernel, compared with it by
+// TestFusedAttention) or two loops of (head, block) items per group of heads; five
+// single-threaded BLAS GEMMs per block around softmaxCausalBackward (anelab_softmax_causal_bwd in
+// kernels.c on cgo builds, softmaxCausalBackwardGo below without cgo).
 
 // attnHeadBackward is the backward over one whole head: every row block, then every key block
 // (blocks of blk), with s and dp the head's T×T scratch.

@@ -9,13 +9,22 @@ import (
 )
 
 // BenchmarkAttentionHead times one (sequence, head) of the default config (T 256, head dim 64,
-// rows 256 floats apart) forward and backward as the CPU backend's whole-pair items run it, at
-// query/key blocks of 32 to 256 (CPU.Block, knob ablock), in model FLOPs (causal: T·(T+1)/2·hd
+// rows 256 floats apart; and of T 512, the original's sequence) forward and backward as the CPU
+// backend's items run it: through BLAS at query/key blocks of 32 to 256 (CPU.Block, knob ablock)
+// and through the fused kernels (fused: attnFused), in model FLOPs (causal: T·(T+1)/2·hd
 // multiply-adds a product, 2 products forward, 4 backward), beside one thread's 1024³ sgemm: the
 // attention's rate against the BLAS peak on the same core. On this project's 2-core machine
-// (6 Dec 2026, oneDNN): 48–54% forward and 45–50% backward at blocks of 32–128, 40% whole.
+// (6 Dec 2026, oneDNN): 48–54% forward and 45–50% backward at blocks of 32–128, 40% whole. With
+// the fused kernels (7 Dec 2026, AVX-512 instance; sgemm 107 GFLOP/s): T 256, forward 83 GFLOP/s
+// against 59 at blocks of 64, backward 72 against 55; T 512, 89 against 55 and 77 against 60.
 func BenchmarkAttentionHead(b *testing.B) {
-	const T, hd, ld = 256, 64, 256
+	for _, T := range []int{256, 512} {
+		b.Run(fmt.Sprintf("T=%d", T), func(b *testing.B) { benchAttentionHead(b, T) })
+	}
+}
+
+func benchAttentionHead(b *testing.B, T int) {
+	const hd, ld = 64, 256
 	r := rand.New(rand.NewPCG(3, 4))
 	q, k, v, da := rnd(r, T*ld, -1, 1), rnd(r, T*ld, -1, 1), rnd(r, T*ld, -1, 1), rnd(r, T*ld, -1, 1)
 	a, lse, s, dp := make([]float32, T*ld), make([]float32, T), make([]float32, T*T), make([]float32, T*T)
@@ -33,6 +42,27 @@ func BenchmarkAttentionHead(b *testing.B) {
 		}
 		b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
+	for _, width := range []int{512, 256, 0} { // the fused kernels' instances this CPU runs
+		if !selectAttnKernels(width) {
+			continue
+		}
+		ws1, ws2 := make([]float32, attnFusedScratch(hd, T)), make([]float32, attnFusedScratch(hd, T))
+		b.Run(fmt.Sprintf("fwd/fused%d", width), func(b *testing.B) { // as the items run it: blocks of 64 rows
+			for b.Loop() {
+				for r0 := 0; r0 < T; r0 += 64 {
+					attnRowsForwardFused(a, lse, q, k, v, ws1, hd, ld, scale, r0, r0+64)
+				}
+			}
+			b.ReportMetric(2*prod*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(fmt.Sprintf("bwd/fused%d", width), func(b *testing.B) {
+			for b.Loop() {
+				attnHeadBackwardFused(dq, dk, dv, da, q, k, v, lse, ws1, ws2, T, hd, ld, scale)
+			}
+			b.ReportMetric(4*prod*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+	selectAttnKernels(-1)
 	for _, blk := range []int{32, 64, 128, 256} {
 		b.Run(fmt.Sprintf("fwd/blk=%d", blk), func(b *testing.B) {
 			for b.Loop() {

@@ -66,10 +66,19 @@ func (c *CPU) team(s Shape) *team {
 	if c.Block <= 0 {
 		c.Block = s.T
 	}
-	if need := max(w, c.group(s)) * s.T * s.T; len(c.s) < need {
+	if need := max(w, c.group(s)) * c.stride(s); len(c.s) < need {
 		c.s, c.dp = make([]float32, need), make([]float32, need)
 	}
 	return c.t
+}
+
+// stride is the floats of attention scratch a goroutine (or a pair of a group) has in each of s
+// and dp: a T×T P or dS, or what the fused kernels need (attnFusedScratch).
+func (c *CPU) stride(s Shape) int {
+	if attnFused(s.HD) {
+		return max(s.T*s.T, attnFusedScratch(s.HD, s.T))
+	}
+	return s.T * s.T
 }
 
 // group is how many (sequence, head) pairs the attention backward takes at a time: all of them
@@ -124,11 +133,21 @@ type attnFwdJob struct {
 
 func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 	s, a, T, bh := j.s, j.a, j.s.T, j.s.B*j.s.H
+	fused := attnFused(s.HD)
 	scratch := j.c.s[wk*j.blk*T : (wk+1)*j.blk*T]
+	if fused {
+		st := j.c.stride(s)
+		scratch = j.c.s[wk*st : (wk+1)*st]
+	}
 	for i := lo; i < hi; i++ {
 		it, r0 := i%bh, (j.nb-1-i/bh)*j.blk
 		b, h := it/s.H, it%s.H
 		off := b*T*s.D + h*s.HD
+		if fused {
+			attnRowsForwardFused(a.A[off:], a.LSE[it*T:], a.Q[off:], a.K[off:], a.V[off:], scratch,
+				s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
+			continue
+		}
 		attnRowsForward(a.A[off:], a.LSE[it*T:], a.Q[off:], a.K[off:], a.V[off:], scratch,
 			T, s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
 	}
@@ -192,13 +211,20 @@ func (j *attnBwdJob) da(b, h, t0, t1 int) {
 func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 	s, a, T := j.s, j.a, j.s.T
 	if j.whole {
-		sc, dp := j.c.s[wk*T*T:(wk+1)*T*T], j.c.dp[wk*T*T:(wk+1)*T*T]
+		st := j.c.stride(s)
+		sc, dp := j.c.s[wk*st:(wk+1)*st], j.c.dp[wk*st:(wk+1)*st]
+		fused := attnFused(s.HD)
 		for it := lo; it < hi; it++ {
 			b, h := it/s.H, it%s.H
 			off := b*T*s.D + h*s.HD
 			j.da(b, h, 0, T)
-			attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
-				a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale, j.blk)
+			if fused {
+				attnHeadBackwardFused(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
+					a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale)
+			} else {
+				attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
+					a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale, j.blk)
+			}
 			j.unrotate(a.DQ[off:], 0, T)
 			j.unrotate(a.DK[off:], 0, T)
 		}

@@ -239,3 +239,105 @@ KERNEL void anelab_rope(float *restrict x, int rows, int r0, int T, int w, int l
 		}
 	}
 }
+
+// The fused causal attention (anelab_attn_tmpl.h), one instance per vector width, the widest the
+// CPU runs picked at each call: 16-float vectors on AVX-512 (a panel of 64 queries, tiles of 6×4
+// vectors: 24 of the 32 registers), 8-float vectors on AVX2 (panels of 16 queries, tiles of 6×2:
+// 12 of 16), and 4-float vectors in generic code elsewhere (arm64's NEON: panels of 16 queries,
+// tiles of 6×4, 24 of its 32 registers).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define ATTN_X86 1
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,bmi2")
+#define VW 16
+#define NQ 4
+#define NH 4
+#define SFX 512
+#include "anelab_attn_tmpl.h"
+#undef VW
+#undef NQ
+#undef NH
+#undef SFX
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi2")
+#define VW 8
+#define NQ 2
+#define NH 2
+#define SFX 256
+#include "anelab_attn_tmpl.h"
+#undef VW
+#undef NQ
+#undef NH
+#undef SFX
+#pragma GCC pop_options
+#endif
+#define VW 4
+#define NQ 4
+#define NH 4
+#define SFX gen
+#include "anelab_attn_tmpl.h"
+#undef VW
+#undef NQ
+#undef NH
+#undef SFX
+
+// anelab_attn_best is the widest instance this CPU runs: 512, 256 or 0 (generic).
+int anelab_attn_best(void) {
+#ifdef ATTN_X86
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+	    __builtin_cpu_supports("avx512bw"))
+		return 512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 256;
+#endif
+	return 0;
+}
+
+static int attnChosen = -1; // anelab_attn_select's choice; −1: attnBest
+
+static int attnWidth(void) { return attnChosen >= 0 ? attnChosen : anelab_attn_best(); }
+
+int anelab_attn_panel(void) { return attnWidth() == 512 ? 64 : 16; }
+
+// anelab_attn_select makes the kernels run instance width (512, 256 or 0, the generic one; −1:
+// the best again) and returns its panel, or −1, changing nothing, when this CPU cannot run it.
+// For the tests, which check every instance the CPU runs; call it only while no kernel runs.
+int anelab_attn_select(int width) {
+	int best = anelab_attn_best();
+	if (width > best) return -1;
+	if (width != -1 && width != 512 && width != 256 && width != 0) return -1;
+	attnChosen = width;
+	return anelab_attn_panel();
+}
+
+void anelab_attn_fwd(float *a, float *lse, const float *q, const float *k, const float *v, float *ws, int hd, int ld,
+                     float scale, int r0, int r1) {
+	switch (attnWidth()) {
+#ifdef ATTN_X86
+	case 512:
+		attn_fwd512(a, lse, q, k, v, ws, hd, ld, scale, r0, r1);
+		return;
+	case 256:
+		attn_fwd256(a, lse, q, k, v, ws, hd, ld, scale, r0, r1);
+		return;
+#endif
+	default:
+		attn_fwdgen(a, lse, q, k, v, ws, hd, ld, scale, r0, r1);
+	}
+}
+
+void anelab_attn_bwd(float *dq, float *dk, float *dv, const float *da, const float *q, const float *k, const float *v,
+                     const float *lse, float *ws1, float *ws2, int T, int hd, int ld, float scale) {
+	switch (attnWidth()) {
+#ifdef ATTN_X86
+	case 512:
+		attn_bwd512(dq, dk, dv, da, q, k, v, lse, ws1, ws2, T, hd, ld, scale);
+		return;
+	case 256:
+		attn_bwd256(dq, dk, dv, da, q, k, v, lse, ws1, ws2, T, hd, ld, scale);
+		return;
+#endif
+	default:
+		attn_bwdgen(dq, dk, dv, da, q, k, v, lse, ws1, ws2, T, hd, ld, scale);
+	}
+}

@@ -112,3 +112,62 @@ func ropeRows(x []float32, rows, r0, T, w, ld, hd int, cos, sin []float32, sign 
 		C.anelab_rope(fp(x), C.int(rows), C.int(r0), C.int(T), C.int(w), C.int(ld), C.int(hd), fp(cos), fp(sin), C.float(sign))
 	}
 }
+
+// attnPanel is the fused attention's panel of queries in this build on this CPU: 64 with AVX-512,
+// 16 with AVX2; 0, no fused attention, elsewhere (the generic instance, in plain C, ran at a third
+// of the AVX2 one's rate on x86: BenchmarkAttentionHead) and in !cgo builds.
+var attnPanel = defaultAttnPanel()
+
+func defaultAttnPanel() int {
+	if C.anelab_attn_best() == 0 {
+		return 0
+	}
+	return int(C.anelab_attn_panel())
+}
+
+// selectAttnKernels makes the fused attention run its instance for vectors of width bits (512,
+// 256, or 0 for the generic one; −1: the default) and reports whether this CPU runs it. For tests
+// and benchmarks, between steps: it changes attnPanel, and so the scratch a step needs.
+func selectAttnKernels(width int) bool {
+	p := int(C.anelab_attn_select(C.int(width)))
+	if p < 0 {
+		return false
+	}
+	attnPanel = p
+	if width == -1 {
+		attnPanel = defaultAttnPanel()
+	}
+	return true
+}
+
+// attnRowsForwardFused is attnRowsForward in one C kernel (anelab_attn_tmpl.h): the same
+// arguments, but for scratch ws of attnFusedScratch(hd, r1) floats. hd must be a multiple of 16.
+func attnRowsForwardFused(a, lse, q, k, v, ws []float32, hd, ld int, scale float32, r0, r1 int) {
+	if r1 <= r0 {
+		return
+	}
+	last := (r1-1)*ld + hd - 1
+	_, _, _, _, _ = a[last], q[last], k[last], v[last], lse[r1-1]
+	_ = ws[attnFusedScratch(hd, r1)-1]
+	if hd%16 != 0 || hd > ld || r0 < 0 {
+		panic("model: attnRowsForwardFused needs a head dim that is a multiple of 16 within the row stride")
+	}
+	C.anelab_attn_fwd(fp(a), fp(lse), fp(q), fp(k), fp(v), fp(ws), C.int(hd), C.int(ld), C.float(scale), C.int(r0), C.int(r1))
+}
+
+// attnHeadBackwardFused is attnHeadBackward in one C kernel: the same arguments, but for two
+// scratch buffers ws1, ws2 of attnFusedScratch(hd, T) floats each (no block: the kernel's panel).
+func attnHeadBackwardFused(dq, dk, dv, da, q, k, v, lse, ws1, ws2 []float32, T, hd, ld int, scale float32) {
+	if T <= 0 {
+		return
+	}
+	last := (T-1)*ld + hd - 1
+	_, _, _, _, _, _, _, _ = dq[last], dk[last], dv[last], da[last], q[last], k[last], v[last], lse[T-1]
+	n := attnFusedScratch(hd, T)
+	_, _ = ws1[n-1], ws2[n-1]
+	if hd%16 != 0 || hd > ld {
+		panic("model: attnHeadBackwardFused needs a head dim that is a multiple of 16 within the row stride")
+	}
+	C.anelab_attn_bwd(fp(dq), fp(dk), fp(dv), fp(da), fp(q), fp(k), fp(v), fp(lse), fp(ws1), fp(ws2),
+		C.int(T), C.int(hd), C.int(ld), C.float(scale))
+}

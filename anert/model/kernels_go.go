@@ -19,3 +19,16 @@ var (
 	scaleTo               = scaleToGo
 	ropeRows              = ropeRowsGo
 )
+
+// attnPanel 0: no fused attention without cgo (attnFused is then always false).
+const attnPanel = 0
+
+func selectAttnKernels(width int) bool { return false }
+
+func attnRowsForwardFused(a, lse, q, k, v, ws []float32, hd, ld int, scale float32, r0, r1 int) {
+	panic("model: no fused attention in the pure-Go build")
+}
+
+func attnHeadBackwardFused(dq, dk, dv, da, q, k, v, lse, ws1, ws2 []float32, T, hd, ld int, scale float32) {
+	panic("model: no fused attention in the pure-Go build")
+}

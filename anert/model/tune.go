@@ -106,9 +106,11 @@ type cpuTune struct {
 	home int
 	// homeDim: home and loneNarrow apply to models of this width or less (the team's dim).
 	homeDim int
+	// fusedAttn: attention through the fused C kernels where they apply (attnFused).
+	fusedAttn bool
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: true}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -148,7 +150,8 @@ func (t *cpuTune) knobs() []knob {
 		{key: "chain", on: &t.chain}, {key: "update", on: &t.update}, {key: "fillyield", on: &t.fillYield},
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
-		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim}}
+		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
+		{key: "fattn", on: &t.fusedAttn}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -162,7 +165,7 @@ func tuneKeys() string {
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
 // lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim (numbers), sharetol (at least 1), whole,
-// fillslack, chain, update, fillyield and swip (0/1).
+// fillslack, chain, update, fillyield, swip and fattn (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {

@@ -1,0 +1,149 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/anelab/anelab/anert/config"
+)
+
+// TestFusedAttention checks the fused attention kernels (attnRowsForwardFused,
+// attnHeadBackwardFused) against the BLAS path (attnRowsForward, attnHeadBackward: the formulas,
+// checked by finite differences in TestAttentionGrad) over head dims, sequence lengths that are
+// and are not multiples of the panel, row blocks and strides: the outputs agree to float32
+// rounding, nothing outside the head's columns or the block's rows is written, and garbage in the
+// scratch does not leak in. Every instance this CPU runs is checked (AVX-512, AVX2, generic: the
+// one arm64 runs).
+func TestFusedAttention(t *testing.T) {
+	if Kernels != "c" {
+		t.Skip("no fused attention in this build (cgo off)")
+	}
+	defer selectAttnKernels(-1)
+	for _, width := range []int{512, 256, 0} {
+		t.Run(fmt.Sprintf("width=%d", width), func(t *testing.T) {
+			if !selectAttnKernels(width) {
+				t.Skipf("this CPU does not run the %d-bit instance", width)
+			}
+			testFusedAttention(t)
+		})
+	}
+}
+
+func testFusedAttention(t *testing.T) {
+	for _, c := range []struct{ T, hd, heads, blk int }{
+		{1, 16, 1, 64}, {5, 16, 2, 64}, {16, 32, 2, 16}, {37, 64, 2, 64}, {64, 64, 1, 64},
+		{100, 48, 3, 32}, {130, 128, 2, 64}, {256, 64, 4, 64},
+	} {
+		t.Run(fmt.Sprintf("T=%d,hd=%d,blk=%d", c.T, c.hd, c.blk), func(t *testing.T) {
+			T, hd := c.T, c.hd
+			ld := c.heads*hd + 8 // rows a little wider than the heads
+			off := (c.heads - 1) * hd
+			scale := float32(1 / math.Sqrt(float64(hd)))
+			r := rand.New(rand.NewPCG(uint64(T), uint64(hd)))
+			q, k, v, da := rnd(r, T*ld, -1.5, 1.5), rnd(r, T*ld, -1.5, 1.5), rnd(r, T*ld, -1.5, 1.5), rnd(r, T*ld, -1, 1)
+			const sentinel = 12345
+			fill := func(n int) []float32 {
+				s := make([]float32, n)
+				for i := range s {
+					s[i] = sentinel
+				}
+				return s
+			}
+			near := func(name string, got, want []float32) {
+				t.Helper()
+				var top float64
+				for _, w := range want {
+					top = max(top, math.Abs(float64(w)))
+				}
+				for i := range want {
+					if d := math.Abs(float64(got[i] - want[i])); d > 2e-5*top+1e-5*math.Abs(float64(want[i])) || math.IsNaN(float64(got[i])) {
+						t.Fatalf("%s[%d] (row %d, column %d) = %g, BLAS path %g", name, i, i/ld, i%ld, got[i], want[i])
+					}
+				}
+			}
+
+			// Forward, block by block, against attnRowsForward; rows outside the block untouched.
+			a, lse := fill(T*ld), fill(T)
+			wa, wlse := fill(T*ld), fill(T)
+			s := rnd(r, T*T, -9, 9)
+			ws := rnd(r, attnFusedScratch(hd, T), -9, 9)
+			for r0 := 0; r0 < T; r0 += c.blk {
+				r1 := min(r0+c.blk, T)
+				attnRowsForwardFused(a[off:], lse, q[off:], k[off:], v[off:], ws, hd, ld, scale, r0, r1)
+				attnRowsForward(wa[off:], wlse, q[off:], k[off:], v[off:], s, T, hd, ld, scale, r0, r1)
+				for i := r1 * ld; i < T*ld; i++ {
+					if a[i] != sentinel {
+						t.Fatalf("forward of rows [%d, %d) wrote element %d (row %d)", r0, r1, i, i/ld)
+					}
+				}
+			}
+			near("A", a, wa)
+			near("lse", lse, wlse)
+
+			// Backward over the whole head against attnHeadBackward.
+			dq, dk, dv := fill(T*ld), fill(T*ld), fill(T*ld)
+			wq, wk, wv := fill(T*ld), fill(T*ld), fill(T*ld)
+			sc, dp := rnd(r, T*T, -9, 9), rnd(r, T*T, -9, 9)
+			ws1, ws2 := rnd(r, attnFusedScratch(hd, T), -9, 9), rnd(r, attnFusedScratch(hd, T), -9, 9)
+			attnHeadBackwardFused(dq[off:], dk[off:], dv[off:], da[off:], q[off:], k[off:], v[off:], wlse, ws1, ws2, T, hd, ld, scale)
+			attnHeadBackward(wq[off:], wk[off:], wv[off:], da[off:], q[off:], k[off:], v[off:], wlse, sc, dp, T, hd, ld, scale, c.blk)
+			near("dQ", dq, wq)
+			near("dK", dk, wk)
+			near("dV", dv, wv)
+			for i := range T * ld {
+				if col := i % ld; col < off || col >= off+hd {
+					if a[i] != sentinel || dq[i] != sentinel || dk[i] != sentinel || dv[i] != sentinel {
+						t.Fatalf("column %d of row %d, outside the head, was written", col, i/ld)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestFusedAttentionModel: a training step with the fused attention (fattn=1) and without it gives
+// the same loss and gradients, on 1 goroutine (whole heads: the fused backward) and on 16 (more
+// goroutines than heads: the fused forward, the backward's two-loop BLAS path), so that the
+// kernels are wired to the right rows, heads and scratch in the step.
+func TestFusedAttentionModel(t *testing.T) {
+	if attnPanel == 0 {
+		t.Skip("no fused attention in this build (cgo off)")
+	}
+	defer func(o cpuTune) { tune = o }(tune)
+	cfg := config.Model{Dim: 96, Layers: 2, Heads: 3, FFN: 64, Seq: 70, Vocab: 50,
+		Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
+	const batch = 2
+	r := rand.New(rand.NewPCG(8, 8))
+	in, tg := randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab))
+	step := func(threads int, fused bool) (float64, [][]float32) {
+		tune.fusedAttn = fused
+		if attnFused(cfg.Dim/cfg.Heads) != fused {
+			t.Fatalf("attnFused = %v with fattn=%v", !fused, fused)
+		}
+		m, err := New(cfg, 1, NewCPU(), Threads(threads))
+		if err != nil {
+			t.Fatal(err)
+		}
+		perturb(m, 5)
+		loss, err := m.ForwardBackward(in, tg, batch, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g [][]float32
+		for _, p := range m.Params() {
+			g = append(g, p.G)
+		}
+		return loss, g
+	}
+	for _, threads := range []int{1, 16} {
+		want, wg := step(threads, false)
+		got, g := step(threads, true)
+		name := fmt.Sprintf("%d threads", threads)
+		if math.Abs(got-want) > 1e-6*math.Abs(want) {
+			t.Errorf("%s: loss %.9g fused, %.9g not", name, got, want)
+		}
+		sameGrads(t, name, wg, g)
+	}
+}
