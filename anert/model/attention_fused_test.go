@@ -122,20 +122,7 @@ func TestFusedAttentionModel(t *testing.T) {
 		if attnFused(cfg.Dim/cfg.Heads) != fused {
 			t.Fatalf("attnFused = %v with fattn=%v", !fused, fused)
 		}
-		m, err := New(cfg, 1, NewCPU(), Threads(threads))
-		if err != nil {
-			t.Fatal(err)
-		}
-		perturb(m, 5)
-		loss, err := m.ForwardBackward(in, tg, batch, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var g [][]float32
-		for _, p := range m.Params() {
-			g = append(g, p.G)
-		}
-		return loss, g
+		return stepGrads(t, cfg, NewCPU(), threads, in, tg, batch)
 	}
 	for _, threads := range []int{1, 16} {
 		want, wg := step(threads, false)

@@ -36,20 +36,7 @@ func TestThreadsAgree(t *testing.T) {
 			step := func(threads, scratch int) (float64, [][]float32) {
 				cpu := NewCPU()
 				cpu.Block, cpu.scratch = 16, scratch
-				m, err := New(cfg, 1, cpu, Threads(threads))
-				if err != nil {
-					t.Fatal(err)
-				}
-				perturb(m, 5)
-				loss, err := m.ForwardBackward(in, tg, batch, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var g [][]float32
-				for _, p := range m.Params() {
-					g = append(g, p.G)
-				}
-				return loss, g
+				return stepGrads(t, cfg, cpu, threads, in, tg, batch)
 			}
 			loss1, g1 := step(1, 0)
 			for _, run := range []struct{ threads, scratch int }{
@@ -64,6 +51,26 @@ func TestThreadsAgree(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stepGrads runs one training step of a model of cfg (weights perturbed, seed 5) on the backend
+// cpu with threads goroutines, returning the loss and every parameter's gradient.
+func stepGrads(t *testing.T, cfg config.Model, cpu *CPU, threads int, in, tg []uint16, batch int) (float64, [][]float32) {
+	t.Helper()
+	m, err := New(cfg, 1, cpu, Threads(threads))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perturb(m, 5)
+	loss, err := m.ForwardBackward(in, tg, batch, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g [][]float32
+	for _, p := range m.Params() {
+		g = append(g, p.G)
+	}
+	return loss, g
 }
 
 // sameGrads fails t where a parameter's gradient in got differs from want's by more than 1e-5 of
