@@ -106,7 +106,10 @@ type cpuTune struct {
 	home int
 	// homeDim: home and loneNarrow apply to models of this width or less (the team's dim).
 	homeDim int
-	// fusedAttn: attention through the fused C kernels where they apply (attnFused).
+	// fusedAttn: attention through the fused C kernels where they apply (attnFused). On 2 cores (7
+	// Dec 2026, anebench --alt fattn=0, three runs a config) the step without them took 1.015–1.026×
+	// (default config, slower in 39 of 60 groups) and 1.019–1.031× (original's shape, 24 of 30) the
+	// time; on 16 cores not yet measured.
 	fusedAttn bool
 }
 
