@@ -13,8 +13,31 @@
 #define CAT(a, b) CAT2(a, b)
 #define QW (VW * NQ)
 #define MR 6 // rows of a register tile
+_Static_assert(MR == 6, "BY_HEIGHT runs the tails of MR = 6: heights 1 to 5");
 #define VT CAT(attn_vec, SFX)
 #define INLINE static inline __attribute__((always_inline))
+
+// BY_HEIGHT(h, TILE) runs TILE(1) … TILE(5) for h = 1 … 5 (a tile's last rows, fewer than MR): a
+// constant height each, so that every tile is unrolled.
+#ifndef BY_HEIGHT
+#define BY_HEIGHT(h, TILE)                                                                                             \
+	switch (h) {                                                                                                   \
+	case 1:                                                                                                        \
+		TILE(1);                                                                                               \
+		break;                                                                                                 \
+	case 2:                                                                                                        \
+		TILE(2);                                                                                               \
+		break;                                                                                                 \
+	case 3:                                                                                                        \
+		TILE(3);                                                                                               \
+		break;                                                                                                 \
+	case 4:                                                                                                        \
+		TILE(4);                                                                                               \
+		break;                                                                                                 \
+	default:                                                                                                       \
+		TILE(5);                                                                                               \
+	}
+#endif
 
 typedef float VT __attribute__((vector_size(VW * 4)));
 
@@ -84,24 +107,9 @@ static void CAT(pdot, SFX)(float *out, const float *x, long ldx, const float *yt
 	}
 	if (j < n) { // the last n − j < MR rows as one tile
 		int u0 = j > i0 ? (j - i0) / VW : 0;
-		float *o = out + (long)j * QW;
-		const float *xj = x + j * ldx;
-		switch (n - j) {
-		case 1:
-			CAT(pdot_rows, SFX)(o, xj, ldx, yt, hd, 1, u0);
-			break;
-		case 2:
-			CAT(pdot_rows, SFX)(o, xj, ldx, yt, hd, 2, u0);
-			break;
-		case 3:
-			CAT(pdot_rows, SFX)(o, xj, ldx, yt, hd, 3, u0);
-			break;
-		case 4:
-			CAT(pdot_rows, SFX)(o, xj, ldx, yt, hd, 4, u0);
-			break;
-		default:
-			CAT(pdot_rows, SFX)(o, xj, ldx, yt, hd, 5, u0);
-		}
+#define PDOT_TAIL(h) CAT(pdot_rows, SFX)(out + (long)j * QW, x + j * ldx, ldx, yt, hd, h, u0)
+		BY_HEIGHT(n - j, PDOT_TAIL);
+#undef PDOT_TAIL
 	}
 }
 
@@ -143,28 +151,15 @@ INLINE void CAT(brow_span, SFX)(float *out, long ldo, const float *p, long pk, l
 }
 
 // brow_cols runs the rows of one band of nh vectors of columns: tiles of MR rows, then the last
-// M mod MR rows as one tile (a constant height each, so that every tile is unrolled).
+// M mod MR rows as one tile (BY_HEIGHT).
 INLINE void CAT(brow_cols, SFX)(float *out, long ldo, const float *p, long pk, long pm, const float *z, long ldz, int M,
                                int K, int add, int mode, int i0, const int nh) {
 	int r = 0;
 	for (; r + MR <= M; r += MR) CAT(brow_span, SFX)(out, ldo, p, pk, pm, z, ldz, r, K, add, mode, i0, MR, nh);
-	switch (M - r) {
-	case 0:
-		break;
-	case 1:
-		CAT(brow_span, SFX)(out, ldo, p, pk, pm, z, ldz, r, K, add, mode, i0, 1, nh);
-		break;
-	case 2:
-		CAT(brow_span, SFX)(out, ldo, p, pk, pm, z, ldz, r, K, add, mode, i0, 2, nh);
-		break;
-	case 3:
-		CAT(brow_span, SFX)(out, ldo, p, pk, pm, z, ldz, r, K, add, mode, i0, 3, nh);
-		break;
-	case 4:
-		CAT(brow_span, SFX)(out, ldo, p, pk, pm, z, ldz, r, K, add, mode, i0, 4, nh);
-		break;
-	default:
-		CAT(brow_span, SFX)(out, ldo, p, pk, pm, z, ldz, r, K, add, mode, i0, 5, nh);
+	if (r < M) {
+#define BROW_TAIL(h) CAT(brow_span, SFX)(out, ldo, p, pk, pm, z, ldz, r, K, add, mode, i0, h, nh)
+		BY_HEIGHT(M - r, BROW_TAIL);
+#undef BROW_TAIL
 	}
 }
 

@@ -133,12 +133,8 @@ type attnFwdJob struct {
 
 func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 	s, a, T, bh := j.s, j.a, j.s.T, j.s.B*j.s.H
-	fused := attnFused(s.HD)
-	scratch := j.c.s[wk*j.blk*T : (wk+1)*j.blk*T]
-	if fused {
-		st := j.c.stride(s)
-		scratch = j.c.s[wk*st : (wk+1)*st]
-	}
+	fused, st := attnFused(s.HD), j.c.stride(s)
+	scratch := j.c.s[wk*st : (wk+1)*st] // blk×T for attnRowsForward, attnFusedScratch for the fused kernel
 	for i := lo; i < hi; i++ {
 		it, r0 := i%bh, (j.nb-1-i/bh)*j.blk
 		b, h := it/s.H, it%s.H
