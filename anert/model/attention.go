@@ -29,15 +29,18 @@ func attnRowsForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32,
 	blas.Sgemm(false, false, r1-r0, hd, r1, 1, s, T, v, ld, 0, a[r0*ld:], ld)
 }
 
-// attnFused reports whether the CPU backend runs attention through the fused C kernels
-// (attnRowsForwardFused, attnHeadBackwardFused: kernels.c's anelab_attn_tmpl.h) rather than the
-// BLAS path here: in cgo builds on x86-64 CPUs with AVX2 or AVX-512 (attnPanel), for head dims
-// that are multiples of 16, unless ANELAB_CPU_TUNE has fattn=0. They compute the same formulas per
-// panel of queries (16 or 64, attnPanel) with register-tiled loops instead of BLAS calls on small
-// blocks, at which oneDNN ran one head of the default shape at about half its sgemm rate
-// (BenchmarkAttentionHead). The backward is fused only where the CPU backend's items are whole
-// heads (CPU.group); the two-loop path stays on BLAS.
-func attnFused(hd int) bool { return attnPanel > 0 && tune.fusedAttn && hd%16 == 0 }
+// attnFused reports whether the CPU backend, on a team of workers goroutines, runs attention
+// through the fused C kernels (attnRowsForwardFused, attnHeadBackwardFused: kernels.c's
+// anelab_attn_tmpl.h) rather than the BLAS path here: in cgo builds on x86-64 CPUs with AVX2 or
+// AVX-512 (attnPanel), for head dims that are multiples of 16, on teams of at most tune.fusedAttn
+// goroutines (ANELAB_CPU_TUNE's fattn, 8: on 16 cores the step ran faster without them, see
+// cpuTune). They compute the same formulas per panel of queries (16 or 64, attnPanel) with
+// register-tiled loops instead of BLAS calls on small blocks, at which oneDNN ran one head of the
+// default shape at about half its sgemm rate (BenchmarkAttentionHead). The backward is fused only
+// where the CPU backend's items are whole heads (CPU.group); the two-loop path stays on BLAS.
+func attnFused(hd, workers int) bool {
+	return attnPanel > 0 && max(workers, 1) <= tune.fusedAttn && hd%16 == 0
+}
 
 // attnFusedScratch is the floats of scratch a fused kernel needs for queries up to n: a panel of
 // the queries transposed [hd × panel] and its scores transposed [n × panel].

@@ -17,6 +17,8 @@ import (
 // (6 Dec 2026, oneDNN): 48–54% forward and 45–50% backward at blocks of 32–128, 40% whole. With
 // the fused kernels (7 Dec 2026, AVX-512 instance; sgemm 107 GFLOP/s): T 256, forward 83 GFLOP/s
 // against 59 at blocks of 64, backward 72 against 55; T 512, 89 against 55 and 77 against 60.
+// On one core of the 16-core device machine's Xeon (7 Dec 2026; sgemm 120): T 256, 75 against 56
+// and 70 against 50; T 512, 109 against 66 and 68 against 65.
 func BenchmarkAttentionHead(b *testing.B) {
 	for _, T := range []int{256, 512} {
 		b.Run(fmt.Sprintf("T=%d", T), func(b *testing.B) { benchAttentionHead(b, T) })

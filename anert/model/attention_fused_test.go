@@ -103,10 +103,10 @@ func testFusedAttention(t *testing.T) {
 	}
 }
 
-// TestFusedAttentionModel: a training step with the fused attention (fattn=1) and without it gives
-// the same loss and gradients, on 1 goroutine (whole heads: the fused backward) and on 16 (more
-// goroutines than heads: the fused forward, the backward's two-loop BLAS path), so that the
-// kernels are wired to the right rows, heads and scratch in the step.
+// TestFusedAttentionModel: a training step with the fused attention (fattn=16) and without it
+// (fattn=0) gives the same loss and gradients, on 1 goroutine (whole heads: the fused backward)
+// and on 16 (more goroutines than heads: the fused forward, the backward's two-loop BLAS path), so
+// that the kernels are wired to the right rows, heads and scratch in the step.
 func TestFusedAttentionModel(t *testing.T) {
 	if attnPanel == 0 {
 		t.Skip("no fused attention in this build (cgo off)")
@@ -118,9 +118,12 @@ func TestFusedAttentionModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	in, tg := randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab))
 	step := func(threads int, fused bool) (float64, [][]float32) {
-		tune.fusedAttn = fused
-		if attnFused(cfg.Dim/cfg.Heads) != fused {
-			t.Fatalf("attnFused = %v with fattn=%v", !fused, fused)
+		tune.fusedAttn = 0
+		if fused {
+			tune.fusedAttn = 16
+		}
+		if attnFused(cfg.Dim/cfg.Heads, threads) != fused {
+			t.Fatalf("attnFused = %v with fattn=%d", !fused, tune.fusedAttn)
 		}
 		return stepGrads(t, cfg, NewCPU(), threads, in, tg, batch)
 	}
@@ -132,5 +135,28 @@ func TestFusedAttentionModel(t *testing.T) {
 			t.Errorf("%s: loss %.9g fused, %.9g not", name, got, want)
 		}
 		sameGrads(t, name, wg, g)
+	}
+}
+
+// TestFusedAttentionWorkers: with fattn=8 (the default) the fused kernels run on teams of up to 8
+// goroutines and not on more (on 16 cores the step ran faster without them, cpuTune.fusedAttn),
+// never for head dims that are not multiples of 16; fattn=0 turns them off.
+func TestFusedAttentionWorkers(t *testing.T) {
+	if attnPanel == 0 {
+		t.Skip("no fused attention in this build (cgo off)")
+	}
+	defer func(o cpuTune) { tune = o }(tune)
+	for _, c := range []struct {
+		fattn, hd, workers int
+		want               bool
+	}{
+		{8, 64, 0, true}, {8, 64, 1, true}, {8, 64, 2, true}, {8, 64, 8, true}, {8, 64, 9, false}, {8, 64, 16, false},
+		{8, 24, 2, false}, {8, 16, 2, true},
+		{0, 64, 1, false}, {16, 64, 16, true}, {16, 64, 17, false},
+	} {
+		tune.fusedAttn = c.fattn
+		if got := attnFused(c.hd, c.workers); got != c.want {
+			t.Errorf("fattn=%d: attnFused(hd %d, %d goroutines) = %v, want %v", c.fattn, c.hd, c.workers, got, c.want)
+		}
 	}
 }

@@ -75,7 +75,7 @@ func (c *CPU) team(s Shape) *team {
 // stride is the floats of attention scratch a goroutine (or a pair of a group) has in each of s
 // and dp: a T×T P or dS, or what the fused kernels need (attnFusedScratch).
 func (c *CPU) stride(s Shape) int {
-	if attnFused(s.HD) {
+	if attnFused(s.HD, s.Workers) {
 		return max(s.T*s.T, attnFusedScratch(s.HD, s.T))
 	}
 	return s.T * s.T
@@ -133,7 +133,7 @@ type attnFwdJob struct {
 
 func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 	s, a, T, bh := j.s, j.a, j.s.T, j.s.B*j.s.H
-	fused, st := attnFused(s.HD), j.c.stride(s)
+	fused, st := attnFused(s.HD, s.Workers), j.c.stride(s)
 	scratch := j.c.s[wk*st : (wk+1)*st] // blk×T for attnRowsForward, attnFusedScratch for the fused kernel
 	for i := lo; i < hi; i++ {
 		it, r0 := i%bh, (j.nb-1-i/bh)*j.blk
@@ -209,7 +209,7 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 	if j.whole {
 		st := j.c.stride(s)
 		sc, dp := j.c.s[wk*st:(wk+1)*st], j.c.dp[wk*st:(wk+1)*st]
-		fused := attnFused(s.HD)
+		fused := attnFused(s.HD, s.Workers)
 		for it := lo; it < hi; it++ {
 			b, h := it/s.H, it%s.H
 			off := b*T*s.D + h*s.HD

@@ -106,14 +106,19 @@ type cpuTune struct {
 	home int
 	// homeDim: home and loneNarrow apply to models of this width or less (the team's dim).
 	homeDim int
-	// fusedAttn: attention through the fused C kernels where they apply (attnFused). On 2 cores (7
-	// Dec 2026, anebench --alt fattn=0, three runs a config) the step without them took 1.015–1.026×
-	// (default config, slower in 39 of 60 groups) and 1.019–1.031× (original's shape, 24 of 30) the
-	// time; on 16 cores not yet measured.
-	fusedAttn bool
+	// fusedAttn: the most goroutines a team may have for its attention to run through the fused C
+	// kernels where they apply (attnFused); 0: never. Paired A/B runs (anebench --alt fattn=0): on
+	// this project's 2 cores (7 Dec 2026, three runs a config) the step without them took
+	// 1.015–1.026× (default config, slower in 39 of 60 groups) and 1.019–1.031× (original's shape,
+	// 24 of 30) the time; on the 16 cores of an H100 host (7 Dec 2026, 07:03 UTC, 10 rounds) 0.946×
+	// (default config, faster in 30 of 40 groups, sign test p < 0.01) and 0.969× (original's shape,
+	// 12 of 20), though one head on one core of that Xeon ran 1.2–1.6× faster fused
+	// (BenchmarkAttentionHead); on 2 and 8 of its cores, the default config 1.016× (5 of 12) and
+	// 0.983× (6 of 12). Where between 8 and 16 goroutines the gain turns into a loss is not known.
+	fusedAttn int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: true}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -154,7 +159,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", on: &t.fusedAttn}}
+		{key: "fattn", n: &t.fusedAttn}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -167,8 +172,8 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim (numbers), sharetol (at least 1), whole,
-// fillslack, chain, update, fillyield, swip and fattn (0/1).
+// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn (numbers), sharetol (at least 1),
+// whole, fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
