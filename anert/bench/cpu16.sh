@@ -2,6 +2,7 @@
 # The 16-core CPU measurement of issue 11, in two halves, because the device machine has no Go toolchain:
 #   here, with Go:            anert/bench/cpu16.sh build   → devbin/cpu/anebench (static: OpenBLAS linked in)
 #   on the 16-core machine:   anert/bench/cpu16.sh run     → $OUT/cpu16.log, $OUT/bench16.txt
+# (the oneDNN build devbin/cpu/anebench-onednn when `build` made one, else the static OpenBLAS one)
 # `run` also times one empty parallel loop on THREADS goroutines (internal/par's BenchmarkLoop, from
 # the test binary devbin/cpu/par.test): × the loops per step in the report = the step's loop overhead;
 # and the cores' memory bandwidth (anert/bench/pytorch/membw.py), which bounds the optimizer's update.
@@ -57,9 +58,11 @@ build)
 run)
 	out=${OUT:-$PWD}
 	t=${THREADS:-16}
+	bin=$D/anebench # the oneDNN build when there is one, as make bench and the README's rows run
+	[ -x "$D/anebench-onednn" ] && bin=$D/anebench-onednn
 	{
 		grep -m1 'model name' /proc/cpuinfo; nproc
-		PYTHON=${PYTHON:-python3} "$D/anebench" --threads "$t" --torch --profile-loops --out "$out/bench16.txt" || echo "FAILED: bench"
+		LD_LIBRARY_PATH=$D/lib PYTHON=${PYTHON:-python3} "$bin" --threads "$t" --torch --profile-loops --out "$out/bench16.txt" || echo "FAILED: bench"
 		GOMAXPROCS=$t "$D/par.test" -test.run '^$' -test.bench Loop -test.benchtime 20000x || echo "FAILED: loop benchmark"
 		THREADS=$t ${PYTHON:-python3} anert/bench/pytorch/membw.py || echo "FAILED: memory bandwidth"
 	} 2>&1 | tee "$out/cpu16.log"
