@@ -22,20 +22,11 @@ _Static_assert(MR == 6, "BY_HEIGHT runs the tails of MR = 6: heights 1 to 5");
 #ifndef BY_HEIGHT
 #define BY_HEIGHT(h, TILE)                                                                                             \
 	switch (h) {                                                                                                   \
-	case 1:                                                                                                        \
-		TILE(1);                                                                                               \
-		break;                                                                                                 \
-	case 2:                                                                                                        \
-		TILE(2);                                                                                               \
-		break;                                                                                                 \
-	case 3:                                                                                                        \
-		TILE(3);                                                                                               \
-		break;                                                                                                 \
-	case 4:                                                                                                        \
-		TILE(4);                                                                                               \
-		break;                                                                                                 \
-	default:                                                                                                       \
-		TILE(5);                                                                                               \
+	case 1: TILE(1); break;                                                                                        \
+	case 2: TILE(2); break;                                                                                        \
+	case 3: TILE(3); break;                                                                                        \
+	case 4: TILE(4); break;                                                                                        \
+	default: TILE(5);                                                                                              \
 	}
 #endif
 
