@@ -474,7 +474,8 @@ type Deferred struct {
 	// the parts run so far (kept across uses: a Deferred reused step after step runs the same
 	// blocks) and their total time, for fill's estimate (counted while it or a profile is on)
 	partsRun, partNs atomic.Int64
-	slot             int // 1 + its index in the pool's deferred slots while open (0: in none)
+	slot             int      // 1 + its index in the pool's deferred slots while open (0: in none)
+	drain            drainJob // RunTo's loop, kept here: a drainJob value made a Job allocates
 }
 
 const (
@@ -547,7 +548,8 @@ func (d *Deferred) RunTo(w, upto int) {
 	v := d.state.Load()
 	upto = min(upto, int(v>>24&deferMask))
 	if left := upto - int(v&deferMask); left > 0 {
-		Run(w, left, left, drainJob{d, upto})
+		d.drain = drainJob{d, upto}
+		Run(w, left, left, &d.drain)
 	}
 }
 

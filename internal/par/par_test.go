@@ -285,6 +285,23 @@ func TestDeferredRunToBound(t *testing.T) {
 	}
 }
 
+// TestDeferredAllocatesNothing: a deferred job reused step after step — Defer, RunTo, Wait, as
+// anert/model's weight gradients and update run on 8 goroutines or more — allocates nothing (RunTo's
+// loop job once did, boxed into the Job interface: 5 objects a training step).
+func TestDeferredAllocatesNothing(t *testing.T) {
+	var d Deferred
+	j := Func(func(_, _, _ int) {})
+	cycle := func() {
+		Defer(&d, 4, 16, 16, j)
+		d.RunTo(4, 8)
+		d.Wait(4)
+	}
+	cycle()
+	if n := testing.AllocsPerRun(20, cycle); n != 0 {
+		t.Fatalf("%g allocations a Defer, RunTo, Wait", n)
+	}
+}
+
 // TestRunHomed: a homed loop runs every part once, and every part of a segment is claimed before
 // any part of the next: a part that waits for all the parts of the segments before it to start
 // (as a chain's second stage waits for the first stage's rows) never waits forever. Seat is
