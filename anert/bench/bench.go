@@ -20,10 +20,12 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -90,6 +92,9 @@ type Options struct {
 	// in all, so that the two are compared in the same process, group by group, under the same
 	// load (WriteAB).
 	Alt string
+	// Batch overrides the sequences per step of the configs it names (0 or absent: the config's
+	// own), e.g. to see how the step scales with the work each goroutine gets per loop.
+	Batch map[string]int
 }
 
 // peakN is o.PeakN or its default, 1024.
@@ -102,9 +107,13 @@ func (o Options) peakN() int {
 
 // Check reports a negative setting, naming its anebench flag (0 is each one's default).
 func (o Options) Check() error {
-	return nonNegative(flagValue{"threads", int64(o.Threads)}, flagValue{"warmup", int64(o.Warmup)},
-		flagValue{"steps", int64(o.Steps)}, flagValue{"group", int64(o.Group)},
-		flagValue{"peak-dur", int64(o.PeakDur)}, flagValue{"peak-n", int64(o.PeakN)})
+	fs := []flagValue{{"threads", int64(o.Threads)}, {"warmup", int64(o.Warmup)},
+		{"steps", int64(o.Steps)}, {"group", int64(o.Group)},
+		{"peak-dur", int64(o.PeakDur)}, {"peak-n", int64(o.PeakN)}}
+	for _, name := range slices.Sorted(maps.Keys(o.Batch)) {
+		fs = append(fs, flagValue{"batch " + name, int64(o.Batch[name])})
+	}
+	return nonNegative(fs...)
 }
 
 // flagValue is a setting and the anebench flag that sets it.
@@ -283,6 +292,9 @@ func Measure(spec Spec, o Options) (Result, error) {
 		return Result{}, err
 	}
 	cfg := spec.Config
+	if b := o.Batch[spec.Name]; b > 0 {
+		cfg.Train.Batch = b
+	}
 	threads := o.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)

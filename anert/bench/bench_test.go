@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -372,6 +373,52 @@ func TestOptionsCheck(t *testing.T) {
 	}
 	if err := (Options{}).Check(); err != nil {
 		t.Errorf("the defaults: %v", err)
+	}
+}
+
+// TestBatch: --batch measures a config at another number of sequences a step (the tokens a step,
+// the memory need and the FLOPs follow), passes to a child process and back as the same flag, and
+// bad values fail naming the entry: not config=n, not positive, a config not measured, with --torch.
+func TestBatch(t *testing.T) {
+	spec := tinySpec()
+	o := Options{Threads: 2, Steps: 1, Group: 1, Warmup: 1, PeakDur: 5 * time.Millisecond, PeakN: 128}
+	base, err := Measure(spec, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Batch = map[string]int{"tiny": 3 * spec.Config.Train.Batch}
+	r, err := Measure(spec, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Batch != 3*spec.Config.Train.Batch || r.Tokens() != 3*base.Tokens() ||
+		r.Need.Activations != 3*base.Need.Activations || r.Need.Weights != base.Need.Weights {
+		t.Fatalf("batch %d: %d tokens (want %d), activations %d (want %d), weights %d (want %d)", r.Batch, r.Tokens(), 3*base.Tokens(),
+			r.Need.Activations, 3*base.Need.Activations, r.Need.Weights, base.Need.Weights)
+	}
+	if got := o.ChildArgs(); !slices.Contains(got, "--batch") || !slices.Contains(got, "tiny=6") {
+		t.Errorf("child flags %q lack --batch tiny=6", got)
+	}
+	m, err := ParseBatch(FormatBatch(map[string]int{"default": 8, "original": 2}))
+	if err != nil || !maps.Equal(m, map[string]int{"default": 8, "original": 2}) {
+		t.Errorf("ParseBatch(FormatBatch(…)) = %v, %v", m, err)
+	}
+	for _, bad := range []string{"default", "default=0", "default=-1", "=4", "default=x"} {
+		if _, err := ParseBatch(bad); err == nil || !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("ParseBatch(%q): %v, want an error naming it", bad, err)
+		}
+	}
+	for _, tc := range []struct {
+		ro   RunOptions
+		want string
+	}{
+		{RunOptions{Specs: []Spec{spec}, Options: Options{Batch: map[string]int{"tiny": -1}}}, "--batch tiny"},
+		{RunOptions{Specs: []Spec{spec}, Options: Options{Batch: map[string]int{"tinny": 2}}}, `"tinny", not a config measured`},
+		{RunOptions{Specs: []Spec{spec}, Options: Options{Batch: map[string]int{"tiny": 2}}, Torch: true}, "--batch with --torch"},
+	} {
+		if err := Run(io.Discard, tc.ro); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Run(batch %v, torch %v): %v, want an error containing %q", tc.ro.Batch, tc.ro.Torch, err, tc.want)
+		}
 	}
 }
 

@@ -133,6 +133,42 @@ perf)
 		rm -f "$out/$c.perf"
 	done
 	;;
+teams)
+	# The work a goroutine gets per loop, and loops that wait for fewer goroutines (RESULTS.md, "Results
+	# (16 cores, 7 Dec 2026, 07:40–08:25 UTC)"): ROUNDS (3) rounds of, in turn, the default config
+	# (batch 4) as one process on THREADS (16) goroutines; for k in TEAMS (2 4), k processes at once,
+	# each on THREADS/k goroutines pinned to its share of the cores (taskset) at batch 4/k — the
+	# same rows of each product a goroutine (64 on 16), the step split into k teams that never wait
+	# for each other (their tokens/s add up; the weight gradients' sum across teams not included);
+	# and one process at batch 8 (twice the rows a goroutine). Results: $OUT/teams.txt.
+	out=${OUT:-$PWD}
+	t=${THREADS:-16}
+	on() { # CPUs, anebench's flags: the default config's row
+		local cpus=$1
+		shift
+		LD_LIBRARY_PATH=$D/lib timeout 120 taskset -c "$cpus" "$D/anebench-onednn" --configs default --rounds 1 --out "" "$@" 2>&1 |
+			grep -E '^ +default +[0-9.]+M' | head -1
+	}
+	{
+		grep -m1 'model name' /proc/cpuinfo; nproc
+		for r in $(seq "${ROUNDS:-3}"); do
+			echo "round $r: one process, $t goroutines, batch 4"
+			on "0-$((t - 1))" --threads "$t"
+			for k in ${TEAMS:-2 4}; do
+				w=$((t / k))
+				echo "round $r: $k processes at once, $w goroutines each on its share of the cores, batch $((4 / k)) each"
+				for i in $(seq 0 $((k - 1))); do
+					on "$((i * w))-$((i * w + w - 1))" --threads "$w" --batch default=$((4 / k)) >"$out/team.$i" &
+				done
+				wait
+				cat "$out"/team.*
+				rm -f "$out"/team.*
+			done
+			echo "round $r: one process, $t goroutines, batch 8"
+			on "0-$((t - 1))" --threads "$t" --batch default=8
+		done
+	} 2>&1 | tee "$out/teams.txt"
+	;;
 all)
 	# One device call's worth, for sessions whose device time goes mostly to starting machines: the
 	# headline (the oneDNN build against PyTorch, one round: $OUT/torch.log, the README's "Where it
@@ -153,7 +189,7 @@ all)
 	${PYTHON:-python3} anert/bench/timeline.py "$out/tl.default.txt" >"$out/tl.summary.txt" 2>&1 && head -22 "$out/tl.summary.txt"
 	;;
 *)
-	echo "usage: $0 build|run|sweep|ab|perf|all" >&2
+	echo "usage: $0 build|run|sweep|ab|perf|teams|all" >&2
 	exit 2
 	;;
 esac

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -70,6 +72,14 @@ func Run(w io.Writer, o RunOptions) error {
 	}
 	if err := errors.Join(o.Check(), nonNegative(flagValue{"rounds", int64(o.Rounds)})); err != nil {
 		return err
+	}
+	for name := range o.Batch {
+		if !slices.ContainsFunc(specs, func(s Spec) bool { return s.Name == name }) {
+			return fmt.Errorf("bench: --batch names %q, not a config measured here (%s)", name, specNames(specs))
+		}
+		if o.Torch {
+			return fmt.Errorf("bench: --batch with --torch: the PyTorch reference runs each config at its own batch; measure other batches without --torch")
+		}
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
@@ -198,7 +208,37 @@ func (o Options) childArgs() []string {
 	if o.Alt != "" {
 		a = append(a, "--alt", o.Alt)
 	}
+	if len(o.Batch) > 0 {
+		a = append(a, "--batch", FormatBatch(o.Batch))
+	}
 	return a
+}
+
+// ParseBatch parses anebench's --batch, "config=sequences,…" (e.g. default=8,original=2), naming
+// the bad entry.
+func ParseBatch(s string) (map[string]int, error) {
+	m := map[string]int{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || k == "" || err != nil || n <= 0 {
+			return nil, fmt.Errorf("--batch %q: want config=sequences, a positive number, e.g. default=8", kv)
+		}
+		m[k] = n
+	}
+	return m, nil
+}
+
+// FormatBatch is ParseBatch's inverse (configs in order).
+func FormatBatch(m map[string]int) string {
+	var b []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = append(b, k+"="+strconv.Itoa(m[k]))
+	}
+	return strings.Join(b, ",")
 }
 
 func runChild(self []string, name string, o Options) (Result, error) {
@@ -214,4 +254,13 @@ func runChild(self []string, name string, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("child %s: bad output %q: %w", name, out, err)
 	}
 	return r, nil
+}
+
+// specNames are the specs' names, comma-separated.
+func specNames(specs []Spec) string {
+	var n []string
+	for _, s := range specs {
+		n = append(n, s.Name)
+	}
+	return strings.Join(n, ", ")
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 
 	"github.com/anelab/anelab/anert/bench"
@@ -44,7 +43,7 @@ func run(args []string) error {
 	fs.BoolVar(&o.Torch, "torch", os.Getenv("TORCH") == "1", "also run the PyTorch reference and print the ratios (or TORCH=1)")
 	fs.StringVar(&o.TorchScript, "torch-script", "anert/bench/pytorch/run.sh", "the PyTorch reference's runner")
 	backend := fs.String("backend", "cpu", "cpu, or cuda / cuda-fp32: time whole steps on an NVIDIA GPU at a GPU-sized batch")
-	batches := fs.String("batch", "", "with --backend cuda: sequences per step per config, e.g. default=64,original=32")
+	batches := fs.String("batch", "", "sequences per step per config, e.g. default=8 (cpu: default each config's own; cuda: default=64,original=32)")
 	attention := fs.String("attention", "", "with --backend cuda: flash, gemm, or both (flash,gemm) measured in turn (default: $ANELAB_CUDA_ATTENTION, else gemm)")
 	gemmPrec := fs.String("gemm-precision", "", "with --backend cuda: bf16 (bf16 operands), fast16bf (fp32 tensors rounded on load), or both (bf16,fast16bf) measured in turn (default: $ANELAB_CUDA_GEMM, else bf16)")
 	child := fs.String("child", "", "measure this one config and print its result as JSON (internal)")
@@ -55,6 +54,11 @@ func run(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	batch, err := bench.ParseBatch(*batches)
+	if err != nil {
+		return err
+	}
+	o.Batch = batch
 	if *child != "" {
 		if *cpuprofile != "" {
 			f, err := os.Create(*cpuprofile)
@@ -99,17 +103,7 @@ func run(args []string) error {
 			}
 			co.Attentions = append(co.Attentions, at)
 		}
-		for _, kv := range strings.Split(*batches, ",") {
-			if kv == "" {
-				continue
-			}
-			k, v, ok := strings.Cut(kv, "=")
-			n, err := strconv.Atoi(v)
-			if !ok || err != nil || n <= 0 {
-				return fmt.Errorf("--batch %q: want config=sequences, e.g. original=32", kv)
-			}
-			co.Batch[k] = n
-		}
+		co.Batch = batch
 		return bench.RunCUDA(os.Stdout, co)
 	} else if *backend != "cpu" {
 		return fmt.Errorf("--backend %q: want cpu, cuda or cuda-fp32", *backend)
