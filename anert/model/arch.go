@@ -179,35 +179,25 @@ func (j *kvJob) Run(_, _, lo, hi int) {
 //	q, k ← RMSNorm_head(q, g_q), RMSNorm_head(k, g_k)   (QK-norm; raw q, k and 1/rms saved);
 //	q, k ← RoPE(q), RoPE(k);   k, v ← kvRepeat(k), kvRepeat(v)   (GQA).
 func (c *CPU) qkvForward(t *team, s Shape, w *Layer, a *LayerActs) {
-	n, d, kvd, kv := s.N, s.D, s.KVD(), s.KVHeads()
+	n, kvd, kv := s.N, s.KVD(), s.KVHeads()
 	gqa, qkn := kv != s.H, w.QNorm != nil
 	q, k, v := a.Q, a.K, a.V // after norm and RoPE, before the repeat
 	if gqa {
 		k, v = a.KC, a.VC
 	}
-	qp, kp := q, k // where the projections land
-	if qkn {
-		qp, kp = a.QRaw, a.KRaw
-	}
-	gq, gk := linear(qp, a.Xn, w.Wq.W, n, d, d), linear(kp, a.Xn, w.Wk.W, n, d, kvd)
-	if s.Cos != nil && !qkn { // RoPE on each block of q and k (whole heads), in the projections' loop
-		t.ropeQ = ropeTile{x: q, cos: s.Cos, sin: s.Sin, T: s.T, ld: d, hd: s.HD, sign: 1}
-		t.ropeK = ropeTile{x: k, cos: s.Cos, sin: s.Sin, T: s.T, ld: kvd, hd: s.HD, sign: 1}
-		gq.post, gq.unit, gk.post, gk.unit = &t.ropeQ, s.HD, &t.ropeK, s.HD
-	}
-	gv := linear(v, a.Xn, w.Wv.W, n, d, kvd)
-	if kvd == d { // one grid: each block of rows and heads of q, k and v in turn (3 products cut
+	g := qkvProducts(t, s, w, a)
+	if kvd == s.D { // one grid: each block of rows and heads of q, k and v in turn (3 products cut
 		// separately made 15 blocks for 16 goroutines, 5 each)
-		t.gemmGrid(gq, gk, gv)
+		t.gemmGrid(g[:]...)
 	} else {
-		t.gemms(gq, gk, gv)
+		t.gemms(g[:]...)
 	}
-	if qkn {
-		rmsnormForward(t, q, a.RQ, qp, w.QNorm.W, n*s.H, s.HD, s.NormEps)
-		rmsnormForward(t, k, a.RK, kp, w.KNorm.W, n*kv, s.HD, s.NormEps)
+	if qkn { // the projections landed in QRaw, KRaw
+		rmsnormForward(t, q, a.RQ, a.QRaw, w.QNorm.W, n*s.H, s.HD, s.NormEps)
+		rmsnormForward(t, k, a.RK, a.KRaw, w.KNorm.W, n*kv, s.HD, s.NormEps)
 	}
 	if s.Cos != nil && qkn {
-		ropeForward(t, q, s.Cos, s.Sin, n, s.T, d, s.HD)
+		ropeForward(t, q, s.Cos, s.Sin, n, s.T, s.D, s.HD)
 		ropeForward(t, k, s.Cos, s.Sin, n, s.T, kvd, s.HD)
 	}
 	if gqa {
@@ -215,6 +205,33 @@ func (c *CPU) qkvForward(t *team, s Shape, w *Layer, a *LayerActs) {
 		kvRepeat(t, &c.kv, a.V, v, n, s.H, kv, s.HD)
 	}
 }
+
+// qkvProducts are the projections q = Xn·Wqᵀ, k = Xn·Wkᵀ, v = Xn·Wvᵀ (into a.Q, a.K, a.V; with
+// QK-norm q and k into a.QRaw, a.KRaw; with GQA k and v into a.KC, a.VC), without QK-norm with
+// RoPE on each block of q and k (whole heads) as their post ops.
+func qkvProducts(t *team, s Shape, w *Layer, a *LayerActs) [3]gemmSpec {
+	n, d, kvd := s.N, s.D, s.KVD()
+	qkn := w.QNorm != nil
+	q, k, v := a.Q, a.K, a.V
+	if s.KVHeads() != s.H {
+		k, v = a.KC, a.VC
+	}
+	qp, kp := q, k // where the projections land
+	if qkn {
+		qp, kp = a.QRaw, a.KRaw
+	}
+	gq, gk := linear(qp, a.Xn, w.Wq.W, n, d, d), linear(kp, a.Xn, w.Wk.W, n, d, kvd)
+	if s.Cos != nil && !qkn {
+		t.ropeQ = ropeTile{x: q, cos: s.Cos, sin: s.Sin, T: s.T, ld: d, hd: s.HD, sign: 1}
+		t.ropeK = ropeTile{x: k, cos: s.Cos, sin: s.Sin, T: s.T, ld: kvd, hd: s.HD, sign: 1}
+		gq.post, gq.unit, gk.post, gk.unit = &t.ropeQ, s.HD, &t.ropeK, s.HD
+	}
+	return [3]gemmSpec{gq, gk, linear(v, a.Xn, w.Wv.W, n, d, kvd)}
+}
+
+// qkvPlain reports whether the projections' grid (qkvProducts) is all of qkvForward and of
+// qkvBackward's work before dXn: no GQA repeat or reduce, no QK-norm.
+func qkvPlain(s Shape, w *Layer) bool { return s.KVHeads() == s.H && w.QNorm == nil }
 
 // attnGrads is the LayerActs the per-head attention backward writes its dK, dV into: a itself,
 // or with GQA a copy (held by c, so nothing allocates) whose DK, DV are the repeated-width DKE, DVE.
@@ -255,8 +272,15 @@ func (c *CPU) qkvBackward(t *team, s Shape, w *Layer, a *LayerActs, rows rowChai
 		copy(a.DQ, dq)
 		copy(a.DK, dk)
 	}
+	dxn := dXnProducts(s, w, a, rows)
+	t.gemmLoop(dxn[:], more)
+}
+
+// dXnProducts are dXn = DQ·Wq + DK·Wk + DV·Wv as one grid's products (gemmGrid), with rows on
+// its blocks of rows.
+func dXnProducts(s Shape, w *Layer, a *LayerActs, rows rowChain) [3]gemmSpec {
+	n, d, kvd := s.N, s.D, s.KVD()
 	dx := linearInput(a.DXn, a.DQ, w.Wq.W, n, d, d, 0)
 	dx.rowPost = rows
-	t.gemmLoop([]gemmSpec{dx, linearInput(a.DXn, a.DK, w.Wk.W, n, d, kvd, 1),
-		linearInput(a.DXn, a.DV, w.Wv.W, n, d, kvd, 1)}, more)
+	return [3]gemmSpec{dx, linearInput(a.DXn, a.DK, w.Wk.W, n, d, kvd, 1), linearInput(a.DXn, a.DV, w.Wv.W, n, d, kvd, 1)}
 }

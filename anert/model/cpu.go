@@ -109,34 +109,68 @@ func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, _ := c.takeFused()
 	n, d := s.N, s.D
-	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
+	stages, byPair := t.attnChained()
 	j := &t.attnFwd
 	blk := min(c.block(), s.T)
-	*j = attnFwdJob{c: c, s: s, a: a, blk: blk, nb: (s.T + blk - 1) / blk}
+	*j = attnFwdJob{c: c, s: s, a: a, blk: blk, nb: (s.T + blk - 1) / blk, byPair: byPair && stages > 0}
 	items := s.B * s.H * j.nb
-	t.run(items, items, j)
 	o := linear(a.O, a.A, w.Wo.W, n, d, d)
 	o.rowPost = rows
+	if stages >= 2 && qkvPlain(s, w) {
+		qkv := qkvProducts(t, s, w, a)
+		t.attnThen(qkv[:], j, items, s.B, s.T, blk, s.H, o)
+		return nil
+	}
+	c.qkvForward(t, s, w, a) // projections, QK-norm, RoPE, GQA repeat (arch.go)
+	if stages > 0 {
+		t.attnThen(nil, j, items, s.B, s.T, blk, s.H, o)
+		return nil
+	}
+	t.run(items, items, j)
 	t.gemms(o)
 	return nil
 }
 
 // attnFwdJob runs attnRowsForward on items i: (sequence, head) pair it = i mod B·H (it = b·H + h),
 // row block nb−1 − ⌊i/(B·H)⌋ — the last, costliest blocks first, so that the goroutines finish
-// together.
+// together. byPair (a homed chain, attnChained): pair ⌊i/nb⌋, row block nb−1 − i mod nb instead,
+// so that a goroutine's own range of items is whole pairs, each of the same cost.
 type attnFwdJob struct {
 	c       *CPU
 	s       Shape
 	a       *LayerActs
 	blk, nb int
+	byPair  bool
+}
+
+// item is item i's pair and row block.
+func (j *attnFwdJob) item(i int) (it, rb int) {
+	if j.byPair {
+		return i / j.nb, j.nb - 1 - i%j.nb
+	}
+	bh := j.s.B * j.s.H
+	return i % bh, j.nb - 1 - i/bh
+}
+
+// group is item i's sequence and row block (gatedItems).
+func (j *attnFwdJob) group(i int) (b, rb int) {
+	it, rb := j.item(i)
+	return it / j.s.H, rb
+}
+
+// needs is the rows of q, k and v item i reads: its sequence's keys up to its block's last query.
+func (j *attnFwdJob) needs(i int) (r0, r1 int) {
+	b, rb := j.group(i)
+	return b * j.s.T, b*j.s.T + min((rb+1)*j.blk, j.s.T)
 }
 
 func (j *attnFwdJob) Run(wk, _, lo, hi int) {
-	s, a, T, bh := j.s, j.a, j.s.T, j.s.B*j.s.H
+	s, a, T := j.s, j.a, j.s.T
 	fused, st := attnFused(s.HD, s.Workers), j.c.stride(s)
 	scratch := j.c.s[wk*st : (wk+1)*st] // blk×T for attnRowsForward, attnFusedScratch for the fused kernel
 	for i := lo; i < hi; i++ {
-		it, r0 := i%bh, (j.nb-1-i/bh)*j.blk
+		it, rb := j.item(i)
+		r0 := rb * j.blk
 		b, h := it/s.H, it%s.H
 		off := b*T*s.D + h*s.HD
 		if fused {
@@ -165,6 +199,12 @@ func (c *CPU) AttnBackward(l int, s Shape, w *Layer, a *LayerActs) error {
 	bh, g := s.B*s.H, c.group(s)
 	if g == 0 { // whole pairs: one loop
 		j.p0, j.np, j.whole = 0, bh, true
+		// With no GQA reduce or QK-norm between them, dXn's rows right after their heads.
+		if stages, _ := t.attnChained(); stages > 0 && len(more) == 0 && qkvPlain(s, w) {
+			dxn := dXnProducts(s, w, a, rows)
+			t.attnThen(nil, j, bh, s.B, s.T, s.T, s.H, dxn[:]...)
+			return nil
+		}
 		t.run(bh, bh, j)
 	}
 	for j.p0 = 0; g > 0 && j.p0 < bh; j.p0 += g {
@@ -196,6 +236,15 @@ type attnBwdJob struct {
 	cols    bool // the key blocks' loop (else the row blocks')
 	whole   bool // items are whole pairs
 	dA      gemmSpec
+}
+
+// group is whole pair i's sequence (gatedItems: one row block of T rows).
+func (j *attnBwdJob) group(i int) (b, rb int) { return (j.p0 + i) / j.s.H, 0 }
+
+// needs is the rows whole pair i reads: its sequence's.
+func (j *attnBwdJob) needs(i int) (r0, r1 int) {
+	b, _ := j.group(i)
+	return b * j.s.T, (b + 1) * j.s.T
 }
 
 // da computes dA for the query positions [t0, t1) of head h of sequence b.

@@ -147,6 +147,8 @@ type gemmJob struct {
 	start  [maxGemms + 1]int
 	// chained: grid 1 is the second stage of a gemmChain (it waits for grid 0's rows).
 	chained bool
+	// feeds: a later stage of the loop reads grid 0's rows once ready (team.attnThen).
+	feeds bool
 	// For the grids with a rowPost, and grid 0 of a chain: left, the blocks of each row block not
 	// yet computed; ready, set once a row block's blocks, post ops and rowPost are all done.
 	// Grid i's row blocks are at rows[i].
@@ -184,7 +186,7 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 			panic("model: gemmGrid's products must have the same output shape")
 		}
 	}
-	j.chained, j.padLD = false, [maxGemms]int{} // gemmChain and armPads set them
+	j.chained, j.feeds, j.padLD = false, false, [maxGemms]int{} // gemmChain, attnThen and armPads set them
 	j.ng = copy(j.g[:], grid)
 	j.ng += copy(j.g[j.ng:], more)
 	j.ngrid = 1 + len(more)
@@ -200,9 +202,9 @@ func (j *gemmJob) set(grid, more []gemmSpec) {
 }
 
 // tracked reports whether grid i's row blocks are counted (armRows): it has a rowPost, or a
-// chain's second stage waits for them.
+// chain's second stage (or a later stage, feeds) waits for them.
 func (j *gemmJob) tracked(i int) bool {
-	return j.g[j.first[i]].rowPost != nil || (j.chained && i == 0)
+	return j.g[j.first[i]].rowPost != nil || ((j.chained || j.feeds) && i == 0)
 }
 
 // armRows prepares the tracked grids' row blocks — the count of blocks left in each, not ready,
@@ -473,14 +475,10 @@ func bound(n, p, i, u int) int {
 // on it: the atomic count orders every other block's writes before it.
 func (j *gemmJob) Run(wk, _, lo, hi int) {
 	for b := lo; b < hi; b++ {
-		i := 0
-		for b >= j.start[i+1] {
-			i++
-		}
-		bi, bj := (b-j.start[i])/j.pn[i], (b-j.start[i])%j.pn[i]
+		i, bi, r0, r1 := j.rowsOf(b)
+		bj := (b - j.start[i]) % j.pn[i]
 		gs := j.g[j.first[i]:j.first[i+1]]
 		u := colUnit(gs[0].unit)
-		r0, r1 := bound(gs[0].m, j.pm[i], bi, 16), bound(gs[0].m, j.pm[i], bi+1, 16)
 		c0, c1 := bound(gs[0].n, j.pn[i], bj, u), bound(gs[0].n, j.pn[i], bj+1, u)
 		if j.chained && i == 1 {
 			j.waitRows(0, r0, r1)
@@ -509,6 +507,15 @@ func (j *gemmJob) Run(wk, _, lo, hi int) {
 			j.ready[j.rows[i]+bi].Store(true)
 		}
 	}
+}
+
+// rowsOf is block b's grid i, its row block bi in that grid and its rows [r0, r1).
+func (j *gemmJob) rowsOf(b int) (i, bi, r0, r1 int) {
+	for b >= j.start[i+1] {
+		i++
+	}
+	bi, m := (b-j.start[i])/j.pn[i], j.g[j.first[i]].m
+	return i, bi, bound(m, j.pm[i], bi, 16), bound(m, j.pm[i], bi+1, 16)
 }
 
 // block computes C[r0:r1, c0:c1] with β = beta.

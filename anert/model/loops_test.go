@@ -50,7 +50,8 @@ func TestLoopsPerStep(t *testing.T) {
 	}{
 		// forward (4): QKV (+ RoPE on q, k), attention, Wo (+ residual + FFN RMSNorm on each
 		// block of rows), W1|W3 (+ SwiGLU) and then W2 (+ residual + next RMSNorm) on the rows
-		// it has finished, as one loop of two stages (gemmChain). backward (5):
+		// it has finished, as one loop of two stages (gemmChain). (With achain=2, QKV,
+		// attention and Wo are one loop of three stages, attnThen: TestAttnChain.) backward (5):
 		// DGate (+ SwiGLU backward), dX2n (+ FFN RMSNorm backward + residual on each block of
 		// rows, + the FFN's 3 weight gradients), attention rows (+ their block of DA before, RoPE
 		// backward of dq after), attention keys (+ of dk), dXn (+ attention RMSNorm backward +

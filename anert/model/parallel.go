@@ -28,6 +28,7 @@ type team struct {
 	dim int // the model's width, for tune.homeDim (0: unknown, taken as narrow)
 
 	gemm1   gemmJob
+	gemm2   gemmJob // a loop's second GEMM job (attnThen's projections before the attention)
 	norm    rmsnormJob
 	normBwd rmsnormBwdJob
 	chain   chainJob
@@ -41,6 +42,7 @@ type team struct {
 	loss       lossJob
 	attnFwd    attnFwdJob
 	attnBwd    attnBwdJob
+	attnChain  attnChainJob
 	zero       zeroJob
 	embed      embedJob
 	embedBwd   embedBwdJob

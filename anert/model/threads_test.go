@@ -771,3 +771,101 @@ func TestHomedLoops(t *testing.T) {
 		}
 	}
 }
+
+// TestAttnChain: with the attention's items and the products around them in one loop (achain=1:
+// O = A·Woᵀ after the forward's items, dXn after the backward's whole pairs, each block once every
+// head of its rows is done; achain=2: also the projections q, k, v before the forward's items,
+// each item once the rows it reads are projected) a step gives the same gradients bit for bit as
+// with a loop each — on 1 to 16 goroutines, homed or not (the items dealt by pair or costliest
+// first), with row blocks of the products that straddle two sequences (T = 40), with whole pairs
+// or groups of pairs (the backward's chain only on whole pairs), with the fused kernels (head dim
+// 16) or BLAS (head dim 12), with GQA and QK-norm (no chain through those); and runs the loops it
+// should, allocating nothing.
+func TestAttnChain(t *testing.T) {
+	saved := tune
+	defer func() { setTune(saved) }()
+	base := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
+		Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
+	odd := base
+	odd.Dim, odd.Heads = 48, 4 // head dim 12: the BLAS path everywhere
+	gqa := base
+	gqa.KVHeads, gqa.QKNorm = 2, true
+	for _, tc := range []struct {
+		name    string
+		cfg     config.Model
+		batch   int
+		threads []int
+	}{
+		{"hd16", base, 3, []int{1, 3, 8, 16}},
+		{"hd16 whole pairs", base, 4, []int{4, 16}},
+		{"hd12", odd, 3, []int{2, 12}},
+		{"gqa qknorm", gqa, 2, []int{8}},
+	} {
+		for _, w := range tc.threads {
+			for _, home := range []int{0, 2} {
+				tune.home = home
+				par.SetSeatByWorker(home == 2)
+				m, err := New(tc.cfg, 1, NewCPU(), Threads(w))
+				if err != nil {
+					t.Fatal(err)
+				}
+				perturb(m, 5)
+				r := rand.New(rand.NewPCG(9, 9))
+				n := tc.batch * tc.cfg.Seq
+				in, tg := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
+				var loops [3]uint64 // a step's loops with achain 0, 1, 2
+				grads := func(chain int) (g [][]float32) {
+					tune.attnChain = chain
+					m.ZeroGrad()
+					l0 := par.Loops()
+					if _, err := m.ForwardBackward(in, tg, tc.batch, 1); err != nil {
+						t.Fatal(err)
+					}
+					loops[chain] = par.Loops() - l0
+					for _, p := range m.Params() {
+						g = append(g, slices.Clone(p.G))
+					}
+					return g
+				}
+				want := grads(0)
+				for i, chain := range []int{1, 2, 0, 2, 1} {
+					got := grads(chain)
+					for k := range want {
+						if !slices.Equal(got[k], want[k]) {
+							t.Fatalf("%s, %d goroutines, home=%d, step %d (achain=%d): gradient %d differs", tc.name, w, home, i, chain, k)
+						}
+					}
+				}
+				for _, chain := range []int{0, 2} { // (on 8 goroutines or more with the weight gradients deferred)
+					tune.attnChain = chain
+					if blas.Backend == "go" { // the pure-Go BLAS allocates its panels (TestStepAllocatesNothing)
+						break
+					}
+					if a := testing.AllocsPerRun(2, func() { m.ForwardBackward(in, tg, tc.batch, 1) }); a != 0 {
+						t.Errorf("%s, %d goroutines, home=%d: %g allocations a step with achain=%d", tc.name, w, home, a, chain)
+					}
+				}
+				// Without deferred weight gradients the loops are the same each step: one fewer a layer
+				// with the product after the items, in the forward pass (the backward's dXn loop also
+				// runs the layer's weight gradients, which read every row: no chain), and one more
+				// with the projections before them where those are one grid.
+				if w > 1 && w < tune.deferMin {
+					L, plain := tc.cfg.Layers, tc.cfg.KVHeads == 0 && !tc.cfg.QKNorm
+					if d := int(loops[0]) - int(loops[1]); d != L {
+						t.Errorf("%s, %d goroutines, home=%d: %d loops a step with achain=0, %d with 1: want %d fewer", tc.name, w, home, loops[0], loops[1], L)
+					}
+					if d := int(loops[1]) - int(loops[2]); d != L*b2i(plain) {
+						t.Errorf("%s, %d goroutines, home=%d: %d loops a step with achain=1, %d with 2: want %d fewer", tc.name, w, home, loops[1], loops[2], L*b2i(plain))
+					}
+				}
+			}
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -116,6 +116,19 @@ type cpuTune struct {
 	// (BenchmarkAttentionHead); on 2 and 8 of its cores, the default config 1.016× (5 of 12) and
 	// 0.983× (6 of 12). Where between 8 and 16 goroutines the gain turns into a loss is not known.
 	fusedAttn int
+	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
+	// backward's dXn) run as one loop, each block of the product as soon as every head of its rows
+	// is done (team.attnThen), where they had two; 2: the forward's projections q, k, v too, each
+	// item as soon as the rows it reads are projected; 0: each in a loop of its own. On 16 cores
+	// (7 Dec 2026) these loops ended with 13–32% of their goroutine time idle; with achain=2 the
+	// default config ran 42 loops a step instead of 58 and its forward and backward passes took
+	// 31.6 ms against 33.1 — but the deferred weight gradients that had filled those waits then
+	// ran in waitDW's loops instead (weight-grad 7.3 against 5.7 ms), and the step was no faster. Paired A/B runs (anebench --alt
+	// achain=0 against achain=2, two H100 hosts): default config 0.994 (faster without in 9 of 16
+	// groups), 0.966 (21 of 32, p = 0.11); original's shape 0.995 (4 of 8), 1.052 (4 of 16, p =
+	// 0.08); on 2 cores 0.987 and 1.006. Within the groups' spread: 0 (off) until more say.
+	// (anert/bench/RESULTS.md, "Results (16 cores, 7 Dec 2026, 07:40–08:25 UTC)".)
+	attnChain int
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8}
@@ -159,7 +172,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -172,7 +185,7 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn (numbers), sharetol (at least 1),
+// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain (numbers), sharetol (at least 1),
 // whole, fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
