@@ -269,6 +269,11 @@ func BenchmarkTrain(b *testing.B) {
 // as sites, accounts busy time within each loop's goroutine time, finds the model's GEMMs in BLAS,
 // and its table goes to the report and beside the benchstat lines.
 func TestLoopProfileTiny(t *testing.T) {
+	restore, err := model.WithTune("split=0") // the step's own loops (split, its 2 goroutines would run one loop of whole shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restore()
 	out := filepath.Join(t.TempDir(), "bench.txt")
 	var w bytes.Buffer
 	trace := filepath.Join(t.TempDir(), "tl")

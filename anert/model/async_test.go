@@ -36,6 +36,9 @@ func TestAsyncWeightGradMatchesSync(t *testing.T) {
 	old := blas.Threads()
 	blas.SetThreads(2) // two goroutines per loop: the worker's and the step's loops share the pool
 	defer blas.SetThreads(old)
+	saved := tune
+	defer func() { setTune(saved) }()
+	tune.split = 0 // the sync model's step in loops, as the async one's (a split step sums in another order: TestSplitStep)
 	for _, tc := range []struct {
 		name     string
 		compact  bool

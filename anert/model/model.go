@@ -85,6 +85,7 @@ type Model struct {
 	dwFused [maxGemms]gemmSpec // the specs fuseDW hands to the backend (here, so that nothing allocates)
 	dwd     dwDeferred         // the weight gradients as deferred work (many cores, see dwDeferred)
 	upd     updDeferred        // an optimizer update as deferred work in the next forward pass (DeferUpdate)
+	split   splitState         // the replicas of a step split over its goroutines (split.go)
 	timings *Timings           // phase times, when enabled (SetTimings)
 }
 
@@ -169,14 +170,23 @@ func New(cfg config.Model, seed uint64, b Backend, opts ...Option) (*Model, erro
 	for _, p := range m.params {
 		total += p.Size()
 	}
-	m.wAll, m.gAll = make([]float32, total), make([]float32, total)
+	shared := m.wAll != nil // a split step's replica (sharing): another model's weights
+	if shared && len(m.wAll) != total {
+		panic("model: a replica shares the weights of a model of the same config")
+	}
+	if !shared {
+		m.wAll = make([]float32, total)
+	}
+	m.gAll = make([]float32, total)
 	off := 0
 	for _, p := range m.params {
 		n := p.Size()
 		p.W, p.G = m.wAll[off:off+n:off+n], m.gAll[off:off+n:off+n]
 		off += n
 	}
-	m.initWeights(seed)
+	if !shared {
+		m.initWeights(seed)
+	}
 
 	if cfg.Pos == "rope" {
 		m.cos, m.sin = RopeTables(cfg.Seq, cfg.HeadDim(), cfg.RopeTheta)

@@ -313,6 +313,14 @@ func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64
 // gradScale carries loss scaling and 1/accum. Bad ids are an error, and then no gradient changes.
 func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale float32) (float64, error) {
 	w := m.beginStep()
+	if k := m.splitWays(batch, w); k > 1 {
+		return m.forwardBackwardSplit(inputs, targets, batch, gradScale, k)
+	}
+	return m.forwardBackward(inputs, targets, batch, gradScale, w)
+}
+
+// forwardBackward is ForwardBackward on w goroutines.
+func (m *Model) forwardBackward(inputs, targets []uint16, batch int, gradScale float32, w int) (float64, error) {
 	t0 := m.clock()
 	if err := m.prepare(inputs, targets, batch, w); err != nil {
 		return 0, err

@@ -27,8 +27,7 @@ func TestThreadsAgree(t *testing.T) {
 		{"gqa+qknorm+relu2", func(c *config.Model) { c.KVHeads, c.QKNorm, c.Act = 2, true, "relu2" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
-				Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
+			cfg := smallModel()
 			tc.edit(&cfg)
 			const batch = 3
 			r := rand.New(rand.NewPCG(3, 3))
@@ -730,8 +729,7 @@ func TestHomedLoops(t *testing.T) {
 	saved := tune
 	defer func() { setTune(saved) }()
 	tune.loneNarrow = 0 // the blocks stay the same when homedim changes (lonen would recut them)
-	cfg := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
-		Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
+	cfg := smallModel()
 	m, err := New(cfg, 1, NewCPU(), Threads(16))
 	if err != nil {
 		t.Fatal(err)
@@ -784,8 +782,7 @@ func TestHomedLoops(t *testing.T) {
 func TestAttnChain(t *testing.T) {
 	saved := tune
 	defer func() { setTune(saved) }()
-	base := config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
-		Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
+	base := smallModel()
 	odd := base
 	odd.Dim, odd.Heads = 48, 4 // head dim 12: the BLAS path everywhere
 	gqa := base
@@ -868,4 +865,11 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// smallModel is the model of the scheduling tests: 2 layers of width 64 (4 heads of 16), FFN 96,
+// sequences of 40 tokens (blocks of rows straddle sequences), vocabulary 50, RoPE and soft-cap.
+func smallModel() config.Model {
+	return config.Model{Dim: 64, Layers: 2, Heads: 4, FFN: 96, Seq: 40, Vocab: 50,
+		Pos: "rope", RopeTheta: 10000, Softcap: 3, NormEps: 1e-5, InitStd: 0.02}
 }

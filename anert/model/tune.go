@@ -129,9 +129,20 @@ type cpuTune struct {
 	// 0.08); on 2 cores 0.987 and 1.006. Within the groups' spread: 0 (off) until more say.
 	// (anert/bench/RESULTS.md, "Results (16 cores, 7 Dec 2026, 07:40–08:25 UTC)".)
 	attnChain int
+	// split: on 2 to this many goroutines, a step whose batch they divide runs as one share of the
+	// batch a goroutine, each share the whole pass on its goroutine alone, and their gradients
+	// summed (Model.splitWays, split.go); 0: never. 2: on this project's 2 cores (AMD EPYC, 7 Dec
+	// 2026, anebench --threads 2 --alt split=0) the default config's step took 229 ms split against
+	// 262 in loops (1.12×, faster split in all 8 groups, sign test p = 0.01; MFU 81% against 71%),
+	// as two single-goroutine processes had trained 1.23× the tokens of one on both cores
+	// (cpu16.sh teams). On 2 cores of the device's Xeon the step in loops took 0.985× the split
+	// step's time (faster in 4 of 8 groups: no difference), and on 4 of its cores split=4 took
+	// 0.964× the time of the step in loops (faster in 9 of 12 groups, p = 0.15): not yet a default
+	// there. The original's shape (batch 1) is never split.
+	split int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 2}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -172,7 +183,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -185,7 +196,7 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain (numbers), sharetol (at least 1),
+// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain, split (numbers), sharetol (at least 1),
 // whole, fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()

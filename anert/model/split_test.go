@@ -1,0 +1,131 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/config"
+)
+
+// TestSplitStep: a step split into one share of the batch a goroutine (split.go) gives the loss
+// and gradients of the step in loops up to float rounding (the sums over tokens run in another
+// order), adds to the gradients as a step does (two steps without ZeroGrad), leaves the replicas'
+// gradients at zero for the next step, rejects a bad id before any gradient changes, allocates
+// nothing after its first step, and runs only where it applies: the goroutines divide the batch
+// and are at most split, the CPU backend, no vocab compaction.
+func TestSplitStep(t *testing.T) {
+	saved := tune
+	defer func() { setTune(saved) }()
+	base := smallModel()
+	gqa := base
+	gqa.KVHeads, gqa.QKNorm, gqa.UntiedHead = 2, true, true
+	for _, tc := range []struct {
+		name           string
+		cfg            config.Model
+		threads, batch int
+		split          int // tune.split
+		shares         int // replicas + 1 after the steps (1: not split)
+	}{
+		{"2 goroutines, batch 4", base, 2, 4, 2, 2},
+		{"2 goroutines, batch 2", base, 2, 2, 2, 2},
+		{"4 goroutines, batch 8", base, 4, 8, 4, 4},
+		{"gqa+qknorm+untied", gqa, 2, 2, 2, 2},
+		{"batch 3 on 2 goroutines: not split", base, 2, 3, 2, 1},
+		{"4 goroutines above split=2: not split", base, 4, 4, 2, 1},
+		{"split=0", base, 2, 4, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tune.split = 0
+			ref, err := New(tc.cfg, 3, NewCPU(), Threads(tc.threads))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := New(tc.cfg, 3, NewCPU(), Threads(tc.threads))
+			if err != nil {
+				t.Fatal(err)
+			}
+			perturb(ref, 5)
+			perturb(m, 5)
+			r := rand.New(rand.NewPCG(7, 7))
+			n := tc.batch * tc.cfg.Seq
+			for step := range 2 { // no ZeroGrad: the second step adds to the first's gradients
+				in, tg := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
+				tune.split = 0
+				want, err := ref.ForwardBackward(in, tg, tc.batch, 0.5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tune.split = tc.split
+				got, err := m.ForwardBackward(in, tg, tc.batch, 0.5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if math.Abs(got-want) > 1e-6*want {
+					t.Fatalf("step %d: loss %v split, %v in loops", step, got, want)
+				}
+				for i, p := range m.Params() {
+					q := ref.Params()[i]
+					scale := 0.0
+					for _, g := range q.G {
+						scale = max(scale, math.Abs(float64(g)))
+					}
+					for j := range p.G {
+						if d := math.Abs(float64(p.G[j] - q.G[j])); d > 1e-5*scale {
+							t.Fatalf("step %d: %s.G[%d] = %g split, %g in loops (largest |G| %g)", step, p.Name, j, p.G[j], q.G[j], scale)
+						}
+					}
+				}
+			}
+			if shares := len(m.split.reps) + 1; shares != tc.shares {
+				t.Fatalf("%d shares, want %d", shares, tc.shares)
+			}
+			for i, rep := range m.split.reps {
+				if slices.ContainsFunc(rep.gAll, func(g float32) bool { return g != 0 }) {
+					t.Fatalf("replica %d's gradients not zeroed after the sum", i)
+				}
+				if &rep.wAll[0] != &m.wAll[0] {
+					t.Fatalf("replica %d does not read the model's weights", i)
+				}
+			}
+			// A bad id in the last share: an error naming it, and no gradient changes.
+			before := slices.Clone(m.gAll)
+			in, tg := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
+			tg[n-1] = uint16(tc.cfg.Vocab)
+			if _, err := m.ForwardBackward(in, tg, tc.batch, 0.5); err == nil {
+				t.Fatal("a target id outside the vocabulary: no error")
+			}
+			if !slices.Equal(before, m.gAll) {
+				t.Fatal("a rejected batch changed the gradients")
+			}
+			if blas.Backend != "go" && tc.shares > 1 {
+				tg[n-1] = 0
+				if a := testing.AllocsPerRun(2, func() { m.ForwardBackward(in, tg, tc.batch, 0.5) }); a != 0 {
+					t.Errorf("%g allocations a split step", a)
+				}
+			}
+		})
+	}
+	// Vocab compaction: not split.
+	tune.split = 2
+	cfg := base
+	cfg.Compact = true
+	m, err := New(cfg, 3, NewCPU(), Threads(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int{0, 2, 3, 7, 8, 11}
+	if err := m.SetActive(ids); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	in, tg := randTokens(r, 2*cfg.Seq, ids), randTokens(r, 2*cfg.Seq, ids)
+	if _, err := m.ForwardBackward(in, tg, 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.split.reps) != 0 {
+		t.Fatal("a model with vocab compaction split its step")
+	}
+}
