@@ -77,9 +77,9 @@ func Run(w io.Writer, o RunOptions) error {
 		if !slices.ContainsFunc(specs, func(s Spec) bool { return s.Name == name }) {
 			return fmt.Errorf("bench: --batch names %q, not a config measured here (%s)", name, specNames(specs))
 		}
-		if o.Torch {
-			return fmt.Errorf("bench: --batch with --torch: the PyTorch reference runs each config at its own batch; measure other batches without --torch")
-		}
+	}
+	if len(o.Batch) > 0 && o.Torch {
+		return fmt.Errorf("bench: --batch with --torch: the PyTorch reference runs each config at its own batch; measure other batches without --torch")
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)

@@ -123,11 +123,12 @@ type cpuTune struct {
 	// (7 Dec 2026) these loops ended with 13–32% of their goroutine time idle; with achain=2 the
 	// default config ran 42 loops a step instead of 58 and its forward and backward passes took
 	// 31.6 ms against 33.1 — but the deferred weight gradients that had filled those waits then
-	// ran in waitDW's loops instead (weight-grad 7.3 against 5.7 ms), and the step was no faster. Paired A/B runs (anebench --alt
-	// achain=0 against achain=2, two H100 hosts): default config 0.994 (faster without in 9 of 16
-	// groups), 0.966 (21 of 32, p = 0.11); original's shape 0.995 (4 of 8), 1.052 (4 of 16, p =
-	// 0.08); on 2 cores 0.987 and 1.006. Within the groups' spread: 0 (off) until more say.
-	// (anert/bench/RESULTS.md, "Results (16 cores, 7 Dec 2026, 07:40–08:25 UTC)".)
+	// ran in waitDW's loops instead (weight-grad 7.3 against 5.7 ms), and the step was no faster.
+	// Paired A/B runs (anebench --alt achain=0 against achain=2, two H100 hosts): default config
+	// 0.994 (faster without in 9 of 16 groups), 0.966 (21 of 32, p = 0.11); original's shape 0.995
+	// (4 of 8), 1.052 (4 of 16, p = 0.08); on 2 cores 0.987 and 1.006. Within the groups' spread:
+	// 0 (off) until more say. (anert/bench/RESULTS.md, "Results (16 cores, 7 Dec 2026,
+	// 07:40–08:25 UTC)".)
 	attnChain int
 	// split: on 2 to this many goroutines, a step whose batch they divide runs as one share of the
 	// batch a goroutine, each share the whole pass on its goroutine alone, and their gradients
@@ -196,8 +197,8 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain, split (numbers), sharetol (at least 1),
-// whole, fillslack, chain, update, fillyield and swip (0/1).
+// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain,
+// split (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield and swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
