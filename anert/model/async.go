@@ -111,7 +111,7 @@ func (q *dwQueue) start(m *Model, s Shape, ec []float32) {
 	if size := 2*len(m.Layers) + 2; cap(q.jobs) < size {
 		q.jobs, q.done = make(chan [2]int, size), make(chan struct{}, size)
 	}
-	q.t = teamFor(q.t, m.team.w, m.team.dim)
+	q.t = teamFor(q.t, m.team.w, m.team.dim, m.team.pool)
 	q.m, q.s, q.ec, q.sent, q.fin, q.on = m, s, ec, 0, 0, true
 	go q.work()
 }

@@ -1,5 +1,7 @@
 package model
 
+import "github.com/anelab/anelab/internal/par"
+
 // CPU is the reference Backend: fp32 GEMMs through anert/blas over all N = B·T tokens at once
 // (blocks of each product spread over s.Workers goroutines, independent products in one loop),
 // and attention as GEMMs on strided views per (sequence, head, block of rows), the items spread
@@ -10,6 +12,7 @@ type CPU struct {
 
 	scratch int // the most floats of the backward's P and dS per group (0: attnScratch; tests)
 	t       *team
+	pool    *par.Pool // the pool its loops run on (nil: the process's; a split step's team: its own)
 	s, dp   []float32 // attention scratch: per worker blk×T (forward); per head of a group T×T (backward)
 	act     actJob    // the architecture options' loop bodies (arch.go), reused so a step allocates nothing
 	actTile rangeTile // act as a post op (actPost)
@@ -62,7 +65,7 @@ const attnScratch = 4 << 20
 // team returns the backend's team for s.Workers goroutines and grows the attention scratch.
 func (c *CPU) team(s Shape) *team {
 	w := max(1, s.Workers)
-	c.t = teamFor(c.t, w, s.D)
+	c.t = teamFor(c.t, w, s.D, c.pool)
 	if c.Block <= 0 {
 		c.Block = s.T
 	}

@@ -57,6 +57,7 @@ import (
 
 	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/anert/tensor"
+	"github.com/anelab/anelab/internal/par"
 )
 
 // Model is the transformer: its parameters, backend and preallocated buffers.
@@ -78,7 +79,8 @@ type Model struct {
 	active    []int32 // compact id → full id; nil until SetActive
 	toCompact []int32 // full id → compact id, or −1 if inactive; nil until SetActive
 
-	threads int // thread budget (Threads option; 0: all cores)
+	threads int       // thread budget (Threads option; 0: all cores)
+	pool    *par.Pool // the pool its loops run on (nil: the process's; a split step's team replica: its own)
 	buf     buffers
 	team    *team              // the goroutines of a step (see beginStep) and its loop bodies
 	dwq     dwQueue            // the weight-gradient worker of an async backend (AsyncBackend)
@@ -86,7 +88,11 @@ type Model struct {
 	dwd     dwDeferred         // the weight gradients as deferred work (many cores, see dwDeferred)
 	upd     updDeferred        // an optimizer update as deferred work in the next forward pass (DeferUpdate)
 	split   splitState         // the replicas of a step split over its goroutines (split.go)
-	timings *Timings           // phase times, when enabled (SetTimings)
+	// a team replica's fences of its parent's deferred update (fenceOf)
+	updOf     *updDeferred
+	updFenced int
+	updDrain  updDrainJob
+	timings   *Timings // phase times, when enabled (SetTimings)
 }
 
 // An Option configures a Model built by New.
@@ -177,7 +183,11 @@ func New(cfg config.Model, seed uint64, b Backend, opts ...Option) (*Model, erro
 	if !shared {
 		m.wAll = make([]float32, total)
 	}
-	m.gAll = make([]float32, total)
+	if m.gAll == nil {
+		m.gAll = make([]float32, total)
+	} else if len(m.gAll) != total {
+		panic("model: a replica shares the gradients of a model of the same config")
+	}
 	off := 0
 	for _, p := range m.params {
 		n := p.Size()

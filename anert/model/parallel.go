@@ -24,8 +24,9 @@ func (m *Model) beginStep() (w int) {
 // one loop at a time (it is not safe for concurrent use, like the Model that owns it); a job must
 // not start another loop. The loops run on internal/par's pool.
 type team struct {
-	w   int // goroutines per loop: the caller and w−1 pool workers
-	dim int // the model's width, for tune.homeDim (0: unknown, taken as narrow)
+	w    int       // goroutines per loop: the caller and w−1 pool workers
+	dim  int       // the model's width, for tune.homeDim (0: unknown, taken as narrow)
+	pool *par.Pool // the pool the loops run on (nil: the process's; a team of a split step: its own)
 
 	gemm1   gemmJob
 	gemm2   gemmJob // a loop's second GEMM job (attnThen's projections before the attention)
@@ -53,15 +54,16 @@ type team struct {
 // site, not the helper.
 func init() { par.Plumbing("github.com/anelab/anelab/anert/model.(*team).") }
 
-// newTeam returns a team of w goroutines (at least 1).
+// newTeam returns a team of w goroutines (at least 1) on the process's pool.
 func newTeam(w int) *team { return &team{w: max(1, w)} }
 
-// teamFor returns t when it has w goroutines, else a new team of w, either way for a model of
-// width dim: each owner of a team (the Model, the CPU backend, the weight-gradient queue) keeps
-// its own from step to step.
-func teamFor(t *team, w, dim int) *team {
-	if t == nil || t.w != max(1, w) {
+// teamFor returns t when it has w goroutines on pool, else a new team of w on pool, either way for
+// a model of width dim: each owner of a team (the Model, the CPU backend, the weight-gradient
+// queue) keeps its own from step to step.
+func teamFor(t *team, w, dim int, pool *par.Pool) *team {
+	if t == nil || t.w != max(1, w) || t.pool != pool {
 		t = newTeam(w)
+		t.pool = pool
 	}
 	t.dim = dim
 	return t
@@ -69,7 +71,7 @@ func teamFor(t *team, w, dim int) *team {
 
 // run is par.Run of j on the team's goroutines: j's Run(worker, part, lo, hi) is called on
 // every part of [0, n) split into parts.
-func (t *team) run(n, parts int, j par.Job) { par.Run(t.w, n, parts, j) }
+func (t *team) run(n, parts int, j par.Job) { t.pool.Run(t.w, n, parts, j) }
 
 // runRows is run for a loop whose parts are blocks of rows in order (a row chain, a GEMM's grid
 // in row-major order), split into segments at segs (each segment's parts claimed before the
@@ -81,7 +83,7 @@ func (t *team) runRows(n, parts int, segs []int, j par.Job) {
 		t.run(n, parts, j)
 		return
 	}
-	par.RunHomed(t.w, n, parts, segs, j)
+	t.pool.RunHomed(t.w, n, parts, segs, j)
 }
 
 // lone is the blocks per goroutine of the team's lone products (plan): tune.loneNarrow in a model

@@ -8,14 +8,17 @@ import (
 
 	"github.com/anelab/anelab/anert/blas"
 	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/internal/par"
 )
 
-// TestSplitStep: a step split into one share of the batch a goroutine (split.go) gives the loss
-// and gradients of the step in loops up to float rounding (the sums over tokens run in another
-// order), adds to the gradients as a step does (two steps without ZeroGrad), leaves the replicas'
-// gradients at zero for the next step, rejects a bad id before any gradient changes, allocates
-// nothing after its first step, and runs only where it applies: the goroutines divide the batch
-// and are at most split, the CPU backend, no vocab compaction.
+// TestSplitStep: a step split into one share of the batch a goroutine, or into teams of
+// goroutines on pools of their own (split.go), gives the loss and gradients of the step in loops
+// up to float rounding (the sums over tokens run in another order), adds to the gradients as a
+// step does (two steps without ZeroGrad), finishes a deferred update before its shares read the
+// weights, leaves the replicas' gradients at zero for the next step, rejects a bad id before any
+// gradient changes, allocates nothing after its first step, and runs only where it applies: the
+// goroutines divide the batch and are at most split, or teams divides both, the CPU backend, no
+// vocab compaction.
 func TestSplitStep(t *testing.T) {
 	saved := tune
 	defer func() { setTune(saved) }()
@@ -26,19 +29,25 @@ func TestSplitStep(t *testing.T) {
 		name           string
 		cfg            config.Model
 		threads, batch int
-		split          int // tune.split
-		shares         int // replicas + 1 after the steps (1: not split)
+		split, teams   int // tune.split, tune.teams
+		shares         int // shares after the steps (1: not split)
 	}{
-		{"2 goroutines, batch 4", base, 2, 4, 2, 2},
-		{"2 goroutines, batch 2", base, 2, 2, 2, 2},
-		{"4 goroutines, batch 8", base, 4, 8, 4, 4},
-		{"gqa+qknorm+untied", gqa, 2, 2, 2, 2},
-		{"batch 3 on 2 goroutines: not split", base, 2, 3, 2, 1},
-		{"4 goroutines above split=2: not split", base, 4, 4, 2, 1},
-		{"split=0", base, 2, 4, 0, 1},
+		{"2 goroutines, batch 4", base, 2, 4, 2, 0, 2},
+		{"2 goroutines, batch 2", base, 2, 2, 2, 0, 2},
+		{"4 goroutines, batch 8", base, 4, 8, 4, 0, 4},
+		{"gqa+qknorm+untied", gqa, 2, 2, 2, 0, 2},
+		{"batch 3 on 2 goroutines: not split", base, 2, 3, 2, 0, 1},
+		{"4 goroutines above split=2: not split", base, 4, 4, 2, 0, 1},
+		{"split=0", base, 2, 4, 0, 0, 1},
+		{"4 goroutines, 2 teams of 2", base, 4, 4, 2, 2, 2},
+		{"16 goroutines, 4 teams of 4", base, 16, 4, 2, 4, 4},
+		{"16 goroutines, 2 teams of 8 (deferred weight gradients)", base, 16, 2, 2, 2, 2},
+		{"gqa+qknorm+untied, 2 teams", gqa, 8, 2, 2, 2, 2},
+		{"teams=4, batch 2: not split", base, 16, 2, 2, 4, 1},
+		{"teams=3, 16 goroutines: not split", base, 16, 6, 2, 3, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tune.split = 0
+			tune.split, tune.teams = 0, 0
 			ref, err := New(tc.cfg, 3, NewCPU(), Threads(tc.threads))
 			if err != nil {
 				t.Fatal(err)
@@ -51,14 +60,15 @@ func TestSplitStep(t *testing.T) {
 			perturb(m, 5)
 			r := rand.New(rand.NewPCG(7, 7))
 			n := tc.batch * tc.cfg.Seq
+			in0, tg0 := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
 			for step := range 2 { // no ZeroGrad: the second step adds to the first's gradients
 				in, tg := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
-				tune.split = 0
+				tune.split, tune.teams = 0, 0
 				want, err := ref.ForwardBackward(in, tg, tc.batch, 0.5)
 				if err != nil {
 					t.Fatal(err)
 				}
-				tune.split = tc.split
+				tune.split, tune.teams = tc.split, tc.teams
 				got, err := m.ForwardBackward(in, tg, tc.batch, 0.5)
 				if err != nil {
 					t.Fatal(err)
@@ -79,15 +89,65 @@ func TestSplitStep(t *testing.T) {
 					}
 				}
 			}
-			if shares := len(m.split.reps) + 1; shares != tc.shares {
+			sp := &m.split
+			if shares := max(len(sp.ones), len(sp.teams), 1); shares != tc.shares {
 				t.Fatalf("%d shares, want %d", shares, tc.shares)
 			}
-			for i, rep := range m.split.reps {
+			var summed []*Model // the replicas whose gradients are added into the model's
+			if len(sp.ones) > 1 {
+				summed = sp.ones[1:]
+			}
+			for i, rep := range sp.teams {
+				if rep.pool != par.Team(i) || rep.backend.(*CPU).pool != par.Team(i) {
+					t.Fatalf("team %d does not run on team pool %d", i, i)
+				}
+				if i == 0 && &rep.gAll[0] != &m.gAll[0] {
+					t.Fatal("team 0 does not add into the model's gradients")
+				}
+				if i > 0 {
+					summed = append(summed, rep)
+				}
+			}
+			for i, rep := range summed {
 				if slices.ContainsFunc(rep.gAll, func(g float32) bool { return g != 0 }) {
 					t.Fatalf("replica %d's gradients not zeroed after the sum", i)
 				}
 				if &rep.wAll[0] != &m.wAll[0] {
 					t.Fatalf("replica %d does not read the model's weights", i)
+				}
+			}
+			if tc.threads >= tune.deferMin {
+				// An update deferred into the next forward pass (the trainer's on many cores): a
+				// step split into teams fences it in the teams' forward passes as they go.
+				for _, x := range []*Model{ref, m} {
+					if _, err := x.Loss(in0, tg0, tc.batch); err != nil { // a step's team, as after an evaluation
+						t.Fatal(err)
+					}
+					ps := x.Params()
+					if !x.DeferUpdate(func(i, lo, hi int) {
+						for j := lo; j < hi; j++ {
+							ps[i].W[j] -= 0.05 * ps[i].G[j]
+							ps[i].G[j] = 0
+						}
+					}) {
+						t.Fatal("no deferred update on", tc.threads, "goroutines")
+					}
+				}
+				tune.split, tune.teams = 0, 0
+				want, err := ref.ForwardBackward(in0, tg0, tc.batch, 0.5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tune.split, tune.teams = tc.split, tc.teams
+				got, err := m.ForwardBackward(in0, tg0, tc.batch, 0.5)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if math.Abs(got-want) > 1e-6*want {
+					t.Fatalf("after a deferred update: loss %v split, %v in loops", got, want)
+				}
+				if m.upd.on || m.upd.d.Left(1<<20) != 0 {
+					t.Fatal("the deferred update is still open after the step")
 				}
 			}
 			// A bad id in the last share: an error naming it, and no gradient changes.
@@ -125,7 +185,7 @@ func TestSplitStep(t *testing.T) {
 	if _, err := m.ForwardBackward(in, tg, 2, 1); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.split.reps) != 0 {
+	if len(m.split.ones) != 0 {
 		t.Fatal("a model with vocab compaction split its step")
 	}
 }

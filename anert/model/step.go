@@ -89,7 +89,7 @@ func (m *Model) ensure(n, w int) {
 	if len(m.dwd.jobs) < 2*b.sets {
 		m.dwd.jobs = make([]dwJob, 2*b.sets) // no job is open between steps
 	}
-	m.team = teamFor(m.team, w, D)
+	m.team = teamFor(m.team, w, D, m.pool)
 	if parts := m.team.chunks(b.rows, 1); len(b.lossPart) < parts {
 		b.lossPart = make([]float64, parts)
 	}
@@ -313,8 +313,8 @@ func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64
 // gradScale carries loss scaling and 1/accum. Bad ids are an error, and then no gradient changes.
 func (m *Model) ForwardBackward(inputs, targets []uint16, batch int, gradScale float32) (float64, error) {
 	w := m.beginStep()
-	if k := m.splitWays(batch, w); k > 1 {
-		return m.forwardBackwardSplit(inputs, targets, batch, gradScale, k)
+	if k, per := m.splitWays(batch, w); k > 1 {
+		return m.forwardBackwardSplit(inputs, targets, batch, gradScale, k, per)
 	}
 	return m.forwardBackward(inputs, targets, batch, gradScale, w)
 }
@@ -624,7 +624,7 @@ func (m *Model) deferDW(kind, l int, s Shape) {
 	}
 	j.g.set(gs[:1], gs[1:])
 	j.g.plan(t.w*tune.deferBlocks, t.lone())
-	par.Defer(&j.d, t.w, j.g.blocks(), j.g.blocks(), &j.g)
+	t.pool.Defer(&j.d, t.w, j.g.blocks(), j.g.blocks(), &j.g)
 }
 
 // waitDW finishes the deferred products of kind for layer l (nothing when l is not a layer, or

@@ -141,6 +141,16 @@ type cpuTune struct {
 	// 0.964× the time of the step in loops (faster in 9 of 12 groups, p = 0.15): not yet a default
 	// there. The original's shape (batch 1) is never split.
 	split int
+	// teams: on more goroutines than split, a step whose batch and goroutines this many divide runs
+	// as this many shares, each the whole pass of its sequences on a team of goroutines with a
+	// pool of its own (par.Team), their gradients summed (split.go); 0 or 1: never. 0: on 16
+	// cores of H100 hosts (7 Dec 2026, anebench --alt teams=…, three calls) the default config's
+	// step took 1.049–1.062× (teams=4) and 1.014–1.031× (teams=2) the time of the step in loops,
+	// faster in 5–6 of 12–16 groups; on 8 cores 1.017–1.048×, on 4 cores 0.986× (6 of 12). A team
+	// still gets 64 rows of each product a goroutine, and the step waits for its slowest team,
+	// whose work no other team can take (RESULTS.md, "Results (16 cores, 7 Dec 2026, 09:36–09:47
+	// UTC)").
+	teams int
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 2}
@@ -184,7 +194,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -198,7 +208,8 @@ func tuneKeys() string {
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
 // lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain,
-// split (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield and swip (0/1).
+// split, teams (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield and
+// swip (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/tensor"
@@ -132,18 +133,16 @@ func (m *Model) DeferUpdate(apply func(i, lo, hi int)) bool {
 // fence returns when the deferred update's parts of groups up to g are done: it runs those no
 // goroutine has taken on the step's goroutines, then waits for any still running.
 func (m *Model) fence(g int) {
+	if m.updOf != nil {
+		m.fenceOf(g)
+		return
+	}
 	u := &m.upd
 	if !u.on || g < u.fenced {
 		return
 	}
 	g = min(g, len(u.ends)-1)
-	if !u.open {
-		// Offered only now, when the forward pass starts: between steps no loop runs whose waits
-		// the parts could fill, and a worker still in one could take them outside any step.
-		n := len(u.parts)
-		par.Defer(&u.d, m.team.w, n, n, u)
-		u.open = true
-	}
+	m.openUpdate()
 	u.d.RunTo(m.team.w, u.ends[g])
 	for ; u.fenced <= g; u.fenced++ {
 		want := int64(u.ends[u.fenced])
@@ -159,7 +158,61 @@ func (m *Model) fence(g int) {
 	}
 }
 
+// openUpdate offers a deferred update's parts to the pool's goroutines, once: at the first fence,
+// when the forward pass starts (between steps no loop runs whose waits the parts could fill, and
+// a worker still in one could take them outside any step), or when a step split into teams starts
+// (the teams' workers take them too: par.Pool.fill).
+func (m *Model) openUpdate() {
+	if u := &m.upd; u.on && !u.open {
+		n := len(u.parts)
+		m.team.pool.Defer(&u.d, m.team.w, n, n, u)
+		u.open = true
+	}
+}
+
+// A split step's team replica reads its parent's weights while the parent's deferred update is
+// still being applied (forwardBackwardSplit): its forward pass fences each group of that update as
+// the parent's own would, running the parts no goroutine has claimed on the team's goroutines
+// (par.Deferred.Take) and waiting for those in progress; the parent closes the update afterwards.
+// updOf is the parent's update during such a step (nil otherwise), updFenced the groups this
+// replica has fenced, updDrain the loop that runs the unclaimed parts.
+
+// fenceOf is fence for a team replica: groups up to g of m.updOf done.
+func (m *Model) fenceOf(g int) {
+	u := m.updOf
+	if g < m.updFenced {
+		return
+	}
+	g = min(g, len(u.ends)-1)
+	if left := u.d.Left(u.ends[g]); left > 0 {
+		m.updDrain = updDrainJob{d: &u.d, upto: u.ends[g]}
+		m.team.run(left, min(left, m.team.w), &m.updDrain)
+	}
+	for ; m.updFenced <= g; m.updFenced++ {
+		want := int64(u.ends[m.updFenced])
+		if m.updFenced > 0 {
+			want -= int64(u.ends[m.updFenced-1])
+		}
+		done := &u.done[m.updFenced]
+		par.Await(func() bool { return done.Load() >= want })
+	}
+}
+
+// updDrainJob runs unclaimed parts of d below upto, one a item (none once all are claimed).
+type updDrainJob struct {
+	d    *par.Deferred
+	upto int
+}
+
+func (j *updDrainJob) Run(k, _, lo, hi int) {
+	for range hi - lo {
+		if !j.d.Take(k, j.upto) {
+			return
+		}
+	}
+}
+
 // FinishUpdate runs what is left of a deferred update (DeferUpdate) and returns when it is done:
 // after it, Params' weights and gradients and the optimizer's state are current. Nothing when no
 // update is deferred.
-func (m *Model) FinishUpdate() { m.fence(len(m.upd.ends) - 1) }
+func (m *Model) FinishUpdate() { m.fence(math.MaxInt) } // every group (a team replica: of its parent's update)

@@ -43,7 +43,10 @@ func (f Func) Run(worker, _, lo, hi int) { f(worker, lo, hi) }
 // another process takes fewer parts). It returns when all parts are done. One loop at a time runs
 // on the pool: a loop started while another runs (from another goroutine, or nested inside a
 // job) runs on its caller's goroutine alone, so that nesting never deadlocks.
-func Run(w, n, parts int, j Job) { RunHomed(w, n, parts, nil, j) }
+func Run(w, n, parts int, j Job) { (*Pool)(nil).RunHomed(w, n, parts, nil, j) }
+
+// Run is the package's Run on p's goroutines (nil: the process's pool).
+func (p *Pool) Run(w, n, parts int, j Job) { p.RunHomed(w, n, parts, nil, j) }
 
 // RunHomed is Run with parts that have homes: the parts are claimed segment by segment — segs
 // are the segments' ends, ascending, the last one parts (nil: one segment) — and each segment's
@@ -56,7 +59,10 @@ func Run(w, n, parts int, j Job) { RunHomed(w, n, parts, nil, j) }
 // next from its own core's caches rather than another's. No part of a segment is claimed before
 // every part of the segments before it is (a chain's second stage waits only for parts in
 // progress, as with Run). Which goroutine runs a part never changes what it computes.
-func RunHomed(w, n, parts int, segs []int, j Job) {
+func RunHomed(w, n, parts int, segs []int, j Job) { (*Pool)(nil).RunHomed(w, n, parts, segs, j) }
+
+// RunHomed is the package's RunHomed on p's goroutines (nil: the process's pool).
+func (p *Pool) RunHomed(w, n, parts int, segs []int, j Job) {
 	parts = min(parts, n)
 	if parts <= 0 {
 		return
@@ -69,22 +75,22 @@ func RunHomed(w, n, parts int, segs []int, j Job) {
 		}
 		homedLoops.Add(1)
 	}
-	if p := profile.Load(); p != nil {
-		p.run(w, n, parts, segs, j)
+	if pr := profile.Load(); pr != nil {
+		pr.run(p.of(), w, n, parts, segs, j)
 		return
 	}
-	run(w, n, parts, segs, j)
+	p.of().loop(w, n, parts, segs, j)
 }
 
-// run is RunHomed of j on w ≥ 1 goroutines (parts ≥ w).
-func run(w, n, parts int, segs []int, j Job) {
+// loop is RunHomed of j on w ≥ 1 goroutines of p (parts ≥ w).
+func (p *Pool) loop(w, n, parts int, segs []int, j Job) {
 	if w == 1 {
 		for i := range parts {
 			j.Run(0, i, i*n/parts, (i+1)*n/parts)
 		}
 		return
 	}
-	workers.run(w, n, parts, segs, j)
+	p.run(w, n, parts, segs, j)
 }
 
 // loops counts the loops Run has started (see Loops); homedLoops those of them with homes.
@@ -128,7 +134,9 @@ func Chunks(w, n, minChunk int) int {
 	return per * w
 }
 
-// pool is the process-wide set of worker goroutines that loops run on. Worker k ≥ 1 is one
+// A Pool is a set of worker goroutines that loops run on: the process's pool (the nil *Pool,
+// which Run, RunHomed and Defer use) or one of its team pools (Team), on which a share of a step
+// split into teams runs its loops while the other shares run theirs on theirs. Worker k ≥ 1 is one
 // goroutine that sleeps on wake[k−1]; the goroutine that starts a loop is worker 0. Loops take
 // turns (mu holds one loop at a time; see Run).
 //
@@ -141,7 +149,7 @@ func Chunks(w, n, minChunk int) int {
 // sleeps, and the caller wakes only the sleeping ones: a training step runs hundreds of short loops
 // back to back, and waking 15 sleeping goroutines one after the other took as long as a small
 // GEMM's share on 16 cores. Neither side spins longer than spin, so an idle process sleeps.
-type pool struct {
+type Pool struct {
 	mu       sync.Mutex
 	wake     []chan struct{}
 	sleeping []*atomic.Bool // worker k+1 is blocked (or about to block) on wake[k]
@@ -154,6 +162,7 @@ type pool struct {
 	n         int
 	remaining atomic.Int64 // parts not yet finished
 	spin      atomic.Int64 // the last loop's spin (spinFor), ns: how long its workers wait for the next
+	spinAs    atomic.Int32 // loops spin as loops of at least this many goroutines would (SpinAs)
 
 	deferred [maxDeferred]atomic.Pointer[Deferred] // the open deferred jobs (Defer), in no order
 
@@ -181,12 +190,46 @@ func clock() int64 { return int64(time.Since(clockBase)) + 1 }
 
 var clockBase = time.Now()
 
-var workers = pool{done: make(chan struct{}, 1)}
+var workers = Pool{done: make(chan struct{}, 1)}
+
+// of is p, or the process's pool when p is nil.
+func (p *Pool) of() *Pool {
+	if p == nil {
+		return &workers
+	}
+	return p
+}
+
+// SpinAs makes p's loops spin (how long a worker waits for the next loop before it sleeps) as
+// loops of at least w goroutines would: a team pool's loops, whose cores are those of a step on
+// w goroutines in all.
+func (p *Pool) SpinAs(w int) { p.of().spinAs.Store(int32(min(w, maxWorkers))) }
+
+// teamPools are the process's team pools (Team).
+var teamPools struct {
+	sync.Mutex
+	p []*Pool
+}
+
+// Team is the process's team pool i (i ≥ 0), made on first use: the pool a split step's share i
+// runs its loops on (anert/model's teams), so that k shares run k loops at once, each on its own
+// goroutines, where on one pool all but one would run on their callers alone. A team pool's
+// workers are made as its loops need them and sleep between steps as the process pool's do; it
+// lives as long as the process, for whichever model splits next (two models splitting at once
+// share them, and a loop that finds its pool busy runs on its caller, as on the process pool).
+func Team(i int) *Pool {
+	teamPools.Lock()
+	defer teamPools.Unlock()
+	for len(teamPools.p) <= i {
+		teamPools.p = append(teamPools.p, &Pool{done: make(chan struct{}, 1)})
+	}
+	return teamPools.p[i]
+}
 
 // maxParts and maxWorkers are the limits of state's fields.
 const maxParts, maxWorkers = 1<<16 - 1, 255
 
-func (p *pool) run(w, n, parts int, segs []int, j Job) {
+func (p *Pool) run(w, n, parts int, segs []int, j Job) {
 	w, parts = min(w, maxWorkers), min(parts, maxParts)
 	if !p.mu.TryLock() {
 		for i := range parts {
@@ -202,7 +245,7 @@ func (p *pool) run(w, n, parts int, segs []int, j Job) {
 		go p.worker(len(p.wake), c, s)
 	}
 	p.j, p.n = j, n
-	p.spin.Store(int64(spinFor(w)))
+	p.spin.Store(int64(spinFor(max(w, int(p.spinAs.Load())))))
 	p.remaining.Store(int64(parts))
 	p.partNs.Store(0)
 	p.partsN.Store(0)
@@ -303,7 +346,7 @@ func Await(cond func() bool) {
 // signals done at once. A worker that finds no part left to start runs a deferred part (Defer)
 // instead of waiting (fill), and then looks again: at the parts of the next loop, if it started
 // meanwhile.
-func (p *pool) work(k int) (last bool) {
+func (p *Pool) work(k int) (last bool) {
 	for {
 		v := p.state.Load()
 		w, parts, i := int(v>>32&0xff), int(v>>16&0xffff), int(v&0xffff)
@@ -337,7 +380,7 @@ func (p *pool) work(k int) (last bool) {
 // runPart runs part i of the loop in progress (of parts parts) as worker k, which claimed it, and
 // counts it done; a worker (k ≥ 1) that finished the loop's last part signals done, the caller
 // (k = 0) gets back true.
-func (p *pool) runPart(k, i, parts int) (last bool) {
+func (p *Pool) runPart(k, i, parts int) (last bool) {
 	if slackFill.Load() { // fill's estimate: when each part started, how long the parts take
 		t := clock()
 		p.started[k].Store(t)
@@ -364,7 +407,7 @@ const maxSegs, MaxSeats, countMask = 16, 64, 1<<20 - 1
 
 // armHomed prepares a homed loop of epoch on w goroutines with segments segs, before its epoch is
 // published: every seat's count at 0 with this epoch.
-func (p *pool) armHomed(epoch uint64, w int, segs []int) {
+func (p *Pool) armHomed(epoch uint64, w int, segs []int) {
 	seats := min(w, MaxSeats)
 	for s, e := range segs {
 		p.segs[s].Store(int32(e))
@@ -381,7 +424,7 @@ func (p *pool) armHomed(epoch uint64, w int, segs []int) {
 // claimHomed claims the next part of the homed loop of epoch for worker k: from its seat's range
 // of the first segment with parts left, else from the other seats' ranges of it in turn. -1 when
 // no part is left (or the loop is no longer epoch's: every count then carries another epoch).
-func (p *pool) claimHomed(epoch uint64, k int) int {
+func (p *Pool) claimHomed(epoch uint64, k int) int {
 	seat := k
 	if !seatByWorker.Load() {
 		seat = cpu(k)
@@ -434,7 +477,7 @@ var seatByWorker atomic.Bool
 // not a core).
 func SetSeatByWorker(on bool) { seatByWorker.Store(on) }
 
-func (p *pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
+func (p *Pool) worker(k int, wake chan struct{}, sleeping *atomic.Bool) {
 	epoch := func() uint64 { return p.state.Load() >> 40 }
 	<-wake
 	for {
@@ -475,6 +518,7 @@ type Deferred struct {
 	// blocks) and their total time, for fill's estimate (counted while it or a profile is on)
 	partsRun, partNs atomic.Int64
 	slot             int      // 1 + its index in the pool's deferred slots while open (0: in none)
+	pool             *Pool    // the pool it was deferred to
 	drain            drainJob // RunTo's loop, kept here: a drainJob value made a Job allocates
 }
 
@@ -488,28 +532,32 @@ const (
 // Defer offers j's parts — [0, n) split into parts as in Run — to the pool's workers until
 // d.Wait. With more than maxDeferred jobs open, or one goroutine (w ≤ 1: nobody else would take
 // them), it runs j at once, as Run(w, n, parts, j).
-func Defer(d *Deferred, w, n, parts int, j Job) {
+func Defer(d *Deferred, w, n, parts int, j Job) { (*Pool)(nil).Defer(d, w, n, parts, j) }
+
+// Defer is the package's Defer to p's workers (nil: the process's pool); d's Wait and RunTo then
+// run on p too.
+func (p *Pool) Defer(d *Deferred, w, n, parts int, j Job) {
 	parts = min(parts, n, maxDeferParts)
-	d.slot = 0
+	d.slot, d.pool = 0, p.of()
 	if parts <= 0 {
 		return
 	}
 	if w <= 1 {
-		Run(w, n, parts, j)
+		p.Run(w, n, parts, j)
 		return
 	}
 	d.j, d.n = j, n
 	d.done.Store(0)
 	d.state.Store(deferOpen | uint64(parts)<<24)
-	for i := range workers.deferred {
-		if workers.deferred[i].CompareAndSwap(nil, d) {
+	for i := range d.pool.deferred {
+		if d.pool.deferred[i].CompareAndSwap(nil, d) {
 			d.slot = i + 1
 			deferredCount.Add(1)
 			return
 		}
 	}
 	d.state.Store(0) // no slot: run it now
-	Run(w, n, parts, j)
+	p.Run(w, n, parts, j)
 }
 
 // deferredCount counts the jobs Defer has offered to the workers (see Deferreds).
@@ -531,7 +579,7 @@ func (d *Deferred) Wait(w int) {
 		spinUntil(longSpin, func() bool { return d.done.Load() == int64(parts) })
 	}
 	d.state.Store(0)
-	workers.deferred[d.slot-1].Store(nil)
+	d.pool.deferred[d.slot-1].Store(nil)
 	d.slot, d.j = 0, nil
 }
 
@@ -549,8 +597,23 @@ func (d *Deferred) RunTo(w, upto int) {
 	upto = min(upto, int(v>>24&deferMask))
 	if left := upto - int(v&deferMask); left > 0 {
 		d.drain = drainJob{d, upto}
-		Run(w, left, left, &d.drain)
+		d.pool.Run(w, left, left, &d.drain)
 	}
+}
+
+// Take claims and runs one part of d below upto as worker k of the calling goroutine's loop (its
+// scratch), and reports false when none is left to claim: for a caller that runs a deferred job's
+// parts in a loop of its own, on another pool than d's (a split step's team, waiting for the parts
+// of its parent's update that it needs).
+func (d *Deferred) Take(k, upto int) bool { return d.take(k, false, upto) }
+
+// Left is how many of d's parts below upto no goroutine has claimed yet (0 when d is not open).
+func (d *Deferred) Left(upto int) int {
+	v := d.state.Load()
+	if v&deferOpen == 0 {
+		return 0
+	}
+	return max(0, min(upto, int(v>>24&deferMask))-int(v&deferMask))
 }
 
 // open reports whether d has parts left to claim.
@@ -620,15 +683,22 @@ func (j drainJob) Run(k, _, lo, hi int) {
 }
 
 // fill runs one deferred part as worker k while the loop in progress (on w goroutines) has none
-// left to start. A part that outlasts the loop makes its worker join the next loop late, and a
+// left to start: of p's deferred jobs, and on a team pool of the process pool's too (a split
+// step's teams apply their parent's deferred update: anert/model's fenceOf). A part that outlasts the loop makes its worker join the next loop late, and a
 // loop of one part per goroutine then waits for it; with SetFillSlack(true) a part is taken only
 // if it is expected to end before the running parts do: they end the loop's mean part time after
 // they started, and it lasts its job's mean so far (a job's first part is taken unconditionally,
 // to learn it). False when it ran none.
-func (p *pool) fill(k, w int) bool {
+func (p *Pool) fill(k, w int) bool {
 	slack := int64(-1)
-	for i := range p.deferred {
-		d := p.deferred[i].Load()
+	for i := range len(p.deferred) + len(workers.deferred) {
+		var d *Deferred
+		switch {
+		case i < len(p.deferred):
+			d = p.deferred[i].Load()
+		case p != &workers: // a team pool's workers take the process pool's deferred parts too
+			d = workers.deferred[i-len(p.deferred)].Load()
+		}
 		if d == nil || !d.open() {
 			continue
 		}
@@ -677,7 +747,7 @@ func SetFillSlack(on bool) { slackFill.Store(on) }
 
 // slack is how long, by the estimate of fill, until the last running part of the loop in
 // progress (on w goroutines) ends: 0 when none runs.
-func (p *pool) slack(w int) int64 {
+func (p *Pool) slack(w int) int64 {
 	n := p.partsN.Load()
 	if n == 0 {
 		return 0

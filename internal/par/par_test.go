@@ -165,13 +165,15 @@ func TestDeferred(t *testing.T) {
 				SetFillYield(yield)
 				defer SetFillSlack(false)
 				defer SetFillYield(true)
-				testDeferred(t)
+				testDeferred(t, nil)
 			})
 		}
 	}
+	t.Run("team pool", func(t *testing.T) { testDeferred(t, Team(3)) })
 }
 
-func testDeferred(t *testing.T) {
+// testDeferred defers jobs to p's workers (nil: the process's pool) and runs loops on p meanwhile.
+func testDeferred(t *testing.T, p *Pool) {
 	r := rand.New(rand.NewPCG(7, 7))
 	var ds [3]Deferred
 	var byWorker atomic.Int64 // parts run by a pool worker (k ≥ 1) rather than Wait's caller
@@ -181,7 +183,7 @@ func testDeferred(t *testing.T) {
 			n := 1 + r.IntN(50)
 			counts[i] = make([]atomic.Int32, n)
 			c := counts[i]
-			Defer(&ds[i], 4, n, n, Func(func(k, lo, hi int) {
+			p.Defer(&ds[i], 4, n, n, Func(func(k, lo, hi int) {
 				if k > 0 {
 					byWorker.Add(1)
 				}
@@ -194,7 +196,7 @@ func testDeferred(t *testing.T) {
 		for range 20 {
 			w, n := 1+r.IntN(4), r.IntN(100)
 			seen := make([]atomic.Int32, n)
-			Run(w, n, Chunks(w, n, 1), Func(func(k, lo, hi int) {
+			p.Run(w, n, Chunks(w, n, 1), Func(func(k, lo, hi int) {
 				for x := lo; x < hi; x++ {
 					seen[x].Add(1)
 				}
@@ -362,5 +364,41 @@ func TestRunHomed(t *testing.T) {
 	}))
 	if f0, f1 := first[0].Load(), first[1].Load(); f0 < 0 || f0 >= 4 || f1 < 4 {
 		t.Fatalf("the goroutines' first parts were %d and %d, want one of [0, 4) and one of [4, 8)", f0, f1)
+	}
+}
+
+// TestTeamPools: a loop on a team pool runs on that pool's own goroutines while a loop of the
+// process's pool is in progress and loops on the other team pools run too — where on one pool it
+// would run on its caller alone. Each of the team loops' two parts waits for the other to start,
+// which only a second goroutine of the same loop can do.
+func TestTeamPools(t *testing.T) {
+	const teams = 3
+	var failed atomic.Int32
+	pair := func(p *Pool) {
+		var started atomic.Int32
+		p.Run(2, 2, 2, Func(func(_, _, _ int) {
+			started.Add(1)
+			deadline := time.Now().Add(10 * time.Second)
+			for started.Load() < 2 {
+				if time.Now().After(deadline) {
+					failed.Add(1)
+					return
+				}
+				runtime.Gosched()
+			}
+		}))
+	}
+	for range 20 {
+		Run(teams, teams, teams, Func(func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				pair(Team(i))
+			}
+		}))
+		if failed.Load() != 0 {
+			t.Fatal("a team pool's loop ran on its caller alone: its parts never ran at once")
+		}
+	}
+	if Team(1) != Team(1) || Team(0) == Team(1) || Team(0) == &workers {
+		t.Fatal("Team(i) is not one pool per i, apart from the process's")
 	}
 }

@@ -21,7 +21,8 @@ import (
 //
 // Loops started while another is in progress (nested in a job, or from another goroutine) are
 // recorded too, under their own site, but their BLAS calls count towards the loop in progress:
-// the training step runs one loop at a time, so this never happens there.
+// the training step runs one loop at a time, so this never happens there, except in a step split
+// into teams (anert/model's tune.teams), whose teams run their loops at once.
 //
 // Profiling costs a few µs a loop (a stack walk for the site, a timer around every part); off
 // (SetProfile(nil)) it costs Run one atomic load.
@@ -237,7 +238,7 @@ func atomicMax(a *atomic.Int64, v int64) {
 }
 
 // run is Run's profiled path.
-func (p *Profile) run(w, n, parts int, segs []int, j Job) {
+func (p *Profile) run(pool *Pool, w, n, parts int, segs []int, j Job) {
 	t := clock()
 	name := siteName()
 	r := &loopRec{j: j, id: -1, p: p}
@@ -248,7 +249,7 @@ func (p *Profile) run(w, n, parts int, segs []int, j Job) {
 	}
 	r.t0 = clock()
 	owner := p.cur.CompareAndSwap(nil, r)
-	run(w, n, parts, segs, r)
+	pool.loop(w, n, parts, segs, r)
 	end := clock()
 	wall := time.Duration(end - r.t0)
 	if owner {
