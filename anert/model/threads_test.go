@@ -782,6 +782,7 @@ func TestHomedLoops(t *testing.T) {
 func TestAttnChain(t *testing.T) {
 	saved := tune
 	defer func() { setTune(saved) }()
+	tune.split = 0 // the step in loops (a split step's shares run none)
 	base := smallModel()
 	odd := base
 	odd.Dim, odd.Heads = 48, 4 // head dim 12: the BLAS path everywhere

@@ -132,14 +132,16 @@ type cpuTune struct {
 	attnChain int
 	// split: on 2 to this many goroutines, a step whose batch they divide runs as one share of the
 	// batch a goroutine, each share the whole pass on its goroutine alone, and their gradients
-	// summed (Model.splitWays, split.go); 0: never. 2: on this project's 2 cores (AMD EPYC, 7 Dec
+	// summed (Model.splitWays, split.go); 0: never. On this project's 2 cores (AMD EPYC, 7 Dec
 	// 2026, anebench --threads 2 --alt split=0) the default config's step took 229 ms split against
 	// 262 in loops (1.12×, faster split in all 8 groups, sign test p = 0.01; MFU 81% against 71%),
 	// as two single-goroutine processes had trained 1.23× the tokens of one on both cores
 	// (cpu16.sh teams). On 2 cores of the device's Xeon the step in loops took 0.985× the split
-	// step's time (faster in 4 of 8 groups: no difference), and on 4 of its cores split=4 took
-	// 0.964× the time of the step in loops (faster in 9 of 12 groups, p = 0.15): not yet a default
-	// there. The original's shape (batch 1) is never split.
+	// step's time (faster in 4 of 8 groups: no difference). On 4 of its cores split=4 took 0.964×,
+	// 0.990× and 0.961× the time of the step in loops (three runs, faster in 35 of 52 groups, sign
+	// test p ≈ 0.02): 4, so that 2 and 4 goroutines split a batch they divide (the default config's
+	// 4 sequences; RESULTS.md, "Results (16 cores, 7 Dec 2026, 09:36–10:11 UTC)"). The original's
+	// shape (batch 1) is never split.
 	split int
 	// teams: on more goroutines than split, a step whose batch and goroutines this many divide runs
 	// as this many shares, each the whole pass of its sequences on a team of goroutines with a
@@ -153,7 +155,7 @@ type cpuTune struct {
 	teams int
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 2}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 4}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
