@@ -61,18 +61,22 @@ func TestSplitStep(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 7))
 			n := tc.batch * tc.cfg.Seq
 			in0, tg0 := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
-			for step := range 2 { // no ZeroGrad: the second step adds to the first's gradients
-				in, tg := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
+			// both runs a step of ref in loops and of m as tc splits it, and returns their losses.
+			both := func(in, tg []uint16) (split, loops float64) {
 				tune.split, tune.teams = 0, 0
-				want, err := ref.ForwardBackward(in, tg, tc.batch, 0.5)
+				loops, err := ref.ForwardBackward(in, tg, tc.batch, 0.5)
 				if err != nil {
 					t.Fatal(err)
 				}
 				tune.split, tune.teams = tc.split, tc.teams
-				got, err := m.ForwardBackward(in, tg, tc.batch, 0.5)
-				if err != nil {
+				if split, err = m.ForwardBackward(in, tg, tc.batch, 0.5); err != nil {
 					t.Fatal(err)
 				}
+				return split, loops
+			}
+			for step := range 2 { // no ZeroGrad: the second step adds to the first's gradients
+				in, tg := randTokens(r, n, allIDs(tc.cfg.Vocab)), randTokens(r, n, allIDs(tc.cfg.Vocab))
+				got, want := both(in, tg)
 				if math.Abs(got-want) > 1e-6*want {
 					t.Fatalf("step %d: loss %v split, %v in loops", step, got, want)
 				}
@@ -133,17 +137,7 @@ func TestSplitStep(t *testing.T) {
 						t.Fatal("no deferred update on", tc.threads, "goroutines")
 					}
 				}
-				tune.split, tune.teams = 0, 0
-				want, err := ref.ForwardBackward(in0, tg0, tc.batch, 0.5)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tune.split, tune.teams = tc.split, tc.teams
-				got, err := m.ForwardBackward(in0, tg0, tc.batch, 0.5)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if math.Abs(got-want) > 1e-6*want {
+				if got, want := both(in0, tg0); math.Abs(got-want) > 1e-6*want {
 					t.Fatalf("after a deferred update: loss %v split, %v in loops", got, want)
 				}
 				if m.upd.on || m.upd.d.Left(1<<20) != 0 {
@@ -162,7 +156,11 @@ func TestSplitStep(t *testing.T) {
 			}
 			if blas.Backend != "go" && tc.shares > 1 {
 				tg[n-1] = 0
-				if a := testing.AllocsPerRun(2, func() { m.ForwardBackward(in, tg, tc.batch, 0.5) }); a != 0 {
+				// Over 10 steps: a pool worker that blocks on its channel right after a GC (which
+				// empties the runtime's sudog caches) gets a new sudog, an allocation counted here
+				// that is not the step's (2 of 25 runs of this test failed so over 2 steps); one a
+				// step still shows.
+				if a := testing.AllocsPerRun(10, func() { m.ForwardBackward(in, tg, tc.batch, 0.5) }); a != 0 {
 					t.Errorf("%g allocations a split step", a)
 				}
 			}

@@ -144,14 +144,7 @@ func (m *Model) fence(g int) {
 	g = min(g, len(u.ends)-1)
 	m.openUpdate()
 	u.d.RunTo(m.team.w, u.ends[g])
-	for ; u.fenced <= g; u.fenced++ {
-		want := int64(u.ends[u.fenced])
-		if u.fenced > 0 {
-			want -= int64(u.ends[u.fenced-1])
-		}
-		done := &u.done[u.fenced]
-		par.Await(func() bool { return done.Load() >= want })
-	}
+	u.fenced = u.awaitGroups(u.fenced, g)
 	if u.fenced == len(u.ends) {
 		u.d.Wait(m.team.w) // every part is done: this only closes d
 		u.on, u.apply = false, nil
@@ -188,14 +181,21 @@ func (m *Model) fenceOf(g int) {
 		m.updDrain = updDrainJob{d: &u.d, upto: u.ends[g]}
 		m.team.run(left, min(left, m.team.w), &m.updDrain)
 	}
-	for ; m.updFenced <= g; m.updFenced++ {
-		want := int64(u.ends[m.updFenced])
-		if m.updFenced > 0 {
-			want -= int64(u.ends[m.updFenced-1])
+	m.updFenced = u.awaitGroups(m.updFenced, g)
+}
+
+// awaitGroups returns when the parts of groups from to g are done (goroutines may still be running
+// them when it is called): g+1, the next group to wait for.
+func (u *updDeferred) awaitGroups(from, g int) int {
+	for ; from <= g; from++ {
+		want := int64(u.ends[from])
+		if from > 0 {
+			want -= int64(u.ends[from-1])
 		}
-		done := &u.done[m.updFenced]
+		done := &u.done[from]
 		par.Await(func() bool { return done.Load() >= want })
 	}
+	return from
 }
 
 // updDrainJob runs unclaimed parts of d below upto, one a item (none once all are claimed).
