@@ -156,11 +156,7 @@ func TestSplitStep(t *testing.T) {
 			}
 			if blas.Backend != "go" && tc.shares > 1 {
 				tg[n-1] = 0
-				// Over 10 steps: a pool worker that blocks on its channel right after a GC (which
-				// empties the runtime's sudog caches) gets a new sudog, an allocation counted here
-				// that is not the step's (2 of 25 runs of this test failed so over 2 steps); one a
-				// step still shows.
-				if a := testing.AllocsPerRun(10, func() { m.ForwardBackward(in, tg, tc.batch, 0.5) }); a != 0 {
+				if a := stepAllocs(func() { m.ForwardBackward(in, tg, tc.batch, 0.5) }); a != 0 { // 2 of 25 runs caught a sudog over 2 plain steps
 					t.Errorf("%g allocations a split step", a)
 				}
 			}
