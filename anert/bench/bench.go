@@ -280,7 +280,9 @@ func (r *Rig) Need() Memory {
 			}
 		}
 	}
-	return Memory{Weights: p, Grads: p, OptState: states, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
+	// A split step's replicas each hold a set of gradients; the shares' activations add up to the batch's.
+	grads := p * int64(r.Model.SplitShares(r.cfg.Train.Batch))
+	return Memory{Weights: p, Grads: grads, OptState: states, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
 }
 
 // Measure builds the spec's model with random weights and times optimizer steps on random tokens,

@@ -63,7 +63,8 @@ func TestMeasureTiny(t *testing.T) {
 	N := int64(spec.Config.Train.Batch * mc.Seq)
 	D, F, H, L, V := int64(mc.Dim), int64(mc.FFN), int64(mc.Heads), int64(mc.Layers), int64(mc.Vocab)
 	acts := 4 * (L*(8*N*D+3*N*F+2*N+N*H) + 2*N*D + N + N*V)
-	if want := (Memory{p, p, p, acts}); r.Need != want || r.Params != m.NumParams() {
+	// 2 goroutines split the batch of 2 in two: a replica's gradients besides the model's
+	if want := (Memory{p, 2 * p, p, acts}); r.Need != want || r.Params != m.NumParams() {
 		t.Fatalf("need %+v, want %+v (params %d)", r.Need, want, m.NumParams())
 	}
 	if d := math.Abs(r.Loss - math.Log(float64(mc.Vocab))); d > 0.5 {
@@ -400,6 +401,10 @@ func TestBatch(t *testing.T) {
 		r.Need.Activations != 3*base.Need.Activations || r.Need.Weights != base.Need.Weights {
 		t.Fatalf("batch %d: %d tokens (want %d), activations %d (want %d), weights %d (want %d)", r.Batch, r.Tokens(), 3*base.Tokens(),
 			r.Need.Activations, 3*base.Need.Activations, r.Need.Weights, base.Need.Weights)
+	}
+	// On 2 goroutines a batch they divide runs split in two: a replica's gradients count.
+	if base.Need.Grads != 2*base.Need.Weights || r.Need.Grads != 2*r.Need.Weights {
+		t.Errorf("split steps: gradients %d and %d, want twice the weights' %d", base.Need.Grads, r.Need.Grads, base.Need.Weights)
 	}
 	if got := o.ChildArgs(); !slices.Contains(got, "--batch") || !slices.Contains(got, "tiny=6") {
 		t.Errorf("child flags %q lack --batch tiny=6", got)

@@ -175,7 +175,7 @@ func WriteReport(w io.Writer, ms []Measured) {
 	}
 	tw.Flush()
 
-	fmt.Fprintln(w, "\nmemory (MiB): analytic need = weights + gradients + optimizer state + saved activations")
+	fmt.Fprintln(w, "\nmemory (MiB): analytic need = weights + gradients (a set for each share of a split step) + optimizer state + saved activations")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "config\tweights\tgrads\toptim\tactivations\tneed\tpeak RSS\tRSS/need\t")
 	for _, m := range ms {

@@ -63,6 +63,14 @@ func (m *Model) splitWays(batch, w int) (k, per int) {
 	return 1, w
 }
 
+// SplitShares is how many shares ForwardBackward splits a batch of batch sequences into on the
+// model's thread budget (1: none): each share past the first holds a set of gradients of its own
+// (a replica's), beside its sequences' activations.
+func (m *Model) SplitShares(batch int) int {
+	k, _ := m.splitWays(batch, par.Threads(m.threads))
+	return k
+}
+
 // forwardBackwardSplit is ForwardBackward as k shares of per goroutines each (see splitState).
 func (m *Model) forwardBackwardSplit(inputs, targets []uint16, batch int, gradScale float32, k, per int) (float64, error) {
 	if err := CheckBatch(inputs, targets, batch, m.cfg.Seq, m.cfg.Vocab); err != nil { // before any share adds to G

@@ -97,6 +97,9 @@ func TestSplitStep(t *testing.T) {
 			if shares := max(len(sp.ones), len(sp.teams), 1); shares != tc.shares {
 				t.Fatalf("%d shares, want %d", shares, tc.shares)
 			}
+			if k := m.SplitShares(tc.batch); k != tc.shares {
+				t.Fatalf("SplitShares = %d, the step split into %d", k, tc.shares)
+			}
 			var summed []*Model // the replicas whose gradients are added into the model's
 			if len(sp.ones) > 1 {
 				summed = sp.ones[1:]
