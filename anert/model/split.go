@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/anelab/anelab/anert/config"
 	"github.com/anelab/anelab/internal/par"
 )
 
@@ -48,7 +49,13 @@ type splitState struct {
 // tune.teams shares of w/tune.teams ≥ 2 goroutines (w > tune.split; tune.teams divides batch and
 // w); else k = 1, per = w.
 func (m *Model) splitWays(batch, w int) (k, per int) {
-	if _, cpu := m.backend.(*CPU); !cpu || w < 2 || m.cfg.Compact {
+	_, cpu := m.backend.(*CPU)
+	return splitOf(cpu, m.cfg.Compact, batch, w)
+}
+
+// splitOf is splitWays for a model on the CPU backend (cpu) or not, with vocab compaction or not.
+func splitOf(cpu, compact bool, batch, w int) (k, per int) {
+	if !cpu || w < 2 || compact {
 		return 1, w
 	}
 	if w <= tune.split {
@@ -68,6 +75,16 @@ func (m *Model) splitWays(batch, w int) (k, per int) {
 // (a replica's), beside its sequences' activations.
 func (m *Model) SplitShares(batch int) int {
 	k, _ := m.splitWays(batch, par.Threads(m.threads))
+	return k
+}
+
+// SplitSharesOf is SplitShares for a model of cfg on the CPU backend with a thread budget of
+// threads (0: all cores), before it is built: for a memory check (anert/train's checkMemory).
+func SplitSharesOf(cfg config.Model, batch, threads int) int {
+	if loadTune() != nil {
+		return 1 // New reports the bad ANELAB_CPU_TUNE
+	}
+	k, _ := splitOf(true, cfg.Compact, batch, par.Threads(threads))
 	return k
 }
 

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/anelab/anelab/anert/config"
+	"github.com/anelab/anelab/anert/model"
 )
 
 // peakRSSMB is the process's peak resident set size in MiB (ru_maxrss: KiB on Linux, bytes on macOS).
@@ -43,14 +44,35 @@ func AvailableMemory() int64 {
 }
 
 // checkMemory refuses, before anything is allocated, a CPU run whose analytic need (weights,
-// gradients, optimizer state, activations: config.MemoryNeed) exceeds the memory available:
-// otherwise the first large allocation ends the process with Go's "fatal error: out of memory"
-// and a page of stack, and nothing is recorded.
+// gradients, optimizer state, activations: config.MemoryNeed; on the CPU backend, a set of
+// gradients more for each share past the first of a split step, model.SplitSharesOf) exceeds the
+// memory available: otherwise the first large allocation ends the process with Go's "fatal
+// error: out of memory" and a page of stack, and nothing is recorded.
 func checkMemory(cfg config.Config, avail int64) error {
-	if need := cfg.MemoryNeed(); avail > 0 && need > float64(avail) {
-		return fmt.Errorf("the config needs %.1f GiB to train (weights, gradients, optimizer state, activations), "+
+	need, split := cfg.MemoryNeed(), ""
+	if cpuBackend(cfg) {
+		if k := model.SplitSharesOf(cfg.Model, cfg.Train.Batch, cfg.Train.Threads); k > 1 {
+			need += float64(k-1) * float64(cfg.Model.Params()) * 4
+			split = fmt.Sprintf("; with a set of gradients for each of the %d shares the step is split into on these "+
+				"threads, which ANELAB_CPU_TUNE=split=0 saves", k)
+		}
+	}
+	if avail > 0 && need > float64(avail) {
+		return fmt.Errorf("the config needs %.1f GiB to train (weights, gradients, optimizer state, activations%s), "+
 			"more than the %.1f GiB this machine has available: make the model (model.dim, model.layers, model.ffn, "+
-			"model.vocab) or the batch (train.batch, model.seq) smaller", need/(1<<30), float64(avail)/(1<<30))
+			"model.vocab) or the batch (train.batch, model.seq) smaller", need/(1<<30), split, float64(avail)/(1<<30))
 	}
 	return nil
+}
+
+// cpuBackend reports whether cfg trains on the CPU backend (newBackendOn): backend cpu, or auto
+// where there is no Neural Engine to pick.
+func cpuBackend(cfg config.Config) bool {
+	switch cfg.Backend {
+	case "cpu", "":
+		return true
+	case "auto":
+		return runtime.GOOS != "darwin" || runtime.GOARCH != "arm64"
+	}
+	return false
 }
