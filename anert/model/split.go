@@ -79,7 +79,7 @@ func (m *Model) SplitShares(batch int) int {
 }
 
 // SplitSharesOf is SplitShares for a model of cfg on the CPU backend with a thread budget of
-// threads (0: all cores), before it is built: for a memory check (anert/train's checkMemory).
+// threads (0: all cores), before it is built: for a memory check (anert/train's CheckMemory).
 func SplitSharesOf(cfg config.Model, batch, threads int) int {
 	if loadTune() != nil {
 		return 1 // New reports the bad ANELAB_CPU_TUNE

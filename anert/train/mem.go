@@ -43,12 +43,13 @@ func AvailableMemory() int64 {
 	return 0
 }
 
-// checkMemory refuses, before anything is allocated, a CPU run whose analytic need (weights,
-// gradients, optimizer state, activations: config.MemoryNeed; on the CPU backend, a set of
-// gradients more for each share past the first of a split step, model.SplitSharesOf) exceeds the
-// memory available: otherwise the first large allocation ends the process with Go's "fatal
-// error: out of memory" and a page of stack, and nothing is recorded.
-func checkMemory(cfg config.Config, avail int64) error {
+// CheckMemory refuses, before anything is allocated (here, and in kernel/harness before it starts a
+// run's process), a run whose analytic need (weights, gradients, optimizer state, activations:
+// config.MemoryNeed; on the CPU backend, a set of gradients more for each share past the first of a
+// split step, model.SplitSharesOf) exceeds the memory available: otherwise the first large
+// allocation ends the process with Go's "fatal error: out of memory" and a page of stack, and
+// nothing is recorded.
+func CheckMemory(cfg config.Config, avail int64) error {
 	need, split := cfg.MemoryNeed(), ""
 	if cpuBackend(cfg) {
 		if k := model.SplitSharesOf(cfg.Model, cfg.Train.Batch, cfg.Train.Threads); k > 1 {

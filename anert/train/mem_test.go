@@ -17,7 +17,7 @@ func TestCheckMemory(t *testing.T) {
 		avail int64
 		ok    bool
 	}{{int64(need) + 1, true}, {int64(need) - 1, false}, {0, true}} {
-		err := checkMemory(c, tc.avail)
+		err := CheckMemory(c, tc.avail)
 		if (err == nil) != tc.ok || err != nil && !strings.Contains(err.Error(), "GiB to train") {
 			t.Errorf("available %d for a need of %.0f: %v", tc.avail, need, err)
 		}
@@ -29,12 +29,12 @@ func TestCheckMemory(t *testing.T) {
 		avail int64
 		ok    bool
 	}{{int64(split) + 1, true}, {int64(split) - 1, false}} {
-		err := checkMemory(c, tc.avail)
+		err := CheckMemory(c, tc.avail)
 		if (err == nil) != tc.ok || err != nil && !strings.Contains(err.Error(), "2 shares") {
 			t.Errorf("2 threads, available %d for a need of %.0f: %v", tc.avail, split, err)
 		}
 	}
-	if c.Backend = "ane"; checkMemory(c, int64(need)+1) != nil {
+	if c.Backend = "ane"; CheckMemory(c, int64(need)+1) != nil {
 		t.Error("the ane backend's check counted a CPU split step's replicas")
 	}
 	if AvailableMemory() < 0 {

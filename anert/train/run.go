@@ -171,7 +171,7 @@ func newSession(cfg config.Config, ds *data.Dataset, opts Options, out io.Writer
 	var b model.Backend = model.NewCPU() // with cuda: the host copy for checkpoints and sampling
 	var err error
 	if !onGPU {
-		if err := checkMemory(cfg, AvailableMemory()); err != nil {
+		if err := CheckMemory(cfg, AvailableMemory()); err != nil {
 			return nil, err
 		}
 		if b, err = newBackendOn(cfg, opts.Device, out); err != nil {

@@ -212,10 +212,8 @@ func (h *Harness) prepare(ctx context.Context, job Job, cfg config.Config, r *le
 	if err := cfg.Validate(); err != nil {
 		return &Failure{Status: ledger.StatusInvalid, Msg: err.Error()}, ""
 	}
-	if need, avail := cfg.MemoryNeed(), train.AvailableMemory(); avail > 0 && need > float64(avail) {
-		return &Failure{Status: ledger.StatusInvalid, Msg: fmt.Sprintf("the config needs %s to train (weights, gradients, "+
-			"optimizer state, activations), more than the %s this machine has available: make the model or batch smaller",
-			mib(int64(need)), mib(avail))}, ""
+	if err := train.CheckMemory(cfg, train.AvailableMemory()); err != nil {
+		return &Failure{Status: ledger.StatusInvalid, Msg: err.Error()}, ""
 	}
 	if !job.Continue {
 		return nil, ""

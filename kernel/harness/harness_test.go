@@ -202,18 +202,25 @@ func TestContinue(t *testing.T) {
 	}
 }
 
-// Issue 10, defect 2: a NaN in one spec of a sweep is that spec's invalid row; the rest run.
-func TestNaNSpecInSweep(t *testing.T) {
-	h, _ := newLab(t)
-	runs, err := h.RunScript(context.Background(), filepath.Join("testdata", "nansweep.go"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(runs) != 2 || runs[0].Status != ledger.StatusInvalid || runs[1].Status != ledger.StatusOK {
-		t.Fatalf("runs %+v, want invalid then ok", runs)
-	}
-	if !strings.Contains(runs[0].Error, "optim.lr = NaN") {
-		t.Errorf("error %q does not name optim.lr", runs[0].Error)
+// A spec the lab refuses is that spec's invalid row, naming why, and the rest of the sweep runs:
+// a NaN learning rate (issue 10, defect 2), a model that needs more memory than the machine has
+// (refused before its process starts: train.CheckMemory).
+func TestInvalidSpecInSweep(t *testing.T) {
+	for _, tc := range []struct{ script, want string }{
+		{"nansweep.go", "optim.lr = NaN"},
+		{"oversized.go", "GiB to train"},
+	} {
+		h, _ := newLab(t)
+		runs, err := h.RunScript(context.Background(), filepath.Join("testdata", tc.script), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 2 || runs[0].Status != ledger.StatusInvalid || runs[1].Status != ledger.StatusOK {
+			t.Fatalf("%s: runs %+v, want invalid then ok", tc.script, runs)
+		}
+		if !strings.Contains(runs[0].Error, tc.want) {
+			t.Errorf("%s: error %q does not say %q", tc.script, runs[0].Error, tc.want)
+		}
 	}
 }
 

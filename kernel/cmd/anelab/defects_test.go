@@ -31,7 +31,7 @@ var issue10 = []struct {
 		"anert/config.TestValidateRefusesNonFiniteFloats",
 		"anert/config.TestFloatFieldsCoverEveryFloat",
 		"kernel/cmd/anelab.TestBadFlagsRefused",
-		"kernel/harness.TestNaNSpecInSweep",
+		"kernel/harness.TestInvalidSpecInSweep",
 	}},
 	{3, "an interrupted data preparation destroys the existing dataset", []string{
 		"kernel/cmd/anelab.TestKilledPreparationKeepsDataset",
@@ -50,6 +50,7 @@ var issue10 = []struct {
 		"kernel/cmd/anelab.TestBadFlagsRefused",
 		"kernel/cmd/anelab.TestOversizedTrainRefused",
 		"anert/train.TestCheckMemory",
+		"kernel/harness.TestInvalidSpecInSweep",
 	}},
 	{7, "`anelab results` and `best` fail on a read-only lab", []string{
 		"kernel/ledger.TestOpenReadOnly",
