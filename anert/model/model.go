@@ -140,6 +140,9 @@ func New(cfg config.Model, seed uint64, b Backend, opts ...Option) (*Model, erro
 	for _, o := range opts {
 		o(m)
 	}
+	if c, cpu := b.(*CPU); cpu && m.pool != nil {
+		c.pool = m.pool // the backend's loops run where the model's do
+	}
 
 	add := func(name string, g tensor.Group, shape ...int) *tensor.Param {
 		p := &tensor.Param{Name: name, Shape: shape, Group: g}

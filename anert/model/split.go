@@ -172,10 +172,7 @@ func (m *Model) splitShares(k, per int) (shares, sum []*Model, err error) {
 		if i == 0 {
 			g = m.gAll
 		}
-		pool := par.Team(i)
-		c := NewCPU()
-		c.pool = pool
-		r, err := New(m.cfg, 0, c, Threads(per), sharing(m.wAll, g), onPool(pool))
+		r, err := New(m.cfg, 0, NewCPU(), Threads(per), sharing(m.wAll, g), onPool(par.Team(i)))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -227,5 +224,5 @@ func (j *gradSumJob) Run(_, _, lo, hi int) {
 // when g is not nil.
 func sharing(w, g []float32) Option { return func(m *Model) { m.wAll, m.gAll = w, g } }
 
-// onPool makes a model run its loops on pool (a split step's team replica).
+// onPool makes a model run its loops on pool (a split step's team replica), its CPU backend's too.
 func onPool(pool *par.Pool) Option { return func(m *Model) { m.pool = pool } }

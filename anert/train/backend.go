@@ -36,6 +36,9 @@ func newBackend(cfg config.Config, out io.Writer) (model.Backend, error) {
 	return newBackendOn(cfg, nil, out)
 }
 
+// noANE reports whether this platform has no Neural Engine for backend auto to pick.
+func noANE() bool { return runtime.GOOS != "darwin" || runtime.GOARCH != "arm64" }
+
 // newBackendOn is newBackend with the ane backend's device given (nil: device.Open(cfg.Device)).
 func newBackendOn(cfg config.Config, dev device.Device, out io.Writer) (model.Backend, error) {
 	if dev != nil && cfg.Backend != "ane" {
@@ -65,7 +68,7 @@ func newBackendOn(cfg config.Config, dev device.Device, out io.Writer) (model.Ba
 		}
 		return acquireANE(dev, cfg, out)
 	case "auto":
-		if runtime.GOOS != "darwin" || runtime.GOARCH != "arm64" {
+		if noANE() {
 			fmt.Fprintf(out, "backend auto: cpu (no Neural Engine on %s/%s)\n", runtime.GOOS, runtime.GOARCH)
 			return model.NewCPU(), nil
 		}

@@ -73,7 +73,7 @@ func cpuBackend(cfg config.Config) bool {
 	case "cpu", "":
 		return true
 	case "auto":
-		return runtime.GOOS != "darwin" || runtime.GOARCH != "arm64"
+		return noANE()
 	}
 	return false
 }

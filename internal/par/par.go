@@ -691,36 +691,41 @@ func (j drainJob) Run(k, _, lo, hi int) {
 // to learn it). False when it ran none.
 func (p *Pool) fill(k, w int) bool {
 	slack := int64(-1)
-	for i := range len(p.deferred) + len(workers.deferred) {
-		var d *Deferred
-		switch {
-		case i < len(p.deferred):
-			d = p.deferred[i].Load()
-		case p != &workers: // a team pool's workers take the process pool's deferred parts too
-			d = workers.deferred[i-len(p.deferred)].Load()
-		}
+	ran, stop := p.fillFrom(&p.deferred, k, w, &slack)
+	if !ran && !stop && p != &workers {
+		ran, _ = p.fillFrom(&workers.deferred, k, w, &slack)
+	}
+	return ran
+}
+
+// fillFrom is fill over one pool's deferred jobs (slots): whether it ran a part, and whether the
+// loop in progress has no slack left for any (fill then looks no further). slack is fill's
+// estimate, made on first need (−1: not yet).
+func (p *Pool) fillFrom(slots *[maxDeferred]atomic.Pointer[Deferred], k, w int, slack *int64) (ran, stop bool) {
+	for i := range slots {
+		d := slots[i].Load()
 		if d == nil || !d.open() {
 			continue
 		}
 		if !slackFill.Load() {
 			if d.take(k, true, maxDeferParts) {
-				return true
+				return true, false
 			}
 			continue
 		}
-		if slack < 0 {
-			if slack = p.slack(w); slack <= 0 {
-				return false
+		if *slack < 0 {
+			if *slack = p.slack(w); *slack <= 0 {
+				return false, true
 			}
 		}
-		if n := d.partsRun.Load(); n > 0 && d.partNs.Load()/n > slack {
+		if n := d.partsRun.Load(); n > 0 && d.partNs.Load()/n > *slack {
 			continue
 		}
 		if d.take(k, true, maxDeferParts) {
-			return true
+			return true, false
 		}
 	}
-	return false
+	return false, false
 }
 
 // fillBackToBack makes a worker run deferred parts as filler back to back, without yielding
