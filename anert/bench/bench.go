@@ -282,7 +282,8 @@ func (r *Rig) Need() Memory {
 	}
 	// A split step's replicas each hold a set of gradients; the shares' activations add up to the batch's.
 	grads := p * int64(r.Model.SplitShares(r.cfg.Train.Batch))
-	return Memory{Weights: p, Grads: grads, OptState: states, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
+	// On many cores the layer matrices' transposed copies (model's wt) are weights too.
+	return Memory{Weights: p + int64(r.Model.TransposedFloats())*4, Grads: grads, OptState: states, Activations: int64(r.Model.SavedFloats(r.cfg.Train.Batch)) * 4}
 }
 
 // Measure builds the spec's model with random weights and times optimizer steps on random tokens,

@@ -12,6 +12,7 @@ void anelab_rmsnorm_fwd(float *out, float *rinv, const float *x, const float *g,
 void anelab_rmsnorm_bwd(float *dx, float *pg, const float *dout, const float *x, const float *rinv, const float *g, int rows, int d);
 void anelab_axpby(float *out, const float *x, const float *y, float a, long n);
 void anelab_scale(float *out, const float *x, float a, long n);
+void anelab_transpose_rows(float *t, const float *w, long rows, long cols, long r0, long r1);
 void anelab_rope(float *x, int rows, int r0, int T, int w, int ld, int hd, const float *cs, const float *sn, float sign);
 int anelab_attn_panel(void);
 int anelab_attn_select(int width);

@@ -220,13 +220,14 @@ func qkvProducts(t *team, s Shape, w *Layer, a *LayerActs) [3]gemmSpec {
 	if qkn {
 		qp, kp = a.QRaw, a.KRaw
 	}
-	gq, gk := linear(qp, a.Xn, w.Wq.W, n, d, d), linear(kp, a.Xn, w.Wk.W, n, d, kvd)
+	wt := w.t()
+	gq, gk := proj(qp, a.Xn, w.Wq, wt.Wq, n, d, d), proj(kp, a.Xn, w.Wk, wt.Wk, n, d, kvd)
 	if s.Cos != nil && !qkn {
 		t.ropeQ = ropeTile{x: q, cos: s.Cos, sin: s.Sin, T: s.T, ld: d, hd: s.HD, sign: 1}
 		t.ropeK = ropeTile{x: k, cos: s.Cos, sin: s.Sin, T: s.T, ld: kvd, hd: s.HD, sign: 1}
 		gq.post, gq.unit, gk.post, gk.unit = &t.ropeQ, s.HD, &t.ropeK, s.HD
 	}
-	return [3]gemmSpec{gq, gk, linear(v, a.Xn, w.Wv.W, n, d, kvd)}
+	return [3]gemmSpec{gq, gk, proj(v, a.Xn, w.Wv, wt.Wv, n, d, kvd)}
 }
 
 // qkvPlain reports whether the projections' grid (qkvProducts) is all of qkvForward and of

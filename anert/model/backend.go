@@ -65,7 +65,21 @@ type Layer struct {
 	W1, W3         *tensor.Param // [F, D]; W3 only for SwiGLU (nil for a plain MLP)
 	W2             *tensor.Param // [D, F]
 	QNorm, KNorm   *tensor.Param // [HD] QK-norm gains shared by the heads; nil without QK-norm
+
+	// T, when set, is the layer's matrices transposed, current for this forward pass: the CPU
+	// backend's forward products read them instead (transposed.go). Other backends ignore it.
+	T *LayerT
 }
+
+// t is the layer's transposed matrices, or none (every field nil).
+func (y *Layer) t() *LayerT {
+	if y.T == nil {
+		return &noT
+	}
+	return y.T
+}
+
+var noT LayerT
 
 // LayerActs is one layer's activations and gradient scratch. Every matrix is token-major
 // row-major: [N, C] has token row r = b·T + t (sequence b, position t) at offset r·C. In the

@@ -117,7 +117,7 @@ func (c *CPU) AttnForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	blk := min(c.block(), s.T)
 	*j = attnFwdJob{c: c, s: s, a: a, blk: blk, nb: (s.T + blk - 1) / blk, byPair: byPair && stages > 0}
 	items := s.B * s.H * j.nb
-	o := linear(a.O, a.A, w.Wo.W, n, d, d)
+	o := proj(a.O, a.A, w.Wo, w.t().Wo, n, d, d)
 	o.rowPost = rows
 	if stages >= 2 && qkvPlain(s, w) {
 		qkv := qkvProducts(t, s, w, a)
@@ -316,15 +316,16 @@ func (c *CPU) FFNForward(l int, s Shape, w *Layer, a *LayerActs) error {
 	t := c.team(s)
 	rows, _ := c.takeFused()
 	n, d, f := s.N, s.D, s.F
-	y := linear(a.Y, a.Gate, w.W2.W, n, f, d)
+	wt := w.t()
+	y := proj(a.Y, a.Gate, w.W2, wt.W2, n, f, d)
 	y.rowPost = rows
 	if s.Act != SwiGLU { // a plain MLP (arch.go): Gate = act(H1) on each block of H1
-		h1 := linear(a.H1, a.X2n, w.W1.W, n, d, f)
+		h1 := proj(a.H1, a.X2n, w.W1, wt.W1, n, d, f)
 		h1.post = c.actPost(actJob{act: s.Act, out: a.Gate[:n*f], h: a.H1[:n*f]}, f)
 		t.gemmChain([]gemmSpec{h1}, []gemmSpec{y})
 		return nil
 	}
-	h1, h3 := linear(a.H1, a.X2n, w.W1.W, n, d, f), linear(a.H3, a.X2n, w.W3.W, n, d, f)
+	h1, h3 := proj(a.H1, a.X2n, w.W1, wt.W1, n, d, f), proj(a.H3, a.X2n, w.W3, wt.W3, n, d, f)
 	h3.post = swigluPost(t, swigluJob{gate: a.Gate[:n*f], h1: a.H1[:n*f], h3: a.H3[:n*f]}, f)
 	t.gemmChain([]gemmSpec{h1, h3}, []gemmSpec{y})
 	return nil

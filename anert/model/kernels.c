@@ -341,3 +341,20 @@ void anelab_attn_bwd(float *dq, float *dk, float *dv, const float *da, const flo
 		attn_bwdgen(dq, dk, dv, da, q, k, v, lse, ws1, ws2, T, hd, ld, scale);
 	}
 }
+
+// Wᵀ[c, r] = W[r, c] for the rows [r0, r1) of W [rows, cols] (transposeRowsGo): in tiles of 16
+// rows × 16 columns, so that each column of a tile is one run of Wᵀ (a cache line when aligned)
+// and its 16 rows of W stay in L1 while the tile's columns are written.
+KERNEL void anelab_transpose_rows(float *restrict t, const float *restrict w, long rows, long cols, long r0, long r1) {
+	for (long rb = r0; rb < r1; rb += 16) {
+		long re = rb + 16 < r1 ? rb + 16 : r1;
+		for (long cb = 0; cb < cols; cb += 16) {
+			long ce = cb + 16 < cols ? cb + 16 : cols;
+			for (long c = cb; c < ce; c++) {
+				float *restrict d = t + c * rows;
+				SIMD
+				for (long r = rb; r < re; r++) d[r] = w[r * cols + c];
+			}
+		}
+	}
+}

@@ -171,3 +171,10 @@ func attnHeadBackwardFused(dq, dk, dv, da, q, k, v, lse, ws1, ws2 []float32, T, 
 	C.anelab_attn_bwd(fp(dq), fp(dk), fp(dv), fp(da), fp(q), fp(k), fp(v), fp(lse), fp(ws1), fp(ws2),
 		C.int(T), C.int(hd), C.int(ld), C.float(scale))
 }
+
+func transposeRows(t, w []float32, rows, cols, r0, r1 int) {
+	if r1 > r0 {
+		_, _ = t[len(w)-1], w[rows*cols-1]
+		C.anelab_transpose_rows(fp(t), fp(w), C.long(rows), C.long(cols), C.long(r0), C.long(r1))
+	}
+}

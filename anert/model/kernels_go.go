@@ -32,3 +32,5 @@ func attnRowsForwardFused(a, lse, q, k, v, ws []float32, hd, ld int, scale float
 func attnHeadBackwardFused(dq, dk, dv, da, q, k, v, lse, ws1, ws2 []float32, T, hd, ld int, scale float32) {
 	panic("model: no fused attention in the pure-Go build")
 }
+
+func transposeRows(t, w []float32, rows, cols, r0, r1 int) { transposeRowsGo(t, w, rows, cols, r0, r1) }

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/anelab/anelab/anert/blas"
+	"github.com/anelab/anelab/anert/tensor"
 	"github.com/anelab/anelab/internal/par"
 )
 
@@ -538,6 +539,15 @@ func (g *gemmSpec) block(r0, r1, c0, c1 int, beta float32) {
 // (overwritten).
 func linear(y, x, wt []float32, n, in, out int) gemmSpec {
 	return gemmSpec{false, true, n, out, in, 1, x, in, wt, in, 0, y, out, nil, 0, nil}
+}
+
+// proj is linear from the weights w or, when the layer has it (Layer.T), from their transposed
+// copy wT [in, out]: y = x·(Wᵀ), a product whose B lies as it is read (transposed.go).
+func proj(y, x []float32, w *tensor.Param, wT []float32, n, in, out int) gemmSpec {
+	if wT == nil {
+		return linear(y, x, w.W, n, in, out)
+	}
+	return gemmSpec{false, false, n, out, in, 1, x, in, wT, out, 0, y, out, nil, 0, nil}
 }
 
 // linearInput is the spec of dx = beta·dx + dy·W for dy [n, out], W [out, in], dx [n, in].

@@ -88,6 +88,8 @@ type Model struct {
 	dwd     dwDeferred         // the weight gradients as deferred work (many cores, see dwDeferred)
 	upd     updDeferred        // an optimizer update as deferred work in the next forward pass (DeferUpdate)
 	split   splitState         // the replicas of a step split over its goroutines (split.go)
+	replica bool               // a split step's replica, reading another model's weights (sharing)
+	wt      wtState            // the layer matrices transposed, on many cores (transposed.go)
 	// a team replica's fences of its parent's deferred update (fenceOf)
 	updOf     *updDeferred
 	updFenced int
@@ -286,7 +288,10 @@ func (m *Model) ZeroGrad() {
 
 // WeightsChanged must be called after every change of the weights (each optimizer update, a
 // checkpoint load): it lets the backend restage its copy of them.
-func (m *Model) WeightsChanged() { m.backend.WeightsChanged() }
+func (m *Model) WeightsChanged() {
+	m.staleWT()
+	m.backend.WeightsChanged()
+}
 
 // SetActive turns on vocab compaction with the given active ids (sorted, unique, in
 // [0, Vocab); normally every id seen in the data, train and validation): the classifier, softmax

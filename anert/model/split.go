@@ -222,7 +222,7 @@ func (j *gradSumJob) Run(_, _, lo, hi int) {
 // sharing makes New build a replica that reads w as its weights (another model's wAll, of the
 // same config) instead of drawing its own, and adds its gradients into g (another model's gAll)
 // when g is not nil.
-func sharing(w, g []float32) Option { return func(m *Model) { m.wAll, m.gAll = w, g } }
+func sharing(w, g []float32) Option { return func(m *Model) { m.wAll, m.gAll, m.replica = w, g, true } }
 
 // onPool makes a model run its loops on pool (a split step's team replica), its CPU backend's too.
 func onPool(pool *par.Pool) Option { return func(m *Model) { m.pool = pool } }

@@ -229,6 +229,7 @@ func (m *Model) forwardLayers(inputs []uint16, s Shape) error {
 	acts, b := m.buf.acts, &m.buf
 	// x = E[ids], then x_n = RMSNorm(x, g_attn) of the first layer: one chain over blocks of rows.
 	// With a deferred update, each fence first finishes the weights the next call reads.
+	m.currentWT(s.Workers)
 	m.fence(updFirst)
 	t.rowLoop(n, t.embedOp(acts[0].X, m.Embed.W, inputs[:n], d),
 		t.rmsnormOp(acts[0].Xn, acts[0].RAtt, acts[0].X, m.Layers[0].AttnNorm.W, d, eps))

@@ -153,6 +153,13 @@ type cpuTune struct {
 	// whose work no other team can take (RESULTS.md, "Results (16 cores, 7 Dec 2026, 09:36–09:47
 	// UTC)").
 	teams int
+
+	// transW: where the update is deferred (many cores), the forward products read a transposed
+	// copy of each layer matrix, written by the update's parts (transposed.go): x·(Wᵀ) blocks
+	// read B as it lies, which oneDNN's no-copy kernels ran 1.1–1.4× faster than x·Wᵀ blocks of
+	// the same shapes on this project's 2 cores (instep, 7 Dec 2026). Off: not yet measured in
+	// the 16-core step (ALTS="wt=1" bash anert/bench/cpu16.sh ab).
+	transW bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 4}
@@ -196,7 +203,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.

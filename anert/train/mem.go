@@ -57,6 +57,10 @@ func CheckMemory(cfg config.Config, avail int64) error {
 			split = fmt.Sprintf("; with a set of gradients for each of the %d shares the step is split into on these "+
 				"threads, which ANELAB_CPU_TUNE=split=0 saves", k)
 		}
+		if f := model.TransposedFloatsOf(cfg.Model, cfg.Train.Threads); f > 0 {
+			need += float64(f) * 4
+			split += "; with the layer matrices' transposed copies, which ANELAB_CPU_TUNE=wt=0 saves"
+		}
 	}
 	if avail > 0 && need > float64(avail) {
 		return fmt.Errorf("the config needs %.1f GiB to train (weights, gradients, optimizer state, activations%s), "+
