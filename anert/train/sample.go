@@ -36,6 +36,7 @@ func LoadModel(path string) (*model.Model, *ckpt.Checkpoint, error) {
 	if err := c.Restore(m.Params(), ckpt.ModelPrefix, c.Config.Model); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	m.WeightsChanged() // as after every change of the weights (a backend's copies of them)
 	// A checkpoint of a diverged model would sample garbage with no error: refuse it by name.
 	for _, p := range m.Params() {
 		for i, w := range p.W {
