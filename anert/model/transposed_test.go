@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -162,5 +163,22 @@ func TestTransposeRange(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkTransposeChunk times what wt adds to a deferred update's part: one part (updChunk
+// elements) of a layer matrix written into its copy (anert/bench/RESULTS.md, 7 Dec 2026).
+func BenchmarkTransposeChunk(b *testing.B) {
+	for _, sh := range [][2]int{{256, 256}, {768, 256}, {256, 768}} {
+		rows, cols := sh[0], sh[1]
+		w := make([]float32, rows*cols)
+		wt := &wtState{of: [][]float32{make([]float32, rows*cols)}, rows: []int{rows}}
+		b.Run(fmt.Sprintf("w=%dx%d", rows, cols), func(b *testing.B) {
+			b.SetBytes(updChunk * 8) // read and written
+			for i := 0; i < b.N; i++ {
+				lo := i * updChunk % len(w)
+				wt.transposeRange(w, 0, lo, min(lo+updChunk, len(w)))
+			}
+		})
 	}
 }
