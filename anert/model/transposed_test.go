@@ -34,19 +34,8 @@ func TestTransposedWeights(t *testing.T) {
 			tc.edit(&cfg)
 			o := config.Default().Optim
 			o.LR = 1e-2
-			mk := func() (*Model, optim.Optimizer) {
-				m, err := New(cfg, 3, NewCPU(), Threads(16))
-				if err != nil {
-					t.Fatal(err)
-				}
-				op, err := optim.New(o, m.Params(), optim.Threads(16))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return m, op
-			}
-			plain, opA := mk()
-			wt, opB := mk()
+			plain, opA := modelOn16(t, cfg, o)
+			wt, opB := modelOn16(t, cfg, o)
 			slow := &slowDeferrer{Model: wt}
 			r := rand.New(rand.NewPCG(7, 7))
 			read := 0

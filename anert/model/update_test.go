@@ -32,19 +32,8 @@ func TestDeferredUpdate(t *testing.T) {
 			tc.edit(&cfg)
 			o := config.Default().Optim
 			o.Name, o.LossScale, o.GradClip, o.WeightDecay = tc.opt, 64, 1, 0.1
-			mk := func() (*Model, optim.Optimizer) {
-				m, err := New(cfg, 3, NewCPU(), Threads(16))
-				if err != nil {
-					t.Fatal(err)
-				}
-				op, err := optim.New(o, m.Params(), optim.Threads(16))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return m, op
-			}
-			inPlace, opA := mk()
-			deferred, opB := mk()
+			inPlace, opA := modelOn16(t, cfg, o)
+			deferred, opB := modelOn16(t, cfg, o)
 			slow := &slowDeferrer{Model: deferred}
 			r := rand.New(rand.NewPCG(6, 6))
 			deferredSteps := 0
@@ -91,6 +80,20 @@ func TestDeferredUpdate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// modelOn16 is a model of cfg (seed 3) and its optimizer o, both on 16 goroutines.
+func modelOn16(t *testing.T, cfg config.Model, o config.Optim) (*Model, optim.Optimizer) {
+	t.Helper()
+	m, err := New(cfg, 3, NewCPU(), Threads(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := optim.New(o, m.Params(), optim.Threads(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, op
 }
 
 // slowDeferrer defers a Model's updates with every part slowed by 200 µs.
