@@ -13,8 +13,11 @@ type AsyncBackend interface {
 }
 
 // async reports whether the model's backend asks for the asynchronous weight gradients.
-func (m *Model) async() bool {
-	a, ok := m.backend.(AsyncBackend)
+func (m *Model) async() bool { return isAsync(m.backend) }
+
+// isAsync reports whether backend b runs the weight gradients on its dW worker.
+func isAsync(b Backend) bool {
+	a, ok := b.(AsyncBackend)
 	return ok && a.Async()
 }
 

@@ -343,11 +343,17 @@ func (m *Model) classes() int {
 // two together, ×3 for training. Extra work the implementation does (masked blocks, recomputing
 // P in the backward pass) is not counted.
 func (m *Model) FLOPsPerToken() float64 {
-	L, D, F, T := float64(m.cfg.Layers), float64(m.cfg.Dim), float64(m.cfg.FFN), float64(m.cfg.Seq)
-	KVD, M := float64(m.cfg.KV()*m.cfg.HeadDim()), 3.0
-	if m.act != SwiGLU {
-		M = 2
-	}
-	P := L*(2*D*D+2*D*KVD+M*D*F) + float64(m.classes())*D
+	L, D, T := float64(m.cfg.Layers), float64(m.cfg.Dim), float64(m.cfg.Seq)
+	P := float64(layerMatrixFloats(m.cfg)) + float64(m.classes())*D
 	return 6*P + 6*L*D*(T+1)
+}
+
+// layerMatrixFloats is the elements of every layer's matrices: L·(2·D² + 2·D·KVD + M·D·F), M = 3
+// for SwiGLU (W1, W3, W2), 2 for a plain MLP.
+func layerMatrixFloats(cfg config.Model) int {
+	d, f, kvd, mats := cfg.Dim, cfg.FFN, cfg.KV()*cfg.HeadDim(), 3
+	if act, _ := ActOf(cfg); act != SwiGLU {
+		mats = 2
+	}
+	return cfg.Layers * (2*d*d + 2*d*kvd + mats*d*f)
 }

@@ -593,9 +593,12 @@ type dwJob struct {
 }
 
 // defers reports whether a backward pass on w goroutines defers its weight gradients.
-func (m *Model) defers(w int) bool {
-	_, cpu := m.backend.(gemmFuser)
-	return cpu && tune.deferMin > 0 && w >= tune.deferMin && !m.async()
+func (m *Model) defers(w int) bool { return defersOn(m.backend, w) }
+
+// defersOn is defers for a model on backend b: the CPU backend (a gemmFuser, never async).
+func defersOn(b Backend, w int) bool {
+	_, cpu := b.(gemmFuser)
+	return cpu && tune.deferMin > 0 && w >= tune.deferMin && !isAsync(b)
 }
 
 // dwSlot is the job of kind (dwFFN, dwAttn) for layer l.

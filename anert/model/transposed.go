@@ -26,7 +26,6 @@ import (
 
 // wtState is a model's transposed copies.
 type wtState struct {
-	all    []float32   // every copy, in Params order
 	of     [][]float32 // Params()[i]'s copy, nil for a parameter without one
 	rows   []int       // Params()[i]'s rows (out)
 	layers []LayerT    // Layer l's copies (Layer.T points here during a forward pass that reads them)
@@ -39,8 +38,12 @@ type wtState struct {
 type LayerT struct{ Wq, Wk, Wv, Wo, W1, W3, W2 []float32 }
 
 // keepsWT reports whether a forward pass on w goroutines reads transposed copies.
-func (m *Model) keepsWT(w int) bool {
-	return tune.transW && !m.replica && tune.update && m.defers(w)
+func (m *Model) keepsWT(w int) bool { return !m.replica && keepsWTOn(m.backend, w) }
+
+// keepsWTOn reports whether a model (not a replica) on backend b keeps copies on w goroutines:
+// with wt, where its update is deferred (DefersUpdate).
+func keepsWTOn(b Backend, w int) bool {
+	return tune.transW && tune.update && defersOn(b, w)
 }
 
 // currentWT makes the copies current for a forward pass on w goroutines, or drops them from the
@@ -81,34 +84,24 @@ func (m *Model) staleWT() {
 // allocWT makes room for the copies of every layer matrix.
 func (m *Model) allocWT() {
 	wt := &m.wt
+	wt.of, wt.rows = make([][]float32, len(m.params)), make([]int, len(m.params))
+	wt.layers = make([]LayerT, len(m.Layers))
 	idx := make(map[*tensor.Param]int, len(m.params))
 	for i, p := range m.params {
 		idx[p] = i
 	}
-	total := 0
-	mats := func(y *Layer) []*tensor.Param { return []*tensor.Param{y.Wq, y.Wk, y.Wv, y.Wo, y.W1, y.W3, y.W2} }
-	for l := range m.Layers {
-		for _, p := range mats(&m.Layers[l]) {
-			if p != nil {
-				total += p.Size()
-			}
+	copyOf := func(p *tensor.Param) []float32 {
+		if p == nil {
+			return nil
 		}
+		i := idx[p]
+		wt.of[i], wt.rows[i] = make([]float32, p.Size()), p.Shape[0]
+		return wt.of[i]
 	}
-	wt.all = make([]float32, total)
-	wt.of, wt.rows = make([][]float32, len(m.params)), make([]int, len(m.params))
-	wt.layers = make([]LayerT, len(m.Layers))
-	off := 0
 	for l := range m.Layers {
-		y, c := &m.Layers[l], &wt.layers[l]
-		for k, p := range mats(y) {
-			if p == nil {
-				continue
-			}
-			i, n := idx[p], p.Size()
-			wt.of[i], wt.rows[i] = wt.all[off:off+n:off+n], p.Shape[0]
-			off += n
-			*[]*[]float32{&c.Wq, &c.Wk, &c.Wv, &c.Wo, &c.W1, &c.W3, &c.W2}[k] = wt.of[i]
-		}
+		y := &m.Layers[l]
+		wt.layers[l] = LayerT{Wq: copyOf(y.Wq), Wk: copyOf(y.Wk), Wv: copyOf(y.Wv), Wo: copyOf(y.Wo),
+			W1: copyOf(y.W1), W3: copyOf(y.W3), W2: copyOf(y.W2)}
 	}
 }
 
@@ -179,12 +172,8 @@ func TransposedFloatsOf(cfg config.Model, threads int) int {
 // transposedFloats is the layer matrices' floats when a model of cfg on backend b keeps copies
 // on w goroutines (keepsWT), else 0.
 func transposedFloats(cfg config.Model, b Backend, w int) int {
-	if _, cpu := b.(gemmFuser); !cpu || !tune.transW || !tune.update || tune.deferMin == 0 || w < tune.deferMin {
+	if !keepsWTOn(b, w) {
 		return 0
 	}
-	d, f, kvd, mats := cfg.Dim, cfg.FFN, cfg.KV()*cfg.HeadDim(), 3
-	if cfg.Act != "" && cfg.Act != "swiglu" {
-		mats = 2
-	}
-	return cfg.Layers * (2*d*d + 2*d*kvd + mats*d*f)
+	return layerMatrixFloats(cfg)
 }

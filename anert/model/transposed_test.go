@@ -78,8 +78,12 @@ func TestTransposedWeights(t *testing.T) {
 			}
 			wt.FinishUpdate()
 			checkTransposed(t, wt)
-			if f, of := wt.TransposedFloats(), TransposedFloatsOf(cfg, 16); f != len(wt.wt.all) || of != f {
-				t.Fatalf("TransposedFloats = %d, TransposedFloatsOf = %d; the copies hold %d", f, of, len(wt.wt.all))
+			held := 0
+			for _, c := range wt.wt.of {
+				held += len(c)
+			}
+			if f, of := wt.TransposedFloats(), TransposedFloatsOf(cfg, 16); f != held || of != f {
+				t.Fatalf("TransposedFloats = %d, TransposedFloatsOf = %d; the copies hold %d", f, of, held)
 			}
 
 			// On 2 goroutines the update runs in place and the layers read W.

@@ -36,12 +36,12 @@ type updDeferred struct {
 	on     bool // an update is deferred
 	open   bool // and offered to the pool (at the first fence)
 	apply  func(i, lo, hi int)
-	ws     [][]float32 // with wt: each parameter's weights, which a part writes into its transposed copy
-	wt     *wtState
-	parts  []updPart      // every parameter's chunks, group by group in the order the forward pass needs them
-	ends   []int          // group g's parts are parts[ends[g−1]:ends[g]]
-	done   []atomic.Int64 // parts of group g finished
-	fenced int            // groups fenced so far
+	wt     *wtState        // with wt: the copies a part writes the weights it updated into
+	params []*tensor.Param // the model's, whose weights those are
+	parts  []updPart       // every parameter's chunks, group by group in the order the forward pass needs them
+	ends   []int           // group g's parts are parts[ends[g−1]:ends[g]]
+	done   []atomic.Int64  // parts of group g finished
+	fenced int             // groups fenced so far
 	d      par.Deferred
 }
 
@@ -53,7 +53,7 @@ func (u *updDeferred) Run(_, _, lo, hi int) {
 	for _, p := range u.parts[lo:hi] {
 		u.apply(p.i, p.lo, p.hi)
 		if u.wt != nil {
-			u.wt.transposeRange(u.ws[p.i], p.i, p.lo, p.hi)
+			u.wt.transposeRange(u.params[p.i].W, p.i, p.lo, p.hi)
 		}
 		u.done[p.g].Add(1)
 	}
@@ -132,13 +132,8 @@ func (m *Model) DeferUpdate(apply func(i, lo, hi int)) bool {
 		u.done[g].Store(0)
 	}
 	u.on, u.open, u.apply, u.fenced = true, false, apply, 0
-	u.wt = nil
+	u.wt, u.params = nil, m.params
 	if m.wt.of != nil { // the parts write the copies too, which makes them current (transposed.go)
-		if u.ws == nil {
-			for _, p := range m.params {
-				u.ws = append(u.ws, p.W)
-			}
-		}
 		u.wt, m.wt.fresh = &m.wt, true
 	}
 	return true
