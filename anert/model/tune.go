@@ -157,12 +157,14 @@ type cpuTune struct {
 	// transW: where the update is deferred (many cores), the forward products read a transposed
 	// copy of each layer matrix, written by the update's parts (transposed.go): x·(Wᵀ) blocks
 	// read B as it lies, which oneDNN's no-copy kernels ran 1.1–1.4× faster than x·Wᵀ blocks of
-	// the same shapes on this project's 2 cores (instep, 7 Dec 2026). Off: not yet measured in
-	// the 16-core step (ALTS="wt=1" bash anert/bench/cpu16.sh ab).
+	// the same shapes on this project's 2 cores (instep, 7 Dec 2026). In the 16-core step the
+	// default config took 0.951× and 0.958× the time without it (faster in 9 of 12 and 15 of 24
+	// groups), the original 0.969× (5 of 6) and 1.011× (5 of 12): RESULTS.md, "Results (16
+	// cores, 7 Dec 2026, 13:40–14:00 UTC)"; ALTS="wt=0" bash anert/bench/cpu16.sh ab.
 	transW bool
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 4}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 4, transW: true}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
