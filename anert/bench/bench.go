@@ -196,6 +196,8 @@ type Result struct {
 	Loops         *LoopProfile `json:",omitempty"` // with Options.ProfileLoops
 	// AltTune is the scheduling the Alt steps ran with (model.TuneString), with Options.Alt.
 	AltTune string `json:",omitempty"`
+	// AltNeed is Need under that scheduling (its split's gradient sets, wt's copies), with Options.Alt.
+	AltNeed *Memory `json:",omitempty"`
 }
 
 // Tokens is the number of tokens per optimizer step.
@@ -343,6 +345,8 @@ func Measure(spec Spec, o Options) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		need := rig.Need()
+		res.AltNeed = &need
 		restore()
 	}
 	var sg Burst
@@ -503,6 +507,9 @@ func (r Result) Variant(alt bool) Result {
 	if alt {
 		v.Name += "+alt"
 		v.Loops = nil
+		if r.AltNeed != nil {
+			v.Need = *r.AltNeed
+		}
 	}
 	return v
 }

@@ -456,6 +456,17 @@ func TestAlt(t *testing.T) {
 		a.Loops == nil || b.Loops != nil {
 		t.Fatalf("variants: %d and %d steps, %q; loop profiles %v, %v", len(a.Steps), len(b.Steps), b.Name, a.Loops != nil, b.Loops != nil)
 	}
+	// The alternative's row counts the memory its scheduling needs: without the split (split=0),
+	// one set of gradients where the 2-goroutine step keeps one a share.
+	so := o
+	so.Alt, so.ProfileLoops = "split=0", false
+	rs, err := Measure(tinySpec(), so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := rs.Variant(false).Need, rs.Variant(true).Need; a.Grads != 2*b.Grads || a.Weights != b.Weights {
+		t.Errorf("memory need %+v, with split=0 %+v: want half the gradients", a, b)
+	}
 	var out bytes.Buffer
 	if err := Run(&out, RunOptions{Specs: []Spec{tinySpec()}, Options: o}); err != nil {
 		t.Fatal(err)
