@@ -14,9 +14,20 @@
 //           order split into T contiguous ranges, thread t first taking those of range
 //           (t + SHIFT) mod T — with SHIFT=0 the blocks whose rows of x it has just written —
 //           then taking what is left of the others' ranges in turn (stealing)
+//   mode 6: as 0, but each block through an AVX-512 kernel of our own (anelab_own_nn.h; NN only: B read
+//           in place, 8×32 tiles of C in registers; -DANELAB_NN_MR=12 -DANELAB_NN_NV=2 etc. for
+//           other tiles, -DANELAB_NN_PACK=1 to copy B's panels contiguous first)
 //   mode 5: as 0, but each block through oneDNN's matmul primitive (its brgemm kernels; W read
 //           from its place with strides, no packed copy), one primitive per block shape, created
 //           once; a stream and a scratchpad per thread (scratchpad mode user), memory objects per call
+// WRITEW (modes 0, 4, 6): each round every thread also rewrites its share of W before the barrier,
+// as the step's deferred update writes a layer's matrix (or its transposed copy) just before the
+// layer's products read it: 1 plain stores; 2 plain stores, each line then pushed to the shared L3
+// (cldemote: a no-op on CPUs without it); 3 non-temporal stores (to memory, past the caches).
+// EVICT=MB: each round every thread first sweeps a buffer of that many MB of its own (the step's
+// other work between two uses of the same matrix).
+// PREF=1: after that, still before the barrier (untimed, as in a wait the step has anyway), every
+// thread prefetches all of W into its L2 (prefetcht1 a line), so that its blocks find W near.
 // Environment: PIN=1 pins thread t to CPU t; SHIFT (mode 4) moves each thread's range; LIB=mkl runs
 // modes 0, 3 and 4 on Intel MKL's cblas_sgemm instead of dnnl_sgemm (libmkl_rt.so, found through
 // LD_LIBRARY_PATH, its sequential layer; Debian non-free's libmkl-rt and the libraries it loads).
@@ -34,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "anelab_own_nn.h"
 typedef long dim_t;
 extern int pk_size(const char*, const char*, const char*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, size_t*, _Bool*) __asm__("_ZN4dnnl4impl3cpu19sgemm_pack_get_sizeEPKcS3_S3_PKlS5_S5_S5_S5_PmPb");
 extern int pk_pack(const char*, const char*, const char*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, const dim_t*, const float*, float*) __asm__("_ZN4dnnl4impl3cpu10sgemm_packEPKcS3_S3_PKlS5_S5_S5_S5_PKfPf");
@@ -43,7 +55,17 @@ static int T, M, N, K, PM, PN, TB, MODE, ROUNDS;
 static float *X, *W, *Y, **PK; static size_t pksz;
 static atomic_int next, packnext; static atomic_int *ready; static atomic_int own[256]; static int SHIFT, PIN;
 static pthread_barrier_t bar;
-static double tgemm[256];
+static double tgemm[256]; static int WRITEW, EVICT, PREF;
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static void writew(int t, int r) { long per = (long)N*K/T/16*16, lo = per*t, hi = t == T-1 ? (long)N*K : lo + per;
+  float f = (r & 1) ? 1.0001f : 0.9999f;
+  if (WRITEW == 3) { long i = lo; for (; i + 16 <= hi; i += 16) _mm512_stream_ps(W + i, _mm512_mul_ps(_mm512_load_ps(W + i), _mm512_set1_ps(f)));
+    for (; i < hi; i++) W[i] *= f;
+    _mm_sfence(); return; }
+  for (long i = lo; i < hi; i++) W[i] *= f;
+  if (WRITEW == 2) for (long i = lo; i < hi; i += 16) __asm__ volatile("cldemote %0" :: "m"(*(char*)(W + i))); }
+static void evict(float **buf) { if (!EVICT) return; long n = (long)EVICT << 18; if (!*buf) { *buf = aligned_alloc(64, n*4); memset(*buf, 0, n*4); }
+  for (long i = 0; i < n; i += 16) (*buf)[i] += 1; }
 // sg is the block GEMM of modes 0, 3 and 4 (row-major): dnnl_sgemm, or MKL's cblas_sgemm with LIB=mkl.
 static void (*mkl_sgemm)(int, int, int, dim_t, dim_t, dim_t, float, const float*, dim_t, const float*, dim_t, float, float*, dim_t);
 static void sg(char ta_, char tb_, dim_t m, dim_t n, dim_t k, const float *a, dim_t la, const float *b, dim_t lb, float *c, dim_t lc) {
@@ -63,6 +85,7 @@ static void pack(int j){ dim_t c0=(dim_t)N*j/PN, c1=(dim_t)N*(j+1)/PN, mm=c1-c0,
 static void mmblock(dim_t, dim_t, dim_t, dim_t);
 static void block(int b){ int bi=b/PN, bj=b%PN; dim_t r0=(dim_t)M*bi/PM, r1=(dim_t)M*(bi+1)/PM, c0=(dim_t)N*bj/PN, c1=(dim_t)N*(bj+1)/PN;
   if (MODE==5) { mmblock(r0, r1, c0, c1); return; }
+  if (MODE==6) { anelab_sgemm_nn(r1-r0, c1-c0, K, X+r0*K, K, W+c0, N, Y+r0*N+c0, N, 0); return; }
   if (MODE==0 || MODE==4) { sg('N', TB?'T':'N', r1-r0, c1-c0, K, X+r0*K, K, TB? W+c0*K : W+c0, TB?K:N, Y+r0*N+c0, N); return; }
   if (MODE==2) { while(!atomic_load(&ready[bj])) { int e=0; if (atomic_compare_exchange_strong(&ready[bj], &e, -1)) { pack(bj); atomic_store(&ready[bj], 1); } } 
                  while(atomic_load(&ready[bj])!=1); }
@@ -107,9 +130,12 @@ static void* burst(void*p){ int t=(int)(long)p; omp_set_num_threads(1); pin(t); 
   for(int r=0;r<ROUNDS;r++) sg('N','N',M,N,K,a,K,b,N,c,N);
   tgemm[t]=now()-t0; return 0; }
 static void pin(int t){ if(!PIN) return; cpu_set_t c; CPU_ZERO(&c); CPU_SET(t%CPU_SETSIZE,&c); pthread_setaffinity_np(pthread_self(),sizeof c,&c); }
-static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double tot=0; pin(t);
+static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double tot=0; pin(t); float *ebuf=0;
   for (int r=0;r<ROUNDS+2;r++){
+    evict(&ebuf);
     for (long i=(long)M*t/T*K; i<(long)M*(t+1)/T*K; i++) X[i] = X[i]*0.5f + 0.25f*((i+r)%7); // rewrite own rows
+    if (WRITEW) writew(t, r);
+    if (PREF) { pthread_barrier_wait(&bar); for (long i = 0; i < (long)N*K; i += 16) _mm_prefetch((const char*)(W + i), _MM_HINT_T1); }
     pthread_barrier_wait(&bar);
     if (t==0){ atomic_store(&next,0); atomic_store(&packnext,0); for(int j=0;j<PN;j++) atomic_store(&ready[j],0); for(int u=0;u<T;u++) atomic_store(&own[u],0);} 
     pthread_barrier_wait(&bar); double t0=now();
@@ -120,7 +146,7 @@ static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double 
     pthread_barrier_wait(&bar); if (r>=2) tot += now()-t0; }
   tgemm[t]=tot; return 0; }
 int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN transB mode rounds\n");return 2;}
-  loadmkl(); SHIFT=getenv("SHIFT")?atoi(getenv("SHIFT")):0; PIN=getenv("PIN")&&atoi(getenv("PIN")); T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
+  loadmkl(); SHIFT=getenv("SHIFT")?atoi(getenv("SHIFT")):0; PIN=getenv("PIN")&&atoi(getenv("PIN")); WRITEW=getenv("WRITEW")?atoi(getenv("WRITEW")):0; EVICT=getenv("EVICT")?atoi(getenv("EVICT")):0; PREF=getenv("PREF")?atoi(getenv("PREF")):0; T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
   X=aligned_alloc(64,(size_t)M*K*4+64); W=aligned_alloc(64,(size_t)N*K*4+64); Y=aligned_alloc(64,(size_t)M*N*4+64);
   for(long i=0;i<(long)M*K;i++) X[i]=(i%97)*0.01f-0.4f;
   for(long i=0;i<(long)N*K;i++) W[i]=(i%89)*0.01f-0.4f;
@@ -133,6 +159,8 @@ int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN 
     if (md > 1e-3) { fprintf(stderr,"packed result differs by %g\n", md); return 1; }
     CK(dnnl_engine_create(&eng, dnnl_cpu, 0)); MODE=5; memset(Y,0,(size_t)M*N*4); for(int b=0;b<PM*PN;b++) block(b); md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
     if (md > 1e-3) { fprintf(stderr,"matmul result differs by %g\n", md); return 1; }
+    if (!TB) { MODE=6; memset(Y,0,(size_t)M*N*4); for(int b=0;b<PM*PN;b++) block(b); md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
+      if (md > 1e-3) { fprintf(stderr,"own kernel's result differs by %g\n", md); return 1; } } else if (m0==6) { fprintf(stderr,"mode 6: NN only\n"); return 2; }
     mkl_sgemm=mk; MODE=0; memset(Y,0,(size_t)M*N*4); for(int b=0;b<PM*PN;b++) block(b); md=0; for(long i=0;i<(long)M*N;i++){double d=Y[i]-Y0[i]; if(d<0)d=-d; if(d>md)md=d;}
     if (md > 1e-3) { fprintf(stderr,"LIB's result differs by %g\n", md); return 1; } MODE=m0; free(Y0); }
   pthread_barrier_init(&bar,0,T); pthread_t th[256];
@@ -140,5 +168,5 @@ int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN 
   if (MODE==3) { double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
     printf("T=%d burst%s %dx%dx%d on every thread: %.1f GFLOP/s per thread\n",T,mkl_sgemm?" mkl":"",M,N,K,2.0*M*N*K*ROUNDS/mx*1e-9); return 0; }
   double mx=0; for(int t=0;t<T;t++){pthread_join(th[t],0); if(tgemm[t]>mx) mx=tgemm[t];}
-  double fl=2.0*M*N*K*ROUNDS; printf("T=%d %dx%dx%d grid %dx%d %s mode %d%s shift %d pin %d: %.1f GFLOP/s per thread (%.1f us a round; pack %zu KB a column block)\n",T,M,N,K,PM,PN,TB?"NT":"NN",MODE,mkl_sgemm?" mkl":"",SHIFT,PIN,fl/mx/T*1e-9, mx/ROUNDS*1e6, pksz/1024);
+  double fl=2.0*M*N*K*ROUNDS; printf("T=%d %dx%dx%d grid %dx%d %s mode %d%s writew %d evict %d pref %d shift %d pin %d: %.1f GFLOP/s per thread (%.1f us a round; pack %zu KB a column block)\n",T,M,N,K,PM,PN,TB?"NT":"NN",MODE,mkl_sgemm?" mkl":"",WRITEW,EVICT,PREF,SHIFT,PIN,fl/mx/T*1e-9, mx/ROUNDS*1e6, pksz/1024);
   return 0; }
