@@ -20,7 +20,7 @@
 //   mode 5: as 0, but each block through oneDNN's matmul primitive (its brgemm kernels; W read
 //           from its place with strides, no packed copy), one primitive per block shape, created
 //           once; a stream and a scratchpad per thread (scratchpad mode user), memory objects per call
-// WRITEW (modes 0, 4, 6): each round every thread also rewrites its share of W before the barrier,
+// WRITEW (every mode but 3): each round every thread also rewrites its share of W before the barrier,
 // as the step's deferred update writes a layer's matrix (or its transposed copy) just before the
 // layer's products read it: 1 plain stores; 2 plain stores, each line then pushed to the shared L3
 // (cldemote: a no-op on CPUs without it); 3 non-temporal stores (to memory, past the caches).
@@ -56,7 +56,7 @@ static float *X, *W, *Y, **PK; static size_t pksz;
 static atomic_int next, packnext; static atomic_int *ready; static atomic_int own[256]; static int SHIFT, PIN;
 static pthread_barrier_t bar;
 static double tgemm[256]; static int WRITEW, EVICT, PREF;
-#include <immintrin.h>
+static int envint(const char *k) { const char *v = getenv(k); return v ? atoi(v) : 0; }
 __attribute__((target("avx512f"))) static void writew(int t, int r) { long per = (long)N*K/T/16*16, lo = per*t, hi = t == T-1 ? (long)N*K : lo + per;
   float f = (r & 1) ? 1.0001f : 0.9999f;
   if (WRITEW == 3) { long i = lo; for (; i + 16 <= hi; i += 16) _mm512_stream_ps(W + i, _mm512_mul_ps(_mm512_load_ps(W + i), _mm512_set1_ps(f)));
@@ -135,7 +135,7 @@ static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double 
     evict(&ebuf);
     for (long i=(long)M*t/T*K; i<(long)M*(t+1)/T*K; i++) X[i] = X[i]*0.5f + 0.25f*((i+r)%7); // rewrite own rows
     if (WRITEW) writew(t, r);
-    if (PREF) { pthread_barrier_wait(&bar); for (long i = 0; i < (long)N*K; i += 16) _mm_prefetch((const char*)(W + i), _MM_HINT_T1); }
+    if (PREF) { pthread_barrier_wait(&bar); /* W's rewrites done */ for (long i = 0; i < (long)N*K; i += 16) _mm_prefetch((const char*)(W + i), _MM_HINT_T1); }
     pthread_barrier_wait(&bar);
     if (t==0){ atomic_store(&next,0); atomic_store(&packnext,0); for(int j=0;j<PN;j++) atomic_store(&ready[j],0); for(int u=0;u<T;u++) atomic_store(&own[u],0);} 
     pthread_barrier_wait(&bar); double t0=now();
@@ -146,7 +146,7 @@ static void* worker(void*p){ int t=(int)(long)p; omp_set_num_threads(1); double 
     pthread_barrier_wait(&bar); if (r>=2) tot += now()-t0; }
   tgemm[t]=tot; return 0; }
 int main(int argc,char**argv){ if(argc<10){fprintf(stderr,"instep T M N K PM PN transB mode rounds\n");return 2;}
-  loadmkl(); SHIFT=getenv("SHIFT")?atoi(getenv("SHIFT")):0; PIN=getenv("PIN")&&atoi(getenv("PIN")); WRITEW=getenv("WRITEW")?atoi(getenv("WRITEW")):0; EVICT=getenv("EVICT")?atoi(getenv("EVICT")):0; PREF=getenv("PREF")?atoi(getenv("PREF")):0; T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
+  loadmkl(); SHIFT=envint("SHIFT"); PIN=envint("PIN")!=0; WRITEW=envint("WRITEW"); EVICT=envint("EVICT"); PREF=envint("PREF"); T=atoi(argv[1]);M=atoi(argv[2]);N=atoi(argv[3]);K=atoi(argv[4]);PM=atoi(argv[5]);PN=atoi(argv[6]);TB=atoi(argv[7]);MODE=atoi(argv[8]);ROUNDS=atoi(argv[9]);
   X=aligned_alloc(64,(size_t)M*K*4+64); W=aligned_alloc(64,(size_t)N*K*4+64); Y=aligned_alloc(64,(size_t)M*N*4+64);
   for(long i=0;i<(long)M*K;i++) X[i]=(i%97)*0.01f-0.4f;
   for(long i=0;i<(long)N*K;i++) W[i]=(i%89)*0.01f-0.4f;
