@@ -64,7 +64,12 @@ func (j *embedBwdJob) Run(_, _, lo, hi int) {
 // logits [n, vc]. E_c is E itself, or with vocab compaction the rows of the active ids,
 // gathered into ec by gatherRows first.
 func classifierForward(t *team, logits, xf, ec []float32, n, vc, d int) {
-	t.gemm(false, true, n, vc, d, 1, xf, d, ec, d, 0, logits, vc)
+	t.gemms(classifierSpec(logits, xf, ec, n, vc, d))
+}
+
+// classifierSpec is the product of classifierForward.
+func classifierSpec(logits, xf, ec []float32, n, vc, d int) gemmSpec {
+	return gemmSpec{false, true, n, vc, d, 1, xf, d, ec, d, 0, logits, vc, nil, 0, nil}
 }
 
 // The classifier's backward is classifierBackwardInput and classifierBackwardWeight (the model
@@ -74,7 +79,12 @@ func classifierForward(t *team, logits, xf, ec []float32, n, vc, d int) {
 
 // classifierBackwardInput is dxf = dlogits·E_c (overwritten).
 func classifierBackwardInput(t *team, dxf, dlogits, ec []float32, n, vc, d int) {
-	t.gemm(false, false, n, d, vc, 1, dlogits, vc, ec, d, 0, dxf, d)
+	t.gemms(classifierInputSpec(dxf, dlogits, ec, n, vc, d))
+}
+
+// classifierInputSpec is the product of classifierBackwardInput.
+func classifierInputSpec(dxf, dlogits, ec []float32, n, vc, d int) gemmSpec {
+	return gemmSpec{false, false, n, d, vc, 1, dlogits, vc, ec, d, 0, dxf, d, nil, 0, nil}
 }
 
 // classifierBackwardWeight is dE_c += dlogitsᵀ·xf.

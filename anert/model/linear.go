@@ -371,6 +371,9 @@ func lonePlan(w, lone, m, n, k, unit int, g *gemmSpec) (pm, pn int) {
 	} else if m*n*k >= 1e8 {
 		parts *= 2
 	}
+	if _, ok := g.rowPost.(interface{ spreadRows() }); ok {
+		return gridOfRows(m, n, parts, min(w, m/16), unit, g)
+	}
 	return gridOf(m, n, parts, unit, g)
 }
 
@@ -403,10 +406,15 @@ func shares(w int, cost []float64, p []int) float64 {
 // whole heads that do not divide evenly it also counts the largest block (12 heads in 5 column
 // blocks: 3 heads where the mean is 2.4, so that block's goroutine ends the loop 25% late).
 func gridOf(m, n, parts, unit int, g *gemmSpec) (pm, pn int) {
+	return gridOfRows(m, n, parts, 1, unit, g)
+}
+
+// gridOfRows is gridOf with at least minPM rows of blocks (a rowPost with work to spread).
+func gridOfRows(m, n, parts, minPM, unit int, g *gemmSpec) (pm, pn int) {
 	pa, pb := gridWeights(g)
 	unit = colUnit(unit)
 	best := -1
-	for d := 1; d <= parts; d++ {
+	for d := max(1, minPM); d <= parts; d++ {
 		if parts%d != 0 {
 			continue
 		}

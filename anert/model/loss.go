@@ -74,6 +74,17 @@ type lossJob struct {
 	train       bool
 }
 
+// prepare makes j.part one sum per part for a loop of parts blocks of rows (as a rowPost, the
+// classifier grid's; Model.ensure sizes the buffer for one per row).
+func (j *lossJob) prepare(parts int) {
+	j.part = j.part[:parts]
+	clear(j.part)
+}
+
+// spreadRows marks j as a rowPost with work enough per row that its grid gets a block of rows
+// per goroutine at least (lonePlan), so that no goroutine runs more than its share of it.
+func (j *lossJob) spreadRows() {}
+
 func (j *lossJob) Run(_, p, lo, hi int) {
 	j.part[p] = softcapCE(j.logits[lo*j.c:hi*j.c], hi-lo, j.c, j.tgt[lo:hi], j.capc, j.scale, j.train)
 }

@@ -26,6 +26,7 @@ type buffers struct {
 	logits    []float32 // [N, cls] logits, then capped logits z, then dlogits in place
 	ec, gec   []float32 // [cls, D] compact classifier E_c (gathered) and its gradient
 	tgt       []int32   // [N] targets as classifier rows
+	dxfDone   bool      // the head's loop has computed dxf (headChained), so backward does not
 	lossPart  []float64 // per-part partial loss sums
 }
 
@@ -90,7 +91,9 @@ func (m *Model) ensure(n, w int) {
 		m.dwd.jobs = make([]dwJob, 2*b.sets) // no job is open between steps
 	}
 	m.team = teamFor(m.team, w, D, m.pool)
-	if parts := m.team.chunks(b.rows, 1); len(b.lossPart) < parts {
+	// the loss's parts: one per goroutine in a loop of its own, one per block of rows as the
+	// classifier's row epilogue (headChained; a grid too small for 16-row bounds has 1-row blocks)
+	if parts := max(m.team.chunks(b.rows, 1), b.rows); len(b.lossPart) < parts {
 		b.lossPart = make([]float64, parts)
 	}
 }
@@ -279,6 +282,10 @@ func (m *Model) fuse(ch rowChain) bool {
 	return ok
 }
 
+// headChained reports whether the head runs its loss (and in training dxf) in the classifier's
+// loop (tune.headChain): on more than 4 goroutines, where a product is cut into a grid of blocks.
+func (m *Model) headChained() bool { return tune.headChain > 0 && m.team.w > 4 }
+
 // classifier returns E_c: E's values (the untied head's, if any), or with compaction its active
 // rows gathered into buf.ec.
 func (m *Model) classifier() []float32 {
@@ -292,15 +299,29 @@ func (m *Model) classifier() []float32 {
 // head runs the classifier, the soft-cap and the loss over the n rows of buf.xf (the final norm
 // of buf.xL, from forwardLayers), returning the mean loss. With train, it leaves dlogits =
 // gradScale·∂loss/∂logits in buf.logits.
+//
+// On many goroutines (tune.headChain) the loss is the classifier's row epilogue, and with 2 a
+// training step's dxf = dlogits·E_c follows in the same loop (buf.dxfDone tells backward).
 func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64 {
 	d, c, t := m.cfg.Dim, m.classes(), m.team
 	b := &m.buf
-	classifierForward(t, b.logits, b.xf, ec, n, c, d)
 	parts := t.chunks(n, 1)
 	j := &t.loss
 	*j = lossJob{logits: b.logits[:n*c], tgt: b.tgt[:n], part: b.lossPart[:parts], c: c,
 		capc: float32(m.cfg.Softcap), scale: gradScale / float32(n), train: train}
-	t.run(n, parts, j)
+	if m.headChained() {
+		cls := classifierSpec(b.logits, b.xf, ec, n, c, d)
+		cls.rowPost = j // its prepare cuts j.part to the grid's blocks of rows
+		if train && tune.headChain >= 2 {
+			t.gemmChain([]gemmSpec{cls}, []gemmSpec{classifierInputSpec(b.dxf, b.logits[:n*c], ec, n, c, d)})
+			b.dxfDone = true
+		} else {
+			t.gemms(cls)
+		}
+	} else {
+		classifierForward(t, b.logits, b.xf, ec, n, c, d)
+		t.run(n, parts, j)
+	}
 	var sum float64
 	for _, v := range j.part {
 		sum += v
@@ -412,8 +433,18 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	if m.dwd.on = m.defers(t.w); m.dwd.on {
 		defer m.waitDW(-1, 0) // error returns too: no deferred part may outlive ForwardBackward
 	}
-	classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
-	m.dW(q, dwClassifier, 0, s, ec)
+	// The classifier's weight gradient reads only dlogits and xf, so it is offered first: its
+	// parts fill the wait at the end of dxf's loop, which no other deferred work could (clsFirst).
+	if tune.clsFirst {
+		m.dW(q, dwClassifier, 0, s, ec)
+	}
+	if !b.dxfDone { // else the head's loop computed it (headChained)
+		classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
+	}
+	b.dxfDone = false
+	if !tune.clsFirst {
+		m.dW(q, dwClassifier, 0, s, ec)
+	}
 	dx := b.dx[:n*d]
 	// dx = the final norm's backward (the residual stream's first gradient), and since the last
 	// layer's x' = x2 + α·y, its dy = α·dx.

@@ -162,6 +162,23 @@ type cpuTune struct {
 	// groups), the original 0.969× (5 of 6) and 1.011× (5 of 12): RESULTS.md, "Results (16
 	// cores, 7 Dec 2026, 13:40–14:00 UTC)"; ALTS="wt=0" bash anert/bench/cpu16.sh ab.
 	transW bool
+
+	// headChain: on more than 4 goroutines the head's loss runs on the classifier's blocks of rows
+	// as its row epilogue (gemmSpec.rowPost: each block of 64 rows of logits as soon as its
+	// columns are computed, by the goroutine that computes the last of them, while they are still
+	// in its cache), where it had a loop of its own over the 16 MB of logits (the default config);
+	// 2: in a training step, dxf = dlogits·E_c runs in the same loop too, as a chain's second
+	// stage on each block of rows whose loss is done (team.gemmChain), where it was the backward's
+	// first loop. 0: a loop each. Paired A/B runs on 16 cores of H100 hosts (7 Dec 2026, two
+	// calls, anebench --alt hchain=1 and hchain=2): default config 0.992 and 1.030× the ms a step
+	// with 1, 1.038 and 0.981× with 2; original shape 1.011, 1.045× and 0.973, 1.029×. Within the
+	// groups' spread: 0 (RESULTS.md, "Results (16 cores, 7 Dec 2026, 17:05–17:15 UTC)").
+	headChain int
+	// clsFirst: the classifier's weight gradient dE_c = dlogitsᵀ·xf (deferred on many cores) is
+	// offered before dxf = dlogits·E_c's loop rather than after it, so that its parts fill that
+	// loop's end, where on 16 cores the goroutines had no deferred work to take and waited 29% of
+	// the loop's time (the default config's loop timeline, 7 Dec 2026, 17:08 UTC).
+	clsFirst bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 4, transW: true}
@@ -205,7 +222,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}, {key: "hchain", n: &t.headChain}, {key: "clsfirst", on: &t.clsFirst}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -219,8 +236,8 @@ func tuneKeys() string {
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
 // lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain,
-// split, teams (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield and
-// swip (0/1).
+// split, teams, hchain (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield,
+// swip and clsfirst (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {
