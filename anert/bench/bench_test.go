@@ -338,7 +338,7 @@ func TestLoopProfileTiny(t *testing.T) {
 		if err != nil {
 			t.Fatalf("timeline.py: %v\n%s", err, out)
 		}
-		for _, want := range []string{"model.(*CPU).FFNForward:", "(these sites)", "busy%", "late%", "tail%", "adj%", "moved%"} {
+		for _, want := range []string{"model.(*CPU).FFNForward:", "(these sites)", "busy%", "late%", "tail%", "idle%", "gap µs", "adj%", "moved%"} {
 			if !strings.Contains(string(out), want) {
 				t.Fatalf("timeline.py's summary lacks %q:\n%s", want, out)
 			}

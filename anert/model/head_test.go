@@ -10,8 +10,10 @@ import (
 
 // TestHeadChain: the head's loss as the classifier's row epilogue (hchain=1), and dxf in the same
 // loop as a chain's second stage (hchain=2), give the loss, the evaluation loss and every gradient
-// of the head in loops of their own (hchain=0), on 16 goroutines, with rows and classes that do
-// not fall on the blocks' 16-element bounds and with vocab compaction. A loss run on a block of rows
+// of the head in loops of their own (hchain=0), on 16 goroutines — and so does the classifier's
+// deferred weight gradient offered before dxf's loop (clsfirst): with 300 classes (off the blocks'
+// 16-column bounds; an 8×16 grid for 128 rows), and with vocab compaction (150 active ids) on 80
+// rows (blocks too small for 16-element bounds: whole rows). A loss run on a block of rows
 // before all its columns are computed, or a dxf block that does not wait for its rows' loss, reads
 // logits not yet written (tried: each fails it); the chained grid must give every goroutine a
 // block of rows of the loss.
@@ -40,9 +42,13 @@ func TestHeadChain(t *testing.T) {
 			in, tg := randTokens(r, tc.batch*cfg.Seq, ids), randTokens(r, tc.batch*cfg.Seq, ids)
 			var ref []float64
 			var refG [][]float32
-			for _, hc := range []int{0, 1, 2} {
+			for _, v := range []struct {
+				hc       int
+				clsFirst bool
+			}{{0, false}, {1, false}, {2, false}, {0, true}, {1, true}} {
+				hc := v.hc
 				tt := tune
-				tt.headChain = hc
+				tt.headChain, tt.clsFirst = hc, v.clsFirst
 				setTune(tt)
 				m, err := New(cfg, 3, NewCPU(), Threads(16))
 				if err != nil {
@@ -67,13 +73,13 @@ func TestHeadChain(t *testing.T) {
 					for _, p := range m.Params() {
 						gs = append(gs, append([]float32(nil), p.G...))
 					}
-					if hc == 0 {
+					if hc == 0 && !v.clsFirst {
 						ref, refG = []float64{loss, eval}, gs
 						break
 					}
-					for i, v := range []float64{loss, eval} {
-						if d := math.Abs(v - ref[i]); d > 1e-9*math.Abs(ref[i]) {
-							t.Fatalf("hchain=%d, run %d: loss %d %.12g, in loops of their own %.12g", hc, rep, i, v, ref[i])
+					for i, x := range []float64{loss, eval} {
+						if d := math.Abs(x - ref[i]); d > 1e-9*math.Abs(ref[i]) {
+							t.Fatalf("hchain=%d clsfirst=%v, run %d: loss %d %.12g, in loops of their own %.12g", hc, v.clsFirst, rep, i, x, ref[i])
 						}
 					}
 					for i, p := range m.Params() {
@@ -81,9 +87,9 @@ func TestHeadChain(t *testing.T) {
 						for _, v := range refG[i] {
 							scale = max(scale, math.Abs(float64(v)))
 						}
-						for j, v := range gs[i] {
-							if d := math.Abs(float64(v - refG[i][j])); d > 1e-5*scale {
-								t.Fatalf("hchain=%d, run %d: %s's gradient [%d] = %g, in loops of their own %g", hc, rep, p.Name, j, v, refG[i][j])
+						for j, x := range gs[i] {
+							if d := math.Abs(float64(x - refG[i][j])); d > 1e-5*scale {
+								t.Fatalf("hchain=%d clsfirst=%v, run %d: %s's gradient [%d] = %g, in loops of their own %g", hc, v.clsFirst, rep, p.Name, j, x, refG[i][j])
 							}
 						}
 					}

@@ -177,7 +177,8 @@ type cpuTune struct {
 	// clsFirst: the classifier's weight gradient dE_c = dlogitsᵀ·xf (deferred on many cores) is
 	// offered before dxf = dlogits·E_c's loop rather than after it, so that its parts fill that
 	// loop's end, where on 16 cores the goroutines had no deferred work to take and waited 29% of
-	// the loop's time (the default config's loop timeline, 7 Dec 2026, 17:08 UTC).
+	// the loop's time (the default config's loop timeline, 7 Dec 2026, 17:08 UTC). Off: not yet
+	// measured on many cores (ALTS="clsfirst=1" bash anert/bench/cpu16.sh all).
 	clsFirst bool
 }
 
