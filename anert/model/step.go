@@ -433,8 +433,9 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	if m.dwd.on = m.defers(t.w); m.dwd.on {
 		defer m.waitDW(-1, 0) // error returns too: no deferred part may outlive ForwardBackward
 	}
-	// The classifier's weight gradient reads only dlogits and xf, so it is offered first: its
-	// parts fill the wait at the end of dxf's loop, which no other deferred work could (clsFirst).
+	// The classifier's weight gradient reads only dlogits and xf, so it may be offered first, its
+	// parts then filling the wait at the end of dxf's loop, which no other deferred work reaches
+	// (tune.clsFirst).
 	if tune.clsFirst {
 		m.dW(q, dwClassifier, 0, s, ec)
 	}
