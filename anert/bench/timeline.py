@@ -86,9 +86,9 @@ def main():
     gap_before, ends = {}, []
     for i in sorted(range(len(loops)), key=lambda i: loops[i]["start"]):
         l = loops[i]
-        done = [e for e in ends if e <= l["start"]]
-        if done:
-            gap_before[i] = l["start"] - max(done)
+        last = max((e for e in ends if e <= l["start"]), default=None)
+        if last is not None:
+            gap_before[i] = l["start"] - last
         ends.append(l["end"])
     agg = defaultdict(lambda: defaultdict(float))
     for i, l in enumerate(loops):
@@ -115,10 +115,7 @@ def main():
             a["gap"] += gap_before[i]
             a["gaps"] += 1
         for k in range(l["w"]):
-            if k in runs:
-                a["idle"] += wall - covered(runs[k], starts[k], l["start"], l["end"])
-            else:
-                a["idle"] += wall
+            a["idle"] += wall - covered(runs.get(k, []), starts.get(k, []), l["start"], l["end"])
             # fill: deferred parts this goroutine ran inside the loop's window (any loop id)
             fill = sum(overlap(t0, t1, l["start"], l["end"]) for t0, t1 in fills[k])
             a["fill"] += fill

@@ -89,7 +89,12 @@ func classifierInputSpec(dxf, dlogits, ec []float32, n, vc, d int) gemmSpec {
 
 // classifierBackwardWeight is dE_c += dlogitsᵀ·xf.
 func classifierBackwardWeight(t *team, dec, dlogits, xf []float32, n, vc, d int) {
-	t.gemm(true, false, vc, d, n, 1, dlogits, vc, xf, d, 1, dec, d)
+	t.gemms(classifierWeightSpec(dec, dlogits, xf, n, vc, d))
+}
+
+// classifierWeightSpec is the product of classifierBackwardWeight (also deferred, Model.deferDW).
+func classifierWeightSpec(dec, dlogits, xf []float32, n, vc, d int) gemmSpec {
+	return gemmSpec{true, false, vc, d, n, 1, dlogits, vc, xf, d, 1, dec, d, nil, 0, nil}
 }
 
 // gatherRows copies dst[c, :] = src[rows[c], :].

@@ -66,12 +66,6 @@ func (t rangeTile) tile(r0, r1, c0, c1 int) {
 // maxGemms is the most products one loop takes (a layer's seven weight gradients).
 const maxGemms = 8
 
-// gemm is one blas.Sgemm split over the team's goroutines (see gemms).
-func (t *team) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
-	b []float32, ldb int, beta float32, c []float32, ldc int) {
-	t.gemms(gemmSpec{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0, nil})
-}
-
 // gemms runs independent products (no output overlaps another's inputs or output: a layer's
 // q, k, v projections, the weight gradients of one backward step) as ONE parallel loop over
 // blocks of their outputs, each block a single-threaded BLAS call (see beginStep) followed by its

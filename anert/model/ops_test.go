@@ -525,3 +525,9 @@ func BenchmarkEmbedBackward(b *testing.B) {
 		})
 	}
 }
+
+// gemm is one blas.Sgemm split over the team's goroutines (see gemms), for the tests.
+func (t *team) gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
+	b []float32, ldb int, beta float32, c []float32, ldc int) {
+	t.gemms(gemmSpec{transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, 0, nil})
+}

@@ -26,7 +26,6 @@ type buffers struct {
 	logits    []float32 // [N, cls] logits, then capped logits z, then dlogits in place
 	ec, gec   []float32 // [cls, D] compact classifier E_c (gathered) and its gradient
 	tgt       []int32   // [N] targets as classifier rows
-	dxfDone   bool      // the head's loop has computed dxf (headChained), so backward does not
 	lossPart  []float64 // per-part partial loss sums
 }
 
@@ -286,6 +285,10 @@ func (m *Model) fuse(ch rowChain) bool {
 // loop (tune.headChain): on more than 4 goroutines, where a product is cut into a grid of blocks.
 func (m *Model) headChained() bool { return tune.headChain > 0 && m.team.w > 4 }
 
+// headDXF reports whether a training step's head loop computes dxf too (hchain=2), so that the
+// backward pass does not.
+func (m *Model) headDXF() bool { return m.headChained() && tune.headChain >= 2 }
+
 // classifier returns E_c: E's values (the untied head's, if any), or with compaction its active
 // rows gathered into buf.ec.
 func (m *Model) classifier() []float32 {
@@ -301,7 +304,7 @@ func (m *Model) classifier() []float32 {
 // gradScale·∂loss/∂logits in buf.logits.
 //
 // On many goroutines (tune.headChain) the loss is the classifier's row epilogue, and with 2 a
-// training step's dxf = dlogits·E_c follows in the same loop (buf.dxfDone tells backward).
+// training step's dxf = dlogits·E_c follows in the same loop (headDXF).
 func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64 {
 	d, c, t := m.cfg.Dim, m.classes(), m.team
 	b := &m.buf
@@ -312,9 +315,8 @@ func (m *Model) head(n int, ec []float32, train bool, gradScale float32) float64
 	if m.headChained() {
 		cls := classifierSpec(b.logits, b.xf, ec, n, c, d)
 		cls.rowPost = j // its prepare cuts j.part to the grid's blocks of rows
-		if train && tune.headChain >= 2 {
+		if train && m.headDXF() {
 			t.gemmChain([]gemmSpec{cls}, []gemmSpec{classifierInputSpec(b.dxf, b.logits[:n*c], ec, n, c, d)})
-			b.dxfDone = true
 		} else {
 			t.gemms(cls)
 		}
@@ -439,10 +441,9 @@ func (m *Model) backward(inputs []uint16, s Shape, ec []float32) error {
 	if tune.clsFirst {
 		m.dW(q, dwClassifier, 0, s, ec)
 	}
-	if !b.dxfDone { // else the head's loop computed it (headChained)
+	if !m.headDXF() { // else the training step's head computed it
 		classifierBackwardInput(t, b.dxf, b.logits[:n*c], ec, n, c, d)
 	}
-	b.dxfDone = false
 	if !tune.clsFirst {
 		m.dW(q, dwClassifier, 0, s, ec)
 	}
@@ -653,7 +654,7 @@ func (m *Model) deferDW(kind, l int, s Shape) {
 			dst, m.dwd.scatter = b.gec, true
 			clear(b.gec[:c*d])
 		}
-		j.spec[0] = gemmSpec{true, false, c, d, n, 1, b.logits[:n*c], c, b.xf, d, 1, dst, d, nil, 0, nil}
+		j.spec[0] = classifierWeightSpec(dst, b.logits[:n*c], b.xf, n, c, d)
 		gs = j.spec[:1]
 	} else {
 		gs = m.layerWeightGrads(&j.spec, kind, l, s)
