@@ -174,7 +174,8 @@ all)
 	# headline (the oneDNN build against PyTorch, one round: $OUT/torch.log, the README's "Where it
 	# stands" rows), the A/B runs of ALTS when set ($OUT/ab.txt; AB_LIMIT seconds at most, 300), and
 	# the default config's loop timeline ($OUT/tl.default.txt, summed by timeline.py into
-	# $OUT/tl.summary.txt), each under a time limit so that the call ends within ~9 minutes.
+	# $OUT/tl.summary.txt; with TRACE_ALT also that choice's, $OUT/tl.alt.summary.txt), each under a
+	# time limit so that the call ends within ~9 minutes (set AB_LIMIT=240 with TRACE_ALT).
 	out=${OUT:-$PWD}
 	t=${THREADS:-16}
 	unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE # as the README's 16-core rows ran
@@ -187,6 +188,14 @@ all)
 	LD_LIBRARY_PATH=$D/lib timeout 90 "$D/anebench-onednn" --threads "$t" --rounds 1 --configs default --profile-loops \
 		--trace "$out/tl" --out "" >"$out/tl.log" 2>&1 || echo "FAILED (or cut short): trace"
 	${PYTHON:-python3} anert/bench/timeline.py "$out/tl.default.txt" >"$out/tl.summary.txt" 2>&1 && head -22 "$out/tl.summary.txt"
+	# TRACE_ALT (ANELAB_CPU_TUNE's key=value,…): the same timeline with that choice, beside the
+	# defaults' ($OUT/alt/tl.default.txt, summed into $OUT/tl.alt.summary.txt).
+	if [ -n "${TRACE_ALT:-}" ]; then
+		mkdir -p "$out/alt"
+		ANELAB_CPU_TUNE=$TRACE_ALT LD_LIBRARY_PATH=$D/lib timeout 90 "$D/anebench-onednn" --threads "$t" --rounds 1 --configs default \
+			--profile-loops --trace "$out/alt/tl" --out "" >"$out/tl.alt.log" 2>&1 || echo "FAILED (or cut short): trace $TRACE_ALT"
+		${PYTHON:-python3} anert/bench/timeline.py "$out/alt/tl.default.txt" >"$out/tl.alt.summary.txt" 2>&1 && head -22 "$out/tl.alt.summary.txt"
+	fi
 	;;
 *)
 	echo "usage: $0 build|run|sweep|ab|perf|teams|all" >&2

@@ -115,6 +115,11 @@ type cpuTune struct {
 	// 12 of 20), though one head on one core of that Xeon ran 1.2–1.6× faster fused
 	// (BenchmarkAttentionHead); on 2 and 8 of its cores, the default config 1.016× (5 of 12) and
 	// 0.983× (6 of 12). Where between 8 and 16 goroutines the gain turns into a loss is not known.
+	// Later builds on 16 cores (anebench --alt fattn=16: with ÷ without): default config 1.045,
+	// 1.012, 0.991, 0.994, 1.016 (7 Dec 07:40–19:05 UTC), even; original's shape 0.990, 0.933,
+	// 0.972, 0.973 (8 of 8), 0.978 (8 of 12), 2–3% faster. 8 stays: the default config is the one
+	// short of its target, and the original's shape alone would set a rule by sequence length
+	// on two shapes' evidence (RESULTS.md, "Results (16 cores, 7 Dec 2026, 18:55–19:06 UTC)").
 	fusedAttn int
 	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
 	// backward's dXn) run as one loop, each block of the product as soon as every head of its rows
@@ -177,8 +182,11 @@ type cpuTune struct {
 	// clsFirst: the classifier's weight gradient dE_c = dlogitsᵀ·xf (deferred on many cores) is
 	// offered before dxf = dlogits·E_c's loop rather than after it, so that its parts fill that
 	// loop's end, where on 16 cores the goroutines had no deferred work to take and waited 29% of
-	// the loop's time (the default config's loop timeline, 7 Dec 2026, 17:08 UTC). Off: not yet
-	// measured on many cores (ALTS="clsfirst=1" bash anert/bench/cpu16.sh all).
+	// the loop's time (the default config's loop timeline, 7 Dec 2026, 17:08 UTC). Off: on 16
+	// cores (ALTS="clsfirst=1 hchain=1,clsfirst=1" ROUNDS=3 bash anert/bench/cpu16.sh all, 7 Dec
+	// 18:55 UTC) its parts did fill that loop's end (idle 9.2% → 4.5% of it, 8% filled), but the
+	// step took 0.997× (default config, 6 of 12 groups faster) and 1.025× (original's shape, 2 of
+	// 6) the time, and with hchain=1 1.000× and 1.016×.
 	clsFirst bool
 }
 
