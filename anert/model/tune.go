@@ -119,7 +119,7 @@ type cpuTune struct {
 	// 1.012, 0.991, 0.994, 1.016 (7 Dec 07:40–19:05 UTC), even; original's shape 0.990, 0.933,
 	// 0.972, 0.973 (8 of 8), 0.978 (8 of 12), 2–3% faster. 8 stays: the default config is the one
 	// short of its target, and the original's shape alone would set a rule by sequence length
-	// on two shapes' evidence (RESULTS.md, "Results (16 cores, 7 Dec 2026, 18:55–19:06 UTC)").
+	// on two shapes' evidence (RESULTS.md, "Results (16 cores, 7 Dec 2026, 18:55–19:44 UTC)").
 	fusedAttn int
 	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
 	// backward's dXn) run as one loop, each block of the product as soon as every head of its rows
