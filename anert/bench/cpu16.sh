@@ -185,16 +185,19 @@ all)
 	if [ -n "${ALTS:-}" ]; then
 		OUT=$out timeout "${AB_LIMIT:-300}" bash "$0" ab || echo "FAILED (or cut short): ab"
 	fi
-	LD_LIBRARY_PATH=$D/lib timeout 90 "$D/anebench-onednn" --threads "$t" --rounds 1 --configs default --profile-loops \
-		--trace "$out/tl" --out "" >"$out/tl.log" 2>&1 || echo "FAILED (or cut short): trace"
-	${PYTHON:-python3} anert/bench/timeline.py "$out/tl.default.txt" >"$out/tl.summary.txt" 2>&1 && head -22 "$out/tl.summary.txt"
+	# trace NAME DIR TUNE: the default config's loop timeline with ANELAB_CPU_TUNE=TUNE (empty: the
+	# defaults) into DIR/tl.default.txt, summed into $OUT/NAME.summary.txt (its log $OUT/NAME.log).
+	trace() {
+		mkdir -p "$2"
+		ANELAB_CPU_TUNE=$3 LD_LIBRARY_PATH=$D/lib timeout 90 "$D/anebench-onednn" --threads "$t" --rounds 1 --configs default \
+			--profile-loops --trace "$2/tl" --out "" >"$out/$1.log" 2>&1 || echo "FAILED (or cut short): trace ${3:-(defaults)}"
+		${PYTHON:-python3} anert/bench/timeline.py "$2/tl.default.txt" >"$out/$1.summary.txt" 2>&1 && head -22 "$out/$1.summary.txt"
+	}
+	trace tl "$out" "${ANELAB_CPU_TUNE:-}"
 	# TRACE_ALT (ANELAB_CPU_TUNE's key=value,…): the same timeline with that choice, beside the
 	# defaults' ($OUT/alt/tl.default.txt, summed into $OUT/tl.alt.summary.txt).
 	if [ -n "${TRACE_ALT:-}" ]; then
-		mkdir -p "$out/alt"
-		ANELAB_CPU_TUNE=$TRACE_ALT LD_LIBRARY_PATH=$D/lib timeout 90 "$D/anebench-onednn" --threads "$t" --rounds 1 --configs default \
-			--profile-loops --trace "$out/alt/tl" --out "" >"$out/tl.alt.log" 2>&1 || echo "FAILED (or cut short): trace $TRACE_ALT"
-		${PYTHON:-python3} anert/bench/timeline.py "$out/alt/tl.default.txt" >"$out/tl.alt.summary.txt" 2>&1 && head -22 "$out/tl.alt.summary.txt"
+		trace tl.alt "$out/alt" "$TRACE_ALT"
 	fi
 	;;
 *)

@@ -84,8 +84,8 @@ func TestHeadChain(t *testing.T) {
 					}
 					for i, p := range m.Params() {
 						scale := 0.0
-						for _, v := range refG[i] {
-							scale = max(scale, math.Abs(float64(v)))
+						for _, g := range refG[i] {
+							scale = max(scale, math.Abs(float64(g)))
 						}
 						for j, x := range gs[i] {
 							if d := math.Abs(float64(x - refG[i][j])); d > 1e-5*scale {
