@@ -12,6 +12,8 @@
 # static OpenBLAS one; e.g. TUNES="- onednn - onednn" bash anert/bench/cpu16.sh sweep).
 #   on the 16-core machine:   anert/bench/cpu16.sh ab      → $OUT/ab.txt: choices against the defaults,
 # each in one process, group by group (anebench --alt; ALTS="ablock=128 …").
+#   on the 16-core machine:   anert/bench/cpu16.sh attn    → $OUT/attn.txt: the attention's pairs alone
+# and on all cores at once, hot and cold, BLAS and fused (anert/model's BenchmarkAttentionHeads).
 #   on the 16-core machine:   anert/bench/cpu16.sh perf    → $OUT/<config>.kernels.txt: the CPU time
 # by function and oneDNN kernel (Linux's perf, carried from this machine in devbin/cpu16/perf.tgz).
 #   on the 16-core machine:   anert/bench/cpu16.sh all     → the headline against PyTorch, the A/B runs
@@ -40,6 +42,7 @@ build)
 	# it loads that the device machine lacks travel beside it, in lib/ (run with LD_LIBRARY_PATH).
 	if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then
 		CGO_ENABLED=1 go build -tags onednn -o "$D/anebench-onednn" ./anert/bench/cmd/anebench
+		CGO_ENABLED=1 go test -c -tags onednn -o "$D/model.test" ./anert/model # for attn
 		mkdir -p "$D/lib"
 		for l in libdnnl.so.2 libOpenCL.so.1 libgomp.so.1; do cp -L "/usr/lib/x86_64-linux-gnu/$l" "$D/lib/"; done
 	fi
@@ -113,6 +116,20 @@ ab)
 	} >"$out/ab.log" 2>&1
 	grep -E '^=== |^ +[a-z]+(\+alt)? +[0-9.]+M |^A/B|^  alternative|FAILED' "$out/ab.log" | tee "$out/ab.txt"
 	;;
+attn)
+	# The attention's (sequence, head) pairs on one goroutine and on THREADS at once, hot and cold,
+	# through BLAS and through the fused kernels, beside the sgemm burst (anert/model's
+	# BenchmarkAttentionHeads, from the oneDNN test binary devbin/cpu/model.test): whether all cores
+	# at once take away the fused kernels' lead, which the 16-core step does not show. ROUNDS (2)
+	# counts, ATTN_N (200) ops a goroutine each. Results: $OUT/attn.txt.
+	out=${OUT:-$PWD}
+	t=${THREADS:-16}
+	{
+		grep -m1 'model name' /proc/cpuinfo; nproc
+		LD_LIBRARY_PATH=$D/lib "$D/model.test" -test.run '^$' -test.bench AttentionHeads -test.cpu "$t" \
+			-test.benchtime "${ATTN_N:-200}x" -test.count "${ROUNDS:-2}" || echo "FAILED: attention heads"
+	} 2>&1 | tee "$out/attn.txt"
+	;;
 perf)
 	# The steps' CPU time by function, oneDNN's JIT kernels by name (ONEDNN_JIT_PROFILE=2 writes
 	# them to /tmp/perf-PID.map), in `perf record` of one config's child process (its setup too:
@@ -174,7 +191,8 @@ all)
 	# headline (the oneDNN build against PyTorch, one round: $OUT/torch.log, the README's "Where it
 	# stands" rows), the A/B runs of ALTS when set ($OUT/ab.txt; AB_LIMIT seconds at most, 300), and
 	# the default config's loop timeline ($OUT/tl.default.txt, summed by timeline.py into
-	# $OUT/tl.summary.txt; with TRACE_ALT also that choice's, $OUT/tl.alt.summary.txt), each under a
+	# $OUT/tl.summary.txt; with TRACE_ALT also that choice's, $OUT/tl.alt.summary.txt; with ATTN=1
+	# the attention's pairs alone and on all cores, $OUT/attn.txt), each under a
 	# time limit so that the call ends within ~9 minutes (set AB_LIMIT=240 with TRACE_ALT).
 	out=${OUT:-$PWD}
 	t=${THREADS:-16}
@@ -199,9 +217,14 @@ all)
 	if [ -n "${TRACE_ALT:-}" ]; then
 		trace tl.alt "$out/alt" "$TRACE_ALT"
 	fi
+	# ATTN=1: the attention's pairs alone and on all cores (attn, one count, $OUT/attn.txt).
+	if [ -n "${ATTN:-}" ]; then
+		OUT=$out ROUNDS=1 timeout 120 bash "$0" attn >/dev/null || echo "FAILED (or cut short): attn"
+		grep -E '^Benchmark' "$out/attn.txt" | awk '{print $1, $5, $6, $7, $8}'
+	fi
 	;;
 *)
-	echo "usage: $0 build|run|sweep|ab|perf|teams|all" >&2
+	echo "usage: $0 build|run|sweep|ab|attn|perf|teams|all" >&2
 	exit 2
 	;;
 esac
