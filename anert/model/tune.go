@@ -40,7 +40,8 @@ type cpuTune struct {
 	// with home=2 (7 Dec 2026, one H100 host, anebench --alt lone=8, four runs of 12–16 groups)
 	// the default config (dim 256) ran at 0.927, 0.974, 0.984 and 0.991× the ms a step, faster
 	// in 38 of its 56 groups (sign test p < 0.01), while the original's shape (dim 768) ran at
-	// 1.040 and 1.041× (faster in 1 and 0 of 6), so it keeps loneBlocks.
+	// 1.040 and 1.041× (faster in 1 and 0 of 6), so it keeps loneBlocks. 16 instead of 8, on main's
+	// step (7 Dec 2026, 21:44 UTC): default config 1.025× (3 of 8), original 1.002×.
 	loneNarrow int
 	// fillSlack: workers take deferred parts only where they are expected to fit (par.SetFillSlack).
 	fillSlack bool
@@ -90,7 +91,9 @@ type cpuTune struct {
 	// forward's). Paired A/B runs (anebench --alt swip=1, 6 Dec 2026): on 16 cores, four runs on
 	// two hosts, the default config at 0.957, 1.057, 1.001, 0.951× the ms a step (medians over 8
 	// groups each, spreads ±10%), the original's shape at 1.013, 0.991, 0.997, 0.927×; on 2 cores
-	// 1.009× and 1.008×. Within the groups' spread: off until more say.
+	// 1.009× and 1.008×. Within the groups' spread: off until more say. On main's step (7 Dec 2026,
+	// one host, two calls): default config 0.955× (6 of 8) and 1.008× (7 of 16), original 0.952×
+	// and 0.993×. Still within the spread: off.
 	inPlaceSwiGLU bool
 	// home: the loops whose parts are blocks of rows (the GEMMs' grids, the row chains) split
 	// their blocks into one contiguous range per goroutine, claimed first by its owner
