@@ -103,12 +103,13 @@ func benchAttentionHead(b *testing.B, T int) {
 // On the 16-core machine (bash anert/bench/cpu16.sh attn) it separates what all cores at once do
 // to the fused kernels' lead over BLAS from what the step does: in the 16-core step a fused
 // forward item was 1.23× and a backward pair 1.05× faster than BLAS's (RESULTS.md, 7 Dec 2026,
-// 07:40 UTC). There (7 Dec 2026, 21:44–21:46 UTC, three counts) the fused backward's lead, 1.30–1.34×
-// at w=1, was 1.02–1.34× hot and 1.07–1.20× cold at w=16, the forward's 1.35–1.69× and 1.39–1.43×:
-// all cores at once, not the step, take the backward's lead (RESULTS.md, 20:06–21:46 UTC). On this project's 2-core AMD EPYC (oneDNN's test binary of
-// cpu16.sh build, 7 Dec 2026, 20:50 UTC, two counts): w=1, forward 64–78 µs fused against 88–128,
-// backward 139–146 against 220–223; w=2, 78–85 against 132–140 and 185–192 against 269–277; cold
-// within the counts' spread of hot on both paths.
+// 07:40 UTC). There (7 Dec 2026, 21:44–21:46 UTC, three counts) the fused backward's lead,
+// 1.30–1.34× at w=1, was 1.02–1.34× hot and 1.07–1.20× cold at w=16, the forward's 1.35–1.69× and
+// 1.39–1.43×: all cores at once, not the step, take the backward's lead (RESULTS.md, 20:06–21:46
+// UTC). On this project's 2-core AMD EPYC (oneDNN's test binary of cpu16.sh build, 7 Dec 2026,
+// 20:50 UTC, two counts): w=1, forward 64–78 µs fused against 88–128, backward 139–146 against
+// 220–223; w=2, 78–85 against 132–140 and 185–192 against 269–277; cold within the counts' spread
+// of hot on both paths.
 func BenchmarkAttentionHeads(b *testing.B) {
 	for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("w=%d", w), func(b *testing.B) { benchAttentionHeads(b, w) })
