@@ -31,11 +31,10 @@ func BenchmarkAttentionHead(b *testing.B) {
 
 func benchAttentionHead(b *testing.B, T int) {
 	const hd, ld = 64, 256
+	p := newHeadPair(T, hd, ld, 3)
+	q, k, v, da, a, lse, s, dp, dq, dk, dv := p.q, p.k, p.v, p.da, p.a, p.lse, p.s, p.dp, p.dq, p.dk, p.dv
+	scale := float32(headScale)
 	r := rand.New(rand.NewPCG(3, 4))
-	q, k, v, da := rnd(r, T*ld, -1, 1), rnd(r, T*ld, -1, 1), rnd(r, T*ld, -1, 1), rnd(r, T*ld, -1, 1)
-	a, lse, s, dp := make([]float32, T*ld), make([]float32, T), make([]float32, T*T), make([]float32, T*T)
-	dq, dk, dv := make([]float32, T*ld), make([]float32, T*ld), make([]float32, T*ld)
-	scale := float32(0.125)
 	prod := float64(T * (T + 1) * hd) // FLOPs of one causal product: 2 × T(T+1)/2·hd multiply-adds
 	old := blas.Threads()
 	blas.SetThreads(1)
@@ -197,8 +196,12 @@ func heads(b *testing.B, w int, flops float64, sweep func(g int), op func(g int)
 	b.ReportMetric(flops/mean, "GFLOP/s")
 }
 
-// headPair is one goroutine's (sequence, head) pair of BenchmarkAttentionHeads: its inputs, its
-// outputs and its scratch for both paths, the forward's LSE set for the backward.
+// headScale is the attention benchmarks' score scale, 1/√64.
+const headScale = 0.125
+
+// headPair is one (sequence, head) pair of the attention benchmarks (one a goroutine in
+// BenchmarkAttentionHeads): its inputs, its outputs and its scratch for both paths, the forward's
+// LSE set for the backward.
 type headPair struct {
 	T, hd, ld                  int
 	q, k, v, da, a, lse, s, dp []float32
@@ -222,9 +225,9 @@ func newHeadPair(T, hd, ld int, seed uint64) *headPair {
 func (p *headPair) forward(fused bool) {
 	for r0 := 0; r0 < p.T; r0 += 64 {
 		if fused {
-			attnRowsForwardFused(p.a, p.lse, p.q, p.k, p.v, p.ws1, p.hd, p.ld, 0.125, r0, min(r0+64, p.T))
+			attnRowsForwardFused(p.a, p.lse, p.q, p.k, p.v, p.ws1, p.hd, p.ld, headScale, r0, min(r0+64, p.T))
 		} else {
-			attnRowsForward(p.a, p.lse, p.q, p.k, p.v, p.s, p.T, p.hd, p.ld, 0.125, r0, min(r0+64, p.T))
+			attnRowsForward(p.a, p.lse, p.q, p.k, p.v, p.s, p.T, p.hd, p.ld, headScale, r0, min(r0+64, p.T))
 		}
 	}
 }
@@ -232,8 +235,8 @@ func (p *headPair) forward(fused bool) {
 // backward is the pair's backward as a whole pair (attnBwdJob's whole).
 func (p *headPair) backward(fused bool) {
 	if fused {
-		attnHeadBackwardFused(p.dq, p.dk, p.dv, p.da, p.q, p.k, p.v, p.lse, p.ws1, p.ws2, p.T, p.hd, p.ld, 0.125)
+		attnHeadBackwardFused(p.dq, p.dk, p.dv, p.da, p.q, p.k, p.v, p.lse, p.ws1, p.ws2, p.T, p.hd, p.ld, headScale)
 		return
 	}
-	attnHeadBackward(p.dq, p.dk, p.dv, p.da, p.q, p.k, p.v, p.lse, p.s, p.dp, p.T, p.hd, p.ld, 0.125, 64)
+	attnHeadBackward(p.dq, p.dk, p.dv, p.da, p.q, p.k, p.v, p.lse, p.s, p.dp, p.T, p.hd, p.ld, headScale, 64)
 }
