@@ -28,6 +28,7 @@ type LoopProfile struct {
 	Single     float64    // GFLOP/s of one goroutine's back-to-back SgemmN³ products
 	Sites      []par.Site // the longest wall time first
 	Outside    par.BLAS   // BLAS calls outside every loop
+	Total      par.BLAS   // every BLAS call (par.Profile.Total: exact where the sites may miss a few)
 	Deferred   int64      // ns of goroutine time deferred parts ran in other loops' waits (par.Profile.Deferred)
 	Own        int64      // ns the profile took between the loops (par.Profile.Own): not the step's
 }
@@ -69,7 +70,7 @@ func profileLoops(rig *Rig, n int, d time.Duration, flopsPerStep float64, trace 
 		lp.StepNs += st.Ns
 	}
 	par.SetProfile(nil)
-	lp.Sites, lp.Outside, lp.Deferred, lp.Own = p.Sites(), p.Outside(), int64(p.Deferred()), int64(p.Own())
+	lp.Sites, lp.Outside, lp.Total, lp.Deferred, lp.Own = p.Sites(), p.Outside(), p.Total(), int64(p.Deferred()), int64(p.Own())
 	if trace != "" {
 		f, err := os.Create(trace)
 		if err != nil {
@@ -147,8 +148,7 @@ func WriteLoopProfile(w io.Writer, r Result) {
 	}
 	tw.Flush()
 	loopMs := float64(wall) / 1e6 / steps
-	all := inLoops
-	all.Add(lp.Outside)
+	all := lp.Total
 	own := float64(lp.Own) / 1e6 / steps
 	fmt.Fprintf(w, "total: step %.2f ms = loops %.2f ms (%.1f loops, %.0f%%) + outside loops %.2f ms (serial code %.2f, the profile's own work between loops %.2f); "+
 		"busy %.0f%% of the loops' goroutine time (%.0f%% with the deferred parts run in their waits); BLAS %.2f GFLOP a step, %.0f%% of the model's FLOPs (%.1f GF/s per goroutine, %.2f of alone; outside loops %d calls)\n",

@@ -75,7 +75,8 @@ func softmaxCausalGo(s []float32, ld, rows, t0, ncols int, lse []float32) {
 }
 
 // The backward of attention for one sequence and head, given dA (same strided layout as A),
-// recomputing P from q, k and lse:
+// recomputing P from q, k and lse (or, with lse nil, reading the P its forward pass left in s,
+// tune.keepP):
 //
 //	dP = dA·Vᵀ,  dV = Pᵀ·dA,
 //	dS_{t,s} = scale · P_{t,s}·(dP_{t,s} − Σ_{s'} P_{t,s'}·dP_{t,s'}),
@@ -104,11 +105,16 @@ func attnHeadBackward(dq, dk, dv, da, q, k, v, lse, s, dp []float32, T, hd, ld i
 }
 
 // attnRowsBackward is the backward's first step for the query rows [r0, r1): P and dS of those
-// rows (columns [0, r1)) into s and dp, and dQ[r0:r1] = dS·K (overwritten).
+// rows (columns [0, r1)) into s and dp, and dQ[r0:r1] = dS·K (overwritten). With lse nil, s
+// already holds those rows of P as attnRowsForward left them (its scratch at s[r0·T:]), and
+// S = scale·Q·Kᵀ and its exponentials are not computed again.
 func attnRowsBackward(dq, da, q, k, v, lse, s, dp []float32, T, hd, ld int, scale float32, r0, r1 int) {
-	blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
+	if lse != nil {
+		blas.Sgemm(false, true, r1-r0, r1, hd, scale, q[r0*ld:], ld, k, ld, 0, s[r0*T:], T)
+		lse = lse[r0:]
+	}
 	blas.Sgemm(false, true, r1-r0, r1, hd, 1, da[r0*ld:], ld, v, ld, 0, dp[r0*T:], T)
-	softmaxCausalBackward(s[r0*T:], dp[r0*T:], T, r1-r0, r0, r1, scale, lse[r0:])
+	softmaxCausalBackward(s[r0*T:], dp[r0*T:], T, r1-r0, r0, r1, scale, lse)
 	blas.Sgemm(false, false, r1-r0, hd, r1, 1, dp[r0*T:], T, k, ld, 0, dq[r0*ld:], ld)
 }
 
@@ -123,17 +129,20 @@ func attnColsBackward(dk, dv, da, q, s, dp []float32, T, hd, ld, c0, c1 int) {
 // softmaxCausalBackwardGo is the softmax backward of rows rows laid out as in softmaxCausalGo:
 // p holds the scaled scores S and dp the gradient dP of P. It recomputes P_{t,s} =
 // exp(S_{t,s} − lse[i]) into p and overwrites dp with dS_{t,s} = scale·P_{t,s}·(dP_{t,s} −
-// Σ_{s'} P_{t,s'}·dP_{t,s'}) for s ≤ t, zeroing both beyond column t up to ncols.
+// Σ_{s'} P_{t,s'}·dP_{t,s'}) for s ≤ t, zeroing both beyond column t up to ncols. With lse nil,
+// p already holds P (the forward's, tune.keepP) and only dS is computed.
 // The formula: the !cgo build's kernel and the C kernel's reference.
 func softmaxCausalBackwardGo(p, dp []float32, ld, rows, t0, ncols int, scale float32, lse []float32) {
 	for i := range rows {
 		t := t0 + i
 		pr, g := p[i*ld:i*ld+ncols], dp[i*ld:i*ld+ncols]
-		l := lse[i]
 		var dot float32
 		for j, x := range pr[:t+1] {
-			e := expf(x - l)
-			pr[j] = e
+			e := x
+			if lse != nil {
+				e = expf(x - lse[i])
+				pr[j] = e
+			}
 			dot += e * g[j]
 		}
 		for j, e := range pr[:t+1] {

@@ -99,7 +99,11 @@ type LayerActs struct {
 	A    []float32 // [N, D] attention output before Wo, heads side by side
 	// LSE [B·H·T]: log-sum-exp of the scaled causal scores of query t of head h in sequence b,
 	// at (b·H + h)·T + t, for a backend that recomputes P in its backward pass (CPU does).
-	LSE  []float32
+	LSE []float32
+	// P [B·H·T·T]: the causal softmax of pair it = b·H + h at it·T·T (row t at t·T, zero above
+	// the diagonal in the blocks the forward computed), where the CPU backend keeps it for its
+	// backward (Model.keepsP, tune.keepP); nil otherwise.
+	P    []float32
 	X2   []float32 // [N, D] X + α·O
 	X2n  []float32 // [N, D] RMSNorm(X2, g_ffn)
 	RFFN []float32 // [N]    1/rms of each X2 row

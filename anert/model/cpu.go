@@ -181,9 +181,24 @@ func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 				s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
 			continue
 		}
-		attnRowsForward(a.A[off:], a.LSE[it*T:], a.Q[off:], a.K[off:], a.V[off:], scratch,
+		sc := scratch
+		if p := keptP(s, a, it); p != nil {
+			sc = p[r0*T:] // the block's rows of P, where the backward reads them
+		}
+		attnRowsForward(a.A[off:], a.LSE[it*T:], a.Q[off:], a.K[off:], a.V[off:], sc,
 			T, s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
 	}
+}
+
+// keptP is pair it's P (T×T) in a.P where the step keeps it for the backward (Model.keepsP:
+// tune.keepP, on the BLAS path), else nil: the forward then writes P there, and the backward
+// reads it instead of recomputing it (attnRowsBackward with lse nil).
+func keptP(s Shape, a *LayerActs, it int) []float32 {
+	tt := s.T * s.T
+	if !tune.keepP || attnFused(s.HD, s.Workers) || len(a.P) < (it+1)*tt {
+		return nil
+	}
+	return a.P[it*tt : (it+1)*tt]
 }
 
 // AttnBackward: the SDPA backward into DQ, DK, DV, each item first computing its rows of its
@@ -269,6 +284,9 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 			if fused {
 				attnHeadBackwardFused(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
 					a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale)
+			} else if p := keptP(s, a, it); p != nil {
+				attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
+					nil, p, dp, T, s.HD, s.D, s.Scale, j.blk)
 			} else {
 				attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
 					a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale, j.blk)
@@ -284,6 +302,10 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 		b, h := it/s.H, it%s.H
 		off := b*T*s.D + h*s.HD
 		sc, dp := j.c.s[k*T*T:(k+1)*T*T], j.c.dp[k*T*T:(k+1)*T*T]
+		lse := a.LSE[it*T:]
+		if p := keptP(s, a, it); p != nil {
+			sc, lse = p, nil
+		}
 		if j.cols {
 			c0 := i / j.np * j.blk
 			attnColsBackward(a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], sc, dp, T, s.HD, s.D, c0, min(c0+j.blk, T))
@@ -292,7 +314,7 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 		}
 		r0 := (j.nb - 1 - i/j.np) * j.blk
 		j.da(b, h, r0, min(r0+j.blk, T))
-		attnRowsBackward(a.DQ[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:], a.LSE[it*T:], sc, dp,
+		attnRowsBackward(a.DQ[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:], lse, sc, dp,
 			T, s.HD, s.D, s.Scale, r0, min(r0+j.blk, T))
 		j.unrotate(a.DQ[off:], r0, min(r0+j.blk, T))
 	}

@@ -100,12 +100,18 @@ KERNEL void anelab_softmax_causal_bwd(float *p, float *dp, int ld, int rows, int
 	for (int i = 0; i < rows; i++) {
 		float *pr = p + (long)i * ld, *g = dp + (long)i * ld;
 		int n = t0 + i + 1;
-		float l = lse[i], dot = 0;
-		SIMD_SUM(dot)
-		for (int j = 0; j < n; j++) {
-			float e = ex(pr[j] - l);
-			pr[j] = e;
-			dot += e * g[j];
+		float dot = 0;
+		if (lse) {
+			float l = lse[i];
+			SIMD_SUM(dot)
+			for (int j = 0; j < n; j++) {
+				float e = ex(pr[j] - l);
+				pr[j] = e;
+				dot += e * g[j];
+			}
+		} else { // p holds P already (the forward's, tune.keepP)
+			SIMD_SUM(dot)
+			for (int j = 0; j < n; j++) dot += pr[j] * g[j];
 		}
 		SIMD
 		for (int j = 0; j < n; j++) g[j] = scale * pr[j] * (g[j] - dot);

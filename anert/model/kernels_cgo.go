@@ -35,8 +35,12 @@ func softmaxCausal(s []float32, ld, rows, t0, ncols int, lse []float32) {
 func softmaxCausalBackward(p, dp []float32, ld, rows, t0, ncols int, scale float32, lse []float32) {
 	if rows > 0 {
 		_, _ = p[(rows-1)*ld+ncols-1], dp[(rows-1)*ld+ncols-1]
-		_ = lse[rows-1]
-		C.anelab_softmax_causal_bwd(fp(p), fp(dp), C.int(ld), C.int(rows), C.int(t0), C.int(ncols), C.float(scale), fp(lse))
+		l := (*C.float)(nil) // nil: p holds P (softmaxCausalBackwardGo)
+		if lse != nil {
+			_ = lse[rows-1]
+			l = fp(lse)
+		}
+		C.anelab_softmax_causal_bwd(fp(p), fp(dp), C.int(ld), C.int(rows), C.int(t0), C.int(ncols), C.float(scale), l)
 	}
 }
 

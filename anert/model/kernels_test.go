@@ -47,6 +47,14 @@ func TestKernelsMatchGo(t *testing.T) {
 		softmaxCausalBackwardGo(p2, dp2, ld, rows, t0, ncols, 0.3, lse)
 		near("softmax bwd P", p, p2, 1e-6)
 		near("softmax bwd dS", dp, dp2, 1e-5)
+		// lse nil (tune.keepP): p holds P, here the softmax's; dS alike, p left as it was.
+		pk, pk2, dpk, dpk2 := cp(s), cp(s), vec(rows*ld, -1, 1), make([]float32, rows*ld)
+		copy(dpk2, dpk)
+		softmaxCausalBackward(pk, dpk, ld, rows, t0, ncols, 0.3, nil)
+		softmaxCausalBackwardGo(pk2, dpk2, ld, rows, t0, ncols, 0.3, nil)
+		near("softmax bwd kept P", pk, s, 0)
+		near("softmax bwd kept P, Go", pk2, s, 0)
+		near("softmax bwd kept dS", dpk, dpk2, 1e-5)
 
 		h1, h3, dg := vec(n, -12, 12), vec(n, -2, 2), vec(n, -1, 1)
 		// one range, and a block: 3 rows of ld/2 columns, ld apart (the rest untouched)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/anelab/anelab/anert/blas"
@@ -198,11 +199,21 @@ func TestAttentionGrad(t *testing.T) {
 					}
 				}
 			}
-			dq, dk, dv := make([]float32, T*ld), make([]float32, T*ld), make([]float32, T*ld)
-			attnHeadBackward(dq[off:], dk[off:], dv[off:], w[off:], q[off:], k[off:], v[off:], lse, s, dp, T, hd, ld, scale, blk)
-			fdCheck(t, "dq", q, dq, f)
-			fdCheck(t, "dk", k, dk, f)
-			fdCheck(t, "dv", v, dv, f)
+			// Recomputing P from lse, and (tune.keepP) reading the P the forward left in s, whose
+			// entries it did not write (above each block's last key) are still garbage.
+			for _, kept := range []bool{false, true} {
+				f()
+				dq, dk, dv := make([]float32, T*ld), make([]float32, T*ld), make([]float32, T*ld)
+				l, sc := lse, s
+				if kept {
+					l, sc = nil, slices.Clone(s)
+				}
+				attnHeadBackward(dq[off:], dk[off:], dv[off:], w[off:], q[off:], k[off:], v[off:], l, sc, dp, T, hd, ld, scale, blk)
+				name := fmt.Sprintf("kept P %v: ", kept)
+				fdCheck(t, name+"dq", q, dq, f)
+				fdCheck(t, name+"dk", k, dk, f)
+				fdCheck(t, name+"dv", v, dv, f)
+			}
 		})
 	}
 }

@@ -79,6 +79,13 @@ func (m *Model) ensure(n, w int) {
 	if grown || inPlace != b.inPlace {
 		m.pointDH(inPlace)
 	}
+	if m.keepsP(w) {
+		for l := range b.acts {
+			if a := &b.acts[l]; len(a.P) < b.rows*H*m.cfg.Seq {
+				a.P = make([]float32, b.rows*H*m.cfg.Seq) // kept once made: an A/B of keepp allocates once
+			}
+		}
+	}
 	if c := m.classes(); c > b.cls || len(b.logits) < b.rows*c {
 		b.cls = max(c, b.cls)
 		b.logits = make([]float32, b.rows*b.cls)
@@ -104,6 +111,13 @@ func (m *Model) ensure(n, w int) {
 func (m *Model) inPlaceDH() bool {
 	_, cpu := m.backend.(*CPU)
 	return cpu && tune.inPlaceSwiGLU
+}
+
+// keepsP reports whether a step on w goroutines keeps each pair's softmax P for the backward
+// (LayerActs.P): on the CPU backend with tune.keepP, where its attention runs on the BLAS path.
+func (m *Model) keepsP(w int) bool {
+	_, cpu := m.backend.(*CPU)
+	return cpu && tune.keepP && !attnFused(m.cfg.HeadDim(), w)
 }
 
 // pointDH makes every layer's DH1, DH3 its H1, H3 (inPlace) or its scratch set's, allocating
@@ -133,7 +147,8 @@ func (m *Model) pointDH(inPlace bool) {
 // keeps for the backward pass (N = batch·Seq tokens, C classifier rows):
 //
 //	per layer: X, Xn, Q, K, V, A, X2, X2n [N, D] · H1, H3, Gate [N, F] · 1/rms ×2 [N] · LSE [N·H]
-//	           (no H3 for a plain MLP; with QK-norm also raw q [N, D], raw k [N, KVD], 1/rms [N·(H+KV)])
+//	           (no H3 for a plain MLP; with QK-norm also raw q [N, D], raw k [N, KVD], 1/rms [N·(H+KV)];
+//	           where the last step kept the attention's P, tune.keepP, P [N·H·T])
 //	head:      xL, xf [N, D] · 1/rms [N] · logits [N, C]
 //
 // (×4 bytes: the "saved activations" of a memory budget; the backward's scratch is not counted).
@@ -146,6 +161,9 @@ func (m *Model) SavedFloats(batch int) int {
 	if m.cfg.QKNorm {
 		KV := m.cfg.KV()
 		layer += N*D + N*KV*m.cfg.HeadDim() + N*(H+KV)
+	}
+	if m.team != nil && m.keepsP(m.team.w) {
+		layer += N * H * m.cfg.Seq // P [B·H·T·T] (tune.keepP)
 	}
 	return m.cfg.Layers*layer + 2*N*D + N + N*m.classes()
 }

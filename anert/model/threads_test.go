@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -718,6 +719,83 @@ func TestInPlaceSwiGLUSwitch(t *testing.T) {
 	}
 	if n := stepAllocs(func() { step(true); step(false) }); n != 0 {
 		t.Fatalf("%g allocations a switch pair", n)
+	}
+}
+
+// TestKeptP: with keepp the forward keeps each (sequence, head) pair's P for the backward
+// (LayerActs.P), which then computes neither S = scale·Q·Kᵀ nor its exponentials again. On 16
+// goroutines (the BLAS path), with whole pairs (16 pairs) and with the two-loop path (6 pairs),
+// at blocks of 16 rows (three a pair, the last short) and of the whole sequence, the loss and
+// gradients match the step without it, and the step's BLAS FLOPs (counted by a loop profile)
+// fall by exactly the recomputed S's — so the backward does read the kept P. Switching back and
+// forth reallocates nothing after the first time; no P is kept where the fused kernels run.
+func TestKeptP(t *testing.T) {
+	defer func(o cpuTune) { setTune(o) }(tune)
+	defer par.SetProfile(nil)
+	for _, c := range []struct{ batch, heads, blk int }{{4, 4, 16}, {4, 4, 0}, {3, 2, 16}} {
+		name := fmt.Sprintf("batch=%d,heads=%d,ablock=%d", c.batch, c.heads, c.blk)
+		cfg := smallModel() // dim 64, seq 40
+		cfg.Heads = c.heads
+		tune.attnBlock, tune.fusedAttn = c.blk, 8
+		m, err := New(cfg, 1, NewCPU(), Threads(16))
+		if err != nil {
+			t.Fatal(err)
+		}
+		perturb(m, 5)
+		r := rand.New(rand.NewPCG(9, uint64(c.batch)))
+		in, tg := randTokens(r, c.batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, c.batch*cfg.Seq, allIDs(cfg.Vocab))
+		step := func(keep bool) (float64, [][]float32, int64) {
+			tune.keepP = keep
+			m.ZeroGrad()
+			p := par.NewProfile()
+			par.SetProfile(p)
+			loss, err := m.ForwardBackward(in, tg, c.batch, 1)
+			par.SetProfile(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flops := p.Total().FLOPs
+			var g [][]float32
+			for _, p := range m.Params() {
+				g = append(g, slices.Clone(p.G))
+			}
+			return loss, g, flops
+		}
+		wantLoss, want, wantFLOPs := step(false)
+		if m.buf.acts[0].P != nil {
+			t.Fatalf("%s: a P kept with keepp=0", name)
+		}
+		// The S products the backward no longer computes: 2·rows·keys·hd a row block (its
+		// queries see the keys up to its last), every pair, every layer.
+		T, hd, blk := cfg.Seq, cfg.Dim/cfg.Heads, cmp.Or(c.blk, 64)
+		var saved int64
+		for r0 := 0; r0 < T; r0 += blk {
+			r1 := min(r0+blk, T)
+			saved += int64(2 * (r1 - r0) * r1 * hd)
+		}
+		saved *= int64(cfg.Layers * c.batch * cfg.Heads)
+		var kept *float32
+		for i, keep := range []bool{true, false, true} {
+			loss, got, flops := step(keep)
+			if math.Abs(loss-wantLoss) > 1e-6*math.Abs(wantLoss) {
+				t.Errorf("%s, switch %d (keepp=%v): loss %.9g, without %.9g", name, i, keep, loss, wantLoss)
+			}
+			sameGrads(t, fmt.Sprintf("%s, switch %d (keepp=%v)", name, i, keep), want, got)
+			if d := wantFLOPs - flops; keep && d != saved || !keep && d != 0 {
+				t.Errorf("%s, switch %d (keepp=%v): %d BLAS FLOPs fewer than without, want %d", name, i, keep, d, saved)
+			}
+			p := m.buf.acts[0].P
+			if len(p) != c.batch*cfg.Heads*T*T {
+				t.Fatalf("%s: P of %d floats, want B·H·T² = %d", name, len(p), c.batch*cfg.Heads*T*T)
+			}
+			if kept != nil && &p[0] != kept {
+				t.Errorf("%s, switch %d: P reallocated", name, i)
+			}
+			kept = &p[0]
+		}
+		if attnPanel > 0 && m.keepsP(2) {
+			t.Errorf("%s: a P kept on 2 goroutines, where the fused kernels run", name)
+		}
 	}
 }
 

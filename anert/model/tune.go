@@ -191,6 +191,13 @@ type cpuTune struct {
 	// step took 0.997× (default config, 6 of 12 groups faster) and 1.025× (original's shape, 2 of
 	// 6) the time, and with hchain=1 1.000× and 1.016×.
 	clsFirst bool
+	// keepP: where the attention runs on the BLAS path (not attnFused: 16 goroutines by default),
+	// the forward pass keeps each (sequence, head) pair's softmax P, T×T, in the layer's saved
+	// activations (LayerActs.P), and the backward reads it instead of computing S = scale·Q·Kᵀ
+	// and its exponentials again: one of the backward's five products, and its exp, for 4 MB a
+	// layer of the default config (B·H·T² floats). On this project's 2 cores a pair's BLAS-path
+	// backward took 13% less time so (7 Dec 2026, one AMD core, a throwaway benchmark).
+	keepP bool
 }
 
 var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 4, transW: true}
@@ -234,7 +241,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}, {key: "hchain", n: &t.headChain}, {key: "clsfirst", on: &t.clsFirst}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}, {key: "hchain", n: &t.headChain}, {key: "clsfirst", on: &t.clsFirst}, {key: "keepp", on: &t.keepP}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -249,7 +256,7 @@ func tuneKeys() string {
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
 // lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain,
 // split, teams, hchain (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield,
-// swip and clsfirst (0/1).
+// swip, clsfirst and keepp (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
 	knobs := t.knobs()
 	for _, kv := range strings.Split(s, ",") {

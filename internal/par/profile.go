@@ -31,6 +31,7 @@ type Profile struct {
 	sites    map[string]*Site
 	cur      atomic.Pointer[loopRec] // the loop whose parts BLAS calls count towards
 	outside  blasCounters            // BLAS calls made outside every loop
+	total    blasCounters            // every BLAS call (Total)
 	deferred atomic.Int64            // ns: deferred parts run by workers inside other loops' waits
 	own      atomic.Int64            // ns: the profile's own work between loops (Own)
 	tl       *timeline               // nil unless Record was called
@@ -183,6 +184,11 @@ func (p *Profile) Own() time.Duration { return time.Duration(p.own.Load()) }
 // Outside is the BLAS work done outside every loop.
 func (p *Profile) Outside() BLAS { return p.outside.load() }
 
+// Total is all the BLAS work counted. The sites' counts and Outside add up to it but for the
+// calls of a deferred part that outlasts the loop it ran in: one that ends just as that loop's
+// counts are summed into its site may be left out of them, never out of Total.
+func (p *Profile) Total() BLAS { return p.total.load() }
+
 // AddBLAS counts one BLAS call of flops FLOPs that took d towards the loop in progress, or
 // towards Outside when none is.
 func (p *Profile) AddBLAS(flops int64, d time.Duration) {
@@ -190,12 +196,17 @@ func (p *Profile) AddBLAS(flops int64, d time.Duration) {
 	if r := p.cur.Load(); r != nil {
 		c = &r.blas
 	}
+	c.add(flops, d)
+	p.total.add(flops, d)
+}
+
+type blasCounters struct{ calls, flops, ns atomic.Int64 }
+
+func (c *blasCounters) add(flops int64, d time.Duration) {
 	c.calls.Add(1)
 	c.flops.Add(flops)
 	c.ns.Add(int64(d))
 }
-
-type blasCounters struct{ calls, flops, ns atomic.Int64 }
 
 func (c *blasCounters) load() BLAS {
 	return BLAS{c.calls.Load(), c.flops.Load(), time.Duration(c.ns.Load())}

@@ -90,7 +90,8 @@ func TestProfileBusy(t *testing.T) {
 	}
 }
 
-// TestProfileBLAS: BLAS calls count towards the loop in progress, else towards Outside, exactly.
+// TestProfileBLAS: BLAS calls count towards the loop in progress, else towards Outside, exactly,
+// and all of them towards Total.
 func TestProfileBLAS(t *testing.T) {
 	p := withProfile(func() {
 		startDirect(2, 5, &blasJob{flops: 1000})
@@ -102,6 +103,9 @@ func TestProfileBLAS(t *testing.T) {
 	}
 	if o := p.Outside(); o != (par.BLAS{Calls: 1, FLOPs: 7, Time: 2 * time.Microsecond}) {
 		t.Fatalf("outside %+v", o)
+	}
+	if a := p.Total(); a != (par.BLAS{Calls: 6, FLOPs: 5007, Time: 7 * time.Microsecond}) {
+		t.Fatalf("total %+v", a)
 	}
 }
 
