@@ -42,6 +42,13 @@ func attnFused(hd, workers int) bool {
 	return attnPanel > 0 && max(workers, 1) <= tune.fusedAttn && hd%16 == 0
 }
 
+// attnFusedFwd reports whether the forward pass's items run through the fused kernel
+// (attnRowsForwardFused): where attnFused, and on teams of up to tune.fusedAttnFwd goroutines
+// (fattnf) beyond it, the backward staying on BLAS there.
+func attnFusedFwd(hd, workers int) bool {
+	return attnFused(hd, workers) || attnPanel > 0 && max(workers, 1) <= tune.fusedAttnFwd && hd%16 == 0
+}
+
 // attnFusedScratch is the floats of scratch a fused kernel needs for queries up to n: a panel of
 // the queries transposed [hd × panel] and its scores transposed [n × panel].
 func attnFusedScratch(hd, n int) int { return max(attnPanel, 1) * (hd + n) }

@@ -106,7 +106,8 @@ func testFusedAttention(t *testing.T) {
 // TestFusedAttentionModel: a training step with the fused attention (fattn=16) and without it
 // (fattn=0) gives the same loss and gradients, on 1 goroutine (whole heads: the fused backward)
 // and on 16 (more goroutines than heads: the fused forward, the backward's two-loop BLAS path), so
-// that the kernels are wired to the right rows, heads and scratch in the step.
+// that the kernels are wired to the right rows, heads and scratch in the step; and on 16 with the
+// forward alone fused (fattnf=16), at 16 pairs, where the backward's whole pairs stay on BLAS.
 func TestFusedAttentionModel(t *testing.T) {
 	if attnPanel == 0 {
 		t.Skip("no fused attention in this build (cgo off)")
@@ -136,6 +137,21 @@ func TestFusedAttentionModel(t *testing.T) {
 		}
 		sameGrads(t, name, wg, g)
 	}
+	// The forward alone (fattnf): 8 sequences × 2 heads, whole pairs on 16 goroutines.
+	cfg.Heads, cfg.Dim = 2, 64
+	const b8 = 8
+	in, tg = randTokens(r, b8*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, b8*cfg.Seq, allIDs(cfg.Vocab))
+	tune.fusedAttn, tune.fusedAttnFwd = 8, 0
+	want, wg := stepGrads(t, cfg, NewCPU(), 16, in, tg, b8)
+	tune.fusedAttnFwd = 16
+	if !attnFusedFwd(32, 16) || attnFused(32, 16) {
+		t.Fatal("fattnf=16 does not fuse the forward alone on 16 goroutines")
+	}
+	got, g := stepGrads(t, cfg, NewCPU(), 16, in, tg, b8)
+	if math.Abs(got-want) > 1e-6*math.Abs(want) {
+		t.Errorf("fattnf=16: loss %.9g, %.9g without", got, want)
+	}
+	sameGrads(t, "fattnf=16", wg, g)
 }
 
 // TestFusedAttentionWorkers: with fattn=8 (the default) the fused kernels run on teams of up to 8
@@ -147,16 +163,20 @@ func TestFusedAttentionWorkers(t *testing.T) {
 	}
 	defer func(o cpuTune) { tune = o }(tune)
 	for _, c := range []struct {
-		fattn, hd, workers int
-		want               bool
+		fattn, fattnf, hd, workers int
+		want, wantFwd              bool
 	}{
-		{8, 64, 0, true}, {8, 64, 1, true}, {8, 64, 2, true}, {8, 64, 8, true}, {8, 64, 9, false}, {8, 64, 16, false},
-		{8, 24, 2, false}, {8, 16, 2, true},
-		{0, 64, 1, false}, {16, 64, 16, true}, {16, 64, 17, false},
+		{8, 0, 64, 0, true, true}, {8, 0, 64, 1, true, true}, {8, 0, 64, 2, true, true}, {8, 0, 64, 8, true, true},
+		{8, 0, 64, 9, false, false}, {8, 0, 64, 16, false, false},
+		{8, 0, 24, 2, false, false}, {8, 0, 16, 2, true, true},
+		{0, 0, 64, 1, false, false}, {16, 0, 64, 16, true, true}, {16, 0, 64, 17, false, false},
+		{8, 16, 64, 16, false, true}, {8, 16, 64, 4, true, true}, {8, 16, 64, 17, false, false}, {8, 16, 24, 16, false, false},
+		{0, 16, 64, 1, false, true}, {16, 8, 64, 16, true, true},
 	} {
-		tune.fusedAttn = c.fattn
-		if got := attnFused(c.hd, c.workers); got != c.want {
-			t.Errorf("fattn=%d: attnFused(hd %d, %d goroutines) = %v, want %v", c.fattn, c.hd, c.workers, got, c.want)
+		tune.fusedAttn, tune.fusedAttnFwd = c.fattn, c.fattnf
+		if got, fwd := attnFused(c.hd, c.workers), attnFusedFwd(c.hd, c.workers); got != c.want || fwd != c.wantFwd {
+			t.Errorf("fattn=%d fattnf=%d, hd %d, %d goroutines: attnFused %v, attnFusedFwd %v; want %v, %v",
+				c.fattn, c.fattnf, c.hd, c.workers, got, fwd, c.want, c.wantFwd)
 		}
 	}
 }

@@ -124,6 +124,11 @@ type cpuTune struct {
 	// short of its target, and the original's shape alone would set a rule by sequence length
 	// on two shapes' evidence (RESULTS.md, "Results (16 cores, 7 Dec 2026, 18:55–19:44 UTC)").
 	fusedAttn int
+	// fusedAttnFwd: on teams larger than fusedAttn, up to this many goroutines, the forward pass's
+	// attention alone runs through the fused kernel (attnFusedFwd), the backward on BLAS; 0: as
+	// fusedAttn. What fattn=16 did for the original's shape, whose 12 pairs on 16 goroutines keep
+	// the backward on BLAS anyway (CPU.group: the two-loop path), was this.
+	fusedAttnFwd int
 	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
 	// backward's dXn) run as one loop, each block of the product as soon as every head of its rows
 	// is done (team.attnThen), where they had two; 2: the forward's projections q, k, v too, each
@@ -195,8 +200,12 @@ type cpuTune struct {
 	// the forward pass keeps each (sequence, head) pair's softmax P, T×T, in the layer's saved
 	// activations (LayerActs.P), and the backward reads it instead of computing S = scale·Q·Kᵀ
 	// and its exponentials again: one of the backward's five products, and its exp, for 4 MB a
-	// layer of the default config (B·H·T² floats). On this project's 2 cores a pair's BLAS-path
-	// backward took 13% less time so (7 Dec 2026, one AMD core, a throwaway benchmark).
+	// layer of the default config (B·H·T² floats; 12.6 MB the original's shape). Off: on 16 cores
+	// of one H100 host (7 Dec 2026, 22:25–22:31 UTC, anebench --alt keepp=1, three calls) the
+	// attention backward's loop took 4.52 against 4.96 and 5.35 against 5.54 ms a step (two loop
+	// profiles in turn), but the step 0.980, 0.979 and 0.998× the time (default config, faster in
+	// 33 of 56 groups) and 0.991, 1.029, 0.991× (original's shape): within the groups' spread, for
+	// 11% more saved activations (RESULTS.md, "Results (16 cores, 7 Dec 2026, 22:25–22:31 UTC)").
 	keepP bool
 }
 
@@ -241,7 +250,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}, {key: "hchain", n: &t.headChain}, {key: "clsfirst", on: &t.clsFirst}, {key: "keepp", on: &t.keepP}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "fattnf", n: &t.fusedAttnFwd}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}, {key: "hchain", n: &t.headChain}, {key: "clsfirst", on: &t.clsFirst}, {key: "keepp", on: &t.keepP}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -254,7 +263,7 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, achain,
+// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, fattnf, achain,
 // split, teams, hchain (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield,
 // swip, clsfirst and keepp (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {
