@@ -119,7 +119,7 @@ func TestFusedAttentionModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	in, tg := randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, batch*cfg.Seq, allIDs(cfg.Vocab))
 	step := func(threads int, fused bool) (float64, [][]float32) {
-		tune.fusedAttn = 0
+		tune.fusedAttn, tune.fusedAttnFwd = 0, 0
 		if fused {
 			tune.fusedAttn = 16
 		}

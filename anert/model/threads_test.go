@@ -736,7 +736,7 @@ func TestKeptP(t *testing.T) {
 		name := fmt.Sprintf("batch=%d,heads=%d,ablock=%d", c.batch, c.heads, c.blk)
 		cfg := smallModel() // dim 64, seq 40
 		cfg.Heads = c.heads
-		tune.attnBlock, tune.fusedAttn = c.blk, 8
+		tune.attnBlock, tune.fusedAttn, tune.fusedAttnFwd = c.blk, 8, 0 // the BLAS path both ways on 16
 		m, err := New(cfg, 1, NewCPU(), Threads(16))
 		if err != nil {
 			t.Fatal(err)
