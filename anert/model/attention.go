@@ -14,13 +14,15 @@ import (
 //
 // q, k, v and a are strided views of one head: row t is x[t·ld : t·ld+hd] (ld = model width, the
 // head's column offset already applied). lse [T] is saved for the backward pass; s is scratch of
-// (r1−r0)×T. The queries [r0, r1) need only the keys [0, r1), so cutting the rows of a head into
-// blocks skips about half of the masked upper triangle.
+// (r1−r0)×T, left holding those rows of P (columns [0, r1)), which the backward may read instead
+// of recomputing them (tune.keepP: s is then the block's rows of the pair's LayerActs.P). The
+// queries [r0, r1) need only the keys [0, r1), so cutting the rows of a head into blocks skips
+// about half of the masked upper triangle.
 //
 // What runs: the CPU backend's attnFwdJob.Run calls this per (sequence, head, row block) item on
 // the team's goroutines: two single-threaded BLAS GEMMs around softmaxCausal
 // (anelab_softmax_causal in kernels.c on cgo builds, softmaxCausalGo below without cgo) — or, on
-// cgo builds for head dims that are multiples of 16 (attnFused), attnRowsForwardFused, the same
+// cgo builds for head dims that are multiples of 16 (attnFusedFwd), attnRowsForwardFused, the same
 // formulas in one C kernel (kernels.c's anelab_attn_tmpl.h), which TestFusedAttention compares
 // with this function.
 func attnRowsForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32, r0, r1 int) {
