@@ -127,7 +127,11 @@ type cpuTune struct {
 	// fusedAttnFwd: on teams larger than fusedAttn, up to this many goroutines, the forward pass's
 	// attention alone runs through the fused kernel (attnFusedFwd), the backward on BLAS; 0: as
 	// fusedAttn. What fattn=16 did for the original's shape, whose 12 pairs on 16 goroutines keep
-	// the backward on BLAS anyway (CPU.group: the two-loop path), was this.
+	// the backward on BLAS anyway (CPU.group: the two-loop path), was this: 0.933–0.990× the time
+	// over five calls. For the default config (whole pairs, whose backward fattn=16 fused too) the
+	// forward's loop is ~4% of the step, the fused kernel ~1.4× faster there on all cores at once
+	// (BenchmarkAttentionHeads): ~1% at most. 0 until an A/B run on 16 cores says more (three device
+	// calls for one, 7 Dec 2026 22:44–23:10 UTC, found no machine).
 	fusedAttnFwd int
 	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
 	// backward's dXn) run as one loop, each block of the product as soon as every head of its rows
