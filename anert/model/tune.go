@@ -131,7 +131,7 @@ type cpuTune struct {
 	// over five calls. For the default config (whole pairs, whose backward fattn=16 fused too) the
 	// forward's loop is ~4% of the step, the fused kernel ~1.4× faster there on all cores at once
 	// (BenchmarkAttentionHeads): ~1% at most. 0 until an A/B run on 16 cores says more (three device
-	// calls for one, 7 Dec 2026 22:44–23:10 UTC, found no machine).
+	// calls for one, 7 Dec 2026 22:44–23:24 UTC, found no machine).
 	fusedAttnFwd int
 	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
 	// backward's dXn) run as one loop, each block of the product as soon as every head of its rows
