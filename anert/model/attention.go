@@ -40,15 +40,19 @@ func attnRowsForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32,
 // register-tiled loops instead of BLAS calls on small blocks, at which oneDNN ran one head of the
 // default shape at about half its sgemm rate (BenchmarkAttentionHead). The backward is fused only
 // where the CPU backend's items are whole heads (CPU.group); the two-loop path stays on BLAS.
-func attnFused(hd, workers int) bool {
-	return attnPanel > 0 && max(workers, 1) <= tune.fusedAttn && hd%16 == 0
-}
+func attnFused(hd, workers int) bool { return fusedUpTo(hd, workers, tune.fusedAttn) }
 
 // attnFusedFwd reports whether the forward pass's items run through the fused kernel
 // (attnRowsForwardFused): where attnFused, and on teams of up to tune.fusedAttnFwd goroutines
 // (fattnf) beyond it, the backward staying on BLAS there.
 func attnFusedFwd(hd, workers int) bool {
-	return attnFused(hd, workers) || attnPanel > 0 && max(workers, 1) <= tune.fusedAttnFwd && hd%16 == 0
+	return fusedUpTo(hd, workers, max(tune.fusedAttn, tune.fusedAttnFwd))
+}
+
+// fusedUpTo reports whether the fused kernels apply to head dim hd on a team of workers
+// goroutines, where teams of up to most may run them.
+func fusedUpTo(hd, workers, most int) bool {
+	return attnPanel > 0 && max(workers, 1) <= most && hd%16 == 0
 }
 
 // attnFusedScratch is the floats of scratch a fused kernel needs for queries up to n: a panel of

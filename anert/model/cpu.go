@@ -284,12 +284,13 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 			if fused {
 				attnHeadBackwardFused(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
 					a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale)
-			} else if p := keptP(s, a, it); p != nil {
-				attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
-					nil, p, dp, T, s.HD, s.D, s.Scale, j.blk)
 			} else {
+				lse, ps := a.LSE[it*T:], sc
+				if p := keptP(s, a, it); p != nil {
+					lse, ps = nil, p
+				}
 				attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
-					a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale, j.blk)
+					lse, ps, dp, T, s.HD, s.D, s.Scale, j.blk)
 			}
 			j.unrotate(a.DQ[off:], 0, T)
 			j.unrotate(a.DK[off:], 0, T)

@@ -79,10 +79,10 @@ func (m *Model) ensure(n, w int) {
 	if grown || inPlace != b.inPlace {
 		m.pointDH(inPlace)
 	}
-	if m.keepsP(w) {
+	if np := b.rows * H * m.cfg.Seq; m.keepsP(w) {
 		for l := range b.acts {
-			if a := &b.acts[l]; len(a.P) < b.rows*H*m.cfg.Seq {
-				a.P = make([]float32, b.rows*H*m.cfg.Seq) // kept once made: an A/B of keepp allocates once
+			if a := &b.acts[l]; len(a.P) < np {
+				a.P = make([]float32, np) // kept once made: an A/B of keepp allocates once
 			}
 		}
 	}
