@@ -42,11 +42,12 @@ func attnRowsForward(a, lse, q, k, v, s []float32, T, hd, ld int, scale float32,
 // where the CPU backend's items are whole heads (CPU.group); the two-loop path stays on BLAS.
 func attnFused(hd, workers int) bool { return fusedUpTo(hd, workers, tune.fusedAttn) }
 
-// attnFusedFwd reports whether the forward pass's items run through the fused kernel
-// (attnRowsForwardFused): where attnFused, and on teams of up to tune.fusedAttnFwd goroutines
-// (fattnf) beyond it, the backward staying on BLAS there.
-func attnFusedFwd(hd, workers int) bool {
-	return fusedUpTo(hd, workers, max(tune.fusedAttn, tune.fusedAttnFwd))
+// attnFusedFwd reports whether the forward pass's items, of sequences of T tokens, run through
+// the fused kernel (attnRowsForwardFused): where attnFused, and beyond it on teams of up to
+// tune.fusedAttnFwd goroutines (fattnf) for sequences of at least tune.fusedFwdSeq tokens
+// (fattnft), the backward staying on BLAS there.
+func attnFusedFwd(hd, workers, T int) bool {
+	return attnFused(hd, workers) || T >= tune.fusedFwdSeq && fusedUpTo(hd, workers, tune.fusedAttnFwd)
 }
 
 // fusedUpTo reports whether the fused kernels apply to head dim hd on a team of workers

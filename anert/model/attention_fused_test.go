@@ -143,8 +143,8 @@ func TestFusedAttentionModel(t *testing.T) {
 	in, tg = randTokens(r, b8*cfg.Seq, allIDs(cfg.Vocab)), randTokens(r, b8*cfg.Seq, allIDs(cfg.Vocab))
 	tune.fusedAttn, tune.fusedAttnFwd = 8, 0
 	want, wg := stepGrads(t, cfg, NewCPU(), 16, in, tg, b8)
-	tune.fusedAttnFwd = 16
-	if !attnFusedFwd(32, 16) || attnFused(32, 16) {
+	tune.fusedAttnFwd, tune.fusedFwdSeq = 16, cfg.Seq
+	if !attnFusedFwd(32, 16, cfg.Seq) || attnFused(32, 16) {
 		t.Fatal("fattnf=16 does not fuse the forward alone on 16 goroutines")
 	}
 	got, g := stepGrads(t, cfg, NewCPU(), 16, in, tg, b8)
@@ -156,27 +156,36 @@ func TestFusedAttentionModel(t *testing.T) {
 
 // TestFusedAttentionWorkers: with fattn=8 (the default) the fused kernels run on teams of up to 8
 // goroutines and not on more (on 16 cores the step ran faster without them, cpuTune.fusedAttn),
-// never for head dims that are not multiples of 16; fattn=0 turns them off.
+// never for head dims that are not multiples of 16; fattn=0 turns them off. Beyond fattn the
+// forward alone runs fused on teams up to fattnf (16) for sequences of at least fattnft (512)
+// tokens: the original's shape on 16 cores, not the default config's (cpuTune.fusedFwdSeq).
 func TestFusedAttentionWorkers(t *testing.T) {
 	if attnPanel == 0 {
 		t.Skip("no fused attention in this build (cgo off)")
 	}
 	defer func(o cpuTune) { tune = o }(tune)
+	if !attnFusedFwd(64, 16, 512) || attnFusedFwd(64, 16, 256) || attnFused(64, 16) {
+		t.Errorf("the defaults on 16 goroutines: forward fused at T 512 %v, at T 256 %v, backward %v; want true, false, false",
+			attnFusedFwd(64, 16, 512), attnFusedFwd(64, 16, 256), attnFused(64, 16))
+	}
 	for _, c := range []struct {
-		fattn, fattnf, hd, workers int
-		want, wantFwd              bool
+		fattn, fattnf, fattnft, hd, workers, T int
+		want, wantFwd                          bool
 	}{
-		{8, 0, 64, 0, true, true}, {8, 0, 64, 1, true, true}, {8, 0, 64, 2, true, true}, {8, 0, 64, 8, true, true},
-		{8, 0, 64, 9, false, false}, {8, 0, 64, 16, false, false},
-		{8, 0, 24, 2, false, false}, {8, 0, 16, 2, true, true},
-		{0, 0, 64, 1, false, false}, {16, 0, 64, 16, true, true}, {16, 0, 64, 17, false, false},
-		{8, 16, 64, 16, false, true}, {8, 16, 64, 4, true, true}, {8, 16, 64, 17, false, false}, {8, 16, 24, 16, false, false},
-		{0, 16, 64, 1, false, true}, {16, 8, 64, 16, true, true},
+		{8, 0, 512, 64, 0, 256, true, true}, {8, 0, 512, 64, 1, 256, true, true}, {8, 0, 512, 64, 2, 256, true, true},
+		{8, 0, 512, 64, 8, 256, true, true}, {8, 0, 512, 64, 9, 512, false, false}, {8, 0, 512, 64, 16, 512, false, false},
+		{8, 0, 512, 24, 2, 256, false, false}, {8, 0, 512, 16, 2, 256, true, true},
+		{0, 0, 512, 64, 1, 256, false, false}, {16, 0, 512, 64, 16, 256, true, true}, {16, 0, 512, 64, 17, 256, false, false},
+		// the defaults' forward on 16 goroutines: fused at the original's T = 512, not the default config's 256
+		{8, 16, 512, 64, 16, 512, false, true}, {8, 16, 512, 64, 16, 256, false, false}, {8, 16, 512, 64, 16, 1024, false, true},
+		{8, 16, 512, 64, 4, 256, true, true}, {8, 16, 512, 64, 17, 512, false, false}, {8, 16, 512, 24, 16, 512, false, false},
+		{8, 16, 0, 64, 16, 70, false, true}, {0, 16, 0, 64, 1, 70, false, true}, {0, 16, 512, 64, 1, 70, false, false},
+		{16, 8, 512, 64, 16, 256, true, true},
 	} {
-		tune.fusedAttn, tune.fusedAttnFwd = c.fattn, c.fattnf
-		if got, fwd := attnFused(c.hd, c.workers), attnFusedFwd(c.hd, c.workers); got != c.want || fwd != c.wantFwd {
-			t.Errorf("fattn=%d fattnf=%d, hd %d, %d goroutines: attnFused %v, attnFusedFwd %v; want %v, %v",
-				c.fattn, c.fattnf, c.hd, c.workers, got, fwd, c.want, c.wantFwd)
+		tune.fusedAttn, tune.fusedAttnFwd, tune.fusedFwdSeq = c.fattn, c.fattnf, c.fattnft
+		if got, fwd := attnFused(c.hd, c.workers), attnFusedFwd(c.hd, c.workers, c.T); got != c.want || fwd != c.wantFwd {
+			t.Errorf("fattn=%d fattnf=%d fattnft=%d, hd %d, %d goroutines, T %d: attnFused %v, attnFusedFwd %v; want %v, %v",
+				c.fattn, c.fattnf, c.fattnft, c.hd, c.workers, c.T, got, fwd, c.want, c.wantFwd)
 		}
 	}
 }

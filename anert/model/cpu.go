@@ -78,7 +78,7 @@ func (c *CPU) team(s Shape) *team {
 // stride is the floats of attention scratch a goroutine (or a pair of a group) has in each of s
 // and dp: a T×T P or dS, or what the fused kernels need (attnFusedScratch).
 func (c *CPU) stride(s Shape) int {
-	if attnFusedFwd(s.HD, s.Workers) { // attnFused too
+	if attnFusedFwd(s.HD, s.Workers, s.T) { // attnFused too
 		return max(s.T*s.T, attnFusedScratch(s.HD, s.T))
 	}
 	return s.T * s.T
@@ -169,7 +169,7 @@ func (j *attnFwdJob) needs(i int) (r0, r1 int) {
 
 func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 	s, a, T := j.s, j.a, j.s.T
-	fused, st := attnFusedFwd(s.HD, s.Workers), j.c.stride(s)
+	fused, st := attnFusedFwd(s.HD, s.Workers, s.T), j.c.stride(s)
 	scratch := j.c.s[wk*st : (wk+1)*st] // blk×T for attnRowsForward, attnFusedScratch for the fused kernel
 	for i := lo; i < hi; i++ {
 		it, rb := j.item(i)
@@ -195,7 +195,7 @@ func (j *attnFwdJob) Run(wk, _, lo, hi int) {
 // reads it instead of recomputing it (attnRowsBackward with lse nil).
 func keptP(s Shape, a *LayerActs, it int) []float32 {
 	tt := s.T * s.T
-	if !tune.keepP || attnFusedFwd(s.HD, s.Workers) || len(a.P) < (it+1)*tt {
+	if !tune.keepP || attnFusedFwd(s.HD, s.Workers, s.T) || len(a.P) < (it+1)*tt {
 		return nil
 	}
 	return a.P[it*tt : (it+1)*tt]

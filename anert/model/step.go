@@ -117,7 +117,7 @@ func (m *Model) inPlaceDH() bool {
 // (LayerActs.P): on the CPU backend with tune.keepP, where its attention runs on the BLAS path.
 func (m *Model) keepsP(w int) bool {
 	_, cpu := m.backend.(*CPU)
-	return cpu && tune.keepP && !attnFusedFwd(m.cfg.HeadDim(), w)
+	return cpu && tune.keepP && !attnFusedFwd(m.cfg.HeadDim(), w, m.cfg.Seq)
 }
 
 // pointDH makes every layer's DH1, DH3 its H1, H3 (inPlace) or its scratch set's, allocating

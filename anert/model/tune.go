@@ -125,14 +125,22 @@ type cpuTune struct {
 	// on two shapes' evidence (RESULTS.md, "Results (16 cores, 7 Dec 2026, 18:55–19:44 UTC)").
 	fusedAttn int
 	// fusedAttnFwd: on teams larger than fusedAttn, up to this many goroutines, the forward pass's
-	// attention alone runs through the fused kernel (attnFusedFwd), the backward on BLAS; 0: as
-	// fusedAttn. What fattn=16 did for the original's shape, whose 12 pairs on 16 goroutines keep
-	// the backward on BLAS anyway (CPU.group: the two-loop path), was this: 0.933–0.990× the time
-	// over five calls. For the default config (whole pairs, whose backward fattn=16 fused too) the
-	// forward's loop is ~4% of the step, the fused kernel ~1.4× faster there on all cores at once
-	// (BenchmarkAttentionHeads): ~1% at most. 0 until an A/B run on 16 cores says more (three device
-	// calls for one, 7 Dec 2026 22:44–23:24 UTC, found no machine).
+	// attention alone runs through the fused kernel (attnFusedFwd), for sequences of at least
+	// fusedFwdSeq tokens, the backward on BLAS; 0: as fusedAttn. What fattn=16 did for the
+	// original's shape, whose 12 pairs on 16 goroutines keep the backward on BLAS anyway
+	// (CPU.group: the two-loop path), was this: 0.933–0.990× the time over six calls (7 Dec 07:40
+	// – 8 Dec 00:33 UTC), faster in every one; fattnf=16 itself 0.992× and 0.980× (8 Dec 00:31 and
+	// 00:41 UTC). The default config (T = 256; whole pairs, whose backward fattn=16 fused too) did
+	// not gain, though its forward loop ran ~1.4× faster fused on all cores at once
+	// (BenchmarkAttentionHeads): fattnf=16 took 0.999× (8 of 16 groups) and 1.028× (9 of 24) the
+	// time (RESULTS.md, "Results (16 cores, 8 Dec 2026, 00:30–00:44 UTC)"). 16: measured there;
+	// larger teams are unmeasured and keep the BLAS forward.
 	fusedAttnFwd int
+	// fusedFwdSeq: fusedAttnFwd applies to sequences of at least this many tokens (fattnft). 512:
+	// the original's shape (T = 512) ran faster with the fused forward on 16 cores in each of
+	// eight calls, the default config (T = 256) not; the fused kernel's lead over the BLAS path's
+	// blk×T score rows should grow with T. Two shapes' evidence: 0 fuses every length.
+	fusedFwdSeq int
 	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
 	// backward's dXn) run as one loop, each block of the product as soon as every head of its rows
 	// is done (team.attnThen), where they had two; 2: the forward's projections q, k, v too, each
@@ -213,7 +221,7 @@ type cpuTune struct {
 	keepP bool
 }
 
-var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, split: 4, transW: true}
+var tune = cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, loneBlocks: 4, loneNarrow: 8, wholePairs: true, chain: true, update: true, fillYield: true, ntA: 8, ntB: 32, nnA: packAlpha, nnB: packAlpha, tnA: packAlpha, tnB: packAlpha, deferSets: 2, home: 2, homeDim: 256, fusedAttn: 8, fusedAttnFwd: 16, fusedFwdSeq: 512, split: 4, transW: true}
 
 // tuneOnce parses ANELAB_CPU_TUNE into tune once; tuneErr is what New reports.
 var (
@@ -254,7 +262,7 @@ func (t *cpuTune) knobs() []knob {
 		{key: "nta", n: &t.ntA}, {key: "ntb", n: &t.ntB}, {key: "nna", n: &t.nnA}, {key: "nnb", n: &t.nnB},
 		{key: "tna", n: &t.tnA}, {key: "tnb", n: &t.tnB}, {key: "ablock", n: &t.attnBlock},
 		{key: "dsets", n: &t.deferSets}, {key: "swip", on: &t.inPlaceSwiGLU}, {key: "home", n: &t.home}, {key: "homedim", n: &t.homeDim},
-		{key: "fattn", n: &t.fusedAttn}, {key: "fattnf", n: &t.fusedAttnFwd}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}, {key: "hchain", n: &t.headChain}, {key: "clsfirst", on: &t.clsFirst}, {key: "keepp", on: &t.keepP}}
+		{key: "fattn", n: &t.fusedAttn}, {key: "fattnf", n: &t.fusedAttnFwd}, {key: "fattnft", n: &t.fusedFwdSeq}, {key: "achain", n: &t.attnChain}, {key: "split", n: &t.split}, {key: "teams", n: &t.teams}, {key: "wt", on: &t.transW}, {key: "hchain", n: &t.headChain}, {key: "clsfirst", on: &t.clsFirst}, {key: "keepp", on: &t.keepP}}
 }
 
 // tuneKeys are ANELAB_CPU_TUNE's keys, for its error messages.
@@ -267,7 +275,7 @@ func tuneKeys() string {
 }
 
 // parseTune applies "key=value,…" to t (knobs): defer (goroutines, 0 off), dblocks (0 counts as 1),
-// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, fattnf, achain,
+// lone, lonen (0: lone), nta, ntb, nna, nnb, tna, tnb, ablock, dsets, home, homedim, fattn, fattnf, fattnft, achain,
 // split, teams, hchain (numbers), sharetol (at least 1), whole, fillslack, chain, update, fillyield,
 // swip, clsfirst and keepp (0/1).
 func parseTune(t cpuTune, s string) (cpuTune, error) {

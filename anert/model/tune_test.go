@@ -9,8 +9,8 @@ import (
 // part (New reports it).
 func TestParseTune(t *testing.T) {
 	base := cpuTune{deferMin: 8, deferBlocks: 4, shareTol: 1.1, wholePairs: true, chain: true, update: true, fillYield: true}
-	got, err := parseTune(base, "defer=0, dblocks=2,sharetol=1.02,lone=2,lonen=3,whole=0,fillslack=1,chain=0,update=0,fillyield=0,nta=8,ntb=32,nna=64,nnb=4,tna=24,tnb=12,ablock=128,swip=1,home=1,homedim=512,keepp=1,fattnf=16")
-	want := cpuTune{deferMin: 0, deferBlocks: 2, shareTol: 1.02, loneBlocks: 2, loneNarrow: 3, wholePairs: false, fillSlack: true, ntA: 8, ntB: 32, nnA: 64, nnB: 4, tnA: 24, tnB: 12, attnBlock: 128, inPlaceSwiGLU: true, home: 1, homeDim: 512, keepP: true, fusedAttnFwd: 16}
+	got, err := parseTune(base, "defer=0, dblocks=2,sharetol=1.02,lone=2,lonen=3,whole=0,fillslack=1,chain=0,update=0,fillyield=0,nta=8,ntb=32,nna=64,nnb=4,tna=24,tnb=12,ablock=128,swip=1,home=1,homedim=512,keepp=1,fattnf=16,fattnft=128")
+	want := cpuTune{deferMin: 0, deferBlocks: 2, shareTol: 1.02, loneBlocks: 2, loneNarrow: 3, wholePairs: false, fillSlack: true, ntA: 8, ntB: 32, nnA: 64, nnB: 4, tnA: 24, tnB: 12, attnBlock: 128, inPlaceSwiGLU: true, home: 1, homeDim: 512, keepP: true, fusedAttnFwd: 16, fusedFwdSeq: 128}
 	if err != nil || got != want {
 		t.Fatalf("got %+v, %v; want %+v", got, err, want)
 	}
