@@ -133,12 +133,12 @@ type cpuTune struct {
 	// 00:41 UTC). The default config (T = 256; whole pairs, whose backward fattn=16 fused too) did
 	// not gain, though its forward loop ran ~1.4× faster fused on all cores at once
 	// (BenchmarkAttentionHeads): fattnf=16 took 0.999× (8 of 16 groups) and 1.028× (9 of 24) the
-	// time (RESULTS.md, "Results (16 cores, 8 Dec 2026, 00:30–00:44 UTC)"). 16: measured there;
+	// time (RESULTS.md, "Results (16 cores, 8 Dec 2026, 00:30–01:22 UTC)"). 16: measured there;
 	// larger teams are unmeasured and keep the BLAS forward.
 	fusedAttnFwd int
 	// fusedFwdSeq: fusedAttnFwd applies to sequences of at least this many tokens (fattnft). 512:
-	// the original's shape (T = 512) ran faster with the fused forward on 16 cores in each of
-	// eight calls, the default config (T = 256) not; the fused kernel's lead over the BLAS path's
+	// the original's shape (T = 512) ran faster with the fused forward on 16 cores in eight calls
+	// of nine (the ninth, on a loaded host, 1.021× in 6 groups), the default config (T = 256) not; the fused kernel's lead over the BLAS path's
 	// blk×T score rows should grow with T. Two shapes' evidence: 0 fuses every length.
 	fusedFwdSeq int
 	// attnChain: the attention's items and the product after them (the forward's O = A·Woᵀ, the
