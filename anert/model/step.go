@@ -79,7 +79,7 @@ func (m *Model) ensure(n, w int) {
 	if grown || inPlace != b.inPlace {
 		m.pointDH(inPlace)
 	}
-	if np := b.rows * H * m.cfg.Seq; m.keepsP(w) {
+	if np := m.keptPFloats(b.rows, w); np > 0 {
 		for l := range b.acts {
 			if a := &b.acts[l]; len(a.P) < np {
 				a.P = make([]float32, np) // kept once made: an A/B of keepp allocates once
@@ -118,6 +118,15 @@ func (m *Model) inPlaceDH() bool {
 func (m *Model) keepsP(w int) bool {
 	_, cpu := m.backend.(*CPU)
 	return cpu && tune.keepP && !attnFusedFwd(m.cfg.HeadDim(), w, m.cfg.Seq)
+}
+
+// keptPFloats is the floats of P [B·H·T·T] = rows·H·T a layer keeps for a step of rows tokens on w
+// goroutines (LayerActs.P), 0 where it keeps none (keepsP).
+func (m *Model) keptPFloats(rows, w int) int {
+	if !m.keepsP(w) {
+		return 0
+	}
+	return rows * m.cfg.Heads * m.cfg.Seq
 }
 
 // pointDH makes every layer's DH1, DH3 its H1, H3 (inPlace) or its scratch set's, allocating
@@ -162,8 +171,8 @@ func (m *Model) SavedFloats(batch int) int {
 		KV := m.cfg.KV()
 		layer += N*D + N*KV*m.cfg.HeadDim() + N*(H+KV)
 	}
-	if m.team != nil && m.keepsP(m.team.w) {
-		layer += N * H * m.cfg.Seq // P [B·H·T·T] (tune.keepP)
+	if m.team != nil {
+		layer += m.keptPFloats(N, m.team.w) // P (tune.keepP)
 	}
 	return m.cfg.Layers*layer + 2*N*D + N + N*m.classes()
 }
