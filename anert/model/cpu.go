@@ -201,6 +201,15 @@ func keptP(s Shape, a *LayerActs, it int) []float32 {
 	return a.P[it*tt : (it+1)*tt]
 }
 
+// backwardP is what pair it's BLAS-path backward reads P from: the P the forward kept (keptP) and
+// no lse, or else the scratch sc, into which it recomputes P from the pair's lse.
+func backwardP(s Shape, a *LayerActs, it int, sc []float32) (p, lse []float32) {
+	if kp := keptP(s, a, it); kp != nil {
+		return kp, nil
+	}
+	return sc, a.LSE[it*s.T:]
+}
+
 // AttnBackward: the SDPA backward into DQ, DK, DV, each item first computing its rows of its
 // head's DA = DO·Wo: one loop over whole (sequence, head) pairs when there are 4 or more per
 // goroutine, else per group of pairs two loops, over (pair, row block) items (attnRowsBackward)
@@ -285,10 +294,7 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 				attnHeadBackwardFused(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
 					a.LSE[it*T:], sc, dp, T, s.HD, s.D, s.Scale)
 			} else {
-				lse, ps := a.LSE[it*T:], sc
-				if p := keptP(s, a, it); p != nil {
-					lse, ps = nil, p
-				}
+				ps, lse := backwardP(s, a, it, sc)
 				attnHeadBackward(a.DQ[off:], a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], a.K[off:], a.V[off:],
 					lse, ps, dp, T, s.HD, s.D, s.Scale, j.blk)
 			}
@@ -302,11 +308,8 @@ func (j *attnBwdJob) Run(wk, _, lo, hi int) {
 		it := j.p0 + k
 		b, h := it/s.H, it%s.H
 		off := b*T*s.D + h*s.HD
-		sc, dp := j.c.s[k*T*T:(k+1)*T*T], j.c.dp[k*T*T:(k+1)*T*T]
-		lse := a.LSE[it*T:]
-		if p := keptP(s, a, it); p != nil {
-			sc, lse = p, nil
-		}
+		sc, lse := backwardP(s, a, it, j.c.s[k*T*T:(k+1)*T*T])
+		dp := j.c.dp[k*T*T : (k+1)*T*T]
 		if j.cols {
 			c0 := i / j.np * j.blk
 			attnColsBackward(a.DK[off:], a.DV[off:], a.DA[off:], a.Q[off:], sc, dp, T, s.HD, s.D, c0, min(c0+j.blk, T))
